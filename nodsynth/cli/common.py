@@ -1,0 +1,68 @@
+"""Helpers shared by CLI verbs: point parsing, progress bars, resumable batches."""
+from __future__ import annotations
+
+import sys
+from typing import Callable, Iterable, Optional, Sequence, TypeVar
+
+from ..errors import InputError
+from ..progress import ProgressFn
+
+T = TypeVar("T")
+
+
+def parse_triple(text: str, name: str) -> tuple[float, float, float]:
+    """``"x,y,z"`` -> three floats; raises :class:`InputError` naming ``name`` otherwise."""
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise InputError(f"{name} must be three comma-separated numbers like 12.5,-40,100, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def progress_bar(desc: str, total: float = 1.0, enabled: Optional[bool] = None) -> ProgressFn:
+    """A ``progress(fraction, message)`` callback drawing a tqdm bar on stderr (off when not a TTY)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="", file=sys.stderr,
+               disable=(not sys.stderr.isatty()) if enabled is None else not enabled,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+
+    def report(fraction: float, message: str) -> None:
+        bar.n = min(max(fraction, 0.0), 1.0) * total
+        bar.set_postfix_str(message, refresh=False)
+        bar.refresh()
+        if fraction >= 1.0:
+            bar.close()
+
+    return report
+
+
+def run_batch(items: Sequence[T], work: Callable[[T], None], is_done: Callable[[T], bool],
+              desc: str, name: Callable[[T], str] = str) -> dict[str, list[str]]:
+    """Run ``work`` on each item not yet done (resumable), with a progress bar.
+
+    Returns ``{"done": [...], "skipped": [...], "failed": [...]}`` (item names); one failing
+    item is reported on stderr and does not stop the others.
+    """
+    from tqdm import tqdm
+
+    outcome: dict[str, list[str]] = {"done": [], "skipped": [], "failed": []}
+    for item in tqdm(list(items), desc=desc, unit="item", file=sys.stderr, disable=not sys.stderr.isatty()):
+        label = name(item)
+        if is_done(item):
+            outcome["skipped"].append(label)
+            continue
+        try:
+            work(item)
+            outcome["done"].append(label)
+        except Exception as exc:  # one bad case must not stop a batch of thousands
+            print(f"{desc}: {label}: {exc}", file=sys.stderr)
+            outcome["failed"].append(label)
+    return outcome
+
+
+def summary_line(outcome: dict[str, Iterable[str]]) -> str:
+    return ", ".join(f"{len(list(v))} {k}" for k, v in outcome.items())

@@ -1,0 +1,54 @@
+"""``nodsynth <verb>``: one sub-command per module in :mod:`nodsynth.cli.verbs`.
+
+A verb module defines ``VERB`` (its name), ``HELP`` (one line), ``add_arguments(parser)``
+and ``run(args) -> int``. Errors the user can fix (:class:`~nodsynth.errors.NodsynthError`)
+are printed as one line and exit with status 2; nothing is written for them.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Optional, Sequence
+
+from .. import __version__
+from ..errors import NodsynthError
+from . import verbs
+
+
+def _verb_modules():
+    for info in sorted(pkgutil.iter_modules(verbs.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            yield importlib.import_module(f"{verbs.__name__}.{info.name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nodsynth", description="Nodule-oriented CT synthesis (NodMAISI).")
+    parser.add_argument("--version", action="version", version=f"nodsynth {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for module in _verb_modules():
+        verb_parser = sub.add_parser(module.VERB, help=module.HELP, description=module.HELP)
+        module.add_arguments(verb_parser)
+        verb_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args._run(args) or 0)
+    except NodsynthError as exc:
+        print(f"nodsynth {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nodsynth {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``nodsynth`` verb (discovered automatically by :mod:`nodsynth.cli.main`)."""
