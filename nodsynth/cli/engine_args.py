@@ -1,0 +1,27 @@
+"""The engine options every synthesis verb shares: ``--engine``, ``--weights``, ``--device``,
+``--server`` and ``--token-file`` (a remote server runs the same engine behind the same interface)."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..engines import Engine, engine_names, get_engine
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, default: str = "classic") -> None:
+    group = parser.add_argument_group("engine")
+    group.add_argument("--engine", default=default, choices=[n for n in engine_names() if n != "remote"],
+                       help=f"generator to run (default: {default}; 'classic' is model-free)")
+    group.add_argument("--weights", metavar="DIR", help="folder with model checkpoints (overrides NODSYNTH_WEIGHTS and the config file)")
+    group.add_argument("--device", help="torch device, e.g. cuda, cuda:1, cpu (default: cuda when available)")
+    group.add_argument("--server", metavar="URL", help="run on a remote `nodsynth serve` instead of locally")
+    group.add_argument("--token-file", metavar="FILE", help="file holding the server's bearer token")
+
+
+def engine_from_args(args: argparse.Namespace) -> Engine:
+    """The engine the user chose: local, or the same engine behind a remote server."""
+    config: dict[str, Any] = {k: v for k, v in (("weights_dir", args.weights), ("device", args.device)) if v}
+    if args.server:
+        return get_engine("remote", server_url=args.server, token_file=args.token_file, engine=args.engine,
+                          engine_config=config)
+    return get_engine(args.engine, **config)

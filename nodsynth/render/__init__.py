@@ -1,0 +1,1 @@
+"""Model-free CT rendering: label-map edits and nodule insertion (the ClassicEngine)."""
