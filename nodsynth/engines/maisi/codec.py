@@ -1,0 +1,106 @@
+"""CT <-> MAISI latent: the intensity mapping and tiled (sliding-window) VAE encode/decode.
+
+MAISI maps CT intensities linearly from -1000..1000 HU to 0..1 (clipped) before encoding and
+maps the decoder output back the same way. Arrays handed to these functions are in the
+networks' axis order (see :mod:`nodsynth.engines.maisi.orientation`); the latent grid is the
+image grid downsampled by :func:`~nodsynth.engines.maisi.networks.latent_downsample` (4).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ...progress import CancelToken, ProgressFn, check_cancel, no_progress
+from .device import autocast_context
+
+HU_MIN = -1000.0
+HU_MAX = 1000.0
+
+
+def hu_to_unit(ct_hu):
+    """HU -> MAISI's 0..1 input range (linear over -1000..1000 HU, clipped). numpy or torch."""
+    scaled = (ct_hu - HU_MIN) / (HU_MAX - HU_MIN)
+    return scaled.clamp(0.0, 1.0) if isinstance(scaled, torch.Tensor) else np.clip(scaled, 0.0, 1.0)
+
+
+def unit_to_hu(unit):
+    """MAISI's 0..1 output -> HU (clipped to 0..1 first, so -1000..1000 HU). numpy or torch."""
+    clipped = unit.clamp(0.0, 1.0) if isinstance(unit, torch.Tensor) else np.clip(unit, 0.0, 1.0)
+    return clipped * (HU_MAX - HU_MIN) + HU_MIN
+
+
+def window_count(size: Sequence[int], window: Sequence[int], overlap: float) -> int:
+    """Number of tiles MONAI's sliding window visits for ``size`` with ``window`` and ``overlap``."""
+    count = 1
+    for n, w in zip(size, window):
+        step = w if w >= n else max(int(w * (1.0 - overlap)), 1)
+        count *= 1 if w >= n else math.ceil((n - w) / step) + 1
+    return count
+
+
+def _tiled(inputs: torch.Tensor, window: Sequence[int], overlap: float,
+           predictor: Callable[[torch.Tensor], torch.Tensor], what: str,
+           progress: Optional[ProgressFn], cancel: Optional[CancelToken]) -> torch.Tensor:
+    """Gaussian-blended sliding-window inference (output may be up/down-sampled), with progress and cancel."""
+    from monai.inferers import sliding_window_inference
+
+    size = tuple(inputs.shape[2:])
+    roi = tuple(min(int(w), n) for w, n in zip(window, size))
+    total = window_count(size, roi, overlap)
+    report = progress or no_progress
+    done = [0]
+
+    def tile(batch: torch.Tensor) -> torch.Tensor:
+        check_cancel(cancel)
+        out = predictor(batch).float()
+        done[0] += 1
+        report(min(done[0] / total, 1.0), f"{what} tile {done[0]}/{total}")
+        return out
+
+    if total == 1:
+        return tile(inputs)
+    return sliding_window_inference(inputs, roi, 1, tile, overlap=overlap, mode="gaussian")
+
+
+def _as_image_tensor(ct_hu, device: torch.device) -> torch.Tensor:
+    tensor = torch.as_tensor(np.asarray(ct_hu, dtype=np.float32)) if not isinstance(ct_hu, torch.Tensor) else ct_hu
+    tensor = tensor.float()
+    if tensor.ndim == 3:
+        tensor = tensor[None, None]
+    return tensor.to(device)
+
+
+@torch.no_grad()
+def encode_ct(autoencoder: torch.nn.Module, ct_hu, window_latent: Sequence[int] = (32, 32, 32),
+              overlap: float = 0.25, downsample: int = 4, progress: Optional[ProgressFn] = None,
+              cancel: Optional[CancelToken] = None) -> torch.Tensor:
+    """CT in HU (3-D array or ``[B,1,X,Y,Z]`` tensor) -> latent mean ``z_mu`` ``[B,C,X/4,Y/4,Z/4]`` (unscaled).
+
+    The deterministic posterior mean is used (no sampling) so that the same CT always encodes
+    to the same latent. Volumes larger than ``window_latent * downsample`` are encoded in tiles.
+    """
+    device = next(autoencoder.parameters()).device
+    image = hu_to_unit(_as_image_tensor(ct_hu, device))
+    window = [int(w) * downsample for w in window_latent]
+    with autocast_context(device):
+        return _tiled(image, window, overlap, lambda x: autoencoder.encode(x)[0], "encode", progress, cancel)
+
+
+@torch.no_grad()
+def decode_latent(autoencoder: torch.nn.Module, latent: torch.Tensor, scale_factor: float = 1.0,
+                  window_latent: Sequence[int] = (32, 32, 32), overlap: float = 0.25,
+                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> np.ndarray:
+    """Diffusion latent ``[1,C,x,y,z]`` -> CT in HU (float32 ``[X,Y,Z]``, -1000..1000), decoding ``latent / scale_factor``.
+
+    Large latents are decoded in Gaussian-blended tiles of ``window_latent`` latent voxels
+    (MAISI's sliding-window decode), so memory stays bounded on CPU and small GPUs.
+    """
+    device = next(autoencoder.parameters()).device
+    z = latent.to(device).float() / float(scale_factor)
+    with autocast_context(device):
+        unit = _tiled(z, window_latent, overlap, autoencoder.decode, "decode", progress, cancel)
+    check_cancel(cancel)
+    return unit_to_hu(unit[0, 0].float().cpu().numpy()).astype(np.float32)

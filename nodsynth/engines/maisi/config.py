@@ -1,0 +1,52 @@
+"""MAISI network configurations: JSON files in ``Resources/configs/maisi*.json``.
+
+A configuration is a dict with the keyword arguments of MONAI's MAISI networks under
+``"autoencoder"`` (``AutoencoderKlMaisi``), ``"diffusion_unet"`` (``DiffusionModelUNetMaisi``) and
+``"controlnet"`` (``ControlNetMaisi``), the ``RFlowScheduler`` arguments under ``"noise_scheduler"``
+and the VAE tiling under ``"decode"`` (``window_latent``: latent voxels per tile, ``overlap``: 0..1).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from ...errors import InputError
+from ...resources import resources_dir
+
+REQUIRED_SECTIONS = ("autoencoder", "diffusion_unet", "controlnet", "noise_scheduler")
+DEFAULT_DECODE = {"window_latent": [32, 32, 32], "overlap": 0.25}
+
+
+def config_names() -> list[str]:
+    """Names of the configurations shipped in ``Resources/configs`` (``maisi_v2``, ``maisi_tiny``, ...)."""
+    return sorted(p.stem for p in (resources_dir() / "configs").glob("maisi*.json"))
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the MAISI network configuration {path}: {exc}") from exc
+
+
+def load_config(config: str | Path | Mapping[str, Any] = "maisi_v2") -> dict[str, Any]:
+    """A validated deep copy of a configuration given by name, JSON path or dict."""
+    if isinstance(config, Mapping):
+        data = copy.deepcopy(dict(config))
+    else:
+        path = Path(config)
+        named = resources_dir() / "configs" / f"{config}.json"
+        if named.is_file():
+            path = named
+        elif not path.is_file():
+            raise InputError(f"unknown MAISI configuration {str(config)!r}: neither a file nor one of "
+                             f"{', '.join(config_names())}")
+        data = _read_config_file(path)
+    missing = [key for key in REQUIRED_SECTIONS if not isinstance(data.get(key), Mapping)]
+    if missing:
+        raise InputError(f"MAISI configuration {data.get('name', config)!r} lacks section(s) {', '.join(missing)}")
+    data.setdefault("name", "custom")
+    data["decode"] = {**DEFAULT_DECODE, **data.get("decode", {})}
+    return data

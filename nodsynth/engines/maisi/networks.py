@@ -1,0 +1,88 @@
+"""Build MONAI's MAISI networks (autoencoder, rectified-flow U-Net, ControlNet) from a configuration.
+
+CUDA keeps the configuration as published (float16 group norms, flash attention). CPU turns
+both off: float16 norms are slow or unsupported there and flash attention is a GPU kernel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+import torch
+
+from .config import load_config
+from .device import resolve_device
+
+
+@dataclass
+class MaisiNetworks:
+    """The three MAISI networks in eval mode on one device, plus the latent ``scale_factor``."""
+
+    autoencoder: torch.nn.Module
+    diffusion_unet: torch.nn.Module
+    controlnet: torch.nn.Module
+    config: dict[str, Any]
+    device: torch.device
+    scale_factor: float = 1.0
+
+
+def _device_kwargs(kwargs: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    """Network kwargs adapted to the device: on CPU no float16 norms and no flash attention."""
+    out = dict(kwargs)
+    if device.type != "cuda":
+        if "norm_float16" in out:
+            out["norm_float16"] = False
+        if "use_flash_attention" in out:
+            out["use_flash_attention"] = False
+    return out
+
+
+def latent_downsample(config: Mapping[str, Any] | str = "maisi_v2") -> int:
+    """Image voxels per latent voxel along each axis (4 for MAISI: three autoencoder levels)."""
+    cfg = load_config(config)
+    return 2 ** (len(cfg["autoencoder"]["num_channels"]) - 1)
+
+
+def unet_size_multiple(config: Mapping[str, Any] | str = "maisi_v2") -> int:
+    """Latent sizes must be a multiple of this for the U-Net (8 for MAISI-v2's four levels)."""
+    cfg = load_config(config)
+    return 2 ** (len(cfg["diffusion_unet"]["num_channels"]) - 1)
+
+
+def build_autoencoder(config: Mapping[str, Any] | str = "maisi_v2",
+                      device: Optional[str | torch.device] = None) -> torch.nn.Module:
+    """``AutoencoderKlMaisi`` from ``config["autoencoder"]``, random weights, eval mode."""
+    from monai.apps.generation.maisi.networks.autoencoderkl_maisi import AutoencoderKlMaisi
+
+    dev = resolve_device(device)
+    cfg = load_config(config)
+    return AutoencoderKlMaisi(**_device_kwargs(cfg["autoencoder"], dev)).to(dev).eval()
+
+
+def build_diffusion_unet(config: Mapping[str, Any] | str = "maisi_v2",
+                         device: Optional[str | torch.device] = None) -> torch.nn.Module:
+    """``DiffusionModelUNetMaisi`` from ``config["diffusion_unet"]``, random weights, eval mode."""
+    from monai.apps.generation.maisi.networks.diffusion_model_unet_maisi import DiffusionModelUNetMaisi
+
+    dev = resolve_device(device)
+    cfg = load_config(config)
+    return DiffusionModelUNetMaisi(**_device_kwargs(cfg["diffusion_unet"], dev)).to(dev).eval()
+
+
+def build_controlnet(config: Mapping[str, Any] | str = "maisi_v2",
+                     device: Optional[str | torch.device] = None) -> torch.nn.Module:
+    """``ControlNetMaisi`` from ``config["controlnet"]``, random weights, eval mode."""
+    from monai.apps.generation.maisi.networks.controlnet_maisi import ControlNetMaisi
+
+    dev = resolve_device(device)
+    cfg = load_config(config)
+    return ControlNetMaisi(**_device_kwargs(cfg["controlnet"], dev)).to(dev).eval()
+
+
+def build_networks(config: Mapping[str, Any] | str = "maisi_v2",
+                   device: Optional[str | torch.device] = None) -> MaisiNetworks:
+    """All three networks with random weights (load checkpoints into them with :mod:`.checkpoints`)."""
+    dev = resolve_device(device)
+    cfg = load_config(config)
+    return MaisiNetworks(build_autoencoder(cfg, dev), build_diffusion_unet(cfg, dev),
+                         build_controlnet(cfg, dev), cfg, dev)
