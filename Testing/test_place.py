@@ -10,7 +10,7 @@ import pytest
 from conftest import shared_path
 from nodsynth.errors import GeometryError, InputError
 from nodsynth.labels import LOBE_IDS, NODULE
-from nodsynth.place import (lung_from_ct, nodules_from_labelmap, placement_regions, resolve_lung,
+from nodsynth.place import (lung_from_ct, placement_regions, resolve_lung,
                             sample_centroids)
 from nodsynth.volume import Volume, read_volume
 
