@@ -1,0 +1,303 @@
+"""``RemoteEngine``: the client of ``nodsynth serve``, with the same interface as the local engines.
+
+``RemoteEngine(server_url, token_file=..., engine="nodmaisi").twin(request, progress, cancel)``
+uploads the request (:mod:`nodsynth.wire`), polls the job, downloads and returns the same
+:class:`~nodsynth.engines.base.SynthesisResult` the local engine would have returned, then deletes
+the job on the server. Setting the cancel token cancels the job on the server (``DELETE``) and
+raises :class:`~nodsynth.errors.Cancelled`.
+
+The calls block; GUIs (the Slicer modules) run them in a worker thread and pass ``progress`` and a
+:class:`~nodsynth.progress.CancelToken`. :meth:`RemoteEngine.health` serves a "Test connection"
+button. Errors are :class:`RemoteError` (server unreachable, refused token, proxy trouble,
+version mismatch) or the server's own error class (``InputError``, ``GeometryError``, ...), so a
+caller handles them exactly as the local engine's errors.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import Any, Callable, Iterator, Optional
+
+from .. import errors, wire
+from ..progress import CancelToken, ProgressFn, no_progress, scaled_progress
+from ..server import API_VERSION, WIRE_MEDIA_TYPE
+from ..server.auth import read_token_file
+from .base import EditRequest, Engine, InpaintRequest, SynthesisResult, TwinRequest, UnsupportedOperation
+
+log = logging.getLogger(__name__)
+
+UPLOAD_PIECE_BYTES = 1 << 20
+"""Upload granularity (1 MiB): progress and cancel are checked between pieces."""
+RETRY_STATUS = (502, 503, 504)
+"""Answers of a reverse proxy whose server is down or restarting; polls retry them."""
+
+
+class RemoteError(errors.NodsynthError):
+    """The remote server cannot be reached, refuses us, or speaks another API version."""
+
+
+ERROR_TYPES: dict[str, type] = {
+    "NodsynthError": errors.NodsynthError, "InputError": errors.InputError,
+    "GeometryError": errors.GeometryError, "WeightsError": errors.WeightsError,
+    "Cancelled": errors.Cancelled, "UnsupportedOperation": UnsupportedOperation,
+    "WireError": wire.WireError,
+}
+"""Server error classes raised again, as themselves, on the client (anything else: RemoteError)."""
+
+
+def normalize_server_url(url: str) -> str:
+    """``host:port`` -> ``http://host:port`` (with a warning saying so); no trailing ``/`` or ``/v1``."""
+    url = (url or "").strip()
+    if not url:
+        raise errors.InputError("no server URL given (e.g. http://gpu-box:8765)")
+    if "://" not in url:
+        message = f"server URL {url!r} has no scheme; using http://{url} (use https:// behind a TLS proxy)"
+        warnings.warn(message, stacklevel=3)
+        log.warning(message)
+        url = "http://" + url
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise errors.InputError(f"server URL must start with http:// or https://, got {url!r}")
+    url = url.rstrip("/")
+    return url[:-3] if url.endswith("/v1") else url
+
+
+def _error_detail(response: Any) -> tuple[str, str]:
+    """``(detail, error_type)`` of an error response (JSON from our server, else the text)."""
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            detail = body.get("detail")
+            return (detail if isinstance(detail, str) else str(detail)), str(body.get("error_type") or "")
+    except ValueError:
+        pass
+    return response.text.strip()[:300], ""
+
+
+class RemoteEngine(Engine):
+    """An engine running on a ``nodsynth serve`` server (see the module docstring)."""
+
+    name = "remote"
+
+    def __init__(self, server_url: str, token: Optional[str] = None, token_file: Optional[str] = None,
+                 engine: str = "classic", engine_config: Optional[dict] = None, timeout_s: float = 60.0,
+                 poll_interval_s: float = 0.5, retries: int = 4, backoff_s: float = 0.5,
+                 verify_tls: bool = True, **_ignored: Any) -> None:
+        """``engine_config`` (weights folder, device) is chosen by the server's administrator and is
+        therefore not sent; giving one only triggers a warning. ``timeout_s`` bounds each HTTP exchange
+        (not the whole job); connection failures are retried ``retries`` times, waiting ``backoff_s``,
+        then twice as long each time."""
+        import httpx
+
+        self.server_url = normalize_server_url(server_url)
+        if token is None and token_file:
+            token = read_token_file(token_file, warn_if_readable_by_others=False)
+        self.token, self.engine = token, engine
+        if engine_config:
+            warnings.warn(f"engine options {sorted(engine_config)} are set on the server (nodsynth serve "
+                          "--weights / --devices), not by the client; ignoring them", stacklevel=2)
+        self.timeout_s, self.poll_interval_s = float(timeout_s), float(poll_interval_s)
+        self.retries, self.backoff_s = int(retries), float(backoff_s)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.server_url, headers=headers, verify=verify_tls,
+                                  timeout=httpx.Timeout(self.timeout_s))
+        self._server_info: Optional[dict] = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "RemoteEngine":
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------ HTTP plumbing
+    def _send(self, method: str, path: str, retry_status: bool = True, **kwargs: Any):
+        """One HTTP exchange; retries connection failures (and proxy 502/503/504 when allowed)."""
+        import httpx
+
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.ConnectError as exc:
+                if last:
+                    raise RemoteError(f"cannot connect to {self.server_url} ({exc}); is `nodsynth serve` "
+                                      "running there, and the URL/port right (an SSH tunnel up)?") from exc
+            except httpx.TimeoutException as exc:
+                raise RemoteError(f"{self.server_url} did not answer within {self.timeout_s:.0f} s "
+                                  f"({type(exc).__name__}); the server or network is overloaded, or a "
+                                  "proxy holds the connection; raise timeout_s") from exc
+            except httpx.TransportError as exc:
+                if last or method == "POST":
+                    raise RemoteError(f"connection to {self.server_url} failed: {exc}") from exc
+            else:
+                if not (retry_status and response.status_code in RETRY_STATUS and not last):
+                    return self._check(response)
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def _check(self, response):
+        """Return a successful response; raise the clearest error for any other."""
+        code = response.status_code
+        if code < 400:
+            return response
+        detail, error_type = _error_detail(response)
+        if code == 401:
+            raise RemoteError(f"{self.server_url} refused the token (401): "
+                              + ("no token was given; pass token_file / --token-file" if not self.token
+                                 else "the token does not match the server's --token-file"))
+        if code == 413:
+            raise RemoteError(f"the request is too large for {self.server_url} (413): {detail}. "
+                              "Ask the administrator to raise --max-upload-mb (and the proxy's body size limit, "
+                              "e.g. nginx client_max_body_size)")
+        if code == 422:
+            raise ERROR_TYPES.get(error_type, errors.InputError)(f"the server rejected the request: {detail}")
+        if code in RETRY_STATUS:
+            raise RemoteError(f"{self.server_url} answered {code} {response.reason_phrase}: a reverse proxy in "
+                              "front of the server could not reach it in time (server down, restarting or "
+                              "the proxy's read timeout too short for this upload)")
+        if code == 404 and response.request.url.path.startswith("/v1/jobs/"):
+            raise RemoteError(f"the server no longer knows this job (404): {detail}")
+        if code == 404:
+            raise RemoteError(f"{self.server_url} has no nodsynth API v{API_VERSION} (404 for "
+                              f"{response.request.url.path}); is this the right URL?")
+        raise RemoteError(f"{self.server_url} answered {code} {response.reason_phrase}: {detail}")
+
+    # --------------------------------------------------------------------------------- connection
+    def health(self) -> dict:
+        """The server's ``/v1/health`` (no token needed): versions, engines, devices. Raises if unreachable."""
+        response = self._send("GET", "/v1/health")
+        try:
+            info = response.json()
+        except ValueError as exc:
+            raise RemoteError(f"{self.server_url} is not a nodsynth server (health is not JSON)") from exc
+        if not isinstance(info, dict) or info.get("server") != "nodsynth":
+            raise RemoteError(f"{self.server_url} is not a nodsynth server")
+        return info
+
+    def connect(self) -> dict:
+        """Check the server speaks our API and wire versions and serves our engine; cached."""
+        if self._server_info is None:
+            info = self.health()
+            from .. import __version__
+
+            if info.get("api_version") != API_VERSION or info.get("wire_version") != wire.WIRE_VERSION:
+                raise RemoteError(f"version mismatch: server {self.server_url} runs nodsynth "
+                                  f"{info.get('server_version')} (API v{info.get('api_version')}, wire "
+                                  f"v{info.get('wire_version')}), this client nodsynth {__version__} (API "
+                                  f"v{API_VERSION}, wire v{wire.WIRE_VERSION}); install the same version on both")
+            if self.engine not in info.get("engines", {}):
+                raise RemoteError(f"server {self.server_url} does not serve engine {self.engine!r}; it serves: "
+                                  + ", ".join(sorted(info.get("engines", {}))))
+            self._server_info = info
+        return self._server_info
+
+    def describe(self) -> dict:
+        """The served engine's description plus the server URL; ``reachable: False`` and the error if down."""
+        try:
+            info = self.connect()
+        except errors.NodsynthError as exc:
+            return {"name": self.name, "engine": self.engine, "server": self.server_url,
+                    "reachable": False, "error": str(exc)}
+        return dict(info["engines"][self.engine], name=self.name, engine=self.engine,
+                    server=self.server_url, reachable=True, devices=info.get("devices", []))
+
+    # --------------------------------------------------------------------------------- operations
+    def twin(self, request: TwinRequest, progress: Optional[ProgressFn] = None,
+             cancel: Optional[CancelToken] = None) -> SynthesisResult:
+        return self.run("twin", request, progress, cancel)
+
+    def inpaint(self, request: InpaintRequest, progress: Optional[ProgressFn] = None,
+                cancel: Optional[CancelToken] = None) -> SynthesisResult:
+        return self.run("inpaint", request, progress, cancel)
+
+    def edit(self, request: EditRequest, progress: Optional[ProgressFn] = None,
+             cancel: Optional[CancelToken] = None) -> SynthesisResult:
+        return self.run("edit", request, progress, cancel)
+
+    def run(self, operation: str, request: Any, progress: Optional[ProgressFn] = None,
+            cancel: Optional[CancelToken] = None) -> SynthesisResult:
+        """Upload, wait, download, delete: progress 0-10 % upload, 10-95 % server, 95-100 % download."""
+        report = progress or no_progress
+        cancel = cancel or CancelToken()
+        info = self.connect()
+        cancel.raise_if_cancelled()
+        report(0.0, f"encoding the {operation} request")
+        pieces = wire.encode_request(operation, self.engine, request)
+        size = wire.message_size(pieces)
+        cap_mb = info.get("max_upload_mb")
+        if isinstance(cap_mb, (int, float)) and size > cap_mb * 2**20:
+            raise RemoteError(f"the request is {size / 2**20:.0f} MiB, over the server's upload cap of "
+                              f"{cap_mb:.0f} MiB (nodsynth serve --max-upload-mb)")
+        job_id = self._submit(pieces, size, scaled_progress(report, 0.0, 0.1), cancel)
+        try:
+            self._wait(job_id, scaled_progress(report, 0.1, 0.95), cancel)
+            report(0.95, "downloading the result")
+            data = self._send("GET", f"/v1/jobs/{job_id}/result").content
+        except BaseException:
+            self._delete_quietly(job_id)
+            raise
+        self._delete_quietly(job_id)
+        result = wire.decode_result(data)
+        report(1.0, "done")
+        return result
+
+    def _submit(self, pieces: list[bytes], size: int, progress: ProgressFn, cancel: CancelToken) -> str:
+        def body() -> Iterator[bytes]:
+            sent = 0
+            for piece in pieces:
+                for start in range(0, len(piece), UPLOAD_PIECE_BYTES):
+                    cancel.raise_if_cancelled()
+                    chunk = piece[start:start + UPLOAD_PIECE_BYTES]
+                    sent += len(chunk)
+                    yield chunk
+                    progress(sent / max(size, 1), f"uploading {sent / 2**20:.1f} of {size / 2**20:.1f} MiB")
+
+        headers = {"Content-Type": WIRE_MEDIA_TYPE, "Content-Length": str(size)}
+        response = self._send("POST", "/v1/jobs", retry_status=False, content=_Replayable(body), headers=headers)
+        return str(response.json()["id"])
+
+    def _wait(self, job_id: str, progress: ProgressFn, cancel: CancelToken) -> None:
+        """Poll the job until it is done; raise its error or :class:`Cancelled` otherwise."""
+        while True:
+            if cancel.cancelled:
+                self._send("DELETE", f"/v1/jobs/{job_id}")
+                raise errors.Cancelled("cancelled by the user (the server job was cancelled)")
+            status = self._send("GET", f"/v1/jobs/{job_id}").json()
+            state = status.get("state")
+            if state == "done":
+                return
+            if state == "failed":
+                error_class = ERROR_TYPES.get(status.get("error_type"), RemoteError)
+                raise error_class(status.get("error") or "the job failed on the server")
+            if state == "cancelled":
+                raise errors.Cancelled("the job was cancelled on the server")
+            if state == "queued":
+                position = status.get("queue_position", 0)
+                progress(0.0, f"queued on {self.server_url}" + (f" ({position} job(s) ahead)" if position else ""))
+            else:
+                progress(float(status.get("progress", 0.0)), str(status.get("message", state)))
+            time.sleep(self.poll_interval_s)
+
+    def _delete_quietly(self, job_id: str) -> None:
+        """Best effort ``DELETE``: cancels a job still running after a client-side failure, or frees a
+        finished job's files on the server once its result is here."""
+        try:
+            self._http.request("DELETE", f"/v1/jobs/{job_id}", timeout=5.0)
+        except Exception as exc:  # the original error matters more than this clean-up
+            log.warning("could not cancel job %s on %s: %s", job_id, self.server_url, exc)
+
+
+class _Replayable:
+    """An upload body that can be sent again when the first connection attempt fails."""
+
+    def __init__(self, make: Callable[[], Iterator[bytes]]) -> None:
+        self._make = make
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._make()

@@ -1,0 +1,172 @@
+"""The FastAPI application of ``nodsynth serve`` (routes documented in :mod:`nodsynth.server`)."""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+
+from .. import __version__, wire
+from ..engines.base import Engine
+from ..engines.registry import engine_names, get_engine
+from ..errors import NodsynthError
+from . import API_VERSION, WIRE_MEDIA_TYPE
+from .auth import bearer_token, token_matches
+from .devices import describe_device
+from .jobs import DONE, FINISHED, Job, JobStore
+from .validate import validate_request
+from .worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerConfig:
+    """Everything ``nodsynth serve`` was started with."""
+
+    jobs_dir: Path
+    token: Optional[str]  # None only with --insecure-no-token on a loopback address
+    engines: list[str] = field(default_factory=lambda: ["classic"])
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    weights_dir: Optional[str] = None
+    engine_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    max_upload_bytes: int = 2048 << 20
+    keep_s: float = 24 * 3600.0
+    skip_unavailable_engines: bool = False  # serve what can be created (``--engines all``)
+
+
+def make_engines(config: ServerConfig, device: str) -> dict[str, Engine]:
+    """One instance of each served engine for the worker on ``device``."""
+    engines = {}
+    for name in config.engines:
+        if name == "remote" or name not in engine_names():
+            raise NodsynthError(f"cannot serve engine {name!r}; choose from "
+                                + ", ".join(n for n in engine_names() if n != "remote"))
+        options = dict(config.engine_options.get(name, {}))
+        if config.weights_dir:
+            options.setdefault("weights_dir", config.weights_dir)
+        options.setdefault("device", device)
+        try:
+            engines[name] = get_engine(name, **options)
+        except NodsynthError as exc:
+            if not config.skip_unavailable_engines:
+                raise
+            log.warning("not serving engine %r: %s", name, exc)
+    if not engines:
+        raise NodsynthError("no engine could be created; see the warnings above")
+    return engines
+
+
+def job_status(store: JobStore, job: Job) -> dict:
+    return {"id": job.id, "state": job.state, "operation": job.operation, "engine": job.engine,
+            "progress": job.progress, "message": job.message, "error": job.error,
+            "error_type": job.error_type, "attempts": job.attempts, "seq": job.seq,
+            "queue_position": store.queue_position(job), "created_s": job.created_s,
+            "started_s": job.started_s, "finished_s": job.finished_s}
+
+
+async def read_body_capped(request: Request, cap_bytes: int) -> bytes:
+    """The request body, refusing with 413 as soon as it exceeds ``cap_bytes`` (before buffering it all)."""
+    too_big = HTTPException(413, f"upload exceeds the server's cap of {cap_bytes / 2**20:.0f} MiB "
+                                 "(nodsynth serve --max-upload-mb)")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cap_bytes:
+        raise too_big
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > cap_bytes:
+            raise too_big
+    return bytes(body)
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    """The application with its job store and one worker per device (started with the app)."""
+    store = JobStore(config.jobs_dir, config.keep_s)
+    workers = [Worker(store, make_engines(config, device), device) for device in config.devices]
+    engines = workers[0].engines
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        for worker in workers:
+            worker.start()
+        yield
+        for worker in workers:
+            worker.stop()
+
+    app = FastAPI(title="nodsynth", version=__version__, lifespan=lifespan)
+    app.state.store = store
+
+    def require_token(authorization: Optional[str] = Header(default=None)) -> None:
+        if config.token is None:
+            return
+        if not token_matches(bearer_token(authorization), config.token):
+            raise HTTPException(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def find_job(job_id: str) -> Job:
+        job = store.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no such job (finished jobs are deleted once fetched or after "
+                                     f"{config.keep_s / 3600:.0f} h)")
+        return job
+
+    @app.exception_handler(NodsynthError)
+    async def invalid_request(_request: Request, exc: NodsynthError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "error_type": type(exc).__name__}, status_code=422)
+
+    @app.get("/v1/health")
+    def health() -> dict:
+        return {"server": "nodsynth", "server_version": __version__, "api_version": API_VERSION,
+                "wire_version": wire.WIRE_VERSION, "auth": "none" if config.token is None else "bearer",
+                "max_upload_mb": config.max_upload_bytes / 2**20,
+                "engines": {name: engine.describe() for name, engine in engines.items()},
+                "devices": [describe_device(w.device) for w in workers],
+                "jobs": {"queued": sum(j.state == "queued" for j in store.jobs()),
+                         "running": sum(j.state == "running" for j in store.jobs())}}
+
+    @app.post("/v1/jobs", status_code=202, dependencies=[Depends(require_token)])
+    async def submit(request: Request) -> dict:
+        body = await read_body_capped(request, config.max_upload_bytes)
+
+        def check_and_store() -> Job:
+            decoded = wire.decode_request(body, max_raw_bytes=max(wire.DEFAULT_MAX_RAW_BYTES,
+                                                                  64 * config.max_upload_bytes))
+            validate_request(decoded, engines)
+            return store.submit([body], decoded.operation, decoded.engine)
+
+        job = await run_in_threadpool(check_and_store)
+        return job_status(store, job)
+
+    @app.get("/v1/jobs", dependencies=[Depends(require_token)])
+    def list_jobs() -> list[dict]:
+        return [{"id": j.id, "state": j.state, "seq": j.seq} for j in store.jobs()]
+
+    @app.get("/v1/jobs/{job_id}", dependencies=[Depends(require_token)])
+    def status(job_id: str) -> dict:
+        return job_status(store, find_job(job_id))
+
+    @app.get("/v1/jobs/{job_id}/result", dependencies=[Depends(require_token)])
+    def result(job_id: str) -> FileResponse:
+        job = find_job(job_id)
+        if job.state != DONE:
+            raise HTTPException(409, f"job is {job.state}, not done" + (f": {job.error}" if job.error else ""))
+        return FileResponse(store.result_path(job), media_type=WIRE_MEDIA_TYPE)
+
+    @app.delete("/v1/jobs/{job_id}", dependencies=[Depends(require_token)])
+    def cancel_or_discard(job_id: str) -> dict:
+        job = find_job(job_id)
+        if job.state in FINISHED:
+            status_before = job_status(store, job)
+            store.discard(job)
+            return dict(status_before, deleted=True)
+        store.cancel(job)
+        return job_status(store, job)
+
+    return app
+
