@@ -1,0 +1,54 @@
+"""Create the engine a module asked for from its settings: local, or the same engine on a server.
+
+Every module runs its engine through :func:`nodsynth.engines.get_engine` and the request
+dataclasses of :mod:`nodsynth.engines.base`, so local and remote runs are one code path.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from nodsynth.engines import Engine, get_engine
+from nodsynth.errors import InputError
+
+from .settings import EngineSettings, validated
+
+ENGINE_LABELS = {"classic": "Model-free", "nodmaisi": "NodMAISI (MAISI-v2 ControlNet)",
+                 "hrldm": "HR-LDM (latent diffusion inpainting)"}
+"""Engine name -> the label the modules show."""
+
+
+def local_engine_config(settings: EngineSettings) -> dict[str, Any]:
+    """Keyword configuration of a local engine (only the options the user set)."""
+    config: dict[str, Any] = {}
+    if settings.weights_dir:
+        config["weights_dir"] = settings.weights_dir
+    if settings.device != "auto":
+        config["device"] = settings.device
+    return config
+
+
+def engine_from_settings(engine_name: str, settings: EngineSettings) -> Engine:
+    """The engine ``engine_name`` where ``settings`` say it runs (validated first)."""
+    settings = validated(settings)
+    if settings.remote:
+        return get_engine("remote", server_url=settings.server_url, token=settings.token,
+                          engine=engine_name, engine_config=local_engine_config(settings))
+    return get_engine(engine_name, **local_engine_config(settings))
+
+
+def needs_upload_consent(settings: EngineSettings, consented_urls: set[str]) -> bool:
+    """True when running would send patient data to a server the user has not yet agreed to.
+
+    Every remote server counts, loopback ones too: an SSH tunnel makes a remote machine look
+    like ``localhost``.
+    """
+    return settings.remote and validated(settings).server_url not in consented_urls
+
+
+def connection_report(settings: EngineSettings, engine_name: str = "classic") -> str:
+    """Ask the configured server for its health (``/v1/health`` through ``RemoteEngine``) as text lines."""
+    settings = validated(settings)
+    if not settings.remote:
+        raise InputError("the engine runs on this computer; choose 'Remote server' to test a connection")
+    info = engine_from_settings(engine_name, settings).describe()
+    return "\n".join(f"{key}: {value}" for key, value in info.items())

@@ -1,0 +1,120 @@
+"""Engine settings of the NodMAISI modules: which engine, where it runs, weights folder, server.
+
+Kept in the application settings (``qt.QSettings``), never in the MRML scene, so a saved scene
+never carries a server token. The functions here are pure: ``store`` is anything with the
+``QSettings`` methods ``value(key, default)`` and ``setValue(key, value)``.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, replace
+from typing import Optional
+from urllib.parse import urlsplit, urlunsplit
+
+from nodsynth.errors import InputError
+
+SETTINGS_GROUP = "NodMAISI"
+LOCATIONS = ("local", "remote")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Where and with what a module runs its engine."""
+
+    location: str = "local"  # "local" or "remote"
+    weights_dir: str = ""  # empty: nodsynth's own search (NODSYNTH_WEIGHTS, config file)
+    device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
+    server_url: str = ""
+    token: str = ""
+
+    @property
+    def remote(self) -> bool:
+        return self.location == "remote"
+
+
+def normalize_server_url(text: str) -> tuple[str, Optional[str]]:
+    """``"gpu-box:8000"`` -> ``("http://gpu-box:8000", note)``.
+
+    Adds ``http://`` when the scheme is missing (and says so in ``note``), drops a trailing
+    ``/`` or ``/v1``; rejects empty text, other schemes, a missing host or a bad port.
+    """
+    raw = (text or "").strip()
+    if not raw:
+        raise InputError("the server URL is empty; enter e.g. http://gpu-server:8000")
+    note = None
+    if "://" not in raw:
+        raw = "http://" + raw
+        note = f"no scheme given: using {raw} (use https:// behind a TLS proxy)"
+    parts = urlsplit(raw)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise InputError(f"the server URL must start with http:// or https://, got {text!r}")
+    if not parts.hostname:
+        raise InputError(f"the server URL {text!r} names no host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise InputError(f"the server URL {text!r} has an invalid port: {exc}") from exc
+    if parts.query or parts.fragment:
+        raise InputError(f"the server URL {text!r} must not carry a query or fragment")
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return urlunsplit((parts.scheme.lower(), parts.netloc, path, "", "")), note
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when the URL's host is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = urlsplit(url).hostname or ""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_device(device: str) -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (lower-cased); raises otherwise."""
+    value = (device or "auto").strip().lower()
+    if value in DEVICES:
+        return value
+    if value.startswith("cuda:") and value[5:].isdigit():
+        return value
+    raise InputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+
+
+def validated(settings: EngineSettings) -> EngineSettings:
+    """Check ``settings`` and return a normalised copy (server URL with its scheme, device)."""
+    if settings.location not in LOCATIONS:
+        raise InputError(f"engine location must be one of {', '.join(LOCATIONS)}, got {settings.location!r}")
+    out = replace(settings, device=validate_device(settings.device), weights_dir=settings.weights_dir.strip())
+    if out.weights_dir and not os.path.isdir(out.weights_dir):
+        raise InputError(f"the weights folder {out.weights_dir} does not exist")
+    if out.remote:
+        url, _ = normalize_server_url(settings.server_url)
+        if not settings.token.strip():
+            raise InputError("a remote server needs its access token (ask the server's administrator)")
+        out = replace(out, server_url=url, token=settings.token.strip())
+    return out
+
+
+_KEYS = {"location": "Location", "weights_dir": "WeightsFolder", "device": "Device",
+         "server_url": "ServerURL", "token": "ServerToken"}
+
+
+def load_engine_settings(store) -> EngineSettings:
+    """Read the settings from a ``QSettings``-like store (missing keys take the defaults)."""
+    defaults = EngineSettings()
+    values = {}
+    for field_name, key in _KEYS.items():
+        value = store.value(f"{SETTINGS_GROUP}/{key}", getattr(defaults, field_name))
+        values[field_name] = "" if value is None else str(value)
+    return EngineSettings(**values)
+
+
+def save_engine_settings(store, settings: EngineSettings) -> None:
+    """Write the settings to a ``QSettings``-like store."""
+    for field_name, key in _KEYS.items():
+        store.setValue(f"{SETTINGS_GROUP}/{key}", getattr(settings, field_name))

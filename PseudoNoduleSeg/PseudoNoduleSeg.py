@@ -1,0 +1,299 @@
+"""PseudoNoduleSeg: click a lung nodule, get its mask (a named segment) and its measurements (a table).
+
+All computation is in ``nodsynth`` (``nodsynth.segment``, ``nodsynth.measure``) through
+``PseudoNoduleSegLib.compute``; this file binds it to MRML nodes and the GUI.
+"""
+import json
+import logging
+from typing import Annotated, Optional, Union
+
+import numpy as np
+import slicer
+import vtk
+from slicer import (vtkMRMLLabelMapVolumeNode, vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode,
+                    vtkMRMLSegmentationNode, vtkMRMLTableNode)
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.util import VTKObservationMixin
+
+from NodMAISICommon.dependencies import ensure_packages
+from NodMAISICommon.markups import add_control_point_lps, control_points_lps, defined_point_indices
+from NodMAISICommon.qtjob import QtJobRunner
+from NodMAISICommon.requirements import CORE_REQUIREMENTS
+from NodMAISICommon.segments import prepare_segmentation, write_segment
+from NodMAISICommon.tablenodes import fill_table
+from NodMAISICommon.volumes import node_from_volume, volume_from_node
+from PseudoNoduleSegLib.compute import METHODS, SegmentOptions, options_from_parameters, segment_points
+
+NODULE_COLORS = ((0.95, 0.35, 0.25), (0.25, 0.7, 0.95), (0.95, 0.8, 0.2), (0.6, 0.4, 0.9), (0.3, 0.85, 0.45))
+
+
+class PseudoNoduleSeg(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = "PseudoNoduleSeg"
+        self.parent.categories = ["NodMAISI"]
+        self.parent.dependencies = ["Markups", "Segmentations"]
+        self.parent.contributors = ["NodMAISI contributors"]
+        self.parent.helpText = (
+            "Click a lung nodule in a slice view: its mask appears as a segment ('Nodule 1', ...) with lung-nodule "
+            "terminology, and its measurements (volume, diameters, centroid, HU statistics, subtype estimate, "
+            "lobe and pleural distance when a lung label map is given) in a table. 'Segment all' re-runs every "
+            "point with the Advanced settings. Headless: PseudoNoduleSegLogic().segmentPoints(volume, points, "
+            "segmentation, parameters).")
+        self.parent.acknowledgementText = (
+            "Built on the NodMAISI point-to-mask protocol (PiNS), improved to return the nodule under the click.")
+
+
+@parameterNodeWrapper
+class PseudoNoduleSegParameterNode:
+    """The module's state, saved with the scene."""
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    pointList: vtkMRMLMarkupsFiducialNode
+    lungVolume: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, None] = None
+    outputSegmentation: vtkMRMLSegmentationNode
+    measurementsTable: vtkMRMLTableNode
+    method: Annotated[str, Choice(list(METHODS))] = "kmeans"
+    boxSizeMm: Annotated[float, WithinRange(0.0, 60.0)] = 0.0
+    expandMm: Annotated[float, WithinRange(0.0, 20.0)] = 0.0
+    fillHoles: bool = True
+    restrictToLung: bool = False
+
+
+class PseudoNoduleSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._observedPointList = None
+        self.runner = None
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/PseudoNoduleSeg.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = PseudoNoduleSegLogic()
+        self.runner = QtJobRunner(self.ui.progressBar, self.ui.segmentAllButton, self.ui.statusLabel)
+        self.ui.pointPlaceWidget.placeMultipleMarkups = slicer.qSlicerMarkupsPlaceWidget.ForcePlaceMultipleMarkups
+        self.ui.pointPlaceWidget.buttonsVisible = False
+        self.ui.pointPlaceWidget.placeButton().show()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.segmentAllButton.connect("clicked(bool)", self.onSegmentAllButton)
+        self.ui.pointListSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onPointListChanged)
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        if self.runner is not None and self.runner.running:
+            self.runner.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolume and not firstVolume.IsA("vtkMRMLLabelMapVolumeNode"):
+                self._parameterNode.inputVolume = firstVolume
+        if not self._parameterNode.pointList:
+            self._parameterNode.pointList = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode",
+                                                                               "Nodule points")
+
+    def setParameterNode(self, inputParameterNode: Optional[PseudoNoduleSegParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+            self.onPointListChanged(self._parameterNode.pointList)
+            self._updateButtons()
+
+    def _updateButtons(self, caller=None, event=None) -> None:
+        ready = bool(self._parameterNode and self._parameterNode.inputVolume and self._parameterNode.pointList)
+        self.ui.segmentAllButton.enabled = ready or self.runner.running
+        self.ui.measurementsTableView.setMRMLTableNode(self._parameterNode.measurementsTable
+                                                       if self._parameterNode else None)
+
+    def onPointListChanged(self, pointList) -> None:
+        """Observe the current point list: every newly placed point is segmented at once."""
+        if self._observedPointList is not None:
+            self.removeObserver(self._observedPointList, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent,
+                                self.onPointDefined)
+        self._observedPointList = pointList
+        self.ui.pointPlaceWidget.setCurrentNode(pointList)
+        if pointList is not None:
+            self.addObserver(pointList, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onPointDefined)
+
+    def onPointDefined(self, caller, event) -> None:
+        if self.runner.running:
+            return  # the running job's completion picks up points placed meanwhile
+        self._run(onlyNew=True)
+
+    def onSegmentAllButton(self) -> None:
+        if self.runner.running:
+            self.runner.cancel()
+            return
+        self._run(onlyNew=False)
+
+    def _run(self, onlyNew: bool) -> None:
+        p = self._parameterNode
+        if not (p and p.inputVolume and p.pointList):
+            return
+        with slicer.util.tryWithErrorDisplay("Failed to start the segmentation.", waitCursor=True):
+            ensure_packages(CORE_REQUIREMENTS, interactive=True)
+            if not p.outputSegmentation:
+                p.outputSegmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Nodules")
+            if not p.measurementsTable:
+                p.measurementsTable = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "Nodule measurements")
+            indices = self.logic.pointsToSegment(p.pointList, p.outputSegmentation, onlyNew)
+            if not indices:
+                return
+            job = self.logic.prepareJob(p.inputVolume, p.pointList, options_from_parameters(p),
+                                        p.lungVolume, indices)
+            self.runner.start(segment_points, self._onDone, *job)
+
+    def _onDone(self, outcomes) -> None:
+        p = self._parameterNode
+        self.logic.writeOutcomes(outcomes, p.inputVolume, p.pointList, p.outputSegmentation, p.measurementsTable)
+        p.outputSegmentation.CreateClosedSurfaceRepresentation()
+        self._updateButtons()
+        if self.logic.pointsToSegment(p.pointList, p.outputSegmentation, onlyNew=True):
+            self._run(onlyNew=True)  # points placed while the job ran
+
+
+class PseudoNoduleSegLogic(ScriptedLoadableModuleLogic):
+    """Headless-capable logic: MRML nodes in, segments and a measurements table out."""
+
+    def getParameterNode(self):
+        return PseudoNoduleSegParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def segmentId(pointList, pointIndex: int) -> str:
+        """Stable segment id of a control point, so re-segmenting a point replaces its segment."""
+        return f"Nodule_{pointList.GetNthControlPointID(pointIndex)}"
+
+    def pointsToSegment(self, pointList, segmentationNode, onlyNew: bool) -> list:
+        """Defined control points to process: all, or only those without a segment yet."""
+        indices = defined_point_indices(pointList)
+        if not onlyNew or segmentationNode is None:
+            return indices
+        segmentation = segmentationNode.GetSegmentation()
+        return [i for i in indices if segmentation.GetSegment(self.segmentId(pointList, i)) is None]
+
+    @staticmethod
+    def prepareJob(volumeNode, pointList, options: SegmentOptions, lungNode=None, indices=None) -> tuple:
+        """Arguments of :func:`segment_points` read from the nodes (on the main thread)."""
+        ct = volume_from_node(volumeNode, "CT volume")
+        indices = defined_point_indices(pointList) if indices is None else list(indices)
+        points = control_points_lps(pointList, volumeNode, indices)
+        lung = volume_from_node(lungNode, "lung mask / label map") if lungNode is not None else None
+        return ct, points, options, lung, indices
+
+    def writeOutcomes(self, outcomes, volumeNode, pointList, segmentationNode, tableNode=None) -> list:
+        """Segments and table rows from :func:`segment_points` results (main thread); returns the rows."""
+        prepare_segmentation(segmentationNode, volumeNode)
+        for outcome in outcomes:
+            name = pointList.GetNthControlPointLabel(outcome.point_index) or outcome.measurements["nodule"]
+            outcome.measurements["nodule"] = name
+            write_segment(segmentationNode, volumeNode, outcome.mask, name,
+                          NODULE_COLORS[outcome.point_index % len(NODULE_COLORS)],
+                          segmentId=self.segmentId(pointList, outcome.point_index))
+        rows = self.tableRows(tableNode, outcomes) if tableNode is not None else [o.measurements for o in outcomes]
+        if tableNode is not None:
+            fill_table(tableNode, rows)
+        return rows
+
+    @staticmethod
+    def tableRows(tableNode, outcomes) -> list:
+        """Existing rows of the table (kept in a node attribute as JSON) updated with ``outcomes``."""
+        stored = json.loads(tableNode.GetAttribute("NodMAISI.Measurements") or "{}")
+        for outcome in outcomes:
+            stored[outcome.measurements["nodule"]] = json.loads(json.dumps(outcome.measurements, default=_jsonable))
+        tableNode.SetAttribute("NodMAISI.Measurements", json.dumps(stored))
+        return list(stored.values())
+
+    def segmentPoints(self, volumeNode, pointListNode, segmentationNode, parameters=None, tableNode=None,
+                      lungNode=None, progress=None, cancel=None) -> list:
+        """Segment the nodule at every defined point; returns one measurement dict per nodule.
+
+        ``parameters``: the module's parameter node wrapper, or ``None`` for the defaults
+        (k-means, automatic box, no expansion, holes filled, no lung restriction).
+        """
+        options = options_from_parameters(parameters) if parameters is not None else SegmentOptions()
+        if parameters is not None and lungNode is None:
+            lungNode = parameters.lungVolume
+        ct, points, options, lung, indices = self.prepareJob(volumeNode, pointListNode, options, lungNode)
+        outcomes = segment_points(ct, points, options, lung, indices, progress=progress, cancel=cancel)
+        return self.writeOutcomes(outcomes, volumeNode, pointListNode, segmentationNode, tableNode)
+
+
+def _jsonable(value):
+    """numpy scalars and arrays -> plain Python for JSON."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in the measurements table")
+
+
+class PseudoNoduleSegTest(ScriptedLoadableModuleTest):
+    """Self-test on the embedded demo patient: click each nodule, Dice >= 0.9 against the truth."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_demo_patient_dice()
+
+    def test_demo_patient_dice(self):
+        from nodsynth.phantom import make_demo_patient
+
+        self.delayDisplay("Building the demo patient")
+        patient = make_demo_patient()
+        ctNode = node_from_volume(patient.ct, "Demo CT")
+        pointList = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Nodule points")
+        for nodule in patient.nodules:
+            add_control_point_lps(pointList, ctNode, nodule.center_lps, nodule.kind)
+        segmentationNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Nodules")
+        tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "Nodule measurements")
+
+        self.delayDisplay("Segmenting")
+        logic = PseudoNoduleSegLogic()
+        rows = logic.segmentPoints(ctNode, pointList, segmentationNode, tableNode=tableNode)
+        self.assertEqual(len(rows), len(patient.nodules))
+        self.assertEqual(tableNode.GetNumberOfRows(), len(patient.nodules))
+
+        for index, nodule in enumerate(patient.nodules):
+            segmentId = logic.segmentId(pointList, index)
+            mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, ctNode) > 0
+            truth = np.asarray(nodule.mask.array) > 0
+            dice = 2.0 * np.logical_and(mask, truth).sum() / (mask.sum() + truth.sum())
+            logging.info(f"{nodule.kind}: Dice {dice:.3f}")
+            self.assertGreaterEqual(dice, 0.9, f"{nodule.kind} nodule: Dice {dice:.3f} < 0.9")
+        self.delayDisplay("Test passed")
