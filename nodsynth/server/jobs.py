@@ -21,7 +21,7 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -59,9 +59,7 @@ class Job:
 
     def record(self) -> dict:
         """The JSON-able persisted fields."""
-        data = asdict(self)
-        data.pop("cancel")
-        return data
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cancel"}
 
 
 class JobStore:

@@ -1,0 +1,100 @@
+"""A real ``nodsynth serve`` in a subprocess on a free loopback port, for the server and remote tests."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import httpx
+
+TOKEN = "test-token-6f1d2c9a8b7e4f30a1b2c3d4"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_token(folder: Path, token: str = TOKEN) -> Path:
+    path = folder / "token.txt"
+    path.write_text(token + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+class ServerProcess:
+    """``python -m nodsynth serve`` with its log in ``log_path``; stopped with :meth:`stop` or :meth:`kill`."""
+
+    def __init__(self, jobs_dir: Path, token_file: Optional[Path], engines: str = "classic",
+                 extra_args: Sequence[str] = (), env: Optional[dict] = None) -> None:
+        self.jobs_dir, self.token_file, self.engines = Path(jobs_dir), token_file, engines
+        self.extra_args, self.env = list(extra_args), env
+        self.log_path = self.jobs_dir.parent / f"server-{self.jobs_dir.name}.log"
+        self.process: Optional[subprocess.Popen] = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 90.0) -> "ServerProcess":
+        self.port = free_port()
+        auth = ["--token-file", str(self.token_file)] if self.token_file else ["--insecure-no-token"]
+        cmd = [sys.executable, "-m", "nodsynth", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+               "--jobs-dir", str(self.jobs_dir), "--engines", self.engines, "--devices", "cpu",
+               "--log-level", "warning", *auth, *self.extra_args]
+        env = dict(os.environ, **(self.env or {}))
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/v1/health", timeout=2.0).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"server did not become ready in {timeout_s} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def peak_rss_mb(self) -> float:
+        """The server process's peak resident memory so far (Linux ``VmHWM``), MiB."""
+        with open(f"/proc/{self.process.pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+        raise RuntimeError("VmHWM not found")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up at all, as in a power cut or the OOM killer."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def auth_headers(token: str = TOKEN) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def jobs_dir_entries(jobs_dir: Path) -> list[str]:
+    return sorted(p.name for p in Path(jobs_dir).iterdir()) if Path(jobs_dir).exists() else []

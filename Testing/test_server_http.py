@@ -1,0 +1,129 @@
+"""``nodsynth serve`` over real loopback HTTP: health, bearer token, upload cap, request validation.
+
+Every rejected request must leave the jobs folder exactly as it was.
+"""
+from __future__ import annotations
+
+import re
+
+import httpx
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from nodsynth import wire
+from nodsynth.engines.base import EditRequest, InpaintRequest
+from nodsynth.server import API_VERSION
+from nodsynth.volume import Volume, read_volume
+from server_harness import TOKEN, ServerProcess, auth_headers, jobs_dir_entries, write_token
+
+CAP_MB = 1
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve_http")
+    proc = ServerProcess(folder / "jobs", write_token(folder), extra_args=["--max-upload-mb", str(CAP_MB)])
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def lidc_edit() -> EditRequest:
+    name = "LIDC-IDRI-0001_R_1.nii.gz"
+    ct = read_volume(shared_path("lidc_vois", "image", name))
+    mask = read_volume(shared_path("lidc_vois", "nodule_mask", name))
+    labelmap = mask.with_array(np.where(mask.array > 0, 23, 28).astype(np.uint8))
+    return EditRequest(ct=ct, labelmap=labelmap, edited_labelmap=labelmap)
+
+
+def _body(operation: str, request, engine: str = "classic") -> bytes:
+    return wire.join(wire.encode_request(operation, engine, request))
+
+
+def _rejected(server, expected_status: int, **post_kwargs) -> httpx.Response:
+    before = jobs_dir_entries(server.jobs_dir)
+    response = httpx.post(server.url + "/v1/jobs", timeout=30.0, **post_kwargs)
+    assert response.status_code == expected_status, response.text
+    assert jobs_dir_entries(server.jobs_dir) == before, "a rejected request wrote to the jobs folder"
+    return response
+
+
+def test_health_needs_no_token_and_describes_server(server):
+    health = httpx.get(server.url + "/v1/health", timeout=10).json()
+    assert health["server"] == "nodsynth" and health["api_version"] == API_VERSION
+    assert health["wire_version"] == wire.WIRE_VERSION and health["auth"] == "bearer"
+    assert health["engines"]["classic"]["weights_found"] is True
+    assert "edit" in health["engines"]["classic"]["operations"]
+    device = health["devices"][0]
+    assert device["kind"] == "CPU" and device["free_memory_mb"] > 0
+    assert health["max_upload_mb"] == CAP_MB
+
+
+def test_401_without_or_with_a_wrong_token(server, lidc_edit):
+    body = _body("edit", lidc_edit)
+    for headers in ({}, auth_headers("wrong-token-0000000000000000000"), auth_headers(TOKEN + "x"),
+                    {"Authorization": f"Basic {TOKEN}"}, {"Authorization": "Bearer"}):
+        response = _rejected(server, 401, content=body, headers=headers)
+        assert response.headers["www-authenticate"] == "Bearer"
+    for method, path in (("GET", "/v1/jobs"), ("GET", "/v1/jobs/" + "0" * 32), ("DELETE", "/v1/jobs/" + "0" * 32)):
+        assert httpx.request(method, server.url + path, timeout=10).status_code == 401
+
+
+def test_413_over_the_upload_cap_declared_or_streamed(server):
+    big = np.random.default_rng(0).integers(0, 255, (CAP_MB << 20) + 4096, dtype=np.uint8).tobytes()
+    response = _rejected(server, 413, content=big, headers=auth_headers())
+    assert "cap" in response.json()["detail"]
+
+    def chunked():  # no Content-Length: the server must count while the body streams in
+        for start in range(0, len(big), 64 << 10):
+            yield big[start:start + (64 << 10)]
+
+    _rejected(server, 413, content=chunked(), headers=auth_headers())
+
+
+def test_422_for_volumes_on_different_grids(server, lidc_edit):
+    shifted = Volume(lidc_edit.labelmap.array, lidc_edit.labelmap.spacing,
+                     lidc_edit.labelmap.origin + np.array([0.0, 0.0, 2.5]))
+    request = EditRequest(ct=lidc_edit.ct, labelmap=lidc_edit.labelmap, edited_labelmap=shifted)
+    response = _rejected(server, 422, content=_body("edit", request), headers=auth_headers())
+    assert response.json()["error_type"] == "GeometryError"
+    assert re.search(r"ct and edited_labelmap are not on the same voxel grid: origin", response.json()["detail"])
+
+
+def test_422_names_other_invalid_requests(server, lidc_edit):
+    cases = [
+        (_body("edit", lidc_edit, engine="nodmaisi-xl"), "engine 'nodmaisi-xl' is not served here"),
+        (_body("edit", EditRequest(ct=lidc_edit.ct, labelmap=lidc_edit.labelmap,
+                                   edited_labelmap=lidc_edit.labelmap, steps=0)), "steps must be a positive"),
+        (_body("inpaint", InpaintRequest(ct=lidc_edit.ct, nodule_mask=lidc_edit.labelmap, subtype="calcified")),
+         "unknown nodule subtype"),
+        (_body("inpaint", InpaintRequest(ct=lidc_edit.ct, nodule_mask=lidc_edit.labelmap,
+                                         histogram=np.ones(12))), "40 bins"),
+        (b"GIF89a" + bytes(100), "not a nodsynth wire message"),
+    ]
+    for body, reason in cases:
+        response = _rejected(server, 422, content=body, headers=auth_headers())
+        assert reason in response.json()["detail"]
+    newer = bytearray(_body("edit", lidc_edit))
+    newer[8:10] = (wire.WIRE_VERSION + 1).to_bytes(2, "little")
+    response = _rejected(server, 422, content=bytes(newer), headers=auth_headers())
+    assert "version 2 is not supported" in response.json()["detail"]
+
+
+def test_job_ids_are_unguessable_and_client_strings_never_paths(server, lidc_edit):
+    body = _body("edit", lidc_edit)
+    ids = []
+    for _ in range(2):
+        response = httpx.post(server.url + "/v1/jobs", content=body, headers=auth_headers(), timeout=30)
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["id"])
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids) and ids[0] != ids[1]
+    assert set(ids) <= set(jobs_dir_entries(server.jobs_dir))
+    for probe in ("..", "%2e%2e%2f%2e%2e%2fetc%2fpasswd", ".incoming-" + ids[0], ids[0].upper(), "job.json"):
+        for suffix in ("", "/result"):
+            response = httpx.get(f"{server.url}/v1/jobs/{probe}{suffix}", headers=auth_headers(), timeout=10)
+            assert response.status_code == 404, (probe, response.text)
+    listed = httpx.get(server.url + "/v1/jobs", headers=auth_headers(), timeout=10).json()
+    assert set(ids) <= {job["id"] for job in listed}
