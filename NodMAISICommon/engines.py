@@ -31,8 +31,8 @@ def engine_from_settings(engine_name: str, settings: EngineSettings) -> Engine:
     """The engine ``engine_name`` where ``settings`` say it runs (validated first)."""
     settings = validated(settings)
     if settings.remote:
-        return get_engine("remote", server_url=settings.server_url, token=settings.token,
-                          engine=engine_name, engine_config=local_engine_config(settings))
+        # the server's administrator chooses its weights and device: nothing of ours is sent
+        return get_engine("remote", server_url=settings.server_url, token=settings.token, engine=engine_name)
     return get_engine(engine_name, **local_engine_config(settings))
 
 
@@ -45,10 +45,10 @@ def needs_upload_consent(settings: EngineSettings, consented_urls: set[str]) -> 
     return settings.remote and validated(settings).server_url not in consented_urls
 
 
-def connection_report(settings: EngineSettings, engine_name: str = "classic") -> str:
-    """Ask the configured server for its health (``/v1/health`` through ``RemoteEngine``) as text lines."""
+def connection_report(settings: EngineSettings) -> str:
+    """The configured server's ``/v1/health`` (through ``RemoteEngine.health``) as text lines."""
     settings = validated(settings)
     if not settings.remote:
         raise InputError("the engine runs on this computer; choose 'Remote server' to test a connection")
-    info = engine_from_settings(engine_name, settings).describe()
+    info = engine_from_settings("classic", settings).health()
     return "\n".join(f"{key}: {value}" for key, value in info.items())

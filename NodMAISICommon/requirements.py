@@ -9,8 +9,6 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Callable, Optional, Sequence
 
-from packaging.requirements import Requirement
-
 CORE_REQUIREMENTS = (
     "scipy>=1.10,<2",
     "scikit-learn>=1.2,<2",
@@ -44,6 +42,8 @@ def installed_version(distribution: str) -> Optional[str]:
 def unmet_requirements(requirements: Sequence[str],
                        version_of: Callable[[str], Optional[str]] = installed_version) -> list[str]:
     """The requirements (strings) that are missing or installed at a version outside their bounds."""
+    from packaging.requirements import Requirement  # bundled with Slicer (slicer.pydeps uses it)
+
     unmet = []
     for text in requirements:
         req = Requirement(text)

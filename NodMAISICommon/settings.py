@@ -6,11 +6,11 @@ never carries a server token. The functions here are pure: ``store`` is anything
 """
 from __future__ import annotations
 
-import ipaddress
 import os
+import warnings
 from dataclasses import dataclass, replace
 from typing import Optional
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from nodsynth.errors import InputError
 
@@ -37,19 +37,17 @@ class EngineSettings:
 def normalize_server_url(text: str) -> tuple[str, Optional[str]]:
     """``"gpu-box:8000"`` -> ``("http://gpu-box:8000", note)``.
 
-    Adds ``http://`` when the scheme is missing (and says so in ``note``), drops a trailing
-    ``/`` or ``/v1``; rejects empty text, other schemes, a missing host or a bad port.
+    :func:`nodsynth.engines.remote.normalize_server_url` adds ``http://`` when the scheme is
+    missing (its warning becomes ``note``, shown beside the field) and drops a trailing ``/`` or
+    ``/v1``; on top of that a host is required and the port must be valid, so a typo is caught
+    when the user types it rather than at the first run.
     """
-    raw = (text or "").strip()
-    if not raw:
-        raise InputError("the server URL is empty; enter e.g. http://gpu-server:8000")
-    note = None
-    if "://" not in raw:
-        raw = "http://" + raw
-        note = f"no scheme given: using {raw} (use https:// behind a TLS proxy)"
-    parts = urlsplit(raw)
-    if parts.scheme.lower() not in ("http", "https"):
-        raise InputError(f"the server URL must start with http:// or https://, got {text!r}")
+    from nodsynth.engines.remote import normalize_server_url as normalize
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        url = normalize(text)
+    parts = urlsplit(url)
     if not parts.hostname:
         raise InputError(f"the server URL {text!r} names no host")
     try:
@@ -58,21 +56,7 @@ def normalize_server_url(text: str) -> tuple[str, Optional[str]]:
         raise InputError(f"the server URL {text!r} has an invalid port: {exc}") from exc
     if parts.query or parts.fragment:
         raise InputError(f"the server URL {text!r} must not carry a query or fragment")
-    path = parts.path.rstrip("/")
-    if path.endswith("/v1"):
-        path = path[: -len("/v1")]
-    return urlunsplit((parts.scheme.lower(), parts.netloc, path, "", "")), note
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when the URL's host is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
-    host = urlsplit(url).hostname or ""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return url, (str(caught[-1].message) if caught else None)
 
 
 def validate_device(device: str) -> str:

@@ -5,25 +5,22 @@ All computation is in ``nodsynth`` (``nodsynth.segment``, ``nodsynth.measure``) 
 """
 import json
 import logging
-from typing import Annotated, Optional, Union
+from typing import Annotated, Union
 
 import numpy as np
 import slicer
-import vtk
 from slicer import (vtkMRMLLabelMapVolumeNode, vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode,
                     vtkMRMLSegmentationNode, vtkMRMLTableNode)
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
-from slicer.util import VTKObservationMixin
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
 
 from NodMAISICommon.dependencies import ensure_packages
 from NodMAISICommon.markups import add_control_point_lps, control_points_lps, defined_point_indices
-from NodMAISICommon.qtjob import QtJobRunner
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.segments import prepare_segmentation, write_segment
 from NodMAISICommon.tablenodes import fill_table
 from NodMAISICommon.volumes import node_from_volume, volume_from_node
+from NodMAISICommon.widgetbase import ModuleWidgetBase
 from PseudoNoduleSegLib.compute import METHODS, SegmentOptions, options_from_parameters, segment_points
 
 NODULE_COLORS = ((0.95, 0.35, 0.25), (0.25, 0.7, 0.95), (0.95, 0.8, 0.2), (0.6, 0.4, 0.9), (0.3, 0.85, 0.45))
@@ -62,82 +59,38 @@ class PseudoNoduleSegParameterNode:
     restrictToLung: bool = False
 
 
-class PseudoNoduleSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class PseudoNoduleSegWidget(ModuleWidgetBase):
+    WITH_ENGINE_PANEL = False  # segmentation runs locally, in milliseconds
+
     def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
+        ModuleWidgetBase.__init__(self, parent)
+        self.LOGIC_CLASS = PseudoNoduleSegLogic
         self._observedPointList = None
-        self.runner = None
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/PseudoNoduleSeg.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-
-        self.logic = PseudoNoduleSegLogic()
-        self.runner = QtJobRunner(self.ui.progressBar, self.ui.segmentAllButton, self.ui.statusLabel)
+    def setupConnections(self) -> None:
         self.ui.pointPlaceWidget.placeMultipleMarkups = slicer.qSlicerMarkupsPlaceWidget.ForcePlaceMultipleMarkups
         self.ui.pointPlaceWidget.buttonsVisible = False
         self.ui.pointPlaceWidget.placeButton().show()
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.segmentAllButton.connect("clicked(bool)", self.onSegmentAllButton)
         self.ui.pointListSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onPointListChanged)
-        self.initializeParameterNode()
 
-    def cleanup(self) -> None:
-        if self.runner is not None and self.runner.running:
-            self.runner.cancel()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
+    def defaultInputs(self, p) -> None:
+        if not p.inputVolume:
             firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
             if firstVolume and not firstVolume.IsA("vtkMRMLLabelMapVolumeNode"):
-                self._parameterNode.inputVolume = firstVolume
-        if not self._parameterNode.pointList:
-            self._parameterNode.pointList = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode",
-                                                                               "Nodule points")
+                p.inputVolume = firstVolume
+        if not p.pointList:
+            p.pointList = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Nodule points")
 
-    def setParameterNode(self, inputParameterNode: Optional[PseudoNoduleSegParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-            self.onPointListChanged(self._parameterNode.pointList)
-            self._updateButtons()
+    def setParameterNode(self, parameterNode) -> None:
+        ModuleWidgetBase.setParameterNode(self, parameterNode)
+        self.onPointListChanged(parameterNode.pointList if parameterNode else None)
 
-    def _updateButtons(self, caller=None, event=None) -> None:
-        ready = bool(self._parameterNode and self._parameterNode.inputVolume and self._parameterNode.pointList)
+    def updateButtons(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        ready = bool(p and p.inputVolume and p.pointList)
         self.ui.segmentAllButton.enabled = ready or self.runner.running
-        self.ui.measurementsTableView.setMRMLTableNode(self._parameterNode.measurementsTable
-                                                       if self._parameterNode else None)
+        self.ui.measurementsTableView.setMRMLTableNode(p.measurementsTable if p else None)
 
     def onPointListChanged(self, pointList) -> None:
         """Observe the current point list: every newly placed point is segmented at once."""
@@ -150,15 +103,12 @@ class PseudoNoduleSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.addObserver(pointList, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onPointDefined)
 
     def onPointDefined(self, caller, event) -> None:
-        if self.runner.running:
-            return  # the running job's completion picks up points placed meanwhile
-        self._run(onlyNew=True)
+        if not self.runner.running:  # else the running job's completion picks the new point up
+            self._run(onlyNew=True)
 
     def onSegmentAllButton(self) -> None:
-        if self.runner.running:
-            self.runner.cancel()
-            return
-        self._run(onlyNew=False)
+        if not self.toggleCancel():
+            self._run(onlyNew=False)
 
     def _run(self, onlyNew: bool) -> None:
         p = self._parameterNode
@@ -171,17 +121,16 @@ class PseudoNoduleSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if not p.measurementsTable:
                 p.measurementsTable = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "Nodule measurements")
             indices = self.logic.pointsToSegment(p.pointList, p.outputSegmentation, onlyNew)
-            if not indices:
-                return
-            job = self.logic.prepareJob(p.inputVolume, p.pointList, options_from_parameters(p),
-                                        p.lungVolume, indices)
-            self.runner.start(segment_points, self._onDone, *job)
+            if indices:
+                job = self.logic.prepareJob(p.inputVolume, p.pointList, options_from_parameters(p),
+                                            p.lungVolume, indices)
+                self.startJob(self.ui.segmentAllButton, segment_points, self._onDone, *job)
 
     def _onDone(self, outcomes) -> None:
         p = self._parameterNode
         self.logic.writeOutcomes(outcomes, p.inputVolume, p.pointList, p.outputSegmentation, p.measurementsTable)
         p.outputSegmentation.CreateClosedSurfaceRepresentation()
-        self._updateButtons()
+        self.updateButtons()
         if self.logic.pointsToSegment(p.pointList, p.outputSegmentation, onlyNew=True):
             self._run(onlyNew=True)  # points placed while the job ran
 

@@ -1,0 +1,210 @@
+"""LesionAugment: shrink or grow a nodule of an anatomy label map to an exact volume, see the original
+and the new contour together, and render the matching CT (model-free or NodMAISI).
+
+All computation is in ``nodsynth`` (``augment``, ``labelmap``, the engines) through
+``LesionAugmentLib.compute``; this file binds it to MRML nodes and the GUI.
+"""
+from typing import Annotated
+
+import numpy as np
+import slicer
+from slicer import (vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode,
+                    vtkMRMLTableNode)
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
+
+from nodsynth.place import nodules_from_labelmap
+from NodMAISICommon.dependencies import ensure_packages, ensure_torch
+from NodMAISICommon.engines import engine_from_settings
+from NodMAISICommon.requirements import CORE_REQUIREMENTS, ENGINE_REQUIREMENTS
+from NodMAISICommon.segments import is_nodule_segment, prepare_segmentation, read_segment, segment_ids, write_segment
+from NodMAISICommon.settings import EngineSettings
+from NodMAISICommon.tablenodes import fill_table
+from NodMAISICommon.terminology import LUNG_NODULE_TERMINOLOGY
+from NodMAISICommon.volumes import node_from_volume, volume_from_node
+from NodMAISICommon.widgetbase import ModuleWidgetBase
+from LesionAugmentLib.compute import build_labelmap, parse_percents, render_ct, resize, stats_rows
+
+ORIGINAL_COLOR, NEW_COLOR = (0.95, 0.85, 0.2), (0.2, 0.85, 0.95)
+
+
+class LesionAugment(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = "LesionAugment"
+        self.parent.categories = ["NodMAISI"]
+        self.parent.dependencies = ["Segmentations"]
+        self.parent.contributors = ["NodMAISI contributors"]
+        self.parent.helpText = (
+            "Shrink or grow a nodule (label 23) of a MAISI anatomy label map to an exact percent of its volume "
+            "(removed voxels take the nearest lung lobe; grown voxels come from the lobes only), optionally as a "
+            "nested series, then render the matching CT without a model or with NodMAISI. 'Build label map' "
+            "assembles the label map from an organ segmentation, the CT's body and the nodule segments.")
+        self.parent.acknowledgementText = "Exact-volume variant of the CaNA lesion-aware augmentation."
+
+
+@parameterNodeWrapper
+class LesionAugmentParameterNode:
+    inputVolume: vtkMRMLScalarVolumeNode
+    inputLabelmap: vtkMRMLLabelMapVolumeNode
+    organSegmentation: vtkMRMLSegmentationNode
+    noduleId: Annotated[int, WithinRange(0, 99)] = 0
+    targetPercent: Annotated[float, WithinRange(10.0, 300.0)] = 50.0
+    seriesPercents: str = ""
+    method: Annotated[str, Choice(["distance", "erosion"])] = "distance"
+    outputLabelmap: vtkMRMLLabelMapVolumeNode
+    contourSegmentation: vtkMRMLSegmentationNode
+    statsTable: vtkMRMLTableNode
+    engine: Annotated[str, Choice(["classic", "nodmaisi"])] = "classic"
+    steps: Annotated[int, WithinRange(1, 1000)] = 30
+    seed: Annotated[int, WithinRange(0, 2147483647)] = 0
+    outputVolume: vtkMRMLScalarVolumeNode
+
+
+class LesionAugmentWidget(ModuleWidgetBase):
+    WITH_ENGINE_PANEL = True
+
+    def __init__(self, parent=None) -> None:
+        ModuleWidgetBase.__init__(self, parent)
+        self.LOGIC_CLASS = LesionAugmentLogic
+
+    def setupConnections(self) -> None:
+        self.ui.applyButton.connect("clicked(bool)", self.onResize)
+        self.ui.renderButton.connect("clicked(bool)", self.onRender)
+        self.ui.buildLabelmapButton.connect("clicked(bool)", self.onBuildLabelmap)
+
+    def defaultInputs(self, p) -> None:
+        if not p.inputLabelmap:
+            p.inputLabelmap = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLLabelMapVolumeNode")
+
+    def updateButtons(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        busy = self.runner.running
+        self.ui.applyButton.enabled = busy or bool(p and p.inputLabelmap)
+        self.ui.renderButton.enabled = busy or bool(p and p.inputVolume and p.inputLabelmap and p.outputLabelmap)
+        self.ui.buildLabelmapButton.enabled = bool(p and p.organSegmentation and p.inputVolume)
+        self.ui.statsTableView.setMRMLTableNode(p.statsTable if p else None)
+
+    def onBuildLabelmap(self) -> None:
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Could not build the label map.", waitCursor=True):
+            ensure_packages(CORE_REQUIREMENTS)
+            p.inputLabelmap = self.logic.buildLabelmap(p.inputVolume, p.organSegmentation, p.inputLabelmap)
+
+    def onResize(self) -> None:
+        if self.toggleCancel():
+            return
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Could not resize the nodule.", waitCursor=True):
+            ensure_packages(CORE_REQUIREMENTS)
+            percents = parse_percents(p.seriesPercents) if p.seriesPercents.strip() else [p.targetPercent]
+            labelmap = volume_from_node(p.inputLabelmap, "label map")
+            self.startJob(self.ui.applyButton, resize, self._onResized, labelmap, p.noduleId, percents, p.method)
+
+    def _onResized(self, results) -> None:
+        p = self._parameterNode
+        p.outputLabelmap, p.contourSegmentation, p.statsTable = self.logic.writeResults(
+            results, p.inputLabelmap, p.outputLabelmap, p.contourSegmentation, p.statsTable)
+        self.updateButtons()
+
+    def onRender(self) -> None:
+        if self.toggleCancel():
+            return
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Could not render the CT.", waitCursor=True):
+            settings = self.enginePanel.confirm_upload()
+            self.logic.ensureEngineDependencies(p.engine, settings)
+            ct = volume_from_node(p.inputVolume, "CT")
+            labelmap = volume_from_node(p.inputLabelmap, "label map")
+            edited = volume_from_node(p.outputLabelmap, "resized label map")
+            engine = engine_from_settings(p.engine, settings)
+            self.startJob(self.ui.renderButton, render_ct, self._onRendered, engine, ct, labelmap, edited,
+                          p.steps, p.seed)
+
+    def _onRendered(self, ct) -> None:
+        p = self._parameterNode
+        p.outputVolume = node_from_volume(ct, "Rendered CT", node=p.outputVolume, like=p.inputVolume)
+        slicer.util.setSliceViewerLayers(background=p.outputVolume, fit=False)
+
+
+class LesionAugmentLogic(ScriptedLoadableModuleLogic):
+    """Headless-capable logic: label map / CT nodes in, resized label map, contours, table, CT out."""
+
+    def getParameterNode(self):
+        return LesionAugmentParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def ensureEngineDependencies(engineName: str, settings: EngineSettings, interactive: bool = True) -> None:
+        """torch and MONAI for a local diffusion engine (asks first); nothing for model-free or remote."""
+        ensure_packages(CORE_REQUIREMENTS, interactive)
+        if engineName != "classic" and not settings.remote:
+            ensure_torch(interactive)
+            ensure_packages(ENGINE_REQUIREMENTS, interactive)
+
+    def buildLabelmap(self, ctNode, organSegmentationNode, labelmapNode=None):
+        """MAISI label map node from named organ segments, 'Nodule' segments (23) and the CT's body (200)."""
+        ct = volume_from_node(ctNode, "CT")
+        organs, nodules = {}, []
+        segmentation = organSegmentationNode.GetSegmentation()
+        for segmentId in segment_ids(organSegmentationNode):
+            mask = read_segment(organSegmentationNode, segmentId, ctNode)
+            if is_nodule_segment(segmentation.GetSegment(segmentId)):
+                nodules.append(mask)
+            else:
+                organs[segmentation.GetSegment(segmentId).GetName()] = mask
+        labelmap = build_labelmap(organs, nodules, ct)
+        return node_from_volume(labelmap, "MAISI label map", node=labelmapNode, label=True, like=ctNode)
+
+    def writeResults(self, results, labelmapNode, outputLabelmapNode=None, contourNode=None, tableNode=None):
+        """Last resized map as a node, original + new nodule contours as two segments, statistics table."""
+        final = results[-1].labelmap
+        outputLabelmapNode = node_from_volume(final, "Resized label map", node=outputLabelmapNode, label=True,
+                                              like=labelmapNode)
+        if contourNode is None:
+            contourNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Nodule contours")
+        prepare_segmentation(contourNode, labelmapNode)
+        original = nodules_from_labelmap(volume_from_node(labelmapNode, "label map"))
+        new = nodules_from_labelmap(final)
+        write_segment(contourNode, labelmapNode, original.with_array(original.array.astype(np.uint8)),
+                      "Original nodule", ORIGINAL_COLOR, "OriginalNodule", LUNG_NODULE_TERMINOLOGY)
+        write_segment(contourNode, labelmapNode, new.with_array(new.array.astype(np.uint8)),
+                      f"Nodule at {results[-1].percent:g} %", NEW_COLOR, "NewNodule", LUNG_NODULE_TERMINOLOGY)
+        contourNode.GetDisplayNode().SetVisibility2DFill(False)
+        if tableNode is None:
+            tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "Resize statistics")
+        fill_table(tableNode, stats_rows(results))
+        return outputLabelmapNode, contourNode, tableNode
+
+    def resizeNodule(self, labelmapNode, noduleId: int = 0, percents=(50.0,), method: str = "distance",
+                     outputLabelmapNode=None, contourNode=None, tableNode=None):
+        """Headless: resize and write the outputs; returns ``(labelmap node, contour node, table node)``."""
+        results = resize(volume_from_node(labelmapNode, "label map"), noduleId, list(percents), method)
+        return self.writeResults(results, labelmapNode, outputLabelmapNode, contourNode, tableNode)
+
+
+class LesionAugmentTest(ScriptedLoadableModuleTest):
+    """Shrink the demo patient's solid nodule to 50 % and render the CT without a model."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_shrink_and_render()
+
+    def test_shrink_and_render(self):
+        from nodsynth.engines import get_engine
+        from nodsynth.phantom import make_demo_patient
+
+        patient = make_demo_patient()
+        ctNode = node_from_volume(patient.ct, "Demo CT")
+        labelNode = node_from_volume(patient.labelmap, "Demo label map", label=True)
+        logic = LesionAugmentLogic()
+        outputNode, contourNode, tableNode = logic.resizeNodule(labelNode, 0, [50.0])
+        self.assertGreater(tableNode.GetNumberOfRows(), 0)
+        achieved = slicer.util.arrayFromTableColumn(tableNode, "achieved_percent")
+        self.assertTrue(np.all(np.abs(achieved - 50.0) <= 1.0))
+        rendered = render_ct(get_engine("classic"), volume_from_node(ctNode), volume_from_node(labelNode),
+                             volume_from_node(outputNode))
+        self.assertEqual(rendered.shape_kji, patient.ct.shape_kji)
+        self.delayDisplay("Test passed")

@@ -1,0 +1,97 @@
+"""The widget plumbing every NodMAISI module shares: load the .ui, bind it to the parameter node,
+follow scene close, drive one background job, and show the engine-location panel."""
+from __future__ import annotations
+
+import slicer
+import vtk
+from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
+from slicer.util import VTKObservationMixin
+
+from .enginepanel import EnginePanel
+from .qtjob import QtJobRunner
+
+
+class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Subclasses set ``LOGIC_CLASS`` and ``WITH_ENGINE_PANEL`` and override ``setupConnections``,
+    ``defaultInputs`` and ``updateButtons``; ``self.runner`` runs their background work."""
+
+    LOGIC_CLASS = None
+    WITH_ENGINE_PANEL = False
+
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self.runner = None
+        self.enginePanel = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath(f"UI/{self.moduleName}.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        if self.WITH_ENGINE_PANEL:
+            self.enginePanel = EnginePanel(self.layout)
+        self.logic = self.LOGIC_CLASS()
+        self.runner = QtJobRunner(self.ui.progressBar, None, self.ui.statusLabel)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.setupConnections()
+        self.initializeParameterNode()
+
+    def setupConnections(self) -> None:
+        """Connect buttons and extra observers (override)."""
+
+    def defaultInputs(self, parameterNode) -> None:
+        """Fill empty inputs with sensible nodes of the scene (override)."""
+
+    def updateButtons(self, caller=None, event=None) -> None:
+        """Enable/disable buttons from the parameter node (override)."""
+
+    def cleanup(self) -> None:
+        if self.runner is not None and self.runner.running:
+            self.runner.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        parameterNode = self.logic.getParameterNode()
+        self.defaultInputs(parameterNode)
+        self.setParameterNode(parameterNode)
+
+    def setParameterNode(self, parameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+            self.updateButtons()
+
+    def startJob(self, button, fn, onDone, *args, **kwargs) -> None:
+        """Run ``fn`` in the background; ``button`` turns into Cancel meanwhile."""
+        self.runner.applyButton = button
+        self.runner.start(fn, onDone, *args, **kwargs)
+
+    def toggleCancel(self) -> bool:
+        """Cancel the running job when there is one (the button is showing 'Cancel'); True if so."""
+        if self.runner.running:
+            self.runner.cancel()
+            return True
+        return False
