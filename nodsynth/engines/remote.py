@@ -266,7 +266,7 @@ class RemoteEngine(Engine):
         """Poll the job until it is done; raise its error or :class:`Cancelled` otherwise."""
         while True:
             if cancel.cancelled:
-                self._send("DELETE", f"/v1/jobs/{job_id}")
+                self._cancel_and_wait(job_id)
                 raise errors.Cancelled("cancelled by the user (the server job was cancelled)")
             status = self._send("GET", f"/v1/jobs/{job_id}").json()
             state = status.get("state")
@@ -283,6 +283,16 @@ class RemoteEngine(Engine):
             else:
                 progress(float(status.get("progress", 0.0)), str(status.get("message", state)))
             time.sleep(self.poll_interval_s)
+
+    def _cancel_and_wait(self, job_id: str) -> None:
+        """``DELETE`` the job, then wait (at most ``timeout_s``) until the server has stopped it."""
+        self._send("DELETE", f"/v1/jobs/{job_id}")
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            if self._send("GET", f"/v1/jobs/{job_id}").json().get("state") != "running":
+                return
+            time.sleep(self.poll_interval_s)
+        log.warning("job %s on %s is still stopping after %.0f s", job_id, self.server_url, self.timeout_s)
 
     def _delete_quietly(self, job_id: str) -> None:
         """Best effort ``DELETE``: cancels a job still running after a client-side failure, or frees a
