@@ -17,13 +17,14 @@ from nodsynth.place import nodules_from_labelmap
 from NodMAISICommon.dependencies import ensure_packages, ensure_torch
 from NodMAISICommon.engines import engine_from_settings
 from NodMAISICommon.requirements import CORE_REQUIREMENTS, ENGINE_REQUIREMENTS
-from NodMAISICommon.segments import is_nodule_segment, prepare_segmentation, read_segment, segment_ids, write_segment
+from NodMAISICommon.labelmapnodes import labelmap_node_from_segmentation
+from NodMAISICommon.segments import prepare_segmentation, write_segment
 from NodMAISICommon.settings import EngineSettings
 from NodMAISICommon.tablenodes import fill_table
 from NodMAISICommon.terminology import LUNG_NODULE_TERMINOLOGY
 from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase
-from LesionAugmentLib.compute import build_labelmap, parse_percents, render_ct, resize, stats_rows
+from LesionAugmentLib.compute import parse_percents, render_ct, resize, stats_rows
 
 ORIGINAL_COLOR, NEW_COLOR = (0.95, 0.85, 0.2), (0.2, 0.85, 0.95)
 
@@ -143,17 +144,7 @@ class LesionAugmentLogic(ScriptedLoadableModuleLogic):
 
     def buildLabelmap(self, ctNode, organSegmentationNode, labelmapNode=None):
         """MAISI label map node from named organ segments, 'Nodule' segments (23) and the CT's body (200)."""
-        ct = volume_from_node(ctNode, "CT")
-        organs, nodules = {}, []
-        segmentation = organSegmentationNode.GetSegmentation()
-        for segmentId in segment_ids(organSegmentationNode):
-            mask = read_segment(organSegmentationNode, segmentId, ctNode)
-            if is_nodule_segment(segmentation.GetSegment(segmentId)):
-                nodules.append(mask)
-            else:
-                organs[segmentation.GetSegment(segmentId).GetName()] = mask
-        labelmap = build_labelmap(organs, nodules, ct)
-        return node_from_volume(labelmap, "MAISI label map", node=labelmapNode, label=True, like=ctNode)
+        return labelmap_node_from_segmentation(ctNode, organSegmentationNode, labelmapNode)
 
     def writeResults(self, results, labelmapNode, outputLabelmapNode=None, contourNode=None, tableNode=None):
         """Last resized map as a node, original + new nodule contours as two segments, statistics table."""

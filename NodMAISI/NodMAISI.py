@@ -1,0 +1,177 @@
+"""NodMAISI: synthesise a chest CT from an anatomy label map with the MAISI-v2 ControlNet engine (a
+"digital twin"), or re-synthesise only the edited nodule region of the original CT; on the local GPU,
+the CPU or a remote server. Computation: ``nodsynth`` engines through ``NodMAISILib.compute``."""
+from typing import Annotated
+
+import numpy as np
+import slicer
+from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
+
+from nodsynth.place import nodules_from_labelmap
+from NodMAISICommon.dependencies import ensure_packages, ensure_torch
+from NodMAISICommon.engines import engine_from_settings
+from NodMAISICommon.labelmapnodes import labelmap_node_from_segmentation
+from NodMAISICommon.requirements import CORE_REQUIREMENTS, ENGINE_REQUIREMENTS
+from NodMAISICommon.segments import prepare_segmentation, write_segment
+from NodMAISICommon.settings import EngineSettings
+from NodMAISICommon.views import show_side_by_side
+from NodMAISICommon.volumes import node_from_volume, volume_from_node
+from NodMAISICommon.widgetbase import ModuleWidgetBase
+from NodMAISILib.compute import SynthesisOptions, parse_size, parse_spacing, synthesize
+
+
+class NodMAISI(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = "NodMAISI"
+        self.parent.categories = ["NodMAISI"]
+        self.parent.dependencies = []
+        self.parent.contributors = ["NodMAISI contributors"]
+        self.parent.helpText = (
+            "Synthesise a whole chest CT from a MAISI anatomy label map (nodules = 23) with the NodMAISI "
+            "ControlNet on MAISI-v2, or, with 'ROI only', re-synthesise just the region of an edited nodule "
+            "inside the original CT. Weights are never downloaded: set their folder under 'Engine location'. "
+            "torch and MONAI are installed only after you agree.")
+        self.parent.acknowledgementText = "Networks from MONAI's MAISI (monai.apps.generation.maisi)."
+
+
+@parameterNodeWrapper
+class NodMAISIParameterNode:
+    inputLabelmap: vtkMRMLLabelMapVolumeNode
+    organSegmentation: vtkMRMLSegmentationNode
+    originalVolume: vtkMRMLScalarVolumeNode
+    originalLabelmap: vtkMRMLLabelMapVolumeNode
+    roiOnly: bool = False
+    engine: Annotated[str, Choice(["nodmaisi", "classic"])] = "nodmaisi"
+    steps: Annotated[int, WithinRange(1, 1000)] = 30
+    seed: Annotated[int, WithinRange(0, 2147483647)] = 0
+    outputSize: str = ""
+    outputSpacing: str = ""
+    resampleToValid: bool = False
+    outputVolume: vtkMRMLScalarVolumeNode
+
+
+class NodMAISIWidget(ModuleWidgetBase):
+    WITH_ENGINE_PANEL = True
+
+    def __init__(self, parent=None) -> None:
+        ModuleWidgetBase.__init__(self, parent)
+        self.LOGIC_CLASS = NodMAISILogic
+
+    def setupConnections(self) -> None:
+        self.ui.applyButton.connect("clicked(bool)", self.onApply)
+        self.ui.buildLabelmapButton.connect("clicked(bool)", self.onBuildLabelmap)
+
+    def defaultInputs(self, p) -> None:
+        if not p.inputLabelmap:
+            p.inputLabelmap = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLLabelMapVolumeNode")
+
+    def updateButtons(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        self.ui.applyButton.enabled = self.runner.running or bool(p and p.inputLabelmap)
+        self.ui.roiOnlyCheckBox.enabled = bool(p and p.originalVolume)
+        self.ui.buildLabelmapButton.enabled = bool(p and p.organSegmentation and p.originalVolume)
+
+    def onBuildLabelmap(self) -> None:
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Could not build the label map.", waitCursor=True):
+            ensure_packages(CORE_REQUIREMENTS)
+            p.inputLabelmap = labelmap_node_from_segmentation(p.originalVolume, p.organSegmentation, p.inputLabelmap)
+
+    def onApply(self) -> None:
+        if self.toggleCancel():
+            return
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Could not start the synthesis.", waitCursor=True):
+            settings = self.enginePanel.confirm_upload()
+            self.logic.ensureEngineDependencies(p.engine, settings)
+            args = self.logic.prepareJob(p, settings)
+            self.startJob(self.ui.applyButton, synthesize, self._onDone, *args)
+
+    def _onDone(self, ct) -> None:
+        p = self._parameterNode
+        p.outputVolume = self.logic.showResult(ct, p.inputLabelmap, p.originalVolume, p.outputVolume)
+
+
+class NodMAISILogic(ScriptedLoadableModuleLogic):
+    """Headless-capable logic: label map node in, synthetic CT node out."""
+
+    def getParameterNode(self):
+        return NodMAISIParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def ensureEngineDependencies(engineName: str, settings: EngineSettings, interactive: bool = True) -> None:
+        """torch and MONAI for a local diffusion engine (asks first); nothing more for model-free or remote."""
+        ensure_packages(CORE_REQUIREMENTS, interactive)
+        if engineName != "classic" and not settings.remote:
+            ensure_torch(interactive)
+            ensure_packages(ENGINE_REQUIREMENTS, interactive)
+
+    @staticmethod
+    def options(parameters) -> SynthesisOptions:
+        return SynthesisOptions(steps=int(parameters.steps), seed=int(parameters.seed),
+                                output_size_ijk=parse_size(parameters.outputSize),
+                                output_spacing_mm=parse_spacing(parameters.outputSpacing),
+                                resample_to_valid=bool(parameters.resampleToValid),
+                                roi_only=bool(parameters.roiOnly and parameters.originalVolume))
+
+    def prepareJob(self, parameters, settings: EngineSettings) -> tuple:
+        """Arguments of :func:`synthesize` read from the nodes (main thread)."""
+        labelmap = volume_from_node(parameters.inputLabelmap, "label map")
+        options = self.options(parameters)
+        original = volume_from_node(parameters.originalVolume, "original CT") if options.roi_only else None
+        originalLabels = (volume_from_node(parameters.originalLabelmap, "original label map")
+                          if options.roi_only and parameters.originalLabelmap else None)
+        return engine_from_settings(parameters.engine, settings), labelmap, options, original, originalLabels
+
+    def showResult(self, ct, labelmapNode, originalNode=None, outputNode=None):
+        """The CT as a node beside the original, with the nodule contour (label 23) on both views."""
+        outputNode = node_from_volume(ct, "Synthetic CT", node=outputNode, like=labelmapNode)
+        nodules = nodules_from_labelmap(volume_from_node(labelmapNode, "label map"))
+        if nodules.array.any():
+            contour = slicer.mrmlScene.GetFirstNodeByName("Nodule contour") or slicer.mrmlScene.AddNewNodeByClass(
+                "vtkMRMLSegmentationNode", "Nodule contour")
+            prepare_segmentation(contour, labelmapNode)
+            write_segment(contour, labelmapNode, nodules.with_array(nodules.array.astype(np.uint8)), "Nodule",
+                          segmentId="Nodule")
+            contour.GetDisplayNode().SetVisibility2DFill(False)
+        show_side_by_side(originalNode or labelmapNode, outputNode)
+        return outputNode
+
+    def synthesizeNode(self, labelmapNode, engineName: str = "nodmaisi", settings: EngineSettings = EngineSettings(),
+                       options: SynthesisOptions = SynthesisOptions(), originalNode=None, originalLabelmapNode=None,
+                       outputNode=None, progress=None, cancel=None):
+        """Headless: synthesise and return the output CT node."""
+        self.ensureEngineDependencies(engineName, settings, interactive=False)
+        original = volume_from_node(originalNode, "original CT") if originalNode else None
+        originalLabels = volume_from_node(originalLabelmapNode, "original label map") if originalLabelmapNode else None
+        ct = synthesize(engine_from_settings(engineName, settings), volume_from_node(labelmapNode, "label map"),
+                        options, original, originalLabels, progress=progress, cancel=cancel)
+        return self.showResult(ct, labelmapNode, originalNode, outputNode)
+
+
+class NodMAISITest(ScriptedLoadableModuleTest):
+    """ROI-only edit of the demo patient with the model-free engine: the output lies on the input grid."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_roi_edit_model_free()
+
+    def test_roi_edit_model_free(self):
+        from nodsynth.augment import resize_nodule
+        from nodsynth.phantom import make_demo_patient
+
+        patient = make_demo_patient()
+        ctNode = node_from_volume(patient.ct, "Demo CT")
+        labelNode = node_from_volume(patient.labelmap, "Demo label map", label=True)
+        edited = resize_nodule(patient.labelmap, "all", 50.0).labelmap
+        editedNode = node_from_volume(edited, "Edited label map", label=True)
+        outputNode = NodMAISILogic().synthesizeNode(editedNode, "classic", options=SynthesisOptions(roi_only=True),
+                                                    originalNode=ctNode, originalLabelmapNode=labelNode)
+        self.assertEqual(slicer.util.arrayFromVolume(outputNode).shape, patient.ct.array.shape)
+        self.delayDisplay("Test passed")

@@ -1,0 +1,21 @@
+"""Show a result beside its original in linked slice views (Slicer side)."""
+from __future__ import annotations
+
+import slicer
+
+
+def show_side_by_side(leftVolumeNode, rightVolumeNode) -> None:
+    """Side-by-side layout: ``leftVolumeNode`` in Red, ``rightVolumeNode`` in Yellow, views linked."""
+    layoutManager = slicer.app.layoutManager()
+    if layoutManager is None:  # headless
+        return
+    layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutSideBySideView)
+    for viewName, volumeNode in (("Red", leftVolumeNode), ("Yellow", rightVolumeNode)):
+        sliceWidget = layoutManager.sliceWidget(viewName)
+        if sliceWidget is None:
+            continue
+        composite = sliceWidget.mrmlSliceCompositeNode()
+        composite.SetBackgroundVolumeID(volumeNode.GetID() if volumeNode else None)
+        composite.SetLinkedControl(True)
+        sliceWidget.mrmlSliceNode().SetOrientationToAxial()
+        sliceWidget.sliceLogic().FitSliceToAll()
