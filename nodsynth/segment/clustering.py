@@ -1,0 +1,88 @@
+"""Two-class intensity clustering (parenchyma vs nodule) returning one HU threshold.
+
+Every method sees a 1-D array of (smoothed, clipped) HU values from the VOI and returns the
+HU value above which a voxel belongs to the brighter class.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+
+METHODS = ("kmeans", "gmm", "fcm", "otsu")
+MAX_ITERATIONS = 100
+TOLERANCE_HU = 0.05
+
+
+def _require_values(values_hu: np.ndarray) -> np.ndarray:
+    values = np.asarray(values_hu, dtype=np.float64).reshape(-1)
+    if values.size < 2 or float(values.max() - values.min()) <= 0:
+        raise InputError("the region around the click is uniform: nothing to separate from the parenchyma")
+    return values
+
+
+def kmeans_threshold_hu(values_hu: np.ndarray) -> float:
+    """k-means with k=2 in 1-D (Lloyd iterations from the 10th/90th percentiles): midpoint of the centres."""
+    values = _require_values(values_hu)
+    low, high = np.percentile(values, [10, 90])
+    threshold = 0.5 * (low + high)
+    for _ in range(MAX_ITERATIONS):
+        above = values >= threshold
+        if above.all() or not above.any():
+            break
+        low, high = values[~above].mean(), values[above].mean()
+        new = 0.5 * (low + high)
+        if abs(new - threshold) < TOLERANCE_HU:
+            return float(new)
+        threshold = new
+    return float(threshold)
+
+
+def fcm_threshold_hu(values_hu: np.ndarray, fuzziness: float = 2.0) -> float:
+    """Fuzzy c-means with 2 clusters in 1-D; equal membership lies midway between the two centres."""
+    values = _require_values(values_hu)
+    centres = np.percentile(values, [10, 90]).astype(np.float64)
+    power = 2.0 / (fuzziness - 1.0)
+    for _ in range(MAX_ITERATIONS):
+        dist = np.abs(values[:, None] - centres[None, :]) + 1e-9
+        membership = 1.0 / np.sum((dist[:, :, None] / dist[:, None, :]) ** power, axis=2)
+        weights = membership ** fuzziness
+        new = (weights * values[:, None]).sum(axis=0) / weights.sum(axis=0)
+        if np.max(np.abs(new - centres)) < TOLERANCE_HU:
+            centres = new
+            break
+        centres = new
+    return float(centres.mean())
+
+
+def gmm_threshold_hu(values_hu: np.ndarray) -> float:
+    """Two-component Gaussian mixture (random_state 0): the HU where the brighter component's posterior reaches 0.5."""
+    from sklearn.mixture import GaussianMixture
+
+    values = _require_values(values_hu)
+    gmm = GaussianMixture(n_components=2, random_state=0).fit(values[:, None])
+    means = gmm.means_.ravel()
+    bright = int(np.argmax(means))
+    grid = np.linspace(means.min(), means.max(), 512)
+    posterior = gmm.predict_proba(grid[:, None])[:, bright]
+    crossing = np.nonzero(posterior >= 0.5)[0]
+    return float(grid[crossing[0]]) if crossing.size else float(means.mean())
+
+
+def otsu_threshold_hu(values_hu: np.ndarray) -> float:
+    """Otsu's threshold (maximal between-class variance) of the values."""
+    from skimage.filters import threshold_otsu
+
+    return float(threshold_otsu(_require_values(values_hu)))
+
+
+_BY_NAME = {"kmeans": kmeans_threshold_hu, "gmm": gmm_threshold_hu, "fcm": fcm_threshold_hu,
+            "otsu": otsu_threshold_hu}
+
+
+def nodule_threshold_hu(values_hu: np.ndarray, method: str = "kmeans") -> float:
+    """HU threshold separating parenchyma from nodule with one of :data:`METHODS`."""
+    try:
+        return _BY_NAME[method](values_hu)
+    except KeyError:
+        raise InputError(f"unknown clustering method {method!r}; use one of {', '.join(METHODS)}") from None

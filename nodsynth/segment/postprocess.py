@@ -1,0 +1,36 @@
+"""Mask clean-up after segmentation: fill holes, expand by a physical distance, restrict to the lungs."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import InputError
+from ..labels import LOBE_IDS, LUNG, NODULE
+from ..volume import Volume, require_same_grid
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill cavities fully enclosed by the mask in 3-D."""
+    return ndimage.binary_fill_holes(mask)
+
+
+def expand_mm(mask: np.ndarray, spacing_kji, distance_mm: float) -> np.ndarray:
+    """Add every voxel within ``distance_mm`` (physical, so ellipsoidal in voxels) of the mask."""
+    if distance_mm < 0:
+        raise InputError(f"expansion must be >= 0 mm, got {distance_mm}")
+    if distance_mm == 0 or not mask.any():
+        return mask.copy()
+    return ndimage.distance_transform_edt(~mask, sampling=spacing_kji) <= distance_mm
+
+
+def lung_region(lung: Volume, ct: Volume) -> np.ndarray:
+    """Boolean lung region on the CT grid from a MAISI label map (lobes 28-32, lung 20, nodule 23) or a 0/1 mask."""
+    require_same_grid(ct, lung, "CT", "lung mask / label map")
+    values = np.asarray(lung.array)
+    if values.size and float(values.max()) <= 1:
+        region = values > 0
+    else:
+        region = np.isin(np.rint(values).astype(np.int64), (*LOBE_IDS, LUNG, NODULE))
+    if not region.any():
+        raise InputError("the lung mask / label map holds no lung voxels (expected lobes 28-32, lung 20 or a 0/1 mask)")
+    return region
