@@ -1,0 +1,1 @@
+"""Pure-Python core of the HRLDMInpaint module (no Slicer import): see :mod:`.compute`."""
