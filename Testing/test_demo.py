@@ -1,0 +1,91 @@
+"""``nodsynth demo`` end to end: files per step, Dice >= 0.9 for every phantom nodule kind, failures."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nodsynth.cli.main import main
+from nodsynth.cli.verbs import demo
+from nodsynth.errors import InputError
+from nodsynth.phantom import NODULE_KINDS
+from nodsynth.volume import read_volume
+
+DICE_REQUIRED = 0.9
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    status = main(["demo", "--out", str(out), "--seed", "0"])
+    return status, out
+
+
+def test_demo_succeeds_and_writes_each_step_in_its_folder(demo_run):
+    status, out = demo_run
+    assert status == 0
+    summary = json.loads((out / "demo.json").read_text())
+    assert summary["failed"] == [] and summary["seed"] == 0
+    assert list(summary["steps"]) == [s.name for s in demo.STEPS]
+    for name, step in summary["steps"].items():
+        assert step["files"], name
+        for path in map(Path, step["files"]):
+            assert path.is_file() and path.is_relative_to(out / name), path
+    for name in ("ct.nii.gz", "labelmap.nii.gz", "points.csv", "annotations.csv"):
+        assert (out / "phantom" / name).is_file()
+
+
+def test_demo_dice_at_least_0_9_for_every_nodule_kind(demo_run):
+    status, out = demo_run
+    with open(out / "segment" / "dice.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(r["kind"] for r in rows) == sorted(NODULE_KINDS)
+    truth_dir = out / "phantom" / "nodules"
+    for row in rows:
+        found = read_volume(out / "segment" / "masks" / f"{row['name']}.nii.gz").array > 0
+        truth = read_volume(truth_dir / f"{row['name']}.nii.gz").array > 0
+        recomputed = 2.0 * (found & truth).sum() / (found.sum() + truth.sum())
+        assert float(row["dice"]) == pytest.approx(recomputed, abs=1e-4)
+        assert recomputed >= DICE_REQUIRED, f"{row['kind']}: Dice {recomputed:.3f}"
+
+
+def test_demo_overlay_is_a_png_with_both_contour_colours(demo_run):
+    _, out = demo_run
+    image = np.asarray(Image.open(out / "segment" / "overlay.png").convert("RGB"))
+    assert image.shape[1] > image.shape[0] > 100
+    for colour in (demo.TRUE_MASK_RGB, demo.RESULT_MASK_RGB):
+        assert np.all(image == colour, axis=2).sum() > 50, f"contour colour {colour} drawn"
+
+
+def test_demo_prints_the_dice_table_and_where_it_wrote(tmp_path, capsys):
+    status = main(["demo", "--out", str(tmp_path / "only"), "--steps", "phantom"])
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert str(tmp_path / "only" / "phantom") in printed
+    assert sorted(p.name for p in (tmp_path / "only").iterdir()) == ["demo.json", "phantom"]
+
+
+def test_select_steps_adds_prerequisites_and_rejects_unknown_names():
+    assert [s.name for s in demo.select_steps("segment")] == ["phantom", "segment"]
+    assert [s.name for s in demo.select_steps(None)] == [s.name for s in demo.STEPS]
+    with pytest.raises(InputError, match="unknown demo step"):
+        demo.select_steps("phantom,segmnt")
+
+
+def test_unknown_step_exits_2_and_writes_nothing(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "x"), "--steps", "bogus"]) == 2
+    assert "unknown demo step" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_failing_step_makes_the_exit_status_1_and_skips_its_dependents(tmp_path, capsys):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the output folder should go")
+    assert main(["demo", "--out", str(blocker), "--steps", "segment"]) == 1
+    err = capsys.readouterr().err
+    assert "[phantom] FAILED" in err and "[segment] skipped" in err
+    assert blocker.read_text().startswith("a file")
