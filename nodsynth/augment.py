@@ -198,13 +198,12 @@ def priority_flood(allowed: np.ndarray, start: np.ndarray, rank: np.ndarray) -> 
     padded_rank = np.pad(rank.astype(np.float64), 1, constant_values=np.inf)
     strides = np.array([(shape[1] + 2) * (shape[2] + 2), shape[2] + 2, 1])
     offsets = np.concatenate([strides, -strides]).tolist()
-    to_padded = lambda flat: np.ravel_multi_index(np.unravel_index(flat, shape), padded.shape)  # noqa: E731
     flat_allowed = padded.ravel()
     flat_rank = padded_rank.ravel()
     seen = np.zeros(padded.size, dtype=bool)
     heap: list[tuple[float, int]] = []
-    for voxel in to_padded(np.asarray(start, dtype=np.int64)).tolist():
-        seen[voxel] = True
+    start_coords = np.unravel_index(np.asarray(start, dtype=np.int64), shape)
+    seen[np.ravel_multi_index(tuple(c + 1 for c in start_coords), padded.shape)] = True
     for voxel in np.flatnonzero(seen).tolist():
         for off in offsets:
             n = voxel + off
