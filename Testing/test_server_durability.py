@@ -1,0 +1,94 @@
+"""Durability: SIGKILL the server with jobs queued and one running; after a restart every job finishes
+once, every result is retrievable and equals the local engine's output."""
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from nodsynth import wire
+from nodsynth.augment import resize_nodule
+from nodsynth.engines.base import EditRequest
+from nodsynth.engines.classic import ClassicEngine
+from nodsynth.volume import read_volume
+from server_harness import ServerProcess, auth_headers, jobs_dir_entries, write_token
+
+JOBS = 6
+
+
+def _edit_requests() -> list[EditRequest]:
+    ct = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab.nrrd"))
+    mask = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab_nodule_2of4.nrrd"))
+    labels = ct.with_array(np.where(mask.array > 0, 23, np.where(ct.array < -500, 28, 0)).astype(np.uint8))
+    percents = (30.0, 50.0, 70.0, 80.0, 40.0, 60.0)
+    return [EditRequest(ct=ct, labelmap=labels, edited_labelmap=resize_nodule(labels, "all", p).labelmap, seed=i)
+            for i, p in enumerate(percents[:JOBS])]
+
+
+def _states_on_disk(jobs_dir) -> dict[str, dict]:
+    return {name: json.loads((jobs_dir / name / "job.json").read_text()) for name in jobs_dir_entries(jobs_dir)}
+
+
+def _wait_all_finished(url: str, ids: list[str], timeout_s: float = 180.0) -> dict[str, dict]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = {i: httpx.get(f"{url}/v1/jobs/{i}", headers=auth_headers(), timeout=10).json() for i in ids}
+        if all(s["state"] in ("done", "failed", "cancelled") for s in status.values()):
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"jobs not finished after {timeout_s} s: {status}")
+
+
+def test_sigkill_with_queued_and_running_jobs_loses_and_duplicates_nothing(tmp_path):
+    requests = _edit_requests()
+    bodies = [wire.join(wire.encode_request("edit", "classic", r)) for r in requests]
+    token_file, jobs_dir = write_token(tmp_path), tmp_path / "jobs"
+    server = ServerProcess(jobs_dir, token_file).start()
+    try:
+        ids = []
+        for body in bodies:
+            response = httpx.post(server.url + "/v1/jobs", content=body, headers=auth_headers(), timeout=60)
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["id"])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # kill while one job runs and others still wait
+            states = [j["state"] for j in httpx.get(server.url + "/v1/jobs", headers=auth_headers(), timeout=10).json()]
+            if "running" in states and states.count("queued") >= 2:
+                break
+        server.kill()
+    finally:
+        server.kill()
+    before = _states_on_disk(jobs_dir)
+    assert sorted(before) == sorted(ids)
+    states_before = [before[i]["state"] for i in ids]
+    assert states_before.count("running") == 1 and states_before.count("queued") >= 1, states_before
+    interrupted = ids[states_before.index("running")]
+
+    restarted = ServerProcess(jobs_dir, token_file).start()
+    try:
+        status = _wait_all_finished(restarted.url, ids)
+        assert all(s["state"] == "done" for s in status.values()), [(s["state"], s["error"]) for s in status.values()]
+        listed = [j["id"] for j in httpx.get(restarted.url + "/v1/jobs", headers=auth_headers(), timeout=10).json()]
+        assert sorted(listed) == sorted(ids) and len(set(listed)) == len(listed)  # nothing lost or duplicated
+        assert jobs_dir_entries(jobs_dir) == sorted(ids)
+        assert status[interrupted]["attempts"] == 2  # it re-ran after the restart
+        assert all(status[i]["attempts"] == 1 for i in ids if i != interrupted)
+        order = sorted(ids, key=lambda i: status[i]["started_s"])
+        queued_order = [i for i in ids if before[i]["state"] in ("running", "queued")]
+        assert [i for i in order if i in queued_order] == queued_order  # resumed in submission order
+        engine = ClassicEngine()
+        for job_id, request in zip(ids, requests):
+            response = httpx.get(f"{restarted.url}/v1/jobs/{job_id}/result", headers=auth_headers(), timeout=60)
+            assert response.status_code == 200
+            remote = wire.decode_result(response.content).ct
+            local = engine.edit(request).ct
+            assert remote.array.tobytes() == local.array.tobytes() and remote.array.dtype == local.array.dtype
+            deleted = httpx.delete(f"{restarted.url}/v1/jobs/{job_id}", headers=auth_headers(), timeout=10)
+            assert deleted.json()["deleted"] is True
+        assert jobs_dir_entries(jobs_dir) == []
+    finally:
+        restarted.stop()
