@@ -12,10 +12,10 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 from nodsynth.engines import SUBTYPES
 from nodsynth.errors import InputError
 from nodsynth.histogram import BIN_CENTERS_HU
-from NodMAISICommon.dependencies import ensure_packages, ensure_torch
+from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
 from NodMAISICommon.engines import engine_from_settings
 from NodMAISICommon.markups import add_control_point_lps, control_points_lps
-from NodMAISICommon.requirements import CORE_REQUIREMENTS, ENGINE_REQUIREMENTS
+from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.segments import prepare_segmentation, read_segment, segment_ids, write_segment
 from NodMAISICommon.settings import EngineSettings
 from NodMAISICommon.tablenodes import fill_table
@@ -115,7 +115,7 @@ class HRLDMInpaintWidget(ModuleWidgetBase):
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not start the inpainting.", waitCursor=True):
             settings = self.enginePanel.confirm_upload()
-            self.logic.ensureEngineDependencies(p.engine, settings)
+            ensure_engine_dependencies(p.engine, settings)
             args, mask = self.logic.prepareJob(p, settings)
             self._mask = mask
             self.startJob(self.ui.applyButton, inpaint, self._onDone, *args)
@@ -131,14 +131,6 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
 
     def getParameterNode(self):
         return HRLDMInpaintParameterNode(super().getParameterNode())
-
-    @staticmethod
-    def ensureEngineDependencies(engineName: str, settings: EngineSettings, interactive: bool = True) -> None:
-        """torch and MONAI for a local diffusion engine (asks first); nothing more for model-free or remote."""
-        ensure_packages(CORE_REQUIREMENTS, interactive)
-        if engineName != "classic" and not settings.remote:
-            ensure_torch(interactive)
-            ensure_packages(ENGINE_REQUIREMENTS, interactive)
 
     @staticmethod
     def _lung(p):
@@ -208,7 +200,7 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
 
     def inpaintNode(self, p, settings: EngineSettings = EngineSettings(), progress=None, cancel=None):
         """Headless: run with the parameter node ``p``; returns ``(CT node, segmentation node)``."""
-        self.ensureEngineDependencies(p.engine, settings, interactive=False)
+        ensure_engine_dependencies(p.engine, settings, interactive=False)
         args, mask = self.prepareJob(p, settings)
         ct = inpaint(*args, progress=progress, cancel=cancel)
         return self.showResult(ct, mask, p.inputVolume, p.outputVolume, p.outputSegmentation)

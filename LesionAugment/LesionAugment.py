@@ -14,9 +14,9 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
 
 from nodsynth.place import nodules_from_labelmap
-from NodMAISICommon.dependencies import ensure_packages, ensure_torch
+from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
 from NodMAISICommon.engines import engine_from_settings
-from NodMAISICommon.requirements import CORE_REQUIREMENTS, ENGINE_REQUIREMENTS
+from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.labelmapnodes import labelmap_node_from_segmentation
 from NodMAISICommon.segments import prepare_segmentation, write_segment
 from NodMAISICommon.settings import EngineSettings
@@ -114,7 +114,7 @@ class LesionAugmentWidget(ModuleWidgetBase):
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not render the CT.", waitCursor=True):
             settings = self.enginePanel.confirm_upload()
-            self.logic.ensureEngineDependencies(p.engine, settings)
+            ensure_engine_dependencies(p.engine, settings)
             ct = volume_from_node(p.inputVolume, "CT")
             labelmap = volume_from_node(p.inputLabelmap, "label map")
             edited = volume_from_node(p.outputLabelmap, "resized label map")
@@ -133,14 +133,6 @@ class LesionAugmentLogic(ScriptedLoadableModuleLogic):
 
     def getParameterNode(self):
         return LesionAugmentParameterNode(super().getParameterNode())
-
-    @staticmethod
-    def ensureEngineDependencies(engineName: str, settings: EngineSettings, interactive: bool = True) -> None:
-        """torch and MONAI for a local diffusion engine (asks first); nothing for model-free or remote."""
-        ensure_packages(CORE_REQUIREMENTS, interactive)
-        if engineName != "classic" and not settings.remote:
-            ensure_torch(interactive)
-            ensure_packages(ENGINE_REQUIREMENTS, interactive)
 
     def buildLabelmap(self, ctNode, organSegmentationNode, labelmapNode=None):
         """MAISI label map node from named organ segments, 'Nodule' segments (23) and the CT's body (200)."""
@@ -166,6 +158,16 @@ class LesionAugmentLogic(ScriptedLoadableModuleLogic):
         fill_table(tableNode, stats_rows(results))
         return outputLabelmapNode, contourNode, tableNode
 
+    def renderNode(self, ctNode, labelmapNode, editedLabelmapNode, engineName: str = "classic",
+                   settings: EngineSettings = EngineSettings(), steps: int = 30, seed: int = 0, outputNode=None,
+                   progress=None, cancel=None):
+        """Headless: the CT rendered for the edited label map, as a node beside the CT."""
+        ensure_engine_dependencies(engineName, settings, interactive=False)
+        ct = render_ct(engine_from_settings(engineName, settings), volume_from_node(ctNode, "CT"),
+                       volume_from_node(labelmapNode, "label map"), volume_from_node(editedLabelmapNode, "edited label map"),
+                       steps, seed, progress=progress, cancel=cancel)
+        return node_from_volume(ct, "Rendered CT", node=outputNode, like=ctNode)
+
     def resizeNodule(self, labelmapNode, noduleId: int = 0, percents=(50.0,), method: str = "distance",
                      outputLabelmapNode=None, contourNode=None, tableNode=None):
         """Headless: resize and write the outputs; returns ``(labelmap node, contour node, table node)``."""
@@ -184,7 +186,6 @@ class LesionAugmentTest(ScriptedLoadableModuleTest):
         self.test_shrink_and_render()
 
     def test_shrink_and_render(self):
-        from nodsynth.engines import get_engine
         from nodsynth.phantom import make_demo_patient
 
         patient = make_demo_patient()
@@ -195,7 +196,6 @@ class LesionAugmentTest(ScriptedLoadableModuleTest):
         self.assertGreater(tableNode.GetNumberOfRows(), 0)
         achieved = slicer.util.arrayFromTableColumn(tableNode, "achieved_percent")
         self.assertTrue(np.all(np.abs(achieved - 50.0) <= 1.0))
-        rendered = render_ct(get_engine("classic"), volume_from_node(ctNode), volume_from_node(labelNode),
-                             volume_from_node(outputNode))
-        self.assertEqual(rendered.shape_kji, patient.ct.shape_kji)
+        renderedNode = logic.renderNode(ctNode, labelNode, outputNode, "classic")
+        self.assertEqual(slicer.util.arrayFromVolume(renderedNode).shape, patient.ct.array.shape)
         self.delayDisplay("Test passed")

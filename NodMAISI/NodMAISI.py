@@ -10,10 +10,10 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
 
 from nodsynth.place import nodules_from_labelmap
-from NodMAISICommon.dependencies import ensure_packages, ensure_torch
+from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
 from NodMAISICommon.engines import engine_from_settings
 from NodMAISICommon.labelmapnodes import labelmap_node_from_segmentation
-from NodMAISICommon.requirements import CORE_REQUIREMENTS, ENGINE_REQUIREMENTS
+from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.segments import prepare_segmentation, write_segment
 from NodMAISICommon.settings import EngineSettings
 from NodMAISICommon.views import show_side_by_side
@@ -86,7 +86,7 @@ class NodMAISIWidget(ModuleWidgetBase):
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not start the synthesis.", waitCursor=True):
             settings = self.enginePanel.confirm_upload()
-            self.logic.ensureEngineDependencies(p.engine, settings)
+            ensure_engine_dependencies(p.engine, settings)
             args = self.logic.prepareJob(p, settings)
             self.startJob(self.ui.applyButton, synthesize, self._onDone, *args)
 
@@ -100,14 +100,6 @@ class NodMAISILogic(ScriptedLoadableModuleLogic):
 
     def getParameterNode(self):
         return NodMAISIParameterNode(super().getParameterNode())
-
-    @staticmethod
-    def ensureEngineDependencies(engineName: str, settings: EngineSettings, interactive: bool = True) -> None:
-        """torch and MONAI for a local diffusion engine (asks first); nothing more for model-free or remote."""
-        ensure_packages(CORE_REQUIREMENTS, interactive)
-        if engineName != "classic" and not settings.remote:
-            ensure_torch(interactive)
-            ensure_packages(ENGINE_REQUIREMENTS, interactive)
 
     @staticmethod
     def options(parameters) -> SynthesisOptions:
@@ -144,7 +136,7 @@ class NodMAISILogic(ScriptedLoadableModuleLogic):
                        options: SynthesisOptions = SynthesisOptions(), originalNode=None, originalLabelmapNode=None,
                        outputNode=None, progress=None, cancel=None):
         """Headless: synthesise and return the output CT node."""
-        self.ensureEngineDependencies(engineName, settings, interactive=False)
+        ensure_engine_dependencies(engineName, settings, interactive=False)
         original = volume_from_node(originalNode, "original CT") if originalNode else None
         originalLabels = volume_from_node(originalLabelmapNode, "original label map") if originalLabelmapNode else None
         ct = synthesize(engine_from_settings(engineName, settings), volume_from_node(labelmapNode, "label map"),

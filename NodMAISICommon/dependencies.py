@@ -14,7 +14,9 @@ import slicer
 
 from nodsynth.errors import Cancelled, NodsynthError
 
-from .requirements import PROTECTED_PACKAGES, TORCH_REQUIREMENT, unmet_requirements
+from .requirements import (CORE_REQUIREMENTS, ENGINE_REQUIREMENTS, PROTECTED_PACKAGES, REMOTE_REQUIREMENTS,
+                           TORCH_REQUIREMENT, unmet_requirements)
+from .settings import EngineSettings
 
 REQUESTER = "NodMAISI"
 
@@ -65,3 +67,14 @@ def ensure_torch(interactive: bool = True):
     if torch is None:
         raise Cancelled("installation of PyTorch declined")
     return torch
+
+
+def ensure_engine_dependencies(engine_name: str, settings: EngineSettings, interactive: bool = True) -> None:
+    """What running ``engine_name`` where ``settings`` say needs: nodsynth's core packages always; httpx for
+    a remote server; torch and MONAI for a local diffusion engine (the model-free one needs neither)."""
+    ensure_packages(CORE_REQUIREMENTS, interactive)
+    if settings.remote:
+        ensure_packages(REMOTE_REQUIREMENTS, interactive)
+    elif engine_name != "classic":
+        ensure_torch(interactive)
+        ensure_packages(ENGINE_REQUIREMENTS, interactive)

@@ -18,7 +18,7 @@ CORE_REQUIREMENTS = (
 )
 """What ``nodsynth`` itself needs (segmentation, measurements, label maps, model-free engine)."""
 
-ENGINE_REQUIREMENTS = ("monai>=1.5,<1.7",)
+ENGINE_REQUIREMENTS = ("monai>=1.5,<1.7", "einops>=0.7,<1")
 """What the diffusion engines need besides torch."""
 
 REMOTE_REQUIREMENTS = ("httpx>=0.27,<1",)
