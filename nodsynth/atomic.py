@@ -8,7 +8,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping, Optional, Sequence
 
 
 def _suffixes(path: Path) -> str:
@@ -50,3 +50,20 @@ def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
     return Path(target)
+
+
+def write_csv_atomic(target: str | os.PathLike, rows: Sequence[Mapping[str, object]],
+                     columns: Optional[Sequence[str]] = None) -> Path:
+    """Write ``rows`` (dicts) as a CSV with a header atomically; ``columns`` default to the first row's keys."""
+    import csv
+    import io
+
+    if columns is None:
+        if not rows:
+            raise ValueError("cannot infer CSV columns from no rows; pass columns")
+        columns = list(rows[0])
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text_atomic(target, buffer.getvalue())

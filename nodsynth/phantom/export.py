@@ -1,14 +1,12 @@
 """Write the demo patient to a folder: NIfTI volumes, nodule masks, point and PiNS annotation CSVs."""
 from __future__ import annotations
 
-import csv
-import io
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text_atomic
+from ..atomic import write_csv_atomic
 from ..volume import Volume, lps_to_ras, write_volume
 from .patient import DemoPatient
 
@@ -35,14 +33,6 @@ def mask_box_mm(mask: Volume) -> tuple[np.ndarray, np.ndarray]:
     return center, size
 
 
-def _csv_text(columns, rows) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def _mm(value: float) -> str:
     return f"{value:.3f}"
 
@@ -64,10 +54,11 @@ def write_demo_patient(patient: DemoPatient, folder: str | os.PathLike) -> dict[
         mask_name = f"{NODULE_DIR}/{nodule.name}.nii.gz"
         written[f"nodule:{nodule.name}"] = write_volume(nodule.mask, folder / mask_name)
         ras = lps_to_ras(nodule.center_lps)
-        points.append([nodule.name, nodule.kind, nodule.subtype, nodule.lobe, _mm(nodule.diameter_mm),
-                       *map(_mm, nodule.center_lps), *map(_mm, ras), mask_name])
+        points.append(dict(zip(POINT_COLUMNS, [nodule.name, nodule.kind, nodule.subtype, nodule.lobe,
+                                               _mm(nodule.diameter_mm), *map(_mm, nodule.center_lps),
+                                               *map(_mm, ras), mask_name])))
         center, size = mask_box_mm(nodule.mask)
-        boxes.append([CT_FILE, nodule.name, *map(_mm, center), *map(_mm, size)])
-    written["points"] = write_text_atomic(folder / POINTS_FILE, _csv_text(POINT_COLUMNS, points))
-    written["annotations"] = write_text_atomic(folder / ANNOTATIONS_FILE, _csv_text(PINS_COLUMNS, boxes))
+        boxes.append(dict(zip(PINS_COLUMNS, [CT_FILE, nodule.name, *map(_mm, center), *map(_mm, size)])))
+    written["points"] = write_csv_atomic(folder / POINTS_FILE, points, POINT_COLUMNS)
+    written["annotations"] = write_csv_atomic(folder / ANNOTATIONS_FILE, boxes, PINS_COLUMNS)
     return written

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ...atomic import write_text_atomic
+from ...atomic import write_csv_atomic, write_text_atomic
 from ...errors import InputError
 from ..common import progress_bar
 
@@ -54,17 +54,6 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total
 
 
-def _csv_text(rows: list[dict]) -> str:
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 # ------------------------------------------------------------------------------------ steps
 def step_phantom(ctx: DemoContext, folder: Path) -> list[Path]:
     """Build the demo patient and write its CT, label map, true masks and annotation CSVs."""
@@ -95,7 +84,7 @@ def step_segment(ctx: DemoContext, folder: Path) -> list[Path]:
                                   [(nodule.mask, TRUE_MASK_RGB), (result.mask, RESULT_MASK_RGB)],
                                   OVERLAY_HALF_WIDTH_MM))
     ctx.results["segment"] = {"rows": rows, "masks": masks}
-    written.append(write_text_atomic(folder / "dice.csv", _csv_text(rows)))
+    written.append(write_csv_atomic(folder / "dice.csv", rows))
     written.append(save_panels(folder / "overlay.png", panels, scale=3,
                                pixel_size_mm=axial_pixel_size_mm(patient.ct)))
     print(_dice_table(rows))
