@@ -74,7 +74,6 @@ def segment_points(ct: Volume, points_lps: Sequence[Sequence[float]], options: S
     ``lung`` (a 0/1 mask or a MAISI label map on the CT grid) is used for the restriction and for
     lobe / pleural-distance measurements.
     """
-    from nodsynth.measure import measure_nodule
     from nodsynth.segment import segment_nodule
 
     options = options.checked()
@@ -94,6 +93,8 @@ def segment_points(ct: Volume, points_lps: Sequence[Sequence[float]], options: S
                                 progress=scaled_progress(report, n / len(points), (n + 0.7) / len(points)),
                                 cancel=cancel)
         report((n + 0.7) / len(points), f"nodule {index + 1}: measuring")
+        from nodsynth.measure import measure_nodule
+
         if not result.mask.array.any():
             raise InputError(f"nodule {index + 1}: nothing was segmented at {np.round(point, 1).tolist()} mm (LPS)")
         measured = measure_nodule(ct, result.mask, lung).to_dict()
