@@ -23,6 +23,7 @@ def slicer_python_files() -> list[Path]:
     files = sorted((REPO / GLUE).rglob("*.py"))
     for module in MODULES:
         files += sorted((REPO / module).rglob("*.py"))
+    files += sorted((REPO / "Resources" / "Scripts").glob("*.py"))  # run by headless Slicer
     return [f for f in files if "__pycache__" not in f.parts]
 
 
