@@ -44,7 +44,7 @@ class HRLDMInpaint(ScriptedLoadableModule):
 @parameterNodeWrapper
 class HRLDMInpaintParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
-    lungVolume: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, None] = None
+    lungVolume: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode]
     targetPoints: vtkMRMLMarkupsFiducialNode
     placement: Annotated[str, Choice(["inner", "subpleural"])] = "inner"
     shapeSource: Annotated[str, Choice(list(SHAPE_SOURCES))] = "procedural"

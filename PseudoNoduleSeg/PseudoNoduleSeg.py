@@ -23,6 +23,8 @@ from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase
 from PseudoNoduleSegLib.compute import METHODS, SegmentOptions, options_from_parameters, segment_points
 
+POINT_LABEL_FORMAT = "Nodule %d"
+"""New points are labelled 'Nodule 1', 'Nodule 2', ...; a point's label names its segment and table row."""
 NODULE_COLORS = ((0.95, 0.35, 0.25), (0.25, 0.7, 0.95), (0.95, 0.8, 0.2), (0.6, 0.4, 0.9), (0.3, 0.85, 0.45))
 
 
@@ -49,7 +51,7 @@ class PseudoNoduleSegParameterNode:
 
     inputVolume: vtkMRMLScalarVolumeNode
     pointList: vtkMRMLMarkupsFiducialNode
-    lungVolume: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, None] = None
+    lungVolume: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode]
     outputSegmentation: vtkMRMLSegmentationNode
     measurementsTable: vtkMRMLTableNode
     method: Annotated[str, Choice(list(METHODS))] = "kmeans"
@@ -81,6 +83,7 @@ class PseudoNoduleSegWidget(ModuleWidgetBase):
                 p.inputVolume = firstVolume
         if not p.pointList:
             p.pointList = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Nodule points")
+            p.pointList.SetControlPointLabelFormat(POINT_LABEL_FORMAT)
 
     def setParameterNode(self, parameterNode) -> None:
         ModuleWidgetBase.setParameterNode(self, parameterNode)
@@ -128,7 +131,9 @@ class PseudoNoduleSegWidget(ModuleWidgetBase):
 
     def _onDone(self, outcomes) -> None:
         p = self._parameterNode
-        self.logic.writeOutcomes(outcomes, p.inputVolume, p.pointList, p.outputSegmentation, p.measurementsTable)
+        replaceRows = len(outcomes) == len(self.logic.pointsToSegment(p.pointList, None, onlyNew=False))
+        self.logic.writeOutcomes(outcomes, p.inputVolume, p.pointList, p.outputSegmentation, p.measurementsTable,
+                                 replaceRows)
         p.outputSegmentation.CreateClosedSurfaceRepresentation()
         self.updateButtons()
         if self.logic.pointsToSegment(p.pointList, p.outputSegmentation, onlyNew=True):
@@ -163,8 +168,12 @@ class PseudoNoduleSegLogic(ScriptedLoadableModuleLogic):
         lung = volume_from_node(lungNode, "lung mask / label map") if lungNode is not None else None
         return ct, points, options, lung, indices
 
-    def writeOutcomes(self, outcomes, volumeNode, pointList, segmentationNode, tableNode=None) -> list:
-        """Segments and table rows from :func:`segment_points` results (main thread); returns the rows."""
+    def writeOutcomes(self, outcomes, volumeNode, pointList, segmentationNode, tableNode=None,
+                      replaceRows: bool = True) -> list:
+        """Segments and table rows from :func:`segment_points` results (main thread); returns the rows.
+
+        ``replaceRows=False`` keeps the table's rows of other nodules (when only new points ran).
+        """
         prepare_segmentation(segmentationNode, volumeNode)
         for outcome in outcomes:
             name = pointList.GetNthControlPointLabel(outcome.point_index) or outcome.measurements["nodule"]
@@ -172,15 +181,16 @@ class PseudoNoduleSegLogic(ScriptedLoadableModuleLogic):
             write_segment(segmentationNode, volumeNode, outcome.mask, name,
                           NODULE_COLORS[outcome.point_index % len(NODULE_COLORS)],
                           segmentId=self.segmentId(pointList, outcome.point_index))
-        rows = self.tableRows(tableNode, outcomes) if tableNode is not None else [o.measurements for o in outcomes]
+        rows = (self.tableRows(tableNode, outcomes, replaceRows) if tableNode is not None
+                else [o.measurements for o in outcomes])
         if tableNode is not None:
             fill_table(tableNode, rows)
         return rows
 
     @staticmethod
-    def tableRows(tableNode, outcomes) -> list:
-        """Existing rows of the table (kept in a node attribute as JSON) updated with ``outcomes``."""
-        stored = json.loads(tableNode.GetAttribute("NodMAISI.Measurements") or "{}")
+    def tableRows(tableNode, outcomes, replaceRows: bool) -> list:
+        """The table's rows (kept in a node attribute as JSON, by nodule name) updated with ``outcomes``."""
+        stored = {} if replaceRows else json.loads(tableNode.GetAttribute("NodMAISI.Measurements") or "{}")
         for outcome in outcomes:
             stored[outcome.measurements["nodule"]] = json.loads(json.dumps(outcome.measurements, default=_jsonable))
         tableNode.SetAttribute("NodMAISI.Measurements", json.dumps(stored))
