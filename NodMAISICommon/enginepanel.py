@@ -11,7 +11,7 @@ import slicer
 
 from nodsynth.errors import Cancelled
 
-from .engines import connection_report, needs_upload_consent
+from .engines import connection_report, local_devices_text, needs_upload_consent
 from .settings import (EngineSettings, load_engine_settings, normalize_server_url, save_engine_settings,
                        validated)
 
@@ -39,6 +39,9 @@ class EnginePanel:
             self.deviceComboBox.addItem(device)
         self.deviceComboBox.toolTip = "auto: the GPU when torch sees one, else the CPU"
         form.addRow("Device:", self.deviceComboBox)
+        self.devicesLabel = qt.QLabel(local_devices_text())
+        self.devicesLabel.wordWrap = True
+        form.addRow("Found:", self.devicesLabel)
 
         self.weightsPathLineEdit = ctk.ctkPathLineEdit()
         self.weightsPathLineEdit.filters = ctk.ctkPathLineEdit.Dirs

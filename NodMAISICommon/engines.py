@@ -52,3 +52,24 @@ def connection_report(settings: EngineSettings) -> str:
         raise InputError("the engine runs on this computer; choose 'Remote server' to test a connection")
     info = engine_from_settings("classic", settings).health()
     return "\n".join(f"{key}: {value}" for key, value in info.items())
+
+
+LOW_GPU_MEMORY_MB = 8 * 1024
+"""Below this much free GPU memory the full-size diffusion networks tend to run out of memory."""
+
+
+def local_devices_text() -> str:
+    """One line per device this computer offers (GPU name and free memory, or the CPU), with a hint
+    to choose the CPU when a GPU is short of memory. Imports torch only when it is installed."""
+    from nodsynth.server.devices import describe_device, resolve_devices
+
+    lines = []
+    for device in resolve_devices("auto"):
+        info = describe_device(device)
+        free = info.get("free_memory_mb")
+        free_text = "free memory unknown" if free is None else f"{free / 1024:.1f} GB free"
+        line = f"{device}: {info['kind']} {info['name']}, {free_text}"
+        if info["kind"] == "GPU" and free is not None and free < LOW_GPU_MEMORY_MB:
+            line += " (little memory: choose 'cpu' if the run fails)"
+        lines.append(line)
+    return "\n".join(lines)

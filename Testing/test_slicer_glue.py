@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from NodMAISICommon.engines import connection_report, engine_from_settings, needs_upload_consent
+from NodMAISICommon.engines import connection_report, engine_from_settings, local_devices_text, needs_upload_consent
 from NodMAISICommon.geometry import apply_homogeneous, markup_points_to_volume_lps, volume_lps_to_markup_points
 from NodMAISICommon.requirements import (CORE_REQUIREMENTS, ENGINE_REQUIREMENTS, PROTECTED_PACKAGES,
                                          REMOTE_REQUIREMENTS, unmet_requirements)
@@ -173,6 +173,14 @@ def test_consent_is_needed_once_per_server_even_on_loopback():
     assert needs_upload_consent(tunnel, set())  # an SSH tunnel looks like localhost
     assert not needs_upload_consent(tunnel, {"http://localhost:8765"})
     assert needs_upload_consent(tunnel, {"http://other:8765"})
+
+
+def test_local_devices_are_listed():
+    from nodsynth.server.devices import resolve_devices
+
+    lines = local_devices_text().splitlines()
+    assert [line.split(":")[0] for line in lines] == resolve_devices("auto")
+    assert all("GB free" in line or "unknown" in line for line in lines)
 
 
 # --------------------------------------------------------------------------------------- requirements
