@@ -119,13 +119,16 @@ def nodule_voxels_outside_body(labelmap: Volume, body: Optional[np.ndarray] = No
     With ``body`` (a boolean mask, e.g. :func:`body_mask_from_ct`) a voxel is outside when the mask
     is False there; without it, when the voxel touches background (0) through a face.
     """
-    nodule = labelmap.array == NODULE
-    if not nodule.any():
+    coords = np.argwhere(labelmap.array == NODULE)
+    if coords.size == 0:
         return 0
     if body is not None:
-        return int(np.count_nonzero(nodule & ~body))
-    background_near = ndi.binary_dilation(labelmap.array == BACKGROUND, structure=SIX_CONNECTED)
-    return int(np.count_nonzero(nodule & background_near))
+        return int(np.count_nonzero(~body[tuple(coords.T)]))
+    lo = np.maximum(coords.min(axis=0) - 1, 0)
+    hi = np.minimum(coords.max(axis=0) + 2, labelmap.shape_kji)
+    box = labelmap.array[tuple(slice(a, b) for a, b in zip(lo, hi))]
+    background_near = ndi.binary_dilation(box == BACKGROUND, structure=SIX_CONNECTED)
+    return int(np.count_nonzero((box == NODULE) & background_near))
 
 
 def validate_labelmap(labelmap: Volume, ct: Optional[Volume] = None) -> Volume:
