@@ -27,12 +27,16 @@ def local_engine_config(settings: EngineSettings) -> dict[str, Any]:
     return config
 
 
-def engine_from_settings(engine_name: str, settings: EngineSettings) -> Engine:
-    """The engine ``engine_name`` where ``settings`` say it runs (validated first)."""
+def engine_from_settings(engine_name: str, settings: EngineSettings, **remote_options: Any) -> Engine:
+    """The engine ``engine_name`` where ``settings`` say it runs (validated first).
+
+    ``remote_options`` (``timeout_s``, ``retries``, ...) tune the ``RemoteEngine`` of a remote setting.
+    """
     settings = validated(settings)
     if settings.remote:
         # the server's administrator chooses its weights and device: nothing of ours is sent
-        return get_engine("remote", server_url=settings.server_url, token=settings.token, engine=engine_name)
+        return get_engine("remote", server_url=settings.server_url, token=settings.token, engine=engine_name,
+                          **remote_options)
     return get_engine(engine_name, **local_engine_config(settings))
 
 
@@ -45,12 +49,17 @@ def needs_upload_consent(settings: EngineSettings, consented_urls: set[str]) -> 
     return settings.remote and validated(settings).server_url not in consented_urls
 
 
+CONNECTION_TEST_TIMEOUT_S = 5.0
+
+
 def connection_report(settings: EngineSettings) -> str:
     """The configured server's ``/v1/health`` (through ``RemoteEngine.health``) as text lines."""
     settings = validated(settings)
     if not settings.remote:
         raise InputError("the engine runs on this computer; choose 'Remote server' to test a connection")
-    info = engine_from_settings("classic", settings).health()
+    # a user clicking "Test connection" wants a quick answer: one retry, short timeout
+    info = engine_from_settings("classic", settings, timeout_s=CONNECTION_TEST_TIMEOUT_S, retries=1,
+                                backoff_s=0.2).health()
     return "\n".join(f"{key}: {value}" for key, value in info.items())
 
 
