@@ -24,7 +24,7 @@ from NodMAISICommon.tablenodes import fill_table
 from NodMAISICommon.terminology import LUNG_NODULE_TERMINOLOGY
 from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase
-from LesionAugmentLib.compute import parse_percents, render_ct, resize, stats_rows
+from LesionAugmentLib.compute import nodule_table_rows, parse_percents, render_ct, resize, stats_rows
 
 ORIGINAL_COLOR, NEW_COLOR = (0.95, 0.85, 0.2), (0.2, 0.85, 0.95)
 
@@ -49,6 +49,7 @@ class LesionAugmentParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     inputLabelmap: vtkMRMLLabelMapVolumeNode
     organSegmentation: vtkMRMLSegmentationNode
+    noduleTable: vtkMRMLTableNode
     noduleId: Annotated[int, WithinRange(0, 99)] = 0
     targetPercent: Annotated[float, WithinRange(10.0, 300.0)] = 50.0
     seriesPercents: str = ""
@@ -73,6 +74,20 @@ class LesionAugmentWidget(ModuleWidgetBase):
         self.ui.applyButton.connect("clicked(bool)", self.onResize)
         self.ui.renderButton.connect("clicked(bool)", self.onRender)
         self.ui.buildLabelmapButton.connect("clicked(bool)", self.onBuildLabelmap)
+        self.ui.inputLabelmapSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onLabelmapChanged)
+        self.ui.noduleTableView.connect("clicked(QModelIndex)", self.onNoduleRowClicked)
+
+    def onLabelmapChanged(self, labelmapNode) -> None:
+        """List the nodules of the chosen label map in the nodule table."""
+        p = self._parameterNode
+        if p is None or labelmapNode is None:
+            return
+        with slicer.util.tryWithErrorDisplay("Could not list the nodules of the label map.", waitCursor=True):
+            p.noduleTable = self.logic.listNodules(labelmapNode, p.noduleTable)
+            self.ui.noduleTableView.setMRMLTableNode(p.noduleTable)
+
+    def onNoduleRowClicked(self, index) -> None:
+        self._parameterNode.noduleId = index.row() + 1  # rows are nodule ids 1, 2, ... in order
 
     def defaultInputs(self, p) -> None:
         if not p.inputLabelmap:
@@ -137,6 +152,13 @@ class LesionAugmentLogic(ScriptedLoadableModuleLogic):
     def buildLabelmap(self, ctNode, organSegmentationNode, labelmapNode=None):
         """MAISI label map node from named organ segments, 'Nodule' segments (23) and the CT's body (200)."""
         return labelmap_node_from_segmentation(ctNode, organSegmentationNode, labelmapNode)
+
+    def listNodules(self, labelmapNode, tableNode=None):
+        """A table of the label map's nodules (id, voxels, volume, diameters, centroid)."""
+        if tableNode is None:
+            tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "Nodules")
+        fill_table(tableNode, nodule_table_rows(volume_from_node(labelmapNode, "label map")))
+        return tableNode
 
     def writeResults(self, results, labelmapNode, outputLabelmapNode=None, contourNode=None, tableNode=None):
         """Last resized map as a node, original + new nodule contours as two segments, statistics table."""

@@ -23,7 +23,7 @@ for module in ("PseudoNoduleSeg", "LesionAugment", "NodMAISI", "HRLDMInpaint"):
 
 from HRLDMInpaintLib.compute import (ShapeOptions, inpaint, nodule_mask, sample_location,  # noqa: E402
                                      split_lung_input, target_histogram)
-from LesionAugmentLib.compute import parse_percents, render_ct, resize, stats_rows  # noqa: E402
+from LesionAugmentLib.compute import nodule_table_rows, parse_percents, render_ct, resize, stats_rows  # noqa: E402
 from NodMAISILib.compute import SynthesisOptions, parse_size, parse_spacing, synthesize  # noqa: E402
 from PseudoNoduleSegLib.compute import SegmentOptions, options_from_parameters, segment_points  # noqa: E402
 
@@ -108,6 +108,24 @@ def test_parse_percents():
     for bad in ("", "50,abc", "0", "301"):
         with pytest.raises(InputError):
             parse_percents(bad)
+
+
+@pytest.mark.parametrize("name, voxels", [("DLCS_0001_seg_sh.nii.gz", [662, 1346]), ("DLCS_0002_seg_sh.nii.gz", [1188])])
+def test_nodule_table_of_real_dlcs_label_maps(name, voxels):
+    """DATA.md: DLCS_0001 has two nodules (662 and 1346 voxels), DLCS_0002 one (1188 voxels)."""
+    from nodsynth.labelmap import load_labelmap
+
+    labelmap = load_labelmap(shared_path("dlcs_labelmaps", name))
+    rows = nodule_table_rows(labelmap)
+    assert sorted(r["voxels"] for r in rows) == voxels
+    assert [r["nodule_id"] for r in rows] == list(range(1, len(voxels) + 1))
+    for row in rows:
+        assert row["volume_mm3"] == pytest.approx(row["voxels"] * 0.703125 * 0.703125 * 1.25, rel=1e-3)
+        assert row["equivalent_diameter_mm"] == pytest.approx((6 * row["volume_mm3"] / np.pi) ** (1 / 3))
+        assert row["longest_diameter_mm"] >= row["equivalent_diameter_mm"]
+        kji = labelmap.world_to_kji(row["centroid_lps"])
+        assert np.isin(labelmap.array[max(kji[0] - 3, 0):kji[0] + 4, max(kji[1] - 3, 0):kji[1] + 4,
+                                      max(kji[2] - 3, 0):kji[2] + 4], NODULE).any()
 
 
 def test_resize_series_and_model_free_render(patient):

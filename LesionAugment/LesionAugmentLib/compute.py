@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from typing import Optional, Sequence
 
-from nodsynth.augment import ResizeResult, check_percent, resize_series
+import numpy as np
+
+from nodsynth.augment import (ResizeResult, check_percent, equivalent_diameter_mm, longest_diameter_mm,
+                             nodule_components, resize_series)
 from nodsynth.engines import EditRequest, Engine
 from nodsynth.errors import InputError
 from nodsynth.progress import CancelToken, ProgressFn
@@ -22,6 +25,20 @@ def parse_percents(text: str) -> list[float]:
     except ValueError as exc:
         raise InputError(f"target percents must be numbers separated by commas, got {text!r}") from exc
     return [check_percent(v) for v in values]
+
+
+def nodule_table_rows(labelmap: Volume) -> list[dict]:
+    """One row per nodule (6-connected component of label 23, ids as ``resize`` uses them): voxels,
+    volume, equivalent and longest diameter, centroid (LPS mm)."""
+    rows = []
+    for nodule_id, coords in enumerate(nodule_components(labelmap), start=1):
+        centroid = labelmap.index_to_world(coords.mean(axis=0)[::-1])
+        rows.append({"nodule_id": nodule_id, "voxels": len(coords),
+                     "volume_mm3": len(coords) * labelmap.voxel_volume_mm3,
+                     "equivalent_diameter_mm": equivalent_diameter_mm(len(coords), labelmap.voxel_volume_mm3),
+                     "longest_diameter_mm": longest_diameter_mm(coords, labelmap.spacing[::-1]),
+                     "centroid_lps": np.round(centroid, 2).tolist()})
+    return rows
 
 
 def resize(labelmap: Volume, nodule_id: int, percents: Sequence[float], method: str = "distance",
