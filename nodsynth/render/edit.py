@@ -10,12 +10,14 @@ Given a CT, its MAISI label map and an edited label map (e.g. from :func:`nodsyn
 * voxels that **joined** the nodule take the nodule's own HU distribution: Gaussian-smoothed noise
   (correlation length :data:`TEXTURE_CORRELATION_MM`) mapped through the quantiles of the original
   nodule's inner voxels;
-* a partial-volume boundary: every voxel whose label changed, or whose fractional nodule occupancy
-  (from the signed distance to the nodule surface, ramped over :data:`PV_WIDTH_VOXELS` voxels)
-  changed, is re-mixed linearly: ``ct + (new - old occupancy) * (nodule HU - background HU)``, where
-  the nodule HU is the CT itself inside the old nodule and the synthetic texture elsewhere, and the
-  background HU is the parenchyma texture inside the old nodule and the CT itself elsewhere; the
-  re-rendered voxels are blurred by a small point-spread function (:data:`PSF_SIGMA_MM`);
+* a partial-volume boundary from the nodule's fractional occupancy ``f`` (signed distance to its
+  surface, ramped over :data:`PV_WIDTH_VOXELS` voxels). The nodule HU is the CT itself inside the old
+  nodule and the synthetic texture elsewhere; the background HU is the parenchyma texture inside the
+  old nodule and the CT itself elsewhere. A voxel that left the nodule becomes pure background; one
+  that joined it becomes ``f_new * nodule + (1 - f_new) * background``; a voxel whose label stayed but
+  whose occupancy changed (the new surface passes near it, e.g. the kept nodule's new boundary) is
+  re-mixed: ``ct + (f_new - f_old) * (nodule - background)``.
+  The re-rendered voxels are blurred by a small point-spread function (:data:`PSF_SIGMA_MM`);
 * everything farther than ``request.margin_mm`` from a changed label stays bit-identical, and the
   result is deterministic for a given ``request.seed``.
 """
@@ -241,8 +243,10 @@ def render_edit(request: EditRequest, progress: Optional[ProgressFn] = None,
         info["nodule_median_hu"] = float(np.median(samples))
 
     report(0.9, "compositing")
-    mixed = ndi.gaussian_filter(c + (fraction - old_fraction) * (foreground - background),
-                                PSF_SIGMA_MM / spacing_kji, mode="nearest")
+    relabelled = np.where(a == NODULE, fraction * foreground + (1.0 - fraction) * background, background)
+    remixed = c + (fraction - old_fraction) * (foreground - background)
+    mixed = ndi.gaussian_filter(np.where(changed_box, relabelled, remixed), PSF_SIGMA_MM / spacing_kji,
+                                mode="nearest")
     region = out[box]
     region[render] = cast_like(mixed[render], ct.dtype)
     info.update(removed_voxels=int((was_nodule & (a != NODULE)).sum()),
