@@ -181,6 +181,25 @@ def test_one_add_subdirectory_per_module_folder():
     assert sorted(subdirs) == folders == sorted(MODULES + (GLUE,))
 
 
+def test_screenshots_exist():
+    text = cmake_text(REPO)
+    urls = re.search(r'set\(EXTENSION_SCREENSHOTURLS\s+"([^"]+)"\)', text).group(1).split()
+    for url in urls:
+        path = REPO / re.search(r"/(Resources/Screenshots/[\w.-]+)$", url).group(1)
+        assert path.is_file(), f"screenshot {path} is missing"
+
+
+def test_extension_installs_every_data_file_nodsynth_reads():
+    """Every file in Resources/ other than icons, screenshots and scripts matches the CMake globs."""
+    text = cmake_text(REPO)
+    suffixes = set(re.findall(r"\$\{CMAKE_CURRENT_SOURCE_DIR\}/Resources/\*(\.\w+)", text))
+    assert ".json" in suffixes
+    skipped = {"Icons", "Screenshots", "Scripts", "__pycache__"}
+    data = [p for p in (REPO / "Resources").rglob("*")
+            if p.is_file() and not skipped & set(p.relative_to(REPO / "Resources").parts)]
+    assert data and all(p.suffix in suffixes for p in data), sorted(str(p) for p in data if p.suffix not in suffixes)
+
+
 def test_extension_icon_exists():
     from PIL import Image
 
