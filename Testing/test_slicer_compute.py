@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from slicer_fixtures import demo_patient
+
 from conftest import shared_path
 from NodMAISICommon.labelmaps import build_labelmap, organ_volume
 from nodsynth.engines import UnsupportedOperation, get_engine
@@ -35,9 +37,7 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def patient():
-    from nodsynth.phantom import make_demo_patient
-
-    return make_demo_patient()
+    return demo_patient()
 
 
 # ------------------------------------------------------------------------------------- PseudoNoduleSeg

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from slicer_fixtures import demo_patient
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -328,9 +330,7 @@ def rigid(angle_deg, axis, shift):
 
 @pytest.fixture(scope="module")
 def patient():
-    from nodsynth.phantom import make_demo_patient
-
-    return make_demo_patient()
+    return demo_patient()
 
 
 # ------------------------------------------------------------------------------------------------ tests

@@ -8,6 +8,7 @@ import pytest
 from NodMAISICommon.engines import connection_report, engine_from_settings
 from NodMAISICommon.settings import EngineSettings
 from server_harness import TOKEN, ServerProcess, write_token
+from slicer_fixtures import demo_patient
 from nodsynth.errors import Cancelled
 from nodsynth.progress import CancelToken
 
@@ -34,9 +35,7 @@ def test_test_connection_shows_the_health(server):
 def test_remote_edit_equals_local_and_honours_cancel(server, tmp_path):
     from nodsynth.augment import resize_nodule
     from nodsynth.engines import EditRequest
-    from nodsynth.phantom import make_demo_patient
-
-    patient = make_demo_patient()
+    patient = demo_patient()
     # a crop around the first nodule keeps the upload small
     k, j, i = np.argwhere(patient.nodules[0].mask.array > 0).mean(axis=0).astype(int)
     crop = (slice(max(k - 12, 0), k + 12), slice(max(j - 24, 0), j + 24), slice(max(i - 24, 0), i + 24))
