@@ -110,7 +110,7 @@ def insert_nodule(request: InpaintRequest, progress: Optional[ProgressFn] = None
     blended = alpha * extended_hu + (1.0 - alpha) * original
     out = np.array(ct.array, copy=True)
     changed = alpha > 0
-    out[roi][changed] = _cast_like(blended[changed], out.dtype)
+    out[roi][changed] = cast_hu_like(blended[changed], out.dtype)
     result_ct = ct.with_array(out)
     inserted = hu_histogram(out[roi][inside])
     report(1.0, "inserted")
@@ -122,7 +122,7 @@ def insert_nodule(request: InpaintRequest, progress: Optional[ProgressFn] = None
               "roi_start_kji": [s.start for s in roi], "roi_stop_kji": [s.stop for s in roi]})
 
 
-def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def cast_hu_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Round and clip float HU values into the CT's dtype."""
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)

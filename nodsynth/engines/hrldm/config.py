@@ -1,0 +1,64 @@
+"""HR-LDM network configurations: ``Resources/configs/hrldm*.json``.
+
+Sections: ``autoencoder_config`` (name of the MAISI configuration whose autoencoder is used,
+frozen), ``latent_channels``, ``mask_channels`` (C: channel 0 = whole nodule, channel 1 = solid
+core), ``unet`` (keyword arguments of MONAI's ``DiffusionModelUNet``: ``in_channels`` = latent +
+mask channels, ``num_class_embeds`` = 3 subtypes, ``with_conditioning`` with
+``cross_attention_dim`` = the histogram MLP's output), ``histogram_mlp`` (``hidden`` width of
+Linear-SiLU-Linear, 40 -> hidden -> context), ``scheduler`` (``DDPMScheduler`` / ``DDIMScheduler``
+arguments), ``feature_histogram`` (bins and squashing scale of the truncated-decoder feature
+histograms; ``squash_scale`` in units of the real features' standard deviation), ``roi`` (``margin_latent``: latent voxels around the nodule), ``blend``
+(``feather_mm``) and ``training`` (``lambda_hist``, ``learning_rate``, ``poly_power``).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from ...errors import InputError
+from ...histogram import HIST_BINS
+from ...resources import resources_dir
+
+REQUIRED = ("autoencoder_config", "latent_channels", "mask_channels", "unet", "histogram_mlp", "scheduler",
+            "feature_histogram", "roi", "blend", "training")
+NUM_SUBTYPES = 3
+
+
+def hrldm_config_names() -> list[str]:
+    """Configurations shipped in ``Resources/configs`` (``hrldm``, ``hrldm_tiny``)."""
+    return sorted(p.stem for p in (resources_dir() / "configs").glob("hrldm*.json"))
+
+
+def load_hrldm_config(config: str | Path | Mapping[str, Any] = "hrldm") -> dict[str, Any]:
+    """A validated deep copy of an HR-LDM configuration given by name, JSON path or dict."""
+    if isinstance(config, Mapping):
+        data = copy.deepcopy(dict(config))
+    else:
+        named = resources_dir() / "configs" / f"{config}.json"
+        path = named if named.is_file() else Path(config)
+        if not path.is_file():
+            raise InputError(f"unknown HR-LDM configuration {str(config)!r}: neither a file nor one of "
+                             f"{', '.join(hrldm_config_names())}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read the HR-LDM configuration {path}: {exc}") from exc
+    missing = [key for key in REQUIRED if key not in data]
+    if missing:
+        raise InputError(f"HR-LDM configuration {data.get('name', config)!r} lacks {', '.join(missing)}")
+    unet = data["unet"]
+    expected = {"in_channels": data["latent_channels"] + data["mask_channels"],
+                "out_channels": data["latent_channels"], "num_class_embeds": NUM_SUBTYPES,
+                "with_conditioning": True}
+    wrong = [f"unet.{k} must be {v} (found {unet.get(k)!r})" for k, v in expected.items() if unet.get(k) != v]
+    if not unet.get("cross_attention_dim"):
+        wrong.append("unet.cross_attention_dim (the histogram context size) is missing")
+    if data["mask_channels"] not in (1, 2):
+        wrong.append(f"mask_channels must be 1 or 2, found {data['mask_channels']!r}")
+    if wrong:
+        raise InputError(f"HR-LDM configuration {data.get('name', config)!r}: " + "; ".join(wrong))
+    data.setdefault("name", "custom")
+    data["histogram_bins"] = HIST_BINS
+    return data
