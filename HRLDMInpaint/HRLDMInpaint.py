@@ -16,7 +16,7 @@ from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packa
 from NodMAISICommon.engines import engine_from_settings
 from NodMAISICommon.markups import add_control_point_lps, control_points_lps
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
-from NodMAISICommon.segments import prepare_segmentation, read_segment, segment_ids, write_segment
+from NodMAISICommon.segments import prepare_segmentation, read_segment, region_from_node, segment_ids, write_segment
 from NodMAISICommon.settings import EngineSettings
 from NodMAISICommon.tablenodes import fill_table
 from NodMAISICommon.views import show_side_by_side
@@ -44,7 +44,7 @@ class HRLDMInpaint(ScriptedLoadableModule):
 @parameterNodeWrapper
 class HRLDMInpaintParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
-    lungVolume: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode]
+    lungVolume: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode]
     targetPoints: vtkMRMLMarkupsFiducialNode
     placement: Annotated[str, Choice(["inner", "subpleural"])] = "inner"
     shapeSource: Annotated[str, Choice(list(SHAPE_SOURCES))] = "procedural"
@@ -134,7 +134,7 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def _lung(p):
-        return volume_from_node(p.lungVolume, "lung mask / label map") if p.lungVolume else None
+        return region_from_node(p.lungVolume, p.inputVolume, "lung") if p.lungVolume else None
 
     @staticmethod
     def _segmentMask(p):

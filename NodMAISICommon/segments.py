@@ -62,3 +62,17 @@ def segment_ids(segmentationNode) -> list[str]:
     """Ids of all segments of a segmentation node, in order."""
     segmentation = segmentationNode.GetSegmentation()
     return [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+
+
+def region_from_node(node, referenceVolumeNode, what: str = "lung") -> Volume:
+    """A region input as a Volume on the reference grid: a volume node as it is (0/1 mask or MAISI
+    label map), or a segmentation node as the union of its segments (uint8 0/1)."""
+    if node.IsA("vtkMRMLSegmentationNode"):
+        ids = segment_ids(node)
+        if not ids:
+            raise InputError(f"the {what} segmentation '{node.GetName()}' has no segments")
+        union = np.zeros(volume_from_node(referenceVolumeNode, copy=False).shape_kji, dtype=np.uint8)
+        for segmentId in ids:
+            union |= read_segment(node, segmentId, referenceVolumeNode).array
+        return volume_from_node(referenceVolumeNode, copy=False).with_array(union)
+    return volume_from_node(node, f"{what} mask / label map")

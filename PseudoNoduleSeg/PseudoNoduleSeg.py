@@ -17,7 +17,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 from NodMAISICommon.dependencies import ensure_packages
 from NodMAISICommon.markups import add_control_point_lps, control_points_lps, defined_point_indices
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
-from NodMAISICommon.segments import prepare_segmentation, write_segment
+from NodMAISICommon.segments import prepare_segmentation, region_from_node, write_segment
 from NodMAISICommon.tablenodes import fill_table
 from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase
@@ -51,7 +51,7 @@ class PseudoNoduleSegParameterNode:
 
     inputVolume: vtkMRMLScalarVolumeNode
     pointList: vtkMRMLMarkupsFiducialNode
-    lungVolume: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode]
+    lungVolume: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode]
     outputSegmentation: vtkMRMLSegmentationNode
     measurementsTable: vtkMRMLTableNode
     method: Annotated[str, Choice(list(METHODS))] = "kmeans"
@@ -165,7 +165,7 @@ class PseudoNoduleSegLogic(ScriptedLoadableModuleLogic):
         ct = volume_from_node(volumeNode, "CT volume")
         indices = defined_point_indices(pointList) if indices is None else list(indices)
         points = control_points_lps(pointList, volumeNode, indices)
-        lung = volume_from_node(lungNode, "lung mask / label map") if lungNode is not None else None
+        lung = region_from_node(lungNode, volumeNode, "lung") if lungNode is not None else None
         return ct, points, options, lung, indices
 
     def writeOutcomes(self, outcomes, volumeNode, pointList, segmentationNode, tableNode=None,

@@ -377,6 +377,22 @@ def test_segment_and_table_nodes(glue, patient):
     assert np.isnan(table.columns[1].values[1])
 
 
+def test_lung_input_from_a_segmentation_is_the_union_of_its_segments(glue, patient):
+    volume_node = glue.volumes.node_from_volume(patient.ct, "CT")
+    lungs = SCENE.AddNewNodeByClass("vtkMRMLSegmentationNode", "Lungs")
+    left = patient.labelmap.with_array(np.isin(patient.labelmap.array, (28, 29)).astype(np.uint8))
+    right = patient.labelmap.with_array(np.isin(patient.labelmap.array, (30, 31, 32)).astype(np.uint8))
+    glue.segments.write_segment(lungs, volume_node, left, "left lung")
+    glue.segments.write_segment(lungs, volume_node, right, "right lung")
+    region = glue.segments.region_from_node(lungs, volume_node)
+    assert np.array_equal(region.array > 0, np.isin(patient.labelmap.array, (28, 29, 30, 31, 32)))
+    label_node = glue.volumes.node_from_volume(patient.labelmap, "labels", label=True)
+    assert np.array_equal(glue.segments.region_from_node(label_node, volume_node).array, patient.labelmap.array)
+    empty = SCENE.AddNewNodeByClass("vtkMRMLSegmentationNode", "Empty")
+    with pytest.raises(Exception, match="has no segments"):
+        glue.segments.region_from_node(empty, volume_node)
+
+
 def test_pseudonoduleseg_logic_headless_on_the_demo_patient(glue, patient):
     pytest.importorskip("nodsynth.measure", reason="nodsynth.measure (Seg engineer) has not landed yet")
     module = importlib.import_module("PseudoNoduleSeg")
