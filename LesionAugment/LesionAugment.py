@@ -8,23 +8,25 @@ from typing import Annotated
 
 import numpy as np
 import slicer
-from slicer import (vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode,
-                    vtkMRMLTableNode)
+from slicer import (vtkMRMLLabelMapVolumeNode, vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode,
+                    vtkMRMLSegmentationNode, vtkMRMLTableNode)
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
 
+from nodsynth.errors import InputError
 from nodsynth.place import nodules_from_labelmap
 from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
 from NodMAISICommon.engines import engine_from_settings
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.labelmapnodes import labelmap_node_from_segmentation
+from NodMAISICommon.markups import control_points_lps, defined_point_indices
 from NodMAISICommon.segments import prepare_segmentation, write_segment
 from NodMAISICommon.settings import EngineSettings
 from NodMAISICommon.tablenodes import fill_table
 from NodMAISICommon.terminology import LUNG_NODULE_TERMINOLOGY
 from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase
-from LesionAugmentLib.compute import nodule_table_rows, parse_percents, render_ct, resize, stats_rows
+from LesionAugmentLib.compute import nodule_at, nodule_table_rows, parse_percents, render_ct, resize, stats_rows
 
 ORIGINAL_COLOR, NEW_COLOR = (0.95, 0.85, 0.2), (0.2, 0.85, 0.95)
 
@@ -50,6 +52,7 @@ class LesionAugmentParameterNode:
     inputLabelmap: vtkMRMLLabelMapVolumeNode
     organSegmentation: vtkMRMLSegmentationNode
     noduleTable: vtkMRMLTableNode
+    nodulePoint: vtkMRMLMarkupsFiducialNode
     noduleId: Annotated[int, WithinRange(0, 99)] = 0
     targetPercent: Annotated[float, WithinRange(10.0, 300.0)] = 50.0
     seriesPercents: str = ""
@@ -69,6 +72,7 @@ class LesionAugmentWidget(ModuleWidgetBase):
     def __init__(self, parent=None) -> None:
         ModuleWidgetBase.__init__(self, parent)
         self.LOGIC_CLASS = LesionAugmentLogic
+        self._observedPointList = None
 
     def setupConnections(self) -> None:
         self.ui.applyButton.connect("clicked(bool)", self.onResize)
@@ -76,6 +80,26 @@ class LesionAugmentWidget(ModuleWidgetBase):
         self.ui.buildLabelmapButton.connect("clicked(bool)", self.onBuildLabelmap)
         self.ui.inputLabelmapSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onLabelmapChanged)
         self.ui.noduleTableView.connect("clicked(QModelIndex)", self.onNoduleRowClicked)
+        self.ui.nodulePlaceWidget.buttonsVisible = False
+        self.ui.nodulePlaceWidget.placeButton().show()
+        self.ui.nodulePointSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onNodulePointListChanged)
+
+    def onNodulePointListChanged(self, pointList) -> None:
+        """A click on a nodule (a point placed in this list) chooses that nodule."""
+        if self._observedPointList is not None:
+            self.removeObserver(self._observedPointList, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent,
+                                self.onNoduleClicked)
+        self._observedPointList = pointList
+        self.ui.nodulePlaceWidget.setCurrentNode(pointList)
+        if pointList is not None:
+            self.addObserver(pointList, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onNoduleClicked)
+
+    def onNoduleClicked(self, caller, event) -> None:
+        p = self._parameterNode
+        if not (p and p.inputLabelmap):
+            return
+        with slicer.util.tryWithErrorDisplay("No nodule there.", waitCursor=True):
+            p.noduleId = self.logic.noduleAtLastPoint(p.inputLabelmap, caller)
 
     def onLabelmapChanged(self, labelmapNode) -> None:
         """List the nodules of the chosen label map in the nodule table."""
@@ -152,6 +176,15 @@ class LesionAugmentLogic(ScriptedLoadableModuleLogic):
     def buildLabelmap(self, ctNode, organSegmentationNode, labelmapNode=None):
         """MAISI label map node from named organ segments, 'Nodule' segments (23) and the CT's body (200)."""
         return labelmap_node_from_segmentation(ctNode, organSegmentationNode, labelmapNode)
+
+    @staticmethod
+    def noduleAtLastPoint(labelmapNode, pointListNode) -> int:
+        """Id of the nodule under the last point of ``pointListNode``."""
+        indices = defined_point_indices(pointListNode)
+        if not indices:
+            raise InputError("no point placed")
+        point = control_points_lps(pointListNode, labelmapNode, indices[-1:])[0]
+        return nodule_at(volume_from_node(labelmapNode, "label map", copy=False), point)
 
     def listNodules(self, labelmapNode, tableNode=None):
         """A table of the label map's nodules (id, voxels, volume, diameters, centroid)."""

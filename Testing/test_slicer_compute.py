@@ -25,7 +25,8 @@ for module in ("PseudoNoduleSeg", "LesionAugment", "NodMAISI", "HRLDMInpaint"):
 
 from HRLDMInpaintLib.compute import (ShapeOptions, inpaint, nodule_mask, sample_location,  # noqa: E402
                                      split_lung_input, target_histogram)
-from LesionAugmentLib.compute import nodule_table_rows, parse_percents, render_ct, resize, stats_rows  # noqa: E402
+from LesionAugmentLib.compute import (nodule_at, nodule_table_rows, parse_percents, render_ct, resize,  # noqa: E402
+                                      stats_rows)
 from NodMAISILib.compute import SynthesisOptions, parse_size, parse_spacing, synthesize  # noqa: E402
 from PseudoNoduleSegLib.compute import SegmentOptions, options_from_parameters, segment_points  # noqa: E402
 
@@ -123,9 +124,16 @@ def test_nodule_table_of_real_dlcs_label_maps(name, voxels):
         assert row["volume_mm3"] == pytest.approx(row["voxels"] * 0.703125 * 0.703125 * 1.25, rel=1e-3)
         assert row["equivalent_diameter_mm"] == pytest.approx((6 * row["volume_mm3"] / np.pi) ** (1 / 3))
         assert row["longest_diameter_mm"] >= row["equivalent_diameter_mm"]
+        assert nodule_at(labelmap, row["centroid_lps"]) == row["nodule_id"]
         kji = labelmap.world_to_kji(row["centroid_lps"])
         assert np.isin(labelmap.array[max(kji[0] - 3, 0):kji[0] + 4, max(kji[1] - 3, 0):kji[1] + 4,
                                       max(kji[2] - 3, 0):kji[2] + 4], NODULE).any()
+
+
+def test_a_click_far_from_any_nodule_picks_none(patient):
+    lobe_voxel = np.argwhere(patient.labelmap.array == 30)[0]
+    with pytest.raises(InputError, match="no nodule"):
+        nodule_at(patient.labelmap, patient.labelmap.index_to_world(lobe_voxel[::-1].astype(float)))
 
 
 def test_resize_series_and_model_free_render(patient):

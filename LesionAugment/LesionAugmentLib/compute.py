@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from nodsynth.augment import (ResizeResult, check_percent, equivalent_diameter_mm, longest_diameter_mm,
-                             nodule_components, resize_series)
+                             nodule_components, resize_series, select_nodules)
 from nodsynth.engines import EditRequest, Engine
 from nodsynth.errors import InputError
 from nodsynth.progress import CancelToken, ProgressFn
@@ -39,6 +39,11 @@ def nodule_table_rows(labelmap: Volume) -> list[dict]:
                      "longest_diameter_mm": longest_diameter_mm(coords, labelmap.spacing[::-1]),
                      "centroid_lps": np.round(centroid, 2).tolist()})
     return rows
+
+
+def nodule_at(labelmap: Volume, point_lps) -> int:
+    """Id of the nodule containing the LPS point (mm), or the nearest one within a few millimetres."""
+    return select_nodules(labelmap, nodule_components(labelmap), np.asarray(point_lps, dtype=float))[0]
 
 
 def resize(labelmap: Volume, nodule_id: int, percents: Sequence[float], method: str = "distance",
