@@ -72,7 +72,6 @@ class LesionAugmentWidget(ModuleWidgetBase):
     def __init__(self, parent=None) -> None:
         ModuleWidgetBase.__init__(self, parent)
         self.LOGIC_CLASS = LesionAugmentLogic
-        self._observedPointList = None
 
     def setupConnections(self) -> None:
         self.ui.applyButton.connect("clicked(bool)", self.onResize)
@@ -86,13 +85,7 @@ class LesionAugmentWidget(ModuleWidgetBase):
 
     def onNodulePointListChanged(self, pointList) -> None:
         """A click on a nodule (a point placed in this list) chooses that nodule."""
-        if self._observedPointList is not None:
-            self.removeObserver(self._observedPointList, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent,
-                                self.onNoduleClicked)
-        self._observedPointList = pointList
-        self.ui.nodulePlaceWidget.setCurrentNode(pointList)
-        if pointList is not None:
-            self.addObserver(pointList, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onNoduleClicked)
+        self.observePoints(pointList, self.ui.nodulePlaceWidget, self.onNoduleClicked)
 
     def onNoduleClicked(self, caller, event) -> None:
         p = self._parameterNode

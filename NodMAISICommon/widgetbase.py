@@ -26,6 +26,7 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.enginePanel = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._observedPointLists = {}
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -83,6 +84,18 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
             self.updateButtons()
+
+    def observePoints(self, pointList, placeWidget, onPointPlaced) -> None:
+        """Follow ``pointList``: ``placeWidget`` places into it and ``onPointPlaced(caller, event)`` runs
+        for every newly placed point; the list followed before for the same callback is let go."""
+        key = onPointPlaced.__name__
+        previous = self._observedPointLists.get(key)
+        if previous is not None:
+            self.removeObserver(previous, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, onPointPlaced)
+        self._observedPointLists[key] = pointList
+        placeWidget.setCurrentNode(pointList)
+        if pointList is not None:
+            self.addObserver(pointList, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, onPointPlaced)
 
     def startJob(self, button, fn, onDone, *args, **kwargs) -> None:
         """Run ``fn`` in the background; ``button`` turns into Cancel meanwhile."""

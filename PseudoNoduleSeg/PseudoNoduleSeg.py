@@ -67,7 +67,6 @@ class PseudoNoduleSegWidget(ModuleWidgetBase):
     def __init__(self, parent=None) -> None:
         ModuleWidgetBase.__init__(self, parent)
         self.LOGIC_CLASS = PseudoNoduleSegLogic
-        self._observedPointList = None
 
     def setupConnections(self) -> None:
         self.ui.pointPlaceWidget.placeMultipleMarkups = slicer.qSlicerMarkupsPlaceWidget.ForcePlaceMultipleMarkups
@@ -97,13 +96,7 @@ class PseudoNoduleSegWidget(ModuleWidgetBase):
 
     def onPointListChanged(self, pointList) -> None:
         """Observe the current point list: every newly placed point is segmented at once."""
-        if self._observedPointList is not None:
-            self.removeObserver(self._observedPointList, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent,
-                                self.onPointDefined)
-        self._observedPointList = pointList
-        self.ui.pointPlaceWidget.setCurrentNode(pointList)
-        if pointList is not None:
-            self.addObserver(pointList, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onPointDefined)
+        self.observePoints(pointList, self.ui.pointPlaceWidget, self.onPointDefined)
 
     def onPointDefined(self, caller, event) -> None:
         if not self.runner.running:  # else the running job's completion picks the new point up
