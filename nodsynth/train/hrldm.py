@@ -1,0 +1,344 @@
+"""Training of the HR-LDM denoiser (Algorithm 1), the ``nodsynth train hrldm`` sub-command.
+
+Data: CT crops with a nodule mask and a subtype, from a ``lidc_vois``-style folder (``--vois DIR``:
+``image/``, ``nodule_mask/``, ``nodules.csv`` with ``file`` and ``Texture_value``) or a manifest
+(``--manifest FILE.csv``: columns ``image``, ``mask``, ``subtype`` (name or 0/1/2), optional
+``histogram`` (a histogram file); relative paths are relative to the manifest). The histogram is
+computed from the CT inside the mask when not given. Each nodule becomes a patch of
+``training.patch_size`` voxels (network axis order, centred on the nodule, edge-padded), encoded
+once by the frozen MAISI autoencoder (posterior mean). ``scale_factor`` = 1 / std of the first
+batch's latents (MAISI's convention) unless resumed.
+
+One step, for a batch (z0, M, subtype c, histogram h), with ``M`` the nodule mask max-pooled x4:
+
+1. ``t ~ U{0..T-1}``, ``eps ~ N(0, I)``, ``z_t = sqrt(a_t) z0 + sqrt(1 - a_t) eps``;
+2. lesion-only noising ``z~_t = (1 - M) * z0 + M * z_t``;
+3. ``eps^ = net(z~_t, t | mask channels, c, h)``;
+4. ``L_noise = sum|M * (eps - eps^)| / (sum M + delta)`` (M broadcast over the 4 latent channels);
+5. Eq. 6: ``z^0 = (z~_t - sqrt(1 - a_t) eps^) / sqrt(a_t)``, kept only inside ``M`` (``z0`` outside) so
+   the decoder sees the real background;
+6. ``L_hist = JSD(H(F(z^0)), H(F(z0)))``: per-channel triangular-kernel soft histograms (Eq. 7) of the
+   truncated-decoder features ``F`` inside the (image-resolution) nodule mask, averaged;
+7. ``L = L_noise + lambda_hist * L_hist`` (``--lambda-hist 0`` is the ablation); Adam (lr 1e-5 by
+   default) with a polynomial learning-rate decay to 0 at ``--steps``; float16 autocast with a
+   gradient scaler on CUDA.
+
+Checkpoints (:mod:`nodsynth.engines.hrldm.checkpoint`) are written atomically to ``--out`` every
+``--save-every`` steps and at the end, with optimizer, scheduler and scaler state; ``--resume``
+continues from one. A loss log ``train_log.csv`` (step, loss, noise, hist) is written beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..atomic import write_csv_atomic
+from ..engines.base import SUBTYPES, subtype_index
+from ..errors import InputError
+from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
+from ..volume import Volume, read_volume, require_same_grid
+
+NOISE_DELTA = 1e-6
+"""delta in the masked L1 normaliser."""
+
+CHECKPOINT_NAME = "hrldm.pt"
+LOG_NAME = "train_log.csv"
+
+
+@dataclass
+class NoduleSample:
+    """One training nodule, ready for the networks (network axis order)."""
+
+    latent: torch.Tensor  # [4, x, y, z] unscaled MAISI posterior mean
+    mask_latent: torch.Tensor  # [C, x, y, z] 0/1: nodule (, solid component)
+    mask_image: torch.Tensor  # [1, X, Y, Z] 0/1 nodule at image resolution
+    subtype: int
+    histogram: torch.Tensor  # [40]
+
+
+def nodule_patch(ct: Volume, mask: Volume, patch_size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(ct_hu, mask)`` patches of ``patch_size`` (network axes), centred on the nodule, edge-padded CT."""
+    from ..engines.maisi.orientation import NetworkAxes
+
+    require_same_grid(ct, mask, "CT", "nodule mask")
+    axes = NetworkAxes.of(ct)
+    ct_xyz = axes.to_network(np.asarray(ct.array, dtype=np.float32))
+    mask_xyz = axes.to_network(np.asarray(mask.array) > 0)
+    if not mask_xyz.any():
+        raise InputError("the nodule mask is empty")
+    nz = np.nonzero(mask_xyz)
+    centre = np.array([(a.min() + a.max() + 1) // 2 for a in nz])
+    size = np.asarray(patch_size, int)
+    start = centre - size // 2
+    lo, hi = np.maximum(start, 0), np.minimum(start + size, ct_xyz.shape)
+    pad = [(int(a - s), int(s + n - b)) for a, b, s, n in zip(lo, hi, start, size)]
+    window = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    return np.pad(ct_xyz[window], pad, mode="edge"), np.pad(mask_xyz[window], pad, mode="constant")
+
+
+def make_sample(ct: Volume, mask: Volume, subtype: str | int, autoencoder: torch.nn.Module, config: dict,
+                histogram: Optional[np.ndarray] = None) -> NoduleSample:
+    """Patch, encode and label one nodule (see the module docstring)."""
+    from ..engines.hrldm.inference import SOLID_COMPONENT_HU, latent_mask
+    from ..engines.maisi.codec import encode_ct
+    from ..presets import nodule_histogram
+
+    patch_size = config["training"]["patch_size"]
+    ct_patch, mask_patch = nodule_patch(ct, mask, patch_size)
+    if histogram is None:
+        histogram = nodule_histogram(ct, mask)
+    latent = encode_ct(autoencoder, ct_patch, window_latent=[s // 4 for s in patch_size])[0].cpu()
+    channels = [latent_mask(mask_patch)]
+    if int(config["mask_channels"]) == 2:
+        channels.append(latent_mask(mask_patch & (ct_patch > SOLID_COMPONENT_HU)))
+    return NoduleSample(latent, torch.as_tensor(np.stack(channels)), torch.as_tensor(mask_patch[None].astype(np.float32)),
+                        subtype_index(subtype), torch.as_tensor(np.asarray(histogram, dtype=np.float32)))
+
+
+def read_manifest(path: str | Path) -> list[dict]:
+    """Rows ``{image, mask, subtype, histogram?}`` of a training manifest CSV (paths resolved)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"training manifest not found: {path}")
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    missing = {"image", "mask", "subtype"} - set(rows[0] if rows else {})
+    if missing or not rows:
+        raise InputError(f"{path}: a training manifest needs rows with columns image, mask, subtype"
+                         + (f" (missing {', '.join(sorted(missing))})" if missing else ""))
+    out = []
+    for row in rows:
+        entry = {"image": path.parent / row["image"], "mask": path.parent / row["mask"],
+                 "subtype": SUBTYPES[subtype_index(int(row["subtype"]) if row["subtype"].isdigit() else row["subtype"])]}
+        if row.get("histogram"):
+            entry["histogram"] = path.parent / row["histogram"]
+        out.append(entry)
+    return out
+
+
+def load_samples(entries: Sequence[dict], autoencoder: torch.nn.Module, config: dict,
+                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> list[NoduleSample]:
+    """:class:`NoduleSample` for each manifest entry."""
+    from ..presets import read_histogram
+
+    report = progress or no_progress
+    samples = []
+    for number, entry in enumerate(entries):
+        check_cancel(cancel)
+        histogram = read_histogram(entry["histogram"]) if entry.get("histogram") else None
+        samples.append(make_sample(read_volume(entry["image"]), read_volume(entry["mask"]), entry["subtype"],
+                                   autoencoder, config, histogram))
+        report((number + 1) / len(entries), f"encoded {Path(entry['image']).name}")
+    return samples
+
+
+def collate(samples: Sequence[NoduleSample], device: torch.device) -> dict[str, torch.Tensor]:
+    """A batch dict of stacked tensors on ``device``."""
+    return {"latent": torch.stack([s.latent for s in samples]).to(device),
+            "mask_latent": torch.stack([s.mask_latent for s in samples]).to(device),
+            "mask_image": torch.stack([s.mask_image for s in samples]).to(device),
+            "subtype": torch.tensor([s.subtype for s in samples], device=device),
+            "histogram": torch.stack([s.histogram for s in samples]).to(device)}
+
+
+def latent_scale_factor(latents: torch.Tensor) -> float:
+    """MAISI's latent scale: 1 / standard deviation of the (first batch's) latents."""
+    return float(1.0 / latents.float().std().clamp_min(1e-6))
+
+
+class HRLDMTrainer:
+    """Algorithm 1 around an :class:`~nodsynth.engines.hrldm.HRLDMNet` and a frozen autoencoder."""
+
+    def __init__(self, network: torch.nn.Module, autoencoder: torch.nn.Module, config: dict, scale_factor: float,
+                 lambda_hist: float, learning_rate: float, total_steps: int, device: torch.device) -> None:
+        from ..engines.hrldm.network import TruncatedDecoder, build_scheduler
+
+        if lambda_hist < 0:
+            raise InputError(f"--lambda-hist must be >= 0, got {lambda_hist}")
+        if total_steps < 1:
+            raise InputError(f"the number of training steps must be >= 1, got {total_steps}")
+        self.network = network.to(device).train()
+        self.decoder = TruncatedDecoder(autoencoder).to(device).eval()
+        self.config, self.device = config, device
+        self.scale_factor, self.lambda_hist = float(scale_factor), float(lambda_hist)
+        self.scheduler = build_scheduler(config, "ddpm")
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=learning_rate)
+        self.total_steps = int(total_steps)
+        self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
+        self.amp = device.type == "cuda"
+        self.grad_scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.step_count = 0
+
+    def lr_factor(self, step: int) -> float:
+        """Polynomial decay ``(1 - step / total_steps) ** poly_power`` of the learning rate, 0 at the end."""
+        return max(0.0, 1.0 - step / self.total_steps) ** float(self.config["training"]["poly_power"])
+
+    def losses(self, batch: dict[str, torch.Tensor], timesteps: torch.Tensor,
+               noise: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"loss", "noise", "hist"}`` of Algorithm 1 for given timesteps and noise (differentiable)."""
+        from ..engines.hrldm.softhist import feature_histograms, js_divergence
+
+        z0 = batch["latent"] * self.scale_factor
+        region = batch["mask_latent"][:, :1]
+        alphas = self.scheduler.alphas_cumprod.to(self.device)[timesteps].view(-1, 1, 1, 1, 1)
+        z_t = alphas.sqrt() * z0 + (1.0 - alphas).sqrt() * noise
+        z_tilde = (1.0 - region) * z0 + region * z_t
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+            noise_pred = self.network(z_tilde, timesteps, batch["mask_latent"], batch["subtype"], batch["histogram"])
+        noise_pred = noise_pred.float()
+        full_region = region.expand_as(noise)
+        noise_loss = (full_region * (noise - noise_pred)).abs().sum() / (full_region.sum() + NOISE_DELTA)
+        zero = noise_loss.new_zeros(())
+        hist_loss = zero
+        if self.lambda_hist > 0:
+            z0_hat = (z_tilde - (1.0 - alphas).sqrt() * noise_pred) / alphas.sqrt()
+            z0_hat = region * z0_hat + (1.0 - region) * z0
+            bins, squash = int(self.config["feature_histogram"]["bins"]), float(self.config["feature_histogram"]["squash_scale"])
+            with torch.no_grad():
+                real_features = self.decoder(z0 / self.scale_factor)
+            fake, real = feature_histograms(self.decoder(z0_hat / self.scale_factor), real_features,
+                                            batch["mask_image"], bins, squash)
+            hist_loss = js_divergence(fake, real).mean()
+        return {"loss": noise_loss + self.lambda_hist * hist_loss, "noise": noise_loss, "hist": hist_loss}
+
+    def step(self, batch: dict[str, torch.Tensor], generator: torch.Generator,
+             timesteps: Optional[torch.Tensor] = None, noise: Optional[torch.Tensor] = None) -> dict[str, float]:
+        """One optimizer step; ``timesteps``/``noise`` are drawn from ``generator`` unless given."""
+        batch_size = batch["latent"].shape[0]
+        if timesteps is None:
+            timesteps = torch.randint(0, self.scheduler.num_train_timesteps, (batch_size,), generator=generator,
+                                      device=self.device)
+        if noise is None:
+            noise = torch.randn(batch["latent"].shape, generator=generator, device=self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        parts = self.losses(batch, timesteps, noise)
+        self.grad_scaler.scale(parts["loss"]).backward()
+        self.grad_scaler.step(self.optimizer)
+        self.grad_scaler.update()
+        self.lr_schedule.step()
+        self.step_count += 1
+        return {k: float(v.detach()) for k, v in parts.items()}
+
+    def training_state(self) -> dict:
+        """Optimizer, learning-rate schedule and scaler state for a resumable checkpoint."""
+        return {"optimizer_state_dict": self.optimizer.state_dict(),
+                "lr_scheduler_state_dict": self.lr_schedule.state_dict(),
+                "grad_scaler_state_dict": self.grad_scaler.state_dict()}
+
+    def restore(self, checkpoint: dict) -> None:
+        """Continue from a checkpoint written with :meth:`training_state`."""
+        self.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+        self.lr_schedule.load_state_dict(checkpoint["lr_scheduler_state_dict"])
+        self.grad_scaler.load_state_dict(checkpoint["grad_scaler_state_dict"])
+        self.step_count = int(checkpoint["step"])
+        for group, base_lr in zip(self.optimizer.param_groups, self.lr_schedule.base_lrs):
+            group["lr"] = base_lr * self.lr_factor(self.step_count)  # the schedule follows this run's --steps
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``nodsynth train hrldm``."""
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--vois", metavar="DIR", help="lidc_vois-style folder (image/, nodule_mask/, nodules.csv)")
+    data.add_argument("--manifest", metavar="FILE.csv", help="CSV with image, mask, subtype[, histogram]")
+    parser.add_argument("--limit", type=int, help="use only the first N nodules")
+    parser.add_argument("--out", required=True, metavar="DIR", help=f"folder for {CHECKPOINT_NAME} and {LOG_NAME}")
+    parser.add_argument("--config", default="hrldm", help="HR-LDM configuration name or JSON (default hrldm)")
+    parser.add_argument("--resume", metavar="CKPT", help="continue from an HR-LDM training checkpoint")
+    parser.add_argument("--autoencoder", metavar="FILE", help="MAISI autoencoder checkpoint (default: from the weights folders)")
+    parser.add_argument("--random-autoencoder", action="store_true", help="random autoencoder weights (smoke tests only)")
+    parser.add_argument("--weights", metavar="DIR", help="weights folder to find the autoencoder in")
+    parser.add_argument("--steps", type=int, default=1000, help="optimizer steps in total (default 1000)")
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default: the configuration's, 1e-5)")
+    parser.add_argument("--lambda-hist", type=float, help="weight of the histogram JSD loss (default 10; 0 = ablation)")
+    parser.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", help="torch device (default: cuda when available)")
+
+
+def _autoencoder(args: argparse.Namespace, config: dict, device: torch.device) -> torch.nn.Module:
+    from ..engines.maisi import build_autoencoder, load_autoencoder
+    from ..weights import find_weights
+
+    if args.random_autoencoder:
+        torch.manual_seed(args.seed)
+        autoencoder = build_autoencoder(config["autoencoder_config"], device)
+    else:
+        path = args.autoencoder or find_weights("hrldm", args.weights)["autoencoder"]
+        autoencoder = load_autoencoder(path, config["autoencoder_config"], device)
+    for parameter in autoencoder.parameters():
+        parameter.requires_grad_(False)
+    return autoencoder.eval()
+
+
+def _entries(args: argparse.Namespace) -> list[dict]:
+    if args.manifest:
+        entries = read_manifest(args.manifest)
+    else:
+        from ..presets import read_voi_table
+
+        entries = [{"image": n.image, "mask": n.mask, "subtype": n.subtype} for n in read_voi_table(args.vois)]
+    if args.limit is not None:
+        if args.limit < 1:
+            raise InputError(f"--limit must be >= 1, got {args.limit}")
+        entries = entries[: args.limit]
+    return entries
+
+
+def run(args: argparse.Namespace, progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> int:
+    """``nodsynth train hrldm``: train (or resume) and write the checkpoint and loss log to ``--out``."""
+    from ..engines.hrldm import HRLDMNet, load_hrldm_checkpoint, load_hrldm_config, save_hrldm_checkpoint
+    from ..engines.maisi import resolve_device
+
+    report = progress or no_progress
+    device = resolve_device(args.device)
+    out = Path(args.out)
+    if args.batch_size < 1 or args.save_every < 1:
+        raise InputError("--batch-size and --save-every must be >= 1")
+    checkpoint = None
+    if args.resume:
+        network, config, scale_factor, checkpoint = load_hrldm_checkpoint(args.resume, device)
+    else:
+        config = load_hrldm_config(args.config)
+        torch.manual_seed(args.seed)
+        network, scale_factor = HRLDMNet(config).to(device), None
+    autoencoder = _autoencoder(args, config, device)
+    samples = load_samples(_entries(args), autoencoder, config, cancel=cancel)
+    if scale_factor is None:
+        scale_factor = latent_scale_factor(torch.stack([s.latent for s in samples[: args.batch_size]]))
+    training = config["training"]
+    trainer = HRLDMTrainer(network, autoencoder, config, scale_factor,
+                           training["lambda_hist"] if args.lambda_hist is None else args.lambda_hist,
+                           training["learning_rate"] if args.lr is None else args.lr, args.steps, device)
+    log: list[dict] = []
+    if checkpoint is not None:
+        trainer.restore(checkpoint)
+        if (out / LOG_NAME).is_file():
+            with open(out / LOG_NAME, newline="", encoding="utf-8") as handle:
+                log = [row for row in csv.DictReader(handle) if int(row["step"]) <= trainer.step_count]
+    generator = torch.Generator(device=device)
+    generator.manual_seed(args.seed + trainer.step_count)
+    order = np.random.default_rng(args.seed + trainer.step_count)
+
+    def save() -> None:
+        save_hrldm_checkpoint(out / CHECKPOINT_NAME, trainer.network, config, scale_factor, trainer.step_count,
+                              **trainer.training_state())
+        write_csv_atomic(out / LOG_NAME, log, columns=["step", "loss", "noise", "hist"])
+
+    while trainer.step_count < args.steps:
+        check_cancel(cancel)
+        chosen = order.choice(len(samples), size=min(args.batch_size, len(samples)), replace=False)
+        parts = trainer.step(collate([samples[i] for i in chosen], device), generator)
+        log.append({"step": trainer.step_count, **{k: f"{v:.6g}" for k, v in parts.items()}})
+        report(trainer.step_count / args.steps, f"step {trainer.step_count}: loss {parts['loss']:.4f}")
+        if trainer.step_count % args.save_every == 0:
+            save()
+    save()
+    print(f"HR-LDM: {trainer.step_count} steps, last loss {log[-1]['loss'] if log else 'n/a'}; wrote {out / CHECKPOINT_NAME}")
+    return 0
