@@ -38,14 +38,16 @@ def bbox_size_mm(row: dict) -> tuple[float, float, float]:
     return tuple(abs(float(row[f"bboxHigh{a}"]) - float(row[f"bboxLow{a}"])) for a in "XYZ")  # type: ignore[return-value]
 
 
-def evaluate_row(folder: Path, row: dict, method: str) -> dict:
+def evaluate_row(folder: Path, row: dict, method: str, with_pins: bool = True) -> dict:
     ct = read_volume(folder / "image" / row["file"])
     truth = read_volume(folder / "nodule_mask" / row["file"]).array > 0
     point = [float(row[f"coord{a}"]) for a in "XYZ"]
     box = np.minimum(bbox_size_mm(row), np.asarray(ct.size_ijk) * ct.spacing)
     out = {"file": row["file"], "texture": row["Texture"], "diameter_mm": float(row["diameter_mm"]), "error": ""}
-    for prefix, kwargs in (("", {"method": method}),
-                           ("pins_", {"method": "pins", "box_size_mm": np.maximum(box, ct.spacing)})):
+    runs = [("", {"method": method})]
+    if with_pins:
+        runs.append(("pins_", {"method": "pins", "box_size_mm": np.maximum(box, ct.spacing)}))
+    for prefix, kwargs in runs:
         t0 = time.perf_counter()
         try:
             mask = segment_nodule(ct, point, **kwargs).mask.array
@@ -58,12 +60,12 @@ def evaluate_row(folder: Path, row: dict, method: str) -> dict:
 
 def summarise(results: list[dict]) -> dict:
     def mean(key, rows):
-        return float(np.mean([r[key] for r in rows])) if rows else float("nan")
+        return float(np.mean([r.get(key, np.nan) for r in rows])) if rows else float("nan")
 
     ggo = [r for r in results if r["texture"] == "Non-Solid/GGO"]
     small = [r for r in results if r["diameter_mm"] < 6]
     lat = np.array([r["latency_ms"] for r in results])
-    pins_lat = np.array([r["pins_latency_ms"] for r in results])
+    pins_lat = np.array([r.get("pins_latency_ms", np.nan) for r in results])
     return {"n": len(results), "n_errors": sum(bool(r["error"]) for r in results), "dice_mean": mean("dice", results), "dice_median": float(np.median([r["dice"] for r in results])),
             "dice_ggo": mean("dice", ggo), "n_ggo": len(ggo), "dice_small": mean("dice", small), "n_small": len(small),
             "latency_ms_median": float(np.median(lat)), "latency_ms_p95": float(np.percentile(lat, 95)),
@@ -97,6 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--method", default="kmeans")
     parser.add_argument("--limit", type=int, default=0, help="only the first N nodules (0 = all)")
     parser.add_argument("--half", choices=("even", "odd"), help="only even/odd csv rows (generalisation split)")
+    parser.add_argument("--skip-pins", action="store_true", help="do not run the pins protocol (faster)")
     parser.add_argument("--per-nodule", type=Path, help="also write per-nodule results (CSV)")
     args = parser.parse_args(argv)
 
@@ -106,7 +109,7 @@ def main(argv=None) -> int:
         rows = rows[(0 if args.half == "even" else 1)::2]
     if args.limit:
         rows = rows[:args.limit]
-    results = [evaluate_row(args.vois, row, args.method) for row in rows]
+    results = [evaluate_row(args.vois, row, args.method, not args.skip_pins) for row in rows]
     summary = summarise(results)
     slabs = args.slabs or args.vois.parent / "lidc_slabs"
     if slabs.is_dir():

@@ -5,7 +5,8 @@
    and clip the VOI's values to it: brighter structures (vessels, bone, calcium) then weigh no more
    than the nodule and a faint ground-glass nodule is separated from the parenchyma around it.
 3. Cluster the clipped values into two classes (k-means, GMM, FCM or Otsu) -> one HU threshold.
-4. Keep the component under (or nearest to) the click and cut attachments thinner than its core.
+4. Keep the nodule under (or nearest to) the click without the wall and vessels it touches
+   (:func:`.component.isolate_nodule`).
 """
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
-from .clustering import nodule_threshold_hu
-from .component import component_at, cut_attachments
+from .clustering import boundary_level_hu, nodule_threshold_hu
+from .component import isolate_nodule
 
 SMOOTH_SIGMA_MM = 0.6
 CORE_RADIUS_MM = 2.0
 CORE_PERCENTILE = 75.0
 SOFT_TISSUE_CAP_HU = 100.0
+EDGE_FRACTION = 0.3
+"""Nodule edge between the class means (0 = parenchyma mean, 1 = nodule mean)."""
 
 
 @dataclass
@@ -31,8 +34,9 @@ class VoiSegmentation:
     core_hu: float
 
 
-def smooth_hu(hu_voi: np.ndarray, spacing_kji, sigma_mm: float = SMOOTH_SIGMA_MM) -> np.ndarray:
-    """Gaussian smoothing with a physical sigma (mm), float32."""
+def smooth_hu(hu_voi: np.ndarray, spacing_kji, sigma_mm: Optional[float] = None) -> np.ndarray:
+    """Gaussian smoothing with a physical sigma (mm; default :data:`SMOOTH_SIGMA_MM`), float32."""
+    sigma_mm = SMOOTH_SIGMA_MM if sigma_mm is None else sigma_mm
     sigma_vox = sigma_mm / np.asarray(spacing_kji, dtype=np.float64)
     return ndimage.gaussian_filter(hu_voi.astype(np.float32), sigma=sigma_vox, mode="nearest", truncate=2.5)
 
@@ -56,9 +60,8 @@ def segment_click_in_voi(hu_voi: np.ndarray, click_kji, spacing_kji, method: str
     values = np.clip(smoothed, None, core)
     if allowed is not None:
         values = values[allowed]
-    threshold = nodule_threshold_hu(values, method)
+    threshold = boundary_level_hu(values, nodule_threshold_hu(values, method), EDGE_FRACTION)
     candidate = smoothed >= threshold
     if allowed is not None:
         candidate &= allowed
-    component = component_at(candidate, click_kji, spacing_kji)
-    return VoiSegmentation(cut_attachments(component, click_kji, spacing_kji), threshold, core)
+    return VoiSegmentation(isolate_nodule(candidate, click_kji, spacing_kji), threshold, core)

@@ -76,6 +76,21 @@ def otsu_threshold_hu(values_hu: np.ndarray) -> float:
     return float(threshold_otsu(_require_values(values_hu)))
 
 
+def boundary_level_hu(values_hu: np.ndarray, threshold_hu: float, fraction: float) -> float:
+    """HU at ``fraction`` of the way from the darker class mean to the brighter one.
+
+    The two classes are the values below / at-or-above ``threshold_hu``; ``fraction`` 0.5 is the
+    midpoint (k-means' own boundary), smaller values place the edge further out into the
+    partial-volume rim, where readers draw nodule contours.
+    """
+    values = np.asarray(values_hu, dtype=np.float64).reshape(-1)
+    above = values >= threshold_hu
+    if above.all() or not above.any():
+        return float(threshold_hu)
+    low, high = values[~above].mean(), values[above].mean()
+    return float(low + fraction * (high - low))
+
+
 _BY_NAME = {"kmeans": kmeans_threshold_hu, "gmm": gmm_threshold_hu, "fcm": fcm_threshold_hu,
             "otsu": otsu_threshold_hu}
 

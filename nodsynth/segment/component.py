@@ -1,8 +1,13 @@
 """Keep the object under the click and cut away what merely touches it (vessels, chest wall).
 
 All distances are physical millimetres; ``spacing_kji`` is the voxel size along ``k, j, i``.
+Morphology uses exact Euclidean balls through distance transforms, so it is correct on
+anisotropic voxels and costs the same for any radius. The distance transform does not treat
+the array border as background: structures cut by the VOI border are assumed to continue.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 from scipy import ndimage
@@ -13,72 +18,110 @@ FACE_CONNECTIVITY = ndimage.generate_binary_structure(3, 1)
 NEAREST_SEARCH_MM = 3.0
 """A click off the object still picks the nearest object voxel within this distance."""
 
-OPENING_FRACTION = 0.5
-"""Opening radius as a fraction of the nodule's inscribed radius: thinner attachments are cut."""
+CUT_FRACTION = 0.5
+"""Attachments thinner than this fraction of the nodule's largest inscribed ball are cut."""
+
+SCALES_MM = (1.5, 2.25, 3.4, 5.0, 7.6, 11.4, 17.0)
+"""Ball radii (mm, ratio 1.5) tried when separating the nodule from larger structures."""
 
 
-def ball_structure(radius_mm: float, spacing_kji) -> np.ndarray:
-    """Boolean ellipsoidal structuring element holding the voxels within ``radius_mm`` of its centre."""
-    spacing = np.asarray(spacing_kji, dtype=np.float64)
-    half = np.floor(radius_mm / spacing + 1e-9).astype(int)
-    grids = np.meshgrid(*[np.arange(-h, h + 1) * s for h, s in zip(half, spacing)], indexing="ij")
-    return sum(g ** 2 for g in grids) <= radius_mm ** 2 + 1e-9
+def edt_mm(mask: np.ndarray, spacing_kji) -> np.ndarray:
+    """Distance (mm) from each mask voxel to the nearest non-mask voxel of the array."""
+    if mask.all():
+        return np.full(mask.shape, np.inf)
+    return ndimage.distance_transform_edt(mask, sampling=spacing_kji)
 
 
-def component_at(mask: np.ndarray, seed_kji, spacing_kji, search_mm: float = NEAREST_SEARCH_MM) -> np.ndarray:
-    """The 6-connected component of ``mask`` holding ``seed_kji`` or, failing that, the nearest one.
+def dilation_mm(mask: np.ndarray, radius_mm: float, spacing_kji) -> np.ndarray:
+    """Every voxel within ``radius_mm`` of the mask (Euclidean ball dilation)."""
+    if not mask.any():
+        return np.zeros_like(mask, dtype=bool)
+    return edt_mm(~mask, spacing_kji) <= radius_mm
 
-    Returns an all-False array when no mask voxel lies within ``search_mm`` of the seed.
-    """
+
+def distance_from_voxel_mm(shape, voxel_kji, spacing_kji) -> np.ndarray:
+    """Physical distance (mm) of every voxel of an array of ``shape`` from ``voxel_kji``."""
+    axes = [(np.arange(n) - c) * s for n, c, s in zip(shape, voxel_kji, spacing_kji)]
+    return np.sqrt(axes[0][:, None, None] ** 2 + axes[1][None, :, None] ** 2 + axes[2][None, None, :] ** 2)
+
+
+def nearest_voxel(mask: np.ndarray, seed_kji, spacing_kji, search_mm: float = NEAREST_SEARCH_MM
+                  ) -> Optional[tuple[int, int, int]]:
+    """``seed_kji`` if it is in ``mask``, else the nearest mask voxel within ``search_mm``, else None."""
     seed = tuple(int(v) for v in seed_kji)
-    if not mask[seed]:
-        if not mask.any():
-            return np.zeros_like(mask, dtype=bool)
-        dist, nearest = ndimage.distance_transform_edt(~mask, sampling=spacing_kji, return_indices=True)
-        if dist[seed] > search_mm:
-            return np.zeros_like(mask, dtype=bool)
-        seed = tuple(int(nearest[axis][seed]) for axis in range(3))
+    if mask[seed]:
+        return seed
+    candidates = np.argwhere(mask)
+    if candidates.size == 0:
+        return None
+    dist = np.sqrt((((candidates - np.asarray(seed)) * np.asarray(spacing_kji)) ** 2).sum(axis=1))
+    best = int(np.argmin(dist))
+    return tuple(int(v) for v in candidates[best]) if dist[best] <= search_mm else None  # type: ignore[return-value]
+
+
+def component_of(mask: np.ndarray, voxel_kji) -> np.ndarray:
+    """The 6-connected component of ``mask`` holding ``voxel_kji`` (which must be in the mask)."""
     labels, _ = ndimage.label(mask, structure=FACE_CONNECTIVITY)
-    return labels == labels[seed]
+    return labels == labels[tuple(voxel_kji)]
 
 
-def climb_to_centre(distance_mm: np.ndarray, start_kji) -> tuple[int, int, int]:
-    """Steepest ascent on a distance map from ``start_kji`` to a local maximum (the object's centre)."""
-    here = tuple(int(v) for v in start_kji)
-    shape = distance_mm.shape
-    while True:
-        sl = tuple(slice(max(c - 1, 0), min(c + 2, n)) for c, n in zip(here, shape))
-        window = distance_mm[sl]
-        best = np.unravel_index(int(np.argmax(window)), window.shape)
-        step = tuple(s.start + b for s, b in zip(sl, best))
-        if window[best] <= distance_mm[here]:
-            return here
-        here = step
+def bounding_slices(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...]:
+    """Slices of the mask's bounding box grown by ``margin`` voxels (clipped to the array)."""
+    nz = np.nonzero(mask)
+    return tuple(slice(max(int(v.min()) - margin, 0), min(int(v.max()) + margin + 1, n))
+                 for v, n in zip(nz, mask.shape))
 
 
-def cut_attachments(component: np.ndarray, seed_kji, spacing_kji,
-                    fraction: float = OPENING_FRACTION) -> np.ndarray:
-    """Remove structures attached to the object at ``seed_kji`` through necks thinner than its core.
+def separation_scale_mm(piece: np.ndarray, seed_kji, spacing_kji, scales_mm=SCALES_MM) -> tuple[float, float]:
+    """``(inner, outer)`` radii (mm): the largest scale whose ball around the seed fits in ``piece``, and the next.
 
-    The object's inscribed radius R (mm) is found by climbing the distance map from the seed;
-    an opening with a ball of radius ``fraction * R`` disconnects vessels and thin bridges, the
-    piece holding the centre is kept and dilated back by the same ball inside the original
-    component (so the nodule's own surface is restored).
+    An opening with a ball of radius r keeps the seed iff some ball of radius r inside the
+    piece covers it, i.e. a voxel within r of the seed lies deeper than r. ``outer`` is
+    ``inf`` when the seed survives every scale.
     """
-    if not component.any():
-        return component
-    distance = ndimage.distance_transform_edt(component, sampling=spacing_kji)
-    seed = tuple(int(v) for v in seed_kji)
-    if not component[seed]:
-        seed = tuple(int(v) for v in np.unravel_index(int(np.argmax(distance)), distance.shape))
-    centre = climb_to_centre(distance, seed)
-    radius_mm = fraction * float(distance[centre])
-    ball = ball_structure(radius_mm, spacing_kji)
-    if ball.sum() <= 1:
-        return component
-    opened = ndimage.binary_opening(component, structure=ball)
-    if not opened[centre]:
-        return component
-    labels, _ = ndimage.label(opened, structure=FACE_CONNECTIVITY)
-    core = labels == labels[centre]
-    return component & ndimage.binary_dilation(core, structure=ball)
+    depth = edt_mm(piece, spacing_kji)
+    reach = distance_from_voxel_mm(piece.shape, seed_kji, spacing_kji)
+    inner = 0.0
+    for radius in scales_mm:
+        if not np.any(depth[reach <= radius] > radius):
+            return inner, radius
+        inner = radius
+    return inner, float("inf")
+
+
+def opening_mm(mask: np.ndarray, radius_mm: float, spacing_kji) -> np.ndarray:
+    """Morphological opening with a Euclidean ball of ``radius_mm``."""
+    return dilation_mm(edt_mm(mask, spacing_kji) > radius_mm, radius_mm, spacing_kji) & mask
+
+
+def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
+    """The nodule at ``seed_kji`` in a thresholded ``candidate`` mask, without the structures it touches.
+
+    1. Scale: the first ball radius ``outer`` (:data:`SCALES_MM`) that no longer fits around the
+       seed - the nodule is smaller than that; ``inner`` is the previous radius.
+    2. Wall and large vessels survive an opening at ``outer``; the nodule is the seed's
+       component of what that opening removes (a white top-hat).
+    3. Thinner attachments (vessels) are cut by an opening at ``CUT_FRACTION * inner`` (``inner``
+       is about the largest ball the nodule holds), keeping the seed's part, dilated back by the
+       same ball inside the piece.
+    Returns an all-False array when no candidate voxel lies within 3 mm of the seed.
+    """
+    seed = nearest_voxel(candidate, seed_kji, spacing_kji)
+    if seed is None:
+        return np.zeros_like(candidate, dtype=bool)
+    piece = component_of(candidate, seed)
+    box = bounding_slices(piece)
+    local_seed = tuple(s - b.start for s, b in zip(seed, box))
+    local = piece[box]
+    inner, outer = separation_scale_mm(local, local_seed, spacing_kji)
+    if np.isfinite(outer):
+        local = component_of(local & ~opening_mm(local, outer, spacing_kji), local_seed)
+    cut = CUT_FRACTION * inner
+    if cut > 0:
+        core = edt_mm(local, spacing_kji) > cut
+        core_seed = nearest_voxel(core, local_seed, spacing_kji, search_mm=inner)
+        if core_seed is not None:
+            local = local & dilation_mm(component_of(core, core_seed), cut, spacing_kji)
+    out = np.zeros_like(candidate, dtype=bool)
+    out[box] = local
+    return out
