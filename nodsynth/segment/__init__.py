@@ -64,12 +64,14 @@ def _segment_clustered(ct: Volume, click_kji, box_size_mm, method: str, allowed:
     """Run :func:`segment_click_in_voi`, growing the VOI while the nodule touches an inner face."""
     spacing_kji = ct.spacing[::-1]
     edges = np.minimum(_voi_edges_mm(ct, box_size_mm), max_voi_mm)
+    threshold = None
     while True:
         check_cancel(cancel)
         voi = voi_around(ct, click_kji, edges)
         local_allowed = None if allowed is None else allowed[voi.slices]
         seg = segment_click_in_voi(ct.array[voi.slices], voi.local_kji(click_kji), spacing_kji, method,
-                                   local_allowed)
+                                   local_allowed, threshold)
+        threshold = seg.threshold_hu
         touched = voi.inner_faces_touched(seg.mask)
         if not touched or np.all(edges >= max_voi_mm):
             return voi, seg, bool(touched)

@@ -52,16 +52,41 @@ def core_level_hu(smoothed: np.ndarray, click_kji, spacing_kji, radius_mm: float
     return float(min(np.percentile(smoothed[sl][inside], CORE_PERCENTILE), SOFT_TISSUE_CAP_HU))
 
 
+CEILING_FACTOR = 1.0
+"""How far above a ground-glass core (in units of core - edge) voxels still count as nodule."""
+GROUND_GLASS_MAX_HU = -300.0
+"""A core level below this is ground glass (about -750..-300 HU); only then is there a ceiling."""
+
+
+def ceiling_hu(core_hu: float, edge_hu: float) -> float:
+    """Brightest HU still counted as nodule.
+
+    For a ground-glass core (below -300 HU) it lies as far above the core level as the edge lies
+    below it, so the chest wall, mediastinum and vessels the nodule touches are left out
+    (enclosed ones come back when holes are filled). Solid cores have no ceiling.
+    """
+    if core_hu >= GROUND_GLASS_MAX_HU:
+        return float("inf")
+    return core_hu + CEILING_FACTOR * (core_hu - edge_hu)
+
+
 def segment_click_in_voi(hu_voi: np.ndarray, click_kji, spacing_kji, method: str = "kmeans",
-                         allowed: Optional[np.ndarray] = None) -> VoiSegmentation:
-    """Mask (VOI shape) of the nodule under ``click_kji`` (VOI index); ``allowed`` restricts it (lung)."""
+                         allowed: Optional[np.ndarray] = None,
+                         threshold_hu: Optional[float] = None) -> VoiSegmentation:
+    """Mask (VOI shape) of the nodule under ``click_kji`` (VOI index); ``allowed`` restricts it (lung).
+
+    ``threshold_hu`` reuses the edge level found in a smaller VOI (the local parenchyma sets
+    it; a grown VOI only gives the nodule room).
+    """
     smoothed = smooth_hu(hu_voi, spacing_kji)
     core = core_level_hu(smoothed, click_kji, spacing_kji)
-    values = np.clip(smoothed, None, core)
-    if allowed is not None:
-        values = values[allowed]
-    threshold = boundary_level_hu(values, nodule_threshold_hu(values, method), EDGE_FRACTION)
-    candidate = smoothed >= threshold
+    threshold = threshold_hu
+    if threshold is None:
+        values = np.clip(smoothed, None, core)
+        if allowed is not None:
+            values = values[allowed]
+        threshold = boundary_level_hu(values, nodule_threshold_hu(values, method), EDGE_FRACTION)
+    candidate = (smoothed >= threshold) & (smoothed <= ceiling_hu(core, threshold))
     if allowed is not None:
         candidate &= allowed
     return VoiSegmentation(isolate_nodule(candidate, click_kji, spacing_kji), threshold, core)
