@@ -99,12 +99,84 @@ def _dice_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+AUGMENT_PERCENT = 50.0
+
+
+def step_augment(ctx: DemoContext, folder: Path) -> list[Path]:
+    """Shrink the solid nodule to 50 % (exact volume, lobe refill), re-render the CT model-free, before/after PNG."""
+    from ...augment import resize_nodule
+    from ...engines.base import EditRequest
+    from ...engines.classic import ClassicEngine
+    from ...labels import NODULE
+    from ...overlay import axial_panel, axial_pixel_size_mm, save_panels
+    from ...volume import write_volume
+
+    patient = ctx.patient
+    nodule = next(n for n in patient.nodules if n.kind == "solid")
+    resized = resize_nodule(patient.labelmap, nodule.center_lps, AUGMENT_PERCENT)
+    rendered = ClassicEngine().edit(EditRequest(patient.ct, patient.labelmap, resized.labelmap, seed=ctx.seed))
+    kept = nodule.mask.with_array(((resized.labelmap.array == NODULE) & (nodule.mask.array > 0)).astype(np.uint8))
+    stats = resized.nodules[0]
+    tag = f"p{AUGMENT_PERCENT:g}"
+    written = [write_volume(resized.labelmap, folder / f"labelmap_{tag}.nii.gz"),
+               write_volume(rendered.ct, folder / f"ct_{tag}.nii.gz"),
+               write_csv_atomic(folder / "augment.csv", [stats.as_row()])]
+    panels = [axial_panel("before", patient.ct, nodule.center_lps, [(nodule.mask, TRUE_MASK_RGB)],
+                          OVERLAY_HALF_WIDTH_MM),
+              axial_panel(f"after {stats.achieved_percent:.1f} %", rendered.ct, nodule.center_lps,
+                          [(nodule.mask, TRUE_MASK_RGB), (kept, RESULT_MASK_RGB)], OVERLAY_HALF_WIDTH_MM)]
+    written.append(save_panels(folder / "before_after.png", panels, scale=3,
+                               pixel_size_mm=axial_pixel_size_mm(patient.ct)))
+    print(f"solid nodule {stats.voxels_before} -> {stats.voxels_after} voxels ({stats.achieved_percent:.2f} % of "
+          f"{AUGMENT_PERCENT:g} % asked), {stats.equivalent_diameter_before_mm:.1f} -> "
+          f"{stats.equivalent_diameter_after_mm:.1f} mm; CT re-rendered ({rendered.info.get('texture')} parenchyma)")
+    return written
+
+
+INPAINT_DIAMETER_MM = 12.0
+
+
+def step_inpaint(ctx: DemoContext, folder: Path) -> list[Path]:
+    """Insert one 12 mm nodule per subtype (preset histogram, model-free) at a sampled inner-lung centre; CT, PNG and JSD per subtype."""
+    from ...engines.base import SUBTYPES, InpaintRequest
+    from ...engines.classic import ClassicEngine
+    from ...overlay import axial_panel, axial_pixel_size_mm, save_panels
+    from ...place import placement_regions, resolve_lung, sample_centroids
+    from ...presets import preset_histogram
+    from ...shapes import place_shape, procedural_shape
+    from ...volume import write_volume
+
+    patient = ctx.patient
+    lung, existing = resolve_lung(labelmap=patient.labelmap)
+    regions = placement_regions(lung, INPAINT_DIAMETER_MM, nodules=existing)
+    rows, written = [], []
+    for number, subtype in enumerate(SUBTYPES):
+        centre = sample_centroids(regions, "inner", 1, seed=ctx.seed + number)[0]
+        mask = place_shape(procedural_shape(1.2, 0.4, 0.2, seed=ctx.seed + number), patient.ct, centre, INPAINT_DIAMETER_MM)
+        result = ClassicEngine().inpaint(InpaintRequest(patient.ct, mask, subtype, preset_histogram(subtype),
+                                                        lung_mask=lung, seed=ctx.seed))
+        rows.append({"subtype": subtype, "jsd": round(result.info["jsd"], 5), "voxels": int(mask.array.sum()),
+                     "centre_lps_mm": " ".join(f"{v:.1f}" for v in centre)})
+        written.append(write_volume(result.ct, folder / f"ct_{subtype}.nii.gz"))
+        panels = [axial_panel("before", patient.ct, centre, [], OVERLAY_HALF_WIDTH_MM),
+                  axial_panel(f"{subtype}  JSD {rows[-1]['jsd']:.3f}", result.ct, centre, [(mask, RESULT_MASK_RGB)],
+                              OVERLAY_HALF_WIDTH_MM)]
+        written.append(save_panels(folder / f"inpaint_{subtype}.png", panels, scale=3,
+                                   pixel_size_mm=axial_pixel_size_mm(patient.ct)))
+        print(f"inpaint {subtype}: {rows[-1]['voxels']} voxels, JSD(target, inserted) {rows[-1]['jsd']:.4f}")
+    written.append(write_csv_atomic(folder / "inpaint.csv", rows))
+    return written
+
+
 STEPS: list[DemoStep] = [
     DemoStep("phantom", "synthetic chest CT, label map, true nodule masks", step_phantom),
     DemoStep("segment", "click segmentation of every nodule, Dice against the truth, overlay PNG",
              step_segment, needs=("phantom",)),
+    DemoStep("augment", "shrink the solid nodule to 50 % with lobe refill, model-free CT re-render, before/after PNG",
+             step_augment, needs=("phantom",)),
+    DemoStep("inpaint", "one model-free nodule per subtype at a sampled inner-lung centre, JSD and PNG per subtype",
+             step_inpaint, needs=("phantom",)),
 ]
-
 
 # ------------------------------------------------------------------------------------ verb
 def add_arguments(parser: argparse.ArgumentParser) -> None:
