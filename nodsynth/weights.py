@@ -23,7 +23,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from .errors import InputError, WeightsError
 
@@ -146,15 +146,20 @@ def describe_places(engine: str, places: list[SearchPlace], weights_dir: Optiona
     return text + f"; pass --weights DIR to choose a folder (engine {engine!r} looks in DIR/{engine} and DIR)"
 
 
-def find_weights(engine: str, weights_dir: Optional[str | os.PathLike] = None) -> dict[str, Path]:
-    """role -> checkpoint path for every file ``engine`` needs; :class:`WeightsError` names what is missing and where."""
+def find_weights(engine: str, weights_dir: Optional[str | os.PathLike] = None,
+                 required_roles: Optional[Sequence[str]] = None) -> dict[str, Path]:
+    """role -> checkpoint path for the files ``engine`` declares; :class:`WeightsError` names what is missing and where.
+
+    ``required_roles`` narrows which roles must be found (default: every file declared required).
+    """
     places = search_places(engine, weights_dir)
     found, missing = {}, []
     for spec in _engine_files(engine):
         paths = candidates(spec, places)
+        needed = spec.required if required_roles is None else spec.role in required_roles
         if paths:
             found[spec.role] = paths[0]
-        elif spec.required:
+        elif needed:
             missing.append(f"{spec.role} ({' or '.join(spec.names)})")
     if missing:
         raise WeightsError(f"engine {engine!r} is missing weights: {'; '.join(missing)}. Searched: "

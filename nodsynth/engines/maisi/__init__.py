@@ -19,11 +19,13 @@ from .codec import decode_latent, encode_ct, hu_to_unit, unit_to_hu
 from .config import config_names, load_config
 from .device import autocast_context, resolve_device
 from .networks import (MaisiNetworks, build_autoencoder, build_controlnet, build_diffusion_unet,
-                       build_networks, latent_downsample, unet_size_multiple)
+                       build_networks, latent_downsample, randomize_zero_parameters,
+                       unet_size_multiple)
 
 __all__ = [
     "MaisiNetworks", "autocast_context", "build_autoencoder", "build_controlnet",
     "build_diffusion_unet", "build_networks", "config_names", "decode_latent", "encode_ct", "hu_to_unit", "latent_downsample",
-    "load_autoencoder", "load_config", "load_controlnet", "load_diffusion_unet", "resolve_device",
+    "load_autoencoder", "load_config", "load_controlnet", "load_diffusion_unet", "randomize_zero_parameters",
+    "resolve_device",
     "save_autoencoder", "save_controlnet", "save_diffusion_unet", "unet_size_multiple", "unit_to_hu",
 ]

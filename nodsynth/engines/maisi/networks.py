@@ -86,3 +86,29 @@ def build_networks(config: Mapping[str, Any] | str = "maisi_v2",
     cfg = load_config(config)
     return MaisiNetworks(build_autoencoder(cfg, dev), build_diffusion_unet(cfg, dev),
                          build_controlnet(cfg, dev), cfg, dev)
+
+
+@torch.no_grad()
+def randomize_zero_parameters(module: torch.nn.Module, seed: int = 0) -> int:
+    """Give every all-zero parameter random values; returns how many were changed.
+
+    MONAI zero-initialises the U-Net's output convolution, the last convolution of each residual
+    block and the ControlNet's output convolutions, so freshly built networks predict exactly
+    zero. Tests, benchmarks and smoke training without released weights call this to get
+    networks whose outputs depend on their inputs. Matrices get PyTorch's default (Kaiming-
+    uniform) initialisation, vectors small uniform values.
+    """
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    changed = 0
+    for param in module.parameters():
+        if param.numel() == 0 or torch.count_nonzero(param) > 0:
+            continue
+        if param.ndim >= 2:
+            fan_in = param[0].numel()
+            bound = 1.0 / fan_in ** 0.5
+        else:
+            bound = 0.01
+        values = (torch.rand(param.shape, generator=generator) * 2.0 - 1.0) * bound
+        param.copy_(values.to(param.device, param.dtype))
+        changed += 1
+    return changed

@@ -1,0 +1,36 @@
+"""``nodsynth twin``: generate a whole CT (a "digital twin") from an anatomy label map."""
+from __future__ import annotations
+
+import argparse
+
+from ...engines import TwinRequest
+from ...volume import read_volume, write_volume
+from ..common import parse_triple, progress_bar
+from ..engine_args import add_engine_arguments, engine_from_args
+
+VERB = "twin"
+HELP = "generate a CT from a MAISI label map (nodule = 23) with NodMAISI"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--labelmap", required=True, help="MAISI label map (NIfTI/NRRD/MHA)")
+    parser.add_argument("--out", required=True, help="output CT (.nii.gz, .nrrd, .mha); written atomically")
+    parser.add_argument("--steps", type=int, default=30, help="sampling steps (default 30)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same CT")
+    parser.add_argument("--size", help="output size i,j,k in voxels (default: the label map's)")
+    parser.add_argument("--spacing", help="output spacing i,j,k in mm (default: the label map's)")
+    parser.add_argument("--resample", action="store_true",
+                        help="resample a grid outside MAISI's limits to a valid one, and the result back")
+    add_engine_arguments(parser, default="nodmaisi")
+
+
+def run(args: argparse.Namespace) -> int:
+    labelmap = read_volume(args.labelmap)
+    size = tuple(int(v) for v in parse_triple(args.size, "--size")) if args.size else None
+    spacing = parse_triple(args.spacing, "--spacing") if args.spacing else None
+    request = TwinRequest(labelmap, output_size_ijk=size, output_spacing_mm=spacing, steps=args.steps,
+                          seed=args.seed, resample_to_valid=args.resample)
+    result = engine_from_args(args).twin(request, progress=progress_bar("twin"))
+    write_volume(result.ct, args.out)
+    print(f"wrote {args.out} ({result.engine}, {result.seconds:.1f} s)")
+    return 0
