@@ -1,16 +1,23 @@
 """A real ``nodsynth serve`` in a subprocess on a free loopback port, for the server and remote tests."""
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional, Sequence
 
 import httpx
+
+from conftest import shared_path
+from nodsynth.engines.base import SUBTYPES, InpaintRequest
+from nodsynth.engines.remote import RemoteEngine
+from nodsynth.volume import read_volume
 
 TOKEN = "test-token-6f1d2c9a8b7e4f30a1b2c3d4"
 
@@ -98,3 +105,26 @@ def auth_headers(token: str = TOKEN) -> dict:
 
 def jobs_dir_entries(jobs_dir: Path) -> list[str]:
     return sorted(p.name for p in Path(jobs_dir).iterdir()) if Path(jobs_dir).exists() else []
+
+
+def lidc_inpaint_requests(clients: int, jobs_per_client: int) -> list[list[InpaintRequest]]:
+    """Per client, ``jobs_per_client`` inpaint requests on its own real LIDC nodule crop."""
+    with open(shared_path("lidc_vois", "nodules.csv"), newline="") as handle:
+        files = [row["file"] for row in csv.DictReader(handle)][:clients]
+    plans = []
+    for c, name in enumerate(files):
+        ct = read_volume(shared_path("lidc_vois", "image", name))
+        mask = read_volume(shared_path("lidc_vois", "nodule_mask", name))
+        plans.append([InpaintRequest(ct=ct, nodule_mask=mask, subtype=SUBTYPES[j % 3], seed=100 * c + j)
+                      for j in range(jobs_per_client)])
+    return plans
+
+
+def run_clients(url: str, plans: list[list[InpaintRequest]]) -> list[list]:
+    """Every client in its own thread with its own connection, its jobs one after another."""
+    def client(requests):
+        with RemoteEngine(url, token=TOKEN, poll_interval_s=0.1, timeout_s=120) as engine:
+            return [engine.inpaint(r) for r in requests]
+
+    with ThreadPoolExecutor(len(plans)) as pool:
+        return list(pool.map(client, plans))
