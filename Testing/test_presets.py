@@ -86,3 +86,22 @@ def test_files_and_errors(tmp_path):
     (tmp_path / "p.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(InputError, match="not a nodsynth"):
         load_presets(tmp_path / "p.json")
+
+
+def test_subtype_estimate_recognises_each_preset():
+    """Each subtype's mean preset is estimated as its own subtype by nodsynth.measure.estimate_subtype
+    (the Foundation/PseudoNoduleSeg estimate); the k-means centres' estimates are printed."""
+    measure = pytest.importorskip("nodsynth.measure", reason="nodsynth.measure (subtype estimate) is not in this tree yet")
+    if not hasattr(measure, "estimate_subtype"):
+        pytest.skip("nodsynth.measure has no estimate_subtype yet")
+    presets = load_presets()
+    outcome = {}
+    for subtype, preset in presets.items():
+        for cluster in [None] + list(range(len(preset["clusters"]))):
+            hist = preset_histogram(subtype, cluster, presets)  # normalised to sum 1
+            label = "mean" if cluster is None else f"cluster {cluster}"
+            outcome[(subtype, label)] = str(measure.estimate_subtype(hist))
+            print(f"preset {subtype} {label} (mean {histogram_mean_hu(hist):.0f} HU, solid fraction "
+                  f"{measure.solid_fraction(hist):.3f}): estimated {outcome[(subtype, label)]}")
+    wrong = {k: v for k, v in outcome.items() if k[1] == "mean" and v != k[0]}
+    assert not wrong, f"presets estimated as another subtype: {wrong}"
