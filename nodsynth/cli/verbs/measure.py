@@ -1,0 +1,48 @@
+"""``nodsynth measure``: measurements of the nodule(s) in an existing mask.
+
+``nodsynth measure --ct CT --mask MASK [--labelmap MAISI | --lung-mask LUNG] [--json out.json]``
+Each label > 0 of the mask (or each connected component of a 0/1 mask) is one nodule.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ...atomic import write_text_atomic
+from ...errors import InputError
+from ...measure import measure_nodule, split_nodules
+from ...volume import read_volume
+
+VERB = "measure"
+HELP = "Measure nodules in a mask: volume, diameters, centroid, HU, subtype, lobe, pleural distance."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ct", type=Path, required=True, help="CT in Hounsfield units")
+    parser.add_argument("--mask", type=Path, required=True, help="nodule mask on the CT grid")
+    lung = parser.add_mutually_exclusive_group()
+    lung.add_argument("--labelmap", type=Path, help="MAISI label map (lobes 28-32): lobe and pleural distance")
+    lung.add_argument("--lung-mask", type=Path, help="0/1 lung mask: pleural distance")
+    parser.add_argument("--json", type=Path, help="write the measurements here (JSON) instead of printing them")
+
+
+def run(args: argparse.Namespace) -> int:
+    ct, mask = read_volume(args.ct), read_volume(args.mask)
+    labelmap = read_volume(args.labelmap) if args.labelmap else None
+    lung = read_volume(args.lung_mask) if args.lung_mask else None
+    nodules = split_nodules(mask)
+    if not nodules:
+        raise InputError(f"{args.mask}: the mask is empty, no nodule to measure")
+    records = [dict(nodule=n, **measure_nodule(ct, m, labelmap=labelmap, lung_mask=lung).to_dict())
+               for n, m in enumerate(nodules, start=1)]
+    text = json.dumps({"ct": str(args.ct), "mask": str(args.mask), "nodules": records}, indent=2) + "\n"
+    if args.json is not None:
+        for source in (args.ct, args.mask, args.labelmap, args.lung_mask):
+            if source is not None and args.json.resolve() == Path(source).resolve():
+                raise InputError(f"--json {args.json} would overwrite the input {source}")
+        write_text_atomic(args.json, text)
+        print(f"wrote {args.json}: {len(records)} nodule(s)")
+    else:
+        print(text, end="")
+    return 0
