@@ -17,13 +17,8 @@ from nodsynth.engines.maisi import build_autoencoder  # noqa: E402
 from nodsynth.errors import InputError  # noqa: E402
 from nodsynth.presets import preset_histogram, read_voi_table, subtype_from_texture, write_histogram  # noqa: E402
 from nodsynth.train import hrldm as train_hrldm  # noqa: E402
+from test_hrldm import one_thread  # noqa: E402,F401  (autouse: one torch thread)
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _rows_by_subtype(count_per_subtype: int = 1) -> list[dict]:
