@@ -46,3 +46,10 @@ def build_labelmap(organ_masks: Mapping[str, Volume], nodule_masks: Sequence[Vol
                    ct: Optional[Volume] = None) -> Volume:
     """MAISI label map from named organ masks, nodule masks (label 23 on top) and the CT's body (200)."""
     return assemble_labelmap(organ_volume(organ_masks), ct=ct, nodule_masks=list(nodule_masks))
+
+
+def split_lung_input(lung: Optional[Volume]) -> tuple[Optional[Volume], Optional[Volume]]:
+    """``(labelmap, lung_mask)`` from the module's one lung input: values above 1 mean a MAISI label map."""
+    if lung is None:
+        return None, None
+    return (lung, None) if float(np.max(lung.array)) > 1 else (None, lung)

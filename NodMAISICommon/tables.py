@@ -1,8 +1,8 @@
 """Measurement rows (dicts from ``nodsynth.measure``) -> named table columns with units (pure).
 
 The unit of a column follows the key's suffix (``volume_mm3`` -> ``mm3``, ``mean_hu`` -> ``HU``);
-a 3-vector whose key ends in ``_lps`` or ``_ras`` becomes three millimetre columns
-(``centroid_lps`` -> ``centroid_lps_L``, ``_P``, ``_S``). Longer sequences (the 40-bin histogram)
+a 3-vector whose key names its frame (``centroid_lps`` or ``centroid_lps_mm``) becomes three
+millimetre columns (``centroid_lps_L``, ``centroid_lps_P``, ``centroid_lps_S``). Longer sequences (the 40-bin histogram)
 are left out of the table; they stay in the JSON the modules save.
 """
 from __future__ import annotations
@@ -42,10 +42,11 @@ def _flatten(key: str, value: Any) -> list[tuple[str, str, Any]]:
         return [(key, unit_of(key), value)]
     if hasattr(value, "tolist"):
         value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        frame = key.lower().rsplit("_", 1)[-1]
-        if len(value) == 3 and frame in _AXES:
-            return [(f"{key}_{axis}", "mm", float(v)) for axis, v in zip(_AXES[frame], value)]
+    if isinstance(value, (list, tuple)) and len(value) == 3:
+        base = key[: -len("_mm")] if key.lower().endswith("_mm") else key
+        frame = base.lower().rsplit("_", 1)[-1]
+        if frame in _AXES:
+            return [(f"{base}_{axis}", "mm", float(v)) for axis, v in zip(_AXES[frame], value)]
     return []
 
 

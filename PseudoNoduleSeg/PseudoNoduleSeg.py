@@ -237,7 +237,10 @@ class PseudoNoduleSegTest(ScriptedLoadableModuleTest):
 
         self.delayDisplay("Segmenting")
         logic = PseudoNoduleSegLogic()
-        rows = logic.segmentPoints(ctNode, pointList, segmentationNode, tableNode=tableNode)
+        parameters = logic.getParameterNode()
+        parameters.lungVolume = node_from_volume(patient.labelmap, "Demo label map", label=True)
+        parameters.restrictToLung = True
+        rows = logic.segmentPoints(ctNode, pointList, segmentationNode, parameters, tableNode=tableNode)
         self.assertEqual(len(rows), len(patient.nodules))
         self.assertEqual(tableNode.GetNumberOfRows(), len(patient.nodules))
 

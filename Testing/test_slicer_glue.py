@@ -226,7 +226,7 @@ def test_measurement_columns_with_units():
     rows = [{"nodule": "Nodule 1", "volume_mm3": 523.6, "longest_diameter_mm": 10.2, "mean_hu": -20.5,
              "centroid_lps": [1.0, 2.0, 3.0], "histogram": list(np.full(40, 1 / 40)), "lobe": "left lung upper lobe"},
             {"nodule": "Nodule 2", "volume_mm3": 14.1, "centroid_lps": np.array([-4.0, 5.5, 6.0]),
-             "pleural_distance_mm": 2.5}]
+             "pleural_distance_mm": 2.5, "centroid_ras_mm": (4.0, -5.5, 6.0)}]
     columns = {c.name: c for c in measurement_columns(rows)}
     assert "histogram" not in columns
     assert columns["volume_mm3"].unit == "mm3" and columns["volume_mm3"].values == [523.6, 14.1]
@@ -234,6 +234,7 @@ def test_measurement_columns_with_units():
     assert [columns[f"centroid_lps_{a}"].values for a in "LPS"] == [[1.0, -4.0], [2.0, 5.5], [3.0, 6.0]]
     assert columns["centroid_lps_P"].unit == "mm"
     assert columns["pleural_distance_mm"].values == [None, 2.5]
+    assert columns["centroid_ras_R"].values == [None, 4.0] and columns["centroid_ras_A"].unit == "mm"
     assert columns["volume_mm3"].numeric and not columns["lobe"].numeric
     assert list(columns)[:2] == ["nodule", "volume_mm3"]
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nodsynth.labels import LOBES
+
 from slicer_fixtures import demo_patient
 
 REPO = Path(__file__).resolve().parent.parent
@@ -403,13 +405,19 @@ def test_pseudonoduleseg_logic_headless_on_the_demo_patient(glue, patient):
         glue.markups.add_control_point_lps(points, volume_node, nodule.center_lps, f"Nodule {n + 1}")
     segmentation = SCENE.AddNewNodeByClass("vtkMRMLSegmentationNode", "Nodules")
     table = SCENE.AddNewNodeByClass("vtkMRMLTableNode", "Measurements")
+    labels = glue.volumes.node_from_volume(patient.labelmap, "labels", label=True)
+    labels.parent_transform = volume_node.parent_transform
+    parameters = types.SimpleNamespace(method="kmeans", boxSizeMm=0.0, expandMm=0.0, fillHoles=True,
+                                       restrictToLung=True, lungVolume=labels)  # the wrapper's fields
     logic = module.PseudoNoduleSegLogic()
-    rows = logic.segmentPoints(volume_node, points, segmentation, tableNode=table)
+    rows = logic.segmentPoints(volume_node, points, segmentation, parameters, tableNode=table)
     assert [r["nodule"] for r in rows] == [f"Nodule {n + 1}" for n in range(len(patient.nodules))]
     assert table.GetNumberOfRows() == len(patient.nodules)
+    assert table.units["volume_mm3"] == "mm3" and table.units["centroid_lps_L"] == "mm"
+    assert [r["lobe_name"] for r in rows] == [LOBES[n.lobe] for n in patient.nodules]
     for n, nodule in enumerate(patient.nodules):
         mask = segmentation.GetSegmentation().GetSegment(logic.segmentId(points, n)).mask
         truth = nodule.mask.array > 0
         dice = 2 * np.logical_and(mask > 0, truth).sum() / ((mask > 0).sum() + truth.sum())
-        assert dice >= 0.9, nodule.kind
+        assert dice >= 0.9, f"{nodule.kind} nodule: Dice {dice:.3f} < 0.9"
     assert segmentation.parent_transform is volume_node.parent_transform

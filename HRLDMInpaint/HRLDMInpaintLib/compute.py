@@ -16,6 +16,8 @@ from nodsynth.progress import CancelToken, ProgressFn
 from nodsynth.shapes import ShapeLibrary, place_shape, procedural_shape, random_rotation, shape_from_mask
 from nodsynth.volume import Volume
 
+from NodMAISICommon.labelmaps import split_lung_input
+
 SHAPE_SOURCES = ("procedural", "library", "segment")
 HISTOGRAM_SOURCES = ("preset", "segment")
 
@@ -31,13 +33,6 @@ class ShapeOptions:
     spiculation: float = 0.0
     library_path: str = ""  # a shape library .npz (``nodsynth shapes build``) for source "library"
     seed: int = 0
-
-
-def split_lung_input(lung: Optional[Volume]) -> tuple[Optional[Volume], Optional[Volume]]:
-    """``(labelmap, lung_mask)`` from the module's one lung input: values above 1 mean a MAISI label map."""
-    if lung is None:
-        return None, None
-    return (lung, None) if float(np.max(lung.array)) > 1 else (None, lung)
 
 
 def sample_location(ct: Volume, lung: Optional[Volume], diameter_mm: float, where: str = "inner",

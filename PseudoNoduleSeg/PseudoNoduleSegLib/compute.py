@@ -15,6 +15,8 @@ from nodsynth.errors import InputError
 from nodsynth.progress import CancelToken, ProgressFn, check_cancel, no_progress, scaled_progress
 from nodsynth.volume import Volume
 
+from NodMAISICommon.labelmaps import split_lung_input
+
 METHODS = ("kmeans", "gmm", "fcm", "otsu", "pins")
 """Segmentation methods of :func:`nodsynth.segment.segment_nodule` offered in the module."""
 
@@ -97,7 +99,8 @@ def segment_points(ct: Volume, points_lps: Sequence[Sequence[float]], options: S
 
         if not result.mask.array.any():
             raise InputError(f"nodule {index + 1}: nothing was segmented at {np.round(point, 1).tolist()} mm (LPS)")
-        measured = measure_nodule(ct, result.mask, lung).to_dict()
+        labelmap, lung_mask = split_lung_input(lung)
+        measured = measure_nodule(ct, result.mask, labelmap=labelmap, lung_mask=lung_mask).to_dict()
         row = {"nodule": f"Nodule {index + 1}", "method": options.method, **measured}
         outcomes.append(NoduleOutcome(index, result.mask, row))
     report(1.0, f"{len(outcomes)} nodule(s) segmented")
