@@ -89,6 +89,16 @@ def separation_scale_mm(piece: np.ndarray, seed_kji, spacing_kji, scales_mm=SCAL
     return inner, float("inf")
 
 
+def cap_height_mm(ball_radius_mm: float, base_radius_mm: float) -> float:
+    """Height of the cap a ball of ``ball_radius_mm`` pushes through a disc of ``base_radius_mm``.
+
+    Balls of the top-hat opening centred in the wall reach this far into a juxta-pleural
+    nodule's base; that sliver is given back to the nodule.
+    """
+    base = min(base_radius_mm, ball_radius_mm)
+    return ball_radius_mm - float(np.sqrt(ball_radius_mm ** 2 - base ** 2))
+
+
 def opening_mm(mask: np.ndarray, radius_mm: float, spacing_kji) -> np.ndarray:
     """Morphological opening with a Euclidean ball of ``radius_mm``."""
     return dilation_mm(edt_mm(mask, spacing_kji) > radius_mm, radius_mm, spacing_kji) & mask
@@ -100,7 +110,8 @@ def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
     1. Scale: the first ball radius ``outer`` (:data:`SCALES_MM`) that no longer fits around the
        seed - the nodule is smaller than that; ``inner`` is the previous radius.
     2. Wall and large vessels survive an opening at ``outer``; the nodule is the seed's
-       component of what that opening removes (a white top-hat).
+       component of what that opening removes (a white top-hat), plus the thin sliver of its
+       base that the wall's balls covered (:func:`cap_height_mm`).
     3. Thinner attachments (vessels) are cut by an opening at ``CUT_FRACTION * inner`` (``inner``
        is about the largest ball the nodule holds), keeping the seed's part, dilated back by the
        same ball inside the piece.
@@ -115,7 +126,11 @@ def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
     local = piece[box]
     inner, outer = separation_scale_mm(local, local_seed, spacing_kji)
     if np.isfinite(outer):
-        local = component_of(local & ~opening_mm(local, outer, spacing_kji), local_seed)
+        opened = opening_mm(local, outer, spacing_kji)
+        tophat = component_of(local & ~opened, local_seed)
+        local = tophat
+        if inner > 0:  # give back the base sliver the wall's balls covered
+            local = tophat | (opened & dilation_mm(tophat, cap_height_mm(outer, inner), spacing_kji))
     cut = CUT_FRACTION * inner
     if cut > 0:
         core = edt_mm(local, spacing_kji) > cut
