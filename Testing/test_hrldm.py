@@ -225,3 +225,21 @@ def test_bad_requests(tiny, slab_case):
         engine.inpaint(InpaintRequest(ct, mask, steps=2, sampler="euler"))
     with pytest.raises(InputError, match="steps"):
         engine.inpaint(InpaintRequest(ct, mask, steps=0, sampler="ddim"))
+
+
+def test_changes_stay_at_the_nodule_on_a_flipped_grid(tiny, slab_case):
+    """Axis order and flips between the [k, j, i] array and the network's RAS axes are undone exactly."""
+    from scipy import ndimage
+
+    from nodsynth.volume import Volume
+
+    ct, mask = slab_case
+    flip = np.diag([1.0, -1.0, 1.0])
+    ct_flipped = Volume(ct.array, ct.spacing, ct.origin, flip)
+    mask_flipped = Volume(mask.array, mask.spacing, mask.origin, flip)
+    result = _engine(tiny).inpaint(InpaintRequest(ct_flipped, mask_flipped, "ground-glass", steps=5, sampler="ddim"))
+    changed = result.ct.array != ct.array
+    feather_mm = tiny[0]["blend"]["feather_mm"]
+    distance_mm = ndimage.distance_transform_edt(mask.array == 0, sampling=ct.spacing[::-1])
+    print(f"flipped grid: {int(changed.sum())} voxels changed, farthest {distance_mm[changed].max():.2f} mm from the nodule")
+    assert changed.any() and distance_mm[changed].max() < feather_mm
