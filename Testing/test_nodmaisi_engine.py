@@ -1,0 +1,176 @@
+"""NodMAISIEngine on CPU with the tiny configuration: the published sampling loop, seeds, the demo
+patient's twin (grid, air outside the body, progress, cancel), ROI-local edits, grid-limit errors."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("monai")
+
+from nodsynth.engines import EditRequest, TwinRequest, get_engine  # noqa: E402
+from nodsynth.engines.maisi import (build_networks, randomize_zero_parameters, save_autoencoder,  # noqa: E402
+                                    save_controlnet, save_diffusion_unet)
+from nodsynth.errors import Cancelled, InputError  # noqa: E402
+from nodsynth.phantom import make_demo_patient  # noqa: E402
+from nodsynth.progress import CancelToken  # noqa: E402
+from nodsynth.volume import Volume  # noqa: E402
+
+SCALE_FACTOR = 0.8
+
+
+def tiny_weights_folder(folder: Path, with_controlnet: bool = True) -> Path:
+    """Random tiny networks (zero-initialised layers randomised) saved under the NoMAISI file names."""
+    torch.manual_seed(1)
+    nets = build_networks("maisi_tiny", "cpu")
+    for seed, module in enumerate((nets.autoencoder, nets.diffusion_unet, nets.controlnet)):
+        randomize_zero_parameters(module, seed)
+    save_autoencoder(nets.autoencoder, folder / "autoencoder.pt")
+    save_diffusion_unet(nets.diffusion_unet, SCALE_FACTOR, folder / "diffusion_unet.pt")
+    if with_controlnet:
+        save_controlnet(nets.controlnet, folder / "controlnet_nodmaisi.pt")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    folder = tiny_weights_folder(tmp_path_factory.mktemp("tiny_weights"))
+    return get_engine("nodmaisi", weights_dir=str(folder), device="cpu", config="maisi_tiny")
+
+
+@pytest.fixture(scope="module")
+def patient():
+    return make_demo_patient()
+
+
+def reference_twin(engine, labels_kji: np.ndarray, spacing_ijk, noise: torch.Tensor, steps: int):
+    """The published MAISI-v2 ControlNet inference written out plainly (identity-direction LPS input)."""
+    from monai.networks.schedulers import RFlowScheduler
+
+    nets = engine.networks
+    labels_xyz = np.flip(labels_kji.transpose(2, 1, 0), axis=(0, 1))  # LPS [k,j,i] -> RAS [x,y,z]
+    ids = torch.as_tensor(np.ascontiguousarray(labels_xyz)).long()[None, None]
+    bits = ids.unsqueeze(-1).bitwise_and(2 ** torch.arange(8)).ne(0).float().squeeze(1).permute(0, 4, 1, 2, 3)
+    spacing = torch.FloatTensor([list(spacing_ijk)]) * 1e2
+    modality = torch.ones((1,), dtype=torch.long)
+    scheduler = RFlowScheduler(num_train_timesteps=1000, use_discrete_timesteps=False,
+                               use_timestep_transform=True, sample_method="uniform")
+    latents = noise.clone()
+    scheduler.set_timesteps(num_inference_steps=steps, input_img_size_numel=torch.prod(torch.tensor(latents.shape[2:])))
+    all_t = scheduler.timesteps
+    all_next = torch.cat((all_t[1:], torch.tensor([0], dtype=all_t.dtype)))
+    with torch.no_grad():
+        for t, next_t in zip(all_t, all_next):
+            down, mid = nets.controlnet(x=latents, timesteps=torch.Tensor((t,)), controlnet_cond=bits,
+                                        class_labels=modality)
+            out = nets.diffusion_unet(x=latents, timesteps=torch.Tensor((t,)), spacing_tensor=spacing,
+                                      class_labels=modality, down_block_additional_residuals=down,
+                                      mid_block_additional_residual=mid)
+            latents, _ = scheduler.step(out, t, latents, next_t)
+        image = nets.autoencoder.decode_stage_2_outputs(latents / nets.scale_factor)
+    image = torch.clip(image, 0.0, 1.0)[0, 0].numpy() * 2000.0 - 1000.0
+    image[labels_xyz == 0] = -1000.0
+    return latents, np.flip(image, axis=(0, 1)).transpose(2, 1, 0)
+
+
+def test_demo_twin_matches_the_published_loop_on_the_input_grid(engine, patient):
+    labels = patient.labelmap
+    noise = torch.randn((1, 4, 64, 64, 32), generator=torch.Generator().manual_seed(7))
+    reports = []
+    request = TwinRequest(labels, steps=4, initial_noise=noise)
+    start = time.perf_counter()
+    result = engine.twin(request, progress=lambda f, m: reports.append((f, m)))
+    seconds = time.perf_counter() - start
+    assert seconds < 60, f"tiny twin of the demo patient took {seconds:.1f} s"
+    ct = result.ct
+    assert ct.shape_kji == labels.shape_kji
+    assert np.allclose(ct.spacing, labels.spacing) and np.allclose(ct.origin, labels.origin)
+    assert np.all(ct.array[labels.array == 0] == -1000.0)
+    body = ct.array[labels.array != 0]
+    assert body.min() >= -1000.0 and body.max() <= 1000.0 and body.std() > 1.0
+    fractions = [f for f, _ in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("step 4/4" in m for _, m in reports)
+
+    plan = engine.prepare_twin(request)
+    latent = engine.sample_twin(plan)
+    ref_latent, ref_image = reference_twin(engine, labels.array, labels.spacing, noise, steps=4)
+    assert float((latent - ref_latent).abs().max()) <= 1e-5
+    assert float(np.abs(ct.array - ref_image).max()) / 2000.0 <= 1e-5
+    assert float((latent - noise).abs().max()) > 0.1  # the networks did move the latent
+
+
+def test_seed_repeats_and_another_seed_differs(engine, patient):
+    def latent(seed):
+        return engine.sample_twin(engine.prepare_twin(TwinRequest(patient.labelmap, steps=1, seed=seed)))
+
+    first, again, other = latent(3), latent(3), latent(4)
+    assert torch.equal(first, again)
+    assert float((first - other).abs().mean()) > 0.1
+
+
+def test_cancel_stops_the_twin(engine, patient):
+    token = CancelToken()
+
+    def cancel_on_first_step(fraction, message):
+        if message.startswith("step"):
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        engine.twin(TwinRequest(patient.labelmap, steps=5), progress=cancel_on_first_step, cancel=token)
+
+
+def _grown_nodule(labelmap: Volume) -> np.ndarray:
+    from scipy import ndimage
+
+    components, count = ndimage.label(labelmap.array == 23)
+    assert count >= 1
+    one = components == 1
+    grown = ndimage.binary_dilation(one, iterations=2) & (labelmap.array != 0)
+    edited = labelmap.array.copy()
+    edited[grown] = 23
+    return edited
+
+
+def test_roi_edit_leaves_everything_outside_the_box_bit_identical(engine, patient):
+    edited = patient.labelmap.with_array(_grown_nodule(patient.labelmap))
+    request = EditRequest(patient.ct, patient.labelmap, edited, steps=2, margin_mm=3.0)
+    result = engine.edit(request)
+    out, original = result.ct.array, patient.ct.array
+    assert out.dtype == original.dtype and out.shape == original.shape
+    start, stop = result.info["box_start_kji"], result.info["box_stop_kji"]
+    assert all((b - a) % 32 == 0 for a, b in zip(start, stop))
+    inside = np.zeros(out.shape, bool)
+    inside[tuple(slice(a, b) for a, b in zip(start, stop))] = True
+    assert np.array_equal(out[~inside], original[~inside])
+    changed = patient.labelmap.array != edited.array
+    assert np.any(out[changed] != original[changed])
+    from scipy import ndimage
+    far = ndimage.distance_transform_edt(~changed, sampling=patient.ct.spacing[::-1]) > 3.0
+    assert np.array_equal(out[far], original[far])
+
+
+def test_invalid_grids_are_named(engine):
+    small = Volume(np.full((40, 100, 100), 200, np.uint8), spacing=(0.7, 0.7, 1.0))
+    with pytest.raises(InputError) as info:
+        engine.prepare_twin(TwinRequest(small))
+    text = str(info.value)
+    assert "x/y size must be one of 256, 384, 512" in text and "z size must be one of" in text
+    assert "field of view" in text and "resample_to_valid" in text
+    coarse = Volume(np.full((128, 256, 256), 200, np.uint8), spacing=(3.5, 3.5, 6.0))
+    with pytest.raises(InputError, match=r"x/y spacing must be 0.5..3.0 mm.*z spacing must be 0.5..5.0 mm"):
+        engine.prepare_twin(TwinRequest(coarse))
+    with pytest.raises(InputError, match="0..255"):
+        engine.prepare_twin(TwinRequest(small.with_array(np.full((40, 100, 100), 300, np.int16))))
+
+
+def test_resample_to_valid_returns_the_input_grid(engine, patient):
+    crop = patient.labelmap.crop((0, 16, 16), (100, 240, 240))  # 224 x 224 x 100: outside MAISI's sizes
+    plan = engine.prepare_twin(TwinRequest(crop, steps=1, resample_to_valid=True))
+    assert plan.resampled and plan.work_labels.size_ijk == (256, 256, 128)
+    ct = engine.decode_twin(plan, plan.noise * 0.0)
+    assert ct.shape_kji == crop.shape_kji and np.allclose(ct.origin, crop.origin)
+    assert np.all(ct.array[crop.array == 0] == -1000.0)
