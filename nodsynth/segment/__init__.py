@@ -80,7 +80,7 @@ def _segment_clustered(ct: Volume, click_kji, box_size_mm, method: str, allowed:
 
 def segment_nodule(ct: Volume, point_lps: Sequence[float], box_size_mm: Optional[Sequence[float]] = None,
                    method: str = "kmeans", lung_mask: Optional[Volume] = None, expand_mm: float = 0.0,
-                   fill_holes: bool = True, max_voi_mm: float = MAX_VOI_MM,
+                   fill_holes: Optional[bool] = None, max_voi_mm: float = MAX_VOI_MM,
                    progress: Optional[ProgressFn] = None,
                    cancel: Optional[CancelToken] = None) -> SegmentationResult:
     """Segment the nodule at ``point_lps`` (LPS mm) in ``ct`` (HU).
@@ -88,7 +88,8 @@ def segment_nodule(ct: Volume, point_lps: Sequence[float], box_size_mm: Optional
     ``box_size_mm`` (w, h, d along i, j, k) sizes the first VOI (PiNS CSV convention) and is
     required in spirit by ``pins`` (a 20 mm box is used without it). ``lung_mask`` is a 0/1 lung
     mask or MAISI label map on the CT grid that the nodule is restricted to. ``expand_mm`` grows
-    the mask by a physical distance. Raises :class:`~nodsynth.errors.InputError` /
+    the mask by a physical distance. ``fill_holes`` defaults to True, except for ``pins``, which
+    follows the protocol exactly (no hole filling). Raises :class:`~nodsynth.errors.InputError` /
     :class:`~nodsynth.errors.GeometryError` for a click outside the volume or in air, an image
     that is not CT in HU, a box larger than the volume or an unknown method.
     """
@@ -118,7 +119,7 @@ def segment_nodule(ct: Volume, point_lps: Sequence[float], box_size_mm: Optional
         voi, seg, capped = _segment_clustered(ct, click_kji, box, method, allowed, max_voi_mm, cancel)
         local, threshold = seg.mask, seg.threshold_hu
     check_cancel(cancel)
-    if fill_holes:
+    if fill_holes if fill_holes is not None else method != "pins":
         local = fill_mask_holes(local)
 
     out = np.zeros(ct.shape_kji, dtype=np.uint8)
