@@ -122,6 +122,19 @@ def test_every_ui_widget_the_code_uses_exists(module: str):
 
 
 @pytest.mark.parametrize("module", MODULES)
+def test_custom_widgets_are_declared_with_their_bases_first(module: str):
+    root = ui_tree(module)
+    declared = [(c.findtext("class"), c.findtext("extends")) for c in root.iter("customwidget")]
+    names = [name for name, _ in declared]
+    used = {w.get("class") for w in root.iter("widget")}
+    standard = {"QWidget", "QLabel", "QPushButton", "QComboBox", "QCheckBox", "QSpinBox", "QLineEdit", "QProgressBar"}
+    assert used - standard <= set(names), f"{module}.ui uses undeclared widgets {sorted(used - standard - set(names))}"
+    for position, (name, base) in enumerate(declared):
+        if base in names:
+            assert names.index(base) < position, f"{module}.ui declares {name} before its base {base}"
+
+
+@pytest.mark.parametrize("module", MODULES)
 def test_mrml_widgets_receive_the_scene(module: str):
     root = ui_tree(module)
     needing = {w.get("name") for w in root.iter("widget")
