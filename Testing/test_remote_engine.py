@@ -174,3 +174,24 @@ def test_cli_options_build_a_remote_engine(server, tmp_path):
     engine = engine_from_args(args)
     assert isinstance(engine, RemoteEngine) and engine.health()["server"] == "nodsynth"
     assert get_engine("remote", server_url=server.url, token=TOKEN).connect()["api_version"] == 1
+
+
+def test_cli_verb_with_server_writes_the_same_file_as_local(server, tmp_path):
+    from nodsynth.cli.main import main
+
+    name = "LIDC-IDRI-0001_R_1.nii.gz"
+    args = ["inpaint", "--ct", str(shared_path("lidc_vois", "image", name)),
+            "--mask", str(shared_path("lidc_vois", "nodule_mask", name)), "--subtype", "part-solid",
+            "--seed", "9", "--engine", "classic"]
+    assert main(args + ["--out", str(tmp_path / "local.nii.gz")]) == 0
+    remote_args = args + ["--out", str(tmp_path / "remote.nii.gz"), "--server", server.url,
+                          "--token-file", str(write_token(tmp_path))]
+    assert main(remote_args) == 0
+    local, remote = read_volume(tmp_path / "local.nii.gz"), read_volume(tmp_path / "remote.nii.gz")
+    assert_identical(remote, local)
+    wrong = tmp_path / "wrong" / "token.txt"
+    wrong.parent.mkdir()
+    wrong.write_text("wrong-token-000000000000000")
+    out = tmp_path / "refused.nii.gz"
+    assert main(args + ["--out", str(out), "--server", server.url, "--token-file", str(wrong)]) == 2
+    assert not out.exists()
