@@ -80,7 +80,7 @@ def test_click_beats_the_pins_protocol():
     assert ours > pins + 0.1
 
 
-@pytest.mark.parametrize("case, floor", [("LIDC-IDRI-0001", 0.88), ("LIDC-IDRI-0002", 0.83)]  # measured 0.906, 0.864)
+@pytest.mark.parametrize("case, floor", [("LIDC-IDRI-0001", 0.88), ("LIDC-IDRI-0002", 0.83)])  # measured 0.906, 0.864
 def test_dice_on_whole_slice_slabs(case, floor):
     folder = shared_path("lidc_slabs")
     ct = read_volume(folder / f"{case}_slab.nrrd")
