@@ -127,3 +127,28 @@ def test_job_ids_are_unguessable_and_client_strings_never_paths(server, lidc_edi
             assert response.status_code == 404, (probe, response.text)
     listed = httpx.get(server.url + "/v1/jobs", headers=auth_headers(), timeout=10).json()
     assert set(ids) <= {job["id"] for job in listed}
+
+
+def test_remote_engine_explains_the_upload_cap(server):
+    from nodsynth.engines.remote import RemoteEngine, RemoteError
+
+    ct = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab.nrrd"))  # ~ 5 MB on the wire
+    mask = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab_nodule_2of4.nrrd"))
+    before = jobs_dir_entries(server.jobs_dir)
+    with RemoteEngine(server.url, token=TOKEN) as engine:
+        with pytest.raises(RemoteError, match=r"over the server's upload cap of 1 MiB.*--max-upload-mb"):
+            engine.inpaint(InpaintRequest(ct=ct, nodule_mask=mask))
+    assert jobs_dir_entries(server.jobs_dir) == before
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["--host", "0.0.0.0", "--insecure-no-token"], "only allowed on a loopback address"),
+    ([], "--token-file is required"),
+    (["--token-file", "/nonexistent/token.txt"], "token file not found"),
+])
+def test_serve_refuses_unsafe_or_incomplete_settings(argv, reason, tmp_path, capsys):
+    from nodsynth.cli.main import main
+
+    assert main(["serve", "--jobs-dir", str(tmp_path / "jobs"), *argv]) == 2
+    assert reason in capsys.readouterr().err
+    assert not (tmp_path / "jobs").exists()

@@ -32,10 +32,15 @@ class Worker(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            if time.monotonic() - self._last_expire > EXPIRE_EVERY_S:
-                self.store.expire()
-                self._last_expire = time.monotonic()
-            job = self.store.next_job(timeout_s=self.poll_s)
+            try:
+                if time.monotonic() - self._last_expire > EXPIRE_EVERY_S:
+                    self._last_expire = time.monotonic()
+                    self.store.expire()
+                job = self.store.next_job(timeout_s=self.poll_s)
+            except OSError:  # e.g. the jobs disk is full: keep serving, try again shortly
+                log.exception("job store error; retrying in %.0f s", self.poll_s)
+                self._stop_event.wait(self.poll_s)
+                continue
             if job is not None:
                 self.run_job(job)
 

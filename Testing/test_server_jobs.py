@@ -1,0 +1,46 @@
+"""The persisted job store on its own: ordering, recovery of every state after a crash, expiry."""
+from __future__ import annotations
+
+import json
+
+from nodsynth.server.jobs import DONE, FAILED, QUEUED, RUNNING, JobStore
+
+
+def test_order_recovery_and_expiry(tmp_path):
+    store = JobStore(tmp_path, keep_s=3600)
+    jobs = [store.submit([b"request-%d" % n], "edit", "classic") for n in range(4)]
+    assert [store.queue_position(j) for j in jobs] == [0, 1, 2, 3]
+    first = store.next_job(timeout_s=0)
+    assert first is jobs[0] and first.state == RUNNING and first.attempts == 1
+    store.result_path(first).write_bytes(b"result")
+    store.finish(first, DONE, "done")
+    second = store.next_job(timeout_s=0)
+    (tmp_path / ".incoming-deadbeef").mkdir()  # a half-made submission at crash time
+    (tmp_path / "not-a-job").mkdir()
+    (tmp_path / jobs[3].id / "request.bin").unlink()  # a queued job whose request is gone
+
+    restarted = JobStore(tmp_path, keep_s=3600)  # as after SIGKILL: nothing was closed cleanly
+    states = {j.id: j.state for j in restarted.jobs()}
+    assert states == {jobs[0].id: DONE, second.id: QUEUED, jobs[2].id: QUEUED, jobs[3].id: FAILED}
+    assert not (tmp_path / ".incoming-deadbeef").exists() and (tmp_path / "not-a-job").exists()
+    assert restarted.next_job(timeout_s=0).id == second.id  # the interrupted job runs first again
+    assert restarted.get(second.id).attempts == 2
+    assert restarted.get("../" + jobs[0].id) is None and restarted.get(jobs[0].id.upper()) is None
+
+    record = json.loads((tmp_path / jobs[0].id / "job.json").read_text())
+    assert restarted.expire(now_s=record["finished_s"] + 3599) == 0
+    assert restarted.expire(now_s=record["finished_s"] + 3700) == 2  # the done and the failed job
+    assert not (tmp_path / jobs[0].id).exists() and restarted.get(jobs[0].id) is None
+    assert not (tmp_path / jobs[3].id).exists()
+    assert [j.state for j in restarted.jobs()] == [RUNNING, QUEUED]  # unfinished jobs never expire
+
+
+def test_cancel_queued_and_running(tmp_path):
+    store = JobStore(tmp_path)
+    running_job = store.submit([b"a"], "twin", "nodmaisi")
+    queued_job = store.submit([b"b"], "twin", "nodmaisi")
+    assert store.next_job(timeout_s=0) is running_job
+    store.cancel(queued_job)
+    store.cancel(running_job)
+    assert queued_job.state == "cancelled" and running_job.state == RUNNING and running_job.cancel.cancelled
+    assert store.next_job(timeout_s=0) is None
