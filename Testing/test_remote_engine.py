@@ -5,6 +5,7 @@ server; the volumes must be bit-identical (array bytes, dtype and geometry).
 """
 from __future__ import annotations
 
+import time
 import warnings
 
 import httpx
@@ -195,3 +196,57 @@ def test_cli_verb_with_server_writes_the_same_file_as_local(server, tmp_path):
     out = tmp_path / "refused.nii.gz"
     assert main(args + ["--out", str(out), "--server", server.url, "--token-file", str(wrong)]) == 2
     assert not out.exists()
+
+
+class _BrokenProxy:
+    """A real HTTP server on loopback standing in for a reverse proxy whose backend is down or slow."""
+
+    def __init__(self, status: int = 502, delay_s: float = 0.0) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                self.server.hits += 1
+                time.sleep(delay_s)
+                body = b"<html>upstream error</html>"
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the client gave up waiting
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.hits = 0
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_proxy_errors_are_retried_then_explained():
+    proxy = _BrokenProxy(status=502)
+    try:
+        with RemoteEngine(proxy.url, token=TOKEN, retries=2, backoff_s=0.05) as engine:
+            with pytest.raises(RemoteError, match=r"answered 502 Bad Gateway: a reverse proxy"):
+                engine.health()
+        assert proxy.httpd.hits == 3  # the first try and two retries
+    finally:
+        proxy.close()
+
+
+def test_a_server_that_does_not_answer_times_out_clearly():
+    proxy = _BrokenProxy(status=200, delay_s=3.0)
+    try:
+        with RemoteEngine(proxy.url, token=TOKEN, timeout_s=0.5) as engine:
+            with pytest.raises(RemoteError, match=r"did not answer within 0.5 s"):
+                engine.health()
+    finally:
+        proxy.close()

@@ -128,7 +128,7 @@ class RemoteEngine(Engine):
                     raise RemoteError(f"cannot connect to {self.server_url} ({exc}); is `nodsynth serve` "
                                       "running there, and the URL/port right (an SSH tunnel up)?") from exc
             except httpx.TimeoutException as exc:
-                raise RemoteError(f"{self.server_url} did not answer within {self.timeout_s:.0f} s "
+                raise RemoteError(f"{self.server_url} did not answer within {self.timeout_s:g} s "
                                   f"({type(exc).__name__}); the server or network is overloaded, or a "
                                   "proxy holds the connection; raise timeout_s") from exc
             except httpx.TransportError as exc:
