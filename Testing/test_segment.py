@@ -107,7 +107,7 @@ def test_box_sizes_the_first_voi():
     result = segment_nodule(ct, centre, box_size_mm=(12, 12, 12))
     extent = np.asarray(result.voi.shape_kji) * ct.spacing[::-1]
     assert np.all(extent < 30.0)  # 12 mm box + 5 voxels each side, not the 30 mm default
-    assert dice(result.mask.array, truth) > 0.85
+    assert dice(result.mask.array, truth) > 0.8
 
 
 def test_expand_mm_uses_physical_distance():

@@ -112,9 +112,9 @@ def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
     2. Wall and large vessels survive an opening at ``outer``; the nodule is the seed's
        component of what that opening removes (a white top-hat), plus the thin sliver of its
        base that the wall's balls covered (:func:`cap_height_mm`).
-    3. Thinner attachments (vessels) are cut by an opening at ``CUT_FRACTION * inner`` (``inner``
-       is about the largest ball the nodule holds), keeping the seed's part, dilated back by the
-       same ball inside the piece.
+    3. Thinner attachments (vessels) are cut by an opening at ``CUT_FRACTION * R``, R the depth
+       of the deepest voxel within ``inner`` of the seed (the nodule's radius), keeping the seed's
+       part, dilated back by the same ball inside the piece.
     Returns an all-False array when no candidate voxel lies within 3 mm of the seed.
     """
     seed = nearest_voxel(candidate, seed_kji, spacing_kji)
@@ -131,9 +131,11 @@ def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
         local = tophat
         if inner > 0:  # give back the base sliver the wall's balls covered
             local = tophat | (opened & dilation_mm(tophat, cap_height_mm(outer, inner), spacing_kji))
-    cut = CUT_FRACTION * inner
-    if cut > 0:
-        core = edt_mm(local, spacing_kji) > cut
+    if inner > 0:
+        depth = edt_mm(local, spacing_kji)
+        reach = distance_from_voxel_mm(local.shape, local_seed, spacing_kji)
+        cut = CUT_FRACTION * float(depth[reach <= inner].max())  # fraction of the nodule's radius
+        core = depth > cut
         core_seed = nearest_voxel(core, local_seed, spacing_kji, search_mm=inner)
         if core_seed is not None:
             local = local & dilation_mm(component_of(core, core_seed), cut, spacing_kji)
