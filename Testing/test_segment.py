@@ -195,3 +195,9 @@ def test_unknown_method():
     ct, _, centre = make_chest()
     with pytest.raises(InputError, match="unknown segmentation method"):
         segment_nodule(ct, centre, method="magic")
+
+
+def test_negative_expansion_is_refused():
+    ct, _, centre = make_chest()
+    with pytest.raises(InputError, match="expand_mm"):
+        segment_nodule(ct, centre, expand_mm=-1.0)

@@ -7,7 +7,7 @@ seed protocol reproduced for comparison (:mod:`.pins`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -39,7 +39,6 @@ class SegmentationResult:
     point_lps: tuple[float, float, float]
     threshold_hu: Optional[float] = None
     voi_capped: bool = False  # the nodule still touched the VOI at its largest size
-    info: dict = field(default_factory=dict)
 
     @property
     def voxel_count(self) -> int:
@@ -49,7 +48,7 @@ class SegmentationResult:
         return {"method": self.method, "seconds": round(self.seconds, 6), "voi": self.voi.to_dict(),
                 "point_lps_mm": [float(v) for v in self.point_lps], "voxel_count": self.voxel_count,
                 "threshold_hu": None if self.threshold_hu is None else float(self.threshold_hu),
-                "voi_capped": self.voi_capped, **self.info}
+                "voi_capped": self.voi_capped}
 
 
 def _voi_edges_mm(ct: Volume, box_size_mm: Optional[np.ndarray]) -> np.ndarray:
@@ -78,6 +77,20 @@ def _segment_clustered(ct: Volume, click_kji, box_size_mm, method: str, allowed:
         edges = np.minimum(edges * VOI_GROWTH_FACTOR, max_voi_mm)
 
 
+def _expanded(ct: Volume, voi: Voi, local: np.ndarray, expand_mm: float,
+              allowed: Optional[np.ndarray]) -> tuple[Voi, np.ndarray]:
+    """The VOI mask grown by ``expand_mm`` (physical distance) in a VOI padded to hold it."""
+    pad = np.ceil(expand_mm / ct.spacing[::-1]).astype(int) + 1
+    grown = Voi(tuple(max(a - p, 0) for a, p in zip(voi.start_kji, pad)),
+                tuple(min(b + p, n) for b, p, n in zip(voi.stop_kji, pad, ct.shape_kji)), ct.shape_kji)
+    canvas = np.zeros(grown.shape_kji, dtype=bool)
+    canvas[tuple(slice(a - g, b - g) for a, b, g in zip(voi.start_kji, voi.stop_kji, grown.start_kji))] = local
+    canvas = expand_mask_mm(canvas, ct.spacing[::-1], expand_mm)
+    if allowed is not None:
+        canvas &= allowed[grown.slices]
+    return grown, canvas
+
+
 def segment_nodule(ct: Volume, point_lps: Sequence[float], box_size_mm: Optional[Sequence[float]] = None,
                    method: str = "kmeans", lung_mask: Optional[Volume] = None, expand_mm: float = 0.0,
                    fill_holes: Optional[bool] = None, max_voi_mm: float = MAX_VOI_MM,
@@ -97,6 +110,8 @@ def segment_nodule(ct: Volume, point_lps: Sequence[float], box_size_mm: Optional
     start = time.perf_counter()
     if method not in METHODS:
         raise InputError(f"unknown segmentation method {method!r}; use one of {', '.join(METHODS)}")
+    if not (np.isfinite(expand_mm) and expand_mm >= 0):
+        raise InputError(f"expand_mm must be >= 0 millimetres, got {expand_mm}")
     if not (np.isfinite(max_voi_mm) and max_voi_mm > 0):
         raise InputError(f"max_voi_mm must be a positive number of millimetres, got {max_voi_mm}")
     click_kji = ct.world_to_kji(point_lps)
@@ -124,16 +139,8 @@ def segment_nodule(ct: Volume, point_lps: Sequence[float], box_size_mm: Optional
 
     out = np.zeros(ct.shape_kji, dtype=np.uint8)
     if expand_mm > 0:
-        pad = np.ceil(expand_mm / ct.spacing[::-1]).astype(int) + 1
-        grown = Voi(tuple(max(a - p, 0) for a, p in zip(voi.start_kji, pad)),
-                    tuple(min(b + p, n) for b, p, n in zip(voi.stop_kji, pad, ct.shape_kji)), ct.shape_kji)
-        canvas = np.zeros(grown.shape_kji, dtype=bool)
-        inner = tuple(slice(a - g, b - g) for a, b, g in zip(voi.start_kji, voi.stop_kji, grown.start_kji))
-        canvas[inner] = local
-        canvas = expand_mask_mm(canvas, ct.spacing[::-1], expand_mm)
-        if allowed is not None:
-            canvas &= allowed[grown.slices]
-        out[grown.slices] = canvas
+        grown, local = _expanded(ct, voi, local, expand_mm, allowed)
+        out[grown.slices] = local
     else:
         out[voi.slices] = local
     report(1.0, "done")

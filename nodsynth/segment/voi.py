@@ -59,7 +59,3 @@ def voi_around(ct: Volume, center_kji, edge_mm) -> Voi:
     stop = np.clip(center + half_vox + 1, 0, shape)
     return Voi(tuple(int(v) for v in start), tuple(int(v) for v in stop), ct.shape_kji)
 
-
-def voi_extent_mm(ct: Volume, voi: Voi) -> np.ndarray:
-    """Physical edge lengths (mm, ``k, j, i``) of ``voi``."""
-    return np.asarray(voi.shape_kji) * ct.spacing[::-1]
