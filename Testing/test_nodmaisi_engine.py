@@ -76,11 +76,11 @@ def reference_twin(engine, labels_kji: np.ndarray, spacing_ijk, noise: torch.Ten
     return latents, np.flip(image, axis=(0, 1)).transpose(2, 1, 0)
 
 
-def test_demo_twin_matches_the_published_loop_on_the_input_grid(engine, patient):
+def test_demo_twin_runs_on_the_input_grid_with_progress(engine, patient):
     labels = patient.labelmap
     noise = torch.randn((1, 4, 64, 64, 32), generator=torch.Generator().manual_seed(7))
     reports = []
-    request = TwinRequest(labels, steps=4, initial_noise=noise)
+    request = TwinRequest(labels, steps=3, initial_noise=noise)
     start = time.perf_counter()
     result = engine.twin(request, progress=lambda f, m: reports.append((f, m)))
     seconds = time.perf_counter() - start
@@ -93,13 +93,18 @@ def test_demo_twin_matches_the_published_loop_on_the_input_grid(engine, patient)
     assert body.min() >= -1000.0 and body.max() <= 1000.0 and body.std() > 1.0
     fractions = [f for f, _ in reports]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert any("step 4/4" in m for _, m in reports)
+    assert any("step 3/3" in m for _, m in reports)
 
-    plan = engine.prepare_twin(request)
+
+def test_latent_and_image_equal_a_plain_loop_of_the_published_steps(engine, patient):
+    labels = patient.labelmap
+    noise = torch.randn((1, 4, 64, 64, 32), generator=torch.Generator().manual_seed(8))
+    plan = engine.prepare_twin(TwinRequest(labels, steps=2, initial_noise=noise))
     latent = engine.sample_twin(plan)
-    ref_latent, ref_image = reference_twin(engine, labels.array, labels.spacing, noise, steps=4)
+    image = engine.decode_twin(plan, latent).array
+    ref_latent, ref_image = reference_twin(engine, labels.array, labels.spacing, noise, steps=2)
     assert float((latent - ref_latent).abs().max()) <= 1e-5
-    assert float(np.abs(ct.array - ref_image).max()) / 2000.0 <= 1e-5
+    assert float(np.abs(image - ref_image).max()) / 2000.0 <= 1e-5  # on MAISI's 0..1 output scale
     assert float((latent - noise).abs().max()) > 0.1  # the networks did move the latent
 
 

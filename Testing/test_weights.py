@@ -1,0 +1,74 @@
+"""Weights configuration: --weights / NODSYNTH_WEIGHTS / user config file, names, messages, the verb."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from nodsynth.cli.main import main
+from nodsynth.errors import WeightsError
+from nodsynth.weights import find_weights, search_places, user_config_path, weights_report
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    monkeypatch.delenv("NODSYNTH_WEIGHTS", raising=False)
+    monkeypatch.setenv("NODSYNTH_CONFIG", str(tmp_path / "absent-config.json"))
+    return monkeypatch
+
+
+def _touch(path, data=b"x"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_missing_weights_name_the_files_and_every_place_searched(clean_env, tmp_path):
+    folder = tmp_path / "w"
+    _touch(folder / "autoencoder.pt")
+    with pytest.raises(WeightsError) as info:
+        find_weights("nodmaisi", folder)
+    text = str(info.value)
+    assert "diffusion_unet (diffusion_unet.pt or diff_unet_3d_rflow-ct.pt)" in text
+    assert "controlnet (controlnet_3d_rflow-ct.pt or controlnet*.pt or *controlnet*.pt)" in text
+    assert "autoencoder (" not in text
+    assert f"{folder / 'nodmaisi'} (--weights)" in text and f"{folder} (--weights)" in text
+    with pytest.raises(WeightsError) as info:
+        find_weights("nodmaisi")
+    text = str(info.value)
+    assert "NODSYNTH_WEIGHTS is not set" in text and "absent-config.json" in text
+
+
+def test_release_and_nomaisi_names_env_var_and_config_file(clean_env, tmp_path):
+    env_dir, cfg_dir = tmp_path / "env", tmp_path / "cfg"
+    _touch(env_dir / "nodmaisi" / "autoencoder_v1.pt")
+    _touch(env_dir / "diff_unet_3d_rflow-ct.pt")
+    _touch(cfg_dir / "controlnet_epoch40.pt")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"weights_dir": "cfg"}))
+    clean_env.setenv("NODSYNTH_WEIGHTS", str(env_dir))
+    clean_env.setenv("NODSYNTH_CONFIG", str(config))
+    assert user_config_path() == config
+    found = find_weights("nodmaisi")
+    assert found == {"autoencoder": env_dir / "nodmaisi" / "autoencoder_v1.pt",
+                     "diffusion_unet": env_dir / "diff_unet_3d_rflow-ct.pt",
+                     "controlnet": cfg_dir / "controlnet_epoch40.pt"}
+    # --weights replaces the other places
+    assert [p.source for p in search_places("nodmaisi", tmp_path)] == ["--weights", "--weights"]
+
+
+def test_weights_verb_lists_sizes_and_sha256(clean_env, tmp_path, capsys):
+    payload = b"not really a checkpoint"
+    for name in ("autoencoder.pt", "diffusion_unet.pt", "controlnet_a.pt", "controlnet_b.pt"):
+        _touch(tmp_path / name, payload)
+    assert main(["weights", "--engine", "nodmaisi", "--weights", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "nodmaisi: complete" in text and hashlib.sha256(payload).hexdigest() in text
+    assert f"also  {tmp_path / 'controlnet_b.pt'} (not used)" in text
+    report = weights_report("nodmaisi", tmp_path)
+    assert [f["size_bytes"] for f in report["files"]] == [len(payload)] * 3
+    (tmp_path / "diffusion_unet.pt").unlink()
+    assert main(["weights", "--engine", "nodmaisi", "--weights", str(tmp_path), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data[0]["complete"] is False and data[0]["files"][1]["found"] is None
