@@ -100,7 +100,6 @@ def create_app(config: ServerConfig) -> FastAPI:
             worker.stop()
 
     app = FastAPI(title="nodsynth", version=__version__, lifespan=lifespan)
-    app.state.store = store
 
     def require_token(authorization: Optional[str] = Header(default=None)) -> None:
         if config.token is None:
