@@ -5,6 +5,7 @@ both off: float16 norms are slow or unsupported there and flash attention is a G
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
@@ -49,34 +50,37 @@ def unet_size_multiple(config: Mapping[str, Any] | str = "maisi_v2") -> int:
     return 2 ** (len(cfg["diffusion_unet"]["num_channels"]) - 1)
 
 
+NETWORK_CLASSES = {
+    "autoencoder": "monai.apps.generation.maisi.networks.autoencoderkl_maisi:AutoencoderKlMaisi",
+    "diffusion_unet": "monai.apps.generation.maisi.networks.diffusion_model_unet_maisi:DiffusionModelUNetMaisi",
+    "controlnet": "monai.apps.generation.maisi.networks.controlnet_maisi:ControlNetMaisi",
+}
+"""configuration section -> MONAI class (``module:Class``)."""
+
+
+def _build(section: str, config: Mapping[str, Any] | str, device: Optional[str | torch.device]) -> torch.nn.Module:
+    module_name, class_name = NETWORK_CLASSES[section].split(":")
+    network_class = getattr(importlib.import_module(module_name), class_name)
+    dev = resolve_device(device)
+    return network_class(**_device_kwargs(load_config(config)[section], dev)).to(dev).eval()
+
+
 def build_autoencoder(config: Mapping[str, Any] | str = "maisi_v2",
                       device: Optional[str | torch.device] = None) -> torch.nn.Module:
     """``AutoencoderKlMaisi`` from ``config["autoencoder"]``, random weights, eval mode."""
-    from monai.apps.generation.maisi.networks.autoencoderkl_maisi import AutoencoderKlMaisi
-
-    dev = resolve_device(device)
-    cfg = load_config(config)
-    return AutoencoderKlMaisi(**_device_kwargs(cfg["autoencoder"], dev)).to(dev).eval()
+    return _build("autoencoder", config, device)
 
 
 def build_diffusion_unet(config: Mapping[str, Any] | str = "maisi_v2",
                          device: Optional[str | torch.device] = None) -> torch.nn.Module:
     """``DiffusionModelUNetMaisi`` from ``config["diffusion_unet"]``, random weights, eval mode."""
-    from monai.apps.generation.maisi.networks.diffusion_model_unet_maisi import DiffusionModelUNetMaisi
-
-    dev = resolve_device(device)
-    cfg = load_config(config)
-    return DiffusionModelUNetMaisi(**_device_kwargs(cfg["diffusion_unet"], dev)).to(dev).eval()
+    return _build("diffusion_unet", config, device)
 
 
 def build_controlnet(config: Mapping[str, Any] | str = "maisi_v2",
                      device: Optional[str | torch.device] = None) -> torch.nn.Module:
     """``ControlNetMaisi`` from ``config["controlnet"]``, random weights, eval mode."""
-    from monai.apps.generation.maisi.networks.controlnet_maisi import ControlNetMaisi
-
-    dev = resolve_device(device)
-    cfg = load_config(config)
-    return ControlNetMaisi(**_device_kwargs(cfg["controlnet"], dev)).to(dev).eval()
+    return _build("controlnet", config, device)
 
 
 def build_networks(config: Mapping[str, Any] | str = "maisi_v2",
