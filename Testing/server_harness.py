@@ -50,8 +50,9 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 90.0) -> "ServerProcess":
-        self.port = free_port()
+    def start(self, timeout_s: float = 90.0, port: Optional[int] = None) -> "ServerProcess":
+        """Start on ``port`` (default: a free one) and wait until ``/v1/health`` answers."""
+        self.port = port or free_port()
         auth = ["--token-file", str(self.token_file)] if self.token_file else ["--insecure-no-token"]
         cmd = [sys.executable, "-m", "nodsynth", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                "--jobs-dir", str(self.jobs_dir), "--engines", self.engines, "--devices", "cpu",

@@ -37,6 +37,10 @@ class RemoteError(errors.NodsynthError):
     """The remote server cannot be reached, refuses us, or speaks another API version."""
 
 
+class ServerUnreachable(RemoteError):
+    """No connection, or a proxy says the server behind it is down (502/503/504), after all retries."""
+
+
 ERROR_TYPES: dict[str, type] = {
     "NodsynthError": errors.NodsynthError, "InputError": errors.InputError,
     "GeometryError": errors.GeometryError, "WeightsError": errors.WeightsError,
@@ -83,11 +87,12 @@ class RemoteEngine(Engine):
     def __init__(self, server_url: str, token: Optional[str] = None, token_file: Optional[str] = None,
                  engine: str = "classic", engine_config: Optional[dict] = None, timeout_s: float = 60.0,
                  poll_interval_s: float = 0.5, retries: int = 4, backoff_s: float = 0.5,
-                 verify_tls: bool = True, **_ignored: Any) -> None:
+                 reconnect_s: float = 300.0, verify_tls: bool = True, **_ignored: Any) -> None:
         """``engine_config`` (weights folder, device) is chosen by the server's administrator and is
         therefore not sent; giving one only triggers a warning. ``timeout_s`` bounds each HTTP exchange
         (not the whole job); connection failures are retried ``retries`` times, waiting ``backoff_s``,
-        then twice as long each time."""
+        then twice as long each time. While a job runs, the client keeps polling through a server
+        restart for up to ``reconnect_s`` seconds."""
         import httpx
 
         self.server_url = normalize_server_url(server_url)
@@ -98,7 +103,7 @@ class RemoteEngine(Engine):
             warnings.warn(f"engine options {sorted(engine_config)} are set on the server (nodsynth serve "
                           "--weights / --devices), not by the client; ignoring them", stacklevel=2)
         self.timeout_s, self.poll_interval_s = float(timeout_s), float(poll_interval_s)
-        self.retries, self.backoff_s = int(retries), float(backoff_s)
+        self.retries, self.backoff_s, self.reconnect_s = int(retries), float(backoff_s), float(reconnect_s)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.server_url, headers=headers, verify=verify_tls,
                                   timeout=httpx.Timeout(self.timeout_s))
@@ -125,7 +130,7 @@ class RemoteEngine(Engine):
                 response = self._http.request(method, path, **kwargs)
             except httpx.ConnectError as exc:
                 if last:
-                    raise RemoteError(f"cannot connect to {self.server_url} ({exc}); is `nodsynth serve` "
+                    raise ServerUnreachable(f"cannot connect to {self.server_url} ({exc}); is `nodsynth serve` "
                                       "running there, and the URL/port right (an SSH tunnel up)?") from exc
             except httpx.TimeoutException as exc:
                 raise RemoteError(f"{self.server_url} did not answer within {self.timeout_s:g} s "
@@ -158,7 +163,7 @@ class RemoteEngine(Engine):
         if code == 422:
             raise ERROR_TYPES.get(error_type, errors.InputError)(f"the server rejected the request: {detail}")
         if code in RETRY_STATUS:
-            raise RemoteError(f"{self.server_url} answered {code} {response.reason_phrase}: a reverse proxy in "
+            raise ServerUnreachable(f"{self.server_url} answered {code} {response.reason_phrase}: a reverse proxy in "
                               "front of the server could not reach it in time (server down, restarting or "
                               "the proxy's read timeout too short for this upload)")
         if code == 404 and response.request.url.path.startswith("/v1/jobs/"):
@@ -264,11 +269,13 @@ class RemoteEngine(Engine):
 
     def _wait(self, job_id: str, progress: ProgressFn, cancel: CancelToken) -> None:
         """Poll the job until it is done; raise its error or :class:`Cancelled` otherwise."""
+        last = 0.0
         while True:
             if cancel.cancelled:
                 self._cancel_and_wait(job_id)
                 raise errors.Cancelled("cancelled by the user (the server job was cancelled)")
-            status = self._send("GET", f"/v1/jobs/{job_id}").json()
+            status = self._poll(job_id, lambda: progress(last, f"{self.server_url} unreachable (restarting?); "
+                                                                 "trying again"))
             state = status.get("state")
             if state == "done":
                 return
@@ -281,8 +288,22 @@ class RemoteEngine(Engine):
                 position = status.get("queue_position", 0)
                 progress(0.0, f"queued on {self.server_url}" + (f" ({position} job(s) ahead)" if position else ""))
             else:
-                progress(float(status.get("progress", 0.0)), str(status.get("message", state)))
+                last = float(status.get("progress", 0.0))
+                progress(last, str(status.get("message", state)))
             time.sleep(self.poll_interval_s)
+
+    def _poll(self, job_id: str, on_retry: Callable[[], None]) -> dict:
+        """The job's status; rides out a server restart of up to ``reconnect_s`` (the job is persisted
+        on the server, so it continues there and its result is kept)."""
+        deadline = time.monotonic() + self.reconnect_s
+        while True:
+            try:
+                return self._send("GET", f"/v1/jobs/{job_id}").json()
+            except ServerUnreachable:
+                if time.monotonic() > deadline:
+                    raise
+                on_retry()
+                time.sleep(max(self.poll_interval_s, self.backoff_s))
 
     def _cancel_and_wait(self, job_id: str) -> None:
         """``DELETE`` the job, then wait (at most ``timeout_s``) until the server has stopped it."""
