@@ -70,7 +70,7 @@ def job_status(store: JobStore, job: Job) -> dict:
             "started_s": job.started_s, "finished_s": job.finished_s}
 
 
-async def read_body_capped(request: Request, cap_bytes: int) -> bytes:
+async def read_body_capped(request: Request, cap_bytes: int) -> bytearray:
     """The request body, refusing with 413 as soon as it exceeds ``cap_bytes`` (before buffering it all)."""
     too_big = HTTPException(413, f"upload exceeds the server's cap of {cap_bytes / 2**20:.0f} MiB "
                                  "(nodsynth serve --max-upload-mb)")
@@ -82,7 +82,7 @@ async def read_body_capped(request: Request, cap_bytes: int) -> bytes:
         body += chunk
         if len(body) > cap_bytes:
             raise too_big
-    return bytes(body)
+    return body
 
 
 def create_app(config: ServerConfig) -> FastAPI:
