@@ -6,7 +6,8 @@
   (:meth:`prepare_twin`, :meth:`sample_twin`, :meth:`decode_twin`) for callers that need the latent.
 * :meth:`NodMAISIEngine.edit` -- ROI-local re-synthesis after a label-map edit: only a box around
   the change is regenerated, with the latent outside the change anchored to the encoded original
-  at every step; the decoded box is blended in with a feathered mask; voxels outside it are untouched.
+  at every step; only the part of the box the blend uses (plus a 4-latent-voxel halo) is decoded
+  and blended in with a feathered mask; voxels outside it are untouched.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from .sampling import Anchor, as_noise, make_scheduler, sample_latent, seeded_no
 
 AIR_HU = -1000.0
 DEFAULT_ROI_BOX_VOXELS = 128
+DECODE_HALO_LATENT = 4  # latent voxels decoded around the blended region (16 image voxels)
 
 
 @dataclass
@@ -230,17 +232,21 @@ class NodMAISIEngine(Engine):
                                spacing_tensor(axes.spacing_xyz(ct), self.device), request.steps,
                                Anchor(z_bg, keep), scaled_progress(report, 0.05, 0.85), cancel)
         t2 = time.perf_counter()
-        synth_xyz = decode_latent(nets.autoencoder, latent, nets.scale_factor, decode["window_latent"],
-                                  decode["overlap"], scaled_progress(report, 0.85, 0.97), cancel)
+        weights = roi.feather_weights(changed_box, spacing_kji, request.margin_mm)
+        window = roi.latent_window(axes.to_network(weights) > 0, self.downsample, DECODE_HALO_LATENT)
+        decoded = decode_latent(nets.autoencoder, latent[(slice(None), slice(None)) + window], nets.scale_factor,
+                                decode["window_latent"], decode["overlap"], scaled_progress(report, 0.85, 0.97), cancel)
+        synth_xyz = np.full(labels_xyz.shape, AIR_HU, dtype=np.float32)
+        synth_xyz[tuple(slice(w.start * self.downsample, w.stop * self.downsample) for w in window)] = decoded
         synth_xyz[labels_xyz == 0] = AIR_HU
         t3 = time.perf_counter()
         check_cancel(cancel)
-        weights = roi.feather_weights(changed_box, spacing_kji, request.margin_mm)
         out = ct.array.copy()
         out[box] = roi.blend(ct.array[box], axes.from_network(synth_xyz), weights)
         report(1.0, "done")
         info = {"box_start_kji": list(box_start), "box_stop_kji": list(box_stop),
                 "changed_voxels": int(changed.sum()), "steps": int(request.steps), "seed": request.seed,
+                "decoded_latent_window": [[w.start, w.stop] for w in window],
                 "encode_seconds": t1 - t0, "sampling_seconds": t2 - t1, "decode_seconds": t3 - t2,
                 "config": self.config.get("name"), "device": str(self.device)}
         return SynthesisResult({"ct": ct.with_array(out)}, self.name, time.perf_counter() - start, info)

@@ -80,3 +80,16 @@ def blend(original: np.ndarray, synthetic: np.ndarray, weights: np.ndarray) -> n
         mixed = np.clip(np.rint(mixed), info.min, info.max)
     out[sel] = mixed.astype(original.dtype)
     return out
+
+
+def latent_window(used: np.ndarray, downsample: int, halo_latent: int) -> tuple[slice, ...]:
+    """Latent slices covering the image voxels ``used`` (an array in network axes) plus ``halo_latent`` voxels.
+
+    Only this part of a box's latent needs decoding: the blend ignores the rest of the box. The
+    halo keeps the decoder's border effects out of the used voxels.
+    """
+    where = np.argwhere(used)
+    latent_size = [n // downsample for n in used.shape]
+    lo = np.maximum(where.min(axis=0) // downsample - halo_latent, 0)
+    hi = np.minimum(-(-(where.max(axis=0) + 1) // downsample) + halo_latent, latent_size)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
