@@ -76,20 +76,23 @@ def transfer_figures(url: str, request: InpaintRequest, labels: Volume, repeats:
     phases["encode_request_s"] = time.perf_counter() - start
     request_bytes = wire.message_size(pieces)
     body = wire.join(pieces)
-    start = time.perf_counter()
-    job = httpx.post(url + "/v1/jobs", content=body, headers=auth_headers(), timeout=600).json()
-    phases["upload_and_server_check_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    while httpx.get(f"{url}/v1/jobs/{job['id']}", headers=auth_headers(), timeout=60).json()["state"] != "done":
-        time.sleep(0.02)
-    phases["queue_compute_and_store_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    data = httpx.get(f"{url}/v1/jobs/{job['id']}/result", headers=auth_headers(), timeout=600).content
-    phases["download_s"] = time.perf_counter() - start
+    with httpx.Client(base_url=url, headers=auth_headers(), timeout=600) as http:
+        start = time.perf_counter()
+        job = http.post("/v1/jobs", content=body).json()
+        phases["upload_and_server_check_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        while (status := http.get(f"/v1/jobs/{job['id']}").json())["state"] != "done":
+            time.sleep(0.05)
+        phases["queue_compute_and_store_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        data = http.get(f"/v1/jobs/{job['id']}/result").content
+        phases["download_s"] = time.perf_counter() - start
+        http.delete(f"/v1/jobs/{job['id']}")
     start = time.perf_counter()
     result = wire.decode_result(data)
     phases["decode_result_s"] = time.perf_counter() - start
-    httpx.delete(f"{url}/v1/jobs/{job['id']}", headers=auth_headers(), timeout=60)
+    phases["server_job_run_s"] = status["finished_s"] - status["started_s"]  # read+decode, engine, encode+write
+    phases["server_engine_s"] = result.seconds
 
     req_raw = raw_bytes(request.ct, request.nodule_mask, request.lung_mask)
     labels_wire = wire.message_size(wire.encode_result(SynthesisResult({"labels": labels}, "none")))
