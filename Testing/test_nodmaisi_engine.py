@@ -179,3 +179,43 @@ def test_resample_to_valid_returns_the_input_grid(engine, patient):
     ct = engine.decode_twin(plan, plan.noise * 0.0)
     assert ct.shape_kji == crop.shape_kji and np.allclose(ct.origin, crop.origin)
     assert np.all(ct.array[crop.array == 0] == -1000.0)
+
+
+def test_real_dlcs_label_map_is_prepared_on_its_own_grid(engine):
+    from conftest import shared_path
+    from nodsynth.volume import read_volume
+
+    labelmap = read_volume(shared_path("dlcs_labelmaps", "DLCS_0001_seg_sh.nii.gz"))
+    plan = engine.prepare_twin(TwinRequest(labelmap, seed=5))
+    assert not plan.resampled and plan.labels_xyz.shape == (512, 512, 256)
+    assert tuple(plan.noise.shape) == (1, 4, 128, 128, 64)
+    assert int((plan.labels_xyz == 23).sum()) == int((labelmap.array == 23).sum()) == 662 + 1346
+    assert plan.spacing_xyz_mm == pytest.approx((0.703125, 0.703125, 1.25), abs=1e-3)
+
+
+def test_real_lidc_slab_needs_resampling_and_gets_a_valid_grid(engine):
+    from conftest import shared_path
+    from nodsynth.volume import read_volume
+
+    slab = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab.nrrd"))
+    labels = slab.with_array(np.where(slab.array > -500, 200, 0).astype(np.uint8))
+    with pytest.raises(InputError, match=r"z size must be one of 128, 256.*got 16"):
+        engine.prepare_twin(TwinRequest(labels))
+    plan = engine.prepare_twin(TwinRequest(labels, resample_to_valid=True))
+    assert plan.resampled and plan.work_labels.size_ijk[2] == 128
+    assert plan.work_labels.size_ijk[:2] == (512, 512)
+
+
+def test_twin_verb_without_weights_names_the_files_and_writes_nothing(tmp_path, capsys, monkeypatch, patient):
+    from nodsynth.cli.main import main
+    from nodsynth.volume import write_volume
+
+    monkeypatch.delenv("NODSYNTH_WEIGHTS", raising=False)
+    labels = write_volume(patient.labelmap, tmp_path / "labels.nii.gz")
+    out = tmp_path / "twin.nii.gz"
+    empty = tmp_path / "weights"
+    empty.mkdir()
+    assert main(["twin", "--labelmap", str(labels), "--out", str(out), "--weights", str(empty), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "autoencoder (autoencoder.pt or autoencoder_v1.pt)" in err and f"{empty} (--weights)" in err
+    assert not out.exists()
