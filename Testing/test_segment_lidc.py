@@ -52,7 +52,7 @@ def test_dice_on_a_sample_of_all_nodules():
     sample = [r for r in rows[::8] if inside(folder, r)]
     scores = [click_dice(folder, r) for r in sample]
     print(f"LIDC sample of {len(scores)}: mean Dice {np.mean(scores):.3f}")
-    assert np.mean(scores) >= 0.74  # measured 0.778
+    assert np.mean(scores) >= 0.74  # measured 0.784
 
 
 def test_dice_on_ground_glass_nodules():
@@ -60,7 +60,7 @@ def test_dice_on_ground_glass_nodules():
     sample = [r for r in rows if r["Texture"] == "Non-Solid/GGO"]
     scores = [click_dice(folder, r) for r in sample]
     print(f"LIDC ground glass ({len(scores)}): mean Dice {np.mean(scores):.3f}")
-    assert len(scores) == 56 and np.mean(scores) >= 0.70  # measured 0.748
+    assert len(scores) == 56 and np.mean(scores) >= 0.72  # measured 0.767
 
 
 def test_dice_on_small_nodules():
@@ -68,7 +68,7 @@ def test_dice_on_small_nodules():
     sample = [r for r in rows if float(r["diameter_mm"]) < 6][::4]
     scores = [click_dice(folder, r) for r in sample]
     print(f"LIDC < 6 mm sample of {len(scores)}: mean Dice {np.mean(scores):.3f}")
-    assert np.mean(scores) >= 0.70  # measured 0.749
+    assert np.mean(scores) >= 0.73  # measured 0.780
 
 
 def test_click_beats_the_pins_protocol():
@@ -80,7 +80,7 @@ def test_click_beats_the_pins_protocol():
     assert ours > pins + 0.1
 
 
-@pytest.mark.parametrize("case, floor", [("LIDC-IDRI-0001", 0.88), ("LIDC-IDRI-0002", 0.83)])  # measured 0.906, 0.864
+@pytest.mark.parametrize("case, floor", [("LIDC-IDRI-0001", 0.85), ("LIDC-IDRI-0002", 0.85)])  # measured 0.881, 0.880
 def test_dice_on_whole_slice_slabs(case, floor):
     folder = shared_path("lidc_slabs")
     ct = read_volume(folder / f"{case}_slab.nrrd")
