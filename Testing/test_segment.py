@@ -201,3 +201,20 @@ def test_negative_expansion_is_refused():
     ct, _, centre = make_chest()
     with pytest.raises(InputError, match="expand_mm"):
         segment_nodule(ct, centre, expand_mm=-1.0)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    from nodsynth.volume import read_volume
+
+    with pytest.raises(InputError, match="not found"):
+        read_volume(tmp_path / "missing.nii.gz")
+
+
+def test_maisi_label_map_restricts_like_a_lung_mask():
+    ct, _, centre = make_chest(vessel=False)
+    x, _, _ = world_grid(ct.shape_kji)
+    lung = x >= centre[0]
+    labels = np.where(lung, 30, 200).astype(np.int16)  # right upper lobe inside, body outside
+    by_labels = segment_nodule(ct, centre, lung_mask=ct.with_array(labels)).mask.array
+    by_mask = segment_nodule(ct, centre, lung_mask=ct.with_array(lung.astype(np.uint8))).mask.array
+    assert np.array_equal(by_labels, by_mask) and by_labels.any()
