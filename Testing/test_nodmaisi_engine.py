@@ -156,6 +156,9 @@ def test_roi_edit_leaves_everything_outside_the_box_bit_identical(engine, patien
     from scipy import ndimage
     far = ndimage.distance_transform_edt(~changed, sampling=patient.ct.spacing[::-1]) > 3.0
     assert np.array_equal(out[far], original[far])
+    assert result.info["encode_cached"] is False
+    again = engine.edit(request)  # same scan and box: the encoded original comes from the cache
+    assert again.info["encode_cached"] is True and np.array_equal(again.ct.array, out)
 
 
 def test_invalid_grids_are_named(engine):

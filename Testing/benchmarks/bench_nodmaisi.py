@@ -122,6 +122,8 @@ def main() -> int:
                     k: info[k] for k in ("encode_seconds", "sampling_seconds", "decode_seconds",
                                          "decoded_latent_window", "changed_voxels")}},
         "roi_edit_seconds": roi_edit,
+        "roi_edit_repeat_seconds": roi_edit - info["encode_seconds"],
+        "roi_edit_repeat_note": "derived: a further edit of the same scan and box reuses the cached encoded box",
     }
 
     # ---------------------------------------------------------------- whole 256 x 256 x 128

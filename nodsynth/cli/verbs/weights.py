@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 
+from ...engines.registry import ENGINE_CLASSES
 from ...weights import engines_with_weights, weights_report
 
 VERB = "weights"
@@ -11,7 +13,7 @@ HELP = "list the model weights each engine looks for, where, and what was found 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", choices=engines_with_weights(), help="only this engine (default: all)")
+    parser.add_argument("--engine", help="only this engine (default: every engine that needs weights)")
     parser.add_argument("--weights", metavar="DIR", help="folder to search instead of NODSYNTH_WEIGHTS and the config file")
     parser.add_argument("--no-hash", action="store_true", help="skip the SHA-256 (slow for GB-sized files)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -36,7 +38,17 @@ def _print_report(report: dict) -> None:
     print(f"  searched: {report['where']}")
 
 
+def _import_engine_modules() -> None:
+    """Engines may declare their weights when their module is imported (``register_weights``)."""
+    for target in ENGINE_CLASSES.values():
+        try:
+            importlib.import_module(target.split(":")[0])
+        except ImportError:  # an engine whose extra is not installed declares nothing
+            continue
+
+
 def run(args: argparse.Namespace) -> int:
+    _import_engine_modules()
     engines = [args.engine] if args.engine else engines_with_weights()
     reports = [weights_report(e, args.weights, with_hash=not args.no_hash) for e in engines]
     if args.json:

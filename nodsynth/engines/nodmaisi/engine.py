@@ -30,6 +30,7 @@ from ..maisi.limits import XY_SPACING_MM, Z_SPACING_MM, grid_problems, valid_gri
 from ..maisi.orientation import NetworkAxes
 from . import roi
 from .conditioning import label_bitplanes, labels_as_uint8, spacing_tensor
+from .latent_cache import LatentCache, box_key
 from .sampling import Anchor, as_noise, make_scheduler, sample_latent, seeded_noise
 
 AIR_HU = -1000.0
@@ -94,6 +95,7 @@ class NodMAISIEngine(Engine):
         self.roi_box_voxels = int(roi_box_voxels)
         self.downsample = latent_downsample(self.config)
         self.size_multiple = self.downsample * unet_size_multiple(self.config)
+        self._encoded = LatentCache()  # repeated edits of one scan skip the VAE encode
 
     # ------------------------------------------------------------ networks
     @property
@@ -219,10 +221,13 @@ class NodMAISIEngine(Engine):
         decode = self.config["decode"]
 
         report(0.02, "encoding the original box")
+        hits_before = self._encoded.hits
         t0 = time.perf_counter()
-        z_bg = encode_ct(nets.autoencoder, axes.to_network(ct.array[box]).astype(np.float32),
-                         decode["window_latent"], decode["overlap"], self.downsample, cancel=cancel)
-        z_bg = z_bg.float() * nets.scale_factor
+        ct_box_xyz = axes.to_network(ct.array[box])
+        z_bg = self._encoded.get_or_encode(
+            box_key(ct_box_xyz, axes.spacing_xyz(ct)),
+            lambda: encode_ct(nets.autoencoder, ct_box_xyz.astype(np.float32), decode["window_latent"],
+                              decode["overlap"], self.downsample, cancel=cancel).float() * nets.scale_factor)
         keep = torch.as_tensor(np.ascontiguousarray(roi.latent_keep_mask(axes.to_network(region), self.downsample)),
                                device=self.device)[None, None].expand_as(z_bg)
         labels_xyz = np.ascontiguousarray(axes.to_network(after_ids[box]))
@@ -246,6 +251,7 @@ class NodMAISIEngine(Engine):
         report(1.0, "done")
         info = {"box_start_kji": list(box_start), "box_stop_kji": list(box_stop),
                 "changed_voxels": int(changed.sum()), "steps": int(request.steps), "seed": request.seed,
+                "encode_cached": self._encoded.hits > hits_before,
                 "decoded_latent_window": [[w.start, w.stop] for w in window],
                 "encode_seconds": t1 - t0, "sampling_seconds": t2 - t1, "decode_seconds": t3 - t2,
                 "config": self.config.get("name"), "device": str(self.device)}
