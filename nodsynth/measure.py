@@ -66,13 +66,14 @@ class NoduleMeasurements:
 def solid_fraction(histogram_or_values: Sequence[float] | np.ndarray) -> float:
     """Fraction of the nodule at or above -300 HU, from HU values or a 40-bin HR-LDM histogram.
 
-    An array of exactly 40 non-negative numbers summing to 1 is read as a histogram
-    (:mod:`nodsynth.histogram`); anything else as HU values.
+    An array of exactly 40 non-negative numbers summing to 1 (within 1e-3, so histograms
+    rounded for storage still count) is read as a histogram (:mod:`nodsynth.histogram`);
+    anything else as HU values.
     """
     data = np.asarray(histogram_or_values, dtype=np.float64).reshape(-1)
     if data.size == 0:
         raise InputError("cannot estimate a subtype from nothing (no HU values, empty histogram)")
-    if data.size == HIST_BINS and np.all(data >= 0) and abs(data.sum() - 1.0) < 1e-6:
+    if data.size == HIST_BINS and np.all(data >= 0) and abs(data.sum() - 1.0) < 1e-3:
         hist = validate_histogram(data)
         return float(hist[BIN_CENTERS_HU >= SOLID_HU].sum())
     return float(np.mean(data >= SOLID_HU))
