@@ -1,7 +1,8 @@
-"""``nodsynth train <trainer>``: run a trainer from :mod:`nodsynth.train` (``controlnet``, ``hrldm``).
+"""``nodsynth train <trainer> [options]``: run a trainer from :mod:`nodsynth.train` (``controlnet``, ``hrldm``).
 
 Each trainer is a module ``nodsynth.train.<name>`` with ``add_arguments(parser)`` and
-``run(args) -> int``; a trainer that is not installed gets a clear error instead of its options.
+``run(args) -> int``. It is imported only when its sub-command runs (trainers import torch), so
+``nodsynth --help`` stays fast; a trainer missing from the install gets a clear error.
 """
 from __future__ import annotations
 
@@ -19,36 +20,26 @@ TRAINERS = {
 }
 
 
-def _trainer_module(name: str):
-    """``nodsynth.train.<name>``, or None when that module is not part of this install."""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("trainer", choices=sorted(TRAINERS),
+                        help="; ".join(f"{name}: {text}" for name, text in TRAINERS.items()))
+    parser.add_argument("options", nargs=argparse.REMAINDER,
+                        help="the trainer's options (see nodsynth train TRAINER --help)")
+
+
+def trainer_module(name: str):
+    """``nodsynth.train.<name>``; :class:`NodsynthError` when this install lacks it."""
     module_name = f"nodsynth.train.{name}"
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
-        return None
-
-
-def _missing_trainer(name: str):
-    def run(args: argparse.Namespace) -> int:
-        raise NodsynthError(f"trainer {name!r} is not available in this install "
-                            f"(module nodsynth.train.{name} is missing)")
-    return run
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="trainer", metavar="TRAINER", required=True)
-    for name, help_text in TRAINERS.items():
-        module = _trainer_module(name)
-        trainer = sub.add_parser(name, help=help_text, description=help_text)
-        if module is None:
-            trainer.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            trainer.set_defaults(_train=_missing_trainer(name))
-        else:
-            module.add_arguments(trainer)
-            trainer.set_defaults(_train=module.run)
+        raise NodsynthError(f"trainer {name!r} is not available in this install (module {module_name} is missing)") from exc
 
 
 def run(args: argparse.Namespace) -> int:
-    return int(args._train(args) or 0)
+    module = trainer_module(args.trainer)
+    parser = argparse.ArgumentParser(prog=f"nodsynth train {args.trainer}", description=TRAINERS[args.trainer])
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(args.options)) or 0)
