@@ -121,7 +121,7 @@ def wall_contact_center_mm(start_mm: Sequence[float], direction: Sequence[float]
 
 def vessel_contact_center_mm(segments: Sequence[TubeSegment], radius_mm: float,
                              fits: Callable[[np.ndarray], bool], rng: np.random.Generator,
-                             min_vessel_radius_mm: float = 1.8, max_vessel_radius_mm: float = 3.5,
+                             min_vessel_radius_mm: float = 1.0, max_vessel_radius_mm: float = 2.2,
                              min_length_mm: float = 12.0) -> Optional[tuple[np.ndarray, int]]:
     """Centre for a juxta-vascular nodule touching a medium vessel, and that vessel's index.
 

@@ -35,17 +35,22 @@ MAIN_BRONCHUS_END_MM = {-1: (-26.0, 16.0, 12.0), +1: (30.0, 12.0, 6.0)}
 MAIN_BRONCHUS_RADIUS_MM = {-1: 6.5, +1: 6.0}
 AIRWAY_WALL_MM = 1.3
 
-# --- trees inside the lungs: (side, start, direction) ----------------------------------------
-LOBAR_DIRECTIONS = {
-    -1: ((-0.45, -0.1, 0.88), (-0.55, -0.75, -0.3), (-0.45, 0.45, -0.75), (-0.4, 0.85, -0.3)),
-    +1: ((0.45, -0.1, 0.88), (0.6, -0.7, -0.35), (0.45, 0.45, -0.75), (0.4, 0.85, -0.3)),
+# --- trees inside the lungs ------------------------------------------------------------------
+LOBAR_BRONCHUS_DIRECTIONS = {
+    -1: ((-0.45, -0.1, 0.88), (-0.55, -0.75, -0.3), (-0.45, 0.45, -0.75)),
+    +1: ((0.45, -0.1, 0.88), (0.6, -0.7, -0.35), (0.45, 0.45, -0.75)),
 }
+"""Right: upper, middle, lower lobe bronchus; left: upper, lingula, lower."""
 ARTERY_HILUM_MM = {-1: (-20.0, 8.0, 14.0), +1: (21.0, 8.0, 10.0)}
 VEIN_HILUM_MM = {-1: (-22.0, -6.0, -8.0), +1: (23.0, -6.0, -10.0)}
-ARTERY_ROOT = (24.0, 5.0, 8)
-"""Root length (mm), radius (mm) and depth of every arterial lobar tree."""
-VEIN_ROOT = (22.0, 4.5, 8)
+VESSEL_ROOTS_PER_HILUM = 10
+"""Each hilum sends this many trees towards random points of its lung (density follows volume)."""
+VESSEL_ROOT_RADIUS_MM = {"artery": 4.5, "vein": 4.0}
+VESSEL_ROOT_LENGTH_FRACTION = 0.3
+"""A root segment covers this fraction of the way from the hilum to its target point."""
+VESSEL_TREE_DEPTH = 8
 AIRWAY_ROOT = (16.0, 4.0, 3)
+"""Root length (mm), radius (mm) and depth of every lobar airway tree."""
 DIRECTION_JITTER = 0.12
 
 # --- nodules: (name, kind, lobe, centre or wall-search start (mm), radius mm) ---------------
@@ -166,16 +171,28 @@ def _jittered(direction, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(direction, float) + rng.normal(scale=DIRECTION_JITTER, size=3)
 
 
-def _lung_trees(rng, inside) -> tuple[list[TubeSegment], list[TubeSegment]]:
-    """Pulmonary vessel trees (arteries and veins) and the lobar airway trees."""
+def _lung_trees(rng, grid: Volume, sides: dict[int, np.ndarray], inside) -> tuple[list[TubeSegment], list[TubeSegment]]:
+    """Pulmonary vessel trees (arteries and veins) and the lobar airway trees.
+
+    ``sides`` maps ``-1`` / ``+1`` to the right / left lung mask; arterial roots aim at random voxels
+    of it, venous roots at random voxels below their hilum.
+    """
     vessels: list[TubeSegment] = []
     airways: list[TubeSegment] = []
     for side in (-1, +1):
-        for hilum, (length, radius, depth) in ((ARTERY_HILUM_MM, ARTERY_ROOT), (VEIN_HILUM_MM, VEIN_ROOT)):
-            for direction in LOBAR_DIRECTIONS[side]:
-                vessels += _reindexed(grow_tree(hilum[side], _jittered(direction, rng), length, radius,
-                                                depth, rng, inside), len(vessels))
-        for direction in LOBAR_DIRECTIONS[side][:3]:
+        for kind, hilum in (("artery", ARTERY_HILUM_MM), ("vein", VEIN_HILUM_MM)):
+            start = np.asarray(hilum[side])
+            region = sides[side]
+            if kind == "vein":  # the inferior pulmonary veins drain the lower lung
+                region = region & (np.arange(grid.shape_kji[0])[:, None, None] < grid.world_to_kji(start)[0])
+            for flat in rng.choice(np.flatnonzero(region), VESSEL_ROOTS_PER_HILUM, replace=False):
+                kji = np.unravel_index(flat, grid.shape_kji)
+                target = grid.index_to_world(np.asarray(kji[::-1], float))
+                reach = np.linalg.norm(target - start)
+                vessels += _reindexed(grow_tree(start, target - start, VESSEL_ROOT_LENGTH_FRACTION * reach,
+                                                VESSEL_ROOT_RADIUS_MM[kind], VESSEL_TREE_DEPTH, rng, inside),
+                                      len(vessels))
+        for direction in LOBAR_BRONCHUS_DIRECTIONS[side]:
             length, radius, depth = AIRWAY_ROOT
             airways += _reindexed(grow_tree(MAIN_BRONCHUS_END_MM[side], _jittered(direction, rng), length,
                                             radius, depth, rng, inside), len(airways))
@@ -271,7 +288,7 @@ def make_demo_patient(seed: int = 0, progress: Optional[ProgressFn] = None,
 
     check_cancel(cancel)
     report(0.15, "vessel and airway trees")
-    vessel_tree, airway_tree = _lung_trees(rng, inside_lung)
+    vessel_tree, airway_tree = _lung_trees(rng, grid, {-1: right, +1: left}, inside_lung)
     specs = _plan_nodules(rng, inside_lung, lobe_at)
     for spec in specs:
         vessel_tree = prune_near(vessel_tree, spec.center_mm, _reach_mm(spec) + VESSEL_CLEARANCE_MM)

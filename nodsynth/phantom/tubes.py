@@ -53,9 +53,14 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product of two 3-vectors (``np.cross`` is slow for single vectors)."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
 def _turned(direction: np.ndarray, axis: np.ndarray, angle_rad: float) -> np.ndarray:
     """Rotate a unit vector by ``angle_rad`` about a unit ``axis`` perpendicular to it."""
-    return direction * np.cos(angle_rad) + np.cross(axis, direction) * np.sin(angle_rad)
+    return direction * np.cos(angle_rad) + _cross(axis, direction) * np.sin(angle_rad)
 
 
 def _random_perpendicular(direction: np.ndarray, rng: np.random.Generator) -> np.ndarray:
