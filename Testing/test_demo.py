@@ -89,3 +89,21 @@ def test_a_failing_step_makes_the_exit_status_1_and_skips_its_dependents(tmp_pat
     err = capsys.readouterr().err
     assert "[phantom] FAILED" in err and "[segment] skipped" in err
     assert blocker.read_text().startswith("a file")
+
+
+def test_demo_measurements_name_each_nodule_lobe_and_pleural_contact(demo_run):
+    _, out = demo_run
+    with open(out / "measure" / "measurements.csv", newline="") as handle:
+        rows = {r["name"]: r for r in csv.DictReader(handle)}
+    records = json.loads((out / "measure" / "measurements.json").read_text())
+    assert set(rows) == set(records) and len(rows) == len(NODULE_KINDS)
+    for name, row in rows.items():
+        assert row["lobe_id"] == row["true_lobe"], name
+        assert float(row["equivalent_diameter_mm"]) == pytest.approx(float(row["true_diameter_mm"]), rel=0.25)
+        assert len(records[name]["histogram"]) == 40
+        if row["kind"] == "juxta-pleural":
+            assert float(row["pleural_distance_mm"]) <= 1.25
+        else:
+            assert float(row["pleural_distance_mm"]) >= 3.0, name
+        if row["true_subtype"] in ("solid", "ground-glass"):
+            assert row["subtype"] == row["true_subtype"], name

@@ -168,10 +168,40 @@ def step_inpaint(ctx: DemoContext, folder: Path) -> list[Path]:
     return written
 
 
+def step_measure(ctx: DemoContext, folder: Path) -> list[Path]:
+    """Measure every segmented nodule (volume, diameters, HU, histogram, subtype, lobe, pleural distance)."""
+    from ...measure import measure_nodule
+
+    patient = ctx.patient
+    masks = ctx.results["segment"]["masks"]
+    rows, records = [], {}
+    for nodule in patient.nodules:
+        found = measure_nodule(patient.ct, masks[nodule.name], labelmap=patient.labelmap).to_dict()
+        records[nodule.name] = {"kind": nodule.kind, "true_subtype": nodule.subtype, "true_lobe": nodule.lobe,
+                                **found}
+        rows.append({"name": nodule.name, "kind": nodule.kind, "true_subtype": nodule.subtype,
+                     "subtype": found["subtype"], "true_lobe": nodule.lobe, "lobe_id": found["lobe_id"],
+                     "volume_mm3": round(found["volume_mm3"], 1),
+                     "equivalent_diameter_mm": round(found["equivalent_diameter_mm"], 2),
+                     "true_diameter_mm": nodule.diameter_mm,
+                     "longest_diameter_mm": round(found["longest_diameter_mm"], 2),
+                     "mean_hu": round(found["mean_hu"], 1),
+                     "pleural_distance_mm": None if found["pleural_distance_mm"] is None
+                     else round(found["pleural_distance_mm"], 2)})
+    ctx.results["measure"] = records
+    for r in rows:
+        print(f"{r['name']:<16}{r['subtype']:<14}lobe {r['lobe_id']}  {r['equivalent_diameter_mm']:6.1f} mm"
+              f"  {r['mean_hu']:7.1f} HU  pleura {r['pleural_distance_mm']} mm")
+    return [write_csv_atomic(folder / "measurements.csv", rows),
+            write_text_atomic(folder / "measurements.json", json.dumps(records, indent=2))]
+
+
 STEPS: list[DemoStep] = [
     DemoStep("phantom", "synthetic chest CT, label map, true nodule masks", step_phantom),
     DemoStep("segment", "click segmentation of every nodule, Dice against the truth, overlay PNG",
              step_segment, needs=("phantom",)),
+    DemoStep("measure", "measurements of every segmented nodule (CSV and JSON)", step_measure,
+             needs=("segment",)),
     DemoStep("augment", "shrink the solid nodule to 50 % with lobe refill, model-free CT re-render, before/after PNG",
              step_augment, needs=("phantom",)),
     DemoStep("inpaint", "one model-free nodule per subtype at a sampled inner-lung centre, JSD and PNG per subtype",
