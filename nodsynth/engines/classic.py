@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 from ..progress import CancelToken, ProgressFn
 from .base import EditRequest, Engine, InpaintRequest, SynthesisResult
@@ -24,19 +24,22 @@ class ClassicEngine(Engine):
              cancel: Optional[CancelToken] = None) -> SynthesisResult:
         from ..render.edit import render_edit
 
-        start = time.perf_counter()
-        result = render_edit(request, progress=progress, cancel=cancel)
-        result.seconds = time.perf_counter() - start
-        return result
+        return _timed(render_edit, request, progress, cancel)
 
     def inpaint(self, request: InpaintRequest, progress: Optional[ProgressFn] = None,
                 cancel: Optional[CancelToken] = None) -> SynthesisResult:
         from ..render.insert import insert_nodule
 
-        start = time.perf_counter()
-        result = insert_nodule(request, progress=progress, cancel=cancel)
-        result.seconds = time.perf_counter() - start
-        return result
+        return _timed(insert_nodule, request, progress, cancel)
 
     def describe(self) -> dict:
         return {"name": self.name, "weights_required": False, "weights_found": True, "operations": ["edit", "inpaint"]}
+
+
+def _timed(render: Callable[..., SynthesisResult], request, progress: Optional[ProgressFn],
+           cancel: Optional[CancelToken]) -> SynthesisResult:
+    """Run one model-free renderer and record its wall time (s) in the result."""
+    start = time.perf_counter()
+    result = render(request, progress=progress, cancel=cancel)
+    result.seconds = time.perf_counter() - start
+    return result
