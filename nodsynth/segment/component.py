@@ -104,6 +104,28 @@ def opening_mm(mask: np.ndarray, radius_mm: float, spacing_kji) -> np.ndarray:
     return dilation_mm(edt_mm(mask, spacing_kji) > radius_mm, radius_mm, spacing_kji) & mask
 
 
+def split_at_necks(depth_mm: np.ndarray, core: np.ndarray, opened: np.ndarray) -> np.ndarray:
+    """The part of ``opened`` that a depth watershed gives to ``core`` rather than to what the opening cut off.
+
+    ``opened`` (the core dilated back inside ``piece``) still holds vessel voxels where a vessel runs
+    alongside the nodule: nodule and vessel together are thick enough there for the opening's balls.
+    Flooding the piece's depth map (deepest first) from two markers - the core, and every piece voxel
+    the opening removed (the attachments) - lets each voxel go to the marker whose basin it drains
+    to, so the vessel's own stretch is won back by the vessel beyond it and the split falls on the
+    neck (the saddle of the depth map) between the two. ``depth_mm`` is the piece's distance map
+    (:func:`edt_mm`; the piece is where it is > 0).
+    """
+    from skimage.segmentation import watershed  # deferred: keeps ``import nodsynth`` light
+
+    piece = depth_mm > 0
+    removed = piece & ~opened
+    if not removed.any():
+        return opened
+    markers = core.astype(np.int32) + 2 * removed.astype(np.int32)
+    basins = watershed(-depth_mm, markers, mask=piece)
+    return opened & (basins == 1)
+
+
 def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
     """The nodule at ``seed_kji`` in a thresholded ``candidate`` mask, without the structures it touches.
 
@@ -114,7 +136,9 @@ def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
        base that the wall's balls covered (:func:`cap_height_mm`).
     3. Thinner attachments (vessels) are cut by an opening at ``CUT_FRACTION * R``, R the depth
        of the deepest voxel within ``inner`` of the seed (the nodule's radius), keeping the seed's
-       part, dilated back by the same ball inside the piece.
+       part, dilated back by the same ball inside the piece; a depth watershed between that core and
+       the cut-off attachments then hands back vessel stretches running alongside the nodule
+       (:func:`split_at_necks`).
     Returns an all-False array when no candidate voxel lies within 3 mm of the seed.
     """
     seed = nearest_voxel(candidate, seed_kji, spacing_kji)
@@ -138,7 +162,8 @@ def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
         core = depth > cut
         core_seed = nearest_voxel(core, local_seed, spacing_kji, search_mm=inner)
         if core_seed is not None:
-            local = local & dilation_mm(component_of(core, core_seed), cut, spacing_kji)
+            nodule_core = component_of(core, core_seed)
+            local = split_at_necks(depth, nodule_core, local & dilation_mm(nodule_core, cut, spacing_kji))
     out = np.zeros_like(candidate, dtype=bool)
     out[box] = local
     return out
