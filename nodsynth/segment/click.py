@@ -24,7 +24,10 @@ CORE_RADIUS_MM = 2.0
 CORE_PERCENTILE = 75.0
 SOFT_TISSUE_CAP_HU = 100.0
 EDGE_FRACTION = 0.3
-"""Nodule edge between the class means (0 = parenchyma mean, 1 = nodule mean)."""
+"""Nodule edge between the class levels (0 = parenchyma mean, 1 = nodule level)."""
+SOLID_LEVEL_PERCENTILE = 85.0
+"""A solid nodule's level is this percentile of its class (its tissue, not its partial-volume rim);
+a ground-glass nodule's is its class mean (its texture spreads the class; the mean follows it)."""
 
 
 @dataclass
@@ -85,7 +88,9 @@ def segment_click_in_voi(hu_voi: np.ndarray, click_kji, spacing_kji, method: str
         values = np.clip(smoothed, None, core)
         if allowed is not None:
             values = values[allowed]
-        threshold = boundary_level_hu(values, nodule_threshold_hu(values, method), EDGE_FRACTION)
+        solid = core >= GROUND_GLASS_MAX_HU
+        threshold = boundary_level_hu(values, nodule_threshold_hu(values, method), EDGE_FRACTION,
+                                      SOLID_LEVEL_PERCENTILE if solid else None)
     candidate = (smoothed >= threshold) & (smoothed <= ceiling_hu(core, threshold))
     if allowed is not None:
         candidate &= allowed

@@ -5,6 +5,8 @@ HU value above which a voxel belongs to the brighter class.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from ..errors import InputError
@@ -76,18 +78,22 @@ def otsu_threshold_hu(values_hu: np.ndarray) -> float:
     return float(threshold_otsu(_require_values(values_hu)))
 
 
-def boundary_level_hu(values_hu: np.ndarray, threshold_hu: float, fraction: float) -> float:
-    """HU at ``fraction`` of the way from the darker class mean to the brighter one.
+def boundary_level_hu(values_hu: np.ndarray, threshold_hu: float, fraction: float,
+                      bright_percentile: Optional[float] = None) -> float:
+    """HU at ``fraction`` of the way from the darker class mean to the brighter class's level.
 
     The two classes are the values below / at-or-above ``threshold_hu``; ``fraction`` 0.5 is the
     midpoint (k-means' own boundary), smaller values place the edge further out into the
-    partial-volume rim, where readers draw nodule contours.
+    partial-volume rim, where readers draw nodule contours. The brighter level is that class's
+    mean, or its ``bright_percentile`` (0-100) when given: the mean of a small nodule's class is
+    pulled down by its own partial-volume rim, an upper percentile is the tissue level itself.
     """
     values = np.asarray(values_hu, dtype=np.float64).reshape(-1)
     above = values >= threshold_hu
     if above.all() or not above.any():
         return float(threshold_hu)
-    low, high = values[~above].mean(), values[above].mean()
+    low = values[~above].mean()
+    high = values[above].mean() if bright_percentile is None else np.percentile(values[above], bright_percentile)
     return float(low + fraction * (high - low))
 
 
