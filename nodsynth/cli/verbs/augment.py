@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 from pathlib import Path
 
-from ...atomic import write_text_atomic
+from ...atomic import write_csv_atomic
 from ...augment import METHODS, ResizeResult, check_percent, resize_series
 from ...errors import InputError
 from ...labelmap import load_labelmap
@@ -124,14 +123,6 @@ def stats_rows(case: str, results: list[ResizeResult]) -> list[dict]:
     return rows
 
 
-def csv_text(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def augment_one(label: Path, args: argparse.Namespace, percents: list[float], nodule) -> None:
     """Resize one map for every percent; write the maps and their statistics CSV (last: marks it done)."""
     labelmap = load_labelmap(label)
@@ -139,7 +130,7 @@ def augment_one(label: Path, args: argparse.Namespace, percents: list[float], no
                             progress=progress_bar(stem(label)))
     for result, path in zip(results, output_paths(args.out, label, percents)):
         write_volume(result.labelmap, path)
-    write_text_atomic(args.out / f"{stem(label)}{STATS_SUFFIX}", csv_text(stats_rows(stem(label), results)))
+    write_csv_atomic(args.out / f"{stem(label)}{STATS_SUFFIX}", stats_rows(stem(label), results))
 
 
 def is_done(label: Path, args: argparse.Namespace, percents: list[float]) -> bool:
@@ -156,7 +147,7 @@ def combined_stats(out: Path, labels: list[Path], target: Path) -> int:
             with open(path, newline="", encoding="utf-8") as handle:
                 rows.extend(csv.DictReader(handle))
     if rows:
-        write_text_atomic(target, csv_text(rows))
+        write_csv_atomic(target, rows)
     return len(rows)
 
 
