@@ -25,14 +25,3 @@ def shared_data() -> Path:
 
 DEMO_DICE_REQUIRED = 0.9
 """Issue 2: click segmentation reaches Dice >= 0.9 for every demo-patient nodule kind."""
-
-DEMO_KINDS_BELOW_TARGET = {"juxta-vascular": 0.87}
-"""Kinds that do not reach :data:`DEMO_DICE_REQUIRED` yet, with the floor they do hold (seed 0
-measures 0.879: a vessel fused under the nodule without a neck). Issue 2 stays open for them;
-``test_demo.py`` keeps the 0.9 target as a strict xfail, which fails once the target is met so
-this entry gets removed."""
-
-
-def demo_dice_floor(kind: str) -> float:
-    """Dice a demo nodule of ``kind`` must reach in the tests of the layers above the segmenter."""
-    return DEMO_KINDS_BELOW_TARGET.get(kind, DEMO_DICE_REQUIRED)

@@ -10,13 +10,11 @@ import pytest
 from PIL import Image
 
 from conftest import DEMO_DICE_REQUIRED as DICE_REQUIRED
-from conftest import DEMO_KINDS_BELOW_TARGET
 from nodsynth.cli.main import main
 from nodsynth.cli.verbs import demo
 from nodsynth.errors import InputError
 from nodsynth.phantom import NODULE_KINDS
 from nodsynth.volume import read_volume
-
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +38,13 @@ def test_demo_succeeds_and_writes_each_step_in_its_folder(demo_run):
         assert (out / "phantom" / name).is_file()
 
 
-def _kind_param(kind: str):
-    if kind in DEMO_KINDS_BELOW_TARGET:
-        return pytest.param(kind, marks=pytest.mark.xfail(
-            strict=True, reason=f"issue 2 open: {kind} Dice below {DICE_REQUIRED} (holds {DEMO_KINDS_BELOW_TARGET[kind]})"))
-    return kind
-
-
 def test_demo_segments_every_nodule_kind(demo_run):
     _, out = demo_run
     with open(out / "segment" / "dice.csv", newline="") as handle:
         assert sorted(r["kind"] for r in csv.DictReader(handle)) == sorted(NODULE_KINDS)
 
 
-@pytest.mark.parametrize("kind", [_kind_param(k) for k in NODULE_KINDS])
+@pytest.mark.parametrize("kind", NODULE_KINDS)
 def test_demo_dice_at_least_0_9_for_every_nodule_kind(demo_run, kind):
     _, out = demo_run
     with open(out / "segment" / "dice.csv", newline="") as handle:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nodsynth.segment.component import component_of, distance_from_voxel_mm, edt_mm, split_at_necks
+from nodsynth.segment.component import split_at_necks
+from nodsynth.segment.mm_morphology import component_of, distance_from_voxel_mm, edt_mm
 
 SPACING_KJI = (1.0, 0.7, 0.7)
 SHAPE = (24, 40, 48)

@@ -1,75 +1,21 @@
 """Keep the object under the click and cut away what merely touches it (vessels, chest wall).
 
-All distances are physical millimetres; ``spacing_kji`` is the voxel size along ``k, j, i``.
-Morphology uses exact Euclidean balls through distance transforms, so it is correct on
-anisotropic voxels and costs the same for any radius. The distance transform does not treat
-the array border as background: structures cut by the VOI border are assumed to continue.
+All distances are physical millimetres; ``spacing_kji`` is the voxel size along ``k, j, i``;
+the ball morphology is :mod:`.mm_morphology`.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
-from scipy import ndimage
 
-FACE_CONNECTIVITY = ndimage.generate_binary_structure(3, 1)
-"""6-connectivity: diagonal contacts do not merge objects."""
-
-NEAREST_SEARCH_MM = 3.0
-"""A click off the object still picks the nearest object voxel within this distance."""
+from .mm_morphology import (bounding_slices, component_of, dilation_mm, distance_from_voxel_mm, edt_mm,
+                            nearest_voxel, opening_mm)
+from .passing_vessels import remove_passing_vessels
 
 CUT_FRACTION = 0.5
 """Attachments thinner than this fraction of the nodule's largest inscribed ball are cut."""
 
 SCALES_MM = (1.5, 2.25, 3.4, 5.0, 7.6, 11.4, 17.0)
 """Ball radii (mm, ratio 1.5) tried when separating the nodule from larger structures."""
-
-
-def edt_mm(mask: np.ndarray, spacing_kji) -> np.ndarray:
-    """Distance (mm) from each mask voxel to the nearest non-mask voxel of the array."""
-    if mask.all():
-        return np.full(mask.shape, np.inf)
-    return ndimage.distance_transform_edt(mask, sampling=spacing_kji)
-
-
-def dilation_mm(mask: np.ndarray, radius_mm: float, spacing_kji) -> np.ndarray:
-    """Every voxel within ``radius_mm`` of the mask (Euclidean ball dilation)."""
-    if not mask.any():
-        return np.zeros_like(mask, dtype=bool)
-    return edt_mm(~mask, spacing_kji) <= radius_mm
-
-
-def distance_from_voxel_mm(shape, voxel_kji, spacing_kji) -> np.ndarray:
-    """Physical distance (mm) of every voxel of an array of ``shape`` from ``voxel_kji``."""
-    axes = [(np.arange(n) - c) * s for n, c, s in zip(shape, voxel_kji, spacing_kji)]
-    return np.sqrt(axes[0][:, None, None] ** 2 + axes[1][None, :, None] ** 2 + axes[2][None, None, :] ** 2)
-
-
-def nearest_voxel(mask: np.ndarray, seed_kji, spacing_kji, search_mm: float = NEAREST_SEARCH_MM
-                  ) -> Optional[tuple[int, int, int]]:
-    """``seed_kji`` if it is in ``mask``, else the nearest mask voxel within ``search_mm``, else None."""
-    seed = tuple(int(v) for v in seed_kji)
-    if mask[seed]:
-        return seed
-    candidates = np.argwhere(mask)
-    if candidates.size == 0:
-        return None
-    dist = np.sqrt((((candidates - np.asarray(seed)) * np.asarray(spacing_kji)) ** 2).sum(axis=1))
-    best = int(np.argmin(dist))
-    return tuple(int(v) for v in candidates[best]) if dist[best] <= search_mm else None  # type: ignore[return-value]
-
-
-def component_of(mask: np.ndarray, voxel_kji) -> np.ndarray:
-    """The 6-connected component of ``mask`` holding ``voxel_kji`` (which must be in the mask)."""
-    labels, _ = ndimage.label(mask, structure=FACE_CONNECTIVITY)
-    return labels == labels[tuple(voxel_kji)]
-
-
-def bounding_slices(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...]:
-    """Slices of the mask's bounding box grown by ``margin`` voxels (clipped to the array)."""
-    nz = np.nonzero(mask)
-    return tuple(slice(max(int(v.min()) - margin, 0), min(int(v.max()) + margin + 1, n))
-                 for v, n in zip(nz, mask.shape))
 
 
 def separation_scale_mm(piece: np.ndarray, seed_kji, spacing_kji, scales_mm=SCALES_MM) -> tuple[float, float]:
@@ -97,11 +43,6 @@ def cap_height_mm(ball_radius_mm: float, base_radius_mm: float) -> float:
     """
     base = min(base_radius_mm, ball_radius_mm)
     return ball_radius_mm - float(np.sqrt(ball_radius_mm ** 2 - base ** 2))
-
-
-def opening_mm(mask: np.ndarray, radius_mm: float, spacing_kji) -> np.ndarray:
-    """Morphological opening with a Euclidean ball of ``radius_mm``."""
-    return dilation_mm(edt_mm(mask, spacing_kji) > radius_mm, radius_mm, spacing_kji) & mask
 
 
 def split_at_necks(depth_mm: np.ndarray, core: np.ndarray, opened: np.ndarray) -> np.ndarray:
@@ -139,6 +80,9 @@ def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
        part, dilated back by the same ball inside the piece; a depth watershed between that core and
        the cut-off attachments then hands back vessel stretches running alongside the nodule
        (:func:`split_at_necks`).
+    4. A vessel running past the nodule, fused to it without any neck, gives its stretch back when
+       the cut-off parts on either side form one straight tube
+       (:func:`.passing_vessels.remove_passing_vessels`).
     Returns an all-False array when no candidate voxel lies within 3 mm of the seed.
     """
     seed = nearest_voxel(candidate, seed_kji, spacing_kji)
@@ -158,12 +102,15 @@ def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
     if inner > 0:
         depth = edt_mm(local, spacing_kji)
         reach = distance_from_voxel_mm(local.shape, local_seed, spacing_kji)
-        cut = CUT_FRACTION * float(depth[reach <= inner].max())  # fraction of the nodule's radius
+        radius = float(depth[reach <= inner].max())  # the nodule's radius
+        cut = CUT_FRACTION * radius
         core = depth > cut
         core_seed = nearest_voxel(core, local_seed, spacing_kji, search_mm=inner)
         if core_seed is not None:
             nodule_core = component_of(core, core_seed)
-            local = split_at_necks(depth, nodule_core, local & dilation_mm(nodule_core, cut, spacing_kji))
+            nodule = split_at_necks(depth, nodule_core, local & dilation_mm(nodule_core, cut, spacing_kji))
+            local = remove_passing_vessels(nodule, local & ~nodule, local_seed, spacing_kji, radius, cut)
     out = np.zeros_like(candidate, dtype=bool)
     out[box] = local
     return out
+

@@ -7,6 +7,7 @@ from scipy import ndimage
 from ..errors import InputError
 from ..labels import LOBE_IDS, LUNG, NODULE
 from ..volume import Volume, require_same_grid
+from .mm_morphology import dilation_mm
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -18,9 +19,9 @@ def expand_mm(mask: np.ndarray, spacing_kji, distance_mm: float) -> np.ndarray:
     """Add every voxel within ``distance_mm`` (physical, so ellipsoidal in voxels) of the mask."""
     if distance_mm < 0:
         raise InputError(f"expansion must be >= 0 mm, got {distance_mm}")
-    if distance_mm == 0 or not mask.any():
+    if distance_mm == 0:
         return mask.copy()
-    return ndimage.distance_transform_edt(~mask, sampling=spacing_kji) <= distance_mm
+    return dilation_mm(mask, distance_mm, spacing_kji)
 
 
 def lung_region(lung: Volume, ct: Volume) -> np.ndarray:
