@@ -7,6 +7,8 @@
 3. Cluster the clipped values into two classes (k-means, GMM, FCM or Otsu) -> one HU threshold.
 4. Keep the nodule under (or nearest to) the click without the wall and vessels it touches
    (:func:`.component.isolate_nodule`).
+5. A solid click on a nodule (>= 8 mm) whose outer layer is ground glass - a part-solid nodule -
+   sets the edge again from that layer's level (:func:`outer_layer_level_hu`).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from scipy import ndimage
 
 from .clustering import boundary_level_hu, nodule_threshold_hu
 from .component import isolate_nodule
+from .mm_morphology import edt_mm
 
 SMOOTH_SIGMA_MM = 0.6
 CORE_RADIUS_MM = 2.0
@@ -73,25 +76,70 @@ def ceiling_hu(core_hu: float, edge_hu: float) -> float:
     return core_hu + CEILING_FACTOR * (core_hu - edge_hu)
 
 
+def edge_level_hu(smoothed: np.ndarray, level_hu: float, allowed: Optional[np.ndarray], method: str,
+                  solid: bool) -> float:
+    """The nodule's edge level (HU) from the VOI's values clipped to the nodule's ``level_hu`` and
+    clustered in two with ``method`` (:func:`boundary_level_hu`)."""
+    values = np.clip(smoothed, None, level_hu)
+    if allowed is not None:
+        values = values[allowed]
+    return boundary_level_hu(values, nodule_threshold_hu(values, method), EDGE_FRACTION,
+                             SOLID_LEVEL_PERCENTILE if solid else None)
+
+
+def nodule_between(smoothed: np.ndarray, low_hu: float, high_hu: float, allowed: Optional[np.ndarray],
+                   click_kji, spacing_kji) -> np.ndarray:
+    """The nodule under the click among the voxels from ``low_hu`` to ``high_hu`` (:func:`isolate_nodule`)."""
+    candidate = (smoothed >= low_hu) & (smoothed <= high_hu)
+    if allowed is not None:
+        candidate &= allowed
+    return isolate_nodule(candidate, click_kji, spacing_kji)
+
+
+OUTER_LAYER_MM = (1.0, 2.5)
+"""Depths (mm inside the first mask) of the nodule's outer layer, below its partial-volume rim."""
+OUTER_LAYER_MIN_RADIUS_MM = 4.0
+"""Only a nodule this deep (inscribed radius, mm) has an outer layer of its own; in a smaller one
+the layer is its partial-volume rim, dim whatever the tissue."""
+
+
+def outer_layer_level_hu(smoothed: np.ndarray, mask: np.ndarray, spacing_kji) -> Optional[float]:
+    """Median HU of the mask's outer layer (:data:`OUTER_LAYER_MM` deep) when it is ground glass, else None.
+
+    A solid click whose nodule is wrapped in ground glass (a part-solid nodule) has its edge
+    set by that ground glass, not by the solid core.
+    """
+    depth = edt_mm(mask, spacing_kji)
+    shallow, deep = OUTER_LAYER_MM
+    if float(depth.max()) < OUTER_LAYER_MIN_RADIUS_MM:
+        return None
+    layer = mask & (depth > shallow) & (depth <= deep)
+    level = float(np.median(smoothed[layer]))
+    return level if level < GROUND_GLASS_MAX_HU else None
+
+
 def segment_click_in_voi(hu_voi: np.ndarray, click_kji, spacing_kji, method: str = "kmeans",
                          allowed: Optional[np.ndarray] = None,
                          threshold_hu: Optional[float] = None) -> VoiSegmentation:
     """Mask (VOI shape) of the nodule under ``click_kji`` (VOI index); ``allowed`` restricts it (lung).
 
     ``threshold_hu`` reuses the edge level found in a smaller VOI (the local parenchyma sets
-    it; a grown VOI only gives the nodule room).
+    it; a grown VOI only gives the nodule room). A solid click whose nodule has a ground-glass
+    outer layer (:func:`outer_layer_level_hu`) is a part-solid nodule's core: the edge is then
+    found again from that layer's level, so the nodule comes with all of its ground glass.
     """
     smoothed = smooth_hu(hu_voi, spacing_kji)
     core = core_level_hu(smoothed, click_kji, spacing_kji)
-    threshold = threshold_hu
-    if threshold is None:
-        values = np.clip(smoothed, None, core)
-        if allowed is not None:
-            values = values[allowed]
-        solid = core >= GROUND_GLASS_MAX_HU
-        threshold = boundary_level_hu(values, nodule_threshold_hu(values, method), EDGE_FRACTION,
-                                      SOLID_LEVEL_PERCENTILE if solid else None)
-    candidate = (smoothed >= threshold) & (smoothed <= ceiling_hu(core, threshold))
-    if allowed is not None:
-        candidate &= allowed
-    return VoiSegmentation(isolate_nodule(candidate, click_kji, spacing_kji), threshold, core)
+    if threshold_hu is not None:
+        mask = nodule_between(smoothed, threshold_hu, ceiling_hu(core, threshold_hu), allowed, click_kji, spacing_kji)
+        return VoiSegmentation(mask, threshold_hu, core)
+    solid = core >= GROUND_GLASS_MAX_HU
+    threshold = edge_level_hu(smoothed, core, allowed, method, solid)
+    mask = nodule_between(smoothed, threshold, ceiling_hu(core, threshold), allowed, click_kji, spacing_kji)
+    outer = outer_layer_level_hu(smoothed, mask, spacing_kji) if solid and mask.any() else None
+    if outer is not None:
+        lower = edge_level_hu(smoothed, outer, allowed, method, solid=False)
+        if lower < threshold:
+            threshold = lower
+            mask = nodule_between(smoothed, threshold, np.inf, allowed, click_kji, spacing_kji)
+    return VoiSegmentation(mask, threshold, core)
