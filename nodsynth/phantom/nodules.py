@@ -20,8 +20,9 @@ SUBTYPE_OF_KIND = {
 
 LOBULATION = 0.07
 """Relative amplitude of the low-order bumps on a nodule's surface."""
-PART_SOLID_CORE_FRACTION = 0.45
-"""Radius of a part-solid nodule's solid core relative to the whole nodule."""
+PART_SOLID_CORE_FRACTION = 0.6
+"""Radius of a part-solid nodule's solid core relative to the whole nodule: 0.6^3 = 22 % of its
+volume, the median solid fraction of the LIDC "Part Solid/Mixed" reader masks (:mod:`nodsynth.measure`)."""
 
 SOLID_HU = (25.0, 18.0)
 """Mean and texture amplitude (HU) of solid nodule tissue."""
