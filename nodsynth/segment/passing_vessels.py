@@ -65,9 +65,17 @@ class Tube:
         return (self.axis_distance_mm(points_mm) <= self.radius_mm) & (along >= self.start_mm) & (along <= self.stop_mm)
 
 
-def voxel_points_mm(mask: np.ndarray, spacing_kji) -> np.ndarray:
-    """Positions (N x 3, mm, along k j i from the array origin) of the mask's voxels."""
-    return np.argwhere(mask) * np.asarray(spacing_kji, dtype=np.float64)
+def voxel_points_mm(mask: np.ndarray, spacing_kji, origin_kji=(0, 0, 0)) -> np.ndarray:
+    """Positions (N x 3, mm, along k j i) of the mask's voxels; the mask's first voxel sits at index ``origin_kji``."""
+    return (np.argwhere(mask) + np.asarray(origin_kji)) * np.asarray(spacing_kji, dtype=np.float64)
+
+
+def around_mm(mask: np.ndarray, margin_mm: float, spacing_kji) -> tuple[slice, ...]:
+    """Slices of the mask's bounding box grown by ``margin_mm`` on every side (clipped to the array)."""
+    margin = np.ceil(margin_mm / np.asarray(spacing_kji, dtype=np.float64)).astype(int) + 1
+    nz = np.nonzero(mask)
+    return tuple(slice(max(int(v.min()) - m, 0), min(int(v.max()) + m + 1, n))
+                 for v, m, n in zip(nz, margin, mask.shape))
 
 
 def fit_tube(points_mm: np.ndarray, elongation: float = TUBE_ELONGATION) -> Optional[Tube]:
@@ -93,16 +101,26 @@ def fit_tube(points_mm: np.ndarray, elongation: float = TUBE_ELONGATION) -> Opti
 
 def passing_tubes(nodule: np.ndarray, attachments: np.ndarray, seed_kji, spacing_kji,
                   nodule_radius_mm: float) -> list[Tube]:
-    """Cylinders of the attachments that touch ``nodule``, are tubes and run past it (see module doc)."""
+    """Cylinders of the attachments that touch ``nodule``, are tubes and run past it (see module doc).
+
+    Only the attachments' parts within ``NEAR_FRACTION`` nodule radii of the nodule are read.
+    """
+    reach_mm = NEAR_FRACTION * nodule_radius_mm
+    box = around_mm(nodule, reach_mm, spacing_kji)
+    nodule, attachments = nodule[box], attachments[box]
+    origin = [s.start for s in box]
     labels, count = ndimage.label(attachments, structure=np.ones((3, 3, 3), dtype=bool))
     if count == 0:
         return []
     touching = ndimage.binary_dilation(nodule, structure=FACE_CONNECTIVITY) & attachments
-    near = attachments & (edt_mm(~nodule, spacing_kji) <= NEAR_FRACTION * nodule_radius_mm)
+    if not touching.any():
+        return []
+    near = attachments & (edt_mm(~nodule, spacing_kji) <= reach_mm)
+    near_points, near_labels = voxel_points_mm(near, spacing_kji, origin), labels[near]
     seed_mm = np.asarray(seed_kji, dtype=np.float64) * np.asarray(spacing_kji, dtype=np.float64)
     tubes = []
     for label in np.unique(labels[touching]):
-        tube = fit_tube(voxel_points_mm(near & (labels == label), spacing_kji))
+        tube = fit_tube(near_points[near_labels == label])
         if tube is not None and tube.axis_distance_mm(seed_mm)[0] >= PAST_FRACTION * nodule_radius_mm:
             tubes.append(tube)
     return tubes
