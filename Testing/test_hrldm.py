@@ -243,3 +243,22 @@ def test_changes_stay_at_the_nodule_on_a_flipped_grid(tiny, slab_case):
     distance_mm = ndimage.distance_transform_edt(mask.array == 0, sampling=ct.spacing[::-1])
     print(f"flipped grid: {int(changed.sum())} voxels changed, farthest {distance_mm[changed].max():.2f} mm from the nodule")
     assert changed.any() and distance_mm[changed].max() < feather_mm
+
+
+def test_a_lung_mask_keeps_the_blend_out_of_everything_else(tiny, slab_case):
+    """Outside the nodule only lung voxels may change (the chest wall by a juxta-pleural nodule stays as it was)."""
+    from nodsynth.volume import Volume
+
+    ct, mask = slab_case
+    nodule = mask.array > 0
+    half = np.zeros(nodule.shape, bool)  # a "lung" that ends at the nodule's centre plane along i
+    centre_i = int(round(np.argwhere(nodule)[:, 2].mean()))
+    half[:, :, :centre_i] = True
+    lung = Volume(half.astype(np.uint8), ct.spacing, ct.origin, ct.direction)
+    engine = _engine(tiny)
+    free = engine.inpaint(InpaintRequest(ct, mask, "solid", steps=3, sampler="ddim", seed=1))
+    kept = engine.inpaint(InpaintRequest(ct, mask, "solid", steps=3, sampler="ddim", seed=1, lung_mask=lung))
+    outside = ~half & ~nodule
+    assert (free.ct.array != ct.array)[outside].any(), "without the mask the feather reaches past the plane"
+    assert not (kept.ct.array != ct.array)[outside].any()
+    assert np.array_equal(kept.ct.array[half | nodule], free.ct.array[half | nodule])

@@ -68,7 +68,7 @@ class HRLDMEngine(Engine):
                                        else preset_histogram(subtype))
         ct, info = inpaint_roi(request.ct, request.nodule_mask, subtype, histogram, network, autoencoder, config,
                                scale_factor, sampler=request.sampler, steps=request.steps, seed=request.seed,
-                               progress=progress, cancel=cancel)
+                               lung_mask=request.lung_mask, progress=progress, cancel=cancel)
         mask = request.nodule_mask.with_array((request.nodule_mask.array > 0).astype("uint8"))
         return SynthesisResult({"ct": ct, "nodule_mask": mask}, self.name, time.perf_counter() - start,
                                {**info, "config": config["name"], "device": str(self.device)})

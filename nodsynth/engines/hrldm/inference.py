@@ -141,10 +141,18 @@ def sample_latent(network: HRLDMNet, scheduler, z0: torch.Tensor, mask_channels:
 def inpaint_roi(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram: np.ndarray,
                 network: HRLDMNet, autoencoder: torch.nn.Module, config: Mapping[str, Any],
                 scale_factor: float, sampler: str = "ddpm", steps: int = 1000, seed: Optional[int] = 0,
+                lung_mask: Optional[Volume] = None,
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None
                 ) -> tuple[Volume, dict]:
-    """HR-LDM inpainting of one nodule; returns ``(new CT, info)`` (see the module docstring)."""
+    """HR-LDM inpainting of one nodule; returns ``(new CT, info)`` (see the module docstring).
+
+    With a ``lung_mask`` (non-zero = lung, on the CT grid) the blend outside the nodule only
+    touches lung voxels: chest wall, mediastinum and airways around a juxta-pleural nodule stay
+    bit-identical.
+    """
     require_same_grid(ct, nodule_mask, "CT", "nodule mask")
+    if lung_mask is not None:
+        require_same_grid(ct, lung_mask, "CT", "lung mask")
     name = SUBTYPES[subtype_index(subtype)]
     if not 1 <= int(steps) <= int(config["scheduler"]["num_train_timesteps"]):
         raise InputError(f"steps must be 1..{config['scheduler']['num_train_timesteps']}, got {steps}")
@@ -180,6 +188,9 @@ def inpaint_roi(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram: 
                             progress=scaled_progress(progress, 0.9, 1.0), cancel=cancel)
     region_image = np.kron(region_latent, np.ones((4, 4, 4), bool))
     weight = feather_weight(nodule, region_image, spacing_xyz, float(config["blend"]["feather_mm"]))
+    if lung_mask is not None:
+        lung_roi = roi.crop(axes.to_network(np.asarray(lung_mask.array) > 0))
+        weight = np.where(nodule | lung_roi, weight, 0.0)
 
     out_xyz = np.array(ct_xyz, copy=True)
     volume_slices, roi_slices = roi.inside_slices(ct_xyz.shape)
