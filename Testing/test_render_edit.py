@@ -133,3 +133,14 @@ def test_bad_inputs_are_refused():
     fractional[0, 0, 0] = 0.25
     with pytest.raises(InputError, match="non-integer"):
         ClassicEngine().edit(EditRequest(patient.ct, patient.labelmap.with_array(fractional), edited))
+
+
+def test_quantiles_of_matches_numpy_quantile():
+    from nodsynth.render.edit import quantiles_of
+
+    rng = np.random.default_rng(4)
+    for size in (1, 2, 9, 5000):
+        samples = rng.normal(-800.0, 60.0, size)
+        fractions = rng.uniform(size=(3, 7, 5))
+        expected = np.quantile(samples, fractions.ravel()).reshape(fractions.shape)
+        assert np.allclose(quantiles_of(samples, fractions), expected, rtol=0, atol=1e-9)

@@ -84,8 +84,18 @@ def quantile_texture(samples_hu: np.ndarray, where: np.ndarray, spacing_kji: np.
     box = padded_box(np.argwhere(where), np.zeros(3, dtype=int), where.shape)
     uniform = correlated_uniform(tuple(s.stop - s.start for s in box), spacing_kji, rng)
     values = np.zeros(where.shape)
-    values[box] = np.quantile(np.asarray(samples_hu, dtype=np.float64), uniform.ravel()).reshape(uniform.shape)
+    values[box] = quantiles_of(samples_hu, uniform)
     return values[where]
+
+
+def quantiles_of(samples: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """``np.quantile(samples, fractions)`` (linear method) for many fractions at once, in O((n + m) log n).
+
+    ``np.quantile`` partitions the samples once per requested fraction, which takes minutes for a
+    texture of millions of voxels; sorting once and interpolating gives the same values.
+    """
+    ordered = np.sort(np.asarray(samples, dtype=np.float64).ravel())
+    return np.interp(np.asarray(fractions, dtype=np.float64) * (ordered.size - 1), np.arange(ordered.size), ordered)
 
 
 def lung_ids_for(refill_ids: np.ndarray) -> tuple[int, ...]:
