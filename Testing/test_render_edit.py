@@ -144,3 +144,21 @@ def test_quantiles_of_matches_numpy_quantile():
         fractions = rng.uniform(size=(3, 7, 5))
         expected = np.quantile(samples, fractions.ravel()).reshape(fractions.shape)
         assert np.allclose(quantiles_of(samples, fractions), expected, rtol=0, atol=1e-9)
+
+
+def test_nodules_resized_together_each_take_parenchyma_from_their_own_lung():
+    patient = demo()
+    edited = resize_nodule(patient.labelmap, "all", 50.0).labelmap
+    result = ClassicEngine().edit(EditRequest(patient.ct, patient.labelmap, edited, seed=3, margin_mm=MARGIN_MM))
+    groups = result.info["texture_groups"]
+    assert len(groups) == len(patient.nodules)
+    assert result.info["texture"] == "patch" and all(g["texture"] == "patch" for g in groups)
+    before, after = patient.labelmap.array, edited.array
+    removed = (before == NODULE) & (after != NODULE)
+    components, count = ndi.label(removed, structure=ndi.generate_binary_structure(3, 3))
+    for number in range(1, count + 1):  # each removed region reads like the parenchyma of its own lung
+        region = components == number
+        if region.sum() < 30:
+            continue
+        lung_median = lung_parenchyma_median(patient.ct.array, before, after[region])
+        assert abs(float(np.median(result.ct.array[region])) - lung_median) <= 100

@@ -2,7 +2,8 @@
 
 Given a CT, its MAISI label map and an edited label map (e.g. from :func:`nodsynth.augment.resize_nodule`):
 
-* voxels that **left** the nodule take real lung parenchyma from this CT: a patch of the same lung
+* voxels that **left** the nodule take real lung parenchyma from this CT, each separate edit (e.g. each
+  of several resized nodules, :func:`separate_edits`) on its own: a patch of the same lung
   (left: lobes 28-29, right: lobes 30-32), cut to the shape of the removed region, taken where that
   whole shape lies in lung away from any nodule, and chosen among random candidates near the nodule
   for the median closest to the nearby parenchyma median (its texture and spatial correlation are
@@ -174,6 +175,19 @@ def parenchyma_values(ct: np.ndarray, before: np.ndarray, targets_kji: np.ndarra
     return values, {"texture": "synthetic", "local_parenchyma_median_hu": local_hu}
 
 
+EDIT_GROUP_GAP_VOXELS = 2
+"""Voxels to re-texture that lie within this many voxels of each other form one edit (one patch)."""
+
+
+def separate_edits(mask: np.ndarray) -> list[np.ndarray]:
+    """The mask split into separate edits (e.g. one per nodule when several were resized at once),
+    each in C order of its first voxel, so that each takes its parenchyma patch from its own lung."""
+    bridged = ndi.binary_dilation(mask, structure=ndi.generate_binary_structure(3, 3),
+                                  iterations=EDIT_GROUP_GAP_VOXELS)
+    labels, count = ndi.label(bridged, structure=ndi.generate_binary_structure(3, 3))
+    return [mask & (labels == number) for number in range(1, count + 1)]
+
+
 def nodule_samples(ct: np.ndarray, nodule: np.ndarray, spacing_kji: np.ndarray) -> np.ndarray:
     """HU values of the nodule's inner voxels (not on its surface), or of all its voxels if none is inner."""
     inner = ndi.binary_erosion(nodule, structure=ndi.generate_binary_structure(3, 1))
@@ -234,11 +248,17 @@ def render_edit(request: EditRequest, progress: Optional[ProgressFn] = None,
         check_cancel(cancel)
         report(0.3, "parenchyma texture from this CT's lung")
         removed = was_nodule & (a != NODULE)
-        lung_ids = lung_ids_for(a[removed] if removed.any() else a[need_parenchyma])
-        targets = np.argwhere(need_parenchyma) + start
-        values, texture_info = parenchyma_values(ct, before, targets, lung_ids, spacing_kji, rng)
-        background[need_parenchyma] = values
-        info.update(texture_info)
+        groups = []
+        for group in separate_edits(need_parenchyma):
+            check_cancel(cancel)
+            group_removed = removed & group
+            lung_ids = lung_ids_for(a[group_removed] if group_removed.any() else a[group])
+            values, texture_info = parenchyma_values(ct, before, np.argwhere(group) + start, lung_ids,
+                                                     spacing_kji, rng)
+            background[group] = values
+            groups.append(texture_info)
+        kinds = {g["texture"] for g in groups}
+        info.update(texture=kinds.pop() if len(kinds) == 1 else "mixed", texture_groups=groups)
 
     foreground = c.copy()
     need_nodule = render & ~was_nodule & (fraction > 0.0)
