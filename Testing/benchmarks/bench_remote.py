@@ -8,8 +8,8 @@
    the label map) runs through the local ClassicEngine and through ``nodsynth serve`` on 127.0.0.1
    (RemoteEngine); reports both wall times, the overhead, a phase breakdown (encode, upload +
    server-side check, queue + compute, download, decode) and the compression ratios of the request,
-   the result CT and the label map itself. (``inpaint`` rather than ``edit``: the classic edit's
-   fall-back texture on this unrelated CT/label-map pair takes minutes, which would hide the transfer.)
+   the result CT and the label map itself. (``inpaint`` carries the three volumes a remote job most
+   often sends: CT, nodule mask and lung mask.)
 2. **Load**: 20 concurrent clients x 3 model-free inpaint jobs on real LIDC nodule crops: total
    seconds, all results checked bit-identical to local runs, and the server's peak RSS.
 
