@@ -28,26 +28,24 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # Testing/: the server harness
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared whole-CT pair
 
+from bench_edit import whole_ct_pair  # noqa: E402
 from nodsynth import wire  # noqa: E402
 from nodsynth.atomic import write_text_atomic  # noqa: E402
 from nodsynth.engines.base import InpaintRequest, SynthesisResult  # noqa: E402
 from nodsynth.engines.classic import ClassicEngine  # noqa: E402
 from nodsynth.engines.remote import RemoteEngine  # noqa: E402
-from nodsynth.labelmap import as_integer_labelmap  # noqa: E402
 from nodsynth.labels import LOBE_IDS, NODULE  # noqa: E402
-from nodsynth.volume import Volume, read_volume  # noqa: E402
+from nodsynth.volume import Volume  # noqa: E402
 from server_harness import (TOKEN, ServerProcess, auth_headers, lidc_inpaint_requests,  # noqa: E402
                             run_clients, shared_path, write_token)
 
 
 def whole_ct_request() -> tuple[InpaintRequest, Volume]:
     """The 512 x 512 x 256 inpaint request and the label map it was made from (see the module docstring)."""
-    labels = as_integer_labelmap(read_volume(shared_path("dlcs_labelmaps", "DLCS_0001_seg_sh.nii.gz")))
+    ct, labels = whole_ct_pair()
     labels = labels.with_array(labels.array.astype(np.uint8))
-    slab = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab.nrrd")).array
-    reps = -(-labels.shape_kji[0] // slab.shape[0])
-    ct = labels.with_array(np.tile(slab, (reps, 1, 1))[:labels.shape_kji[0]].astype(np.int16))
     nodules = labels.with_array((labels.array == NODULE).astype(np.uint8))
     lungs = labels.with_array(np.isin(labels.array, LOBE_IDS).astype(np.uint8))
     return InpaintRequest(ct=ct, nodule_mask=nodules, lung_mask=lungs, subtype="solid", seed=0), labels
