@@ -78,3 +78,20 @@ def test_the_same_vessel_moved_past_the_nodule_is_taken_back():
                                   0.5 * NODULE_RADIUS_MM)
     assert (kept & fused).sum() <= 0.3 * fused.sum(), "the stretch the earlier steps kept goes back to the vessel"
     assert (kept & nodule).sum() >= 0.85 * nodule.sum()
+
+
+def test_a_vessel_that_stops_at_the_nodule_takes_nothing_from_it():
+    """The tube of the previous test, present on one side of the contact only: it reaches the
+    nodule (or turns away at it) but is not seen beyond it, so it does not run past."""
+    nodule = ball()
+    direction = np.array([0.2, 0.0, 1.0]) / np.linalg.norm([0.2, 0.0, 1.0])
+    axis_point = centre_mm() + np.array([0.0, NODULE_RADIUS_MM + 0.6 * VESSEL_RADIUS_MM, 0.0])
+    vessel = tube_mask(axis_point, direction, VESSEL_RADIUS_MM) & ~nodule
+    one_side = vessel & ((positions_mm() - axis_point) @ direction < 0)
+    fused = one_side & (distance_from_voxel_mm(SHAPE, CENTRE_KJI, SPACING_KJI) <= NODULE_RADIUS_MM + 2.0)
+    both_sides_taken = remove_passing_vessels(nodule | fused, vessel & ~fused, CENTRE_KJI, SPACING_KJI,
+                                              NODULE_RADIUS_MM, 0.5 * NODULE_RADIUS_MM)
+    assert (both_sides_taken & fused).sum() < fused.sum(), "the same stretch is taken while the vessel goes on"
+    kept = remove_passing_vessels(nodule | fused, one_side & ~fused, CENTRE_KJI, SPACING_KJI, NODULE_RADIUS_MM,
+                                  0.5 * NODULE_RADIUS_MM)
+    assert np.array_equal(kept, nodule | fused)

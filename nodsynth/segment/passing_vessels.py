@@ -6,9 +6,14 @@ tells it apart is its shape: beyond the contact the vessel is cut off as an atta
 attachment is a straight tube on *both* sides of the contact. Each attachment is fitted with a
 cylinder (principal axis of its voxels near the nodule, radius from the spread across the axis);
 when it is clearly a tube and its axis runs past the nodule (outside the nodule's inscribed ball
-around the click) rather than into it, the vessel goes on past the nodule: the nodule voxels
-inside that cylinder, lengthened across the nodule, go back to the vessel. Voxels deeper than
-``protected_depth_mm`` (the nodule's core) are never taken.
+around the click) rather than into it, and the vessel is seen on *both* sides of the stretch it
+would take (a vessel that only reaches the nodule, or turns away at it, does not pass it), the
+nodule voxels inside that cylinder, lengthened across the nodule, go back to the vessel. Voxels
+deeper than ``protected_depth_mm`` (the nodule's core) are never taken.
+
+On the 736 LIDC-IDRI nodules the two-sided rule turned the step from 13 nodules better / 38
+worse (Dice change > 0.005, mean -0.0005) into 6 better / 5 worse (mean +0.0001), with the demo
+patient's juxta-vascular nodule still cut free (Testing/benchmarks/bench_segment.py).
 
 All lengths are millimetres; ``spacing_kji`` is the voxel size along ``k, j, i``.
 """
@@ -29,6 +34,10 @@ TUBE_ELONGATION = 12.0
 MIN_TUBE_VOXELS = 5
 PAST_FRACTION = 1.0
 """The axis runs past the nodule when it is at least this many nodule radii from the click."""
+BEYOND_RADII = 2.0
+"""The vessel must be seen at least this many tube radii (one diameter) past each end of the stretch."""
+AXIS_SLACK_RADII = 1.5
+"""Attachment voxels within this many tube radii of the axis count as the same vessel (it may bend)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,17 @@ class Tube:
             return self
         return Tube(self.centre_mm, self.direction, self.radius_mm, min(self.start_mm, float(along.min())),
                     max(self.stop_mm, float(along.max())))
+
+    def seen_beyond(self, stretch_mm: np.ndarray, vessel_mm: np.ndarray) -> bool:
+        """Whether ``vessel_mm`` (N x 3, mm) has points near the axis more than :data:`BEYOND_RADII`
+        tube radii past *both* ends of ``stretch_mm`` (M x 3, mm) along it."""
+        along = (np.atleast_2d(stretch_mm) - self.centre_mm) @ self.direction
+        if along.size == 0:
+            return False
+        margin = BEYOND_RADII * self.radius_mm
+        near_axis = self.axis_distance_mm(vessel_mm) <= AXIS_SLACK_RADII * self.radius_mm
+        vessel_along = ((np.atleast_2d(vessel_mm) - self.centre_mm) @ self.direction)[near_axis]
+        return bool((vessel_along < along.min() - margin).any() and (vessel_along > along.max() + margin).any())
 
     def contains(self, points_mm: np.ndarray) -> np.ndarray:
         """Which points (N x 3, mm) lie inside the cylinder."""
@@ -100,8 +120,10 @@ def fit_tube(points_mm: np.ndarray, elongation: float = TUBE_ELONGATION) -> Opti
 
 
 def passing_tubes(nodule: np.ndarray, attachments: np.ndarray, seed_kji, spacing_kji,
-                  nodule_radius_mm: float) -> list[Tube]:
-    """Cylinders of the attachments that touch ``nodule``, are tubes and run past it (see module doc).
+                  nodule_radius_mm: float, rim_mm: np.ndarray) -> list[Tube]:
+    """Cylinders of the attachments that touch ``nodule``, are tubes and run past it (see module doc),
+    each lengthened across the ``rim_mm`` points (N x 3, mm; the voxels that may be taken) and kept
+    only when the vessel is seen beyond both ends of the rim stretch inside it.
 
     Only the attachments' parts within ``NEAR_FRACTION`` nodule radii of the nodule are read.
     """
@@ -121,8 +143,12 @@ def passing_tubes(nodule: np.ndarray, attachments: np.ndarray, seed_kji, spacing
     tubes = []
     for label in np.unique(labels[touching]):
         tube = fit_tube(near_points[near_labels == label])
-        if tube is not None and tube.axis_distance_mm(seed_mm)[0] >= PAST_FRACTION * nodule_radius_mm:
-            tubes.append(tube)
+        if tube is None or tube.axis_distance_mm(seed_mm)[0] < PAST_FRACTION * nodule_radius_mm:
+            continue
+        span = tube.across(rim_mm)
+        stretch = rim_mm[span.contains(rim_mm)]
+        if len(stretch) and span.seen_beyond(stretch, near_points):
+            tubes.append(span)
     return tubes
 
 
@@ -134,14 +160,14 @@ def remove_passing_vessels(nodule: np.ndarray, attachments: np.ndarray, seed_kji
     depth of the nodule's deepest voxel near the click; voxels of ``nodule`` deeper than
     ``protected_depth_mm`` are kept whatever the tubes say.
     """
-    tubes = passing_tubes(nodule, attachments, seed_kji, spacing_kji, nodule_radius_mm)
-    if not tubes:
-        return nodule
     shallow = nodule & (edt_mm(nodule, spacing_kji) <= protected_depth_mm)
     points = voxel_points_mm(shallow, spacing_kji)
+    tubes = passing_tubes(nodule, attachments, seed_kji, spacing_kji, nodule_radius_mm, points)
+    if not tubes:
+        return nodule
     inside = np.zeros(len(points), dtype=bool)
     for tube in tubes:
-        inside |= tube.across(points).contains(points)
+        inside |= tube.contains(points)
     taken = np.zeros_like(nodule)
     taken[shallow] = inside
     kept = nodule & ~taken
