@@ -35,6 +35,18 @@ def separation_scale_mm(piece: np.ndarray, seed_kji, spacing_kji, scales_mm=SCAL
     return inner, float("inf")
 
 
+def faces_beyond_mm(shape, seed_kji, spacing_kji, distance_mm: float) -> tuple[tuple[bool, bool], ...]:
+    """Per axis, whether the array's first and last faces lie more than ``distance_mm`` from the seed.
+
+    A face farther from the click than the nodule's radius cuts what lies around the nodule (chest
+    wall, mediastinum), which goes on beyond it; a nearer face may cut the nodule itself, which
+    does not (a thin slab of a few slices through it).
+    """
+    spacing = np.asarray(spacing_kji, dtype=np.float64)
+    return tuple((seed * step > distance_mm, (n - 1 - seed) * step > distance_mm)
+                 for n, seed, step in zip(shape, seed_kji, spacing))
+
+
 def cap_height_mm(ball_radius_mm: float, base_radius_mm: float) -> float:
     """Height of the cap a ball of ``ball_radius_mm`` pushes through a disc of ``base_radius_mm``.
 
@@ -74,7 +86,9 @@ def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
        seed - the nodule is smaller than that; ``inner`` is the previous radius.
     2. Wall and large vessels survive an opening at ``outer``; the nodule is the seed's
        component of what that opening removes (a white top-hat), plus the thin sliver of its
-       base that the wall's balls covered (:func:`cap_height_mm`).
+       base that the wall's balls covered (:func:`cap_height_mm`). Structures cut by an array
+       face farther than ``inner`` from the seed are taken to go on beyond it
+       (:func:`faces_beyond_mm`), so a wall at the edge of a crop survives the opening too.
     3. Thinner attachments (vessels) are cut by an opening at ``CUT_FRACTION * R``, R the depth
        of the deepest voxel within ``inner`` of the seed (the nodule's radius), keeping the seed's
        part, dilated back by the same ball inside the piece; a depth watershed between that core and
@@ -94,7 +108,7 @@ def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
     local = piece[box]
     inner, outer = separation_scale_mm(local, local_seed, spacing_kji)
     if np.isfinite(outer):
-        opened = opening_mm(local, outer, spacing_kji)
+        opened = opening_mm(local, outer, spacing_kji, faces_beyond_mm(local.shape, local_seed, spacing_kji, inner))
         tophat = component_of(local & ~opened, local_seed)
         local = tophat
         if inner > 0:  # give back the base sliver the wall's balls covered

@@ -7,7 +7,7 @@ the array border are assumed to continue.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -66,6 +66,18 @@ def bounding_slices(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...]:
                  for v, n in zip(nz, mask.shape))
 
 
-def opening_mm(mask: np.ndarray, radius_mm: float, spacing_kji) -> np.ndarray:
-    """Morphological opening with a Euclidean ball of ``radius_mm``."""
-    return dilation_mm(edt_mm(mask, spacing_kji) > radius_mm, radius_mm, spacing_kji) & mask
+def opening_mm(mask: np.ndarray, radius_mm: float, spacing_kji,
+               continued_faces: Optional[Sequence[tuple[bool, bool]]] = None) -> np.ndarray:
+    """Morphological opening with a Euclidean ball of ``radius_mm``.
+
+    ``continued_faces`` gives, per axis, whether the mask goes on beyond the array's first and
+    last face as it is at that face. Balls may then be centred beyond those faces (the mask is
+    extended there by repeating its face for the opening), so a structure that a face cuts thin -
+    a chest wall at the edge of a crop - still holds the balls it holds whole.
+    """
+    if continued_faces is None:
+        return dilation_mm(edt_mm(mask, spacing_kji) > radius_mm, radius_mm, spacing_kji) & mask
+    reach = np.ceil(radius_mm / np.asarray(spacing_kji, dtype=np.float64)).astype(int) + 1
+    widths = [(int(r) if before else 0, int(r) if after else 0) for r, (before, after) in zip(reach, continued_faces)]
+    opened = opening_mm(np.pad(mask, widths, mode="edge"), radius_mm, spacing_kji)
+    return opened[tuple(slice(w[0], w[0] + n) for w, n in zip(widths, mask.shape))]
