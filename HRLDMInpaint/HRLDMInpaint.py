@@ -31,7 +31,7 @@ class HRLDMInpaint(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "HRLDMInpaint"
         self.parent.categories = ["NodMAISI"]
-        self.parent.dependencies = ["Markups", "Plots"]
+        self.parent.dependencies = ["Markups", "Plots", "Segmentations"]
         self.parent.contributors = ["NodMAISI contributors"]
         self.parent.helpText = (
             "Insert a synthetic lung nodule into a healthy CT: click its centre or sample one (inner lung or "
@@ -110,7 +110,7 @@ class HRLDMInpaintWidget(ModuleWidgetBase):
             self.logic.showHistogram(self.logic.histogram(self._parameterNode))
 
     def onApply(self) -> None:
-        if self.toggleCancel():
+        if self.toggleCancel(self.ui.applyButton):
             return
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not start the inpainting.", waitCursor=True):

@@ -36,7 +36,7 @@ class LesionAugment(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "LesionAugment"
         self.parent.categories = ["NodMAISI"]
-        self.parent.dependencies = ["Segmentations"]
+        self.parent.dependencies = ["Markups", "Segmentations"]
         self.parent.contributors = ["NodMAISI contributors"]
         self.parent.helpText = (
             "Shrink or grow a nodule (label 23) of a MAISI anatomy label map to an exact percent of its volume "
@@ -125,7 +125,7 @@ class LesionAugmentWidget(ModuleWidgetBase):
             p.inputLabelmap = self.logic.buildLabelmap(p.inputVolume, p.organSegmentation, p.inputLabelmap)
 
     def onResize(self) -> None:
-        if self.toggleCancel():
+        if self.toggleCancel(self.ui.applyButton):
             return
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not resize the nodule.", waitCursor=True):
@@ -141,7 +141,7 @@ class LesionAugmentWidget(ModuleWidgetBase):
         self.updateButtons()
 
     def onRender(self) -> None:
-        if self.toggleCancel():
+        if self.toggleCancel(self.ui.renderButton):
             return
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not render the CT.", waitCursor=True):

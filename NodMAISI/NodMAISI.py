@@ -27,7 +27,7 @@ class NodMAISI(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "NodMAISI"
         self.parent.categories = ["NodMAISI"]
-        self.parent.dependencies = []
+        self.parent.dependencies = ["Segmentations"]
         self.parent.contributors = ["NodMAISI contributors"]
         self.parent.helpText = (
             "Synthesise a whole chest CT from a MAISI anatomy label map (nodules = 23) with the NodMAISI "
@@ -81,7 +81,7 @@ class NodMAISIWidget(ModuleWidgetBase):
             p.inputLabelmap = labelmap_node_from_segmentation(p.originalVolume, p.organSegmentation, p.inputLabelmap)
 
     def onApply(self) -> None:
-        if self.toggleCancel():
+        if self.toggleCancel(self.ui.applyButton):
             return
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not start the synthesis.", waitCursor=True):

@@ -1,13 +1,14 @@
 """Install what the modules need, only after the user agrees (Slicer side).
 
 torch through the PyTorch extension (``PyTorchUtils``, build matched to the GPU driver);
-other packages through ``slicer.pydeps.pip_ensure`` (Slicer >= 5.11: asks, shows progress,
+other packages through ``slicer.packaging.pip_ensure`` (Slicer >= 5.12: asks, shows progress,
 offers a restart) or, on older Slicer, ``slicer.util.pip_install`` after a confirmation.
 Slicer's own numpy, SimpleITK and requests are never replaced. Headless callers
 (``interactive=False``) get an error naming what to install instead of a silent install.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Sequence
 
 import slicer
@@ -21,6 +22,15 @@ from .settings import EngineSettings
 REQUESTER = "NodMAISI"
 
 
+def slicer_pip_ensure():
+    """``slicer.packaging.pip_ensure`` (Slicer >= 5.12), or None on a Slicer without it."""
+    try:
+        packaging = importlib.import_module("slicer.packaging")
+    except ImportError:
+        return None
+    return getattr(packaging, "pip_ensure", None)
+
+
 def ensure_packages(requirements: Sequence[str], interactive: bool = True) -> None:
     """Make sure ``requirements`` are met; asks before installing anything."""
     missing = unmet_requirements(requirements)
@@ -29,15 +39,13 @@ def ensure_packages(requirements: Sequence[str], interactive: bool = True) -> No
     if not interactive:
         raise NodsynthError("missing Python packages: " + ", ".join(missing)
                             + f"; install them in Slicer's Python console: slicer.util.pip_install({' '.join(missing)!r})")
-    try:
-        import slicer.pydeps as pydeps
+    pip_ensure = slicer_pip_ensure()
+    if pip_ensure is not None:
         from packaging.requirements import Requirement
-    except ImportError:  # Slicer < 5.11
-        pydeps = None
-    if pydeps is not None:
+
         try:
-            pydeps.pip_ensure([Requirement(r) for r in missing], skip_packages=list(PROTECTED_PACKAGES),
-                              requester=REQUESTER)
+            pip_ensure([Requirement(r) for r in missing], skip_packages=list(PROTECTED_PACKAGES),
+                       requester=REQUESTER)
         except RuntimeError as exc:  # the user declined
             raise Cancelled(f"installation declined: {exc}") from exc
         return

@@ -61,9 +61,13 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def exit(self) -> None:
-        self.setParameterNode(None)
+        """Stop following the parameter node while the module is not shown (the GUI catches up on
+        ``enter``); the node is kept, so a job still running finishes into it."""
+        self._disconnectParameterNode()
 
     def onSceneStartClose(self, caller, event) -> None:
+        if self.runner is not None and self.runner.running:
+            self.runner.cancel()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -75,10 +79,14 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.defaultInputs(parameterNode)
         self.setParameterNode(parameterNode)
 
-    def setParameterNode(self, parameterNode) -> None:
-        if self._parameterNode:
+    def _disconnectParameterNode(self) -> None:
+        if self._parameterNode and self._parameterNodeGuiTag is not None:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+
+    def setParameterNode(self, parameterNode) -> None:
+        self._disconnectParameterNode()
         self._parameterNode = parameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
@@ -100,11 +108,22 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def startJob(self, button, fn, onDone, *args, **kwargs) -> None:
         """Run ``fn`` in the background; ``button`` turns into Cancel meanwhile."""
         self.runner.applyButton = button
-        self.runner.start(fn, onDone, *args, **kwargs)
 
-    def toggleCancel(self) -> bool:
-        """Cancel the running job when there is one (the button is showing 'Cancel'); True if so."""
-        if self.runner.running:
+        def showResult(result) -> None:
+            if self._parameterNode is None:  # the scene was closed while the job ran
+                slicer.util.showStatusMessage("Result discarded: the scene was closed.", 5000)
+                return
+            onDone(result)
+
+        self.runner.start(fn, showResult, *args, **kwargs)
+
+    def toggleCancel(self, button) -> bool:
+        """True when a job is running, so ``button`` must not start another: the job is cancelled when
+        ``button`` started it (it shows 'Cancel'); another button's click is ignored."""
+        if not self.runner.running:
+            return False
+        if self.runner.applyButton is button:
             self.runner.cancel()
-            return True
-        return False
+        else:
+            slicer.util.showStatusMessage("Another job is running; wait for it or cancel it first.", 5000)
+        return True

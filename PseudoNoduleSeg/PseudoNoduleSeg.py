@@ -88,6 +88,10 @@ class PseudoNoduleSegWidget(ModuleWidgetBase):
         ModuleWidgetBase.setParameterNode(self, parameterNode)
         self.onPointListChanged(parameterNode.pointList if parameterNode else None)
 
+    def exit(self) -> None:
+        ModuleWidgetBase.exit(self)
+        self.onPointListChanged(None)  # points placed while the module is hidden wait for "Segment all"
+
     def updateButtons(self, caller=None, event=None) -> None:
         p = self._parameterNode
         ready = bool(p and p.inputVolume and p.pointList)
@@ -103,7 +107,7 @@ class PseudoNoduleSegWidget(ModuleWidgetBase):
             self._run(onlyNew=True)
 
     def onSegmentAllButton(self) -> None:
-        if not self.toggleCancel():
+        if not self.toggleCancel(self.ui.segmentAllButton):
             self._run(onlyNew=False)
 
     def _run(self, onlyNew: bool) -> None:
