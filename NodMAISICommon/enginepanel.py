@@ -39,9 +39,11 @@ class EnginePanel:
             self.deviceComboBox.addItem(device)
         self.deviceComboBox.toolTip = "auto: the GPU when torch sees one, else the CPU"
         form.addRow("Device:", self.deviceComboBox)
-        self.devicesLabel = qt.QLabel(local_devices_text())
+        self.devicesLabel = qt.QLabel("(looked up when this section is opened)")
         self.devicesLabel.wordWrap = True
         form.addRow("Found:", self.devicesLabel)
+        self._devicesListed = False
+        self.collapsible.connect("contentsCollapsed(bool)", self._listDevices)
 
         self.weightsPathLineEdit = ctk.ctkPathLineEdit()
         self.weightsPathLineEdit.filters = ctk.ctkPathLineEdit.Dirs
@@ -71,6 +73,17 @@ class EnginePanel:
         self.serverUrlLineEdit.connect("editingFinished()", self._save)
         self.tokenLineEdit.connect("editingFinished()", self._save)
         self.testButton.connect("clicked(bool)", self.onTestConnection)
+
+    def _listDevices(self, collapsed: bool) -> None:
+        """Probe the devices the first time the section opens, not when the module loads: that imports
+        torch and opens a CUDA context, and a broken torch must not break the module."""
+        if collapsed or self._devicesListed:
+            return
+        self._devicesListed = True
+        try:
+            self.devicesLabel.text = local_devices_text()
+        except Exception as exc:  # e.g. a torch built for another CUDA driver
+            self.devicesLabel.text = f"could not list the devices: {exc}"
 
     def _load(self) -> None:
         settings = load_engine_settings(qt.QSettings())
