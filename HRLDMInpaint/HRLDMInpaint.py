@@ -117,13 +117,22 @@ class HRLDMInpaintWidget(ModuleWidgetBase):
             settings = self.enginePanel.confirm_upload()
             ensure_engine_dependencies(p.engine, settings)
             args, mask = self.logic.prepareJob(p, settings)
-            self._mask = mask
-            self.startJob(self.ui.applyButton, inpaint, self._onDone, *args)
+            inputVolume = p.inputVolume  # the result's geometry, whatever is selected when the job ends
+            self.startJob(self.ui.applyButton, inpaint, lambda ct: self._onDone(ct, mask, inputVolume), *args)
 
-    def _onDone(self, ct) -> None:
+    def _onDone(self, ct, mask, inputVolume) -> None:
         p = self._parameterNode
-        p.outputVolume, p.outputSegmentation = self.logic.showResult(ct, self._mask, p.inputVolume, p.outputVolume,
+        p.outputVolume, p.outputSegmentation = self.logic.showResult(ct, mask, inputVolume, p.outputVolume,
                                                                      p.outputSegmentation)
+
+
+def named_node(className: str, name: str):
+    """The scene's node of ``className`` called ``name`` (a node of another class with that name is
+    left alone), created when there is none."""
+    for node in slicer.util.getNodesByClass(className):
+        if node.GetName() == name:
+            return node
+    return slicer.mrmlScene.AddNewNodeByClass(className, name)
 
 
 class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
@@ -158,17 +167,14 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def showHistogram(histogram) -> None:
         """A 40-bar plot of the target histogram (table 'Nodule histogram', chart in the layout)."""
-        table = slicer.mrmlScene.GetFirstNodeByName("Nodule histogram") or slicer.mrmlScene.AddNewNodeByClass(
-            "vtkMRMLTableNode", "Nodule histogram")
+        table = named_node("vtkMRMLTableNode", "Nodule histogram")
         fill_table(table, [{"bin_center_hu": float(hu), "fraction": float(f)} for hu, f in zip(BIN_CENTERS_HU, histogram)])
-        series = slicer.mrmlScene.GetFirstNodeByName("Nodule histogram bars") or slicer.mrmlScene.AddNewNodeByClass(
-            "vtkMRMLPlotSeriesNode", "Nodule histogram bars")
+        series = named_node("vtkMRMLPlotSeriesNode", "Nodule histogram bars")
         series.SetAndObserveTableNodeID(table.GetID())
         series.SetXColumnName("bin_center_hu")
         series.SetYColumnName("fraction")
         series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeBar)
-        chart = slicer.mrmlScene.GetFirstNodeByName("Nodule histogram chart") or slicer.mrmlScene.AddNewNodeByClass(
-            "vtkMRMLPlotChartNode", "Nodule histogram chart")
+        chart = named_node("vtkMRMLPlotChartNode", "Nodule histogram chart")
         chart.SetAndObservePlotSeriesNodeID(series.GetID())
         chart.SetXAxisTitle("HU")
         chart.SetYAxisTitle("fraction of nodule voxels")

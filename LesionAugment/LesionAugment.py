@@ -132,12 +132,14 @@ class LesionAugmentWidget(ModuleWidgetBase):
             ensure_packages(CORE_REQUIREMENTS)
             percents = parse_percents(p.seriesPercents) if p.seriesPercents.strip() else [p.targetPercent]
             labelmap = volume_from_node(p.inputLabelmap, "label map")
-            self.startJob(self.ui.applyButton, resize, self._onResized, labelmap, p.noduleId, percents, p.method)
+            inputLabelmap = p.inputLabelmap  # the results' geometry, whatever is selected when the job ends
+            self.startJob(self.ui.applyButton, resize, lambda results: self._onResized(results, inputLabelmap),
+                          labelmap, p.noduleId, percents, p.method)
 
-    def _onResized(self, results) -> None:
+    def _onResized(self, results, inputLabelmap) -> None:
         p = self._parameterNode
         p.outputLabelmap, p.contourSegmentation, p.statsTable = self.logic.writeResults(
-            results, p.inputLabelmap, p.outputLabelmap, p.contourSegmentation, p.statsTable)
+            results, inputLabelmap, p.outputLabelmap, p.contourSegmentation, p.statsTable)
         self.updateButtons()
 
     def onRender(self) -> None:
@@ -151,12 +153,13 @@ class LesionAugmentWidget(ModuleWidgetBase):
             labelmap = volume_from_node(p.inputLabelmap, "label map")
             edited = volume_from_node(p.outputLabelmap, "resized label map")
             engine = engine_from_settings(p.engine, settings)
-            self.startJob(self.ui.renderButton, render_ct, self._onRendered, engine, ct, labelmap, edited,
-                          p.steps, p.seed)
+            inputVolume = p.inputVolume
+            self.startJob(self.ui.renderButton, render_ct, lambda result: self._onRendered(result, inputVolume),
+                          engine, ct, labelmap, edited, p.steps, p.seed)
 
-    def _onRendered(self, ct) -> None:
+    def _onRendered(self, ct, inputVolume) -> None:
         p = self._parameterNode
-        p.outputVolume = node_from_volume(ct, "Rendered CT", node=p.outputVolume, like=p.inputVolume)
+        p.outputVolume = node_from_volume(ct, "Rendered CT", node=p.outputVolume, like=inputVolume)
         slicer.util.setSliceViewerLayers(background=p.outputVolume, fit=False)
 
 

@@ -88,11 +88,12 @@ class NodMAISIWidget(ModuleWidgetBase):
             settings = self.enginePanel.confirm_upload()
             ensure_engine_dependencies(p.engine, settings)
             args = self.logic.prepareJob(p, settings)
-            self.startJob(self.ui.applyButton, synthesize, self._onDone, *args)
+            labelmap, original = p.inputLabelmap, p.originalVolume  # as they were when the job started
+            self.startJob(self.ui.applyButton, synthesize, lambda ct: self._onDone(ct, labelmap, original), *args)
 
-    def _onDone(self, ct) -> None:
+    def _onDone(self, ct, labelmap, original) -> None:
         p = self._parameterNode
-        p.outputVolume = self.logic.showResult(ct, p.inputLabelmap, p.originalVolume, p.outputVolume)
+        p.outputVolume = self.logic.showResult(ct, labelmap, original, p.outputVolume)
 
 
 class NodMAISILogic(ScriptedLoadableModuleLogic):

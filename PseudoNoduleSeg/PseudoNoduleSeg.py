@@ -124,13 +124,14 @@ class PseudoNoduleSegWidget(ModuleWidgetBase):
             if indices:
                 job = self.logic.prepareJob(p.inputVolume, p.pointList, options_from_parameters(p),
                                             p.lungVolume, indices)
-                self.startJob(self.ui.segmentAllButton, segment_points, self._onDone, *job)
+                volume, points = p.inputVolume, p.pointList  # the outcomes' geometry and labels
+                self.startJob(self.ui.segmentAllButton, segment_points,
+                              lambda outcomes: self._onDone(outcomes, volume, points), *job)
 
-    def _onDone(self, outcomes) -> None:
+    def _onDone(self, outcomes, volume, points) -> None:
         p = self._parameterNode
-        replaceRows = len(outcomes) == len(self.logic.pointsToSegment(p.pointList, None, onlyNew=False))
-        self.logic.writeOutcomes(outcomes, p.inputVolume, p.pointList, p.outputSegmentation, p.measurementsTable,
-                                 replaceRows)
+        replaceRows = len(outcomes) == len(self.logic.pointsToSegment(points, None, onlyNew=False))
+        self.logic.writeOutcomes(outcomes, volume, points, p.outputSegmentation, p.measurementsTable, replaceRows)
         p.outputSegmentation.CreateClosedSurfaceRepresentation()
         self.updateButtons()
         if self.logic.pointsToSegment(p.pointList, p.outputSegmentation, onlyNew=True):
