@@ -88,6 +88,8 @@ class EnginePanel:
     def _load(self) -> None:
         settings = load_engine_settings(qt.QSettings())
         self.locationComboBox.setCurrentIndex(max(0, self.locationComboBox.findData(settings.location)))
+        if self.deviceComboBox.findText(settings.device) < 0:  # e.g. "cuda:1", kept rather than lost
+            self.deviceComboBox.addItem(settings.device)
         self.deviceComboBox.setCurrentText(settings.device)
         self.weightsPathLineEdit.currentPath = settings.weights_dir
         self.serverUrlLineEdit.text = settings.server_url
