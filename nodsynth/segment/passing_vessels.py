@@ -51,18 +51,21 @@ class Tube:
     start_mm: float
     stop_mm: float
 
+    def along_mm(self, points_mm: np.ndarray) -> np.ndarray:
+        """Position (mm) of each point (N x 3, mm) along the axis, from the centre."""
+        return (np.atleast_2d(points_mm) - self.centre_mm) @ self.direction
+
     def axis_distance_mm(self, points_mm: np.ndarray) -> np.ndarray:
         """Distance (mm) of each point (N x 3, mm) from the infinite axis."""
         offset = np.atleast_2d(points_mm) - self.centre_mm
-        along = offset @ self.direction
-        return np.linalg.norm(offset - along[:, None] * self.direction, axis=1)
+        return np.linalg.norm(offset - self.along_mm(points_mm)[:, None] * self.direction, axis=1)
 
     def across(self, points_mm: np.ndarray) -> "Tube":
         """The same tube, lengthened along its axis to run past all of ``points_mm`` (N x 3, mm).
 
         A vessel whose axis runs past the nodule goes on beyond it, whether or not the cut-off
         part on the far side is joined to this one."""
-        along = (np.atleast_2d(points_mm) - self.centre_mm) @ self.direction
+        along = self.along_mm(points_mm)
         if along.size == 0:
             return self
         return Tube(self.centre_mm, self.direction, self.radius_mm, min(self.start_mm, float(along.min())),
@@ -71,17 +74,17 @@ class Tube:
     def seen_beyond(self, stretch_mm: np.ndarray, vessel_mm: np.ndarray) -> bool:
         """Whether ``vessel_mm`` (N x 3, mm) has points near the axis more than :data:`BEYOND_RADII`
         tube radii past *both* ends of ``stretch_mm`` (M x 3, mm) along it."""
-        along = (np.atleast_2d(stretch_mm) - self.centre_mm) @ self.direction
+        along = self.along_mm(stretch_mm)
         if along.size == 0:
             return False
         margin = BEYOND_RADII * self.radius_mm
         near_axis = self.axis_distance_mm(vessel_mm) <= AXIS_SLACK_RADII * self.radius_mm
-        vessel_along = ((np.atleast_2d(vessel_mm) - self.centre_mm) @ self.direction)[near_axis]
+        vessel_along = self.along_mm(vessel_mm)[near_axis]
         return bool((vessel_along < along.min() - margin).any() and (vessel_along > along.max() + margin).any())
 
     def contains(self, points_mm: np.ndarray) -> np.ndarray:
         """Which points (N x 3, mm) lie inside the cylinder."""
-        along = (np.atleast_2d(points_mm) - self.centre_mm) @ self.direction
+        along = self.along_mm(points_mm)
         return (self.axis_distance_mm(points_mm) <= self.radius_mm) & (along >= self.start_mm) & (along <= self.stop_mm)
 
 
@@ -120,10 +123,9 @@ def fit_tube(points_mm: np.ndarray, elongation: float = TUBE_ELONGATION) -> Opti
 
 
 def passing_tubes(nodule: np.ndarray, attachments: np.ndarray, seed_kji, spacing_kji,
-                  nodule_radius_mm: float, rim_mm: np.ndarray) -> list[Tube]:
-    """Cylinders of the attachments that touch ``nodule``, are tubes and run past it (see module doc),
-    each lengthened across the ``rim_mm`` points (N x 3, mm; the voxels that may be taken) and kept
-    only when the vessel is seen beyond both ends of the rim stretch inside it.
+                  nodule_radius_mm: float) -> tuple[list[Tube], np.ndarray]:
+    """Cylinders of the attachments that touch ``nodule``, are tubes and whose axis runs past it (see
+    module doc), and the positions (N x 3, mm) of the attachment voxels they were fitted among.
 
     Only the attachments' parts within ``NEAR_FRACTION`` nodule radii of the nodule are read.
     """
@@ -132,24 +134,18 @@ def passing_tubes(nodule: np.ndarray, attachments: np.ndarray, seed_kji, spacing
     nodule, attachments = nodule[box], attachments[box]
     origin = [s.start for s in box]
     labels, count = ndimage.label(attachments, structure=np.ones((3, 3, 3), dtype=bool))
-    if count == 0:
-        return []
     touching = ndimage.binary_dilation(nodule, structure=FACE_CONNECTIVITY) & attachments
-    if not touching.any():
-        return []
+    if count == 0 or not touching.any():
+        return [], np.zeros((0, 3))
     near = attachments & (edt_mm(~nodule, spacing_kji) <= reach_mm)
     near_points, near_labels = voxel_points_mm(near, spacing_kji, origin), labels[near]
     seed_mm = np.asarray(seed_kji, dtype=np.float64) * np.asarray(spacing_kji, dtype=np.float64)
     tubes = []
     for label in np.unique(labels[touching]):
         tube = fit_tube(near_points[near_labels == label])
-        if tube is None or tube.axis_distance_mm(seed_mm)[0] < PAST_FRACTION * nodule_radius_mm:
-            continue
-        span = tube.across(rim_mm)
-        stretch = rim_mm[span.contains(rim_mm)]
-        if len(stretch) and span.seen_beyond(stretch, near_points):
-            tubes.append(span)
-    return tubes
+        if tube is not None and tube.axis_distance_mm(seed_mm)[0] >= PAST_FRACTION * nodule_radius_mm:
+            tubes.append(tube)
+    return tubes, near_points
 
 
 def remove_passing_vessels(nodule: np.ndarray, attachments: np.ndarray, seed_kji, spacing_kji,
@@ -160,14 +156,17 @@ def remove_passing_vessels(nodule: np.ndarray, attachments: np.ndarray, seed_kji
     depth of the nodule's deepest voxel near the click; voxels of ``nodule`` deeper than
     ``protected_depth_mm`` are kept whatever the tubes say.
     """
-    shallow = nodule & (edt_mm(nodule, spacing_kji) <= protected_depth_mm)
-    points = voxel_points_mm(shallow, spacing_kji)
-    tubes = passing_tubes(nodule, attachments, seed_kji, spacing_kji, nodule_radius_mm, points)
+    tubes, vessel_points = passing_tubes(nodule, attachments, seed_kji, spacing_kji, nodule_radius_mm)
     if not tubes:
         return nodule
+    shallow = nodule & (edt_mm(nodule, spacing_kji) <= protected_depth_mm)
+    points = voxel_points_mm(shallow, spacing_kji)
     inside = np.zeros(len(points), dtype=bool)
     for tube in tubes:
-        inside |= tube.contains(points)
+        span = tube.across(points)
+        stretch = span.contains(points)
+        if stretch.any() and span.seen_beyond(points[stretch], vessel_points):
+            inside |= stretch
     taken = np.zeros_like(nodule)
     taken[shallow] = inside
     kept = nodule & ~taken
