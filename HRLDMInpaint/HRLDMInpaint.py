@@ -117,7 +117,7 @@ class HRLDMInpaintWidget(ModuleWidgetBase):
             settings = self.enginePanel.confirm_upload()
             ensure_engine_dependencies(p.engine, settings)
             args, mask = self.logic.prepareJob(p, settings)
-            inputVolume = p.inputVolume  # the result's geometry, whatever is selected when the job ends
+            inputVolume = p.inputVolume  # the result's geometry: this one, not what is selected when the job ends
             self.startJob(self.ui.applyButton, inpaint, lambda ct: self._onDone(ct, mask, inputVolume), *args)
 
     def _onDone(self, ct, mask, inputVolume) -> None:

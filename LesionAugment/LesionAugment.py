@@ -132,7 +132,7 @@ class LesionAugmentWidget(ModuleWidgetBase):
             ensure_packages(CORE_REQUIREMENTS)
             percents = parse_percents(p.seriesPercents) if p.seriesPercents.strip() else [p.targetPercent]
             labelmap = volume_from_node(p.inputLabelmap, "label map")
-            inputLabelmap = p.inputLabelmap  # the results' geometry, whatever is selected when the job ends
+            inputLabelmap = p.inputLabelmap  # the results' geometry: this one, not what is selected when the job ends
             self.startJob(self.ui.applyButton, resize, lambda results: self._onResized(results, inputLabelmap),
                           labelmap, p.noduleId, percents, p.method)
 

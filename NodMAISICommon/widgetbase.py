@@ -52,9 +52,12 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateButtons(self, caller=None, event=None) -> None:
         """Enable/disable buttons from the parameter node (override)."""
 
-    def cleanup(self) -> None:
+    def cancelRunningJob(self) -> None:
         if self.runner is not None and self.runner.running:
             self.runner.cancel()
+
+    def cleanup(self) -> None:
+        self.cancelRunningJob()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -66,8 +69,7 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._disconnectParameterNode()
 
     def onSceneStartClose(self, caller, event) -> None:
-        if self.runner is not None and self.runner.running:
-            self.runner.cancel()
+        self.cancelRunningJob()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
