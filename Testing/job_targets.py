@@ -1,0 +1,43 @@
+"""Job targets for the job-process tests (importable by the job process: the Testing folder is on the
+parent's ``sys.path``, which the host inherits as ``PYTHONPATH``)."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def count(n: int, pause_s: float = 0.0, progress=None, cancel=None) -> int:
+    """Sum 0..n-1, reporting progress and honouring cancel at every step."""
+    total = 0
+    for i in range(n):
+        cancel.raise_if_cancelled()
+        total += i
+        progress((i + 1) / n, f"step {i + 1}/{n}")
+        time.sleep(pause_s)
+    return total
+
+
+def fail(progress=None, cancel=None):
+    from nodsynth.errors import InputError
+
+    raise InputError("point (1, 2, 3) mm lies outside the volume")
+
+
+def pid(progress=None, cancel=None) -> int:
+    return os.getpid()
+
+
+def die(progress=None, cancel=None):
+    """What the out-of-memory killer does to a job process."""
+    progress(0.1, "allocating")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def stubborn(seconds: float, progress=None, cancel=None):
+    """Work that never looks at its cancel token (e.g. one long network call)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        progress(0.5, "busy")
+        time.sleep(0.02)
+    return "finished"

@@ -1,0 +1,127 @@
+"""The job host (``nodsynth.jobs``): long work in a child process that a GUI thread follows without
+blocking: progress then the result, cooperative cancel, a job that ignores cancel stopped by ending
+its process, a crash reported with its cause, and no process left behind (stop, or the parent gone)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from nodsynth.errors import NodsynthError
+from nodsynth.jobs import CANCELLED, DONE, FAILED, RUNNING
+from nodsynth.jobs.client import JobHost, describe_exit
+
+TESTING = Path(__file__).resolve().parent
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.is_file():  # a zombie has exited
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+@pytest.fixture
+def host():
+    host = JobHost()
+    yield host
+    host.stop()
+
+
+def test_progress_then_the_result_and_the_host_stays_warm(host):
+    job = host.submit("job_targets:count", 20, 0.02)
+    seen = []
+    while not job.poll().finished:
+        seen.append(job.poll())
+        time.sleep(0.01)
+    assert job.poll().state == DONE and job.result() == sum(range(20))
+    running = [s for s in seen if s.state == RUNNING and s.fraction > 0]
+    assert running and running[0].message.startswith("step ") and all(0 < s.fraction <= 1 for s in running)
+    first = host.submit("job_targets:pid")
+    assert first.wait(30).state == DONE
+    again = host.submit("job_targets:pid")
+    assert again.wait(30).state == DONE and again.result() == first.result() == host.pid
+
+
+def test_cancel_stops_a_cooperative_job_and_the_host_serves_on(host):
+    job = host.submit("job_targets:count", 10_000, 0.01)
+    while job.poll().fraction == 0:
+        time.sleep(0.01)
+    pid = host.pid
+    job.cancel()
+    assert job.wait(5).state == CANCELLED and host.alive and host.pid == pid
+    with pytest.raises(NodsynthError, match="no result"):
+        job.result()
+
+
+def test_a_job_that_ignores_cancel_is_ended_with_its_process(host):
+    job = host.submit("job_targets:stubborn", 60.0)
+    while job.poll().fraction == 0:
+        time.sleep(0.01)
+    pid = host.pid
+    start = time.monotonic()
+    job.cancel()
+    status = job.wait(10)
+    print(f"cancel to stopped: {time.monotonic() - start:.2f} s")
+    assert status.state == CANCELLED and "its process was ended" in status.message
+    assert time.monotonic() - start <= 2.0 and not alive(pid)
+    assert host.submit("job_targets:pid").wait(30).state == DONE, "the next job gets a new process"
+
+
+def test_a_crash_is_reported_with_its_cause(host):
+    status = host.submit("job_targets:die").wait(30)
+    assert status.state == FAILED and "killed by signal SIGKILL (out of memory?)" in status.error
+    failure = host.submit("job_targets:fail").wait(30)
+    assert failure.state == FAILED and failure.error_type == "InputError" and "outside the volume" in failure.error
+    assert "Traceback" in failure.details
+    assert host.submit("job_targets:no_such_function").wait(30).state == FAILED
+
+
+def test_stop_leaves_no_process(host):
+    job = host.submit("job_targets:stubborn", 60.0)
+    while job.poll().fraction == 0:
+        time.sleep(0.01)
+    pid = host.pid
+    host.stop()
+    assert not alive(pid)
+
+
+def test_the_host_ends_when_its_parent_is_killed(tmp_path):
+    """A parent that dies without stopping its host (Slicer killed) leaves no orphan behind."""
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(TESTING)!r})
+        from nodsynth.jobs.client import JobHost
+        host = JobHost()
+        job = host.submit("job_targets:stubborn", 120.0)
+        while job.poll().fraction == 0:
+            time.sleep(0.01)
+        print(host.pid, flush=True)
+        time.sleep(120)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    host_pid = int(parent.stdout.readline())
+    assert alive(host_pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(10)
+    deadline = time.monotonic() + 5
+    while alive(host_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(host_pid), "the job host outlived its parent"
+
+
+def test_exit_descriptions():
+    assert describe_exit(-signal.SIGKILL) == "was killed by signal SIGKILL (out of memory?)"
+    assert describe_exit(-signal.SIGSEGV) == "was killed by signal SIGSEGV"
+    assert describe_exit(1) == "exited with status 1"

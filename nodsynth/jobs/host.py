@@ -1,0 +1,126 @@
+"""The job host, the child process of :class:`~nodsynth.jobs.client.JobHost`::
+
+    python -m nodsynth.jobs.host ROOT
+
+It runs the jobs of folder ``ROOT`` one at a time, in the order their names arrive on stdin, and
+stays alive between jobs so that what a job loads (torch, an engine's networks) is there for the
+next one. Commands, one per stdin line: ``run NAME`` (the job folder ``ROOT/NAME``),
+``cancel NAME`` (set that job's cancel token), ``forget NAME`` (the parent has read the result:
+remove the folder) and ``quit`` (after the current job). End of stdin
+means the parent is gone: the host leaves at once, so it never outlives the application that
+started it.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Optional
+
+from ..errors import Cancelled
+from ..progress import CancelToken
+from .protocol import CANCELLED, DONE, FAILED, RUNNING, JobStatus, job_dir_name, read_call, write_result, write_status
+
+STATUS_EVERY_S = 0.1
+"""Progress is written at most this often (the parent polls every 100 ms)."""
+ORPHAN_EXIT_STATUS = 3
+
+
+class _Current:
+    """The job now running and its cancel token, shared with the stdin reader thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.name: Optional[str] = None
+        self.token = CancelToken()
+        self.cancelled: set = set()  # names cancelled before or while they ran
+
+    def start(self, name: str) -> CancelToken:
+        with self.lock:
+            self.name, self.token = name, CancelToken()
+            if name in self.cancelled:
+                self.token.cancel()
+            return self.token
+
+    def cancel(self, name: str) -> None:
+        with self.lock:
+            self.cancelled.add(name)
+            if self.name == name:
+                self.token.cancel()
+
+
+def _read_commands(root: Path, pending: "queue.Queue[Optional[str]]", current: _Current) -> None:
+    """stdin reader (a thread): queue ``run`` jobs, forward ``cancel``, remove ``forget`` folders; exit
+    when the parent is gone."""
+    for line in sys.stdin:
+        verb, _, name = line.strip().partition(" ")
+        if verb == "run":
+            pending.put(name)
+        elif verb == "cancel":
+            current.cancel(name)
+        elif verb == "forget":
+            shutil.rmtree(root / job_dir_name(name), ignore_errors=True)
+        elif verb == "quit":
+            pending.put(None)
+            return
+    os._exit(ORPHAN_EXIT_STATUS)  # stdin closed: the parent died or let go of us
+
+
+def _progress_writer(job_dir: Path):
+    last = [0.0]
+
+    def report(fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= STATUS_EVERY_S:
+            last[0] = now
+            write_status(job_dir, JobStatus(RUNNING, min(max(float(fraction), 0.0), 1.0), str(message)))
+
+    return report
+
+
+def run_job(job_dir: Path, token: CancelToken) -> JobStatus:
+    """Run one job folder's call to a finished status, written to the folder; never raises."""
+    write_status(job_dir, JobStatus(RUNNING, 0.0, "starting"))
+    start = time.monotonic()
+    try:
+        function, args, kwargs = read_call(job_dir)
+        result = function(*args, progress=_progress_writer(job_dir), cancel=token, **kwargs)
+        if token.cancelled:
+            raise Cancelled("cancelled by the user")
+        write_result(job_dir, result)
+        status = JobStatus(DONE, 1.0, f"done in {time.monotonic() - start:.1f} s")
+    except Cancelled:
+        status = JobStatus(CANCELLED, 0.0, "cancelled")
+    except BaseException as exc:  # noqa: BLE001 - any failure (MemoryError included) goes to the parent
+        status = JobStatus(FAILED, 0.0, "failed", str(exc) or type(exc).__name__, type(exc).__name__,
+                           traceback.format_exc())
+    write_status(job_dir, status)
+    return status
+
+
+def main(argv: Optional[list] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or not Path(argv[0]).is_dir():
+        print("usage: python -m nodsynth.jobs.host JOBS_FOLDER", file=sys.stderr)
+        return 2
+    root = Path(argv[0])
+    pending: "queue.Queue[Optional[str]]" = queue.Queue()
+    current = _Current()
+    threading.Thread(target=_read_commands, args=(root, pending, current), daemon=True, name="commands").start()
+    while True:
+        name = pending.get()
+        if name is None:
+            return 0
+        token = current.start(name)
+        run_job(root / name, token)
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The job folder both sides of a job host share, and the status record read from it.
+
+One folder per job, made by the parent::
+
+    <job>/call.pkl      pickled (target "module:function", args, kwargs), written before the job is sent
+    <job>/status.json   the job's state, progress fraction 0..1 and message (rewritten atomically)
+    <job>/result.pkl    the pickled return value, written atomically before the status says "done"
+
+A target is called as ``function(*args, progress=fn(fraction, message), cancel=CancelToken, **kwargs)``,
+nodsynth's convention for long work.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pickle
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ..atomic import atomic_path, write_text_atomic
+
+RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
+CALL_FILE, STATUS_FILE, RESULT_FILE = "call.pkl", "status.json", "result.pkl"
+PICKLE_PROTOCOL = 4
+"""Readable by every Python the modules run on (Slicer 5.8 ships 3.9)."""
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A snapshot of a job: state, progress fraction 0..1 and message; for a failure the error's
+    message, exception type name and traceback text."""
+
+    state: str
+    fraction: float = 0.0
+    message: str = ""
+    error: str = ""
+    error_type: str = ""
+    details: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state != RUNNING
+
+
+def write_call(job_dir: Path, target: str, args: tuple, kwargs: dict) -> None:
+    """Store the call a job makes (``target`` is ``"package.module:function"``)."""
+    if target.count(":") != 1:
+        raise ValueError(f"a job target is 'module:function', got {target!r}")
+    with atomic_path(job_dir / CALL_FILE) as tmp, open(tmp, "wb") as handle:
+        pickle.dump((target, tuple(args), dict(kwargs)), handle, protocol=PICKLE_PROTOCOL)
+
+
+def read_call(job_dir: Path) -> tuple[Callable[..., Any], tuple, dict]:
+    """``(function, args, kwargs)`` of a job folder, the function imported by its name."""
+    with open(job_dir / CALL_FILE, "rb") as handle:
+        target, args, kwargs = pickle.load(handle)
+    module_name, function_name = target.split(":")
+    return getattr(importlib.import_module(module_name), function_name), args, kwargs
+
+
+def write_status(job_dir: Path, status: JobStatus) -> None:
+    write_text_atomic(job_dir / STATUS_FILE, json.dumps(asdict(status)))
+
+
+def read_status(job_dir: Path) -> Optional[JobStatus]:
+    """The job's last written status, or ``None`` before the host wrote one."""
+    try:
+        text = (job_dir / STATUS_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return JobStatus(**json.loads(text))
+
+
+class _CLayoutPickler(pickle.Pickler):
+    """Arrays cross to the parent C-contiguous (the layout Slicer's volume nodes hold): an engine's
+    transposed or flipped result is laid out here, in the job process, not on the GUI thread."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        import numpy as np
+
+        if isinstance(obj, np.ndarray) and not obj.flags.c_contiguous:
+            return np.ascontiguousarray(obj).__reduce_ex__(PICKLE_PROTOCOL)
+        return NotImplemented
+
+
+def write_result(job_dir: Path, result: Any) -> None:
+    with atomic_path(job_dir / RESULT_FILE) as tmp, open(tmp, "wb") as handle:
+        _CLayoutPickler(handle, protocol=PICKLE_PROTOCOL).dump(result)
+
+
+def read_result(job_dir: Path) -> Any:
+    with open(job_dir / RESULT_FILE, "rb") as handle:
+        return pickle.load(handle)
+
+
+def job_dir_name(path: os.PathLike) -> str:
+    """The name a job folder is known by on the host's command line (no separators allowed)."""
+    name = Path(path).name
+    if not name or name in (".", "..") or any(sep in name for sep in ("/", "\\", " ")):
+        raise ValueError(f"invalid job folder name {name!r}")
+    return name
