@@ -1,7 +1,7 @@
 """HRLDMInpaint: put a nodule of a chosen place, shape, subtype and HU histogram into a healthy CT with
 the histogram-regularised latent diffusion engine (HR-LDM) or the model-free engine. Computation:
 ``nodsynth`` (place, shapes, presets, engines) through ``HRLDMInpaintLib.compute``."""
-from typing import Annotated, Union
+from typing import Annotated, Optional, Union
 
 import slicer
 from slicer import (vtkMRMLLabelMapVolumeNode, vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode,
@@ -13,17 +13,19 @@ from nodsynth.engines import SUBTYPES
 from nodsynth.errors import InputError
 from nodsynth.histogram import BIN_CENTERS_HU
 from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
-from NodMAISICommon.engines import engine_from_settings
+from NodMAISICommon.engines import ENGINE_JOB, engine_from_settings
 from NodMAISICommon.markups import add_control_point_lps, control_points_lps
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.segments import prepare_segmentation, read_segment, region_from_node, segment_ids, write_segment
 from NodMAISICommon.settings import EngineSettings
 from NodMAISICommon.tablenodes import fill_table
-from NodMAISICommon.views import show_side_by_side
+from NodMAISICommon.views import named_node, show_side_by_side
 from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase
 from HRLDMInpaintLib.compute import (HISTOGRAM_SOURCES, SHAPE_SOURCES, ShapeOptions, inpaint, nodule_mask,
                                      sample_location, target_histogram)
+
+INPAINT_TARGET = "HRLDMInpaintLib.compute:inpaint"
 
 
 class HRLDMInpaint(ScriptedLoadableModule):
@@ -44,7 +46,7 @@ class HRLDMInpaint(ScriptedLoadableModule):
 @parameterNodeWrapper
 class HRLDMInpaintParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
-    lungVolume: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode]
+    lungVolume: Optional[Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode]]
     targetPoints: vtkMRMLMarkupsFiducialNode
     placement: Annotated[str, Choice(["inner", "subpleural"])] = "inner"
     shapeSource: Annotated[str, Choice(list(SHAPE_SOURCES))] = "procedural"
@@ -116,23 +118,15 @@ class HRLDMInpaintWidget(ModuleWidgetBase):
         with slicer.util.tryWithErrorDisplay("Could not start the inpainting.", waitCursor=True):
             settings = self.enginePanel.confirm_upload()
             ensure_engine_dependencies(p.engine, settings)
-            args, mask = self.logic.prepareJob(p, settings)
+            args, mask = self.logic.prepareJob(p)
             inputVolume = p.inputVolume  # the result's geometry: this one, not what is selected when the job ends
-            self.startJob(self.ui.applyButton, inpaint, lambda ct: self._onDone(ct, mask, inputVolume), *args)
+            self.startJob(self.ui.applyButton, ENGINE_JOB, (INPAINT_TARGET, p.engine, settings) + args,
+                          lambda ct: self._onDone(ct, mask, inputVolume))
 
     def _onDone(self, ct, mask, inputVolume) -> None:
         p = self._parameterNode
         p.outputVolume, p.outputSegmentation = self.logic.showResult(ct, mask, inputVolume, p.outputVolume,
                                                                      p.outputSegmentation)
-
-
-def named_node(className: str, name: str):
-    """The scene's node of ``className`` called ``name`` (a node of another class with that name is
-    left alone), created when there is none."""
-    for node in slicer.util.getNodesByClass(className):
-        if node.GetName() == name:
-            return node
-    return slicer.mrmlScene.AddNewNodeByClass(className, name)
 
 
 class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
@@ -173,24 +167,24 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
         series.SetAndObserveTableNodeID(table.GetID())
         series.SetXColumnName("bin_center_hu")
         series.SetYColumnName("fraction")
-        series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeBar)
+        series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatterBar)  # PlotTypeBar ignores the X column
         chart = named_node("vtkMRMLPlotChartNode", "Nodule histogram chart")
         chart.SetAndObservePlotSeriesNodeID(series.GetID())
         chart.SetXAxisTitle("HU")
         chart.SetYAxisTitle("fraction of nodule voxels")
         slicer.modules.plots.logic().ShowChartInLayout(chart)
 
-    def prepareJob(self, p, settings: EngineSettings) -> tuple:
-        """``(arguments of inpaint, nodule mask)`` read from the nodes (main thread)."""
-        ct = volume_from_node(p.inputVolume, "CT")
+    def prepareJob(self, p) -> tuple:
+        """``(arguments of inpaint after the engine, nodule mask)`` read from the nodes (views of their
+        voxels: the job process gets a copy)."""
+        ct = volume_from_node(p.inputVolume, "CT", copy=False)
         points = control_points_lps(p.targetPoints, p.inputVolume)
         if len(points) == 0:
             raise InputError("place the nodule centre first (or 'Sample location')")
         options = ShapeOptions(p.shapeSource, p.diameterMm, p.elongation, p.lobulation, p.spiculation,
                                p.shapeLibraryPath, p.seed)
         mask = nodule_mask(ct, points[0], options, self._segmentMask(p) if p.shapeSource == "segment" else None)
-        args = (engine_from_settings(p.engine, settings), ct, mask, p.subtype, self.histogram(p), self._lung(p),
-                p.steps, p.sampler, p.seed)
+        args = (ct, mask, p.subtype, self.histogram(p), self._lung(p), p.steps, p.sampler, p.seed)
         return args, mask
 
     def showResult(self, ct, mask, inputNode, outputNode=None, segmentationNode=None):
@@ -207,8 +201,8 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
     def inpaintNode(self, p, settings: EngineSettings = EngineSettings(), progress=None, cancel=None):
         """Headless: run with the parameter node ``p``; returns ``(CT node, segmentation node)``."""
         ensure_engine_dependencies(p.engine, settings, interactive=False)
-        args, mask = self.prepareJob(p, settings)
-        ct = inpaint(*args, progress=progress, cancel=cancel)
+        args, mask = self.prepareJob(p)
+        ct = inpaint(engine_from_settings(p.engine, settings), *args, progress=progress, cancel=cancel)
         return self.showResult(ct, mask, p.inputVolume, p.outputVolume, p.outputSegmentation)
 
 
@@ -223,6 +217,7 @@ class HRLDMInpaintTest(ScriptedLoadableModuleTest):
         self.test_model_free_insertion()
 
     def test_model_free_insertion(self):
+        ensure_packages(CORE_REQUIREMENTS, interactive=True)  # scikit-learn / scikit-image are not in Slicer
         import numpy as np
         from nodsynth.phantom import make_demo_patient
 

@@ -16,7 +16,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 from nodsynth.errors import InputError
 from nodsynth.place import nodules_from_labelmap
 from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
-from NodMAISICommon.engines import engine_from_settings
+from NodMAISICommon.engines import ENGINE_JOB, engine_from_settings
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.labelmapnodes import labelmap_node_from_segmentation
 from NodMAISICommon.markups import control_points_lps, defined_point_indices
@@ -29,6 +29,7 @@ from NodMAISICommon.widgetbase import ModuleWidgetBase
 from LesionAugmentLib.compute import nodule_at, nodule_table_rows, parse_percents, render_ct, resize, stats_rows
 
 ORIGINAL_COLOR, NEW_COLOR = (0.95, 0.85, 0.2), (0.2, 0.85, 0.95)
+RESIZE_JOB, RENDER_TARGET = "LesionAugmentLib.compute:resize", "LesionAugmentLib.compute:render_ct"
 
 
 class LesionAugment(ScriptedLoadableModule):
@@ -131,10 +132,10 @@ class LesionAugmentWidget(ModuleWidgetBase):
         with slicer.util.tryWithErrorDisplay("Could not resize the nodule.", waitCursor=True):
             ensure_packages(CORE_REQUIREMENTS)
             percents = parse_percents(p.seriesPercents) if p.seriesPercents.strip() else [p.targetPercent]
-            labelmap = volume_from_node(p.inputLabelmap, "label map")
+            labelmap = volume_from_node(p.inputLabelmap, "label map", copy=False)
             inputLabelmap = p.inputLabelmap  # the results' geometry: this one, not what is selected when the job ends
-            self.startJob(self.ui.applyButton, resize, lambda results: self._onResized(results, inputLabelmap),
-                          labelmap, p.noduleId, percents, p.method)
+            self.startJob(self.ui.applyButton, RESIZE_JOB, (labelmap, p.noduleId, percents, p.method),
+                          lambda results: self._onResized(results, inputLabelmap))
 
     def _onResized(self, results, inputLabelmap) -> None:
         p = self._parameterNode
@@ -149,13 +150,13 @@ class LesionAugmentWidget(ModuleWidgetBase):
         with slicer.util.tryWithErrorDisplay("Could not render the CT.", waitCursor=True):
             settings = self.enginePanel.confirm_upload()
             ensure_engine_dependencies(p.engine, settings)
-            ct = volume_from_node(p.inputVolume, "CT")
-            labelmap = volume_from_node(p.inputLabelmap, "label map")
-            edited = volume_from_node(p.outputLabelmap, "resized label map")
-            engine = engine_from_settings(p.engine, settings)
+            ct = volume_from_node(p.inputVolume, "CT", copy=False)
+            labelmap = volume_from_node(p.inputLabelmap, "label map", copy=False)
+            edited = volume_from_node(p.outputLabelmap, "resized label map", copy=False)
             inputVolume = p.inputVolume
-            self.startJob(self.ui.renderButton, render_ct, lambda result: self._onRendered(result, inputVolume),
-                          engine, ct, labelmap, edited, p.steps, p.seed)
+            self.startJob(self.ui.renderButton, ENGINE_JOB,
+                          (RENDER_TARGET, p.engine, settings, ct, labelmap, edited, p.steps, p.seed),
+                          lambda result: self._onRendered(result, inputVolume))
 
     def _onRendered(self, ct, inputVolume) -> None:
         p = self._parameterNode
@@ -219,10 +220,17 @@ class LesionAugmentLogic(ScriptedLoadableModuleLogic):
                        steps, seed, progress=progress, cancel=cancel)
         return node_from_volume(ct, "Rendered CT", node=outputNode, like=ctNode)
 
+    @staticmethod
+    def resizeSeries(labelmapNode, noduleId: int = 0, percents=(50.0,), method: str = "distance",
+                     progress=None, cancel=None) -> list:
+        """Headless: one resized label map per percent (nested), as ``ResizeResult`` objects."""
+        return resize(volume_from_node(labelmapNode, "label map"), noduleId, list(percents), method,
+                      progress=progress, cancel=cancel)
+
     def resizeNodule(self, labelmapNode, noduleId: int = 0, percents=(50.0,), method: str = "distance",
                      outputLabelmapNode=None, contourNode=None, tableNode=None):
         """Headless: resize and write the outputs; returns ``(labelmap node, contour node, table node)``."""
-        results = resize(volume_from_node(labelmapNode, "label map"), noduleId, list(percents), method)
+        results = self.resizeSeries(labelmapNode, noduleId, percents, method)
         return self.writeResults(results, labelmapNode, outputLabelmapNode, contourNode, tableNode)
 
 
@@ -237,6 +245,7 @@ class LesionAugmentTest(ScriptedLoadableModuleTest):
         self.test_shrink_and_render()
 
     def test_shrink_and_render(self):
+        ensure_packages(CORE_REQUIREMENTS, interactive=True)  # scikit-learn / scikit-image are not in Slicer
         from nodsynth.phantom import make_demo_patient
 
         patient = make_demo_patient()

@@ -11,15 +11,17 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 
 from nodsynth.place import nodules_from_labelmap
 from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
-from NodMAISICommon.engines import engine_from_settings
+from NodMAISICommon.engines import ENGINE_JOB, engine_from_settings
 from NodMAISICommon.labelmapnodes import labelmap_node_from_segmentation
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.segments import prepare_segmentation, write_segment
 from NodMAISICommon.settings import EngineSettings
-from NodMAISICommon.views import show_side_by_side
+from NodMAISICommon.views import named_node, show_side_by_side
 from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase
 from NodMAISILib.compute import SynthesisOptions, parse_size, parse_spacing, synthesize
+
+SYNTHESIZE_TARGET = "NodMAISILib.compute:synthesize"
 
 
 class NodMAISI(ScriptedLoadableModule):
@@ -87,9 +89,10 @@ class NodMAISIWidget(ModuleWidgetBase):
         with slicer.util.tryWithErrorDisplay("Could not start the synthesis.", waitCursor=True):
             settings = self.enginePanel.confirm_upload()
             ensure_engine_dependencies(p.engine, settings)
-            args = self.logic.prepareJob(p, settings)
+            args = self.logic.prepareJob(p)
             labelmap, original = p.inputLabelmap, p.originalVolume  # as they were when the job started
-            self.startJob(self.ui.applyButton, synthesize, lambda ct: self._onDone(ct, labelmap, original), *args)
+            self.startJob(self.ui.applyButton, ENGINE_JOB, (SYNTHESIZE_TARGET, p.engine, settings) + args,
+                          lambda ct: self._onDone(ct, labelmap, original))
 
     def _onDone(self, ct, labelmap, original) -> None:
         p = self._parameterNode
@@ -110,22 +113,22 @@ class NodMAISILogic(ScriptedLoadableModuleLogic):
                                 resample_to_valid=bool(parameters.resampleToValid),
                                 roi_only=bool(parameters.roiOnly and parameters.originalVolume))
 
-    def prepareJob(self, parameters, settings: EngineSettings) -> tuple:
-        """Arguments of :func:`synthesize` read from the nodes (main thread)."""
-        labelmap = volume_from_node(parameters.inputLabelmap, "label map")
+    def prepareJob(self, parameters) -> tuple:
+        """Arguments of :func:`synthesize` after the engine, read from the nodes (views of their
+        voxels: the job process gets a copy)."""
+        labelmap = volume_from_node(parameters.inputLabelmap, "label map", copy=False)
         options = self.options(parameters)
-        original = volume_from_node(parameters.originalVolume, "original CT") if options.roi_only else None
-        originalLabels = (volume_from_node(parameters.originalLabelmap, "original label map")
+        original = volume_from_node(parameters.originalVolume, "original CT", copy=False) if options.roi_only else None
+        originalLabels = (volume_from_node(parameters.originalLabelmap, "original label map", copy=False)
                           if options.roi_only and parameters.originalLabelmap else None)
-        return engine_from_settings(parameters.engine, settings), labelmap, options, original, originalLabels
+        return labelmap, options, original, originalLabels
 
     def showResult(self, ct, labelmapNode, originalNode=None, outputNode=None):
         """The CT as a node beside the original, with the nodule contour (label 23) on both views."""
         outputNode = node_from_volume(ct, "Synthetic CT", node=outputNode, like=labelmapNode)
         nodules = nodules_from_labelmap(volume_from_node(labelmapNode, "label map"))
         if nodules.array.any():
-            contour = slicer.mrmlScene.GetFirstNodeByName("Nodule contour") or slicer.mrmlScene.AddNewNodeByClass(
-                "vtkMRMLSegmentationNode", "Nodule contour")
+            contour = named_node("vtkMRMLSegmentationNode", "Nodule contour")
             prepare_segmentation(contour, labelmapNode)
             write_segment(contour, labelmapNode, nodules.with_array(nodules.array.astype(np.uint8)), "Nodule",
                           segmentId="Nodule")
@@ -156,6 +159,7 @@ class NodMAISITest(ScriptedLoadableModuleTest):
         self.test_roi_edit_model_free()
 
     def test_roi_edit_model_free(self):
+        ensure_packages(CORE_REQUIREMENTS, interactive=True)  # scikit-learn / scikit-image are not in Slicer
         from nodsynth.augment import resize_nodule
         from nodsynth.phantom import make_demo_patient
 

@@ -2,24 +2,32 @@
 
 torch through the PyTorch extension (``PyTorchUtils``, build matched to the GPU driver);
 other packages through ``slicer.packaging.pip_ensure`` (Slicer >= 5.12: asks, shows progress,
-offers a restart) or, on older Slicer, ``slicer.util.pip_install`` after a confirmation.
-Slicer's own numpy, SimpleITK and requests are never replaced. Headless callers
-(``interactive=False``) get an error naming what to install instead of a silent install.
+offers a restart) or, on Slicer 5.8 / 5.10, ``slicer.util.pip_install`` after a confirmation.
+Slicer's own numpy, SimpleITK and requests (and an installed torch) are never replaced: every
+install runs with a pip constraints file pinning their installed versions, so pip either keeps
+them or fails (``skip_packages``, the alternative, is a "discouraged workaround" in Slicer's own
+docs). A module's self-test installs too (Slicer 5.12 would otherwise skip the install in testing
+mode). Headless callers (``interactive=False``) get an error naming what to install instead.
 """
 from __future__ import annotations
 
 import importlib
+import tempfile
+from pathlib import Path
 from typing import Sequence
 
 import slicer
 
 from nodsynth.errors import Cancelled, NodsynthError
 
-from .requirements import (CORE_REQUIREMENTS, ENGINE_REQUIREMENTS, PROTECTED_PACKAGES, REMOTE_REQUIREMENTS,
-                           TORCH_REQUIREMENT, unmet_requirements)
+from .requirements import (CORE_REQUIREMENTS, ENGINE_REQUIREMENTS, REMOTE_REQUIREMENTS, TORCH_REQUIREMENT,
+                           protected_pins, unmet_requirements)
 from .settings import EngineSettings
 
 REQUESTER = "NodMAISI"
+_MET: set = set()
+"""Requirements found met in this session (installed packages do not go away while Slicer runs;
+looking them up costs tens of milliseconds a click)."""
 
 
 def slicer_pip_ensure():
@@ -31,30 +39,45 @@ def slicer_pip_ensure():
     return getattr(packaging, "pip_ensure", None)
 
 
-def ensure_packages(requirements: Sequence[str], interactive: bool = True) -> None:
-    """Make sure ``requirements`` are met; asks before installing anything."""
-    missing = unmet_requirements(requirements)
-    if not missing:
+def constraints_file() -> Path:
+    """A pip constraints file pinning the installed versions of the packages Slicer owns."""
+    handle = tempfile.NamedTemporaryFile("w", prefix="nodmaisi-constraints-", suffix=".txt", delete=False,
+                                         encoding="utf-8")
+    with handle:
+        handle.write("\n".join(protected_pins()) + "\n")
+    return Path(handle.name)
+
+
+def ensure_packages(requirements: Sequence[str], interactive: bool = True, install: bool = True) -> None:
+    """Make sure ``requirements`` are met; asks before installing anything. ``install=False`` only
+    looks (a panel opening warms the lookup; the first run asks)."""
+    missing = unmet_requirements([r for r in requirements if r not in _MET])
+    _MET.update(r for r in requirements if r not in missing)
+    if not missing or not install:
         return
     if not interactive:
         raise NodsynthError("missing Python packages: " + ", ".join(missing)
                             + f"; install them in Slicer's Python console: slicer.util.pip_install({' '.join(missing)!r})")
-    pip_ensure = slicer_pip_ensure()
-    if pip_ensure is not None:
-        from packaging.requirements import Requirement
+    constraints = constraints_file()
+    try:
+        pip_ensure = slicer_pip_ensure()
+        if pip_ensure is not None:
+            from packaging.requirements import Requirement
 
-        try:
-            pip_ensure([Requirement(r) for r in missing], skip_packages=list(PROTECTED_PACKAGES),
-                       requester=REQUESTER)
-        except RuntimeError as exc:  # the user declined
-            raise Cancelled(f"installation declined: {exc}") from exc
-        return
-    if not slicer.util.confirmOkCancelDisplay(
-            "NodMAISI needs these Python packages, which will be downloaded and installed now:\n\n"
-            + "\n".join(missing), windowTitle="Install Python packages"):
-        raise Cancelled("installation of " + ", ".join(missing) + " declined")
-    with slicer.util.WaitCursor():
-        slicer.util.pip_install(list(missing))
+            try:
+                pip_ensure([Requirement(r) for r in missing], constraints=str(constraints), requester=REQUESTER,
+                           skip_in_testing=False)
+            except RuntimeError as exc:  # the user declined
+                raise Cancelled(f"installation declined: {exc}") from exc
+            return
+        if not slicer.util.confirmOkCancelDisplay(
+                "NodMAISI needs these Python packages, which will be downloaded and installed now:\n\n"
+                + "\n".join(missing), windowTitle="Install Python packages"):
+            raise Cancelled("installation of " + ", ".join(missing) + " declined")
+        with slicer.util.WaitCursor():
+            slicer.util.pip_install(["-c", str(constraints), *missing])
+    finally:
+        constraints.unlink()
 
 
 def ensure_torch(interactive: bool = True):

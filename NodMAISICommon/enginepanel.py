@@ -51,6 +51,12 @@ class EnginePanel:
                                             "nodsynth config file. Weights are never downloaded.")
         form.addRow("Weights folder:", self.weightsPathLineEdit)
 
+        self.networkConfigLineEdit = qt.QLineEdit()
+        self.networkConfigLineEdit.placeholderText = "maisi_v2 (published)"
+        self.networkConfigLineEdit.toolTip = ("NodMAISI network configuration: empty for the published MAISI-v2 one, "
+                                              "else a configuration name or a JSON file matching your checkpoints")
+        form.addRow("Network config:", self.networkConfigLineEdit)
+
         self.serverUrlLineEdit = qt.QLineEdit()
         self.serverUrlLineEdit.placeholderText = "http://gpu-server:8000"
         form.addRow("Server URL:", self.serverUrlLineEdit)
@@ -70,6 +76,7 @@ class EnginePanel:
         self.locationComboBox.connect("currentIndexChanged(int)", self._save)
         self.deviceComboBox.connect("currentIndexChanged(int)", self._save)
         self.weightsPathLineEdit.connect("currentPathChanged(QString)", self._save)
+        self.networkConfigLineEdit.connect("editingFinished()", self._save)
         self.serverUrlLineEdit.connect("editingFinished()", self._save)
         self.tokenLineEdit.connect("editingFinished()", self._save)
         self.testButton.connect("clicked(bool)", self.onTestConnection)
@@ -92,6 +99,7 @@ class EnginePanel:
             self.deviceComboBox.addItem(settings.device)
         self.deviceComboBox.setCurrentText(settings.device)
         self.weightsPathLineEdit.currentPath = settings.weights_dir
+        self.networkConfigLineEdit.text = settings.network_config
         self.serverUrlLineEdit.text = settings.server_url
         self.tokenLineEdit.text = settings.token
         self._updateEnabled()
@@ -101,13 +109,15 @@ class EnginePanel:
         for widget in (self.serverUrlLineEdit, self.tokenLineEdit, self.testButton):
             widget.enabled = remote
         self.weightsPathLineEdit.enabled = not remote
+        self.networkConfigLineEdit.enabled = not remote
 
     def settings(self) -> EngineSettings:
         """The settings the widgets show now (not yet validated)."""
         return EngineSettings(location=self.locationComboBox.currentData or "local",
                               weights_dir=self.weightsPathLineEdit.currentPath,
                               device=self.deviceComboBox.currentText,
-                              server_url=self.serverUrlLineEdit.text, token=self.tokenLineEdit.text)
+                              server_url=self.serverUrlLineEdit.text, token=self.tokenLineEdit.text,
+                              network_config=self.networkConfigLineEdit.text)
 
     def _save(self, *_args) -> None:
         settings = self.settings()

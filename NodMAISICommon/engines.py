@@ -5,7 +5,8 @@ dataclasses of :mod:`nodsynth.engines.base`, so local and remote runs are one co
 """
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import Any, Callable, Optional
 
 from nodsynth.engines import Engine, get_engine
 from nodsynth.errors import InputError
@@ -24,6 +25,8 @@ def local_engine_config(settings: EngineSettings) -> dict[str, Any]:
         config["weights_dir"] = settings.weights_dir
     if settings.device != "auto":
         config["device"] = settings.device
+    if settings.network_config:
+        config["config"] = settings.network_config
     return config
 
 
@@ -38,6 +41,34 @@ def engine_from_settings(engine_name: str, settings: EngineSettings, **remote_op
         return get_engine("remote", server_url=settings.server_url, token=settings.token, engine=engine_name,
                           **remote_options)
     return get_engine(engine_name, **local_engine_config(settings))
+
+
+_WARM_ENGINES: dict[str, tuple[EngineSettings, Engine]] = {}
+"""engine name -> (settings, engine) of the last engine a job made in this process (the job process
+keeps it, networks loaded, for the next job with the same settings)."""
+
+
+def warm_engine(engine_name: str, settings: EngineSettings) -> Engine:
+    """The engine for these settings, reused from the previous job when its settings are the same."""
+    kept = _WARM_ENGINES.get(engine_name)
+    if kept is None or kept[0] != settings:
+        _WARM_ENGINES.pop(engine_name, None)  # let the old networks go before loading new ones
+        kept = (settings, engine_from_settings(engine_name, settings))
+        _WARM_ENGINES[engine_name] = kept
+    return kept[1]
+
+
+def run_with_engine(target: str, engine_name: str, settings: EngineSettings, *args: Any,
+                    progress: Optional[Callable[[float, str], None]] = None, cancel: Any = None) -> Any:
+    """Job-process entry point: ``target(engine, *args, progress=, cancel=)`` (``target`` is
+    ``"module:function"``) with the warm engine of ``engine_name`` where ``settings`` say it runs."""
+    module_name, function_name = target.split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    return function(warm_engine(engine_name, settings), *args, progress=progress, cancel=cancel)
+
+
+ENGINE_JOB = "NodMAISICommon.engines:run_with_engine"
+"""The job target modules hand to their runner for engine work (see :func:`run_with_engine`)."""
 
 
 def needs_upload_consent(settings: EngineSettings, consented_urls: set[str]) -> bool:

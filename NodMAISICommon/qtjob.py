@@ -1,8 +1,14 @@
-"""Drive a :class:`~NodMAISICommon.worker.BackgroundJob` from the GUI thread with a ``qt.QTimer``.
+"""Run a module's long job in a separate process and follow it from the GUI thread (Slicer side).
 
-The apply button becomes a Cancel button while the job runs; a progress bar shows the job's
-fraction and message; the completion callback runs on the main thread, the only place where
-MRML nodes are created or changed.
+Slicer's embedded Python does not let worker threads run while the Qt event loop idles, so jobs
+run in a :class:`nodsynth.jobs.client.JobHost` child process (``PythonSlicer``), started on first
+use and kept warm between jobs (engines and their networks stay loaded). A ``qt.QTimer`` polls the
+job every 100 ms: the progress bar and status label follow it, the apply button reads "Cancel"
+while it runs, and its result is handed to ``onDone`` on the main thread, the only place MRML
+nodes are touched. Cancel stops the job within 2 s (its process tree is killed when the engine
+does not stop by itself); a crashed job process fails the job with a message and leaves Slicer
+running; :meth:`discard` (scene closed) and :meth:`close` (module cleanup, application quit) end
+the process so none is left behind.
 """
 from __future__ import annotations
 
@@ -12,21 +18,23 @@ from typing import Any, Callable, Optional
 import qt
 import slicer
 
-from .worker import CANCELLED, DONE, BackgroundJob, JobStatus
+from nodsynth.jobs import CANCELLED, DONE, RUNNING, JobStatus
+from nodsynth.jobs.client import HostJob, JobHost
 
 POLL_INTERVAL_MS = 100
 
 
 class QtJobRunner:
-    """Runs one background job at a time for a module widget."""
+    """One job at a time for a module widget, in the widget's own job process."""
 
-    def __init__(self, progressBar, applyButton, statusLabel=None) -> None:
+    def __init__(self, progressBar, statusLabel=None) -> None:
         self.progressBar = progressBar
-        self.applyButton = applyButton
         self.statusLabel = statusLabel
-        self.job: Optional[BackgroundJob] = None
+        self.applyButton = None
+        self.host = JobHost()
+        self.job: Optional[HostJob] = None
         self._onDone: Optional[Callable[[Any], None]] = None
-        self._applyText = applyButton.text if applyButton is not None else ""
+        self._applyText = ""
         self._timer = qt.QTimer()
         self._timer.setInterval(POLL_INTERVAL_MS)
         self._timer.connect("timeout()", self._poll)
@@ -38,25 +46,42 @@ class QtJobRunner:
     def running(self) -> bool:
         return self.job is not None
 
-    def start(self, fn: Callable[..., Any], onDone: Callable[[Any], None], *args: Any, **kwargs: Any) -> None:
-        """Start ``fn(*args, progress=, cancel=, **kwargs)`` in a thread; ``onDone(result)`` runs on the GUI thread."""
+    def start(self, button, target: str, args: tuple, onDone: Callable[[Any], None]) -> None:
+        """Run ``target`` (``"module:function"``) with ``args`` in the job process; ``button`` shows
+        "Cancel" meanwhile and ``onDone(result)`` runs on the GUI thread when it succeeds."""
         if self.running:
             raise RuntimeError("a job is already running")
+        self.job = self.host.submit(target, *args)
         self._onDone = onDone
-        self.job = BackgroundJob(fn, *args, **kwargs).start()
-        if self.applyButton is not None:
-            self._applyText = self.applyButton.text
-            self.applyButton.text = "Cancel"
+        self.applyButton = button
+        if button is not None:
+            self._applyText = button.text
+            button.text = "Cancel"
         if self.progressBar is not None:
             self.progressBar.setValue(0)
             self.progressBar.show()
+        self._show(JobStatus(RUNNING, 0.0, "starting"))
         self._timer.start()
 
     def cancel(self) -> None:
-        """Ask the running job to stop (it stops at its next cancel check)."""
+        """Ask the job to stop; its process is ended if it has not stopped within the grace period."""
         if self.job is not None:
             self.job.cancel()
-            self._show(JobStatus("running", self.job.poll().fraction, "cancelling..."))
+            self._show(JobStatus(RUNNING, self.job.poll().fraction, "cancelling..."))
+
+    def discard(self, message: str = "") -> None:
+        """Forget the running job and end its process now; its result is never delivered."""
+        if self.job is not None:
+            self.host.kill()
+            self._finish()
+            if message:
+                slicer.util.showStatusMessage(message, 5000)
+
+    def close(self) -> None:
+        """Stop everything: the timer, the job and the job process (module cleanup, Slicer quitting)."""
+        self.discard()
+        self._timer.stop()
+        self.host.stop()
 
     def _show(self, status: JobStatus) -> None:
         if self.progressBar is not None:
@@ -64,6 +89,14 @@ class QtJobRunner:
             self.progressBar.setFormat(f"{status.message} (%p%)")
         if self.statusLabel is not None:
             self.statusLabel.text = status.message
+
+    def _finish(self) -> None:
+        self._timer.stop()
+        self.job = None
+        if self.applyButton is not None:
+            self.applyButton.text = self._applyText
+        if self.progressBar is not None:
+            self.progressBar.hide()
 
     def _poll(self) -> None:
         job = self.job
@@ -74,17 +107,13 @@ class QtJobRunner:
         self._show(status)
         if not status.finished:
             return
-        self._timer.stop()
-        self.job = None
-        if self.applyButton is not None:
-            self.applyButton.text = self._applyText
-        if self.progressBar is not None:
-            self.progressBar.hide()
+        onDone = self._onDone
+        self._finish()
         if status.state == DONE:
             with slicer.util.tryWithErrorDisplay("Could not show the result.", waitCursor=True):
-                self._onDone(status.result)
+                onDone(job.result())
         elif status.state == CANCELLED:
-            slicer.util.showStatusMessage("Cancelled.", 3000)
+            slicer.util.showStatusMessage(status.message or "Cancelled.", 5000)
         else:
-            logging.error(status.error_details)
-            slicer.util.errorDisplay(f"Failed: {status.message}", detailedText=status.error_details)
+            logging.error(f"{status.error}\n{status.details}")
+            slicer.util.errorDisplay(f"Failed: {status.error}", detailedText=status.details)

@@ -14,7 +14,7 @@ CORE_REQUIREMENTS = (
     "scikit-learn>=1.2,<2",
     "scikit-image>=0.21,<1",
     "tqdm>=4.60,<5",
-    "pillow>=9,<13",
+    "pillow>=9,<14",
 )
 """What ``nodsynth`` itself needs (segmentation, measurements, label maps, model-free engine)."""
 
@@ -28,7 +28,7 @@ TORCH_REQUIREMENT = ">=2.4"
 """Passed to ``PyTorchUtilsLogic.installTorch(torchVersionRequirement=...)``."""
 
 PROTECTED_PACKAGES = ("numpy", "SimpleITK", "requests", "torch")
-"""Never installed by pip on our behalf (Slicer or the PyTorch extension owns them)."""
+"""Never replaced by pip on our behalf (Slicer or the PyTorch extension owns them)."""
 
 
 def installed_version(distribution: str) -> Optional[str]:
@@ -37,6 +37,11 @@ def installed_version(distribution: str) -> Optional[str]:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
+
+
+def protected_pins(version_of: Callable[[str], Optional[str]] = installed_version) -> list[str]:
+    """pip constraints ``name==version`` for the installed protected packages (absent ones are not pinned)."""
+    return [f"{name}=={version}" for name in PROTECTED_PACKAGES if (version := version_of(name)) is not None]
 
 
 def unmet_requirements(requirements: Sequence[str],

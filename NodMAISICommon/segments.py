@@ -5,12 +5,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 import slicer
+import vtk
 
 from nodsynth.errors import InputError
 from nodsynth.volume import Volume, require_same_grid
 
 from .terminology import LUNG_NODULE_TERMINOLOGY, NODULE, parse_terminology_entry
-from .volumes import volume_from_node
+from .volumes import node_from_volume, volume_from_node
 
 
 def prepare_segmentation(segmentationNode, referenceVolumeNode) -> None:
@@ -21,10 +22,28 @@ def prepare_segmentation(segmentationNode, referenceVolumeNode) -> None:
         segmentationNode.CreateDefaultDisplayNodes()
 
 
+def mask_extent_kji(mask: np.ndarray) -> tuple:
+    """``(start, stop)`` voxel indices ``[k, j, i]`` of the mask's bounding box (one voxel when empty),
+    from one projection per axis (no list of every voxel)."""
+    inside = np.asarray(mask) != 0
+    start, stop = [], []
+    for axis in range(3):
+        hits = np.flatnonzero(inside.any(axis=tuple(a for a in range(3) if a != axis)))
+        if not hits.size:
+            return (0, 0, 0), (1, 1, 1)
+        start.append(int(hits[0]))
+        stop.append(int(hits[-1]) + 1)
+    return tuple(start), tuple(stop)
+
+
 def write_segment(segmentationNode, referenceVolumeNode, mask: Volume, name: str,
                   color: Sequence[float] = (0.9, 0.3, 0.2), segmentId: Optional[str] = None,
                   terminology: str = LUNG_NODULE_TERMINOLOGY) -> str:
-    """Put ``mask`` (non-zero = inside) into a segment (new, or ``segmentId`` replaced); returns its id."""
+    """Put ``mask`` (non-zero = inside) into a segment (new, or ``segmentId`` replaced); returns its id.
+
+    Only the mask's bounding box is handed to Slicer (a segment keeps its own extent), so a small
+    nodule in a large CT costs a small copy on the GUI thread, not one of the whole CT.
+    """
     require_same_grid(mask, volume_from_node(referenceVolumeNode, copy=False), "mask", "reference volume")
     segmentation = segmentationNode.GetSegmentation()
     if segmentId is None or segmentation.GetSegment(segmentId) is None:
@@ -32,8 +51,17 @@ def write_segment(segmentationNode, referenceVolumeNode, mask: Volume, name: str
     segment = segmentation.GetSegment(segmentId)
     segment.SetName(name)
     segment.SetTag(slicer.vtkSegment.GetTerminologyEntryTagName(), terminology)
-    slicer.util.updateSegmentBinaryLabelmapFromArray((mask.array > 0).astype(np.uint8), segmentationNode,
-                                                     segmentId, referenceVolumeNode)
+    start, stop = mask_extent_kji(mask.array)
+    box = mask.crop(start, stop)
+    labelmapNode = node_from_volume(box.with_array((box.array > 0).astype(np.uint8)), "__segment__", label=True,
+                                    like=referenceVolumeNode)
+    try:
+        ids = vtk.vtkStringArray()
+        ids.InsertNextValue(segmentId)
+        if not slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(labelmapNode, segmentationNode, ids):
+            raise InputError(f"Slicer could not import the mask into segment {name!r}")
+    finally:
+        slicer.mrmlScene.RemoveNode(labelmapNode)
     return segmentId
 
 
@@ -46,9 +74,18 @@ def read_segment(segmentationNode, segmentId: str, referenceVolumeNode) -> Volum
     return grid.with_array((np.asarray(array) > 0).astype(np.uint8))
 
 
+def terminology_of(segment) -> str:
+    """A segment's serialized terminology entry ('' when it has none). ``vtkSegment::GetTag`` returns
+    the value through a ``std::string&``, which Python passes as a ``vtk.reference``."""
+    value = vtk.reference("")
+    if segment is None or not segment.GetTag(slicer.vtkSegment.GetTerminologyEntryTagName(), value):
+        return ""
+    return str(value)
+
+
 def is_nodule_segment(segment) -> bool:
     """True when a segment's terminology type is 'Nodule' (SNOMED CT 27925004)."""
-    tag = segment.GetTag(slicer.vtkSegment.GetTerminologyEntryTagName()) if segment is not None else ""
+    tag = terminology_of(segment)
     if not tag:
         return False
     try:
@@ -66,7 +103,8 @@ def segment_ids(segmentationNode) -> list[str]:
 
 def region_from_node(node, referenceVolumeNode, what: str = "lung") -> Volume:
     """A region input as a Volume on the reference grid: a volume node as it is (0/1 mask or MAISI
-    label map), or a segmentation node as the union of its segments (uint8 0/1)."""
+    label map; it must share the reference's grid), or a segmentation node as the union of its
+    segments (uint8 0/1)."""
     if node.IsA("vtkMRMLSegmentationNode"):
         ids = segment_ids(node)
         if not ids:
@@ -75,4 +113,7 @@ def region_from_node(node, referenceVolumeNode, what: str = "lung") -> Volume:
         for segmentId in ids:
             union |= read_segment(node, segmentId, referenceVolumeNode).array
         return volume_from_node(referenceVolumeNode, copy=False).with_array(union)
-    return volume_from_node(node, f"{what} mask / label map")
+    region = volume_from_node(node, f"{what} mask / label map")
+    require_same_grid(region, volume_from_node(referenceVolumeNode, copy=False), f"{what} '{node.GetName()}'",
+                      f"volume '{referenceVolumeNode.GetName()}'")
+    return region

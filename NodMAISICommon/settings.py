@@ -28,6 +28,7 @@ class EngineSettings:
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
     server_url: str = ""
     token: str = ""
+    network_config: str = ""  # empty: the engine's published configuration (MAISI-v2); else a name or JSON file
 
     @property
     def remote(self) -> bool:
@@ -73,7 +74,8 @@ def validated(settings: EngineSettings) -> EngineSettings:
     """Check ``settings`` and return a normalised copy (server URL with its scheme, device)."""
     if settings.location not in LOCATIONS:
         raise InputError(f"engine location must be one of {', '.join(LOCATIONS)}, got {settings.location!r}")
-    out = replace(settings, device=validate_device(settings.device), weights_dir=settings.weights_dir.strip())
+    out = replace(settings, device=validate_device(settings.device), weights_dir=settings.weights_dir.strip(),
+                  network_config=settings.network_config.strip())
     if out.weights_dir and not os.path.isdir(out.weights_dir):
         raise InputError(f"the weights folder {out.weights_dir} does not exist")
     if out.remote:
@@ -85,7 +87,7 @@ def validated(settings: EngineSettings) -> EngineSettings:
 
 
 _KEYS = {"location": "Location", "weights_dir": "WeightsFolder", "device": "Device",
-         "server_url": "ServerURL", "token": "ServerToken"}
+         "server_url": "ServerURL", "token": "ServerToken", "network_config": "NetworkConfig"}
 
 
 def load_engine_settings(store) -> EngineSettings:

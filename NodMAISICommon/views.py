@@ -1,7 +1,17 @@
-"""Show a result beside its original in linked slice views (Slicer side)."""
+"""Show a result beside its original in linked slice views, and find or make the nodes results go to
+(Slicer side)."""
 from __future__ import annotations
 
 import slicer
+
+
+def named_node(className: str, name: str):
+    """The scene's node of ``className`` called ``name``, created when there is none (a node of another
+    class with that name is left alone: ``GetFirstNodeByName`` would return it)."""
+    for node in slicer.util.getNodesByClass(className):
+        if node.GetName() == name:
+            return node
+    return slicer.mrmlScene.AddNewNodeByClass(className, name)
 
 
 def show_side_by_side(leftVolumeNode, rightVolumeNode) -> None:

@@ -8,6 +8,8 @@ import vtk
 from nodsynth.errors import InputError
 from nodsynth.volume import Volume
 
+from .arrays import slicer_voxels
+
 
 def ijk_to_ras_array(volumeNode) -> np.ndarray:
     """The node's IJK->RAS 4x4 matrix (local frame, before any parent transform) as numpy."""
@@ -19,8 +21,9 @@ def ijk_to_ras_array(volumeNode) -> np.ndarray:
 def volume_from_node(volumeNode, what: str = "input volume", copy: bool = True) -> Volume:
     """The node's voxels and geometry as a Volume (LPS, in the node's local frame).
 
-    ``copy=True`` detaches the array from the node so a worker thread may read it while the
-    scene changes; ``copy=False`` is for geometry checks only.
+    ``copy=True`` detaches the array from the node (engine code may keep or change it); ``copy=False``
+    gives a view of the node's voxels, for geometry checks and for data handed to a job process
+    (which pickles a copy).
     """
     if volumeNode is None or volumeNode.GetImageData() is None:
         raise InputError(f"no {what} selected (or it holds no image)")
@@ -36,13 +39,13 @@ def node_from_volume(volume: Volume, name: str, node=None, label: bool = False, 
     ``like``: a node whose parent transform the output shares, so it overlays its source.
     """
     array, ijk_to_ras = volume.to_slicer()
+    array = slicer_voxels(array)
     if node is None:
         class_name = "vtkMRMLLabelMapVolumeNode" if label else "vtkMRMLScalarVolumeNode"
-        node = slicer.util.addVolumeFromArray(np.ascontiguousarray(array), ijkToRAS=ijk_to_ras, name=name,
-                                              nodeClassName=class_name)
+        node = slicer.util.addVolumeFromArray(array, ijkToRAS=ijk_to_ras, name=name, nodeClassName=class_name)
     else:
         node.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(ijk_to_ras))
-        slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(array))
+        slicer.util.updateVolumeFromArray(node, array)
     if like is not None:
         node.SetAndObserveTransformNodeID(like.GetTransformNodeID())
     return node

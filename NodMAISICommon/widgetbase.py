@@ -1,5 +1,5 @@
 """The widget plumbing every NodMAISI module shares: load the .ui, bind it to the parameter node,
-follow scene close, drive one background job, and show the engine-location panel."""
+follow scene close, drive one job in the module's job process, and show the engine-location panel."""
 from __future__ import annotations
 
 import slicer
@@ -7,13 +7,24 @@ import vtk
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
+from .dependencies import ensure_packages
 from .enginepanel import EnginePanel
+from .requirements import CORE_REQUIREMENTS
 from .qtjob import QtJobRunner
+
+PARAMETER_NAME_PROPERTY = "SlicerParameterName"
+"""The dynamic property of a .ui widget that names the parameter it shows (parameterNodeWrapper)."""
+
+
+def parameter_widgets(ui) -> dict:
+    """``{parameter name: widget}`` for the widgets of ``ui`` (``childWidgetVariables``) that name one."""
+    return {widget.property(PARAMETER_NAME_PROPERTY): widget for widget in vars(ui).values()
+            if widget.property(PARAMETER_NAME_PROPERTY)}
 
 
 class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Subclasses set ``LOGIC_CLASS`` and ``WITH_ENGINE_PANEL`` and override ``setupConnections``,
-    ``defaultInputs`` and ``updateButtons``; ``self.runner`` runs their background work."""
+    ``defaultInputs`` and ``updateButtons``; ``self.runner`` runs their long work out of process."""
 
     LOGIC_CLASS = None
     WITH_ENGINE_PANEL = False
@@ -37,9 +48,10 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.WITH_ENGINE_PANEL:
             self.enginePanel = EnginePanel(self.layout)
         self.logic = self.LOGIC_CLASS()
-        self.runner = QtJobRunner(self.ui.progressBar, None, self.ui.statusLabel)
+        self.runner = QtJobRunner(self.ui.progressBar, self.ui.statusLabel)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        slicer.app.connect("aboutToQuit()", self.runner.close)
         self.setupConnections()
         self.initializeParameterNode()
 
@@ -52,15 +64,18 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateButtons(self, caller=None, event=None) -> None:
         """Enable/disable buttons from the parameter node (override)."""
 
-    def cancelRunningJob(self) -> None:
-        if self.runner is not None and self.runner.running:
-            self.runner.cancel()
-
     def cleanup(self) -> None:
-        self.cancelRunningJob()
+        """The module is unloaded: end its job process, stop following the scene and the GUI."""
+        if self.runner is not None:
+            self.runner.close()
+            slicer.app.disconnect("aboutToQuit()", self.runner.close)
+        self._disconnectParameterNode()
         self.removeObservers()
 
     def enter(self) -> None:
+        # warm before the first click (the job process, the dependency lookup): a click only hands the job over
+        self.runner.host.start()
+        ensure_packages(CORE_REQUIREMENTS, interactive=False, install=False)
         self.initializeParameterNode()
 
     def exit(self) -> None:
@@ -69,7 +84,10 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._disconnectParameterNode()
 
     def onSceneStartClose(self, caller, event) -> None:
-        self.cancelRunningJob()
+        """The nodes a running job would write into are about to go: end it (and its process)."""
+        if self.runner is not None:
+            self.runner.discard("Job stopped: the scene was closed.")
+            self.runner.host.stop()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -82,7 +100,7 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.setParameterNode(parameterNode)
 
     def _disconnectParameterNode(self) -> None:
-        if self._parameterNode and self._parameterNodeGuiTag is not None:
+        if self._parameterNode is not None and self._parameterNodeGuiTag is not None:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
@@ -90,8 +108,9 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setParameterNode(self, parameterNode) -> None:
         self._disconnectParameterNode()
         self._parameterNode = parameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+        if self._parameterNode is not None:
+            # connectParametersToGui returns its tag in every Slicer version (connectGui does not in 5.8)
+            self._parameterNodeGuiTag = self._parameterNode.connectParametersToGui(parameter_widgets(self.ui))
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
             self.updateButtons()
 
@@ -107,17 +126,11 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if pointList is not None:
             self.addObserver(pointList, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, onPointPlaced)
 
-    def startJob(self, button, fn, onDone, *args, **kwargs) -> None:
-        """Run ``fn`` in the background; ``button`` turns into Cancel meanwhile."""
-        self.runner.applyButton = button
-
-        def showResult(result) -> None:
-            if self._parameterNode is None:  # the scene was closed while the job ran
-                slicer.util.showStatusMessage("Result discarded: the scene was closed.", 5000)
-                return
-            onDone(result)
-
-        self.runner.start(fn, showResult, *args, **kwargs)
+    def startJob(self, button, target: str, args: tuple, onDone) -> None:
+        """Run ``target`` (``"module:function"``) with ``args`` in the module's job process; ``button``
+        turns into Cancel meanwhile, and ``onDone(result)`` writes the result into nodes (a job still
+        running when the scene closes is ended, so its result never reaches removed nodes)."""
+        self.runner.start(button, target, args, onDone)
 
     def toggleCancel(self, button) -> bool:
         """True when a job is running, so ``button`` must not start another: the job is cancelled when

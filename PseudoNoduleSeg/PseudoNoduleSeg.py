@@ -5,7 +5,7 @@ All computation is in ``nodsynth`` (``nodsynth.segment``, ``nodsynth.measure``) 
 """
 import json
 import logging
-from typing import Annotated, Union
+from typing import Annotated, Optional, Union
 
 import numpy as np
 import slicer
@@ -22,6 +22,8 @@ from NodMAISICommon.tablenodes import fill_table
 from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase
 from PseudoNoduleSegLib.compute import METHODS, SegmentOptions, options_from_parameters, segment_points
+
+SEGMENT_JOB = "PseudoNoduleSegLib.compute:segment_points"
 
 POINT_LABEL_FORMAT = "Nodule %d"
 """New points are labelled 'Nodule 1', 'Nodule 2', ...; a point's label names its segment and table row."""
@@ -51,7 +53,7 @@ class PseudoNoduleSegParameterNode:
 
     inputVolume: vtkMRMLScalarVolumeNode
     pointList: vtkMRMLMarkupsFiducialNode
-    lungVolume: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode]
+    lungVolume: Optional[Union[vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode]]
     outputSegmentation: vtkMRMLSegmentationNode
     measurementsTable: vtkMRMLTableNode
     method: Annotated[str, Choice(list(METHODS))] = "kmeans"
@@ -125,8 +127,8 @@ class PseudoNoduleSegWidget(ModuleWidgetBase):
                 job = self.logic.prepareJob(p.inputVolume, p.pointList, options_from_parameters(p),
                                             p.lungVolume, indices)
                 volume, points = p.inputVolume, p.pointList  # the outcomes' geometry and labels
-                self.startJob(self.ui.segmentAllButton, segment_points,
-                              lambda outcomes: self._onDone(outcomes, volume, points), *job)
+                self.startJob(self.ui.segmentAllButton, SEGMENT_JOB, job,
+                              lambda outcomes: self._onDone(outcomes, volume, points))
 
     def _onDone(self, outcomes, volume, points) -> None:
         p = self._parameterNode
@@ -159,8 +161,9 @@ class PseudoNoduleSegLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def prepareJob(volumeNode, pointList, options: SegmentOptions, lungNode=None, indices=None) -> tuple:
-        """Arguments of :func:`segment_points` read from the nodes (on the main thread)."""
-        ct = volume_from_node(volumeNode, "CT volume")
+        """Arguments of :func:`segment_points` read from the nodes (views of their voxels: the job
+        process gets a copy, a call on the main thread only reads them)."""
+        ct = volume_from_node(volumeNode, "CT volume", copy=False)
         indices = defined_point_indices(pointList) if indices is None else list(indices)
         points = control_points_lps(pointList, volumeNode, indices)
         lung = region_from_node(lungNode, volumeNode, "lung") if lungNode is not None else None
@@ -229,6 +232,7 @@ class PseudoNoduleSegTest(ScriptedLoadableModuleTest):
         self.test_demo_patient_dice()
 
     def test_demo_patient_dice(self):
+        ensure_packages(CORE_REQUIREMENTS, interactive=True)  # scikit-learn / scikit-image are not in Slicer
         from nodsynth.phantom import make_demo_patient
 
         self.delayDisplay("Building the demo patient")

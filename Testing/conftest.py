@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+collect_ignore = [] if os.environ.get("NODMAISI_SLICER_VERSION") else ["slicer_real"]
+"""Testing/slicer_real runs in a child process per Slicer version (test_slicer_reference.py)."""
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("NODSYNTH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 

@@ -1,8 +1,7 @@
 """The pure helpers of the Slicer glue package NodMAISICommon, with real numbers (no Slicer needed)."""
 from __future__ import annotations
 
-import threading
-import time
+import sys
 
 import numpy as np
 import pytest
@@ -11,16 +10,14 @@ import SimpleITK as sitk
 from NodMAISICommon.engines import connection_report, engine_from_settings, local_devices_text, needs_upload_consent
 from NodMAISICommon.geometry import apply_homogeneous, markup_points_to_volume_lps, volume_lps_to_markup_points
 from NodMAISICommon.requirements import (CORE_REQUIREMENTS, ENGINE_REQUIREMENTS, PROTECTED_PACKAGES,
-                                         REMOTE_REQUIREMENTS, unmet_requirements)
+                                         REMOTE_REQUIREMENTS, protected_pins, unmet_requirements)
 from NodMAISICommon.settings import (EngineSettings, load_engine_settings, normalize_server_url,
                                      save_engine_settings, validate_device, validated)
 from NodMAISICommon.tables import measurement_columns, unit_of
 from NodMAISICommon.terminology import LUNG_NODULE_TERMINOLOGY, parse_terminology_entry
-from NodMAISICommon.worker import CANCELLED, DONE, FAILED, BackgroundJob
 from nodsynth.engines.classic import ClassicEngine
 from nodsynth.engines.remote import RemoteEngine
-from nodsynth.errors import Cancelled, InputError
-from nodsynth.progress import check_cancel
+from nodsynth.errors import InputError
 from nodsynth.volume import Volume
 
 
@@ -193,9 +190,16 @@ def test_every_requirement_has_lower_and_upper_bounds():
         assert Requirement(text).name not in PROTECTED_PACKAGES
 
 
+def test_protected_packages_are_pinned_at_their_installed_versions():
+    versions = {"numpy": "1.26.4", "SimpleITK": "2.4.0", "requests": None, "torch": "2.6.0"}
+    assert protected_pins(versions.get) == ["numpy==1.26.4", "SimpleITK==2.4.0", "torch==2.6.0"]
+    assert protected_pins(lambda name: None) == []
+
+
 def test_requirements_cover_the_package_dependencies():
     """Every nodsynth dependency Slicer does not ship is in the list, with a compatible lower bound."""
-    import tomllib
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli",
+                                  reason="reading pyproject.toml needs tomllib (3.11+) or tomli")
     from pathlib import Path
 
     from packaging.requirements import Requirement
@@ -243,46 +247,3 @@ def test_measurement_columns_with_units():
                                        ("achieved_percent", "%"), ("voxels_after", ""), ("subtype", "")])
 def test_unit_of(key, unit):
     assert unit_of(key) == unit
-
-
-# ----------------------------------------------------------------------------------------------- worker
-def counting_work(n: int, gate: threading.Event, progress=None, cancel=None) -> int:
-    total = 0
-    for i in range(n):
-        check_cancel(cancel)
-        total += i
-        progress((i + 1) / n, f"step {i + 1}/{n}")
-        if i == n // 2:
-            gate.wait(5)
-    return total
-
-
-def test_background_job_reports_progress_then_the_result():
-    gate = threading.Event()
-    job = BackgroundJob(counting_work, 10, gate).start()
-    deadline = time.monotonic() + 5
-    while job.poll().fraction < 0.5 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    middle = job.poll()
-    assert middle.state == "running" and middle.fraction == pytest.approx(0.6) and middle.message == "step 6/10"
-    gate.set()
-    final = job.wait(5)
-    assert (final.state, final.result, final.fraction) == (DONE, 45, 1.0)
-
-
-def test_background_job_cancel():
-    gate = threading.Event()
-    job = BackgroundJob(counting_work, 10, gate).start()
-    job.cancel()
-    gate.set()
-    final = job.wait(5)
-    assert final.state == CANCELLED and isinstance(final.error, Cancelled)
-
-
-def test_background_job_failure_keeps_the_message_and_traceback():
-    def broken(progress=None, cancel=None):
-        raise InputError("point (1, 2, 3) mm lies outside the volume")
-
-    final = BackgroundJob(broken).start().wait(5)
-    assert final.state == FAILED and "outside the volume" in final.message
-    assert "InputError" in final.error_details

@@ -19,6 +19,19 @@ EXTENSION_KEYS = ("EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY", "EXTENSION_CONTRIB
                   "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", "EXTENSION_DEPENDS")
 
 
+def stdlib_names() -> set:
+    """Top-level names of the standard library (``sys.stdlib_module_names`` from Python 3.10; on 3.9,
+    as Slicer 5.8 runs, the standard library folder and the built-in modules)."""
+    if hasattr(sys, "stdlib_module_names"):
+        return set(sys.stdlib_module_names)
+    import sysconfig
+
+    folder = Path(sysconfig.get_paths()["stdlib"])
+    names = {p.stem for p in folder.glob("*.py")} | {p.name for p in folder.iterdir() if (p / "__init__.py").is_file()}
+    names |= {p.name.split(".")[0] for p in (folder / "lib-dynload").glob("*.so")}
+    return names | set(sys.builtin_module_names)
+
+
 def slicer_python_files() -> list[Path]:
     files = sorted((REPO / GLUE).rglob("*.py"))
     for module in MODULES:
@@ -77,7 +90,7 @@ def parameter_fields(module: str) -> set[str]:
 def test_compiles_and_imports_only_what_slicer_provides(path: Path, tmp_path: Path):
     py_compile.compile(str(path), cfile=str(tmp_path / "out.pyc"), doraise=True)
     module_folder = path.relative_to(REPO).parts[0]
-    allowed = ALLOWED_ROOTS | set(sys.stdlib_module_names) | {f"{module_folder}Lib"}
+    allowed = ALLOWED_ROOTS | stdlib_names() | {f"{module_folder}Lib"}
     bad = [(name, line) for name, line in module_level_imports(ast.parse(path.read_text())) if name not in allowed]
     assert not bad, f"{path.name} imports at module level what Slicer does not ship: {bad}"
 
@@ -177,8 +190,11 @@ def test_top_level_cmake_is_a_slicer_extension():
     for key in EXTENSION_KEYS:
         assert re.search(rf'set\({key}\s+"[^"]+"\)', text), f"top-level CMakeLists.txt lacks {key}"
     assert re.search(r'set\(EXTENSION_DEPENDS\s+"[^"]*PyTorch', text)
-    version = re.search(r"cmake_minimum_required\(VERSION\s+([\d.]+)\)", text)
-    assert version and tuple(int(v) for v in version.group(1).split(".")[:2]) >= (3, 28)
+    version = re.search(r"cmake_minimum_required\(VERSION\s+([\d.]+)\.\.\.([\d.]+)\)", text)
+    assert version, "cmake_minimum_required needs a VERSION min...max range"
+    low, high = (tuple(int(v) for v in part.split(".")) for part in version.groups())
+    # Slicer's extension templates: 5.8 asks 3.16.3...3.19.7, 5.10 3.20.6...3.22.6, 5.12 3.28
+    assert low <= (3, 16, 3) and high >= (3, 28), f"{version.group(0)} does not cover Slicer 5.8-5.12's CMake"
     assert "project(NodMAISI)" in text
     order = ["find_package(Slicer REQUIRED)", "include(${Slicer_USE_FILE})", "add_subdirectory(",
              "include(${Slicer_EXTENSION_GENERATE_CONFIG})", "include(${Slicer_EXTENSION_CPACK})"]
@@ -220,3 +236,66 @@ def test_extension_icon_exists():
     icon = re.search(r'EXTENSION_ICONURL\s+"[^"]*/(Resources/Icons/[\w.]+)"', text).group(1)
     with Image.open(REPO / icon) as image:
         assert image.format == "PNG" and image.size == (128, 128)
+
+
+STAND_IN_SLICER_CONFIG = r"""
+# Stand-in for Slicer's SlicerConfig.cmake: the variables and macros an extension uses, each macro
+# checking that every file it is given exists (the real ones copy, compile and install them).
+set(Slicer_USE_FILE ${CMAKE_CURRENT_LIST_DIR}/UseSlicer.cmake)
+set(Slicer_EXTENSION_GENERATE_CONFIG ${CMAKE_CURRENT_LIST_DIR}/Empty.cmake)
+set(Slicer_EXTENSION_CPACK ${CMAKE_CURRENT_LIST_DIR}/Empty.cmake)
+set(Slicer_QTSCRIPTEDMODULES_LIB_DIR lib/Slicer-5.x/qt-scripted-modules)
+set(Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR lib/Slicer-5.x/qt-scripted-modules)
+function(_require_files)
+  foreach(file ${ARGN})
+    if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${file})
+      message(FATAL_ERROR "listed but missing: ${CMAKE_CURRENT_SOURCE_DIR}/${file}")
+    endif()
+    file(APPEND ${CMAKE_BINARY_DIR}/listed.txt "${CMAKE_CURRENT_SOURCE_DIR}/${file}\n")
+  endforeach()
+endfunction()
+function(slicerMacroBuildScriptedModule)
+  cmake_parse_arguments(M "WITH_GENERIC_TESTS;WITH_SUBDIR" "NAME" "SCRIPTS;RESOURCES" ${ARGN})
+  if(NOT M_NAME OR M_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "slicerMacroBuildScriptedModule: bad arguments ${M_UNPARSED_ARGUMENTS}")
+  endif()
+  _require_files(${M_SCRIPTS} ${M_RESOURCES})
+endfunction()
+function(ctkMacroCompilePythonScript)
+  cmake_parse_arguments(M "NO_INSTALL_SUBDIR" "TARGET_NAME;DESTINATION_DIR;INSTALL_DIR" "SCRIPTS;RESOURCES" ${ARGN})
+  if(NOT M_TARGET_NAME OR NOT M_DESTINATION_DIR OR NOT M_INSTALL_DIR OR M_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "ctkMacroCompilePythonScript: bad arguments ${M_UNPARSED_ARGUMENTS}")
+  endif()
+  _require_files(${M_SCRIPTS} ${M_RESOURCES})
+endfunction()
+function(slicer_add_python_unittest)
+  cmake_parse_arguments(M "" "SCRIPT" "" ${ARGN})
+  _require_files(${M_SCRIPT})
+endfunction()
+"""
+
+
+def test_real_cmake_configures_the_extension_against_a_stand_in_slicer(tmp_path):
+    """CMake itself (3.25 here, inside Slicer 5.8-5.12's range) reads every CMakeLists.txt; the stand-in
+    Slicer macros check that every listed file exists and the installed Python covers every shipped file."""
+    import shutil
+    import subprocess
+
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        pytest.skip("cmake is not installed (apt-get install cmake)")
+    config = tmp_path / "Slicer"
+    config.mkdir()
+    (config / "SlicerConfig.cmake").write_text(STAND_IN_SLICER_CONFIG)
+    (config / "UseSlicer.cmake").write_text("")
+    (config / "Empty.cmake").write_text("")
+    build = tmp_path / "build"
+    done = subprocess.run([cmake, "-S", str(REPO), "-B", str(build), f"-DSlicer_DIR={config}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    listed = {Path(line) for line in (build / "listed.txt").read_text().splitlines()}
+    shipped = set(REPO.glob("nodsynth/**/*.py")) | set((REPO / "Resources" / "Scripts").glob("*.py"))
+    for folder in MODULES + (GLUE,):
+        shipped |= set((REPO / folder).rglob("*.py"))
+    shipped = {p for p in shipped if "__pycache__" not in p.parts}
+    assert shipped <= listed, f"not installed: {sorted(str(p.relative_to(REPO)) for p in shipped - listed)[:10]}"

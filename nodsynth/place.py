@@ -65,8 +65,11 @@ def lung_from_labelmap(labelmap: Volume) -> Volume:
 
 
 def nodules_from_labelmap(labelmap: Volume) -> Volume:
-    """Boolean mask of the existing nodules (label 23) of a MAISI label map."""
-    return labelmap.with_array(np.rint(np.asarray(labelmap.array)).astype(np.int32) == NODULE)
+    """Boolean mask of the existing nodules (label 23) of a MAISI label map (float maps are rounded)."""
+    labels = np.asarray(labelmap.array)
+    if not np.issubdtype(labels.dtype, np.integer):
+        labels = np.rint(labels)
+    return labelmap.with_array(labels == NODULE)
 
 
 def lung_from_ct(ct: Volume, threshold_hu: float = LUNG_THRESHOLD_HU) -> Volume:
