@@ -32,7 +32,8 @@ def test_reads_the_real_lidc_nodule_table_grouped_by_ct(batch, tmp_path):
         writer.writerow(["ct_nifti_file", "nodule_id", "coordX", "coordY", "coordZ", "w", "h", "d"])
         for i, row in enumerate(rows):
             writer.writerow([row["file"], i, row["coordX"], row["coordY"], row["coordZ"], 10, 10, 10])
-    grouped = batch.read_annotations(pins)
+    grouped, lungs = batch.read_annotations(pins)
+    assert set(lungs.values()) == {None}
     assert sum(len(v) for v in grouped.values()) == len(rows)
     first = grouped[rows[0]["file"]][0]
     assert first[0] == "0" and first[1] == pytest.approx(tuple(float(rows[0][c]) for c in ("coordX", "coordY", "coordZ")))
@@ -46,7 +47,7 @@ def test_reads_the_real_lidc_nodule_table_grouped_by_ct(batch, tmp_path):
 def test_bad_annotation_files_are_refused(batch, tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message):  # InputError is a ValueError
         batch.read_annotations(path)
 
 
