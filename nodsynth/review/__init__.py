@@ -1,0 +1,1 @@
+"""Review kit: real vs synthetic comparison, blinded reading studies, scoring."""
