@@ -19,12 +19,14 @@ from ..errors import InputError
 
 SIZE_BINS_MM = ((6.0, 10.0, "6-10"), (10.0, 20.0, "10-20"), (20.0, 30.0, "20-30"))
 """(low, high, name): a diameter ``d`` is in a bin when ``low <= d < high`` (``d <= 30`` for the last)."""
-BELOW, ABOVE = "<6", ">30"
-SIZE_BIN_NAMES = tuple(name for _, _, name in SIZE_BINS_MM) + (BELOW, ABOVE)
+BELOW, ABOVE, UNKNOWN = "<6", ">30", "unknown"
+SIZE_BIN_NAMES = tuple(name for _, _, name in SIZE_BINS_MM) + (BELOW, ABOVE, UNKNOWN)
 
 
 def size_bin(diameter_mm: float) -> str:
-    """The size bin of a diameter (mm)."""
+    """The size bin of a diameter (mm); ``unknown`` for a missing (NaN) one."""
+    if diameter_mm != diameter_mm:
+        return UNKNOWN
     if diameter_mm < SIZE_BINS_MM[0][0]:
         return BELOW
     for low, high, name in SIZE_BINS_MM:
@@ -34,7 +36,7 @@ def size_bin(diameter_mm: float) -> str:
 
 
 def in_range(stratum: tuple[str, str]) -> bool:
-    return stratum[1] not in (BELOW, ABOVE)
+    return stratum[1] not in (BELOW, ABOVE, UNKNOWN)
 
 
 def water_fill(capacity: Mapping[Hashable, int], total: int) -> dict:

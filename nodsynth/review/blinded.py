@@ -81,12 +81,16 @@ def cropped_case(image, centre_lps: Sequence[float], edge_mm: float, spacing_mm:
 
 def box_of_mask(mask: Volume, margin_mm: float = LUNG_BOX_MARGIN_MM) -> tuple[np.ndarray, np.ndarray]:
     """LPS ``(low, high)`` corners (mm) of the world box around a mask's voxels, grown by ``margin_mm``."""
-    kji = np.argwhere(np.asarray(mask.array) > 0)
-    if kji.size == 0:
+    inside = np.asarray(mask.array) > 0
+    if not inside.any():
         raise InputError("the lung mask is empty: no lung box")
-    lo, hi = kji.min(axis=0)[::-1], kji.max(axis=0)[::-1]
-    corners = mask.index_to_world(np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1])
-                                            for c in (lo[2], hi[2])], dtype=np.float64))
+    spans = []
+    for axis in range(3):  # k, j, i extents from the projections (no list of every voxel)
+        hits = np.flatnonzero(inside.any(axis=tuple(a for a in range(3) if a != axis)))
+        spans.append((hits[0], hits[-1]))
+    (k0, k1), (j0, j1), (i0, i1) = spans
+    corners = mask.index_to_world(np.array([[i, j, k] for i in (i0, i1) for j in (j0, j1) for k in (k0, k1)],
+                                           dtype=np.float64))
     return corners.min(axis=0) - margin_mm, corners.max(axis=0) + margin_mm
 
 

@@ -21,6 +21,7 @@ from ..labelmap import as_integer_labelmap
 from ..labels import NODULE
 from ..measure import split_nodules
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
+from ..segment.postprocess import lung_region
 from ..volume import Volume, require_same_grid
 from .edit_fidelity import changed_labels, edit_fidelity
 from .fidelity import NoduleFidelity, nodule_fidelity
@@ -28,7 +29,7 @@ from .regions import region_stats
 
 NODULE_COLUMNS = ("case_id", "nodule", "x_lps_mm", "y_lps_mm", "z_lps_mm", "voxels", "volume_mm3",
                   "equivalent_diameter_mm", "mean_hu_real", "std_hu_real", "mean_hu_synthetic", "std_hu_synthetic",
-                  "jsd", "resegmented_voxels", "dice", "volume_ratio", "reproduced", "note")
+                  "jsd", "resegmented_voxels", "dice", "volume_ratio", "contrast_hu", "reproduced", "note")
 """Columns of the per-nodule table (CSV, HTML, Slicer's Compare view)."""
 
 
@@ -114,12 +115,14 @@ def compare_case(real: Volume, synthetic: Volume, labelmap: Optional[Volume] = N
     else:
         raise InputError("give a label map (nodules = label 23) or a nodule mask: nothing says where the nodules are")
     originals = nodule_components(labelmap) if edited_labelmap is not None else []
+    lung = None if conditioning_labels is None else conditioning_labels.with_array(
+        lung_region(conditioning_labels, real).astype(np.uint8))
     nodules = []
     for number, nodule_mask in enumerate(conditioning, start=1):
         check_cancel(cancel)
         report(0.8 * (number - 1) / max(len(conditioning), 1), f"nodule {number} of {len(conditioning)}")
         real_mask = real_counterpart(nodule_mask, originals) if originals else None
-        nodules.append(nodule_fidelity(real, synthetic, nodule_mask, real_mask, lung=conditioning_labels,
+        nodules.append(nodule_fidelity(real, synthetic, nodule_mask, real_mask, lung=lung,
                                        number=number))
     check_cancel(cancel)
     report(0.85, "region statistics")

@@ -13,7 +13,8 @@ nodule gets a different id in each phase) and a random reading order per phase, 
 * ``key.csv`` (:mod:`.key`) and ``balance.json`` (how subtypes and sizes spread), never opened
   while reading.
 
-Every case is written by the no-tell rules of :mod:`.blinded`. Spacing defaults: the cropped cubes
+Every case is written by the no-tell rules of :mod:`.blinded`; files are created in an order
+unrelated to their source paths and all get the same time stamps. Spacing defaults: the cropped cubes
 take the finest voxel spacing of the chosen CTs (isotropic), the full-context volumes the coarsest
 spacing per axis. Everything goes into a staging folder that becomes ``out`` only when complete.
 """
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -80,19 +83,13 @@ def select(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], n_real: 
     """The balanced choice of described inputs and the balance table."""
     strata = {side: [(i.subtype, size_bin(i.diameter_mm)) for i in items]
               for side, items in (("real", real), ("synthetic", synthetic))}
-    counts_real, counts_synthetic = allocate(_count(strata["real"]), _count(strata["synthetic"]), n_real, n_synthetic)
+    counts_real, counts_synthetic = allocate(Counter(strata["real"]), Counter(strata["synthetic"]), n_real,
+                                             n_synthetic)
     chosen_real = [real[i] for i in choose(strata["real"], counts_real, rng)]
     chosen_synthetic = [synthetic[i] for i in choose(strata["synthetic"], counts_synthetic, rng)]
     table = balance_table({"real": [(i.subtype, size_bin(i.diameter_mm)) for i in chosen_real],
                            "synthetic": [(i.subtype, size_bin(i.diameter_mm)) for i in chosen_synthetic]}, strata)
     return chosen_real + chosen_synthetic, table
-
-
-def _count(strata: list) -> dict:
-    out: dict = {}
-    for s in strata:
-        out[s] = out.get(s, 0) + 1
-    return out
 
 
 def _spacing(paths: Sequence[Path]) -> np.ndarray:
@@ -112,7 +109,7 @@ def _spacing(paths: Sequence[Path]) -> np.ndarray:
 
 
 def _check_request(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], n_real: int, n_synthetic: int,
-                   cube_mm: float, full_context: str) -> None:
+                   cube_mm: float, full_context: str, spacings_mm: Sequence) -> None:
     for name, asked, held in (("real", n_real, len(real)), ("synthetic", n_synthetic, len(synthetic))):
         if asked < 0:
             raise InputError(f"the number of {name} cases must be >= 0, got {asked}")
@@ -125,6 +122,10 @@ def _check_request(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], 
         raise InputError(f"the cube edge must be positive millimetres, got {cube_mm}")
     if full_context not in FULL_CONTEXTS:
         raise InputError(f"full context must be one of {', '.join(FULL_CONTEXTS)}, got {full_context!r}")
+    for spacing in spacings_mm:
+        values = np.asarray(spacing, np.float64) if spacing is not None else np.ones(1)
+        if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+            raise InputError(f"a study spacing must be positive millimetres, got {spacing}")
 
 
 class _SourceCache:
@@ -160,10 +161,8 @@ def build_study(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], out
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> dict:
     """Write the study folder ``out`` (see the module docstring); returns the study summary with the balance."""
     report = progress or no_progress
-    phases = [p for p in PHASES if p in phases]
-    if not phases:
-        raise InputError(f"a study needs at least one phase of {', '.join(PHASES)}")
-    _check_request(real, synthetic, n_real, n_synthetic, cube_mm, full_context)
+    phases = parse_phases(",".join(phases))
+    _check_request(real, synthetic, n_real, n_synthetic, cube_mm, full_context, (cropped_spacing_mm, full_spacing_mm))
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out} already exists and is not an empty folder; choose a new study folder")
@@ -172,7 +171,7 @@ def build_study(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], out
     rng = np.random.default_rng(seed)
     chosen, balance = select(real, synthetic, n_real, n_synthetic, rng)
     spacings = _spacing([i.ct for i in chosen])
-    cropped_spacing = float(cropped_spacing_mm) if cropped_spacing_mm else float(spacings.min())
+    cropped_spacing = float(cropped_spacing_mm) if cropped_spacing_mm is not None else float(spacings.min())
     full_spacing = (np.asarray(full_spacing_mm, np.float64) * np.ones(3) if full_spacing_mm is not None
                     else spacings.max(axis=0))
     ids = iter(random_ids(len(chosen) * len(phases), rng))
@@ -180,10 +179,10 @@ def build_study(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], out
              for phase in phases}
 
     entries: dict = {phase: {} for phase in phases}
-    work = [c for phase in phases for c in cases[phase]]
+    work = writing_order([c for phase in phases for c in cases[phase]], rng)
     cache = _SourceCache(full_context, full_spacing)
     with staged_folder(out) as stage:
-        for done, case in enumerate(sorted(work, key=lambda c: (str(c.item.ct), str(c.item.labelmap), c.phase))):
+        for done, case in enumerate(work):
             check_cancel(cancel)
             report(0.1 + 0.88 * done / len(work), f"{case.phase} {case.case_id}")
             try:
@@ -201,8 +200,29 @@ def build_study(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], out
                    "key_sha256": sha256_of(stage / KEY_FILE)}
         write_text_atomic(stage / STUDY_FILE, json.dumps(summary, indent=1) + "\n")
         write_text_atomic(stage / "balance.json", json.dumps(balance, indent=1) + "\n")
+        same_times(stage)
     report(1.0, "study written")
     return {**summary, "balance": balance}
+
+
+def writing_order(work: Sequence[StudyCase], rng: np.random.Generator) -> list[StudyCase]:
+    """Cases grouped by source CT (each CT is read once) with the groups and the cases in each in random
+    order: files are created in an order that says nothing about their source paths (inode numbers)."""
+    groups: dict = {}
+    for case in work:
+        groups.setdefault((case.item.ct, case.item.labelmap, case.item.lung), []).append(case)
+    ordered, order = list(groups.values()), []
+    for g in rng.permutation(len(ordered)):
+        order += [ordered[g][i] for i in rng.permutation(len(ordered[g]))]
+    return order
+
+
+def same_times(folder: Path) -> None:
+    """Give every file and folder under ``folder`` the same access and modification time (now, whole
+    seconds), so times do not tell the order the cases were written in."""
+    now = float(int(time.time()))
+    for path in [*folder.rglob("*"), folder]:
+        os.utime(path, (now, now))
 
 
 def _write_case(stage: Path, case: StudyCase, cache: _SourceCache, cube_mm: float, spacing_mm: float) -> dict:
