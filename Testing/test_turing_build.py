@@ -332,3 +332,23 @@ def test_unknown_phase_and_a_used_folder_are_refused(lidc_study, tmp_path, capsy
     status, _ = _build(tmp_path, paths["real"], paths["synthetic"], "--n-real", "1", "--n-synthetic", "1")
     assert status == 2 and "not an empty folder" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_nodules_given_by_centre_alone_are_segmented_and_measured(tmp_path):
+    """Manifest rows with only a centre: the builder segments each nodule there and measures it."""
+    from nodsynth.phantom import make_demo_patient
+
+    patient = make_demo_patient(0)
+    write_volume(patient.ct, tmp_path / "ct.nii.gz")
+    rows = [["ct.nii.gz", *(f"{v:.2f}" for v in n.center_lps), n.name] for n in patient.nodules]
+    real = _manifest(tmp_path / "real.csv", rows, ("ct", "coordX", "coordY", "coordZ", "source"))
+    synthetic = _manifest(tmp_path / "synthetic.csv", rows, ("ct", "coordX", "coordY", "coordZ", "source"))
+    status, out = _build(tmp_path, real, synthetic, "--n-real", "5", "--n-synthetic", "5", "--phases", "cropped",
+                         "--cube-mm", "40")
+    assert status == 0
+    key = {r["source"]: r for r in _key(out) if r["truth"] == "real"}
+    for nodule in patient.nodules:
+        true_mm = 2.0 * (3.0 * nodule.mask.array.sum() * patient.ct.voxel_volume_mm3 / (4.0 * np.pi)) ** (1 / 3)
+        assert float(key[nodule.name]["diameter_mm"]) == pytest.approx(true_mm, rel=0.15), nodule.kind
+        if nodule.kind in ("solid", "ground-glass"):
+            assert key[nodule.name]["subtype"] == nodule.subtype

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 from ..atomic import write_csv_atomic, write_text_atomic
 from .compare import NODULE_COLUMNS, CaseComparison
-from .fidelity import REPRODUCED_DICE
+from .fidelity import MIN_CONTRAST_HU, REPRODUCED_DICE
 from .html import escape, page, table
 
 REGION_COLUMNS = ("case_id", "region", "label", "voxels", "mean_hu_real", "std_hu_real", "mean_hu_synthetic",
@@ -34,8 +34,9 @@ def report_html(cases: Sequence[CaseComparison], images: Mapping[tuple[str, int]
     region_rows = [{"case_id": c.case_id, **r} for c in cases for r in c.regions]
     parts = [f'<p class="note">{len(cases)} pair(s), {len(nodule_rows)} nodule(s), '
              f'{sum(bool(r["reproduced"]) for r in nodule_rows)} reproduced (re-segmented Dice &ge; '
-             f"{REPRODUCED_DICE:g}). JSD: Jensen-Shannon divergence (0..ln 2) of the 40-bin HU histograms "
-             "(-1000..400 HU), real vs synthetic. Click a column header to sort.</p>",
+             f"{REPRODUCED_DICE:g} and at least {MIN_CONTRAST_HU:g} HU denser than the lung 2-5 mm around it). "
+             "JSD: Jensen-Shannon divergence (0..ln 2) of the 40-bin HU histograms (-1000..400 HU), real vs "
+             "synthetic. Click a column header to sort.</p>",
              "<h2>Nodules</h2>", table(NODULE_COLUMNS, nodule_rows, table_id="nodules")]
     if region_rows:
         parts += ["<h2>Lobes and body</h2>", table(REGION_COLUMNS, region_rows, table_id="regions")]
@@ -61,5 +62,6 @@ def write_report(folder: Path, cases: Sequence[CaseComparison], images: Mapping[
             write_csv_atomic(folder / "regions.csv", region_rows, REGION_COLUMNS),
             write_csv_atomic(folder / "cases.csv", [c.summary() for c in cases], CASE_COLUMNS),
             write_text_atomic(folder / "review.json", json.dumps(
-                {"reproduced_dice": REPRODUCED_DICE, "cases": [c.to_dict() for c in cases]}, indent=1) + "\n"),
+                {"reproduced_dice": REPRODUCED_DICE, "reproduced_min_contrast_hu": MIN_CONTRAST_HU,
+                 "cases": [c.to_dict() for c in cases]}, indent=1) + "\n"),
             write_text_atomic(folder / "report.html", report_html(cases, images))]

@@ -19,7 +19,7 @@ STATS_HEADERS = ("group", "n", "real→real", "real→synthetic", "synthetic→r
                  "real correct %", "synthetic correct %", "fooling %", "accuracy 95% CI (Wilson) %",
                  "p vs chance (exact binomial)", "ROC AUC")
 PERCENT_DIGITS = {c: 1 for c in STATS_COLUMNS if c.endswith("_pct")}
-BAR_WIDTH, BAR_GAP, GROUP_GAP, PLOT_HEIGHT, MARGIN = 18, 3, 26, 220, 40
+BAR_WIDTH, BAR_GAP, GROUP_WIDTH, PLOT_HEIGHT, MARGIN, LEGEND_STEP = 18, 3, 170, 220, 40, 140
 
 
 def _pct(value: Optional[float]) -> Optional[float]:
@@ -47,8 +47,9 @@ def bar_plot(scores: dict) -> str:
         groups += [(f"{phase} · {r}", s) for r, s in readers.items()]
         if len(readers) > 1:
             groups.append((f"{phase} · pooled", result["pooled"]))
-    group_width = len(RATES) * (BAR_WIDTH + BAR_GAP) + GROUP_GAP
-    width, height = 2 * MARGIN + len(groups) * group_width, PLOT_HEIGHT + 2 * MARGIN + 30
+    bars_width = len(RATES) * (BAR_WIDTH + BAR_GAP) - BAR_GAP
+    width = 2 * MARGIN + max(len(groups) * GROUP_WIDTH, len(RATES) * LEGEND_STEP)
+    height = PLOT_HEIGHT + 2 * MARGIN + 30
 
     def y(rate: float) -> float:
         return MARGIN + PLOT_HEIGHT * (1.0 - rate)
@@ -61,7 +62,7 @@ def bar_plot(scores: dict) -> str:
                      f'stroke="#bbb"{chance}/>'
                      f'<text x="{MARGIN - 6}" y="{y(tick) + 4:.1f}" font-size="11" text-anchor="end">{int(tick * 100)}%</text>')
     for g, (label, stats) in enumerate(groups):
-        left = MARGIN + g * group_width + GROUP_GAP / 2
+        left = MARGIN + g * GROUP_WIDTH + (GROUP_WIDTH - bars_width) / 2
         for b, (key, name, colour) in enumerate(RATES):
             value = stats[key]
             if value is None:
@@ -73,12 +74,12 @@ def bar_plot(scores: dict) -> str:
         if low is not None:
             cx = left + BAR_WIDTH / 2
             parts.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y(low):.1f}" y2="{y(high):.1f}" stroke="#000"/>')
-        parts.append(f'<text x="{left + (group_width - GROUP_GAP) / 2:.1f}" y="{MARGIN + PLOT_HEIGHT + 16}" '
+        parts.append(f'<text x="{MARGIN + (g + 0.5) * GROUP_WIDTH:.1f}" y="{MARGIN + PLOT_HEIGHT + 16}" '
                      f'font-size="11" text-anchor="middle">{escape(label)}</text>')
     legend_y = MARGIN + PLOT_HEIGHT + 36
     for b, (_, name, colour) in enumerate(RATES):
-        parts.append(f'<rect x="{MARGIN + b * 140}" y="{legend_y - 9}" width="10" height="10" fill="{colour}"/>'
-                     f'<text x="{MARGIN + b * 140 + 14}" y="{legend_y}" font-size="11">{name}</text>')
+        parts.append(f'<rect x="{MARGIN + b * LEGEND_STEP}" y="{legend_y - 9}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{MARGIN + b * LEGEND_STEP + 14}" y="{legend_y}" font-size="11">{name}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
