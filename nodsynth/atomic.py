@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Mapping, Optional, Sequence
 
+from .errors import InputError
+
 
 def _suffixes(path: Path) -> str:
     """All suffixes of a file name ('.nii.gz' for 'a.nii.gz'), so writers pick the right format."""
@@ -67,3 +69,30 @@ def write_csv_atomic(target: str | os.PathLike, rows: Sequence[Mapping[str, obje
     writer.writeheader()
     writer.writerows(rows)
     return write_text_atomic(target, buffer.getvalue())
+
+
+@contextlib.contextmanager
+def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a hidden sibling folder to fill; move it onto ``target`` on success.
+
+    ``target`` must not exist or be an empty folder (else :class:`~nodsynth.errors.InputError`
+    before anything is written). On any exception the staging folder is removed, so a reader sees
+    either no ``target`` or a complete one.
+    """
+    import secrets
+    import shutil
+
+    target = Path(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InputError(f"{target} already exists and is not an empty folder; choose a new output folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{secrets.token_hex(6)}.staging"
+    staging.mkdir()  # the usual permissions (umask), unlike mkdtemp's owner-only folder
+    try:
+        yield staging
+        if target.exists():
+            target.rmdir()
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

@@ -3,7 +3,8 @@
 A panel is ``(title, slice_hu, masks)``: a 2-D HU array indexed ``[row, column]`` (an axial
 slice ``[j, i]`` of a ``[k, j, i]`` volume: patient left on the image right, posterior down,
 the radiological convention for LPS grids) and a list of 2-D masks of the same shape, each a
-0/1 array or ``(array, (r, g, b))``. :func:`axial_panel` cuts such a panel through an LPS point.
+0/1 array or ``(array, (r, g, b))``; a fourth item ``(low, high)`` gives that panel its own
+display window (e.g. a difference image). :func:`axial_panel` cuts such a panel through an LPS point.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ BACKGROUND_RGB = (16, 16, 16)
 TEXT_RGB = (235, 235, 235)
 
 MaskSpec = Union[np.ndarray, tuple[np.ndarray, tuple[int, int, int]]]
-Panel = tuple[str, np.ndarray, Sequence[MaskSpec]]
+Panel = tuple  # (title, slice_hu, masks) or (title, slice_hu, masks, (low_hu, high_hu))
 
 
 def window_to_grey(slice_hu: np.ndarray, window_hu: tuple[float, float] = DEFAULT_WINDOW_HU) -> np.ndarray:
@@ -96,7 +97,8 @@ def compose_panels(panels: Sequence[Panel], window_hu: tuple[float, float] = DEF
 
     if not panels:
         raise InputError("no panels to draw")
-    tiles = [_with_title(render_panel(s, m, window_hu, scale, pixel_size_mm), str(t)) for t, s, m in panels]
+    tiles = [_with_title(render_panel(p[1], p[2], p[3] if len(p) > 3 else window_hu, scale, pixel_size_mm), str(p[0]))
+             for p in panels]
     columns = len(tiles) if columns is None else max(1, min(int(columns), len(tiles)))
     rows = -(-len(tiles) // columns)
     cell_w = max(t.width for t in tiles) + GAP_PX
@@ -114,9 +116,16 @@ def save_panels(path: str | os.PathLike, panels: Sequence[Panel],
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise InputError(f"{path}: overlays are written as .png")
-    sheet = compose_panels(panels, window_hu, scale, columns, pixel_size_mm)
+    return save_image(path, compose_panels(panels, window_hu, scale, columns, pixel_size_mm))
+
+
+def save_image(path: str | os.PathLike, image, compress_level: Optional[int] = None) -> Path:
+    """Write a ``PIL.Image`` as a PNG atomically (no text chunks); ``compress_level`` 0..9 (0 = stored,
+    so the file size depends only on the image size), default Pillow's."""
+    path = Path(path)
+    options = {} if compress_level is None else {"compress_level": int(compress_level)}
     with atomic_path(path) as tmp:
-        sheet.save(tmp, format="PNG")
+        image.save(tmp, format="PNG", **options)
     return path
 
 

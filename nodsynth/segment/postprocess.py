@@ -9,6 +9,9 @@ from ..labels import LOBE_IDS, LUNG, NODULE
 from ..volume import Volume, require_same_grid
 from .mm_morphology import dilation_mm
 
+LUNG_IDS = (*LOBE_IDS, LUNG, NODULE)
+"""MAISI ids that count as lung: the five lobes, lung (20) and lung nodules (23)."""
+
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """Fill cavities fully enclosed by the mask in 3-D."""
@@ -31,7 +34,13 @@ def lung_region(lung: Volume, ct: Volume) -> np.ndarray:
     if values.size and float(values.max()) <= 1:
         region = values > 0
     else:
-        region = np.isin(np.rint(values).astype(np.int64), (*LOBE_IDS, LUNG, NODULE))
+        ids = values if np.issubdtype(values.dtype, np.integer) else np.rint(values).astype(np.int32)
+        if int(ids.min()) < 0:
+            region = np.isin(ids, LUNG_IDS)
+        else:  # a lookup table: several times faster than np.isin on a whole CT's label map
+            lookup = np.zeros(max(int(ids.max()), max(LUNG_IDS)) + 1, bool)
+            lookup[list(LUNG_IDS)] = True
+            region = lookup[ids]
     if not region.any():
         raise InputError("the lung mask / label map holds no lung voxels (expected lobes 28-32, lung 20 or a 0/1 mask)")
     return region

@@ -19,6 +19,7 @@ import numpy as np
 
 from ...atomic import write_csv_atomic, write_text_atomic
 from ...errors import InputError
+from ...review.fidelity import dice
 from ..common import progress_bar
 
 VERB = "demo"
@@ -45,13 +46,6 @@ class DemoStep:
     describe: str
     run: Callable[[DemoContext, Path], list[Path]]
     needs: tuple[str, ...] = ()
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice overlap 2|A∩B| / (|A|+|B|) of two 0/1 masks (1.0 when both are empty)."""
-    a, b = np.asarray(a) > 0, np.asarray(b) > 0
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total
 
 
 # ------------------------------------------------------------------------------------ steps
@@ -196,6 +190,97 @@ def step_measure(ctx: DemoContext, folder: Path) -> list[Path]:
             write_text_atomic(folder / "measurements.json", json.dumps(records, indent=2))]
 
 
+REVIEW_READER = "demo-reader"
+REVIEW_FULL_SPACING_MM = 2.0
+"""The demo's full-context volumes are resampled to 2 mm to keep the output small."""
+REVIEW_SEPARATION_MM = 6.0
+"""Inserted nodules keep at least this much lung between them."""
+
+
+def _inserted_nodules(patient, seed: int):
+    """The demo CT with one model-free nodule per phantom nodule (same subtype, volume and histogram)
+    inserted at separate sampled inner-lung centres; returns ``(ct, [(nodule, mask), ...])``."""
+    from ...engines.base import InpaintRequest
+    from ...engines.classic import ClassicEngine
+    from ...place import placement_regions, resolve_lung, sample_centroids
+    from ...presets import nodule_histogram
+    from ...shapes import place_shape, procedural_shape
+
+    lung, existing = resolve_lung(labelmap=patient.labelmap)
+    largest = max(n.diameter_mm for n in patient.nodules)
+    candidates = sample_centroids(placement_regions(lung, largest, nodules=existing), "inner", 200, seed=seed)
+    centres: list = []
+    for point in candidates:
+        if all(np.linalg.norm(point - c) > largest + REVIEW_SEPARATION_MM for c in centres):
+            centres.append(point)
+    if len(centres) < len(patient.nodules):
+        raise InputError("the demo lungs have no room for the inserted nodules")
+    ct, inserted = patient.ct, []
+    for number, (nodule, centre) in enumerate(zip(patient.nodules, centres)):
+        shape = procedural_shape(1.2, 0.4, 0.2, seed=seed + number)
+        trial = place_shape(shape, ct, centre, nodule.diameter_mm)  # then scaled to the phantom nodule's volume
+        scale = (np.count_nonzero(nodule.mask.array) / np.count_nonzero(trial.array)) ** (1.0 / 3.0)
+        mask = place_shape(shape, ct, centre, nodule.diameter_mm * scale)
+        ct = ClassicEngine().inpaint(InpaintRequest(ct, mask, nodule.subtype, nodule_histogram(patient.ct, nodule.mask),
+                                                    lung_mask=lung, seed=seed + number)).ct
+        inserted.append((nodule, mask))
+    return ct, inserted
+
+
+def step_review(ctx: DemoContext, folder: Path) -> list[Path]:
+    """A visual Turing test of the phantom's nodules against model-free inserted ones: compare report of the
+    insertion, a blinded two-phase study, a scripted reader's answers (through the reading session) scored."""
+    from ...phantom.export import CT_FILE, LABELMAP_FILE, NODULE_DIR
+    from ...review.answers import read_answer_sheets
+    from ...review.key import read_key
+    from ...review.pairs import ReviewPair, review_pairs
+    from ...review.reading import ReadingSession
+    from ...review.score import score_answers
+    from ...review.score_report import score_html
+    from ...review.study import build_study
+    from ...review.study_inputs import read_study_inputs
+    from ...volume import write_volume
+
+    patient = ctx.patient
+    phantom = Path("..") / "phantom"
+    ct, inserted = _inserted_nodules(patient, ctx.seed + 100)
+    written = [write_volume(ct, folder / "synthetic" / "ct.nii.gz")]
+    real_rows, synthetic_rows = [], []
+    for nodule, mask in inserted:
+        written.append(write_volume(mask, folder / "synthetic" / f"inserted_{nodule.name}.nii.gz"))
+        common = {"labelmap": str(phantom / LABELMAP_FILE)}  # subtype and diameter: measured alike on both sides
+        real_rows.append({"ct": str(phantom / CT_FILE), "mask": str(phantom / NODULE_DIR / f"{nodule.name}.nii.gz"),
+                          "source": f"phantom {nodule.name}", **common})
+        synthetic_rows.append({"ct": "synthetic/ct.nii.gz", "mask": f"synthetic/inserted_{nodule.name}.nii.gz",
+                               "source": f"inserted {nodule.name}", **common})
+    written += [write_csv_atomic(folder / "real.csv", real_rows), write_csv_atomic(folder / "synthetic.csv", synthetic_rows)]
+    union = ct.with_array(np.any([m.array > 0 for _, m in inserted], axis=0).astype(np.uint8))
+    written.append(write_volume(union, folder / "synthetic" / "inserted_all.nii.gz"))
+    review_pairs([ReviewPair("insertion", ctx.out / "phantom" / CT_FILE, folder / "synthetic" / "ct.nii.gz",
+                             labelmap=ctx.out / "phantom" / LABELMAP_FILE, mask=folder / "synthetic" / "inserted_all.nii.gz",
+                             changed=folder / "synthetic" / "inserted_all.nii.gz")], folder / "compare")
+    written.append(folder / "compare" / "report.html")
+
+    n = len(inserted)
+    build_study(read_study_inputs(folder / "real.csv", "real"), read_study_inputs(folder / "synthetic.csv", "synthetic"),
+                folder / "study", n, n, seed=ctx.seed, full_spacing_mm=REVIEW_FULL_SPACING_MM)
+    session = ReadingSession(folder / "study", REVIEW_READER)
+    rng = np.random.default_rng(ctx.seed)
+    while session.current is not None:  # a scripted reader: a coin per case, a confidence and a reading time
+        session.answer(session.current.case_id, ("real", "synthetic")[int(rng.integers(2))],
+                       int(rng.integers(1, 6)), float(rng.uniform(4.0, 30.0)))
+    key = read_key(folder / "study" / "key.csv")
+    scores = score_answers(key, read_answer_sheets([session.path], key))
+    written += [folder / "study" / "study.json", session.path,
+                write_text_atomic(folder / "score.json", json.dumps(scores, indent=1) + "\n"),
+                write_text_atomic(folder / "report.html", score_html(scores, "Demo visual Turing test"))]
+    for phase, result in scores["phases"].items():
+        pooled = result["pooled"]
+        print(f"review {phase}: {pooled['n']} answers, accuracy {100 * pooled['accuracy']:.1f} %, "
+              f"fooling rate {100 * pooled['fooling_rate']:.1f} %")
+    return written
+
+
 STEPS: list[DemoStep] = [
     DemoStep("phantom", "synthetic chest CT, label map, true nodule masks", step_phantom),
     DemoStep("segment", "click segmentation of every nodule, Dice against the truth, overlay PNG",
@@ -206,6 +291,8 @@ STEPS: list[DemoStep] = [
              step_augment, needs=("phantom",)),
     DemoStep("inpaint", "one model-free nodule per subtype at a sampled inner-lung centre, JSD and PNG per subtype",
              step_inpaint, needs=("phantom",)),
+    DemoStep("review", "visual Turing test: phantom nodules vs model-free inserted ones, a blinded two-phase study, "
+                       "a scripted reader scored, report.html", step_review, needs=("phantom",)),
 ]
 
 # ------------------------------------------------------------------------------------ verb

@@ -1,0 +1,65 @@
+"""Reading the CSV files of the review kit: manifests, keys and answer sheets.
+
+Every reader gets the rows with their line numbers, so an error names the file, the line and the
+column. Paths in a manifest are taken relative to the manifest's own folder.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+from ..errors import InputError
+
+
+def read_rows(path: str | os.PathLike, required: Sequence[str], what: str) -> list[tuple[int, dict]]:
+    """``[(line_number, row_dict), ...]`` of a CSV with a header holding at least ``required``.
+
+    Cells are stripped; empty cells become ``""``. Raises :class:`InputError` for a missing file,
+    missing columns or no rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} not found: {path}")
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise InputError(f"{path}: the {what} lacks the column(s) {', '.join(missing)} "
+                             f"(found: {', '.join(columns) or 'no header'})")
+        rows = [(reader.line_num, {(k or "").strip(): (v or "").strip() for k, v in row.items()})
+                for row in reader if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+    if not rows:
+        raise InputError(f"{path}: the {what} has no rows")
+    return rows
+
+
+def manifest_path(manifest: Path, text: str) -> Optional[Path]:
+    """A path cell of a manifest: relative to the manifest's folder; None for an empty cell."""
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else manifest.parent / path
+
+
+def existing_file(manifest: Path, line: int, column: str, text: str) -> Optional[Path]:
+    """:func:`manifest_path` of a cell that must name an existing file (or be empty)."""
+    path = manifest_path(manifest, text)
+    if path is not None and not path.is_file():
+        raise InputError(f"{manifest} line {line}: {column} file not found: {path}")
+    return path
+
+
+def parse_float(text: str, where: str, column: str) -> Optional[float]:
+    """A finite number from a cell (None when empty)."""
+    if text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InputError(f"{where}: {column} must be a number, got {text!r}")
+    return value
