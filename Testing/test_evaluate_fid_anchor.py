@@ -1,7 +1,7 @@
 """2.5D FID against the published NodMAISI script (``../shared/anchors/NoMAISI/scripts/compute_fid_2-5d_ct.py``).
 
-The script is executed as a module (its ``torch.hub.load`` sits in ``main`` and never runs; ``fire``,
-used only under ``__main__``, is stubbed when it is not installed). Its own ``get_features_2p5d``
+The script is executed as a module (:mod:`nomaisi_anchor`: its ``torch.hub.load`` sits in ``main``
+and never runs; ``fire``, used only under ``__main__``, is stubbed when not installed). Its own ``get_features_2p5d``
 (with its ``radimagenet_intensity_normalisation``, ``spatial_average`` and ``drop_empty_slice``)
 runs on volumes loaded by the transform chain its ``main`` builds (MONAI ``LoadImaged``,
 ``EnsureChannelFirstd``, ``Orientationd("RAS")``, ``Spacingd``, ``SpatialPadd(-1000)``,
@@ -10,37 +10,24 @@ plane. The project's pipeline reads the same files with SimpleITK and must give 
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
-
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, shared_path
+from conftest import shared_path
+from nomaisi_anchor import FID_SCRIPT, load_fid_script
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
-ANCHOR = REPO_ROOT.parent / "shared" / "anchors" / "NoMAISI" / "scripts" / "compute_fid_2-5d_ct.py"
 TARGET_XYZ = (48, 40, 20)
 RELATIVE_TOLERANCE = 1e-5
 
 
 @pytest.fixture(scope="module")
 def anchor():
-    if not ANCHOR.is_file():
-        pytest.skip(f"published NodMAISI script not available: {ANCHOR} is missing")
-    saved_fire = sys.modules.get("fire")
-    if importlib.util.find_spec("fire") is None:
-        sys.modules["fire"] = types.ModuleType("fire")  # only used by the script's __main__ block
-    try:
-        spec = importlib.util.spec_from_file_location("nomaisi_compute_fid_2p5d", ANCHOR)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        if saved_fire is None:
-            sys.modules.pop("fire", None)
+    module = load_fid_script()
+    if module is None:
+        pytest.skip(f"published NodMAISI script not available: {FID_SCRIPT} is missing")
     return module
 
 

@@ -64,11 +64,11 @@ def ras_affine(volume: Volume, axes) -> np.ndarray:
 
 
 def oriented_ras(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
-    """``(array_xyz float32, ras_affine)``: the CT in RAS axis order (step 1)."""
+    """``(array_xyz float32, ras_affine)``: the CT in RAS axis order (step 1), always a new array."""
     from ..engines.maisi.orientation import NetworkAxes
 
     axes = NetworkAxes.of(volume)
-    array = np.ascontiguousarray(axes.to_network(volume.array), dtype=np.float32)
+    array = np.array(axes.to_network(volume.array), dtype=np.float32, order="C", copy=True)
     return array, ras_affine(volume, axes)
 
 
@@ -93,9 +93,10 @@ def pad_and_centre_crop(array: np.ndarray, target: Sequence[int], pad_value: flo
 
 
 def prepare_ct(volume: Volume, settings: PrepSettings) -> np.ndarray:
-    """Steps 1-4: a float32 ``[x, y, z]`` array of ``settings.target_shape_xyz`` in -1000..1000 HU."""
+    """Steps 1-4: a float32 ``[x, y, z]`` array of ``settings.target_shape_xyz`` in -1000..1000 HU
+    (a view into a new array: the volume is never modified)."""
     array, affine = oriented_ras(volume)
     if settings.spacing_mm is not None:
         array = resample_spacing(array, affine, settings.spacing_mm)
     array = pad_and_centre_crop(array, settings.target_shape_xyz)
-    return np.clip(array, *CLIP_RANGE_HU).astype(np.float32, copy=False)
+    return np.clip(array, *CLIP_RANGE_HU, out=array)

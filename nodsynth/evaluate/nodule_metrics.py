@@ -33,11 +33,18 @@ from .planes import PLANES
 
 @dataclass(frozen=True)
 class NoduleMetricSettings:
+    """Crop geometry, feature options, KID subsets (count, size before capping) and the seed."""
+
     crop: CropSettings = field(default_factory=CropSettings)
     features: FeatureOptions = field(default_factory=FeatureOptions)
     kid_subsets: int = DEFAULT_SUBSETS
     kid_subset_size: int = DEFAULT_SUBSET_SIZE
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kid_subsets < 1 or self.kid_subset_size < 2:
+            raise InputError(f"KID needs at least 1 subset of at least 2 vectors, got {self.kid_subsets} "
+                             f"subsets of {self.kid_subset_size}")
 
 
 def _by_ct(samples: Sequence[NoduleSample]) -> "OrderedDict[str, list[int]]":

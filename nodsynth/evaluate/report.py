@@ -22,8 +22,6 @@ NODULE_METRICS = ("fid", "kid", "mmd")
 FROC_KEYS = ("sensitivities", "cpm", "fps", "curve")
 RATE_NAMES = ("1/8", "1/4", "1/2", "1", "2", "4", "8")
 
-Row = dict
-
 
 def _number(data: Mapping[str, Any], key: str, where: str) -> float:
     value = data.get(key)
@@ -36,7 +34,7 @@ def _text(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _fid_rows(data: Mapping[str, Any]) -> list[Row]:
+def _fid_rows(data: Mapping[str, Any]) -> list[dict]:
     rows = [{"section": "2.5D FID", "metric": f"FID {PLANE_NAMES[p]}", "value": _text(_number(data, f"fid_{p}", "FID report"))}
             for p in ("xy", "yz", "zx", "avg")]
     for side in ("real", "synthetic"):
@@ -49,7 +47,7 @@ def _fid_rows(data: Mapping[str, Any]) -> list[Row]:
     return rows
 
 
-def _nodule_group_rows(section: str, data: Mapping[str, Any]) -> list[Row]:
+def _nodule_group_rows(section: str, data: Mapping[str, Any]) -> list[dict]:
     if "skipped" in data:
         return [{"section": section, "metric": "skipped", "value": str(data["skipped"])}]
     rows = [{"section": section, "metric": "crops real / synthetic",
@@ -63,7 +61,7 @@ def _nodule_group_rows(section: str, data: Mapping[str, Any]) -> list[Row]:
     return rows
 
 
-def _nodule_rows(data: Mapping[str, Any]) -> list[Row]:
+def _nodule_rows(data: Mapping[str, Any]) -> list[dict]:
     rows = _nodule_group_rows("Nodule crops", data)
     for name, group in (data.get("subtypes") or {}).items():
         rows += _nodule_group_rows(f"Nodule crops: {name}", group)
@@ -87,7 +85,7 @@ def _with_ci(value: float, ci: Any, low_key: str, high_key: str, index: Any = No
     return f"{_text(value)} ({_text(low)}-{_text(high)})"
 
 
-def _froc_system_rows(name: str, data: Mapping[str, Any]) -> list[Row]:
+def _froc_system_rows(name: str, data: Mapping[str, Any]) -> list[dict]:
     section = f"FROC: {name}"
     missing = [k for k in FROC_KEYS if k not in data]
     if missing:
@@ -104,7 +102,7 @@ def _froc_system_rows(name: str, data: Mapping[str, Any]) -> list[Row]:
     return rows
 
 
-def report_rows(data: Any) -> tuple[str, list[Row]]:
+def report_rows(data: Any) -> tuple[str, list[dict]]:
     """``(kind, rows)`` of a parsed report (see the module docstring)."""
     if not isinstance(data, Mapping):
         raise InputError("an evaluation report is a JSON object")
@@ -124,7 +122,7 @@ def report_rows(data: Any) -> tuple[str, list[Row]]:
                      + ", ".join(FROC_KEYS) + ")")
 
 
-def load_report_rows(path: str | os.PathLike) -> tuple[str, list[Row]]:
+def load_report_rows(path: str | os.PathLike) -> tuple[str, list[dict]]:
     """Read a report file and return :func:`report_rows` of it."""
     path = Path(path)
     try:

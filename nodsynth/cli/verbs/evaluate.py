@@ -25,26 +25,23 @@ VERB = "evaluate"
 HELP = "fidelity metrics: 2.5D FID on whole CTs, FID/KID/MMD on nodule crops, FROC by the LUNA16 rules"
 
 
-def _shape(text: str) -> tuple[int, int, int]:
-    parts = text.lower().replace(",", "x").split("x")
+def _three(text: str, cast, example: str) -> tuple:
+    """Three positive numbers separated by ``x`` or ``,`` (``512x512x512``, ``1,1,2.5``)."""
     try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected three voxel counts like 512x512x512, got {text!r}")
-    return values  # type: ignore[return-value]
-
-
-def _spacing(text: str) -> tuple[float, float, float]:
-    parts = text.lower().replace("x", ",").split(",")
-    try:
-        values = tuple(float(p) for p in parts)
+        values = tuple(cast(p) for p in text.lower().replace("x", ",").split(","))
     except ValueError:
         values = ()
     if len(values) != 3 or min(values) <= 0:
-        raise argparse.ArgumentTypeError(f"expected three positive spacings in mm like 1.0,1.0,1.0, got {text!r}")
-    return values  # type: ignore[return-value]
+        raise argparse.ArgumentTypeError(f"expected three positive numbers like {example}, got {text!r}")
+    return values
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    return _three(text, int, "512x512x512")  # type: ignore[return-value]
+
+
+def _spacing(text: str) -> tuple[float, float, float]:
+    return _three(text, float, "1.0,1.0,1.0 (mm)")  # type: ignore[return-value]
 
 
 def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,13 +121,12 @@ def _run_fid(args: argparse.Namespace) -> int:
     from ...evaluate.ct_prep import PrepSettings
     from ...evaluate.feature_cache import FeatureCache
     from ...evaluate.features_2p5d import FeatureOptions
-    from ...evaluate.planes import central_range
 
     real, synthetic = list_ct_files(args.real, "--real"), list_ct_files(args.synthetic, "--synthetic")
     _refuse_overwrite([args.json], list(real) + list(synthetic) + [args.real, args.synthetic])
-    central_range(1, args.center_slices_ratio)
     settings = FidSettings(PrepSettings(args.target_shape, args.spacing), args.center_slices_ratio,
                            FeatureOptions(args.drop_empty, args.batch_size))
+    settings.slice_ranges()  # checks the ratio before the network is loaded
     network, device = _network(args)
     report = ct_fid(real, synthetic, network, device, settings, FeatureCache(args.cache), progress_bar("evaluate fid"))
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
