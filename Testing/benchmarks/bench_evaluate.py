@@ -108,6 +108,7 @@ def ours_ct(net, path: Path, batch_size: int, sample: int) -> dict:
     out.update(seconds_per_ct=total, cpu_seconds_per_ct=total_cpu, extrapolated=bool(sample),
                peak_rss_mib=peak_rss_mib(), slices=sum(p["slices_run"] for p in out["planes"].values()))
     out["seconds"] = sum(p["seconds"] for p in out["planes"].values())
+    out["cpu_seconds"] = sum(p["cpu_seconds"] for p in out["planes"].values())
     out["seconds_per_slice"] = out["seconds"] / out["slices"]
     return out
 
@@ -177,8 +178,10 @@ def main() -> int:
             results[mode] = child(mode, path, args.batch_size, args.sample if mode == "ours_ct" else args.slices)
     plane, published = results["ours_plane"], results["published_plane"]
     results["plane_seconds_ratio_ours_over_published"] = plane["seconds_per_slice"] / published["seconds_per_slice"]
+    results["plane_cpu_ratio_ours_over_published"] = plane["cpu_seconds"] / published["cpu_seconds"]
     results["plane_peak_rss_ratio_ours_over_published"] = plane["peak_rss_mib"] / published["peak_rss_mib"]
-    print(f"plane: ours / published = {results['plane_seconds_ratio_ours_over_published']:.2f} x time, "
+    print(f"plane: ours / published = {results['plane_seconds_ratio_ours_over_published']:.2f} x wall time, "
+          f"{results['plane_cpu_ratio_ours_over_published']:.2f} x process CPU time, "
           f"{results['plane_peak_rss_ratio_ours_over_published']:.2f} x peak memory")
     ct = results["ours_ct"]
     how = "extrapolated from the slices run" if ct["extrapolated"] else "measured"

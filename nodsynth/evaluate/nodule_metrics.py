@@ -9,7 +9,6 @@ median bandwidth. ``*_avg`` is the mean of the three planes.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -47,8 +46,9 @@ class NoduleMetricSettings:
                              f"subsets of {self.kid_subset_size}")
 
 
-def _by_ct(samples: Sequence[NoduleSample]) -> "OrderedDict[str, list[int]]":
-    groups: OrderedDict[str, list[int]] = OrderedDict()
+def _by_ct(samples: Sequence[NoduleSample]) -> dict[str, list[int]]:
+    """CT path -> indices of its samples, in first-seen order (each CT is read once)."""
+    groups: dict[str, list[int]] = {}
     for index, sample in enumerate(samples):
         groups.setdefault(str(sample.ct), []).append(index)
     return groups
