@@ -1,0 +1,106 @@
+"""2.5D FID between two sets of whole CTs (NodMAISI's evaluation), one volume in memory at a time.
+
+Per CT: read (any format :func:`read_volume` takes), checked to be CT in HU, prepared by
+:mod:`.ct_prep`, sliced in three planes (optionally only the central ratio), features from
+:mod:`.features_2p5d`; cached per file. Then MONAI ``FIDMetric`` per plane over all slices of
+each side. The report has exactly the keys ``fid_xy, fid_yz, fid_zx, fid_avg, n_real,
+n_synthetic, n_slices_real, n_slices_synthetic`` (slice counts per plane, after dropping).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..progress import CancelToken, ProgressFn, no_progress
+from ..volume import read_volume
+from ..weights import sha256_of
+from .ct_prep import PrepSettings, prepare_ct
+from .feature_cache import FeatureCache, cache_key
+from .features_2p5d import FeatureOptions, slice_count, volume_features
+from .fid import fid_by_plane, require_samples
+from .network import network_fingerprint
+from .planes import PLANES, SLICE_AXIS, central_range
+
+REPORT_KEYS = ("fid_xy", "fid_yz", "fid_zx", "fid_avg", "n_real", "n_synthetic", "n_slices_real",
+               "n_slices_synthetic")
+
+
+@dataclass(frozen=True)
+class FidSettings:
+    """Everything that changes the features: preparation, central-slice ratio (None = all), drop-empty."""
+
+    prep: PrepSettings = field(default_factory=PrepSettings)
+    center_slices_ratio: Optional[float] = None
+    features: FeatureOptions = field(default_factory=FeatureOptions)
+
+    def slice_ranges(self) -> dict[str, tuple[int, int]]:
+        return {plane: central_range(self.prep.target_shape_xyz[SLICE_AXIS[plane]], self.center_slices_ratio)
+                for plane in PLANES}
+
+    def cache_settings(self) -> dict:
+        return {"pipeline": "ct_2p5d", **self.prep.as_dict(), "center_slices_ratio": self.center_slices_ratio,
+                "drop_empty": self.features.drop_empty}
+
+
+def ct_features(path: Path, network, device, settings: FidSettings, cache: FeatureCache, fingerprint: str,
+                on_batch=None, cancel: Optional[CancelToken] = None) -> dict[str, np.ndarray]:
+    """Plane -> features of one CT file, from the cache when its content and settings were seen before."""
+    from ..segment.checks import require_ct_in_hu
+
+    key = cache_key(sha256_of(path), settings.cache_settings(), fingerprint)
+    cached = cache.get(key)
+    if cached is not None and set(cached) == set(PLANES):
+        if on_batch is not None:
+            on_batch(slice_count(settings.slice_ranges()))
+        return cached
+    volume = read_volume(path)
+    try:
+        require_ct_in_hu(volume)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    array = prepare_ct(volume, settings.prep)
+    del volume
+    features = volume_features(array, settings.slice_ranges(), network, device, settings.features, on_batch, cancel)
+    cache.put(key, features)
+    return features
+
+
+def stack_side(per_file: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Plane -> all feature vectors of one side (files whose every slice was dropped add none)."""
+    return {plane: np.concatenate([f[plane] for f in per_file if f[plane].size] or [np.zeros((0, 0), np.float32)])
+            for plane in PLANES}
+
+
+def ct_fid(real: Sequence[Path], synthetic: Sequence[Path], network, device, settings: FidSettings,
+           cache: Optional[FeatureCache] = None, progress: Optional[ProgressFn] = None,
+           cancel: Optional[CancelToken] = None) -> dict:
+    """The 2.5D FID report of two lists of CT files (see the module docstring)."""
+    require_samples(len(real), "real", "CT files")
+    require_samples(len(synthetic), "synthetic", "CT files")
+    cache = cache or FeatureCache(None)
+    report = progress or no_progress
+    fingerprint = network_fingerprint(network)
+    total = (len(real) + len(synthetic)) * slice_count(settings.slice_ranges())
+    done = [0]
+
+    def on_batch(count: int) -> None:
+        done[0] += count
+        report(done[0] / total, f"{done[0]}/{total} slices")
+
+    sides = {}
+    for side, paths in (("real", real), ("synthetic", synthetic)):
+        sides[side] = stack_side([ct_features(Path(p), network, device, settings, cache, fingerprint, on_batch, cancel)
+                                  for p in paths])
+        for plane in PLANES:
+            require_samples(len(sides[side][plane]), side, f"{plane} slices left (after dropping empty ones)")
+    out = fid_by_plane(sides["real"], sides["synthetic"])
+    out.update(n_real=len(real), n_synthetic=len(synthetic),
+               n_slices_real={p: int(len(sides["real"][p])) for p in PLANES},
+               n_slices_synthetic={p: int(len(sides["synthetic"][p])) for p in PLANES})
+    report(1.0, "FID done")
+    return {key: out[key] for key in REPORT_KEYS}
+

@@ -1,0 +1,55 @@
+"""Which CT files make up one side (real or synthetic) of a comparison.
+
+A side is a folder (every volume file under it, recursively, in sorted order) or a list file:
+``.txt`` with one path per line (the published script's file lists) or ``.csv`` with a header
+holding a ``path`` (or ``ct`` / ``image``) column. Relative paths are relative to the list file.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from ..errors import InputError
+from ..volume import VOLUME_SUFFIXES
+
+CSV_PATH_COLUMNS = ("path", "ct", "image")
+
+
+def _is_volume(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(VOLUME_SUFFIXES)
+
+
+def _listed_paths(list_file: Path) -> list[str]:
+    text = list_file.read_text(encoding="utf-8-sig")
+    if list_file.suffix.lower() != ".csv":
+        return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    reader = csv.DictReader(text.splitlines())
+    column = next((c for c in CSV_PATH_COLUMNS if c in (reader.fieldnames or [])), None)
+    if column is None:
+        raise InputError(f"{list_file}: a CSV list needs a header with one of the columns "
+                         f"{', '.join(CSV_PATH_COLUMNS)}; found {reader.fieldnames}")
+    return [(row.get(column) or "").strip() for row in reader if (row.get(column) or "").strip()]
+
+
+def list_ct_files(spec: str | os.PathLike, side: str) -> list[Path]:
+    """The CT files of one side; raises :class:`InputError` for a missing or empty folder or list."""
+    source = Path(spec)
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if _is_volume(p))
+        if not files:
+            raise InputError(f"{side}: the folder {source} holds no CT volume ({', '.join(VOLUME_SUFFIXES)})")
+        return files
+    if not source.is_file():
+        raise InputError(f"{side}: {source} is neither a folder nor a list file")
+    files = []
+    for entry in _listed_paths(source):
+        path = Path(entry).expanduser()
+        path = path if path.is_absolute() else source.parent / path
+        if not _is_volume(path):
+            raise InputError(f"{side}: {source} lists {entry}, which is not a volume file "
+                             f"({', '.join(VOLUME_SUFFIXES)}) that exists")
+        files.append(path)
+    if not files:
+        raise InputError(f"{side}: the list {source} names no file")
+    return files
