@@ -8,7 +8,7 @@ import slicer
 import vtk
 
 from nodsynth.errors import InputError
-from nodsynth.volume import Volume, require_same_grid
+from nodsynth.volume import Volume, nonzero_extent_kji, require_same_grid, same_grid, subgrid_start_kji
 
 from .terminology import LUNG_NODULE_TERMINOLOGY, NODULE, parse_terminology_entry
 from .volumes import node_from_volume, volume_from_node
@@ -22,37 +22,26 @@ def prepare_segmentation(segmentationNode, referenceVolumeNode) -> None:
         segmentationNode.CreateDefaultDisplayNodes()
 
 
-def mask_extent_kji(mask: np.ndarray) -> tuple:
-    """``(start, stop)`` voxel indices ``[k, j, i]`` of the mask's bounding box (one voxel when empty),
-    from one projection per axis (no list of every voxel)."""
-    inside = np.asarray(mask) != 0
-    start, stop = [], []
-    for axis in range(3):
-        hits = np.flatnonzero(inside.any(axis=tuple(a for a in range(3) if a != axis)))
-        if not hits.size:
-            return (0, 0, 0), (1, 1, 1)
-        start.append(int(hits[0]))
-        stop.append(int(hits[-1]) + 1)
-    return tuple(start), tuple(stop)
-
-
 def write_segment(segmentationNode, referenceVolumeNode, mask: Volume, name: str,
                   color: Sequence[float] = (0.9, 0.3, 0.2), segmentId: Optional[str] = None,
                   terminology: str = LUNG_NODULE_TERMINOLOGY) -> str:
-    """Put ``mask`` (non-zero = inside) into a segment (new, or ``segmentId`` replaced); returns its id.
+    """Put ``mask`` (non-zero = inside; on the reference volume's grid, or a block of it) into a segment
+    (new, or ``segmentId`` replaced); returns its id.
 
     Only the mask's bounding box is handed to Slicer (a segment keeps its own extent), so a small
     nodule in a large CT costs a small copy on the GUI thread, not one of the whole CT.
     """
-    require_same_grid(mask, volume_from_node(referenceVolumeNode, copy=False), "mask", "reference volume")
+    reference = volume_from_node(referenceVolumeNode, copy=False)
+    if not same_grid(mask, reference):
+        subgrid_start_kji(mask, reference)  # a block of the reference grid, or a GeometryError saying why not
     segmentation = segmentationNode.GetSegmentation()
     if segmentId is None or segmentation.GetSegment(segmentId) is None:
         segmentId = segmentation.AddEmptySegment(segmentId or "", name, list(color))
     segment = segmentation.GetSegment(segmentId)
     segment.SetName(name)
     segment.SetTag(slicer.vtkSegment.GetTerminologyEntryTagName(), terminology)
-    start, stop = mask_extent_kji(mask.array)
-    box = mask.crop(start, stop)
+    extent = nonzero_extent_kji(mask.array)
+    box = mask.crop(*extent) if extent is not None else mask.crop((0, 0, 0), (1, 1, 1))
     labelmapNode = node_from_volume(box.with_array((box.array > 0).astype(np.uint8)), "__segment__", label=True,
                                     like=referenceVolumeNode)
     try:

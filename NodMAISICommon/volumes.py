@@ -33,6 +33,13 @@ def volume_from_node(volumeNode, what: str = "input volume", copy: bool = True) 
     return Volume.from_slicer(np.array(array, copy=True) if copy else array, ijk_to_ras_array(volumeNode))
 
 
+def content_key(node) -> str:
+    """Names what a node holds now: its ID and the modification times of the node and its voxels (a job
+    process keeps an input stored under this key until the node changes)."""
+    image = node.GetImageData()
+    return f"{node.GetID()}:{node.GetMTime()}:{image.GetMTime() if image is not None else 0}"
+
+
 def node_from_volume(volume: Volume, name: str, node=None, label: bool = False, like=None):
     """Create (or update ``node``) a scalar / label map volume node holding ``volume``.
 

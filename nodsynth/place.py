@@ -24,7 +24,7 @@ from scipy import ndimage
 from .errors import InputError
 from .labels import LOBE_IDS, NODULE
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
-from .volume import Volume, require_same_grid
+from .volume import Volume, nonzero_extent_kji, require_same_grid
 
 LUNG_THRESHOLD_HU = -500.0
 """CT fallback: voxels darker than this (HU) inside the body are air-filled lung."""
@@ -97,11 +97,9 @@ def lung_from_ct(ct: Volume, threshold_hu: float = LUNG_THRESHOLD_HU) -> Volume:
 
 
 def _bounding_crop(mask: np.ndarray, margin_kji: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(start_kji, stop_kji)`` of the mask's bounding box grown by ``margin_kji`` voxels."""
-    nz = [np.nonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))[0] for axis in range(3)]
-    start = np.array([n[0] for n in nz]) - margin_kji
-    stop = np.array([n[-1] + 1 for n in nz]) + margin_kji
-    return np.maximum(start, 0), np.minimum(stop, mask.shape)
+    """``(start_kji, stop_kji)`` of the (non-empty) mask's bounding box grown by ``margin_kji`` voxels."""
+    start, stop = nonzero_extent_kji(mask)
+    return np.maximum(start - margin_kji, 0), np.minimum(stop + margin_kji, mask.shape)
 
 
 def _distance_mm(mask: np.ndarray, spacing_kji: np.ndarray) -> np.ndarray:

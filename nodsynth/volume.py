@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -182,6 +182,36 @@ class Volume:
         m[:3, :3] = LPS_FROM_RAS @ (self.direction * self.spacing[None, :])
         m[:3, 3] = LPS_FROM_RAS @ self.origin
         return self.array, m
+
+
+def nonzero_extent_kji(mask: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """``(start_kji, stop_kji)`` of the bounding box of a mask's non-zero voxels (``None`` when there is
+    none), from one projection per axis rather than a list of every voxel."""
+    inside = np.asarray(mask) != 0
+    start, stop = [], []
+    for axis in range(inside.ndim):
+        hits = np.flatnonzero(inside.any(axis=tuple(a for a in range(inside.ndim) if a != axis)))
+        if not hits.size:
+            return None
+        start.append(int(hits[0]))
+        stop.append(int(hits[-1]) + 1)
+    return np.array(start), np.array(stop)
+
+
+def subgrid_start_kji(box: Volume, grid: Volume, tolerance_mm: float = GRID_TOLERANCE_MM) -> np.ndarray:
+    """Where ``box`` starts in ``grid`` (voxel index ``[k, j, i]``) when it is a block of the same voxel
+    grid (a crop); :class:`GeometryError` otherwise."""
+    start_ijk = grid.world_to_index(box.origin)
+    whole = np.rint(start_ijk)
+    aligned = (np.allclose(box.spacing, grid.spacing, atol=tolerance_mm)
+               and np.allclose(box.direction, grid.direction, atol=1e-5)
+               and np.all(np.abs(start_ijk - whole) * grid.spacing <= tolerance_mm))
+    start = whole[::-1].astype(int)
+    inside = np.all(start >= 0) and np.all(start + np.array(box.shape_kji) <= np.array(grid.shape_kji))
+    if not (aligned and inside):
+        raise GeometryError(f"a block of size {list(box.size_ijk)} at {np.round(box.origin, 3).tolist()} mm is not a "
+                            f"crop of the {list(grid.size_ijk)} grid at {np.round(grid.origin, 3).tolist()} mm")
+    return start
 
 
 def ras_to_lps(point: Sequence[float]) -> np.ndarray:

@@ -1,8 +1,8 @@
 """What PseudoNoduleSeg computes, without Slicer: one nodule mask and its measurements per point.
 
 The module's Logic converts MRML nodes to :class:`nodsynth.Volume` and LPS points, calls
-:func:`segment_points` (in a worker thread in the GUI), then writes the masks as segments and
-the measurements as a table on the main thread.
+:func:`segment_points` (the GUI: :func:`segment_points_boxed` in its job process), then writes the
+masks as segments and the measurements as a table on the main thread.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from nodsynth.errors import InputError
 from nodsynth.progress import CancelToken, ProgressFn, check_cancel, no_progress, scaled_progress
-from nodsynth.volume import Volume
+from nodsynth.volume import Volume, nonzero_extent_kji
 
 from NodMAISICommon.labelmaps import split_lung_input
 
@@ -104,4 +104,16 @@ def segment_points(ct: Volume, points_lps: Sequence[Sequence[float]], options: S
         row = {"nodule": f"Nodule {index + 1}", "method": options.method, **measured}
         outcomes.append(NoduleOutcome(index, result.mask, row))
     report(1.0, f"{len(outcomes)} nodule(s) segmented")
+    return outcomes
+
+
+def segment_points_boxed(ct: Volume, points_lps: Sequence[Sequence[float]], options: SegmentOptions = SegmentOptions(),
+                         lung: Optional[Volume] = None, point_indices: Optional[Sequence[int]] = None,
+                         progress: Optional[ProgressFn] = None,
+                         cancel: Optional[CancelToken] = None) -> list[NoduleOutcome]:
+    """:func:`segment_points` with each mask cropped to its bounding box (a block of the CT's grid): what
+    crosses back from the job process is the size of the nodules, not of the CT."""
+    outcomes = segment_points(ct, points_lps, options, lung, point_indices, progress=progress, cancel=cancel)
+    for outcome in outcomes:
+        outcome.mask = outcome.mask.crop(*nonzero_extent_kji(outcome.mask.array))  # never empty: checked above
     return outcomes

@@ -238,3 +238,66 @@ def test_lesionaugment_resizes_in_its_job_process(patient):
         assert p.outputLabelmap is not None and p.contourSegmentation is not None
     finally:
         harness_modules.unload(widget)
+
+
+def click_points(widget, ct_node, centres_lps) -> list:
+    """Place a point on each centre as a user click does; returns each click's longest GUI-thread stall
+    (CPU s), from the click to the segment being shown."""
+    from NodMAISICommon.markups import add_control_point_lps
+
+    points = widget._parameterNode.pointList
+    stalls = []
+    for centre in centres_lps:
+        EVENT_LOOP.callback_cpu_seconds.clear()
+        EVENT_LOOP.callback_seconds.clear()
+        EVENT_LOOP.timed(lambda centre=centre: add_control_point_lps(points, ct_node, centre))
+        assert EVENT_LOOP.run_until(lambda: not widget.runner.running, 120.0)
+        stalls.append((max(EVENT_LOOP.callback_cpu_seconds), max(EVENT_LOOP.callback_seconds)))
+    return stalls
+
+
+def test_each_click_segments_its_nodule_in_the_job_process_sending_the_ct_once(patient):
+    from NodMAISICommon.volumes import node_from_volume
+
+    widget = harness_modules.create_widget("PseudoNoduleSeg")
+    try:
+        ct = node_from_volume(patient.ct, "CT")
+        p = widget._parameterNode
+        p.inputVolume = ct  # restricted to the label map's lungs, as the self-test and `nodsynth demo`
+        p.lungVolume, p.restrictToLung = node_from_volume(patient.labelmap, "labels", label=True), True
+        stalls = click_points(widget, ct, [n.center_lps for n in patient.nodules])
+        print("\nPseudoNoduleSeg clicks, longest GUI-thread stall per click (CPU / wall ms): "
+              + ", ".join(f"{c * 1000:.0f}/{w * 1000:.0f}" for c, w in stalls))
+        assert p.measurementsTable.GetNumberOfRows() == len(patient.nodules)
+        for index, nodule in enumerate(patient.nodules):
+            segment_id = widget.logic.segmentId(p.pointList, index)
+            mask = slicer.util.arrayFromSegmentBinaryLabelmap(p.outputSegmentation, segment_id, ct) > 0
+            truth = nodule.mask.array > 0
+            assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) >= 0.9, nodule.kind
+        stored = list((widget.runner.host._root / "store").iterdir())
+        assert len(stored) == 2, "the CT and the lung map are sent to the job process once, not with every click"
+        assert max(c for c, _ in stalls) <= MAX_STALL_S
+    finally:
+        harness_modules.unload(widget)
+
+
+def test_clicks_on_a_512x512x256_ct(patient):
+    """A full-size CT: the first click hands it to the job process (a one-time copy); later clicks send
+    their point only and get back the nodule's box, not a CT-sized mask."""
+    from NodMAISICommon.volumes import node_from_volume
+
+    k, j, i = patient.ct.shape_kji
+    big = np.full((256, 512, 512), -1000, dtype=np.int16)
+    big[:k, :j, :i] = patient.ct.array
+    from nodsynth.volume import Volume
+
+    ct = node_from_volume(Volume(big, patient.ct.spacing, patient.ct.origin, patient.ct.direction), "CT 512")
+    widget = harness_modules.create_widget("PseudoNoduleSeg")
+    try:
+        widget._parameterNode.inputVolume = ct
+        stalls = click_points(widget, ct, [n.center_lps for n in patient.nodules[:3]])
+        print("\n512x512x256 CT clicks, longest GUI-thread stall per click (CPU / wall ms): "
+              + ", ".join(f"{c * 1000:.0f}/{w * 1000:.0f}" for c, w in stalls) + " (the first sends the CT)")
+        assert max(c for c, _ in stalls[1:]) <= MAX_STALL_S
+    finally:
+        harness_modules.unload(widget)

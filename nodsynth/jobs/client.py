@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import NodsynthError
-from .protocol import CANCELLED, DONE, FAILED, RUNNING, JobStatus, read_result, read_status, write_call
+from .protocol import (CANCELLED, DONE, FAILED, RUNNING, JobStatus, Stored, read_result, read_status, stored_path,
+                       write_call, write_stored)
 
 CANCEL_GRACE_S = 1.0
+STORED_ON_DISK = 4
+"""Stored inputs kept in the host's folder; the oldest goes when another is put."""
 """How long a cancelled job may take to stop on its own before its process tree is killed."""
 LOG_NAME = "host.log"
 
@@ -74,6 +77,7 @@ class JobHost:
         self._root: Optional[Path] = None
         self._log = None
         self._count = 0
+        self._stored: list = []
 
     # ------------------------------------------------------------------------------ the process
     @property
@@ -91,6 +95,7 @@ class JobHost:
             return
         self.stop()
         self._root = Path(tempfile.mkdtemp(prefix="nodmaisi-jobs-"))
+        self._stored = []
         self._log = open(self._root / LOG_NAME, "ab")
         options: dict[str, Any] = {}
         if os.name == "nt":
@@ -154,6 +159,17 @@ class JobHost:
             self._root = None
 
     # --------------------------------------------------------------------------------- the jobs
+    def put(self, key: str, value: Any) -> Stored:
+        """Hand ``value`` to the host once under ``key`` (a key names one content: a node and its
+        modification time); jobs then pass the returned :class:`Stored` instead of the value."""
+        self.start()
+        if key not in self._stored:
+            write_stored(self._root, key, value)
+            self._stored.append(key)
+            while len(self._stored) > STORED_ON_DISK:
+                stored_path(self._root, self._stored.pop(0)).unlink()
+        return Stored(key)
+
     def submit(self, target: str, *args: Any, **kwargs: Any) -> "HostJob":
         """Run ``target`` (``"module:function"``) with these arguments in the host (started if needed)."""
         self.start()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import queue
+from collections import OrderedDict
 import shutil
 import sys
 import threading
@@ -24,8 +25,11 @@ from typing import Optional
 
 from ..errors import Cancelled
 from ..progress import CancelToken
-from .protocol import CANCELLED, DONE, FAILED, RUNNING, JobStatus, job_dir_name, read_call, write_result, write_status
+from .protocol import (CANCELLED, DONE, FAILED, RUNNING, JobStatus, Stored, job_dir_name, read_call, read_stored,
+                       write_result, write_status)
 
+STORED_IN_MEMORY = 2
+"""Stored inputs kept loaded (a CT being clicked and its lung map); older ones are read again if asked for."""
 STATUS_EVERY_S = 0.1
 """Progress is written at most this often (the parent polls every 100 ms)."""
 ORPHAN_EXIT_STATUS = 3
@@ -71,6 +75,28 @@ def _read_commands(root: Path, pending: "queue.Queue[Optional[str]]", current: _
     os._exit(ORPHAN_EXIT_STATUS)  # stdin closed: the parent died or let go of us
 
 
+class StoredInputs:
+    """The inputs the parent stored once, loaded on first use and kept (the last few) in memory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.loaded: "OrderedDict[str, object]" = OrderedDict()
+
+    def get(self, key: str) -> object:
+        if key not in self.loaded:
+            self.loaded[key] = read_stored(self.root, key)
+            while len(self.loaded) > STORED_IN_MEMORY:
+                self.loaded.popitem(last=False)
+        self.loaded.move_to_end(key)
+        return self.loaded[key]
+
+    def resolve(self, values):
+        """``values`` (a tuple, or a dict's values) with every :class:`Stored` replaced by its object."""
+        if isinstance(values, dict):
+            return {k: self.get(v.key) if isinstance(v, Stored) else v for k, v in values.items()}
+        return tuple(self.get(v.key) if isinstance(v, Stored) else v for v in values)
+
+
 def _progress_writer(job_dir: Path):
     last = [0.0]
 
@@ -83,12 +109,13 @@ def _progress_writer(job_dir: Path):
     return report
 
 
-def run_job(job_dir: Path, token: CancelToken) -> JobStatus:
+def run_job(job_dir: Path, token: CancelToken, stored: StoredInputs) -> JobStatus:
     """Run one job folder's call to a finished status, written to the folder; never raises."""
     write_status(job_dir, JobStatus(RUNNING, 0.0, "starting"))
     start = time.monotonic()
     try:
         function, args, kwargs = read_call(job_dir)
+        args, kwargs = stored.resolve(args), stored.resolve(kwargs)
         result = function(*args, progress=_progress_writer(job_dir), cancel=token, **kwargs)
         if token.cancelled:
             raise Cancelled("cancelled by the user")
@@ -111,13 +138,14 @@ def main(argv: Optional[list] = None) -> int:
     root = Path(argv[0])
     pending: "queue.Queue[Optional[str]]" = queue.Queue()
     current = _Current()
+    stored = StoredInputs(root)
     threading.Thread(target=_read_commands, args=(root, pending, current), daemon=True, name="commands").start()
     while True:
         name = pending.get()
         if name is None:
             return 0
         token = current.start(name)
-        run_job(root / name, token)
+        run_job(root / name, token, stored)
         sys.stdout.flush()
         sys.stderr.flush()
 

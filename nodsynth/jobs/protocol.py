@@ -6,11 +6,15 @@ One folder per job, made by the parent::
     <job>/status.json   the job's state, progress fraction 0..1 and message (rewritten atomically)
     <job>/result.pkl    the pickled return value, written atomically before the status says "done"
 
+and ``store/<hash>.pkl`` beside the jobs: inputs put once (a CT clicked again and again) that jobs
+name with :class:`Stored` instead of carrying them.
+
 A target is called as ``function(*args, progress=fn(fraction, message), cancel=CancelToken, **kwargs)``,
 nodsynth's convention for long work.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -42,6 +46,33 @@ class JobStatus:
     @property
     def finished(self) -> bool:
         return self.state != RUNNING
+
+
+STORE_FOLDER = "store"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A job argument the host already holds under ``key`` (see ``JobHost.put``)."""
+
+    key: str
+
+
+def stored_path(root: Path, key: str) -> Path:
+    return root / STORE_FOLDER / (hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + ".pkl")
+
+
+def write_stored(root: Path, key: str, value: Any) -> None:
+    with atomic_path(stored_path(root, key)) as tmp, open(tmp, "wb") as handle:
+        pickle.dump(value, handle, protocol=PICKLE_PROTOCOL)
+
+
+def read_stored(root: Path, key: str) -> Any:
+    try:
+        with open(stored_path(root, key), "rb") as handle:
+            return pickle.load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"the stored job input {key!r} is gone") from None
 
 
 def write_call(job_dir: Path, target: str, args: tuple, kwargs: dict) -> None:
