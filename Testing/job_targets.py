@@ -41,3 +41,7 @@ def stubborn(seconds: float, progress=None, cancel=None):
         progress(0.5, "busy")
         time.sleep(0.02)
     return "finished"
+
+
+def total(values, progress=None, cancel=None) -> int:
+    return int(sum(values))

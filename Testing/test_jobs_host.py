@@ -125,3 +125,22 @@ def test_exit_descriptions():
     assert describe_exit(-signal.SIGKILL) == "was killed by signal SIGKILL (out of memory?)"
     assert describe_exit(-signal.SIGSEGV) == "was killed by signal SIGSEGV"
     assert describe_exit(1) == "exited with status 1"
+
+
+def test_a_stored_input_is_written_once_and_jobs_name_it(host):
+    import numpy as np
+
+    from nodsynth.jobs.client import STORED_ON_DISK
+    from nodsynth.jobs.protocol import stored_path
+
+    first = host.put("ct:1", np.arange(10))
+    assert host.put("ct:1", np.arange(999)) == first, "the same key is not written again"
+    assert host.submit("job_targets:total", first).wait(30).state == DONE
+    jobs = [host.submit("job_targets:total", first) for _ in range(3)]
+    assert [j.wait(30) and j.result() for j in jobs] == [45, 45, 45]
+    later = [host.put(f"ct:{n}", np.arange(n)) for n in range(2, STORED_ON_DISK + 2)]
+    assert not stored_path(host._root, "ct:1").exists(), "the oldest stored input makes room"
+    for ref in later[-2:]:  # the host keeps the last two it used loaded
+        assert host.submit("job_targets:total", ref).wait(30).state == DONE
+    failed = host.submit("job_targets:total", first).wait(30)
+    assert failed.state == FAILED and "stored job input 'ct:1' is gone" in failed.error
