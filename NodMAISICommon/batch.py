@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from nodsynth.atomic import write_csv_atomic
+from nodsynth.casetables import manifest_path, read_rows
 from nodsynth.errors import InputError, NodsynthError
+from nodsynth.volume import VOLUME_SUFFIXES
 
 EXIT_OK, EXIT_FAILED_CASES, EXIT_BAD_INPUT, EXIT_CRASH = 0, 1, 2, 3
 FAILED_CSV = "failed.csv"
@@ -106,15 +108,6 @@ def output_folder(path: str) -> Path:
     return folder
 
 
-def volume_stem(path: str) -> str:
-    """``cts/case_01.nii.gz`` -> ``case_01`` (the name outputs are derived from)."""
-    name = Path(path).name
-    for suffix in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
-
-
 def load_volume_node(path: str, label: bool = False):
     """A volume node read from ``path`` (Slicer's reader), or an error naming the file."""
     import slicer
@@ -146,9 +139,6 @@ class CaseNodes:
                 slicer.mrmlScene.RemoveNode(node)
 
 
-VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-
-
 def read_case_table(source: str, required: Sequence[str], path_columns: Sequence[str] = (),
                     folder_column: str = "") -> list:
     """The cases of a CSV as ``[(line, {column: text})]`` (``path_columns`` resolved against the CSV's
@@ -162,27 +152,14 @@ def read_case_table(source: str, required: Sequence[str], path_columns: Sequence
         if not volumes:
             raise InputError(f"{source_path}: no volumes ({', '.join(VOLUME_SUFFIXES)}) in the folder")
         return [(0, {folder_column: p}) for p in volumes]
-    if not source_path.is_file():
-        raise InputError(f"{source_path}: no such file or folder")
-    import csv
-
-    with open(source_path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"{source_path}: missing columns {missing}; need {', '.join(required)}")
-        cases = []
-        for line, row in enumerate(reader, start=2):
-            row = {key: (value or "").strip() for key, value in row.items() if key}
-            empty = [c for c in required if not row.get(c)]
-            if empty:
-                raise InputError(f"{source_path}, line {line}: empty {', '.join(empty)}")
-            for column in path_columns:
-                if row.get(column):
-                    row[column] = source_path.parent / row[column]
-            cases.append((line, row))
-    if not cases:
-        raise InputError(f"{source_path}: no cases listed")
+    cases = []
+    for line, row in read_rows(source_path, required, "case list"):
+        empty = [c for c in required if not row.get(c)]
+        if empty:
+            raise InputError(f"{source_path}, line {line}: empty {', '.join(empty)}")
+        for column in path_columns:
+            row[column] = manifest_path(source_path, row.get(column, ""))
+        cases.append((line, row))
     return cases
 
 

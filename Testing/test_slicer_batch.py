@@ -61,3 +61,10 @@ def test_output_names_and_measurement_csv(batch, tmp_path):
     (tmp_path / "measurements.csv").write_text(text)
     assert batch.read_measurements(tmp_path / "measurements.csv")[1]["nodule"] == "Nodule 2"
     assert batch.read_measurements(tmp_path / "missing.csv") == []
+
+
+def test_a_row_longer_than_the_header_is_refused(batch, tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("ct_nifti_file,nodule_id,coordX,coordY,coordZ\na.nii.gz,1,0,0,0,extra\n")
+    with pytest.raises(ValueError, match="line 2: 6 cells, but the header names 5 columns"):
+        batch.read_annotations(path)

@@ -108,6 +108,11 @@ def check_percent(percent: float) -> float:
     return value
 
 
+def percent_tag(percent: float) -> str:
+    """``50.0`` -> ``p50``, ``62.5`` -> ``p62_5``: the percent in output file names."""
+    return f"p{percent:g}".replace(".", "_")
+
+
 def target_voxels(voxels: int, percent: float) -> int:
     """``round(voxels * percent / 100)`` with halves rounded up, at least one voxel."""
     return max(1, int(math.floor(voxels * percent / 100.0 + 0.5)))

@@ -184,6 +184,15 @@ class Volume:
         return self.array, m
 
 
+def volume_stem(path: str | os.PathLike) -> str:
+    """``cts/case_01.nii.gz`` -> ``case_01``: a volume file's name without its (double) suffix."""
+    name = Path(path).name
+    for suffix in sorted(VOLUME_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
 def nonzero_extent_kji(mask: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
     """``(start_kji, stop_kji)`` of the bounding box of a mask's non-zero voxels (``None`` when there is
     none), from one projection per axis rather than a list of every voxel."""

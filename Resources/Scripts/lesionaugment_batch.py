@@ -27,26 +27,24 @@ def read_cases(source, render):
     return [(row["labelmap"], row.get("ct") or None) for _, row in cases]
 
 
-def percent_name(percent):
-    """``50.0`` -> ``p50``; ``62.5`` -> ``p62.5`` (output file names)."""
-    return f"p{percent:g}"
-
-
 def case_outputs(out_dir, stem, percents, render):
+    from nodsynth.augment import percent_tag
+
     paths = []
     for percent in percents:
-        paths.append(Path(out_dir) / f"{stem}_{percent_name(percent)}.nii.gz")
+        paths.append(Path(out_dir) / f"{stem}_{percent_tag(percent)}.nii.gz")
         if render:
-            paths.append(Path(out_dir) / f"{stem}_{percent_name(percent)}_ct.nii.gz")
+            paths.append(Path(out_dir) / f"{stem}_{percent_tag(percent)}_ct.nii.gz")
     return paths
 
 
 def augment_case(logic, labelmap_path, ct_path, args, settings, out_dir):
     """One case through the module's Logic; returns its statistics rows."""
     from LesionAugmentLib.compute import stats_rows
-    from NodMAISICommon.batch import CaseNodes, load_volume_node, volume_stem
+    from NodMAISICommon.batch import CaseNodes, load_volume_node
     from NodMAISICommon.volumes import node_from_volume, volume_from_node
-    from nodsynth.volume import write_volume
+    from nodsynth.augment import percent_tag
+    from nodsynth.volume import volume_stem, write_volume
 
     stem = volume_stem(str(labelmap_path))
     with CaseNodes():
@@ -54,7 +52,7 @@ def augment_case(logic, labelmap_path, ct_path, args, settings, out_dir):
         ct_node = load_volume_node(ct_path) if args.render != "none" else None
         results = logic.resizeSeries(labelmap_node, args.nodule_id, args.percents, args.method)
         for result in results:
-            name = f"{stem}_{percent_name(result.percent)}"
+            name = f"{stem}_{percent_tag(result.percent)}"
             if ct_node is not None:
                 edited_node = node_from_volume(result.labelmap, name, label=True)
                 rendered = logic.renderNode(ct_node, labelmap_node, edited_node, args.render, settings,
@@ -67,9 +65,11 @@ def augment_case(logic, labelmap_path, ct_path, args, settings, out_dir):
 def run(argv):
     from LesionAugment import LesionAugmentLogic
     from LesionAugmentLib.compute import parse_percents
-    from NodMAISICommon.batch import BatchReport, argument_parser, output_folder, unique_outputs, volume_stem
+    from NodMAISICommon.batch import BatchReport, argument_parser, output_folder, unique_outputs
     from NodMAISICommon.settings import EngineSettings, validated
     from nodsynth.atomic import write_csv_atomic
+    from nodsynth.augment import percent_tag
+    from nodsynth.volume import volume_stem
 
     parser = argument_parser(__doc__.splitlines()[0])
     parser.add_argument("--labelmaps", required=True, help="folder of label maps, or CSV (labelmap[,ct])")
@@ -90,7 +90,7 @@ def run(argv):
     settings = validated(EngineSettings(weights_dir=args.weights, device=args.device))
     cases = read_cases(args.labelmaps, args.render != "none")
     out_dir = output_folder(args.out_dir)
-    unique_outputs([out_dir / f"{volume_stem(str(m))}_{percent_name(args.percents[0])}.nii.gz" for m, _ in cases])
+    unique_outputs([out_dir / f"{volume_stem(str(m))}_{percent_tag(args.percents[0])}.nii.gz" for m, _ in cases])
     logic = LesionAugmentLogic()
     stats_path = out_dir / "augment_stats.csv"
     report = BatchReport()

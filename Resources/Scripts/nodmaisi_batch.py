@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 def output_path(out_dir, row, mode):
-    from NodMAISICommon.batch import volume_stem
+    from nodsynth.volume import volume_stem
 
     key = "labelmap" if mode == "twin" else "edited"
     return Path(out_dir) / f"{volume_stem(str(row[key]))}_{mode}.nii.gz"

@@ -50,7 +50,7 @@ def read_annotations(csv_path):
 
 def mask_path(out_dir, ct_file, nodule_id):
     """Output mask path of one nodule: ``<out-dir>/<ct stem>_<nodule id>.nii.gz``."""
-    from NodMAISICommon.batch import volume_stem
+    from nodsynth.volume import volume_stem
 
     return Path(out_dir) / f"{volume_stem(ct_file)}_{nodule_id}.nii.gz"
 

@@ -91,7 +91,7 @@ def test_segmentation_batch(patient, data, tmp_path, capsys):
     assert "patient.nii.gz: done before, skipped" in capsys.readouterr().out
 
     bad = write_csv(tmp_path / "bad.csv", ["ct_nifti_file", "nodule_id", "coordX", "coordY", "coordZ"],
-                    [rows[0], ["patient.nii.gz", "x", "12", "not-a-number", "3"]])
+                    [rows[0][:5], ["patient.nii.gz", "x", "12", "not-a-number", "3"]])
     assert run_batch("pseudonoduleseg_batch.py", "--csv", bad, "--ct-dir", data, "--out-dir", tmp_path / "bad") == 2
     assert "line 3: coordinates must be numbers" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
@@ -151,7 +151,7 @@ def test_roi_edit_batch(data, tmp_path, capsys):
     bad = write_csv(tmp_path / "bad.csv", ["ct", "labelmap"], [[data / "patient.nii.gz", data / "patient_labels.nii.gz"]])
     assert run_batch("nodmaisi_batch.py", "--mode", "edit", "--cases", bad, "--engine", "classic",
                      "--out-dir", tmp_path / "bad") == 2
-    assert "missing columns ['edited']" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert "lacks the column(s) edited" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 # ----------------------------------------------------------------------------------------- inpaint

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..errors import InputError
-from .csvfiles import parse_float, read_rows
+from ..casetables import parse_float, read_rows
 from .key import KeyRow
 from .study_inputs import TRUTHS
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..errors import InputError
-from .csvfiles import parse_float, read_rows
+from ..casetables import parse_float, read_rows
 from .study_inputs import TRUTHS
 
 KEY_COLUMNS = ("case_id", "phase", "truth", "source", "subtype", "diameter_mm")

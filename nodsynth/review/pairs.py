@@ -19,7 +19,7 @@ from ..overlay import save_image
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress, scaled_progress
 from ..volume import read_volume
 from .compare import CaseComparison, compare_case
-from .csvfiles import existing_file, read_rows
+from ..casetables import existing_file, read_rows
 from .report import image_name, write_report
 from .triplets import nodule_triplet
 

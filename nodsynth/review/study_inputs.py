@@ -23,7 +23,7 @@ from ..engines.base import SUBTYPES
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..volume import Volume, read_volume
-from .csvfiles import existing_file, parse_float, read_rows
+from ..casetables import existing_file, parse_float, read_rows
 
 TRUTHS = ("real", "synthetic")
 CENTRE_COLUMNS = ("coordX", "coordY", "coordZ")

@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 
 from ...atomic import write_csv_atomic
-from ...augment import METHODS, ResizeResult, check_percent, resize_series
+from ...augment import METHODS, ResizeResult, check_percent, percent_tag, resize_series
 from ...errors import InputError
 from ...labelmap import load_labelmap
-from ...volume import VOLUME_SUFFIXES, write_volume
+from ...volume import VOLUME_SUFFIXES, volume_stem, write_volume
 from ..common import parse_triple, progress_bar, run_batch, summary_line
 
 VERB = "augment"
@@ -98,20 +98,8 @@ def input_labels(args: argparse.Namespace) -> list[Path]:
     raise InputError(f"{path}: expected a label map ({', '.join(VOLUME_SUFFIXES)}), a dataset JSON or a CSV")
 
 
-def stem(path: Path) -> str:
-    name = path.name
-    for suffix in sorted(VOLUME_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
-def percent_tag(percent: float) -> str:
-    return f"p{percent:g}".replace(".", "_")
-
-
 def output_paths(out: Path, label: Path, percents: list[float]) -> list[Path]:
-    return [out / f"{stem(label)}_{percent_tag(p)}.nii.gz" for p in percents]
+    return [out / f"{volume_stem(label)}_{percent_tag(p)}.nii.gz" for p in percents]
 
 
 def stats_rows(case: str, results: list[ResizeResult]) -> list[dict]:
@@ -127,14 +115,14 @@ def augment_one(label: Path, args: argparse.Namespace, percents: list[float], no
     """Resize one map for every percent; write the maps and their statistics CSV (last: marks it done)."""
     labelmap = load_labelmap(label)
     results = resize_series(labelmap, nodule, percents, method=args.method,
-                            progress=progress_bar(stem(label)))
+                            progress=progress_bar(volume_stem(label)))
     for result, path in zip(results, output_paths(args.out, label, percents)):
         write_volume(result.labelmap, path)
-    write_csv_atomic(args.out / f"{stem(label)}{STATS_SUFFIX}", stats_rows(stem(label), results))
+    write_csv_atomic(args.out / f"{volume_stem(label)}{STATS_SUFFIX}", stats_rows(volume_stem(label), results))
 
 
 def is_done(label: Path, args: argparse.Namespace, percents: list[float]) -> bool:
-    paths = output_paths(args.out, label, percents) + [args.out / f"{stem(label)}{STATS_SUFFIX}"]
+    paths = output_paths(args.out, label, percents) + [args.out / f"{volume_stem(label)}{STATS_SUFFIX}"]
     return all(p.is_file() for p in paths)
 
 
@@ -142,7 +130,7 @@ def combined_stats(out: Path, labels: list[Path], target: Path) -> int:
     """Concatenate the per-map statistics CSVs of ``labels`` into ``target``; returns the row count."""
     rows = []
     for label in labels:
-        path = out / f"{stem(label)}{STATS_SUFFIX}"
+        path = out / f"{volume_stem(label)}{STATS_SUFFIX}"
         if path.is_file():
             with open(path, newline="", encoding="utf-8") as handle:
                 rows.extend(csv.DictReader(handle))
@@ -163,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {len(percents)} label map(s) and {rows} statistics row(s) to {args.out}")
         return 0
     outcome = run_batch(labels, lambda label: augment_one(label, args, percents, nodule),
-                        lambda label: is_done(label, args, percents), desc="augment", name=stem)
+                        lambda label: is_done(label, args, percents), desc="augment", name=volume_stem)
     rows = combined_stats(args.out, labels, stats_path)
     print(f"augment: {summary_line(outcome)}; {rows} statistics row(s) in {stats_path}")
     return 1 if outcome["failed"] else 0

@@ -1,4 +1,4 @@
-"""Reading the CSV files of the review kit: manifests, keys and answer sheets.
+"""Reading CSV tables of cases: manifests, keys, answer sheets, batch case lists.
 
 Every reader gets the rows with their line numbers, so an error names the file, the line and the
 column. Paths in a manifest are taken relative to the manifest's own folder.
@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..errors import InputError
+from .errors import InputError
 
 
 def read_rows(path: str | os.PathLike, required: Sequence[str], what: str) -> list[tuple[int, dict]]:
@@ -29,8 +29,13 @@ def read_rows(path: str | os.PathLike, required: Sequence[str], what: str) -> li
         if missing:
             raise InputError(f"{path}: the {what} lacks the column(s) {', '.join(missing)} "
                              f"(found: {', '.join(columns) or 'no header'})")
-        rows = [(reader.line_num, {(k or "").strip(): (v or "").strip() for k, v in row.items()})
-                for row in reader if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+        rows = []
+        for row in reader:
+            if None in row:  # DictReader keeps the cells beyond the header under None
+                raise InputError(f"{path} line {reader.line_num}: {len(columns) + len(row[None])} cells, but the "
+                                 f"header names {len(columns)} columns")
+            if any((v or "").strip() for v in row.values()):
+                rows.append((reader.line_num, {(k or "").strip(): (v or "").strip() for k, v in row.items()}))
     if not rows:
         raise InputError(f"{path}: the {what} has no rows")
     return rows
