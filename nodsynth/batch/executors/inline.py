@@ -1,0 +1,43 @@
+"""``inline``: one job at a time in the calling process (Slicer, notebooks, debugging, the reference)."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+from ...progress import CancelToken, ProgressFn
+from ..worker import THREAD_VARIABLES, Outcome, Task, WorkerSettings, WorkerState
+
+
+class InlineExecutor:
+    workers = 1
+
+    def __init__(self, settings: WorkerSettings, progress: Optional[ProgressFn] = None,
+                 cancel: Optional[CancelToken] = None) -> None:
+        torch = sys.modules.get("torch")
+        self._threads_before = torch.get_num_threads() if torch is not None else None
+        self._environment_before = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+        self.state = WorkerState(settings)
+        self.progress, self.cancel = progress, cancel
+
+    def run(self, tasks: list[Task], events) -> list[Outcome]:
+        outcomes = []
+        for task in tasks:
+            if self.cancel is not None:
+                self.cancel.raise_if_cancelled()
+            events.started(task)
+            outcome = self.state.run(task, self.progress, self.cancel)
+            events.finished(task, outcome)
+            outcomes.append(outcome)
+        return outcomes
+
+    def close(self) -> None:
+        """Give the calling process back its thread settings."""
+        for name, value in self._environment_before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        torch = sys.modules.get("torch")
+        if torch is not None and self._threads_before is not None:
+            torch.set_num_threads(self._threads_before)
