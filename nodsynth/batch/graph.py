@@ -36,17 +36,17 @@ def producers(jobs: Sequence[Job]) -> tuple[dict[str, int], list[str]]:
 
 
 def dependencies(jobs: Sequence[Job], owner: dict[str, int]) -> list[set[int]]:
-    """For each job, the indices of the jobs that write its inputs."""
-    return [{owner[real(p)] for p in job.inputs.values() if real(p) in owner} for job in jobs]
+    """For each job, the indices of the other jobs that write its inputs."""
+    return [{owner[real(p)] for p in job.inputs.values() if owner.get(real(p), index) != index}
+            for index, job in enumerate(jobs)]
 
 
-def stages(deps: Sequence[set[int]]) -> tuple[list[int], list[int]]:
-    """(stage of each job, indices of jobs on a dependency cycle); Kahn's algorithm."""
-    stage = [0] * len(deps)
-    waiting = [len(d) for d in deps]
-    users: list[list[int]] = [[] for _ in deps]
-    for index, needs in enumerate(deps):
-        for producer in needs:
+def _peel(needs: Sequence[set[int]], stage: list[int]) -> set[int]:
+    """Kahn's algorithm: fills ``stage`` for every job it can order; returns the jobs it cannot."""
+    waiting = [len(d) for d in needs]
+    users: list[list[int]] = [[] for _ in needs]
+    for index, producers_of in enumerate(needs):
+        for producer in producers_of:
             users[producer].append(index)
     ready = [i for i, n in enumerate(waiting) if n == 0]
     while ready:
@@ -56,7 +56,22 @@ def stages(deps: Sequence[set[int]]) -> tuple[list[int], list[int]]:
             waiting[user] -= 1
             if waiting[user] == 0:
                 ready.append(user)
-    return stage, [i for i, n in enumerate(waiting) if n > 0]
+    return {i for i, n in enumerate(waiting) if n > 0}
+
+
+def stages(deps: Sequence[set[int]]) -> tuple[list[int], list[int]]:
+    """(stage of each job, sorted indices of the jobs on a dependency cycle).
+
+    Jobs that only wait for a cycle are not listed: peeling the graph from both ends leaves the cycles.
+    """
+    stage = [0] * len(deps)
+    forward = _peel(deps, stage)
+    users: list[set[int]] = [set() for _ in deps]
+    for index, producers_of in enumerate(deps):
+        for producer in producers_of:
+            users[producer].add(index)
+    backward = _peel(users, [0] * len(deps))
+    return stage, sorted(forward & backward)
 
 
 def groups(deps: Sequence[set[int]]) -> list[list[int]]:

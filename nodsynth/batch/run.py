@@ -38,12 +38,18 @@ def _blocked(index: int, checked: CheckedManifest, outcomes: dict[str, Outcome])
     return None
 
 
-def _wait_for_others(busy: list[Task], executor, counter: RunCounter, poll_s: float,
+FIRST_POLL_S = 0.25
+
+
+def _wait_for_others(busy: list[Task], executor, counter: RunCounter, max_poll_s: float,
                      cancel: Optional[CancelToken]) -> dict[str, Outcome]:
-    """Jobs held by another runner: wait until they are done there, or run them here once that runner died."""
+    """Jobs held by another runner: wait until they are done there, or run them here once that runner died.
+    Polls after 0.25 s, then 1.5 times longer each time up to ``max_poll_s``."""
     outcomes: dict[str, Outcome] = {}
+    poll_s = FIRST_POLL_S
     while busy:
         time.sleep(poll_s)
+        poll_s = min(max_poll_s, poll_s * 1.5)
         check_cancel(cancel)
         waiting = []
         for task in busy:

@@ -11,6 +11,7 @@ node sees (the batch folder, inputs and outputs at the same paths).
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from dataclasses import replace
 from typing import Optional
@@ -18,6 +19,8 @@ from typing import Optional
 from ...errors import InputError
 from ..worker import FAILED, Outcome, Task, WorkerSettings, WorkerState
 from . import retry_of
+
+PROBE_PAUSE_S = 0.5
 
 
 class BatchActor:
@@ -58,32 +61,52 @@ class RayExecutor:
         actor_class = ray.remote(BatchActor).options(max_restarts=-1, max_task_retries=0, **options)
         settings = replace(settings, executor="ray")
         self.actors = [actor_class.remote(settings) for _ in range(self.workers)]
+        self._recovering: dict = {}  # probe call -> actor whose process died
 
     def run(self, tasks: list[Task], events) -> list[Outcome]:
+        """Tasks go to idle actors. The task of an actor whose process died is sent again to a live actor;
+        the dead one rejoins once a probe call shows it has restarted."""
         ray = self.ray
-        pending, idle, outcomes = deque(tasks), deque(self.actors), []
+        recovering = self._recovering
+        pending, outcomes = deque(tasks), []
+        idle = deque(a for a in self.actors if all(a is not r for r in recovering.values()))
         inflight: dict = {}
         while pending or inflight:
             while pending and idle:
                 actor, task = idle.popleft(), pending.popleft()
                 inflight[actor.run.remote(task)] = (actor, task)
                 events.started(task)
-            ready, _ = ray.wait(list(inflight), num_returns=1)
+            ready, _ = ray.wait(list(inflight) + list(recovering), num_returns=1)
             for ref in ready:
+                if ref in recovering:
+                    self._probed(ref, idle)
+                    continue
                 actor, task = inflight.pop(ref)
-                idle.append(actor)  # a dead actor restarts; calls wait for it
                 try:
                     outcome = ray.get(ref)
+                    idle.append(actor)
                 except ray.exceptions.RayActorError as exc:
+                    recovering[actor.pid.remote()] = actor
                     retry, outcome = retry_of(task, f"its Ray worker died ({type(exc).__name__})", self.max_retries)
                     if retry is not None:
                         pending.appendleft(retry)
                         continue
                 except ray.exceptions.RayError as exc:
+                    idle.append(actor)
                     outcome = Outcome(task.job.id, FAILED, 0.0, f"{type(exc).__name__}: {exc}", task.attempt)
                 events.finished(task, outcome)
                 outcomes.append(outcome)
         return outcomes
+
+    def _probed(self, ref, idle: deque) -> None:
+        """An answered probe: the actor is back (idle), or still restarting (probed again shortly)."""
+        actor = self._recovering.pop(ref)
+        try:
+            self.ray.get(ref)
+            idle.append(actor)
+        except self.ray.exceptions.RayActorError:
+            time.sleep(PROBE_PAUSE_S)
+            self._recovering[actor.pid.remote()] = actor
 
     def close(self) -> None:
         for actor in self.actors:
