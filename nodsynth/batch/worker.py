@@ -36,7 +36,7 @@ from .ops import get_op
 from .records import HashCache, append_journal, environment, is_done, write_record
 
 DONE, SKIPPED, FAILED, BUSY = "done", "skipped", "failed", "busy"
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
 
 
 @dataclass(frozen=True)
@@ -76,12 +76,16 @@ class Outcome:
 
 
 def limit_threads(threads: int) -> None:
-    """Use ``threads`` intra-op threads here: environment for libraries not loaded yet, torch if loaded."""
+    """Use ``threads`` threads per job here: environment for libraries not loaded yet, torch and
+    SimpleITK if loaded (N workers then use N x threads cores, not N x all cores)."""
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+    sitk = sys.modules.get("SimpleITK")
+    if sitk is not None:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
 
 def _suffixes(path: Path) -> str:
