@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from batch_cases import inpaint_row, mixed_rows, run_cli, write_inputs, write_manifest
+from batch_cases import inpaint_row, mixed_rows, write_inputs, write_manifest
 from conftest import shared_path
 from nodsynth.batch import check_manifest
+from nodsynth.cli.main import main
 from nodsynth.batch.plan import plan_jobs, write_manifest as write_planned
 from nodsynth.errors import InputError
 
@@ -40,7 +41,7 @@ def test_a_good_manifest_passes_with_its_stages(folder):
     assert [0, 4] in checked.groups
 
 
-def test_every_bad_row_is_named_with_its_reason_and_nothing_runs(folder):
+def test_every_bad_row_is_named_with_its_reason_and_nothing_runs(folder, capsys):
     rows = mixed_rows("out_bad", augments=3, inpaints=4, twins=0)
     rows[0]["op"] = "review"
     rows[1]["inputs"]["labelmap"] = "in/missing.nii.gz"
@@ -64,8 +65,8 @@ def test_every_bad_row_is_named_with_its_reason_and_nothing_runs(folder):
     for row, reason in expected.items():
         line = next((ln for ln in text.splitlines() if ln.strip().startswith(f"row {row}:")), "")
         assert reason in line, f"row {row}: expected {reason!r} in {line!r}\n{text}"
-    result = run_cli("batch", "run", str(path), "--executor", "inline")
-    assert result.returncode == 2 and "row 1: unknown op 'review'" in result.stderr
+    assert main(["batch", "run", str(path), "--executor", "inline"]) == 2
+    assert "row 1: unknown op 'review'" in capsys.readouterr().err
     assert not (folder / "out_bad").exists()  # nothing ran, nothing was written
 
 
@@ -89,11 +90,11 @@ def test_a_dependency_cycle_and_outputs_outside_one_folder_are_refused(folder):
 
 @pytest.mark.parametrize("spec, reason", [("4/4", "the shard index must be 0..3"),
                                           ("a/b", "must look like i/n"), ("1/0", "at least 1")])
-def test_bad_shard_specs_are_refused_by_check_and_run(folder, spec, reason):
+def test_bad_shard_specs_are_refused_by_check_and_run(folder, capsys, spec, reason):
     path = write_manifest(folder / "shardspec.jsonl", mixed_rows("out_shard", 1, 0, 0))
     for command in ("check", "run"):
-        result = run_cli("batch", command, str(path), f"--shard={spec}")
-        assert result.returncode == 2 and reason in result.stderr, (command, result.stderr)
+        assert main(["batch", command, str(path), f"--shard={spec}"]) == 2
+        assert reason in capsys.readouterr().err, command
     assert not (folder / "out_shard").exists()
 
 
@@ -118,10 +119,10 @@ def test_plan_expands_dlcs_maps_x_percents_x_seeds_into_a_checked_chain(tmp_path
     assert not problems and stages(dependencies(jobs, owner))[0] == [0] * 12 + [1] * 24
 
 
-def test_plan_names_a_missing_source(tmp_path):
+def test_plan_names_a_missing_source(tmp_path, capsys):
     shutil.copy(write_inputs(tmp_path / "in")["ct"], tmp_path / "only_ct.nii.gz")
     spec = {"inputs": {"ct": "only_ct.nii.gz"}, "steps": [{"op": "twin"}]}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    result = run_cli("batch", "plan", str(tmp_path / "spec.json"), "--out", str(tmp_path / "m.jsonl"))
-    assert result.returncode == 2 and "step 1 (twin): nothing provides input 'labelmap'" in result.stderr
+    assert main(["batch", "plan", str(tmp_path / "spec.json"), "--out", str(tmp_path / "m.jsonl")]) == 2
+    assert "step 1 (twin): nothing provides input 'labelmap'" in capsys.readouterr().err
     assert not (tmp_path / "m.jsonl").exists()

@@ -131,6 +131,7 @@ def test_four_shards_cover_every_job_once_and_the_slurm_script_runs_them(tmp_pat
     assert result.returncode == 0, result.stderr
     text = script.read_text()
     assert "#SBATCH --array=0-3" in text and "#SBATCH --time=01:00:00" in text and "--gpus-per-task" not in text
+    assert "export NODSYNTH_TEST_SETUP=1" in text and '--shard "${SLURM_ARRAY_TASK_ID}/4"' in text
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     for task in range(4):  # what SLURM would run: each array task with its SLURM_ARRAY_TASK_ID
         done = subprocess.run(["bash", str(script)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,

@@ -1,8 +1,9 @@
 """``batch slurm-script``: an sbatch array script running one shard of a manifest per array task.
 
-Task ``i`` of ``--array=0-(n-1)`` runs ``python -m nodsynth batch run MANIFEST --executor local
---workers 1 --shard i/n`` with the run options given here, so shards are exactly those of
-:mod:`nodsynth.batch.shard`; a re-submitted array skips what is done (records) and redoes the rest.
+Task ``i`` of ``--array=0-(n-1)`` runs ``python -m nodsynth batch run MANIFEST --shard i/n`` with the
+run options given here (in the task's own process, or with one local worker per GPU when a task has
+several), so shards are exactly those of :mod:`nodsynth.batch.shard`; a re-submitted array skips what is
+done (records) and redoes the rest.
 """
 from __future__ import annotations
 
@@ -54,8 +55,10 @@ def slurm_script(manifest: Path, options: SlurmOptions) -> str:
         if value:
             lines.append(f"#SBATCH --{flag}={value}")
     lines.append(f"#SBATCH --output={logs}/%x-%A_%a.out")
-    run = [options.python, "-m", "nodsynth", "batch", "run", str(manifest), "--executor", "local", "--workers", "1",
-           "--threads-per-job", str(options.threads_per_job)] + list(options.run_args)
+    executor = (["--executor", "local", "--workers", str(options.gpus_per_task)] if options.gpus_per_task > 1
+                else ["--executor", "inline"])  # one worker: this task's process itself
+    run = ([options.python, "-m", "nodsynth", "batch", "run", str(manifest)] + executor
+           + ["--threads-per-job", str(options.threads_per_job)] + list(options.run_args))
     lines += ["", f"# {options.shards} shard(s) of {manifest}; re-submit to finish what failed or was cut short.",
               "set -euo pipefail", f"mkdir -p {shlex.quote(str(logs))}"] + list(options.setup)
     lines.append(" ".join(shlex.quote(a) for a in run) + f' --shard "${{SLURM_ARRAY_TASK_ID}}/{options.shards}"')
