@@ -21,13 +21,15 @@ def test_sigkilled_runner_then_rerun_runs_only_the_unfinished_jobs(tmp_path):
     write_inputs(tmp_path / "in")
     (tmp_path / "weights").mkdir()
     weights = tiny_weights_folder(tmp_path / "weights")
-    rows = mixed_rows("out", augments=6, inpaints=8, twins=1)  # the twin (seconds) comes last
+    rows = mixed_rows("out", augments=6, inpaints=8, twins=1)
+    rows = rows[-1:] + rows[:-1]  # the twin (seconds) first: one worker holds it while the other does the rest
     manifest = write_manifest(tmp_path / "manifest.jsonl", rows)
     out = tmp_path / "out"
     run_args = ("batch", "run", str(manifest), "--executor", "local", "--workers", "2", "--weights", str(weights),
                 "--engine-options", str(write_engine_options(tmp_path)))
     runner = start_cli(*run_args)
-    wait_until(lambda: sorted((out / ".claims").glob("twin-*.claim")), 240, "the twin job to start")
+    wait_until(lambda: list((out / ".claims").glob("twin-*.claim")) and len(record_ids(out)) >= 3, 240,
+               "the twin job to run and three other jobs to finish")
     workers = {info["pid"] for info in map(read_claim, (out / ".claims").glob("*.claim")) if info}
     runner.send_signal(signal.SIGKILL)
     runner.wait()
@@ -54,4 +56,6 @@ def test_sigkilled_runner_then_rerun_runs_only_the_unfinished_jobs(tmp_path):
     assert kept == {p: (os.stat(out / p).st_ino, os.stat(out / p).st_mtime_ns) for p in kept}  # not rewritten
     assert sorted(e["id"] for e in journal(out)) == sorted(r["id"] for r in rows)  # one commit per job
     assert output_files(out) == expected_outputs(rows, "out")
+    print(f"\nkilled runner: {len(done_before)} of {len(rows)} jobs recorded before the SIGKILL; the re-run ran "
+          f"{len(rerun['done'])} ({', '.join(sorted(rerun['done']))}) and skipped {len(rerun['skipped'])}")
     assert not list((out / ".staging").iterdir()) and not list((out / ".claims").iterdir())
