@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -72,11 +73,9 @@ def _shape(args: argparse.Namespace) -> np.ndarray:
     return procedural_shape(args.elongation, args.lobulation, args.spiculation, seed=args.seed)
 
 
-def run(args: argparse.Namespace) -> int:
-    ct_path, out = Path(args.ct), Path(args.out)
-    if out.resolve() == ct_path.resolve():
-        raise InputError("--out must not overwrite the input CT")
-    ct = read_volume(ct_path)
+def inpaint_request(args: argparse.Namespace) -> tuple[InpaintRequest, Optional[np.ndarray]]:
+    """The request these options describe and the nodule centre (LPS mm; None for a given mask)."""
+    ct = read_volume(args.ct)
     labelmap = read_volume(args.labelmap) if args.labelmap else None
     lung = read_volume(args.lung) if args.lung else None
     histogram = _histogram(args.histogram, args.subtype)
@@ -96,15 +95,32 @@ def run(args: argparse.Namespace) -> int:
         mask = place_shape(_shape(args), ct, centre, args.diameter_mm, rotation=random_rotation(args.seed))
     request = InpaintRequest(ct=ct, nodule_mask=mask, subtype=args.subtype, histogram=histogram,
                              lung_mask=lung_mask, steps=args.steps, sampler=args.sampler, seed=args.seed)
-    result = engine_from_args(args).inpaint(request, progress=progress_bar("inpaint"))
-    write_volume(result.ct, out)
+    return request, centre
+
+
+def inpaint_summary(args: argparse.Namespace, request: InpaintRequest, result, centre) -> dict:
+    """What ``--json`` holds: centre, engine, timing, nodule size and the engine's key figures."""
+    return {"engine": result.engine, "seconds": round(result.seconds, 3), "subtype": args.subtype,
+            "centre_lps_mm": None if centre is None else [round(float(v), 2) for v in centre],
+            "nodule_voxels": int((request.nodule_mask.array > 0).sum()),
+            **{k: v for k, v in result.info.items() if k in ("jsd", "latent_roi_size", "sampler", "steps")}}
+
+
+def write_inpaint_outputs(args: argparse.Namespace, result, summary: dict) -> None:
+    """Write the CT to ``--out`` and, when asked, the mask to ``--out-mask`` and the summary to ``--json``."""
+    write_volume(result.ct, args.out)
     if args.out_mask:
         write_volume(result.volumes["nodule_mask"], args.out_mask)
-    summary = {"engine": result.engine, "seconds": round(result.seconds, 3), "subtype": args.subtype,
-               "centre_lps_mm": None if centre is None else [round(float(v), 2) for v in centre],
-               "nodule_voxels": int((mask.array > 0).sum()),
-               **{k: v for k, v in result.info.items() if k in ("jsd", "latent_roi_size", "sampler", "steps")}}
     if args.json:
         write_text_atomic(args.json, json.dumps(summary, indent=1))
-    print(f"wrote {out}: {summary['nodule_voxels']} nodule voxels, {result.engine} engine, {result.seconds:.1f} s")
+
+
+def run(args: argparse.Namespace) -> int:
+    if Path(args.out).resolve() == Path(args.ct).resolve():
+        raise InputError("--out must not overwrite the input CT")
+    request, centre = inpaint_request(args)
+    result = engine_from_args(args).inpaint(request, progress=progress_bar("inpaint"))
+    summary = inpaint_summary(args, request, result, centre)
+    write_inpaint_outputs(args, result, summary)
+    print(f"wrote {args.out}: {summary['nodule_voxels']} nodule voxels, {result.engine} engine, {result.seconds:.1f} s")
     return 0

@@ -86,21 +86,32 @@ def _require_not_input(out: Path, *inputs: Optional[Path]) -> None:
             raise InputError(f"output {out} would overwrite the input {path}")
 
 
-def run_single(args: argparse.Namespace) -> int:
-    _require_not_input(args.out, args.ct, args.lung)
-    if args.json is not None:
-        _require_not_input(args.json, args.ct, args.lung, args.out)
+def segment_single(args: argparse.Namespace):
+    """Segment and measure the nodule at ``--point`` of ``--ct`` (nothing written)."""
     point = parse_triple(args.point, "--point")
     point_lps = ras_to_lps(point) if args.ras else point
     box = parse_triple(args.box, "--box") if args.box else None
     ct = read_volume(args.ct)
     lung = read_volume(args.lung) if args.lung else None
-    result, measurements = segment_and_measure(ct, point_lps, box, lung, _segment_kwargs(args))
+    return segment_and_measure(ct, point_lps, box, lung, _segment_kwargs(args))
+
+
+def write_single(args: argparse.Namespace, result, measurements, mask_name: Optional[Path] = None) -> None:
+    """Write the mask to ``--out`` and, when asked, segmentation info and measurements to ``--json``
+    (which names the mask ``mask_name``, default ``--out``: a batch writes to a staging file first)."""
     write_volume(result.mask, args.out)
     if args.json is not None:
-        info = {"ct": str(args.ct), "mask": str(args.out), "segmentation": result.to_dict(),
+        info = {"ct": str(args.ct), "mask": str(mask_name or args.out), "segmentation": result.to_dict(),
                 "measurements": measurements.to_dict()}
         write_text_atomic(args.json, json.dumps(info, indent=2) + "\n")
+
+
+def run_single(args: argparse.Namespace) -> int:
+    _require_not_input(args.out, args.ct, args.lung)
+    if args.json is not None:
+        _require_not_input(args.json, args.ct, args.lung, args.out)
+    result, measurements = segment_single(args)
+    write_single(args, result, measurements)
     print(f"wrote {args.out}: {result.voxel_count} voxels, {measurements.volume_mm3:.1f} mm3, "
           f"{measurements.subtype}, {result.seconds * 1e3:.0f} ms")
     return 0

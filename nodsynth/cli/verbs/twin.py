@@ -24,13 +24,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_arguments(parser, default="nodmaisi")
 
 
-def run(args: argparse.Namespace) -> int:
+def twin_request(args: argparse.Namespace) -> TwinRequest:
+    """The request these options describe (reads the label map)."""
     labelmap = read_volume(args.labelmap)
     size = tuple(int(v) for v in parse_triple(args.size, "--size")) if args.size else None
     spacing = parse_triple(args.spacing, "--spacing") if args.spacing else None
-    request = TwinRequest(labelmap, output_size_ijk=size, output_spacing_mm=spacing, steps=args.steps,
-                          seed=args.seed, resample_to_valid=args.resample)
-    result = engine_from_args(args).twin(request, progress=progress_bar("twin"))
+    return TwinRequest(labelmap, output_size_ijk=size, output_spacing_mm=spacing, steps=args.steps,
+                       seed=args.seed, resample_to_valid=args.resample)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = engine_from_args(args).twin(twin_request(args), progress=progress_bar("twin"))
     write_volume(result.ct, args.out)
     print(f"wrote {args.out} ({result.engine}, {result.seconds:.1f} s)")
     return 0

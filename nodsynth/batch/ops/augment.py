@@ -1,0 +1,43 @@
+"""Op ``augment``: one label map, its nodule(s) resized to one volume percent (``nodsynth augment``).
+
+Inputs ``labelmap``; outputs ``labelmap`` and optionally ``stats`` (the verb's statistics CSV);
+params ``percent`` (required), ``nodule``, ``method``.
+"""
+from __future__ import annotations
+
+from ...atomic import write_csv_atomic
+from ...augment import resize_series
+from ...cli.verbs import augment as verb
+from ...labelmap import load_labelmap
+from ...volume import write_volume
+from ..opspec import JobContext, Slot
+
+OP = "augment"
+ENGINE_OPERATION = None
+INPUTS = {"labelmap": Slot(None)}
+OUTPUTS = {"labelmap": Slot(None), "stats": Slot(None, required=False, volume=False, suffix=".csv")}
+PARAMS = ("percent", "nodule", "method")
+SEEDED = False
+SAME_GRID = ()
+OUTPUT_GRID = {"labelmap": "labelmap"}
+add_arguments = verb.add_arguments
+
+
+def fixed_argv(job, outputs) -> list[str]:
+    """The verb writes into a folder: the one of the ``labelmap`` output."""
+    return ["--out", str(outputs["labelmap"].parent)] if "labelmap" in outputs else []
+
+
+def validate(args, job) -> None:
+    verb.parse_nodule(args.nodule)
+
+
+def run(ctx: JobContext) -> dict:
+    args = ctx.args
+    result = resize_series(load_labelmap(args.input), verb.parse_nodule(args.nodule), [args.percent],
+                           method=args.method, progress=ctx.progress, cancel=ctx.cancel)[0]
+    write_volume(result.labelmap, ctx.outputs["labelmap"])
+    rows = verb.stats_rows(verb.stem(args.input), [result])
+    if "stats" in ctx.outputs:
+        write_csv_atomic(ctx.outputs["stats"], rows)
+    return {"nodules": rows}
