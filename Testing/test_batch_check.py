@@ -43,7 +43,7 @@ def test_a_good_manifest_passes_with_its_stages(folder):
 
 def test_every_bad_row_is_named_with_its_reason_and_nothing_runs(folder, capsys):
     rows = mixed_rows("out_bad", augments=3, inpaints=4, twins=0)
-    rows[0]["op"] = "review"
+    rows[0]["op"] = "resample"
     rows[1]["inputs"]["labelmap"] = "in/missing.nii.gz"
     rows[2]["outputs"]["labelmap"] = rows[1]["outputs"]["labelmap"]
     rows[3]["params"]["diameter"] = 8
@@ -57,7 +57,7 @@ def test_every_bad_row_is_named_with_its_reason_and_nothing_runs(folder, capsys)
     with open(path, "a") as handle:
         handle.write('{"id": "x", "op": \n')
     text = problems_of(path)
-    expected = {1: "unknown op 'review'; available here: augment, edit, inpaint, segment, twin",
+    expected = {1: "unknown op 'resample'; available here: augment, edit, inpaint, review, segment, twin",
                 2: "input 'labelmap' not found", 3: "is also written by row 2",
                 4: "unknown parameter(s) diameter for op 'inpaint'", 5: "invalid choice: 'spiky'",
                 6: "input 'ct' and input 'labelmap' are not on the same voxel grid: size i,j,k [80, 80, 80] vs [80, 80, 40]",
@@ -66,7 +66,7 @@ def test_every_bad_row_is_named_with_its_reason_and_nothing_runs(folder, capsys)
         line = next((ln for ln in text.splitlines() if ln.strip().startswith(f"row {row}:")), "")
         assert reason in line, f"row {row}: expected {reason!r} in {line!r}\n{text}"
     assert main(["batch", "run", str(path), "--executor", "inline"]) == 2
-    assert "row 1: unknown op 'review'" in capsys.readouterr().err
+    assert "row 1: unknown op 'resample'" in capsys.readouterr().err
     assert not (folder / "out_bad").exists()  # nothing ran, nothing was written
 
 

@@ -142,3 +142,25 @@ def test_four_shards_cover_every_job_once_and_the_slurm_script_runs_them(tmp_pat
         assert {e["id"] for e in journal(tmp_path / "out")} >= ids
     assert sorted(e["id"] for e in journal(tmp_path / "out")) == sorted(r["id"] for r in rows)
     assert output_files(tmp_path / "out") == expected_outputs(rows, "out")
+
+
+def test_a_review_job_compares_another_jobs_output_with_its_real_ct(tmp_path, inputs):
+    """The ``review`` op (issue 12's per-case numbers) reads an inpaint job's CT and mask: it runs after
+    it, and its record and JSON say the inserted nodule was found where it was put."""
+    from batch_cases import inpaint_row
+
+    insert = inpaint_row("ins-00", "ct", "labelmap", 0, "out", "solid")
+    review = {"id": "review-00", "op": "review", "seed": 0,
+              "inputs": {"real": "ct", "synthetic": insert["outputs"]["ct"], "labelmap": "labelmap",
+                         "mask": insert["outputs"]["mask"], "changed": insert["outputs"]["mask"]},
+              "params": {"margin_mm": 3}, "outputs": {"json": "out/review/review-00.json", "csv": "out/review/review-00.csv"}}
+    manifest = manifest_in(tmp_path, inputs, [review, insert])
+    summary = run_manifest(manifest, executor="inline")
+    assert summary.ok
+    case = json.loads((tmp_path / "out" / "review" / "review-00.json").read_text())
+    [nodule] = case["nodules"]
+    assert case["case_id"] == "review-00" and nodule["reproduced"] and nodule["dice"] >= 0.5
+    assert case["edit"]["bit_identical_fraction_outside"] > 0.99
+    record = json.loads((tmp_path / "out" / ".records" / "review-00.json").read_text())
+    assert record["facts"] == {"nodules": 1, "reproduced": 1}
+    assert record["inputs"]["synthetic"]["sha256"] == sha256(tmp_path / "out" / "inpaint" / "ins-00.nii.gz")
