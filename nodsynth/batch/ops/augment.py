@@ -9,7 +9,7 @@ from ...atomic import write_csv_atomic
 from ...augment import resize_series
 from ...cli.verbs import augment as verb
 from ...labelmap import load_labelmap
-from ...volume import write_volume
+from ...volume import volume_stem, write_volume
 from ..opspec import JobContext, Slot
 
 OP = "augment"
@@ -37,7 +37,7 @@ def run(ctx: JobContext) -> dict:
     result = resize_series(load_labelmap(args.input), verb.parse_nodule(args.nodule), [args.percent],
                            method=args.method, progress=ctx.progress, cancel=ctx.cancel)[0]
     write_volume(result.labelmap, ctx.outputs["labelmap"])
-    rows = verb.stats_rows(verb.stem(args.input), [result])
+    rows = verb.stats_rows(volume_stem(args.input), [result])
     if "stats" in ctx.outputs:
         write_csv_atomic(ctx.outputs["stats"], rows)
     return {"nodules": rows}
