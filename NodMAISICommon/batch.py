@@ -99,6 +99,34 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         "Slicer --no-main-window --python-script %(prog)s -- [options]"))
 
 
+def add_manifest_option(parser: argparse.ArgumentParser) -> None:
+    """``--manifest`` (and ``--shard``): every batch script also runs a ``nodsynth batch`` manifest."""
+    parser.add_argument("--manifest", help="instead of the options above: a nodsynth batch manifest (JSON Lines, any "
+                        "op), run as `nodsynth batch run MANIFEST --executor inline` runs it (records, resume, "
+                        "failed.jsonl)")
+    parser.add_argument("--shard", help="with --manifest: run share i/n of it (e.g. one task of a cluster array)")
+
+
+def run_manifest_file(manifest: str, shard=None, weights_dir: str = "") -> int:
+    """Run a batch manifest in this (Slicer's) process through :func:`nodsynth.batch.run_manifest`;
+    the exit status (1 when a job failed)."""
+    from nodsynth.batch import run_manifest
+
+    def report(fraction: float, message: str) -> None:
+        print(f"{100 * fraction:5.1f} % {message}", flush=True)
+
+    summary = run_manifest(manifest, executor="inline", shard=shard, weights_dir=weights_dir or None, progress=report)
+    print(summary.table())
+    return EXIT_OK if summary.ok else EXIT_FAILED_CASES
+
+
+def require_options(parser: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str]) -> None:
+    """Options a script needs when no ``--manifest`` is given (argparse exits with status 2 otherwise)."""
+    missing = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) in (None, "")]
+    if missing:
+        parser.error(f"{', '.join(missing)} required (or give --manifest)")
+
+
 def output_folder(path: str) -> Path:
     """The output folder (created); it must not be a file."""
     folder = Path(path)

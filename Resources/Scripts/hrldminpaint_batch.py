@@ -87,19 +87,24 @@ def inpaint_case(logic, parameters, placement, args, settings, out_dir, case_id)
 
 def run(argv):
     from HRLDMInpaint import HRLDMInpaintLogic
-    from NodMAISICommon.batch import BatchReport, argument_parser, output_folder
+    from NodMAISICommon.batch import (add_manifest_option, argument_parser, BatchReport, output_folder,
+                                      require_options, run_manifest_file)
     from NodMAISICommon.settings import EngineSettings, validated
 
     parser = argument_parser(__doc__.splitlines()[0])
-    parser.add_argument("--placements", required=True, help="placement CSV (see the script's docstring)")
-    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--placements", help="placement CSV (see the script's docstring)")
+    parser.add_argument("--out-dir")
     parser.add_argument("--engine", default="hrldm", choices=("hrldm", "classic"))
     parser.add_argument("--sampler", default="ddim", choices=("ddim", "ddpm"))
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", default="", help="weights folder (never downloaded)")
     parser.add_argument("--device", default="auto")
+    add_manifest_option(parser)
     args = parser.parse_args(argv)
+    if args.manifest:
+        return run_manifest_file(args.manifest, args.shard, getattr(args, "weights", ""))
+    require_options(parser, args, ["placements", "out_dir"])
     if not 1 <= args.steps <= 1000:
         raise ValueError(f"--steps must be within 1..1000, got {args.steps}")
     settings = validated(EngineSettings(weights_dir=args.weights, device=args.device))

@@ -65,16 +65,17 @@ def augment_case(logic, labelmap_path, ct_path, args, settings, out_dir):
 def run(argv):
     from LesionAugment import LesionAugmentLogic
     from LesionAugmentLib.compute import parse_percents
-    from NodMAISICommon.batch import BatchReport, argument_parser, output_folder, unique_outputs
+    from NodMAISICommon.batch import (add_manifest_option, argument_parser, BatchReport, output_folder,
+                                      require_options, run_manifest_file, unique_outputs)
     from NodMAISICommon.settings import EngineSettings, validated
     from nodsynth.atomic import write_csv_atomic
     from nodsynth.augment import percent_tag
     from nodsynth.volume import volume_stem
 
     parser = argument_parser(__doc__.splitlines()[0])
-    parser.add_argument("--labelmaps", required=True, help="folder of label maps, or CSV (labelmap[,ct])")
-    parser.add_argument("--series", required=True, help="comma-separated percents, e.g. 100,90,80 (nested)")
-    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--labelmaps", help="folder of label maps, or CSV (labelmap[,ct])")
+    parser.add_argument("--series", help="comma-separated percents, e.g. 100,90,80 (nested)")
+    parser.add_argument("--out-dir")
     parser.add_argument("--nodule-id", type=int, default=0, help="1-based nodule (component) id; 0: every nodule")
     parser.add_argument("--method", default="distance", choices=("distance", "erosion"))
     parser.add_argument("--render", default="none", choices=("none", "classic", "nodmaisi"),
@@ -83,7 +84,11 @@ def run(argv):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    add_manifest_option(parser)
     args = parser.parse_args(argv)
+    if args.manifest:
+        return run_manifest_file(args.manifest, args.shard, getattr(args, "weights", ""))
+    require_options(parser, args, ["labelmaps", "series", "out_dir"])
     args.percents = parse_percents(args.series)
     if args.nodule_id < 0:
         raise ValueError(f"--nodule-id must be >= 0, got {args.nodule_id}")

@@ -41,15 +41,16 @@ def synthesize_case(logic, row, args, settings, options, out_path):
 
 def run(argv):
     from NodMAISI import NodMAISILogic
-    from NodMAISICommon.batch import BatchReport, argument_parser, output_folder, read_case_table, unique_outputs
+    from NodMAISICommon.batch import (add_manifest_option, argument_parser, BatchReport, output_folder,
+                                      read_case_table, require_options, run_manifest_file, unique_outputs)
     from NodMAISICommon.settings import EngineSettings, validated
     from NodMAISILib.compute import SynthesisOptions, parse_size, parse_spacing
 
     parser = argument_parser(__doc__.splitlines()[0])
-    parser.add_argument("--mode", required=True, choices=("twin", "edit"))
+    parser.add_argument("--mode", choices=("twin", "edit"))
     parser.add_argument("--labelmaps", help="twin: folder of label maps, or CSV with a 'labelmap' column")
     parser.add_argument("--cases", help="edit: CSV with 'ct,labelmap,edited' columns")
-    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--out-dir")
     parser.add_argument("--engine", default="nodmaisi", choices=("nodmaisi", "classic"))
     parser.add_argument("--weights", default="", help="weights folder (never downloaded)")
     parser.add_argument("--device", default="auto")
@@ -59,7 +60,11 @@ def run(argv):
     parser.add_argument("--output-size", default="", help="twin: i,j,k voxels (default: the label map's)")
     parser.add_argument("--output-spacing", default="", help="twin: i,j,k mm (default: the label map's)")
     parser.add_argument("--resample", action="store_true", help="twin: resample a grid outside MAISI's limits")
+    add_manifest_option(parser)
     args = parser.parse_args(argv)
+    if args.manifest:
+        return run_manifest_file(args.manifest, args.shard, getattr(args, "weights", ""))
+    require_options(parser, args, ["mode", "out_dir"])
     if args.mode == "twin" and not args.labelmaps:
         raise ValueError("--mode twin needs --labelmaps")
     if args.mode == "edit" and not args.cases:

@@ -102,18 +102,23 @@ def segment_ct(logic, ct_path, nodules, lung_path, parameters, out_dir):
 
 
 def run(argv):
-    from NodMAISICommon.batch import BatchReport, argument_parser, output_folder
+    from NodMAISICommon.batch import (add_manifest_option, argument_parser, BatchReport, output_folder,
+                                      require_options, run_manifest_file)
     from nodsynth.atomic import write_text_atomic
     from PseudoNoduleSeg import PseudoNoduleSegLogic
     from PseudoNoduleSegLib.compute import METHODS
 
     parser = argument_parser(__doc__.splitlines()[0])
-    parser.add_argument("--csv", required=True, help="annotation CSV (PiNS columns)")
-    parser.add_argument("--ct-dir", required=True, help="folder of the CT files named in the CSV")
-    parser.add_argument("--out-dir", required=True, help="folder for the masks, measurements.csv and failed.csv")
+    parser.add_argument("--csv", help="annotation CSV (PiNS columns)")
+    parser.add_argument("--ct-dir", help="folder of the CT files named in the CSV")
+    parser.add_argument("--out-dir", help="folder for the masks, measurements.csv and failed.csv")
     parser.add_argument("--method", default="kmeans", choices=METHODS)
     parser.add_argument("--expand-mm", type=float, default=0.0, help="grow each mask by this distance (mm)")
+    add_manifest_option(parser)
     args = parser.parse_args(argv)
+    if args.manifest:
+        return run_manifest_file(args.manifest, args.shard, getattr(args, "weights", ""))
+    require_options(parser, args, ["csv", "ct_dir", "out_dir"])
     annotations, lungs = read_annotations(args.csv)
     out_dir = output_folder(args.out_dir)
     logic = PseudoNoduleSegLogic()

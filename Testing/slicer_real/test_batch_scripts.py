@@ -178,3 +178,30 @@ def test_inpaint_batch_from_a_placement_csv(patient, data, tmp_path, capsys):
     bad = write_csv(tmp_path / "bad.csv", header, [["x", data / "patient.nii.gz", "", "middle", "", "", "", 8, "solid"]])
     assert run_batch("hrldminpaint_batch.py", "--placements", bad, "--engine", "classic", "--out-dir", tmp_path / "b") == 2
     assert "line 2: sample must be inner or subpleural" in capsys.readouterr().err and not (tmp_path / "b").exists()
+
+
+# ----------------------------------------------------------------------------------------- manifests
+@pytest.mark.parametrize("script", ["pseudonoduleseg_batch.py", "lesionaugment_batch.py", "nodmaisi_batch.py",
+                                    "hrldminpaint_batch.py"])
+def test_every_script_runs_a_batch_manifest_through_nodsynth_batch(script, data, tmp_path, capsys):
+    """Issue 14 (6): ``--manifest`` runs the jobs with the code of ``nodsynth batch run`` (records, resume)."""
+    import json
+
+    rows = [{"id": "aug", "op": "augment", "inputs": {"labelmap": str(data / "patient_labels.nii.gz")},
+             "params": {"percent": 60, "nodule": "1"}, "seed": 0, "outputs": {"labelmap": "out/aug.nii.gz"}},
+            {"id": "ins", "op": "inpaint", "inputs": {"ct": str(data / "patient.nii.gz"),
+                                                     "labelmap": str(data / "patient_labels.nii.gz")},
+             "params": {"sample": "inner", "diameter_mm": 8, "subtype": "solid", "engine": "classic"}, "seed": 1,
+             "outputs": {"ct": "out/ins.nii.gz", "mask": "out/ins_mask.nii.gz"}}]
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert run_batch(script, "--manifest", manifest) == 0
+    assert files(tmp_path / "out") >= {"aug.nii.gz", "ins.nii.gz", "ins_mask.nii.gz"}
+    assert {p.stem for p in (tmp_path / "out" / ".records").glob("*.json")} == {"aug", "ins"}
+    capsys.readouterr()
+    assert run_batch(script, "--manifest", manifest) == 0
+    assert "skipped" in capsys.readouterr().out
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**rows[0], "op": "resample", "outputs": {"labelmap": "bad/x.nii.gz"}}) + "\n")
+    assert run_batch(script, "--manifest", bad) == 2
+    assert "unknown op 'resample'" in capsys.readouterr().err and not (tmp_path / "bad").exists()
