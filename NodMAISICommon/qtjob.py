@@ -5,7 +5,8 @@ run in a :class:`nodsynth.jobs.client.JobHost` child process (``PythonSlicer``),
 use and kept warm between jobs (engines and their networks stay loaded). A ``qt.QTimer`` polls the
 job every 100 ms: the progress bar and status label follow it, the apply button reads "Cancel"
 while it runs, and its result is handed to ``onDone`` on the main thread, the only place MRML
-nodes are touched. Cancel stops the job within 2 s (its process tree is killed when the engine
+nodes are touched. Large inputs (a CT the job process does not hold yet) are handed over a piece per
+timer tick before the job starts, so the GUI stays responsive while they go. Cancel stops the job within 2 s (its process tree is killed when the engine
 does not stop by itself); a crashed job process fails the job with a message and leaves Slicer
 running; :meth:`discard` (scene closed) and :meth:`close` (module cleanup, application quit) end
 the process so none is left behind.
@@ -22,6 +23,8 @@ from nodsynth.jobs import CANCELLED, DONE, RUNNING, JobStatus
 from nodsynth.jobs.client import HostJob, JobHost
 
 POLL_INTERVAL_MS = 100
+UPLOAD_INTERVAL_MS = 0
+"""While inputs are handed over: a piece whenever the event loop is idle (Qt's zero-interval timer)."""
 
 
 class QtJobRunner:
@@ -33,6 +36,7 @@ class QtJobRunner:
         self.applyButton = None
         self.host = JobHost()
         self.job: Optional[HostJob] = None
+        self._pending: Optional[tuple] = None  # (target, args, uploads) while inputs are handed over
         self._onDone: Optional[Callable[[Any], None]] = None
         self._applyText = ""
         self._timer = qt.QTimer()
@@ -44,14 +48,21 @@ class QtJobRunner:
 
     @property
     def running(self) -> bool:
-        return self.job is not None
+        return self.job is not None or self._pending is not None
 
-    def start(self, button, target: str, args: tuple, onDone: Callable[[Any], None]) -> None:
+    def start(self, button, target: str, args: tuple, onDone: Callable[[Any], None], uploads=()) -> None:
         """Run ``target`` (``"module:function"``) with ``args`` in the job process; ``button`` shows
-        "Cancel" meanwhile and ``onDone(result)`` runs on the GUI thread when it succeeds."""
+        "Cancel" meanwhile and ``onDone(result)`` runs on the GUI thread when it succeeds. ``uploads``:
+        iterators from ``JobHost.put_in_pieces`` for inputs ``args`` name as ``Stored``, advanced a
+        step per tick before the job is submitted."""
         if self.running:
             raise RuntimeError("a job is already running")
-        self.job = self.host.submit(target, *args)
+        uploads = [iter(u) for u in uploads]
+        if uploads:
+            self._pending = (target, args, uploads)
+            self._timer.setInterval(UPLOAD_INTERVAL_MS)
+        else:
+            self.job = self.host.submit(target, *args)
         self._onDone = onDone
         self.applyButton = button
         if button is not None:
@@ -65,13 +76,18 @@ class QtJobRunner:
 
     def cancel(self) -> None:
         """Ask the job to stop; its process is ended if it has not stopped within the grace period."""
-        if self.job is not None:
+        if self._pending is not None:
+            self._stop_uploads()
+            self._finish()
+            slicer.util.showStatusMessage("Cancelled.", 5000)
+        elif self.job is not None:
             self.job.cancel()
             self._show(JobStatus(RUNNING, self.job.poll().fraction, "cancelling..."))
 
     def discard(self, message: str = "") -> None:
         """Forget the running job and end its process now; its result is never delivered."""
-        if self.job is not None:
+        if self.running:
+            self._stop_uploads()
             self.host.kill()
             self._finish()
             if message:
@@ -90,15 +106,36 @@ class QtJobRunner:
         if self.statusLabel is not None:
             self.statusLabel.text = status.message
 
+    def _stop_uploads(self) -> None:
+        if self._pending is not None:
+            for upload in self._pending[2]:
+                upload.close()  # an unfinished input leaves nothing behind
+            self._pending = None
+
     def _finish(self) -> None:
         self._timer.stop()
+        self._timer.setInterval(POLL_INTERVAL_MS)
         self.job = None
         if self.applyButton is not None:
             self.applyButton.text = self._applyText
         if self.progressBar is not None:
             self.progressBar.hide()
 
+    def _upload_step(self) -> None:
+        """One piece of the inputs being handed over; the job is submitted after the last."""
+        target, args, uploads = self._pending
+        for upload in uploads:
+            if next(upload, StopIteration) is not StopIteration:
+                self._show(JobStatus(RUNNING, 0.0, "handing the data to the job process"))
+                return
+        self._pending = None
+        self._timer.setInterval(POLL_INTERVAL_MS)
+        self.job = self.host.submit(target, *args)
+
     def _poll(self) -> None:
+        if self._pending is not None:
+            self._upload_step()
+            return
         job = self.job
         if job is None:
             self._timer.stop()

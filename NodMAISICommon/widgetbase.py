@@ -2,6 +2,7 @@
 follow scene close, drive one job in the module's job process, and show the engine-location panel."""
 from __future__ import annotations
 
+import numpy as np
 import slicer
 import vtk
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
@@ -126,11 +127,24 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if pointList is not None:
             self.addObserver(pointList, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, onPointPlaced)
 
-    def startJob(self, button, target: str, args: tuple, onDone) -> None:
+    def startJob(self, button, target: str, args: tuple, onDone, uploads=()) -> None:
         """Run ``target`` (``"module:function"``) with ``args`` in the module's job process; ``button``
         turns into Cancel meanwhile, and ``onDone(result)`` writes the result into nodes (a job still
-        running when the scene closes is ended, so its result never reaches removed nodes)."""
-        self.runner.start(button, target, args, onDone)
+        running when the scene closes is ended, so its result never reaches removed nodes).
+        ``uploads``: inputs handed over piece by piece first (see :meth:`storedInput`)."""
+        self.runner.start(button, target, args, onDone, uploads)
+
+    def storedInput(self, node, volume, uploads: list):
+        """``volume`` (read from ``node``) as an input the job process keeps until the node changes: a
+        ``Stored`` reference, with the hand-over appended to ``uploads`` the first time."""
+        from .volumes import content_key
+
+        key = content_key(node)
+        if not self.runner.host.holds(key):
+            volume = volume.with_array(np.array(volume.array))  # a copy: the node may change while it goes
+        stored, pieces = self.runner.host.put_in_pieces(key, volume)
+        uploads.append(pieces)
+        return stored
 
     def toggleCancel(self, button) -> bool:
         """True when a job is running, so ``button`` must not start another: the job is cancelled when

@@ -19,7 +19,7 @@ from NodMAISICommon.markups import add_control_point_lps, control_points_lps, de
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.segments import prepare_segmentation, region_from_node, write_segment
 from NodMAISICommon.tablenodes import fill_table
-from NodMAISICommon.volumes import content_key, node_from_volume, volume_from_node
+from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase
 from PseudoNoduleSegLib.compute import METHODS, SegmentOptions, options_from_parameters, segment_points
 
@@ -127,12 +127,13 @@ class PseudoNoduleSegWidget(ModuleWidgetBase):
                 ct, points, options, lung, indices = self.logic.prepareJob(
                     p.inputVolume, p.pointList, options_from_parameters(p), p.lungVolume, indices)
                 # the CT (and a lung volume) go to the job process once; later clicks send only their points
-                ct = self.runner.host.put(content_key(p.inputVolume), ct)
+                uploads = []
+                ct = self.storedInput(p.inputVolume, ct, uploads)
                 if lung is not None and p.lungVolume.IsA("vtkMRMLVolumeNode"):
-                    lung = self.runner.host.put(content_key(p.lungVolume), lung)
+                    lung = self.storedInput(p.lungVolume, lung, uploads)
                 volume, pointList = p.inputVolume, p.pointList  # the outcomes' geometry and labels
                 self.startJob(self.ui.segmentAllButton, SEGMENT_JOB, (ct, points, options, lung, indices),
-                              lambda outcomes: self._onDone(outcomes, volume, pointList))
+                              lambda outcomes: self._onDone(outcomes, volume, pointList), uploads)
 
     def _onDone(self, outcomes, volume, points) -> None:
         p = self._parameterNode

@@ -282,8 +282,8 @@ def test_each_click_segments_its_nodule_in_the_job_process_sending_the_ct_once(p
 
 
 def test_clicks_on_a_512x512x256_ct(patient):
-    """A full-size CT: the first click hands it to the job process (a one-time copy); later clicks send
-    their point only and get back the nodule's box, not a CT-sized mask."""
+    """A full-size CT: the first click hands it to the job process, a 16 MB piece per timer tick after one
+    copy; later clicks send their point only and get back the nodule's box, not a CT-sized mask."""
     from NodMAISICommon.volumes import node_from_volume
 
     k, j, i = patient.ct.shape_kji
@@ -298,6 +298,6 @@ def test_clicks_on_a_512x512x256_ct(patient):
         stalls = click_points(widget, ct, [n.center_lps for n in patient.nodules[:3]])
         print("\n512x512x256 CT clicks, longest GUI-thread stall per click (CPU / wall ms): "
               + ", ".join(f"{c * 1000:.0f}/{w * 1000:.0f}" for c, w in stalls) + " (the first sends the CT)")
-        assert max(c for c, _ in stalls[1:]) <= MAX_STALL_S
+        assert max(c for c, _ in stalls) <= MAX_STALL_S
     finally:
         harness_modules.unload(widget)

@@ -18,11 +18,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from ..errors import NodsynthError
-from .protocol import (CANCELLED, DONE, FAILED, RUNNING, JobStatus, Stored, read_result, read_status, stored_path,
-                       write_call, write_stored)
+from .protocol import (CANCELLED, DONE, FAILED, RUNNING, STORED_PIECE_BYTES, JobStatus, Stored, read_result,
+                       read_status, stored_path, stored_pieces, write_call)
 
 CANCEL_GRACE_S = 1.0
 STORED_ON_DISK = 4
@@ -159,16 +159,31 @@ class JobHost:
             self._root = None
 
     # --------------------------------------------------------------------------------- the jobs
+    def holds(self, key: str) -> bool:
+        """True when the running host has the input stored under ``key``."""
+        return self.alive and key in self._stored
+
     def put(self, key: str, value: Any) -> Stored:
         """Hand ``value`` to the host once under ``key`` (a key names one content: a node and its
         modification time); jobs then pass the returned :class:`Stored` instead of the value."""
+        stored, pieces = self.put_in_pieces(key, value)
+        for _ in pieces:
+            pass
+        return stored
+
+    def put_in_pieces(self, key: str, value: Any, piece_bytes: int = STORED_PIECE_BYTES) -> tuple:
+        """:meth:`put` one piece per step of the returned iterator (a GUI advances it once per timer tick,
+        so a CT-sized input never blocks it long); the input counts as stored after the last step."""
         self.start()
-        if key not in self._stored:
-            write_stored(self._root, key, value)
-            self._stored.append(key)
-            while len(self._stored) > STORED_ON_DISK:
-                stored_path(self._root, self._stored.pop(0)).unlink()
-        return Stored(key)
+        if key in self._stored:
+            return Stored(key), iter(())
+        return Stored(key), self._pieces(key, value, piece_bytes)
+
+    def _pieces(self, key: str, value: Any, piece_bytes: int) -> Iterator[None]:
+        yield from stored_pieces(self._root, key, value, piece_bytes)
+        self._stored.append(key)
+        while len(self._stored) > STORED_ON_DISK:
+            stored_path(self._root, self._stored.pop(0)).unlink()
 
     def submit(self, target: str, *args: Any, **kwargs: Any) -> "HostJob":
         """Run ``target`` (``"module:function"``) with these arguments in the host (started if needed)."""

@@ -19,9 +19,10 @@ import importlib
 import json
 import os
 import pickle
+import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ..atomic import atomic_path, write_text_atomic
 
@@ -62,17 +63,42 @@ def stored_path(root: Path, key: str) -> Path:
     return root / STORE_FOLDER / (hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + ".pkl")
 
 
-def write_stored(root: Path, key: str, value: Any) -> None:
+STORED_PIECE_BYTES = 16 * 2 ** 20
+"""How much of a stored input is written per step (a GUI timer tick: about 10 ms)."""
+
+
+def stored_pieces(root: Path, key: str, value: Any, piece_bytes: int = STORED_PIECE_BYTES) -> Iterator[None]:
+    """Write a stored input one piece per step: the generator writes up to ``piece_bytes`` each time it
+    is advanced, and the file appears under its name, complete, after the last step (abandoned, it
+    leaves nothing). Arrays go out of band (pickle protocol 5): their bytes are written as they lie."""
+    buffers: list = []
+    head = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
     with atomic_path(stored_path(root, key)) as tmp, open(tmp, "wb") as handle:
-        pickle.dump(value, handle, protocol=PICKLE_PROTOCOL)
+        handle.write(struct.pack("<QQ", len(head), len(buffers)))
+        handle.write(head)
+        for buffer in buffers:
+            raw = buffer.raw()
+            handle.write(struct.pack("<Q", raw.nbytes))
+            for start in range(0, raw.nbytes, piece_bytes):
+                yield
+                handle.write(raw[start:start + piece_bytes])
 
 
 def read_stored(root: Path, key: str) -> Any:
     try:
-        with open(stored_path(root, key), "rb") as handle:
-            return pickle.load(handle)
+        handle = open(stored_path(root, key), "rb")
     except FileNotFoundError:
         raise FileNotFoundError(f"the stored job input {key!r} is gone") from None
+    with handle:
+        head_bytes, count = struct.unpack("<QQ", handle.read(16))
+        head = handle.read(head_bytes)
+        buffers = []
+        for _ in range(count):
+            (size,) = struct.unpack("<Q", handle.read(8))
+            buffer = bytearray(size)
+            handle.readinto(buffer)
+            buffers.append(buffer)
+    return pickle.loads(head, buffers=buffers)
 
 
 def write_call(job_dir: Path, target: str, args: tuple, kwargs: dict) -> None:
