@@ -22,7 +22,7 @@ from nodsynth.volume import Volume  # noqa: E402
 SCALE_FACTOR = 0.8
 
 
-def tiny_weights_folder(folder: Path, with_controlnet: bool = True) -> Path:
+def tiny_weights_folder(folder: Path, with_controlnet: bool = True, controlnet_name: str = "controlnet_nodmaisi.pt") -> Path:
     """Random tiny networks (zero-initialised layers randomised) saved under the NoMAISI file names."""
     torch.manual_seed(1)
     nets = build_networks("maisi_tiny", "cpu")
@@ -31,7 +31,7 @@ def tiny_weights_folder(folder: Path, with_controlnet: bool = True) -> Path:
     save_autoencoder(nets.autoencoder, folder / "autoencoder.pt")
     save_diffusion_unet(nets.diffusion_unet, SCALE_FACTOR, folder / "diffusion_unet.pt")
     if with_controlnet:
-        save_controlnet(nets.controlnet, folder / "controlnet_nodmaisi.pt")
+        save_controlnet(nets.controlnet, folder / controlnet_name)
     return folder
 
 
@@ -292,3 +292,33 @@ def test_twin_and_edit_report_tiles_and_seconds(engine, patient):
     info = engine.edit(EditRequest(patient.ct, patient.labelmap, edited, steps=1)).info
     assert info["encode_tiles"] == (0 if info["encode_cached"] else 1) and info["decode_tiles"] == 1
     assert info["encode_seconds"] >= 0 and info["decode_seconds"] > 0
+
+
+def test_twin_with_only_the_baseline_controlnet_needs_the_flag_and_records_sha256(tmp_path, capsys, monkeypatch, patient):
+    import hashlib
+    import json
+
+    import SimpleITK as sitk
+    from nodsynth.cli.main import main
+    from nodsynth.volume import write_volume
+
+    monkeypatch.delenv("NODSYNTH_WEIGHTS", raising=False)
+    monkeypatch.setenv("NODSYNTH_CONFIG", str(tmp_path / "absent-config.json"))
+    weights = tiny_weights_folder(tmp_path / "weights", controlnet_name="controlnet_3d_rflow-ct.pt")
+    labels = write_volume(patient.labelmap, tmp_path / "labels.nii.gz")
+    out, summary = tmp_path / "twin.nii.gz", tmp_path / "twin.json"
+    args = ["twin", "--labelmap", str(labels), "--out", str(out), "--weights", str(weights), "--device", "cpu",
+            "--config", "maisi_tiny", "--steps", "1", "--json", str(summary)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert str(weights / "controlnet_3d_rflow-ct.pt") in err and "--allow-baseline-controlnet" in err
+    assert not out.exists()
+    assert main(args + ["--allow-baseline-controlnet"]) == 0
+    digests = {role: hashlib.sha256((weights / name).read_bytes()).hexdigest() for role, name in
+               (("autoencoder", "autoencoder.pt"), ("diffusion_unet", "diffusion_unet.pt"),
+                ("controlnet", "controlnet_3d_rflow-ct.pt"))}
+    info = json.loads(summary.read_text())
+    assert {role: c["sha256"] for role, c in info["checkpoints"].items()} == digests
+    assert info["checkpoints"]["controlnet"]["fallback"] is True
+    notes = sitk.ReadImage(str(out)).GetMetaData("ITK_FileNotes")  # the NIfTI header's descrip field
+    assert digests["controlnet"] in notes

@@ -93,6 +93,12 @@ class SynthesisResult:
     def ct(self) -> Volume:
         return self.volumes["ct"]
 
+    def file_metadata(self) -> dict[str, str]:
+        """Header entries for the written CT: the SHA-256 of every checkpoint used (``info["checkpoints"]``)."""
+        from ..weights import checkpoint_metadata
+
+        return checkpoint_metadata(self.engine, self.info.get("checkpoints") or {})
+
 
 class Engine:
     """Base class: subclasses override the operations they support."""

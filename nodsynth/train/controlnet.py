@@ -117,7 +117,8 @@ def _frozen_networks(config, weights_dir, device):
     from ..weights import find_weights
 
     cfg = load_config(config)
-    files = find_weights("nodmaisi", weights_dir, required_roles=("autoencoder", "diffusion_unet"))
+    # a ControlNet to start from may be MAISI-v2's baseline: fine-tuning it is how NodMAISI's was made
+    files = find_weights("nodmaisi", weights_dir, required_roles=("autoencoder", "diffusion_unet"), allow_fallback=True)
     autoencoder = load_autoencoder(files["autoencoder"], cfg, device)
     unet, scale_factor = load_diffusion_unet(files["diffusion_unet"], cfg, device)
     for module in (autoencoder, unet):

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     request = InpaintRequest(ct=ct, nodule_mask=mask, subtype=args.subtype, histogram=histogram,
                              lung_mask=lung_mask, steps=args.steps, sampler=args.sampler, seed=args.seed)
     result = engine_from_args(args).inpaint(request, progress=progress_bar("inpaint"))
-    write_volume(result.ct, out)
+    write_volume(result.ct, out, metadata=result.file_metadata())
     if args.out_mask:
         write_volume(result.volumes["nodule_mask"], args.out_mask)
     summary = {"engine": result.engine, "seconds": round(result.seconds, 3), "subtype": args.subtype,

@@ -15,7 +15,7 @@ import torch
 
 from ...histogram import validate_histogram
 from ...progress import CancelToken, ProgressFn
-from ...weights import WeightFile, find_weights, register_weights, weights_report
+from ...weights import WeightFile, checkpoint_records, find_weights, register_weights, weights_report
 from ..base import SUBTYPES, Engine, InpaintRequest, SynthesisResult, subtype_index
 from ..maisi import load_autoencoder, resolve_device
 from .checkpoint import load_hrldm_checkpoint
@@ -38,6 +38,7 @@ class HRLDMEngine(Engine):
         self.weights_dir = weights_dir
         self.device = resolve_device(device)
         self._loaded: Optional[tuple[HRLDMNet, torch.nn.Module, dict, float]] = None
+        self.checkpoints: dict[str, dict[str, Any]] = {}  # role -> file, SHA-256, size (empty for in-memory networks)
 
     @classmethod
     def from_networks(cls, network: HRLDMNet, autoencoder: torch.nn.Module, config: dict,
@@ -50,6 +51,7 @@ class HRLDMEngine(Engine):
     def _networks(self) -> tuple[HRLDMNet, torch.nn.Module, dict, float]:
         if self._loaded is None:
             files = find_weights(self.name, self.weights_dir)
+            self.checkpoints = checkpoint_records(self.name, files)
             network, config, scale_factor, _ = load_hrldm_checkpoint(files["hrldm"], self.device)
             autoencoder = load_autoencoder(files["autoencoder"], config["autoencoder_config"], self.device)
             for parameter in autoencoder.parameters():
@@ -71,7 +73,8 @@ class HRLDMEngine(Engine):
                                lung_mask=request.lung_mask, progress=progress, cancel=cancel)
         mask = request.nodule_mask.with_array((request.nodule_mask.array > 0).astype("uint8"))
         return SynthesisResult({"ct": ct, "nodule_mask": mask}, self.name, time.perf_counter() - start,
-                               {**info, "config": config["name"], "device": str(self.device)})
+                               {**info, "config": config["name"], "device": str(self.device),
+                                "checkpoints": self.checkpoints})
 
     def describe(self) -> dict:
         report = weights_report(self.name, self.weights_dir, with_hash=False)

@@ -26,7 +26,7 @@ import torch
 from ...errors import InputError
 from ...progress import CancelToken, ProgressFn, check_cancel, no_progress, scaled_progress
 from ...volume import Volume, require_same_grid
-from ...weights import find_weights, weights_report
+from ...weights import checkpoint_records, find_weights, weights_report
 from ..base import EditRequest, Engine, SynthesisResult, TwinRequest
 from ..maisi import (MaisiNetworks, decode_latent, encode_ct, latent_downsample, load_autoencoder, load_config,
                      load_controlnet, load_diffusion_unet, resolve_device, unet_size_multiple)
@@ -89,16 +89,21 @@ class NodMAISIEngine(Engine):
 
     def __init__(self, weights_dir: Optional[str] = None, device: Optional[str] = None,
                  config: str | Mapping[str, Any] = "maisi_v2", networks: Optional[MaisiNetworks] = None,
-                 roi_box_voxels: int = DEFAULT_ROI_BOX_VOXELS, **_ignored: Any) -> None:
+                 roi_box_voxels: int = DEFAULT_ROI_BOX_VOXELS, allow_baseline_controlnet: bool = False,
+                 **_ignored: Any) -> None:
         """``weights_dir``: folder searched first (else ``NODSYNTH_WEIGHTS`` / the user config file);
         ``device``: torch device (default CUDA when available); ``config``: network configuration name,
         JSON path or dict; ``networks``: already-built networks (tests, benchmarks), skipping the
-        weights lookup; ``roi_box_voxels``: smallest edge (voxels) of the box an edit regenerates."""
+        weights lookup; ``roi_box_voxels``: smallest edge (voxels) of the box an edit regenerates;
+        ``allow_baseline_controlnet``: accept MAISI-v2's baseline ``controlnet_3d_rflow-ct.pt`` when no
+        NodMAISI ControlNet is found (refused otherwise, see :mod:`nodsynth.weights`)."""
         self.config = load_config(networks.config if networks is not None else config)
         self.weights_dir = weights_dir
         self.device = networks.device if networks is not None else resolve_device(device)
         self._networks = networks
         self.roi_box_voxels = int(roi_box_voxels)
+        self.allow_baseline_controlnet = bool(allow_baseline_controlnet)
+        self.checkpoints: dict[str, dict[str, Any]] = {}  # role -> file, SHA-256, size, fallback
         self.downsample = latent_downsample(self.config)
         self.size_multiple = self.downsample * unet_size_multiple(self.config)
         self._encoded = LatentCache()  # repeated edits of one scan skip the VAE encode
@@ -112,7 +117,8 @@ class NodMAISIEngine(Engine):
         return self._networks
 
     def _load(self) -> MaisiNetworks:
-        files = find_weights(self.name, self.weights_dir)
+        files = find_weights(self.name, self.weights_dir, allow_fallback=self.allow_baseline_controlnet)
+        self.checkpoints = checkpoint_records(self.name, files)
         autoencoder = load_autoencoder(files["autoencoder"], self.config, self.device)
         unet, scale_factor = load_diffusion_unet(files["diffusion_unet"], self.config, self.device)
         controlnet = load_controlnet(files["controlnet"], unet, self.config, self.device).eval()
@@ -120,8 +126,11 @@ class NodMAISIEngine(Engine):
 
     def describe(self) -> dict[str, Any]:
         report = weights_report(self.name, self.weights_dir, with_hash=False)
+        usable = report["complete"] or (self.allow_baseline_controlnet and all(
+            f["found"] or f["fallback"] for f in report["files"] if f["required"]))
         return {"name": self.name, "weights_required": True,
-                "weights_found": self._networks is not None or report["complete"],
+                "weights_found": self._networks is not None or usable,
+                "allow_baseline_controlnet": self.allow_baseline_controlnet,
                 "device": str(self.device), "config": self.config.get("name"),
                 "operations": ["twin", "edit"], "weights": report}
 
@@ -201,7 +210,7 @@ class NodMAISIEngine(Engine):
                 "network_grid_spacing_mm": plan.work_labels.spacing.tolist(), "sampling_seconds": t1 - t0,
                 "decode_window_latent": self.window_latent, "decode_tiles": self.tiles(latent_size),
                 "decode_seconds": t2 - t1, "config": self.config.get("name"), "scale_factor": nets.scale_factor,
-                "device": str(self.device)}
+                "device": str(self.device), "checkpoints": self.checkpoints}
         return SynthesisResult({"ct": ct}, self.name, time.perf_counter() - start, info)
 
     # ------------------------------------------------------------ ROI edit
@@ -277,5 +286,5 @@ class NodMAISIEngine(Engine):
                 "encode_tiles": 0 if encode_cached else window_count(ct_box_xyz.shape, [w * self.downsample for w in window_latent], overlap),
                 "decode_tiles": self.tiles(tuple(w.stop - w.start for w in window)),
                 "encode_seconds": t1 - t0, "sampling_seconds": t2 - t1, "decode_seconds": t3 - t2,
-                "config": self.config.get("name"), "device": str(self.device)}
+                "config": self.config.get("name"), "device": str(self.device), "checkpoints": self.checkpoints}
         return SynthesisResult({"ct": ct.with_array(out)}, self.name, time.perf_counter() - start, info)
