@@ -66,6 +66,7 @@ class LabelledNodule:
     image: Path
     mask: Path
     subtype: str
+    diameter_mm: Optional[float] = None  # the table's diameter_mm (LIDC reader consensus) when it has one
 
 
 def read_voi_table(vois_dir: str | os.PathLike, csv_path: Optional[str | os.PathLike] = None) -> list[LabelledNodule]:
@@ -84,7 +85,8 @@ def read_voi_table(vois_dir: str | os.PathLike, csv_path: Optional[str | os.Path
         image, mask = folder / "image" / row["file"], folder / "nodule_mask" / row["file"]
         if not image.is_file() or not mask.is_file():
             raise InputError(f"{row['file']}: expected {image} and {mask}")
-        nodules.append(LabelledNodule(image, mask, subtype_from_texture(row["Texture_value"])))
+        diameter = float(row["diameter_mm"]) if row.get("diameter_mm") else None
+        nodules.append(LabelledNodule(image, mask, subtype_from_texture(row["Texture_value"]), diameter))
     if not nodules:
         raise InputError(f"{table} lists no nodules")
     return nodules

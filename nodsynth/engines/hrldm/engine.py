@@ -13,7 +13,6 @@ from typing import Any, Optional
 
 import torch
 
-from ...histogram import validate_histogram
 from ...progress import CancelToken, ProgressFn
 from ...weights import WeightFile, checkpoint_records, find_weights, register_weights, weights_report
 from ..base import SUBTYPES, Engine, InpaintRequest, SynthesisResult, subtype_index
@@ -61,19 +60,18 @@ class HRLDMEngine(Engine):
 
     def inpaint(self, request: InpaintRequest, progress: Optional[ProgressFn] = None,
                 cancel: Optional[CancelToken] = None) -> SynthesisResult:
-        from ...presets import preset_histogram
+        from ...histogram_library import target_histogram_of
 
         start = time.perf_counter()
         network, autoencoder, config, scale_factor = self._networks()
         subtype = SUBTYPES[subtype_index(request.subtype)]
-        histogram = validate_histogram(request.histogram if request.histogram is not None
-                                       else preset_histogram(subtype))
+        histogram, source = target_histogram_of(request)
         ct, info = inpaint_roi(request.ct, request.nodule_mask, subtype, histogram, network, autoencoder, config,
                                scale_factor, sampler=request.sampler, steps=request.steps, seed=request.seed,
                                lung_mask=request.lung_mask, progress=progress, cancel=cancel)
         mask = request.nodule_mask.with_array((request.nodule_mask.array > 0).astype("uint8"))
         return SynthesisResult({"ct": ct, "nodule_mask": mask}, self.name, time.perf_counter() - start,
-                               {**info, "config": config["name"], "device": str(self.device),
+                               {**info, "histogram_source": source, "config": config["name"], "device": str(self.device),
                                 "checkpoints": self.checkpoints})
 
     def describe(self) -> dict:
