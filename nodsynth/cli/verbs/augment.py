@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from ...atomic import write_csv_atomic
-from ...augment import METHODS, ResizeResult, check_percent, resize_series
+from ...augment import DEFAULT_METHOD, METHODS, ResizeResult, check_percent, resize_series
 from ...errors import InputError
 from ...labelmap import load_labelmap
 from ...render.modes import DEFAULT_RENDER_MODE, DEFAULT_RENDER_STEPS, RENDER_MODES, render_edited
@@ -43,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--nodule", default="all",
                         help="'all' (default), a component id (1-based) or an LPS point x,y,z in mm")
-    parser.add_argument("--method", choices=METHODS, default="distance",
-                        help="'distance' (exact, default) or 'erosion' (the reference algorithm, for comparison)")
+    parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
+                        help="'distance' (exact volume, default), 'paper' (the NodMAISI paper's Algorithm 1: the "
+                             "erosion/dilation closest to the target) or 'erosion' (the CaNA reference, for comparison)")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="folder that relative paths in a JSON/CSV manifest start from (default: its folder)")
     parser.add_argument("--stats", type=Path, default=None,
