@@ -13,8 +13,7 @@ pytest.importorskip("monai")
 
 from conftest import shared_path  # noqa: E402
 from nodsynth.cli.main import main  # noqa: E402
-from nodsynth.engines import InpaintRequest  # noqa: E402
-from nodsynth.engines.hrldm import HRLDMEngine, build_scheduler, save_hrldm_checkpoint  # noqa: E402
+from nodsynth.engines.hrldm import build_scheduler, save_hrldm_checkpoint  # noqa: E402
 from nodsynth.engines.maisi import save_autoencoder  # noqa: E402
 from nodsynth.histogram import jensen_shannon  # noqa: E402
 from nodsynth.presets import nodule_histogram, preset_histogram, read_voi_table  # noqa: E402

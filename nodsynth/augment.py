@@ -457,7 +457,10 @@ def closest_iterate(nodule: np.ndarray, allowed: np.ndarray, target: int, grow: 
     """
     best, best_gap, current = nodule, abs(int(nodule.sum()) - target), nodule
     while True:
-        step = (ndi.binary_dilation(current, SIX_CONNECTED) & allowed) if grow else ndi.binary_erosion(current, SIX_CONNECTED)
+        if grow:
+            step = ndi.binary_dilation(current, SIX_CONNECTED) & allowed
+        else:
+            step = ndi.binary_erosion(current, SIX_CONNECTED)
         count = int(step.sum())
         if count == 0 or np.array_equal(step, current):
             return best

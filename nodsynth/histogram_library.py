@@ -25,7 +25,7 @@ from .atomic import write_text_atomic
 from .engines.base import SUBTYPES, subtype_index
 from .errors import InputError
 from .histogram import HIST_BINS, HIST_MAX_HU, HIST_MIN_HU, hu_counts, validate_histogram
-from .presets import LabelledNodule
+from .presets import LabelledNodule, read_format_json
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
 from .resources import resource_path
 from .volume import Volume, read_volume, require_same_grid
@@ -85,13 +85,7 @@ def save_library(library: dict, path: str | os.PathLike) -> Path:
 
 @lru_cache(maxsize=4)
 def _read_library(file: str) -> dict:
-    try:
-        document = json.loads(Path(file).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read the histogram library {file}: {exc}") from exc
-    if document.get("format") != LIBRARY_FORMAT:
-        raise InputError(f"{file} is not a nodsynth histogram library (format {document.get('format')!r})")
-    return document
+    return read_format_json(file, LIBRARY_FORMAT, "histogram library")
 
 
 def load_library(path: Optional[str | os.PathLike] = None) -> dict:

@@ -145,16 +145,22 @@ def save_presets(presets: dict, path: str | os.PathLike, source: str) -> Path:
     return write_text_atomic(path, json.dumps(document, indent=1))
 
 
-def load_presets(path: Optional[str | os.PathLike] = None) -> dict:
-    """Subtype -> preset dict, from ``path`` or the shipped ``Resources/histogram_presets.json``."""
-    file = Path(path) if path else resource_path(PRESETS_RESOURCE)
+def read_format_json(file: str | os.PathLike, expected_format: str, what: str) -> dict:
+    """A JSON document whose ``"format"`` is ``expected_format``; :class:`InputError` naming ``what`` otherwise."""
     try:
         document = json.loads(Path(file).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read histogram presets {file}: {exc}") from exc
-    if document.get("format") != PRESETS_FORMAT:
-        raise InputError(f"{file} is not a nodsynth histogram preset file (format {document.get('format')!r})")
-    return document["presets"]
+        raise InputError(f"cannot read {what} {file}: {exc}") from exc
+    if not isinstance(document, dict) or document.get("format") != expected_format:
+        found = document.get("format") if isinstance(document, dict) else type(document).__name__
+        raise InputError(f"{file} is not a nodsynth {what} file (format {found!r})")
+    return document
+
+
+def load_presets(path: Optional[str | os.PathLike] = None) -> dict:
+    """Subtype -> preset dict, from ``path`` or the shipped ``Resources/histogram_presets.json``."""
+    file = Path(path) if path else resource_path(PRESETS_RESOURCE)
+    return read_format_json(file, PRESETS_FORMAT, "histogram preset")["presets"]
 
 
 def preset_histogram(subtype: str | int, cluster: Optional[int] = None, presets: Optional[dict] = None) -> np.ndarray:

@@ -52,8 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="combined statistics CSV (default <out>/augment_stats.csv)")
     render = parser.add_argument_group("CT render")
     render.add_argument("--render", nargs="?", const=DEFAULT_RENDER_MODE, choices=RENDER_MODES, default=None,
-                        help=f"also write each augmented map's CT: 'roi' (default) edits the original CT around the "
-                             "change, the rest bit-identical; 'twin' synthesises a whole new CT (NodMAISI paper)")
+                        help=f"also write each augmented map's CT: '{DEFAULT_RENDER_MODE}' (default) edits the original "
+                             "CT around the change, the rest bit-identical; 'twin' synthesises a whole new CT "
+                             "(NodMAISI paper)")
     render.add_argument("--ct", type=Path, help="original CT of a single label map (needed by --render roi)")
     render.add_argument("--steps", type=int, default=DEFAULT_RENDER_STEPS,
                         help=f"NodMAISI sampling steps (default {DEFAULT_RENDER_STEPS})")

@@ -283,7 +283,8 @@ class NodMAISIEngine(Engine):
                 "schedule_latent_voxels": whole_ct_numel, "encode_cached": encode_cached,
                 "decoded_latent_window": [[w.start, w.stop] for w in window],
                 "decode_window_latent": window_latent,
-                "encode_tiles": 0 if encode_cached else window_count(ct_box_xyz.shape, [w * self.downsample for w in window_latent], overlap),
+                "encode_tiles": 0 if encode_cached else window_count(
+                    ct_box_xyz.shape, [w * self.downsample for w in window_latent], overlap),
                 "decode_tiles": self.tiles(tuple(w.stop - w.start for w in window)),
                 "encode_seconds": t1 - t0, "sampling_seconds": t2 - t1, "decode_seconds": t3 - t2,
                 "config": self.config.get("name"), "device": str(self.device), "checkpoints": self.checkpoints}
