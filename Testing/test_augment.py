@@ -210,3 +210,47 @@ def test_no_nodule_unknown_id_and_far_point():
         resize_nodule(labelmap, (1e4, 0, 0), 50)
     with pytest.raises(InputError, match="method"):
         resize_nodule(labelmap, 1, 50, method="dilate")
+
+
+# ---------------------------------------------------------------- issue 15: Algorithm 1's closest-mask rule
+def _closest_iterate(labels: np.ndarray, percent: float) -> np.ndarray:
+    """Written out: erode (shrink) or dilate into the lobes (grow) one 6-connected step at a time and keep
+    the iterate whose voxel count is closest to the target (the first of equally close ones)."""
+    from scipy import ndimage
+
+    from nodsynth.labels import LOBE_IDS
+
+    nodule = labels == NODULE
+    target = int(np.floor(nodule.sum() * percent / 100.0 + 0.5))
+    lung = np.isin(labels, LOBE_IDS) | nodule
+    cross = ndimage.generate_binary_structure(3, 1)
+    iterates, current = [nodule], nodule
+    while True:
+        step = ndimage.binary_erosion(current, cross) if percent < 100 else ndimage.binary_dilation(current, cross) & lung
+        if not step.any() or np.array_equal(step, current):
+            break
+        iterates.append(step)
+        current = step
+        if (percent < 100 and step.sum() < target) or (percent > 100 and step.sum() > target):
+            break
+    return iterates[int(np.argmin([abs(int(m.sum()) - target) for m in iterates]))]
+
+
+@pytest.mark.parametrize("percent", [50, 150])
+def test_paper_method_keeps_the_closest_erosion_or_dilation(percent):
+    from conftest import shared_path
+    from nodsynth.labelmap import load_labelmap
+
+    labelmap = load_labelmap(shared_path("dlcs_labelmaps", "DLCS_0002_seg_sh.nii.gz"))
+    coords = np.argwhere(labelmap.array == NODULE)
+    lo, hi = coords.min(axis=0) - 12, coords.max(axis=0) + 13
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    result = resize_nodule(labelmap, "all", percent, method="paper")
+    expected = _closest_iterate(labelmap.array[box], percent)
+    assert np.array_equal(result.labelmap.array[box] == NODULE, expected)
+    assert np.count_nonzero(result.labelmap.array == NODULE) == int(expected.sum())
+    stats = result.nodules[0]
+    print(f"paper method {percent} %: {stats.voxels_before} -> {stats.voxels_after} voxels "
+          f"({stats.achieved_percent:.1f} %)")
+    removed = (labelmap.array == NODULE) & (result.labelmap.array != NODULE)
+    assert np.all(np.isin(result.labelmap.array[removed], LOBE_IDS))

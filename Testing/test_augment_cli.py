@@ -112,7 +112,7 @@ def test_labelmap_build_and_validate(demo_files, capsys):
     write_volume(patient.nodules[0].mask, tmp / "nodule.nii.gz")
     built = tmp / "built.nii.gz"
     assert main(["labelmap", "build", "--ct", str(paths["ct"]), "--organs", str(tmp / "organs.nii.gz"),
-                 "--nodule", str(tmp / "nodule.nii.gz"), "--out", str(built)]) == 0
+                 "--nodule", str(tmp / "nodule.nii.gz"), "--nodule-margin-mm", "0", "--out", str(built)]) == 0
     result = read_volume(built).array
     assert np.array_equal(result == NODULE, patient.nodules[0].mask.array > 0)
     assert main(["labelmap", "validate", str(built), "--ct", str(paths["ct"])]) == 0
@@ -125,3 +125,24 @@ def test_labelmap_build_and_validate(demo_files, capsys):
     assert main(["labelmap", "build", "--ct", str(tmp / "ct_shifted.nii.gz"), "--organs",
                  str(tmp / "organs.nii.gz"), "--out", str(tmp / "never.nii.gz")]) == 2
     assert not (tmp / "never.nii.gz").exists()
+
+
+def test_labelmap_build_expands_nodules_by_2_mm_as_nodmaisi_was_trained(demo_files):
+    """NodMAISI's ControlNet was trained on label maps whose nodule masks were expanded by 2 mm
+    (their folder: vista3Dauto_seg_knneX2mm_GTV_512xy_256z_771p25m); the builder does the same by default."""
+    from scipy import ndimage
+
+    tmp, paths = demo_files
+    patient = demo()
+    organs = np.where(np.isin(patient.labelmap.array, [200, NODULE]), 0, patient.labelmap.array).astype(np.uint8)
+    write_volume(patient.labelmap.with_array(organs), tmp / "organs.nii.gz")
+    drawn = patient.nodules[0].mask.array > 0
+    write_volume(patient.nodules[0].mask, tmp / "nodule.nii.gz")
+    built = tmp / "built.nii.gz"
+    assert main(["labelmap", "build", "--ct", str(paths["ct"]), "--organs", str(tmp / "organs.nii.gz"),
+                 "--nodule", str(tmp / "nodule.nii.gz"), "--out", str(built)]) == 0
+    result = read_volume(built).array
+    within_2mm = ndimage.distance_transform_edt(~drawn, sampling=patient.ct.spacing[::-1]) <= 2.0
+    assert np.array_equal(result == NODULE, within_2mm & (result != 0))
+    assert (result == NODULE).sum() > 1.5 * drawn.sum()
+    assert main(["labelmap", "validate", str(built), "--ct", str(paths["ct"])]) == 0

@@ -105,6 +105,7 @@ def test_histogram_loss_gradients_reach_the_unet(tiny):
     mask_image[:, :, 10:22, 10:22, 8:20] = 1.0
     mask_latent = torch.nn.functional.max_pool3d(mask_image, 4).repeat(1, 2, 1, 1, 1)
     batch = {"latent": torch.randn(2, 4, 8, 8, 8, generator=generator), "mask_latent": mask_latent,
+             "region_latent": mask_latent[:, :1],
              "mask_image": mask_image, "subtype": torch.tensor([0, 2]), "histogram": torch.full((2, 40), 1 / 40)}
     parts = trainer.losses(batch, torch.tensor([100, 400]), torch.randn(2, 4, 8, 8, 8, generator=generator))
     network.zero_grad()

@@ -22,7 +22,7 @@ from nodsynth.volume import Volume  # noqa: E402
 SCALE_FACTOR = 0.8
 
 
-def tiny_weights_folder(folder: Path, with_controlnet: bool = True) -> Path:
+def tiny_weights_folder(folder: Path, with_controlnet: bool = True, controlnet_name: str = "controlnet_nodmaisi.pt") -> Path:
     """Random tiny networks (zero-initialised layers randomised) saved under the NoMAISI file names."""
     torch.manual_seed(1)
     nets = build_networks("maisi_tiny", "cpu")
@@ -31,7 +31,7 @@ def tiny_weights_folder(folder: Path, with_controlnet: bool = True) -> Path:
     save_autoencoder(nets.autoencoder, folder / "autoencoder.pt")
     save_diffusion_unet(nets.diffusion_unet, SCALE_FACTOR, folder / "diffusion_unet.pt")
     if with_controlnet:
-        save_controlnet(nets.controlnet, folder / "controlnet_nodmaisi.pt")
+        save_controlnet(nets.controlnet, folder / controlnet_name)
     return folder
 
 
@@ -222,3 +222,103 @@ def test_twin_verb_without_weights_names_the_files_and_writes_nothing(tmp_path, 
     err = capsys.readouterr().err
     assert "autoencoder (autoencoder.pt or autoencoder_v1.pt)" in err and f"{empty} (--weights)" in err
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- issue 15: faithful to the trained weights
+def _unet_timesteps(engine, run) -> list[float]:
+    """The timesteps the diffusion U-Net is called with while ``run()`` executes."""
+    seen: list[float] = []
+
+    def record(module, args, kwargs):
+        seen.append(float(kwargs["timesteps"].reshape(-1)[0]))
+
+    handle = engine.networks.diffusion_unet.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        run()
+    finally:
+        handle.remove()
+    return seen
+
+
+def test_roi_edit_samples_the_timesteps_of_a_whole_ct_twin(engine, patient):
+    from monai.networks.schedulers import RFlowScheduler
+
+    edited = patient.labelmap.with_array(_grown_nodule(patient.labelmap))
+    result = []
+    edit_t = _unet_timesteps(engine, lambda: result.append(engine.edit(
+        EditRequest(patient.ct, patient.labelmap, edited, steps=4, margin_mm=3.0))))
+    twin_t = _unet_timesteps(engine, lambda: engine.sample_twin(
+        engine.prepare_twin(TwinRequest(patient.labelmap, steps=4))))
+    box = [b - a for a, b in zip(result[0].info["box_start_kji"], result[0].info["box_stop_kji"])]
+    assert int(np.prod(box)) <= int(np.prod(patient.ct.shape_kji)) // 4  # the box is much smaller than the CT
+    assert len(edit_t) == 4 and edit_t == twin_t
+    # MONAI's schedule for the whole CT's latent (256 x 256 x 128 voxels -> 64 x 64 x 32), written out here
+    scheduler = RFlowScheduler(num_train_timesteps=1000, use_discrete_timesteps=False,
+                               use_timestep_transform=True, sample_method="uniform")
+    scheduler.set_timesteps(4, input_img_size_numel=64 * 64 * 32)
+    assert edit_t == pytest.approx([float(t) for t in scheduler.timesteps], abs=1e-3)
+    assert result[0].info["timesteps"] == pytest.approx(edit_t, abs=1e-3)
+    # and the edit still leaves everything outside its box bit-identical
+    out, original = result[0].ct.array, patient.ct.array
+    inside = np.zeros(out.shape, bool)
+    inside[tuple(slice(a, b) for a, b in zip(result[0].info["box_start_kji"], result[0].info["box_stop_kji"]))] = True
+    assert np.array_equal(out[~inside], original[~inside])
+
+
+def test_decode_windows_are_the_published_ones_on_cuda_and_smaller_where_cpu_memory_demands():
+    from nodsynth.engines.maisi import load_config
+    from nodsynth.engines.maisi.codec import decode_window, window_count
+
+    published = load_config("maisi_v2")
+    assert decode_window(published, torch.device("cuda")) == [80, 80, 64]
+    # a 512 x 512 x 256 CT has a 128 x 128 x 64 latent: 4 published tiles, 75 of the old 32^3 ones
+    assert window_count((128, 128, 64), [80, 80, 64], 0.25) == 4
+    assert window_count((128, 128, 64), [32, 32, 32], 0.25) == 75
+    gib = 2 ** 30
+    assert decode_window(published, torch.device("cpu"), available_bytes=16 * gib) == [32, 32, 32]
+    assert decode_window(published, torch.device("cpu"), available_bytes=512 * gib) == [80, 80, 64]
+
+
+def test_twin_and_edit_report_tiles_and_seconds(engine, patient):
+    from nodsynth.engines.maisi.codec import window_count
+
+    plan = engine.prepare_twin(TwinRequest(patient.labelmap, steps=1))
+    result = engine.twin(TwinRequest(patient.labelmap, steps=1))
+    window = result.info["decode_window_latent"]
+    assert window == [64, 64, 64]  # the tiny configuration's window (one tile for the demo patient)
+    assert result.info["decode_tiles"] == window_count(tuple(plan.noise.shape[2:]), window, 0.25) == 1
+    assert result.info["decode_seconds"] > 0 and result.info["sampling_seconds"] > 0
+    edited = patient.labelmap.with_array(_grown_nodule(patient.labelmap))
+    info = engine.edit(EditRequest(patient.ct, patient.labelmap, edited, steps=1)).info
+    assert info["encode_tiles"] == (0 if info["encode_cached"] else 1) and info["decode_tiles"] == 1
+    assert info["encode_seconds"] >= 0 and info["decode_seconds"] > 0
+
+
+def test_twin_with_only_the_baseline_controlnet_needs_the_flag_and_records_sha256(tmp_path, capsys, monkeypatch, patient):
+    import hashlib
+    import json
+
+    import SimpleITK as sitk
+    from nodsynth.cli.main import main
+    from nodsynth.volume import write_volume
+
+    monkeypatch.delenv("NODSYNTH_WEIGHTS", raising=False)
+    monkeypatch.setenv("NODSYNTH_CONFIG", str(tmp_path / "absent-config.json"))
+    weights = tiny_weights_folder(tmp_path / "weights", controlnet_name="controlnet_3d_rflow-ct.pt")
+    labels = write_volume(patient.labelmap, tmp_path / "labels.nii.gz")
+    out, summary = tmp_path / "twin.nii.gz", tmp_path / "twin.json"
+    args = ["twin", "--labelmap", str(labels), "--out", str(out), "--weights", str(weights), "--device", "cpu",
+            "--config", "maisi_tiny", "--steps", "1", "--json", str(summary)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert str(weights / "controlnet_3d_rflow-ct.pt") in err and "--allow-baseline-controlnet" in err
+    assert not out.exists()
+    assert main(args + ["--allow-baseline-controlnet"]) == 0
+    digests = {role: hashlib.sha256((weights / name).read_bytes()).hexdigest() for role, name in
+               (("autoencoder", "autoencoder.pt"), ("diffusion_unet", "diffusion_unet.pt"),
+                ("controlnet", "controlnet_3d_rflow-ct.pt"))}
+    info = json.loads(summary.read_text())
+    assert {role: c["sha256"] for role, c in info["checkpoints"].items()} == digests
+    assert info["checkpoints"]["controlnet"]["fallback"] is True
+    notes = sitk.ReadImage(str(out)).GetMetaData("ITK_FileNotes")  # the NIfTI header's descrip field
+    assert digests["controlnet"] in notes

@@ -48,7 +48,7 @@ def test_full_size_release_checkpoints_load_strictly_through_the_engine(tmp_path
                                 ("controlnet", nets.controlnet))}
     del nets
 
-    engine = get_engine("nodmaisi", weights_dir=str(tmp_path), device="cpu")
+    engine = get_engine("nodmaisi", weights_dir=str(tmp_path), device="cpu", allow_baseline_controlnet=True)
     loaded = engine.networks
     assert loaded.scale_factor == pytest.approx(1.0335)
     for name in expected:

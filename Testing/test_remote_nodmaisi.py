@@ -26,7 +26,8 @@ from nodsynth.labelmap import as_integer_labelmap  # noqa: E402
 from nodsynth.volume import Volume, read_volume  # noqa: E402
 from server_harness import TOKEN, ServerProcess, write_token  # noqa: E402
 
-ENGINE_OPTIONS = {"nodmaisi": {"config": "maisi_tiny", "roi_box_voxels": 64}}
+ENGINE_OPTIONS = {"nodmaisi": {"config": "maisi_tiny", "roi_box_voxels": 64,
+                               "allow_baseline_controlnet": True}}  # the fixture saves the MAISI-v2 name
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,8 @@ def test_missing_weights_name_the_files_and_every_place_searched(clean_env, tmp_
         find_weights("nodmaisi", folder)
     text = str(info.value)
     assert "diffusion_unet (diffusion_unet.pt or diff_unet_3d_rflow-ct.pt)" in text
-    assert "controlnet (controlnet_3d_rflow-ct.pt or controlnet*.pt or *controlnet*.pt)" in text
+    assert ("controlnet (Experiments_NoMAISI_512xy_256z_771p25m_finetune_500epoch_best.pt or *NoMAISI*.pt or "
+            "*NodMAISI*.pt or controlnet*.pt or *controlnet*.pt)") in text
     assert "autoencoder (" not in text
     assert f"{folder / 'nodmaisi'} (--weights)" in text and f"{folder} (--weights)" in text
     with pytest.raises(WeightsError) as info:
@@ -72,3 +73,62 @@ def test_weights_verb_lists_sizes_and_sha256(clean_env, tmp_path, capsys):
     assert main(["weights", "--engine", "nodmaisi", "--weights", str(tmp_path), "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data[0]["complete"] is False and data[0]["files"][1]["found"] is None
+
+
+# ---------------------------------------------------------------- issue 15: the right ControlNet
+BASELINE = "controlnet_3d_rflow-ct.pt"
+RELEASE = "Experiments_NoMAISI_512xy_256z_771p25m_finetune_500epoch_best.pt"  # NoMAISI's inference config
+
+
+def _nodmaisi_folder(folder, controlnets):
+    for name in ("autoencoder.pt", "diffusion_unet.pt", *controlnets):
+        _touch(folder / name, name.encode())
+    return folder
+
+
+def test_only_the_baseline_controlnet_is_refused_with_the_reason(clean_env, tmp_path):
+    folder = _nodmaisi_folder(tmp_path / "w", [BASELINE])
+    with pytest.raises(WeightsError) as info:
+        find_weights("nodmaisi", folder)
+    text = str(info.value)
+    assert str(folder / BASELINE) in text and "--allow-baseline-controlnet" in text
+    assert "2/43" in text and "30/43" in text  # why: NodMAISI's detection of sub-centimetre nodules
+    assert find_weights("nodmaisi", folder, allow_fallback=True)["controlnet"] == folder / BASELINE
+
+
+def test_the_nodmaisi_controlnet_is_taken_before_the_baseline(clean_env, tmp_path):
+    folder = _nodmaisi_folder(tmp_path / "w", [BASELINE, RELEASE])
+    assert find_weights("nodmaisi", folder)["controlnet"] == folder / RELEASE
+    report = weights_report("nodmaisi", folder, with_hash=False)
+    controlnet = report["files"][2]
+    assert controlnet["found"] == str(folder / RELEASE) and str(folder / BASELINE) not in controlnet["alternatives"]
+
+
+def test_controlnet_name_patterns_from_the_config_file_come_first(clean_env, tmp_path):
+    folder = _nodmaisi_folder(tmp_path / "w", [BASELINE, RELEASE, "finetuned_epoch40.pt"])
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"controlnet_names": ["finetuned_*.pt"]}))
+    clean_env.setenv("NODSYNTH_CONFIG", str(config))
+    assert find_weights("nodmaisi", folder)["controlnet"] == folder / "finetuned_epoch40.pt"
+    assert "finetuned_*.pt" in weights_report("nodmaisi", folder, with_hash=False)["files"][2]["looks_for"]
+
+
+def test_checkpoint_sha256_survive_a_write_and_read_in_nrrd_mha_and_nifti(clean_env, tmp_path):
+    import numpy as np
+    import SimpleITK as sitk
+
+    from nodsynth.engines.base import SynthesisResult
+    from nodsynth.volume import Volume, write_volume
+    from nodsynth.weights import checkpoint_records
+
+    folder = _nodmaisi_folder(tmp_path / "w", [RELEASE])
+    files = find_weights("nodmaisi", folder)
+    records = checkpoint_records("nodmaisi", files)
+    digests = {role: hashlib.sha256(path.read_bytes()).hexdigest() for role, path in files.items()}
+    assert {role: r["sha256"] for role, r in records.items()} == digests
+    result = SynthesisResult({"ct": Volume(np.zeros((4, 5, 6), np.int16))}, "nodmaisi", info={"checkpoints": records})
+    for suffix in (".nrrd", ".mha"):
+        image = sitk.ReadImage(str(write_volume(result.ct, tmp_path / f"ct{suffix}", metadata=result.file_metadata())))
+        assert {role: image.GetMetaData(f"nodsynth_{role}_sha256") for role in digests} == digests
+    image = sitk.ReadImage(str(write_volume(result.ct, tmp_path / "ct.nii.gz", metadata=result.file_metadata())))
+    assert image.GetMetaData("ITK_FileNotes") == f"controlnet:{digests['controlnet']}"  # NIfTI descrip, 80 chars

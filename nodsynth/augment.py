@@ -19,6 +19,11 @@ All work happens on a bounding box around each nodule, so a 512 x 512 x 256 map 
 a second. ``method="erosion"`` reproduces the public reference (CaNA) for comparison: iterative
 6-connected binary erosion of the whole-grid component mask, stopping before the erosion that would
 overshoot the target, then a whole-grid nearest-lobe refill.
+
+``method="paper"`` is the NodMAISI paper's Algorithm 1 rule: erode the nodule (shrink) or dilate it into
+the lung lobes (grow) one 6-connected step at a time and keep the mask whose volume is *closest* to the
+target (the first of equally close ones), so the achieved volume moves in whole shells (one voxel
+layer) rather than exactly; removed voxels take the nearest lobe as in the default method.
 """
 from __future__ import annotations
 
@@ -40,7 +45,8 @@ from .progress import CancelToken, ProgressFn, check_cancel, no_progress
 from .volume import Volume
 
 MAX_PERCENT = 300.0
-METHODS = ("distance", "erosion")
+METHODS = ("distance", "erosion", "paper")
+DEFAULT_METHOD = "distance"
 POINT_TOLERANCE_MM = 5.0
 """A point selects the nodule containing it, or the nearest nodule voxel within this distance."""
 EROSION_MIN_VOXELS = 5
@@ -447,6 +453,49 @@ def erosion_refill(labels: np.ndarray, removed: np.ndarray) -> np.ndarray:
     return labels[tuple(idx[removed] for idx in nearest)]
 
 
+# ---------------------------------------------------------------- paper method (Algorithm 1, closest mask)
+def closest_iterate(nodule: np.ndarray, allowed: np.ndarray, target: int, grow: bool) -> np.ndarray:
+    """The erosion (or dilation within ``allowed``) iterate of ``nodule`` whose voxel count is closest to ``target``.
+
+    Iterates until a step changes nothing, empties the mask or passes the target; the first of
+    equally close iterates wins.
+    """
+    best, best_gap, current = nodule, abs(int(nodule.sum()) - target), nodule
+    while True:
+        if grow:
+            step = ndi.binary_dilation(current, SIX_CONNECTED) & allowed
+        else:
+            step = ndi.binary_erosion(current, SIX_CONNECTED)
+        count = int(step.sum())
+        if count == 0 or np.array_equal(step, current):
+            return best
+        if abs(count - target) < best_gap:
+            best, best_gap = step, abs(count - target)
+        current = step
+        if (count > target) if grow else (count < target):
+            return best
+
+
+def paper_keep(labels: np.ndarray, coords_kji: np.ndarray, percent: float, spacing_kji: np.ndarray) -> np.ndarray:
+    """Voxels ``(N, 3)`` of one nodule after the closest-mask rule at ``percent`` (see the module docstring)."""
+    grow = percent > 100
+    target = target_voxels(len(coords_kji), percent)
+    pad = grow_pad_kji(coords_kji, percent, spacing_kji) if grow else np.ones(3, dtype=int)
+    shape = labels.shape
+    while True:
+        box = padded_box(coords_kji, pad, shape)
+        start = np.array([sl.start for sl in box])
+        nodule = np.zeros(tuple(sl.stop - sl.start for sl in box), dtype=bool)
+        nodule[tuple((coords_kji - start).T)] = True
+        kept = closest_iterate(nodule, np.isin(labels[box], LOBE_IDS) | nodule, target, grow)
+        whole = all(sl.start == 0 and sl.stop == n for sl, n in zip(box, shape))
+        on_border = any(np.take(kept, i, axis=a).any() and (box[a].start > 0 if i == 0 else box[a].stop < shape[a])
+                        for a in range(3) for i in (0, -1))
+        if not grow or whole or not on_border:
+            return np.argwhere(kept) + start
+        pad = pad * 2 + 1
+
+
 # ---------------------------------------------------------------- public API
 def resize_series(labelmap: Volume, nodule: NoduleSelector = "all", percents: Sequence[float] = (100.0,),
                   method: str = "distance", progress: Optional[ProgressFn] = None,
@@ -480,11 +529,13 @@ def resize_series(labelmap: Volume, nodule: NoduleSelector = "all", percents: Se
         others = [c for i, c in enumerate(components, start=1) if i != cid]
         if method == "distance":
             new_sets = distance_series(labels, coords, others, percents, spacing_kji)
+        elif method == "paper":
+            new_sets = [paper_keep(labels, coords, p, spacing_kji) for p in percents]
         else:
             new_sets = [erosion_keep(labels.shape, coords, p) for p in percents]
         for out, per_map, new, percent in zip(outputs, stats, new_sets, percents):
             removed = removed_voxels(labels.shape, coords, new)
-            if method == "distance" and len(removed):
+            if method != "erosion" and len(removed):
                 out[tuple(removed.T)] = nearest_lobe_ids(labels, removed, spacing_kji, np.full(3, BOX_PAD_VOXELS))
             elif len(removed):
                 out[tuple(removed.T)] = 0  # refilled below, once per map, as the reference does
@@ -506,7 +557,8 @@ def resize_nodule(labelmap: Volume, nodule: NoduleSelector = "all", percent: flo
                   cancel: Optional[CancelToken] = None) -> ResizeResult:
     """Resize one nodule (component id or LPS point) or all nodules to ``percent`` of their volume.
 
-    ``percent`` in (0, 300]; ``method`` ``"distance"`` (exact) or ``"erosion"`` (the reference).
+    ``percent`` in (0, 300]; ``method`` ``"distance"`` (exact), ``"paper"`` (Algorithm 1's closest mask) or
+    ``"erosion"`` (the CaNA reference).
     Returns a new label map (the input is not modified) with per-nodule statistics.
     """
     return resize_series(labelmap, nodule, [percent], method, progress, cancel)[0]

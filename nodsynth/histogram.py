@@ -17,13 +17,19 @@ BIN_EDGES_HU = np.linspace(HIST_MIN_HU, HIST_MAX_HU, HIST_BINS + 1)
 BIN_CENTERS_HU = 0.5 * (BIN_EDGES_HU[:-1] + BIN_EDGES_HU[1:])
 
 
-def hu_histogram(values_hu: np.ndarray) -> np.ndarray:
-    """Normalised 40-bin histogram of HU values; values outside -1000..400 are clipped into the end bins."""
+def hu_counts(values_hu: np.ndarray) -> np.ndarray:
+    """Voxel counts in the 40 bins; values outside -1000..400 HU are clipped into the end bins."""
     values = np.asarray(values_hu, dtype=np.float64).reshape(-1)
     if values.size == 0:
         raise InputError("cannot compute a histogram of an empty region (the mask has no voxels)")
     clipped = np.clip(values, HIST_MIN_HU, HIST_MAX_HU - 1e-6)
     counts, _ = np.histogram(clipped, bins=BIN_EDGES_HU)
+    return counts
+
+
+def hu_histogram(values_hu: np.ndarray) -> np.ndarray:
+    """Normalised 40-bin histogram of HU values (:func:`hu_counts` over their sum)."""
+    counts = hu_counts(values_hu)
     return counts / counts.sum()
 
 

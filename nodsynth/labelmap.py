@@ -5,7 +5,11 @@ A MAISI label map is an integer volume on the CT grid holding MAISI / VISTA3D id
 that no organ claims, and nodules as label 23 painted on top of everything else.
 
 * :func:`body_mask_from_ct` - threshold at -300 HU, keep the largest connected component, fill holes.
-* :func:`assemble_labelmap` - organ ids + body + nodule masks -> label map.
+* :func:`assemble_labelmap` - organ ids + body + nodule masks (optionally expanded by a margin) -> label map.
+  NodMAISI's ControlNet was trained on label maps whose nodule masks were expanded by 2 mm (NoMAISI /
+  CaNA's DLCS label maps live in ``vista3Dauto_seg_knneX2mm_GTV_512xy_256z_771p25m``: VISTA3D organs,
+  GTV nodules, kNN-expanded by 2 mm); builders of NodMAISI inputs pass
+  :data:`NODMAISI_NODULE_MARGIN_MM` (``nodsynth labelmap build`` does by default).
 * :func:`organs_from_totalsegmentator` / :func:`read_totalsegmentator_folder` - TotalSegmentator
   class masks -> MAISI organ ids through ``Resources/totalsegmentator_to_maisi.json``.
 * :func:`as_integer_labelmap`, :func:`load_labelmap`, :func:`validate_labelmap`.
@@ -29,6 +33,9 @@ BODY_THRESHOLD_HU = -300.0
 """Voxels above this value (HU) are body candidates (the seed's body threshold)."""
 
 TOTALSEGMENTATOR_TABLE = "totalsegmentator_to_maisi.json"
+
+NODMAISI_NODULE_MARGIN_MM = 2.0
+"""Nodule masks of NodMAISI inputs are expanded by this margin (mm), as its training label maps were."""
 
 SIX_CONNECTED = ndi.generate_binary_structure(3, 1)
 """Face-connectivity, the neighbourhood used for every connected-component step here."""
@@ -154,14 +161,32 @@ def validate_labelmap(labelmap: Volume, ct: Optional[Volume] = None) -> Volume:
 
 
 # ------------------------------------------------------------------- assembly
+def expand_mask(mask: np.ndarray, spacing_kji_mm, margin_mm: float) -> np.ndarray:
+    """Voxels within ``margin_mm`` (Euclidean, voxel centres, anisotropic spacing) of the mask's voxels."""
+    if margin_mm <= 0 or not mask.any():
+        return mask
+    pad = np.ceil(margin_mm / np.asarray(spacing_kji_mm, dtype=float)).astype(int) + 1
+    coords = np.argwhere(mask)
+    lo, hi = np.maximum(coords.min(axis=0) - pad, 0), np.minimum(coords.max(axis=0) + 1 + pad, mask.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    out = mask.copy()
+    out[box] = ndi.distance_transform_edt(~mask[box], sampling=tuple(float(s) for s in spacing_kji_mm)) <= margin_mm
+    return out
+
+
 def assemble_labelmap(organs: Volume, ct: Optional[Volume] = None,
-                      nodule_masks: Iterable[Volume] = (), body_mask: Optional[np.ndarray] = None) -> Volume:
+                      nodule_masks: Iterable[Volume] = (), body_mask: Optional[np.ndarray] = None,
+                      nodule_margin_mm: float = 0.0) -> Volume:
     """Build a MAISI label map: organ ids, then body (200) on body voxels no organ claims, then nodules (23).
 
     ``organs`` holds MAISI ids (0 = none). The body comes from ``body_mask`` (boolean ``[k, j, i]``)
     or from ``ct`` via :func:`body_mask_from_ct`; with neither, no body label is added. Every nodule
-    mask (non-zero = nodule) is painted as 23 on top. All volumes must share the organ grid.
+    mask (non-zero = nodule), expanded by ``nodule_margin_mm`` (:data:`NODMAISI_NODULE_MARGIN_MM` for
+    NodMAISI inputs) into labelled (non-background) voxels, is painted as 23 on top. All volumes must
+    share the organ grid.
     """
+    if not np.isfinite(nodule_margin_mm) or nodule_margin_mm < 0:
+        raise InputError(f"the nodule margin must be >= 0 mm, got {nodule_margin_mm}")
     organs = as_integer_labelmap(organs, name="organ segmentation")
     unknown = unknown_label_ids(organs)
     if unknown:
@@ -176,9 +201,11 @@ def assemble_labelmap(organs: Volume, ct: Optional[Volume] = None,
         if body_mask.shape != out.shape:
             raise InputError(f"body mask shape {body_mask.shape} differs from the organ grid {out.shape}")
         out[body_mask & (out == BACKGROUND)] = BODY
+    labelled = out != BACKGROUND
     for index, mask in enumerate(nodule_masks):
         require_same_grid(organs, mask, "organ segmentation", f"nodule mask {index + 1}")
-        out[np.asarray(mask.array) != 0] = NODULE
+        drawn = np.asarray(mask.array) != 0
+        out[drawn | (expand_mask(drawn, organs.spacing[::-1], nodule_margin_mm) & labelled)] = NODULE
     return organs.with_array(out)
 
 

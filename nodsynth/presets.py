@@ -66,6 +66,7 @@ class LabelledNodule:
     image: Path
     mask: Path
     subtype: str
+    diameter_mm: Optional[float] = None  # the table's diameter_mm (LIDC reader consensus) when it has one
 
 
 def read_voi_table(vois_dir: str | os.PathLike, csv_path: Optional[str | os.PathLike] = None) -> list[LabelledNodule]:
@@ -84,7 +85,8 @@ def read_voi_table(vois_dir: str | os.PathLike, csv_path: Optional[str | os.Path
         image, mask = folder / "image" / row["file"], folder / "nodule_mask" / row["file"]
         if not image.is_file() or not mask.is_file():
             raise InputError(f"{row['file']}: expected {image} and {mask}")
-        nodules.append(LabelledNodule(image, mask, subtype_from_texture(row["Texture_value"])))
+        diameter = float(row["diameter_mm"]) if row.get("diameter_mm") else None
+        nodules.append(LabelledNodule(image, mask, subtype_from_texture(row["Texture_value"]), diameter))
     if not nodules:
         raise InputError(f"{table} lists no nodules")
     return nodules
@@ -143,16 +145,22 @@ def save_presets(presets: dict, path: str | os.PathLike, source: str) -> Path:
     return write_text_atomic(path, json.dumps(document, indent=1))
 
 
-def load_presets(path: Optional[str | os.PathLike] = None) -> dict:
-    """Subtype -> preset dict, from ``path`` or the shipped ``Resources/histogram_presets.json``."""
-    file = Path(path) if path else resource_path(PRESETS_RESOURCE)
+def read_format_json(file: str | os.PathLike, expected_format: str, what: str) -> dict:
+    """A JSON document whose ``"format"`` is ``expected_format``; :class:`InputError` naming ``what`` otherwise."""
     try:
         document = json.loads(Path(file).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read histogram presets {file}: {exc}") from exc
-    if document.get("format") != PRESETS_FORMAT:
-        raise InputError(f"{file} is not a nodsynth histogram preset file (format {document.get('format')!r})")
-    return document["presets"]
+        raise InputError(f"cannot read {what} {file}: {exc}") from exc
+    if not isinstance(document, dict) or document.get("format") != expected_format:
+        found = document.get("format") if isinstance(document, dict) else type(document).__name__
+        raise InputError(f"{file} is not a nodsynth {what} file (format {found!r})")
+    return document
+
+
+def load_presets(path: Optional[str | os.PathLike] = None) -> dict:
+    """Subtype -> preset dict, from ``path`` or the shipped ``Resources/histogram_presets.json``."""
+    file = Path(path) if path else resource_path(PRESETS_RESOURCE)
+    return read_format_json(file, PRESETS_FORMAT, "histogram preset")["presets"]
 
 
 def preset_histogram(subtype: str | int, cluster: Optional[int] = None, presets: Optional[dict] = None) -> np.ndarray:

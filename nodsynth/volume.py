@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -276,12 +276,20 @@ def read_volume(path: str | os.PathLike) -> Volume:
     return Volume.from_sitk(image)
 
 
-def write_volume(volume: Volume, path: str | os.PathLike, compress: bool = True) -> Path:
-    """Write ``volume`` atomically; the format follows the extension (``.nii.gz``, ``.nrrd``, ``.mha``)."""
+def write_volume(volume: Volume, path: str | os.PathLike, compress: bool = True,
+                 metadata: Optional[Mapping[str, str]] = None) -> Path:
+    """Write ``volume`` atomically; the format follows the extension (``.nii.gz``, ``.nrrd``, ``.mha``).
+
+    ``metadata``: header entries (SimpleITK metadata keys); NRRD and MHA keep any key, NIfTI only its
+    fixed fields (``ITK_FileNotes`` is its 80-character ``descrip``).
+    """
     import SimpleITK as sitk
 
     path = Path(path)
     _check_volume_path(path)
+    image = volume.to_sitk()
+    for key, value in (metadata or {}).items():
+        image.SetMetaData(str(key), str(value))
     with atomic_path(path) as tmp:
-        sitk.WriteImage(volume.to_sitk(), str(tmp), useCompression=compress)
+        sitk.WriteImage(image, str(tmp), useCompression=compress)
     return path

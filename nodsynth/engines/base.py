@@ -23,6 +23,12 @@ from ..volume import Volume
 SUBTYPES = ("solid", "part-solid", "ground-glass")
 """Nodule subtypes; the index is HR-LDM's class label (0 solid, 1 part-solid, 2 ground-glass)."""
 
+INPAINT_SAMPLERS = ("ddpm", "ddim")
+DEFAULT_INPAINT_SAMPLER = "ddpm"
+"""HR-LDM samples as the paper: DDPM, 1000 steps. DDIM is the fast option (deterministic, e.g. 50 steps)."""
+DEFAULT_INPAINT_STEPS = {"ddpm": 1000, "ddim": 50}
+"""Default steps per sampler."""
+
 
 class UnsupportedOperation(NodsynthError):
     """The engine does not implement the requested operation."""
@@ -61,10 +67,10 @@ class InpaintRequest:
     ct: Volume
     nodule_mask: Volume  # 1 = nodule (optionally 2 = solid core), on the CT grid
     subtype: str | int = "solid"
-    histogram: Optional[np.ndarray] = None  # 40 bins over -1000..400 HU, sums to 1
+    histogram: Optional[np.ndarray] = None  # 40 bins over -1000..400 HU; None: a real LIDC nodule's (library)
     lung_mask: Optional[Volume] = None
-    steps: int = 1000
-    sampler: str = "ddpm"  # "ddpm" or "ddim"
+    steps: int = DEFAULT_INPAINT_STEPS[DEFAULT_INPAINT_SAMPLER]
+    sampler: str = DEFAULT_INPAINT_SAMPLER  # "ddpm" or "ddim"
     seed: Optional[int] = 0
 
 
@@ -92,6 +98,12 @@ class SynthesisResult:
     @property
     def ct(self) -> Volume:
         return self.volumes["ct"]
+
+    def file_metadata(self) -> dict[str, str]:
+        """Header entries for the written CT: the SHA-256 of every checkpoint used (``info["checkpoints"]``)."""
+        from ..weights import checkpoint_metadata
+
+        return checkpoint_metadata(self.engine, self.info.get("checkpoints") or {})
 
 
 class Engine:

@@ -66,7 +66,7 @@ def _roi_slices(mask: np.ndarray, margin_kji: np.ndarray) -> tuple[slice, ...]:
 def insert_nodule(request: InpaintRequest, progress: Optional[ProgressFn] = None,
                   cancel: Optional[CancelToken] = None) -> SynthesisResult:
     """Insert the nodule described by ``request`` into its CT (see the module docstring)."""
-    from ..presets import preset_histogram
+    from ..histogram_library import target_histogram_of
 
     report = progress or no_progress
     ct, mask_volume = request.ct, request.nodule_mask
@@ -74,7 +74,7 @@ def insert_nodule(request: InpaintRequest, progress: Optional[ProgressFn] = None
     if request.lung_mask is not None:
         require_same_grid(ct, request.lung_mask, "CT", "lung mask")
     subtype = SUBTYPES[subtype_index(request.subtype)]
-    target = validate_histogram(request.histogram if request.histogram is not None else preset_histogram(subtype))
+    target, source = target_histogram_of(request)
     labels = np.rint(np.asarray(mask_volume.array)).astype(np.int16)
     if not (labels > 0).any():
         raise InputError("the nodule mask is empty: nothing to insert")
@@ -117,7 +117,8 @@ def insert_nodule(request: InpaintRequest, progress: Optional[ProgressFn] = None
     return SynthesisResult(
         volumes={"ct": result_ct, "nodule_mask": mask_volume.with_array((labels > 0).astype(np.uint8))},
         engine="classic",
-        info={"subtype": subtype, "target_histogram": target.tolist(), "inserted_histogram": inserted.tolist(),
+        info={"subtype": subtype, "target_histogram": target.tolist(), "histogram_source": source,
+              "inserted_histogram": inserted.tolist(),
               "jsd": jensen_shannon(target, inserted), "changed_margin_mm": EDGE_MM,
               "roi_start_kji": [s.start for s in roi], "roi_stop_kji": [s.stop for s in roi]})
 

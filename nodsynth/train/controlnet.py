@@ -1,14 +1,27 @@
-"""``nodsynth train controlnet``: train the NodMAISI ControlNet on (CT, label map) pairs.
+"""``nodsynth train controlnet``: train the NodMAISI ControlNet on (CT, label map) pairs, as published.
 
-MAISI-v2's autoencoder and rectified-flow U-Net stay frozen. Each step draws noise ``eps`` and a
-timestep ``t`` with the configuration's ``RFlowScheduler`` (uniform sampling, timestep transform),
-forms ``x_t = (1 - t/T) x0 + (t/T) eps`` from the CT latent ``x0`` (``z_mu x scale_factor``), runs the
-ControlNet on ``(x_t, t, label bit-planes, CT class)`` and the U-Net with its residuals, and
-minimises the L1 distance to the velocity target ``x0 - eps``, weighted ``tumor_weight`` (100) on
-latent voxels whose nearest-downsampled label is the nodule (23). Adam, lr 1e-5 by default;
-float16 autocast with gradient scaling on CUDA. Checkpoints use the ControlNet release format
-(``{"controlnet_state_dict", ...}`` plus ``step`` and the optimizer state), so the engine loads
-them directly and ``--resume`` continues from the saved step.
+The recipe of NoMAISI's ``scripts/train_controlnet.py`` and the NodMAISI paper: MAISI-v2's autoencoder
+and rectified-flow U-Net stay frozen; the ControlNet starts from a given ControlNet (e.g. MAISI-v2's
+baseline) or a copy of the U-Net. Each example is a whole CT whose sizes are multiples of 128 voxels
+(the configuration's ``training.volume_multiple_voxels``), encoded once (``z_mu x scale_factor``).
+
+* per example: noise ``eps`` and a timestep ``t`` from the ``RFlowScheduler`` (uniform, with the
+  timestep transform for the whole CT's latent size), ``x_t = (1 - t/T) x0 + (t/T) eps``; the ControlNet
+  on ``(x_t, t, label bit-planes, CT class)``, the U-Net with its residuals, and the L1 distance to the
+  velocity ``x0 - eps`` weighted ``tumor_weight`` (100) on the nodule (23) and 1 elsewhere, averaged;
+* the nodule weight is 100 on every latent voxel whose 4 x 4 x 4 image block holds a nodule voxel.
+  (The published script downsamples the labels nearest-neighbour, which drops nodules smaller than
+  the latent grid: a one-voxel nodule would get no weight at all.)
+* batches of ``batch_size`` examples (8, the paper's), accumulated over micro-batches of
+  ``micro_batch`` (1: one whole CT at a time) into one optimizer step; the gradient equals that of the
+  whole batch;
+* AdamW (lr 1e-5, weight decay 0.01), ``PolynomialLR`` with power 2 down to 0 at ``schedule_steps``
+  (default: ``steps``); float16 autocast with gradient scaling on CUDA.
+
+``patch_voxels`` trains on cubes around the largest nodule instead of whole CTs (smoke runs, small
+GPUs; not the published recipe); their timesteps still follow the whole CT's latent size.
+Checkpoints use the ControlNet release format (``{"controlnet_state_dict", ...}`` plus ``step``,
+optimizer and learning-rate state), so the engine loads them directly and ``--resume`` continues.
 """
 from __future__ import annotations
 
@@ -29,6 +42,12 @@ from ..volume import Volume, read_volume, require_same_grid
 CHECKPOINT_NAME = "controlnet.pt"
 DEFAULT_LR = 1e-5
 DEFAULT_TUMOR_WEIGHT = 100.0
+DEFAULT_BATCH_SIZE = 8
+"""The paper's batch; reached by gradient accumulation."""
+DEFAULT_MICRO_BATCH = 1
+LR_POLY_POWER = 2.0
+"""``PolynomialLR(power=2.0)`` of the published trainer."""
+DEFAULT_VOLUME_MULTIPLE = 128
 
 
 @dataclass
@@ -41,6 +60,19 @@ class TrainingOutcome:
     seconds: float
     start_step: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+
+
+def volume_multiple(config: Mapping[str, Any]) -> int:
+    """Training volumes' sizes must be multiples of this (voxels)."""
+    return int(config.get("training", {}).get("volume_multiple_voxels", DEFAULT_VOLUME_MULTIPLE))
+
+
+def check_training_volume(ct: Volume, labelmap: Volume, multiple: int) -> None:
+    """:class:`InputError` unless the pair shares a grid whose sizes are multiples of ``multiple`` voxels."""
+    require_same_grid(ct, labelmap, "CT", "label map")
+    if any(n % multiple for n in ct.shape_kji):
+        raise InputError(f"training volumes need sizes that are multiples of {multiple} voxels (whole CTs as "
+                         f"published), got k,j,i {list(ct.shape_kji)}; resample or crop them, or pass --patch")
 
 
 def nodule_patch(ct: Volume, labelmap: Volume, patch_voxels: int, multiple: int) -> tuple[Volume, Volume]:
@@ -61,63 +93,125 @@ def nodule_patch(ct: Volume, labelmap: Volume, patch_voxels: int, multiple: int)
 
 
 def latent_loss_weights(labels_xyz: np.ndarray, latent_shape: Sequence[int], tumor_weight: float):
-    """``[1, C, x, y, z]`` L1 weights: ``tumor_weight`` where the nearest-downsampled label is 23, else 1."""
+    """``[1, C, x, y, z]`` L1 weights: ``tumor_weight`` on latent voxels whose image block holds a nodule voxel, else 1."""
     import torch
-    import torch.nn.functional as F
 
-    labels = torch.as_tensor(np.ascontiguousarray(labels_xyz), dtype=torch.float32)[None, None]
-    small = F.interpolate(labels, size=tuple(latent_shape[2:]), mode="nearest")
-    weights = torch.ones(tuple(latent_shape))
-    weights[(small == NODULE).expand(tuple(latent_shape))] = float(tumor_weight)
+    x, y, z = (int(n) for n in latent_shape[2:])
+    fx, fy, fz = (int(n) // m for n, m in zip(labels_xyz.shape, (x, y, z)))
+    blocks = np.asarray(labels_xyz)[: x * fx, : y * fy, : z * fz].reshape(x, fx, y, fy, z, fz)
+    nodule = torch.as_tensor((blocks == NODULE).any(axis=(1, 3, 5)))
+    weights = torch.ones(tuple(int(n) for n in latent_shape))
+    weights[nodule[None, None].expand(tuple(int(n) for n in latent_shape))] = float(tumor_weight)
     return weights
 
 
 @dataclass
-class _Example:
+class TrainingExample:
+    """One encoded training volume (network axes)."""
+
     latent: Any       # x0 = z_mu * scale_factor, [1, C, x, y, z]
     bitplanes: Any    # [1, 8, X, Y, Z]
     spacing: Any      # [1, 3], mm x 100
     weights: Any      # [1, C, x, y, z]
 
 
-def _example(nets, ct: Volume, labelmap: Volume, tumor_weight: float, multiple: int) -> _Example:
+@dataclass
+class NoiseDraw:
+    """The noise and timestep one example is trained with in one step."""
+
+    noise: Any        # [1, C, x, y, z]
+    timesteps: Any    # [1]
+
+
+def training_examples(nets, pairs: Sequence[tuple[Volume, Volume]], tumor_weight: float) -> list[TrainingExample]:
+    """Encode (CT, label map) pairs for training (tiled encode with the device's window)."""
     from ..engines.maisi import encode_ct, latent_downsample
+    from ..engines.maisi.codec import decode_window
     from ..engines.maisi.orientation import NetworkAxes
     from ..engines.nodmaisi.conditioning import label_bitplanes, labels_as_uint8, spacing_tensor
 
-    require_same_grid(ct, labelmap, "CT", "label map")
-    bad = [n for n in ct.shape_kji if n % multiple]
-    if bad:
-        raise InputError(f"training volumes need sizes that are multiples of {multiple} voxels, got k,j,i "
-                         f"{list(ct.shape_kji)}; crop them or pass --patch")
-    axes = NetworkAxes.of(ct)
-    labels_xyz = np.ascontiguousarray(axes.to_network(labels_as_uint8(labelmap.array)))
-    decode = nets.config["decode"]
-    latent = encode_ct(nets.autoencoder, axes.to_network(ct.array).astype(np.float32), decode["window_latent"],
-                       decode["overlap"], latent_downsample(nets.config))
-    latent = latent.float() * nets.scale_factor
-    return _Example(latent, label_bitplanes(labels_xyz, nets.device), spacing_tensor(axes.spacing_xyz(ct), nets.device),
-                    latent_loss_weights(labels_xyz, latent.shape, tumor_weight).to(nets.device))
+    examples = []
+    for ct, labelmap in pairs:
+        require_same_grid(ct, labelmap, "CT", "label map")
+        axes = NetworkAxes.of(ct)
+        labels_xyz = np.ascontiguousarray(axes.to_network(labels_as_uint8(labelmap.array)))
+        latent = encode_ct(nets.autoencoder, axes.to_network(ct.array).astype(np.float32),
+                           decode_window(nets.config, nets.device), nets.config["decode"]["overlap"],
+                           latent_downsample(nets.config))
+        latent = latent.float() * nets.scale_factor
+        examples.append(TrainingExample(latent, label_bitplanes(labels_xyz, nets.device),
+                                        spacing_tensor(axes.spacing_xyz(ct), nets.device),
+                                        latent_loss_weights(labels_xyz, latent.shape, tumor_weight).to(nets.device)))
+    return examples
 
 
-def _noise_and_timesteps(scheduler, latent, seed: int):
-    """Noise and timesteps for one step, drawn from ``seed`` (repeatable, so a resumed run continues the same way)."""
+def draw_noise(scheduler, latent, seed: int, schedule_numel: Optional[int] = None) -> NoiseDraw:
+    """Noise and a timestep for one example, from ``seed`` (repeatable, so a resumed run continues the same way).
+
+    The timestep is uniform on 0..T, transformed (MONAI's ``timestep_transform``) for a latent of
+    ``schedule_numel`` voxels (default: ``latent``'s own), as ``RFlowScheduler.sample_timesteps`` does.
+    """
+    import torch
+    from monai.networks.schedulers.rectified_flow import timestep_transform
+
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    noise = torch.randn(tuple(latent.shape), generator=generator, dtype=torch.float32)
+    t = torch.rand((latent.shape[0],), generator=generator) * scheduler.num_train_timesteps
+    if scheduler.use_discrete_timesteps:
+        t = t.long()
+    if scheduler.use_timestep_transform:
+        numel = int(np.prod(latent.shape[2:])) if schedule_numel is None else int(schedule_numel)
+        t = timestep_transform(t, input_img_size_numel=torch.tensor(numel), base_img_size_numel=scheduler.base_img_size_numel,
+                               num_train_timesteps=scheduler.num_train_timesteps, spatial_dim=latent.ndim - 2)
+    return NoiseDraw(noise.to(latent.device), t.to(latent.device))
+
+
+def accumulate_gradients(nets, controlnet, examples: Sequence[TrainingExample], draws: Sequence[NoiseDraw],
+                         micro_batch: int = DEFAULT_MICRO_BATCH, scaler=None) -> float:
+    """Backpropagate the batch-mean weighted L1 loss of ``examples`` in micro-batches; returns that loss.
+
+    Each micro-batch's loss is scaled by its share of the batch, so the accumulated gradient equals
+    the gradient of the whole batch in one pass (examples of one batch share a size). ``scaler``: a
+    ``GradScaler`` (CUDA float16) or None.
+    """
     import torch
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        noise = torch.randn(latent.shape, dtype=torch.float32)
-        timesteps = scheduler.sample_timesteps(latent.cpu())
-    return noise.to(latent.device), timesteps.to(latent.device)
+    from ..engines.maisi import autocast_context
+    from ..engines.nodmaisi.conditioning import modality_tensor
+    from ..engines.nodmaisi.sampling import make_scheduler
+
+    scheduler = make_scheduler(nets.config)
+    total, count = 0.0, len(examples)
+    for first in range(0, count, max(int(micro_batch), 1)):
+        part = list(range(first, min(first + int(micro_batch), count)))
+        latent = torch.cat([examples[i].latent for i in part])
+        noise = torch.cat([draws[i].noise for i in part])
+        timesteps = torch.cat([draws[i].timesteps for i in part])
+        noisy = scheduler.add_noise(original_samples=latent, noise=noise, timesteps=timesteps)
+        modality = modality_tensor(nets.device).expand(len(part))
+        with autocast_context(nets.device):
+            down, mid = controlnet(x=noisy, timesteps=timesteps, controlnet_cond=torch.cat([examples[i].bitplanes for i in part]),
+                                   class_labels=modality)
+            velocity = nets.diffusion_unet(x=noisy, timesteps=timesteps,
+                                           spacing_tensor=torch.cat([examples[i].spacing for i in part]),
+                                           class_labels=modality, down_block_additional_residuals=down,
+                                           mid_block_additional_residual=mid)
+        weights = torch.cat([examples[i].weights for i in part])
+        loss = ((velocity.float() - (latent - noise)).abs() * weights).mean() * (len(part) / count)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        total += float(loss.detach())
+    return total
 
 
-def _frozen_networks(config, weights_dir, device):
+def frozen_networks(config, weights_dir, device):
+    """The frozen autoencoder and U-Net, and the ControlNet to train (a given one, else a copy of the U-Net)."""
     from ..engines.maisi import MaisiNetworks, load_autoencoder, load_config, load_diffusion_unet
     from ..engines.maisi.checkpoints import controlnet_from_unet, load_controlnet
     from ..weights import find_weights
 
     cfg = load_config(config)
-    files = find_weights("nodmaisi", weights_dir, required_roles=("autoencoder", "diffusion_unet"))
+    # a ControlNet to start from may be MAISI-v2's baseline: fine-tuning it is how NodMAISI's was made
+    files = find_weights("nodmaisi", weights_dir, required_roles=("autoencoder", "diffusion_unet"), allow_fallback=True)
     autoencoder = load_autoencoder(files["autoencoder"], cfg, device)
     unet, scale_factor = load_diffusion_unet(files["diffusion_unet"], cfg, device)
     for module in (autoencoder, unet):
@@ -131,74 +225,81 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
                      config: str | Mapping[str, Any] = "maisi_v2", weights_dir: Optional[str] = None,
                      device: Optional[str] = None, lr: float = DEFAULT_LR, tumor_weight: float = DEFAULT_TUMOR_WEIGHT,
                      seed: int = 0, fixed_batch: bool = False, resume: bool = False, save_every: int = 100,
-                     patch_voxels: Optional[int] = None, progress: Optional[ProgressFn] = None,
-                     cancel: Optional[CancelToken] = None) -> TrainingOutcome:
-    """Train until ``steps`` total steps (counting resumed ones); write ``out_dir/controlnet.pt`` atomically.
+                     patch_voxels: Optional[int] = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                     micro_batch: int = DEFAULT_MICRO_BATCH, schedule_steps: Optional[int] = None,
+                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> TrainingOutcome:
+    """Train until ``steps`` total optimizer steps (counting resumed ones); write ``out_dir/controlnet.pt`` atomically.
 
     ``fixed_batch`` reuses the first step's noise and timesteps every step (an over-fitting check).
     ``weights_dir`` holds the frozen ``autoencoder`` and ``diffusion_unet`` (and optionally a ControlNet
-    to start from); ``resume`` continues from ``out_dir/controlnet.pt`` including the optimizer state.
+    to start from); ``resume`` continues from ``out_dir/controlnet.pt`` including the optimizer and
+    learning-rate state. ``schedule_steps``: where the polynomial decay reaches 0 (default ``steps``).
     """
     import torch
 
-    from ..engines.maisi import autocast_context, latent_downsample, unet_size_multiple
+    from ..engines.maisi import latent_downsample, load_config
     from ..engines.maisi.checkpoints import load_state_strict, read_checkpoint, save_controlnet
-    from ..engines.nodmaisi.conditioning import modality_tensor
     from ..engines.nodmaisi.sampling import make_scheduler
 
     if not pairs:
         raise InputError("no training pairs (CT + label map) given")
-    if steps < 1 or lr <= 0 or tumor_weight <= 0:
-        raise InputError(f"steps, lr and tumor weight must be positive, got {steps}, {lr}, {tumor_weight}")
+    if steps < 1 or lr <= 0 or tumor_weight <= 0 or batch_size < 1 or micro_batch < 1:
+        raise InputError(f"steps, lr, tumor weight, batch size and micro-batch must be positive, got {steps}, {lr}, "
+                         f"{tumor_weight}, {batch_size}, {micro_batch}")
+    horizon = int(schedule_steps or steps)
+    if horizon < steps:
+        raise InputError(f"schedule_steps ({horizon}) must be at least steps ({steps})")
+    multiple = volume_multiple(load_config(config))
+    for ct, lab in pairs:
+        check_training_volume(ct, lab, multiple)
     report = progress or no_progress
     out = Path(out_dir)
     checkpoint_path = out / CHECKPOINT_NAME
     if resume and not checkpoint_path.is_file():
         raise InputError(f"--resume: no checkpoint to resume from at {checkpoint_path}")
     began = time.perf_counter()
-    nets, started_from = _frozen_networks(config, weights_dir, device)
-    multiple = latent_downsample(nets.config) * unet_size_multiple(nets.config)
+    nets, started_from = frozen_networks(config, weights_dir, device)
+    downsample = latent_downsample(nets.config)
+    whole_numel = [int(np.prod([n // downsample for n in ct.shape_kji])) for ct, _ in pairs]
     if patch_voxels:
         pairs = [nodule_patch(ct, lab, patch_voxels, multiple) for ct, lab in pairs]
-    examples = [_example(nets, ct, lab, tumor_weight, multiple) for ct, lab in pairs]
+    examples = training_examples(nets, pairs, tumor_weight)
     controlnet = nets.controlnet.train()
-    optimizer = torch.optim.Adam(controlnet.parameters(), lr=lr)
-    cuda = nets.device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=cuda)
+    optimizer = torch.optim.AdamW(controlnet.parameters(), lr=lr)
+    lr_schedule = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=horizon, power=LR_POLY_POWER)
+    scaler = torch.amp.GradScaler("cuda") if nets.device.type == "cuda" else None
     start_step = 0
     if resume:
         saved = read_checkpoint(checkpoint_path, nets.device)
         load_state_strict(controlnet, saved["controlnet_state_dict"], f"ControlNet checkpoint {checkpoint_path}")
         if "optimizer_state_dict" in saved:
             optimizer.load_state_dict(saved["optimizer_state_dict"])
+        if "lr_scheduler_state_dict" in saved:
+            lr_schedule.load_state_dict(saved["lr_scheduler_state_dict"])
         start_step = int(saved.get("step", 0))
     scheduler = make_scheduler(nets.config)
-    modality = modality_tensor(nets.device)
     losses: list[float] = []
+    learning_rates: list[float] = []
 
     def save(step: int, loss: float) -> None:
         save_controlnet(controlnet, checkpoint_path, step=step, loss=loss, lr=lr, config=nets.config.get("name"),
-                        optimizer_state_dict=optimizer.state_dict())
+                        optimizer_state_dict=optimizer.state_dict(), lr_scheduler_state_dict=lr_schedule.state_dict())
 
     for step in range(start_step, int(steps)):
         check_cancel(cancel)
-        example = examples[step % len(examples)]
-        noise, timesteps = _noise_and_timesteps(scheduler, example.latent,
-                                                seed if fixed_batch else seed * 1_000_003 + step)
-        noisy = scheduler.add_noise(original_samples=example.latent, noise=noise, timesteps=timesteps)
+        chosen = [(step * batch_size + i) % len(examples) for i in range(batch_size)]
+        draws = [draw_noise(scheduler, examples[e].latent,
+                            seed + i if fixed_batch else seed * 1_000_003 + step * batch_size + i, whole_numel[e])
+                 for i, e in enumerate(chosen)]
         optimizer.zero_grad(set_to_none=True)
-        with autocast_context(nets.device):
-            down, mid = controlnet(x=noisy, timesteps=timesteps, controlnet_cond=example.bitplanes,
-                                   class_labels=modality)
-            velocity = nets.diffusion_unet(x=noisy, timesteps=timesteps, spacing_tensor=example.spacing,
-                                           class_labels=modality, down_block_additional_residuals=down,
-                                           mid_block_additional_residual=mid)
-        target = example.latent - noise
-        loss = ((velocity.float() - target).abs() * example.weights).mean()
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        losses.append(float(loss.detach()))
+        learning_rates.append(float(optimizer.param_groups[0]["lr"]))
+        losses.append(accumulate_gradients(nets, controlnet, [examples[e] for e in chosen], draws, micro_batch, scaler))
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        lr_schedule.step()
         report((step + 1) / steps, f"step {step + 1}/{steps} loss {losses[-1]:.4f}")
         if (step + 1) % max(int(save_every), 1) == 0:
             save(step + 1, losses[-1])
@@ -208,7 +309,10 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     controlnet.eval()
     return TrainingOutcome(final_step, losses, checkpoint_path, time.perf_counter() - began, start_step,
                            {"started_from": str(started_from) if started_from else "U-Net copy",
-                            "examples": len(examples), "latent_shapes": [list(e.latent.shape) for e in examples]})
+                            "examples": len(examples), "latent_shapes": [list(e.latent.shape) for e in examples],
+                            "optimizer": type(optimizer).__name__, "batch_size": batch_size, "micro_batch": micro_batch,
+                            "lr_poly_power": LR_POLY_POWER, "schedule_steps": horizon,
+                            "learning_rates": learning_rates, "schedule_latent_voxels": whole_numel[0]})
 
 
 # ------------------------------------------------------------------ command line
@@ -222,11 +326,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", metavar="DIR", help="folder with the frozen autoencoder and diffusion U-Net")
     parser.add_argument("--config", default="maisi_v2", help="network configuration: maisi_v2 (default), maisi_tiny or a JSON file")
     parser.add_argument("--device", help="torch device (default: cuda when available)")
-    parser.add_argument("--steps", type=int, default=1000, help="total training steps (default 1000)")
-    parser.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"Adam learning rate (default {DEFAULT_LR})")
+    parser.add_argument("--steps", type=int, default=1000, help="total optimizer steps (default 1000)")
+    parser.add_argument("--schedule-steps", type=int,
+                        help="step at which the polynomial learning-rate decay reaches 0 (default: --steps)")
+    parser.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"AdamW learning rate (default {DEFAULT_LR})")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"examples per optimizer step (default {DEFAULT_BATCH_SIZE}, the paper's), by gradient accumulation")
+    parser.add_argument("--micro-batch", type=int, default=DEFAULT_MICRO_BATCH,
+                        help=f"examples per forward pass (default {DEFAULT_MICRO_BATCH}: one whole CT at a time)")
     parser.add_argument("--tumor-weight", type=float, default=DEFAULT_TUMOR_WEIGHT,
-                        help="L1 weight of latent voxels labelled nodule (default 100)")
-    parser.add_argument("--patch", type=int, metavar="VOXELS", help="train on cubes of this edge around the nodules")
+                        help="L1 weight of latent voxels holding nodule (default 100)")
+    parser.add_argument("--patch", type=int, metavar="VOXELS",
+                        help="train on cubes of this edge around the nodules (not the published whole-CT recipe)")
     parser.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fixed-batch", action="store_true", help="same noise and timesteps every step (over-fitting check)")
@@ -269,7 +380,8 @@ def run(args: argparse.Namespace) -> int:
 
     outcome = train_controlnet(_load_pairs(args), args.out, args.steps, args.config, args.weights, args.device,
                                args.lr, args.tumor_weight, args.seed, args.fixed_batch, args.resume,
-                               args.save_every, args.patch, progress_bar("train controlnet"))
+                               args.save_every, args.patch, batch_size=args.batch_size, micro_batch=args.micro_batch,
+                               schedule_steps=args.schedule_steps, progress=progress_bar("train controlnet"))
     first = f"{outcome.losses[0]:.4f}" if outcome.losses else "-"
     last = f"{outcome.losses[-1]:.4f}" if outcome.losses else "-"
     print(f"trained steps {outcome.start_step}..{outcome.step} in {outcome.seconds:.1f} s; loss {first} -> {last}; "

@@ -9,7 +9,12 @@ computed from the CT inside the mask when not given. Each nodule becomes a patch
 once by the frozen MAISI autoencoder (posterior mean). ``scale_factor`` = 1 / std of the first
 batch's latents (MAISI's convention) unless resumed.
 
-One step, for a batch (z0, M, subtype c, histogram h), with ``M`` the nodule mask max-pooled x4:
+Mask channels come from :func:`nodsynth.engines.hrldm.inference.mask_channels`, the function inference
+uses (nodule and solid core, the core sized by the nodule's histogram, interpolated x4), so training and
+inference see channels derived the same way.
+
+One step, for a batch (z0, M, subtype c, histogram h), with ``M`` the generated region (every latent
+voxel whose 4 x 4 x 4 block holds nodule, :func:`~nodsynth.engines.hrldm.inference.latent_region`):
 
 1. ``t ~ U{0..T-1}``, ``eps ~ N(0, I)``, ``z_t = sqrt(a_t) z0 + sqrt(1 - a_t) eps``;
 2. lesion-only noising ``z~_t = (1 - M) * z0 + M * z_t``;
@@ -56,7 +61,8 @@ class NoduleSample:
     """One training nodule, ready for the networks (network axis order)."""
 
     latent: torch.Tensor  # [4, x, y, z] unscaled MAISI posterior mean
-    mask_latent: torch.Tensor  # [C, x, y, z] 0/1: nodule (, solid component)
+    mask_latent: torch.Tensor  # [C, x, y, z] 0..1 conditioning channels: nodule (, solid core)
+    region_latent: torch.Tensor  # [1, x, y, z] 0/1 generated region M
     mask_image: torch.Tensor  # [1, X, Y, Z] 0/1 nodule at image resolution
     subtype: int
     histogram: torch.Tensor  # [40]
@@ -85,8 +91,9 @@ def nodule_patch(ct: Volume, mask: Volume, patch_size: Sequence[int]) -> tuple[n
 def make_sample(ct: Volume, mask: Volume, subtype: str | int, autoencoder: torch.nn.Module, config: dict,
                 histogram: Optional[np.ndarray] = None) -> NoduleSample:
     """Patch, encode and label one nodule (see the module docstring)."""
-    from ..engines.hrldm.inference import SOLID_COMPONENT_HU, latent_mask
+    from ..engines.hrldm.inference import latent_region, mask_channels
     from ..engines.maisi.codec import encode_ct
+    from ..engines.maisi.orientation import NetworkAxes
     from ..presets import nodule_histogram
 
     patch_size = config["training"]["patch_size"]
@@ -94,11 +101,10 @@ def make_sample(ct: Volume, mask: Volume, subtype: str | int, autoencoder: torch
     if histogram is None:
         histogram = nodule_histogram(ct, mask)
     latent = encode_ct(autoencoder, ct_patch, window_latent=[s // 4 for s in patch_size])[0].cpu()
-    channels = [latent_mask(mask_patch)]
-    if int(config["mask_channels"]) == 2:
-        channels.append(latent_mask(mask_patch & (ct_patch > SOLID_COMPONENT_HU)))
-    return NoduleSample(latent, torch.as_tensor(np.stack(channels)), torch.as_tensor(mask_patch[None].astype(np.float32)),
-                        subtype_index(subtype), torch.as_tensor(np.asarray(histogram, dtype=np.float32)))
+    channels = mask_channels(mask_patch.astype(np.int16), histogram, NetworkAxes.of(ct).spacing_xyz(ct), config)
+    return NoduleSample(latent, torch.as_tensor(channels), torch.as_tensor(latent_region(mask_patch)[None]),
+                        torch.as_tensor(mask_patch[None].astype(np.float32)), subtype_index(subtype),
+                        torch.as_tensor(np.asarray(histogram, dtype=np.float32)))
 
 
 def read_manifest(path: str | Path) -> list[dict]:
@@ -142,6 +148,7 @@ def collate(samples: Sequence[NoduleSample], device: torch.device) -> dict[str, 
     """A batch dict of stacked tensors on ``device``."""
     return {"latent": torch.stack([s.latent for s in samples]).to(device),
             "mask_latent": torch.stack([s.mask_latent for s in samples]).to(device),
+            "region_latent": torch.stack([s.region_latent for s in samples]).to(device),
             "mask_image": torch.stack([s.mask_image for s in samples]).to(device),
             "subtype": torch.tensor([s.subtype for s in samples], device=device),
             "histogram": torch.stack([s.histogram for s in samples]).to(device)}
@@ -185,7 +192,7 @@ class HRLDMTrainer:
         from ..engines.hrldm.softhist import feature_histograms, js_divergence
 
         z0 = batch["latent"] * self.scale_factor
-        region = batch["mask_latent"][:, :1]
+        region = batch["region_latent"]
         alphas = self.scheduler.alphas_cumprod.to(self.device)[timesteps].view(-1, 1, 1, 1, 1)
         z_t = alphas.sqrt() * z0 + (1.0 - alphas).sqrt() * noise
         z_tilde = (1.0 - region) * z0 + region * z_t

@@ -40,5 +40,5 @@ def run(ctx: JobContext) -> dict:
     request = EditRequest(read_volume(args.ct), load_labelmap(args.labelmap), load_labelmap(args.edited_labelmap),
                           steps=args.steps, seed=args.seed, margin_mm=args.margin_mm)
     result = ctx.engine().edit(request, progress=ctx.progress, cancel=ctx.cancel)
-    write_volume(result.ct, ctx.outputs["ct"])
+    write_volume(result.ct, ctx.outputs["ct"], metadata=result.file_metadata())
     return result_facts(result)

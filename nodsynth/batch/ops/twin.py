@@ -22,5 +22,5 @@ add_arguments = verb.add_arguments
 
 def run(ctx: JobContext) -> dict:
     result = ctx.engine().twin(verb.twin_request(ctx.args), progress=ctx.progress, cancel=ctx.cancel)
-    write_volume(result.ct, ctx.outputs["ct"])
+    write_volume(result.ct, ctx.outputs["ct"], metadata=result.file_metadata())
     return result_facts(result)

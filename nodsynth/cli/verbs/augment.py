@@ -5,6 +5,11 @@ a CSV manifest with a ``label`` column. For each map and each percent it writes
 ``<name>_p<percent>.nii.gz`` to ``--out`` plus a per-map statistics CSV, then one combined
 statistics CSV (``--stats``, default ``<out>/augment_stats.csv``). Maps whose outputs all exist are
 skipped, so an interrupted batch resumes where it stopped.
+
+``--render [roi|twin]`` also writes the CT of every augmented map, ``<name>_p<percent>_ct.nii.gz``
+(:mod:`nodsynth.render.modes`): ``roi`` (the default) edits the original CT (``--ct``, or a ``ct``
+entry / column of the manifest) around the change and keeps the rest bit-identical; ``twin`` renders
+a whole new CT from the augmented map, as the NodMAISI paper does (NodMAISI engine).
 """
 from __future__ import annotations
 
@@ -12,13 +17,16 @@ import argparse
 import csv
 import json
 from pathlib import Path
+from typing import Optional
 
 from ...atomic import write_csv_atomic
-from ...augment import METHODS, ResizeResult, check_percent, percent_tag, resize_series
+from ...augment import DEFAULT_METHOD, METHODS, ResizeResult, check_percent, percent_tag, resize_series
 from ...errors import InputError
 from ...labelmap import load_labelmap
-from ...volume import VOLUME_SUFFIXES, volume_stem, write_volume
+from ...render.modes import DEFAULT_RENDER_MODE, DEFAULT_RENDER_STEPS, RENDER_MODES, render_edited
+from ...volume import VOLUME_SUFFIXES, read_volume, volume_stem, write_volume
 from ..common import parse_triple, progress_bar, run_batch, summary_line
+from ..engine_args import add_engine_arguments, engine_from_args
 
 VERB = "augment"
 HELP = "Shrink/grow nodules (label 23) of MAISI label maps to exact volume percents, with lobe refill."
@@ -35,12 +43,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--nodule", default="all",
                         help="'all' (default), a component id (1-based) or an LPS point x,y,z in mm")
-    parser.add_argument("--method", choices=METHODS, default="distance",
-                        help="'distance' (exact, default) or 'erosion' (the reference algorithm, for comparison)")
+    parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
+                        help="'distance' (exact volume, default), 'paper' (the NodMAISI paper's Algorithm 1: the "
+                             "erosion/dilation closest to the target) or 'erosion' (the CaNA reference, for comparison)")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="folder that relative paths in a JSON/CSV manifest start from (default: its folder)")
     parser.add_argument("--stats", type=Path, default=None,
                         help="combined statistics CSV (default <out>/augment_stats.csv)")
+    render = parser.add_argument_group("CT render")
+    render.add_argument("--render", nargs="?", const=DEFAULT_RENDER_MODE, choices=RENDER_MODES, default=None,
+                        help=f"also write each augmented map's CT: '{DEFAULT_RENDER_MODE}' (default) edits the original "
+                             "CT around the change, the rest bit-identical; 'twin' synthesises a whole new CT "
+                             "(NodMAISI paper)")
+    render.add_argument("--ct", type=Path, help="original CT of a single label map (needed by --render roi)")
+    render.add_argument("--steps", type=int, default=DEFAULT_RENDER_STEPS,
+                        help=f"NodMAISI sampling steps (default {DEFAULT_RENDER_STEPS})")
+    render.add_argument("--seed", type=int, default=0, help="noise seed of the render")
+    render.add_argument("--resample", action="store_true",
+                        help="twin: resample a grid outside MAISI's limits to a valid one, and the CT back")
+    add_engine_arguments(parser)
 
 
 def parse_percents(args: argparse.Namespace) -> list[float]:
@@ -66,8 +87,11 @@ def parse_nodule(text: str):
         raise InputError(f"--nodule must be 'all', an id or x,y,z (mm), got {text!r}") from None
 
 
-def manifest_labels(path: Path, data_root: Path | None) -> list[Path]:
-    """Label map paths listed by a dataset JSON or CSV manifest (relative to ``data_root``)."""
+def manifest_cases(path: Path, data_root: Path | None) -> list[tuple[Path, Optional[Path]]]:
+    """``(label map, CT or None)`` listed by a dataset JSON or CSV manifest (relative to ``data_root``).
+
+    The CT comes from an entry's ``ct`` key (JSON) or ``ct`` column (CSV) when present.
+    """
     root = data_root or path.parent
     if path.suffix.lower() == ".json":
         try:
@@ -77,29 +101,53 @@ def manifest_labels(path: Path, data_root: Path | None) -> list[Path]:
         entries = [e for key in DATASET_KEYS for e in (data.get(key) or [])] if isinstance(data, dict) else []
         if not entries or not all(isinstance(e, dict) and "label" in e for e in entries):
             raise InputError(f"{path}: expected {{\"training\": [{{\"label\": ...}}, ...]}} with a 'label' per entry")
-        names = [str(e["label"]) for e in entries]
+        names = [(str(e["label"]), e.get("ct")) for e in entries]
     else:
         with open(path, newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
         if not rows or "label" not in rows[0]:
             raise InputError(f"{path}: a CSV manifest needs a 'label' column")
-        names = [r["label"] for r in rows]
-    return [Path(n) if Path(n).is_absolute() else root / n for n in names]
+        names = [(r["label"], r.get("ct") or None) for r in rows]
+    return [(_resolve(root, label), _resolve(root, ct) if ct else None) for label, ct in names]
 
 
-def input_labels(args: argparse.Namespace) -> list[Path]:
+def _resolve(root: Path, name: str) -> Path:
+    return Path(name) if Path(name).is_absolute() else root / name
+
+
+def input_cases(args: argparse.Namespace) -> list[tuple[Path, Optional[Path]]]:
+    """``(label map, CT or None)`` of every input map."""
     path: Path = args.input
     if not path.is_file():
         raise InputError(f"input not found: {path}")
     if path.name.lower().endswith(VOLUME_SUFFIXES):
-        return [path]
+        return [(path, args.ct)]
     if path.suffix.lower() in (".json", ".csv"):
-        return manifest_labels(path, args.data_root)
+        if args.ct:
+            raise InputError("--ct goes with a single label map; in a manifest give each entry a 'ct' "
+                             "(JSON key or CSV column)")
+        return manifest_cases(path, args.data_root)
     raise InputError(f"{path}: expected a label map ({', '.join(VOLUME_SUFFIXES)}), a dataset JSON or a CSV")
+
+
+def check_render(args: argparse.Namespace, cases: list[tuple[Path, Optional[Path]]]) -> None:
+    """Refuse a render that cannot run, before anything is written."""
+    if args.render == "twin" and args.engine == "classic":
+        raise InputError("--render twin synthesises a whole CT: use --engine nodmaisi (the model-free engine "
+                         "only edits a CT, --render roi)")
+    if args.render == "roi":
+        missing = [label.name for label, ct in cases if ct is None]
+        if missing:
+            raise InputError(f"--render roi edits the original CT: give it with --ct (or a 'ct' manifest entry); "
+                             f"missing for {', '.join(missing[:5])}")
 
 
 def output_paths(out: Path, label: Path, percents: list[float]) -> list[Path]:
     return [out / f"{volume_stem(label)}_{percent_tag(p)}.nii.gz" for p in percents]
+
+
+def ct_paths(out: Path, label: Path, percents: list[float]) -> list[Path]:
+    return [out / f"{volume_stem(label)}_{percent_tag(p)}_ct.nii.gz" for p in percents]
 
 
 def stats_rows(case: str, results: list[ResizeResult]) -> list[dict]:
@@ -111,18 +159,30 @@ def stats_rows(case: str, results: list[ResizeResult]) -> list[dict]:
     return rows
 
 
-def augment_one(label: Path, args: argparse.Namespace, percents: list[float], nodule) -> None:
-    """Resize one map for every percent; write the maps and their statistics CSV (last: marks it done)."""
+def augment_one(case: tuple[Path, Optional[Path]], args: argparse.Namespace, percents: list[float], nodule,
+                engine=None) -> None:
+    """Resize one map for every percent; write the maps (and their CTs with ``--render``) and their
+    statistics CSV (last: marks it done)."""
+    label, ct_path = case
     labelmap = load_labelmap(label)
     results = resize_series(labelmap, nodule, percents, method=args.method,
                             progress=progress_bar(volume_stem(label)))
     for result, path in zip(results, output_paths(args.out, label, percents)):
         write_volume(result.labelmap, path)
+    if args.render:
+        ct = read_volume(ct_path) if ct_path else None
+        for result, path in zip(results, ct_paths(args.out, label, percents)):
+            rendered = render_edited(engine, result.labelmap, args.render, ct=ct, labelmap=labelmap,
+                                     steps=args.steps, seed=args.seed, resample_to_valid=args.resample,
+                                     progress=progress_bar(f"{volume_stem(label)} {args.render}"))
+            write_volume(rendered.ct, path, metadata=rendered.file_metadata())
     write_csv_atomic(args.out / f"{volume_stem(label)}{STATS_SUFFIX}", stats_rows(volume_stem(label), results))
 
 
 def is_done(label: Path, args: argparse.Namespace, percents: list[float]) -> bool:
     paths = output_paths(args.out, label, percents) + [args.out / f"{volume_stem(label)}{STATS_SUFFIX}"]
+    if args.render:
+        paths += ct_paths(args.out, label, percents)
     return all(p.is_file() for p in paths)
 
 
@@ -142,16 +202,23 @@ def combined_stats(out: Path, labels: list[Path], target: Path) -> int:
 def run(args: argparse.Namespace) -> int:
     percents = parse_percents(args)
     nodule = parse_nodule(args.nodule)
-    labels = input_labels(args)
+    cases = input_cases(args)
+    if args.ct and not args.render:
+        raise InputError("--ct is the CT to render: add --render (roi or twin)")
+    check_render(args, cases)
+    engine = engine_from_args(args) if args.render else None
+    labels = [label for label, _ in cases]
     stats_path = args.stats or args.out / "augment_stats.csv"
-    if len(labels) == 1 and labels[0] == args.input:
+    if len(cases) == 1 and labels[0] == args.input:
         if not is_done(labels[0], args, percents):
-            augment_one(labels[0], args, percents, nodule)
+            augment_one(cases[0], args, percents, nodule, engine)
         rows = combined_stats(args.out, labels, stats_path)
-        print(f"wrote {len(percents)} label map(s) and {rows} statistics row(s) to {args.out}")
+        rendered = f" and their CTs ({args.render})" if args.render else ""
+        print(f"wrote {len(percents)} label map(s){rendered} and {rows} statistics row(s) to {args.out}")
         return 0
-    outcome = run_batch(labels, lambda label: augment_one(label, args, percents, nodule),
-                        lambda label: is_done(label, args, percents), desc="augment", name=volume_stem)
+    outcome = run_batch(cases, lambda case: augment_one(case, args, percents, nodule, engine),
+                        lambda case: is_done(case[0], args, percents), desc="augment",
+                        name=lambda case: volume_stem(case[0]))
     rows = combined_stats(args.out, labels, stats_path)
     print(f"augment: {summary_line(outcome)}; {rows} statistics row(s) in {stats_path}")
     return 1 if outcome["failed"] else 0

@@ -1,5 +1,5 @@
-"""``nodsynth histograms``: build per-subtype HU histogram presets from labelled nodules, or take
-the histogram of one segmented nodule."""
+"""``nodsynth histograms``: build per-subtype HU histogram presets from labelled nodules, the library of
+real nodule histograms (HR-LDM's default targets), or take the histogram of one segmented nodule."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,8 @@ from ...volume import read_volume
 from ..common import progress_bar
 
 VERB = "histograms"
-HELP = "build HU histogram presets per nodule subtype (build), take one nodule's histogram (from-mask), or list presets (show)"
+HELP = ("build HU histogram presets per nodule subtype (build) or the library of real nodule histograms (library), "
+        "take one nodule's histogram (from-mask), or list presets (show)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--csv", metavar="FILE", help="nodule table with 'file' and 'Texture_value' columns (default DIR/nodules.csv)")
     build.add_argument("--out", required=True, metavar="FILE.json")
     build.add_argument("--clusters", type=int, default=DEFAULT_CLUSTERS, help=f"k-means centres per subtype (default {DEFAULT_CLUSTERS})")
+    library = sub.add_parser("library", help="every labelled nodule's histogram with its subtype and diameter "
+                                             "(the HR-LDM default targets, Resources/nodule_histograms.json)")
+    library.add_argument("--vois", required=True, metavar="DIR", help="folder with image/ and nodule_mask/ (same file names)")
+    library.add_argument("--csv", metavar="FILE", help="nodule table with 'file', 'Texture_value' and 'diameter_mm' "
+                                                       "(default DIR/nodules.csv)")
+    library.add_argument("--out", required=True, metavar="FILE.json")
     one = sub.add_parser("from-mask", help="the 40-bin histogram of one segmented nodule")
     one.add_argument("--ct", required=True)
     one.add_argument("--mask", required=True, help="nodule mask (> 0 = nodule) on the CT grid")
@@ -37,6 +44,16 @@ def run(args: argparse.Namespace) -> int:
         presets = subtype_presets(histograms, subtypes, clusters=args.clusters)
         save_presets(presets, args.out, source=f"{len(nodules)} nodules of {Path(args.vois).name}")
         _print(presets)
+        return 0
+    if args.action == "library":
+        from ...histogram_library import build_library, save_library
+
+        nodules = read_voi_table(args.vois, args.csv)
+        library = build_library(nodules, f"{len(nodules)} nodules of {Path(args.vois).name}",
+                                progress=progress_bar("library"))
+        save_library(library, args.out)
+        counts = {s: sum(e["subtype"] == s for e in library["nodules"]) for s in ("solid", "part-solid", "ground-glass")}
+        print(f"wrote {args.out}: {len(library['nodules'])} nodules ({counts})")
         return 0
     if args.action == "from-mask":
         histogram = nodule_histogram(read_volume(args.ct), read_volume(args.mask))

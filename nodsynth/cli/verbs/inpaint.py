@@ -4,7 +4,10 @@ Where: a nodule mask (``--mask``), a point (``--point x,y,z``, LPS mm; ``--ras``
 sampled centroid (``--sample inner|subpleural`` in the lung from ``--labelmap``, ``--lung`` or a CT
 threshold). Shape (for a point or a sampled centroid): procedural (``--elongation``,
 ``--lobulation``, ``--spiculation``) or from a shape library (``--shapes FILE.npz``), scaled to
-``--diameter-mm``. Histogram: ``preset`` (the subtype's mean), ``preset:K`` (its k-means centre K) or a file.
+``--diameter-mm``. Histogram: ``library`` (the default: a real LIDC nodule of the subtype and about the
+nodule's size, drawn with ``--seed``, :mod:`nodsynth.histogram_library`), ``preset`` (the subtype's mean),
+``preset:K`` (its k-means centre K) or a file. HR-LDM samples with DDPM, 1000 steps, as the paper;
+``--sampler ddim`` (50 steps unless ``--steps``) is the fast option.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ import numpy as np
 
 from ...atomic import write_text_atomic
 from ...engines import SUBTYPES, InpaintRequest
+from ...engines.base import DEFAULT_INPAINT_SAMPLER, DEFAULT_INPAINT_STEPS, INPAINT_SAMPLERS
+from ...histogram_library import DEFAULT_HISTOGRAM_SOURCE
 from ...errors import InputError
 from ...place import PLACES, placement_regions, resolve_lung, sample_centroids
 from ...presets import preset_histogram, read_histogram
@@ -44,9 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lobulation", type=float, default=0.0)
     parser.add_argument("--spiculation", type=float, default=0.0)
     parser.add_argument("--subtype", default="solid", choices=SUBTYPES)
-    parser.add_argument("--histogram", default="preset", help="preset | preset:K | a histogram file (JSON or 40 numbers)")
-    parser.add_argument("--sampler", default="ddim", choices=("ddpm", "ddim"), help="HR-LDM sampler (default ddim)")
-    parser.add_argument("--steps", type=int, default=50, help="HR-LDM steps (default 50; DDPM uses up to 1000)")
+    parser.add_argument("--histogram", default=DEFAULT_HISTOGRAM_SOURCE,
+                        help="library (default: a real LIDC nodule's, of the subtype and size, drawn with --seed) | "
+                             "preset (the subtype's mean) | preset:K | a histogram file (JSON or 40 numbers)")
+    parser.add_argument("--sampler", default=DEFAULT_INPAINT_SAMPLER, choices=INPAINT_SAMPLERS,
+                        help=f"HR-LDM sampler (default {DEFAULT_INPAINT_SAMPLER}, as the paper; ddim is the fast option)")
+    parser.add_argument("--steps", type=int, help="HR-LDM steps (default: " + ", ".join(
+        f"{k} {v}" for k, v in DEFAULT_INPAINT_STEPS.items()) + ")")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output CT")
     parser.add_argument("--out-mask", help="also write the inserted nodule mask here")
@@ -54,7 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_arguments(parser)
 
 
-def _histogram(text: str, subtype: str) -> np.ndarray:
+def _histogram(text: str, subtype: str) -> Optional[np.ndarray]:
+    """The target histogram; None for ``library`` (the engine draws a library nodule for the mask's size)."""
+    if text == DEFAULT_HISTOGRAM_SOURCE:
+        return None
     if text == "preset":
         return preset_histogram(subtype)
     if text.startswith("preset:"):
@@ -94,7 +106,8 @@ def inpaint_request(args: argparse.Namespace) -> tuple[InpaintRequest, Optional[
             centre = sample_centroids(regions, args.sample, 1, seed=args.seed)[0]
         mask = place_shape(_shape(args), ct, centre, args.diameter_mm, rotation=random_rotation(args.seed))
     request = InpaintRequest(ct=ct, nodule_mask=mask, subtype=args.subtype, histogram=histogram,
-                             lung_mask=lung_mask, steps=args.steps, sampler=args.sampler, seed=args.seed)
+                             lung_mask=lung_mask, sampler=args.sampler, seed=args.seed,
+                             steps=args.steps if args.steps is not None else DEFAULT_INPAINT_STEPS[args.sampler])
     return request, centre
 
 
@@ -103,12 +116,14 @@ def inpaint_summary(args: argparse.Namespace, request: InpaintRequest, result, c
     return {"engine": result.engine, "seconds": round(result.seconds, 3), "subtype": args.subtype,
             "centre_lps_mm": None if centre is None else [round(float(v), 2) for v in centre],
             "nodule_voxels": int((request.nodule_mask.array > 0).sum()),
-            **{k: v for k, v in result.info.items() if k in ("jsd", "latent_roi_size", "sampler", "steps")}}
+            **{k: v for k, v in result.info.items() if k in ("jsd", "latent_roi_size", "sampler", "steps",
+                                                             "histogram_source", "target_histogram", "checkpoints")}}
 
 
 def write_inpaint_outputs(args: argparse.Namespace, result, summary: dict) -> None:
-    """Write the CT to ``--out`` and, when asked, the mask to ``--out-mask`` and the summary to ``--json``."""
-    write_volume(result.ct, args.out)
+    """Write the CT to ``--out`` (with the checkpoints' SHA-256 in its header) and, when asked, the mask to
+    ``--out-mask`` and the summary to ``--json``."""
+    write_volume(result.ct, args.out, metadata=result.file_metadata())
     if args.out_mask:
         write_volume(result.volumes["nodule_mask"], args.out_mask)
     if args.json:

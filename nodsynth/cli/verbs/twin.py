@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 
+from ...atomic import write_text_atomic
 from ...engines import TwinRequest
 from ...volume import read_volume, write_volume
 from ..common import parse_triple, progress_bar
@@ -21,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spacing", help="output spacing i,j,k in mm (default: the label map's)")
     parser.add_argument("--resample", action="store_true",
                         help="resample a grid outside MAISI's limits to a valid one, and the result back")
+    parser.add_argument("--json", metavar="FILE", help="write the result's info here (timesteps, tiles, seconds, "
+                                                       "checkpoints with SHA-256)")
     add_engine_arguments(parser, default="nodmaisi")
 
 
@@ -35,6 +39,9 @@ def twin_request(args: argparse.Namespace) -> TwinRequest:
 
 def run(args: argparse.Namespace) -> int:
     result = engine_from_args(args).twin(twin_request(args), progress=progress_bar("twin"))
-    write_volume(result.ct, args.out)
+    write_volume(result.ct, args.out, metadata=result.file_metadata())
+    if args.json:
+        write_text_atomic(args.json, json.dumps({"engine": result.engine, "seconds": result.seconds, **result.info},
+                                                indent=1, default=str))
     print(f"wrote {args.out} ({result.engine}, {result.seconds:.1f} s)")
     return 0

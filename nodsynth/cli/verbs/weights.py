@@ -33,6 +33,8 @@ def _print_report(report: dict) -> None:
             print(f"    found {entry['found']}  {_size_text(entry['size_bytes'])}{digest}")
             for other in entry["alternatives"]:
                 print(f"    also  {other} (not used)")
+        elif entry.get("fallback"):
+            print(f"    only {entry['fallback']}, refused unless allowed: it {entry['fallback_reason']}")
         else:
             print("    not found" + ("" if entry["required"] else " (optional)"))
     print(f"  searched: {report['where']}")

@@ -13,9 +13,8 @@ from typing import Any, Optional
 
 import torch
 
-from ...histogram import validate_histogram
 from ...progress import CancelToken, ProgressFn
-from ...weights import WeightFile, find_weights, register_weights, weights_report
+from ...weights import WeightFile, checkpoint_records, find_weights, register_weights, weights_report
 from ..base import SUBTYPES, Engine, InpaintRequest, SynthesisResult, subtype_index
 from ..maisi import load_autoencoder, resolve_device
 from .checkpoint import load_hrldm_checkpoint
@@ -38,6 +37,7 @@ class HRLDMEngine(Engine):
         self.weights_dir = weights_dir
         self.device = resolve_device(device)
         self._loaded: Optional[tuple[HRLDMNet, torch.nn.Module, dict, float]] = None
+        self.checkpoints: dict[str, dict[str, Any]] = {}  # role -> file, SHA-256, size (empty for in-memory networks)
 
     @classmethod
     def from_networks(cls, network: HRLDMNet, autoencoder: torch.nn.Module, config: dict,
@@ -50,6 +50,7 @@ class HRLDMEngine(Engine):
     def _networks(self) -> tuple[HRLDMNet, torch.nn.Module, dict, float]:
         if self._loaded is None:
             files = find_weights(self.name, self.weights_dir)
+            self.checkpoints = checkpoint_records(self.name, files)
             network, config, scale_factor, _ = load_hrldm_checkpoint(files["hrldm"], self.device)
             autoencoder = load_autoencoder(files["autoencoder"], config["autoencoder_config"], self.device)
             for parameter in autoencoder.parameters():
@@ -59,19 +60,19 @@ class HRLDMEngine(Engine):
 
     def inpaint(self, request: InpaintRequest, progress: Optional[ProgressFn] = None,
                 cancel: Optional[CancelToken] = None) -> SynthesisResult:
-        from ...presets import preset_histogram
+        from ...histogram_library import target_histogram_of
 
         start = time.perf_counter()
         network, autoencoder, config, scale_factor = self._networks()
         subtype = SUBTYPES[subtype_index(request.subtype)]
-        histogram = validate_histogram(request.histogram if request.histogram is not None
-                                       else preset_histogram(subtype))
+        histogram, source = target_histogram_of(request)
         ct, info = inpaint_roi(request.ct, request.nodule_mask, subtype, histogram, network, autoencoder, config,
                                scale_factor, sampler=request.sampler, steps=request.steps, seed=request.seed,
                                lung_mask=request.lung_mask, progress=progress, cancel=cancel)
         mask = request.nodule_mask.with_array((request.nodule_mask.array > 0).astype("uint8"))
         return SynthesisResult({"ct": ct, "nodule_mask": mask}, self.name, time.perf_counter() - start,
-                               {**info, "config": config["name"], "device": str(self.device)})
+                               {**info, "histogram_source": source, "config": config["name"], "device": str(self.device),
+                                "checkpoints": self.checkpoints})
 
     def describe(self) -> dict:
         report = weights_report(self.name, self.weights_dir, with_hash=False)

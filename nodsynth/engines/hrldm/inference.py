@@ -3,12 +3,19 @@
 1. The ROI is the nodule's bounding box (network axis order, RAS) grown by ``roi.margin_latent``
    latent voxels and rounded up to a size the U-Net accepts; the CT crop (edge-padded where the
    ROI leaves the volume) is encoded by the frozen MAISI autoencoder: ``z0 = scale_factor * z_mu``.
-2. Mask channels on the latent grid (x4 max-pooling of the image masks): channel 0 the nodule,
-   channel 1 its solid component (:func:`solid_component`). The generated region ``M`` is channel 0,
-   as in training (Algorithm 1).
+2. Mask channels (:func:`mask_channels`, the same function training uses): channel 0 the nodule,
+   channel 1 its solid core (:func:`solid_core`: voxels labelled 2, else the deepest nodule voxels in
+   the share of the target histogram at or above -300 HU, so a nodule's own histogram gives its own
+   core size in training), downsampled x4 to the latent grid by trilinear interpolation, as the
+   paper. The generated region ``M`` (:func:`latent_region`) is every latent voxel whose 4 x 4 x 4
+   block holds nodule, in training (lesion-only noising, masked loss) as here, so no nodule voxel is
+   left to the background.
 3. From ``z_T ~ N(0, I)``, every step predicts the noise with the subtype and histogram, steps the
-   DDPM (or DDIM) scheduler to ``t-1`` and re-anchors the background to the encoded CT re-noised to
-   ``t-1`` (Eq. 10): ``z_{t-1} = M * z_{t-1} + (1 - M) * noised(z0, t-1)``; the last step anchors to ``z0``.
+   scheduler to ``t-1`` and re-anchors the background to the encoded CT re-noised to ``t-1``
+   (Eq. 10): ``z_{t-1} = M * z_{t-1} + (1 - M) * noised(z0, t-1)``; the last step anchors to ``z0``.
+   DDPM (1000 steps, the paper's sampler and the default) re-noises with fresh noise every step, as
+   its stochastic steps do; DDIM-N (the fast option, e.g. 50 steps) is deterministic and re-noises
+   with one fixed noise, the starting ``z_T``, so the background follows one consistent trajectory.
 4. The ROI is decoded and blended into the CT with a feathered weight: 1 inside the nodule, falling
    linearly to 0 at ``blend.feather_mm`` from it, and 0 outside ``M``. Voxels with weight 0 (all
    voxels outside the ROI among them) are bit-identical to the input.
@@ -23,6 +30,7 @@ import torch
 from scipy import ndimage
 
 from ...errors import InputError
+from ...histogram import BIN_EDGES_HU, validate_histogram
 from ...render.insert import cast_hu_like
 from ...progress import CancelToken, ProgressFn, check_cancel, no_progress, scaled_progress
 from ...volume import Volume, require_same_grid
@@ -33,7 +41,9 @@ from .network import HRLDMNet, build_scheduler
 
 LATENT_DOWNSAMPLE = 4
 SOLID_COMPONENT_HU = -300.0
-"""Training: nodule voxels above this HU form the solid-component mask channel."""
+"""The solid core holds the histogram's share of voxels at or above this HU."""
+MASK_DOWNSAMPLE_MODE = "trilinear"
+"""How the image-grid mask channels are downsampled x4 to the latent grid (the paper: interpolation)."""
 
 
 @dataclass
@@ -84,20 +94,35 @@ def latent_roi(mask_xyz: np.ndarray, config: Mapping[str, Any]) -> LatentROI:
     return LatentROI(start, size)
 
 
-def solid_component(labels: np.ndarray, subtype: str, spacing_xyz) -> np.ndarray:
-    """Solid-component mask for inference: voxels labelled 2 if any; else the whole nodule (solid),
-    nothing (ground-glass), or its deeper half (part-solid: depth >= half the maximum depth)."""
+def solid_core(labels: np.ndarray, histogram: np.ndarray, spacing_xyz) -> np.ndarray:
+    """The solid-core mask: voxels labelled 2 if any; else the nodule's deepest voxels, as many as the
+    histogram's share at or above :data:`SOLID_COMPONENT_HU` (depth in mm, ties by voxel order)."""
     nodule = labels > 0
-    if (labels == 2).any() or subtype == "ground-glass":
+    if (labels == 2).any():
         return labels == 2
-    if subtype == "solid":
-        return nodule
+    share = float(validate_histogram(histogram)[int(np.searchsorted(BIN_EDGES_HU, SOLID_COMPONENT_HU)):].sum())
+    count = int(round(share * int(nodule.sum())))
     depth = ndimage.distance_transform_edt(np.pad(nodule, 1), sampling=spacing_xyz)[1:-1, 1:-1, 1:-1]
-    return depth >= 0.5 * depth.max()
+    flat = np.flatnonzero(nodule)
+    core = np.zeros(nodule.shape, bool)
+    core.flat[flat[np.lexsort((flat, -depth.ravel()[flat]))][:count]] = True
+    return core
 
 
-def latent_mask(mask_image: np.ndarray) -> np.ndarray:
-    """x4 max-pooling of an image-grid mask onto the latent grid (float32 0/1)."""
+def mask_channels(labels: np.ndarray, histogram: np.ndarray, spacing_xyz, config: Mapping[str, Any]) -> np.ndarray:
+    """``[C, x/4, y/4, z/4]`` float32 conditioning channels of an image-grid label patch (1 nodule,
+    optional 2 core): the nodule and, with two channels, its :func:`solid_core`, interpolated x4."""
+    stack = [labels > 0]
+    if int(config["mask_channels"]) == 2:
+        stack.append(solid_core(labels, histogram, spacing_xyz))
+    image = torch.as_tensor(np.stack(stack).astype(np.float32))[None]
+    size = tuple(int(n) // LATENT_DOWNSAMPLE for n in labels.shape)
+    latent = torch.nn.functional.interpolate(image, size=size, mode=MASK_DOWNSAMPLE_MODE, align_corners=False)
+    return latent[0].numpy()
+
+
+def latent_region(mask_image: np.ndarray) -> np.ndarray:
+    """The generated region on the latent grid: 1 where the voxel's x4 block holds any mask voxel (float32)."""
     x, y, z = (s // LATENT_DOWNSAMPLE for s in mask_image.shape)
     blocks = mask_image[: x * 4, : y * 4, : z * 4].reshape(x, 4, y, 4, z, 4)
     return blocks.max(axis=(1, 3, 5)).astype(np.float32)
@@ -114,12 +139,16 @@ def feather_weight(nodule_xyz: np.ndarray, region_xyz: np.ndarray, spacing_xyz, 
 def sample_latent(network: HRLDMNet, scheduler, z0: torch.Tensor, mask_channels: torch.Tensor,
                   region: torch.Tensor, subtype: int, histogram: np.ndarray, generator: torch.Generator,
                   progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> torch.Tensor:
-    """Algorithm 2: denoise the masked latent with the background anchored to ``z0`` re-noised to t-1."""
+    """Algorithm 2: denoise the masked latent with the background anchored to ``z0`` re-noised to t-1
+    (fresh noise per DDPM step, the fixed starting noise for DDIM; see the module docstring)."""
+    from monai.networks.schedulers import DDIMScheduler
+
     report = progress or no_progress
     device = z0.device
     labels = torch.tensor([subtype], device=device)
     hist = torch.as_tensor(np.asarray(histogram, dtype=np.float32), device=device)[None]
     x = torch.randn(z0.shape, generator=generator, device=device)
+    fixed_noise = x.clone() if isinstance(scheduler, DDIMScheduler) else None
     timesteps = scheduler.timesteps
     stride = scheduler.num_train_timesteps // scheduler.num_inference_steps
     for number, t in enumerate(timesteps):
@@ -129,7 +158,7 @@ def sample_latent(network: HRLDMNet, scheduler, z0: torch.Tensor, mask_channels:
         x, _ = scheduler.step(noise_pred, int(t), x, generator=generator)
         previous = int(t) - stride
         if previous >= 0:
-            noise = torch.randn(z0.shape, generator=generator, device=device)
+            noise = fixed_noise if fixed_noise is not None else torch.randn(z0.shape, generator=generator, device=device)
             background = scheduler.add_noise(z0, noise, torch.tensor([previous], device=device))
         else:
             background = z0
@@ -171,18 +200,15 @@ def inpaint_roi(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram: 
                      progress=scaled_progress(progress, 0.0, 0.05), cancel=cancel)
     z0 = z_mu.to(device) * float(scale_factor)
     nodule = labels_roi > 0
-    channels = [latent_mask(nodule)]
-    if network.mask_channels == 2:
-        channels.append(latent_mask(solid_component(labels_roi, name, spacing_xyz)))
-    mask_channels = torch.as_tensor(np.stack(channels)[None], device=device)
-    region_latent = channels[0] > 0
+    channels = torch.as_tensor(mask_channels(labels_roi, histogram, spacing_xyz, config)[None], device=device)
+    region_latent = latent_region(nodule) > 0
     region = torch.as_tensor(region_latent[None, None].astype(np.float32), device=device)
 
     scheduler = build_scheduler(config, sampler)
     scheduler.set_timesteps(int(steps), device=device)
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
-    latent = sample_latent(network, scheduler, z0, mask_channels, region, subtype_index(name), histogram, generator,
+    latent = sample_latent(network, scheduler, z0, channels, region, subtype_index(name), histogram, generator,
                            scaled_progress(progress, 0.05, 0.9), cancel)
     decoded = decode_latent(autoencoder, latent, scale_factor=float(scale_factor), window_latent=roi.latent_size(),
                             progress=scaled_progress(progress, 0.9, 1.0), cancel=cancel)
@@ -202,6 +228,7 @@ def inpaint_roi(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram: 
     target[changed] = cast_hu_like(blended[changed], out_xyz.dtype)
     out = ct.with_array(np.ascontiguousarray(axes.from_network(out_xyz)))
     info = {"subtype": name, "sampler": sampler, "steps": int(steps), "seed": seed,
+            "target_histogram": [float(v) for v in validate_histogram(histogram)],
             "roi_start_xyz": roi.start_xyz.tolist(), "roi_size_xyz": roi.size_xyz.tolist(),
             "latent_roi_size": list(roi.latent_size()), "changed_voxels": int(changed.sum())}
     return out, info

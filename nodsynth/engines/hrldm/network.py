@@ -19,8 +19,9 @@ from torch import nn
 
 from ...errors import InputError
 from ...histogram import HIST_BINS
+from ..base import INPAINT_SAMPLERS
 
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = INPAINT_SAMPLERS
 
 
 class HRLDMNet(nn.Module):

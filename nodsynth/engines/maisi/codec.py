@@ -4,20 +4,29 @@ MAISI maps CT intensities linearly from -1000..1000 HU to 0..1 (clipped) before 
 maps the decoder output back the same way. Arrays handed to these functions are in the
 networks' axis order (see :mod:`nodsynth.engines.maisi.orientation`); the latent grid is the
 image grid downsampled by :func:`~nodsynth.engines.maisi.networks.latent_downsample` (4).
+
+Tiles (:func:`decode_window`): the published sampler decodes in latent windows of 80 x 80 x 64
+with overlap 0.25 (4 tiles for a 512 x 512 x 256 CT); that is what CUDA uses. On the CPU the
+autoencoder runs without MAISI's tensor splitting and a tile's peak memory grows with its volume
+(about 128 KiB per latent voxel for the MAISI-v2 decoder, measured on a 16^3 latent), so an 80 x 80 x 64
+tile needs about 50 GiB: the CPU uses the published window only when half the available memory
+holds it, else the configuration's ``cpu_window_latent`` (32^3, about 4 GiB).
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ...progress import CancelToken, ProgressFn, check_cancel, no_progress
-from .device import autocast_context
+from .device import autocast_context, available_memory_bytes
 
 HU_MIN = -1000.0
 HU_MAX = 1000.0
+CPU_MEMORY_SHARE = 0.5
+"""Fraction of the available memory one CPU tile may use."""
 
 
 def hu_to_unit(ct_hu):
@@ -39,6 +48,25 @@ def window_count(size: Sequence[int], window: Sequence[int], overlap: float) -> 
         step = w if w >= n else max(int(w * (1.0 - overlap)), 1)
         count *= 1 if w >= n else math.ceil((n - w) / step) + 1
     return count
+
+
+def decode_window(config: Mapping[str, Any], device: torch.device,
+                  available_bytes: Optional[int] = None) -> list[int]:
+    """Latent window (x, y, z) for tiled encode/decode on ``device`` (see the module docstring).
+
+    ``config["decode"]``: ``window_latent`` (the published window), optional ``cpu_window_latent``
+    and ``cpu_bytes_per_latent_voxel`` (peak CPU memory per latent voxel of a tile). ``available_bytes``
+    defaults to what the machine reports; unknown memory counts as too little.
+    """
+    decode = config["decode"]
+    window = [int(w) for w in decode["window_latent"]]
+    if device.type == "cuda" or "cpu_window_latent" not in decode:
+        return window
+    available = available_memory_bytes() if available_bytes is None else available_bytes
+    needed = math.prod(window) * float(decode.get("cpu_bytes_per_latent_voxel", 0))
+    if available is not None and needed <= CPU_MEMORY_SHARE * available:
+        return window
+    return [int(w) for w in decode["cpu_window_latent"]]
 
 
 def _tiled(inputs: torch.Tensor, window: Sequence[int], overlap: float,

@@ -3,7 +3,9 @@
 A configuration is a dict with the keyword arguments of MONAI's MAISI networks under
 ``"autoencoder"`` (``AutoencoderKlMaisi``), ``"diffusion_unet"`` (``DiffusionModelUNetMaisi``) and
 ``"controlnet"`` (``ControlNetMaisi``), the ``RFlowScheduler`` arguments under ``"noise_scheduler"``
-and the VAE tiling under ``"decode"`` (``window_latent``: latent voxels per tile, ``overlap``: 0..1).
+and the VAE tiling under ``"decode"`` (``window_latent``: latent voxels per tile as published, ``overlap``: 0..1,
+optional ``cpu_window_latent`` / ``cpu_bytes_per_latent_voxel``: the smaller CPU tile and when it is
+needed, see :func:`nodsynth.engines.maisi.codec.decode_window`).
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from ...errors import InputError
 from ...resources import resources_dir
 
 REQUIRED_SECTIONS = ("autoencoder", "diffusion_unet", "controlnet", "noise_scheduler")
-DEFAULT_DECODE = {"window_latent": [32, 32, 32], "overlap": 0.25}
+DEFAULT_DECODE = {"window_latent": [80, 80, 64], "overlap": 0.25, "cpu_window_latent": [32, 32, 32],
+                  "cpu_bytes_per_latent_voxel": 131072}
+"""MAISI-v2's published tiling (NoMAISI's inference configuration), for configurations without a ``decode`` section."""
 
 
 def config_names() -> list[str]:
@@ -48,5 +52,9 @@ def load_config(config: str | Path | Mapping[str, Any] = "maisi_v2") -> dict[str
     if missing:
         raise InputError(f"MAISI configuration {data.get('name', config)!r} lacks section(s) {', '.join(missing)}")
     data.setdefault("name", "custom")
-    data["decode"] = {**DEFAULT_DECODE, **data.get("decode", {})}
+    decode = dict(data.get("decode") or DEFAULT_DECODE)
+    if "window_latent" not in decode:
+        raise InputError(f"MAISI configuration {data['name']!r}: the decode section needs window_latent")
+    decode.setdefault("overlap", DEFAULT_DECODE["overlap"])
+    data["decode"] = decode
     return data

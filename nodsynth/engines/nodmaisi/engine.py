@@ -2,12 +2,17 @@
 
 * :meth:`NodMAISIEngine.twin` -- a whole CT from an anatomy label map (nodule = 23): the published
   pipeline (8 bit-planes, spacing x 100, CT class, RFlowScheduler, 30 steps, latent / scale_factor,
-  sliding-window decode, clip to -1000..1000 HU, label 0 -> -1000 HU). Exposed in three pieces
-  (:meth:`prepare_twin`, :meth:`sample_twin`, :meth:`decode_twin`) for callers that need the latent.
+  sliding-window decode in the published 80 x 80 x 64 latent windows with overlap 0.25 on CUDA
+  (smaller on a CPU without the memory, :func:`~nodsynth.engines.maisi.codec.decode_window`), clip to
+  -1000..1000 HU, label 0 -> -1000 HU). Exposed in three pieces (:meth:`prepare_twin`,
+  :meth:`sample_twin`, :meth:`decode_twin`) for callers that need the latent.
 * :meth:`NodMAISIEngine.edit` -- ROI-local re-synthesis after a label-map edit: only a box around
   the change is regenerated, with the latent outside the change anchored to the encoded original
   at every step; only the part of the box the blend uses (plus a 4-latent-voxel halo) is decoded
-  and blended in with a feathered mask; voxels outside it are untouched.
+  and blended in with a feathered mask; voxels outside it are untouched. The box is sampled on the
+  timestep schedule of the whole CT (the one a twin of this CT gets), not of the box alone.
+
+Each result's ``info`` holds the timesteps, the decode window, tiles and seconds of every stage.
 """
 from __future__ import annotations
 
@@ -21,17 +26,18 @@ import torch
 from ...errors import InputError
 from ...progress import CancelToken, ProgressFn, check_cancel, no_progress, scaled_progress
 from ...volume import Volume, require_same_grid
-from ...weights import find_weights, weights_report
+from ...weights import checkpoint_records, find_weights, weights_report
 from ..base import EditRequest, Engine, SynthesisResult, TwinRequest
 from ..maisi import (MaisiNetworks, decode_latent, encode_ct, latent_downsample, load_autoencoder, load_config,
                      load_controlnet, load_diffusion_unet, resolve_device, unet_size_multiple)
+from ..maisi.codec import decode_window, window_count
 from ..maisi.grid import centred_grid, resample_onto
 from ..maisi.limits import XY_SPACING_MM, Z_SPACING_MM, grid_problems, valid_grid
 from ..maisi.orientation import NetworkAxes
 from . import roi
 from .conditioning import label_bitplanes, labels_as_uint8, spacing_tensor
 from .latent_cache import LatentCache, box_key
-from .sampling import Anchor, as_noise, make_scheduler, sample_latent, seeded_noise
+from .sampling import Anchor, as_noise, make_scheduler, sample_latent, schedule_timesteps, seeded_noise
 
 AIR_HU = -1000.0
 DEFAULT_ROI_BOX_VOXELS = 128
@@ -83,16 +89,21 @@ class NodMAISIEngine(Engine):
 
     def __init__(self, weights_dir: Optional[str] = None, device: Optional[str] = None,
                  config: str | Mapping[str, Any] = "maisi_v2", networks: Optional[MaisiNetworks] = None,
-                 roi_box_voxels: int = DEFAULT_ROI_BOX_VOXELS, **_ignored: Any) -> None:
+                 roi_box_voxels: int = DEFAULT_ROI_BOX_VOXELS, allow_baseline_controlnet: bool = False,
+                 **_ignored: Any) -> None:
         """``weights_dir``: folder searched first (else ``NODSYNTH_WEIGHTS`` / the user config file);
         ``device``: torch device (default CUDA when available); ``config``: network configuration name,
         JSON path or dict; ``networks``: already-built networks (tests, benchmarks), skipping the
-        weights lookup; ``roi_box_voxels``: smallest edge (voxels) of the box an edit regenerates."""
+        weights lookup; ``roi_box_voxels``: smallest edge (voxels) of the box an edit regenerates;
+        ``allow_baseline_controlnet``: accept MAISI-v2's baseline ``controlnet_3d_rflow-ct.pt`` when no
+        NodMAISI ControlNet is found (refused otherwise, see :mod:`nodsynth.weights`)."""
         self.config = load_config(networks.config if networks is not None else config)
         self.weights_dir = weights_dir
         self.device = networks.device if networks is not None else resolve_device(device)
         self._networks = networks
         self.roi_box_voxels = int(roi_box_voxels)
+        self.allow_baseline_controlnet = bool(allow_baseline_controlnet)
+        self.checkpoints: dict[str, dict[str, Any]] = {}  # role -> file, SHA-256, size, fallback
         self.downsample = latent_downsample(self.config)
         self.size_multiple = self.downsample * unet_size_multiple(self.config)
         self._encoded = LatentCache()  # repeated edits of one scan skip the VAE encode
@@ -106,7 +117,8 @@ class NodMAISIEngine(Engine):
         return self._networks
 
     def _load(self) -> MaisiNetworks:
-        files = find_weights(self.name, self.weights_dir)
+        files = find_weights(self.name, self.weights_dir, allow_fallback=self.allow_baseline_controlnet)
+        self.checkpoints = checkpoint_records(self.name, files)
         autoencoder = load_autoencoder(files["autoencoder"], self.config, self.device)
         unet, scale_factor = load_diffusion_unet(files["diffusion_unet"], self.config, self.device)
         controlnet = load_controlnet(files["controlnet"], unet, self.config, self.device).eval()
@@ -114,8 +126,11 @@ class NodMAISIEngine(Engine):
 
     def describe(self) -> dict[str, Any]:
         report = weights_report(self.name, self.weights_dir, with_hash=False)
+        usable = report["complete"] or (self.allow_baseline_controlnet and all(
+            f["found"] or f["fallback"] for f in report["files"] if f["required"]))
         return {"name": self.name, "weights_required": True,
-                "weights_found": self._networks is not None or report["complete"],
+                "weights_found": self._networks is not None or usable,
+                "allow_baseline_controlnet": self.allow_baseline_controlnet,
                 "device": str(self.device), "config": self.config.get("name"),
                 "operations": ["twin", "edit"], "weights": report}
 
@@ -152,13 +167,21 @@ class NodMAISIEngine(Engine):
                              spacing_tensor(plan.spacing_xyz_mm, self.device), plan.steps,
                              progress=progress, cancel=cancel)
 
+    @property
+    def window_latent(self) -> list[int]:
+        """Latent window of the tiled VAE encode/decode on this engine's device."""
+        return decode_window(self.config, self.device)
+
+    def tiles(self, latent_size: tuple[int, ...]) -> int:
+        """Tiles the VAE visits for a latent of ``latent_size`` (x, y, z)."""
+        return window_count(latent_size, self.window_latent, self.config["decode"]["overlap"])
+
     def decode_twin(self, plan: TwinPlan, latent: torch.Tensor, progress: Optional[ProgressFn] = None,
                     cancel: Optional[CancelToken] = None) -> Volume:
         """Decode a twin latent to HU on the output grid; label 0 -> -1000 HU."""
         nets = self.networks
-        decode = self.config["decode"]
-        ct_xyz = decode_latent(nets.autoencoder, latent, nets.scale_factor, decode["window_latent"],
-                               decode["overlap"], progress, cancel)
+        ct_xyz = decode_latent(nets.autoencoder, latent, nets.scale_factor, self.window_latent,
+                               self.config["decode"]["overlap"], progress, cancel)
         ct_xyz[plan.labels_xyz == 0] = AIR_HU
         ct = plan.work_labels.with_array(plan.axes.from_network(ct_xyz).astype(np.float32))
         if plan.resampled:
@@ -180,11 +203,14 @@ class NodMAISIEngine(Engine):
         ct = self.decode_twin(plan, latent, scaled_progress(report, 0.8, 0.99), cancel)
         t2 = time.perf_counter()
         report(1.0, "done")
+        latent_size = tuple(int(n) for n in plan.noise.shape[2:])
         info = {"steps": plan.steps, "seed": request.seed if request.initial_noise is None else None,
+                "timesteps": schedule_timesteps(self.config, plan.steps, int(np.prod(latent_size))),
                 "resampled_to_valid_grid": plan.resampled, "network_grid_size_ijk": list(plan.work_labels.size_ijk),
                 "network_grid_spacing_mm": plan.work_labels.spacing.tolist(), "sampling_seconds": t1 - t0,
+                "decode_window_latent": self.window_latent, "decode_tiles": self.tiles(latent_size),
                 "decode_seconds": t2 - t1, "config": self.config.get("name"), "scale_factor": nets.scale_factor,
-                "device": str(self.device)}
+                "device": str(self.device), "checkpoints": self.checkpoints}
         return SynthesisResult({"ct": ct}, self.name, time.perf_counter() - start, info)
 
     # ------------------------------------------------------------ ROI edit
@@ -218,7 +244,8 @@ class NodMAISIEngine(Engine):
         axes = NetworkAxes.of(ct)
         changed_box = changed[box]
         region = roi.distance_to_mm(changed_box, spacing_kji) <= request.margin_mm
-        decode = self.config["decode"]
+        window_latent, overlap = self.window_latent, self.config["decode"]["overlap"]
+        whole_ct_numel = int(np.prod([n // self.downsample for n in ct.shape_kji]))
 
         report(0.02, "encoding the original box")
         hits_before = self._encoded.hits
@@ -226,8 +253,9 @@ class NodMAISIEngine(Engine):
         ct_box_xyz = axes.to_network(ct.array[box])
         z_bg = self._encoded.get_or_encode(
             box_key(ct_box_xyz, axes.spacing_xyz(ct)),
-            lambda: encode_ct(nets.autoencoder, ct_box_xyz.astype(np.float32), decode["window_latent"],
-                              decode["overlap"], self.downsample, cancel=cancel).float() * nets.scale_factor)
+            lambda: encode_ct(nets.autoencoder, ct_box_xyz.astype(np.float32), window_latent,
+                              overlap, self.downsample, cancel=cancel).float() * nets.scale_factor)
+        encode_cached = self._encoded.hits > hits_before
         keep = torch.as_tensor(np.ascontiguousarray(roi.latent_keep_mask(axes.to_network(region), self.downsample)),
                                device=self.device)[None, None].expand_as(z_bg)
         labels_xyz = np.ascontiguousarray(axes.to_network(after_ids[box]))
@@ -235,12 +263,12 @@ class NodMAISIEngine(Engine):
         latent = sample_latent(nets.controlnet, nets.diffusion_unet, make_scheduler(self.config),
                                seeded_noise(tuple(z_bg.shape), request.seed), label_bitplanes(labels_xyz, self.device),
                                spacing_tensor(axes.spacing_xyz(ct), self.device), request.steps,
-                               Anchor(z_bg, keep), scaled_progress(report, 0.05, 0.85), cancel)
+                               Anchor(z_bg, keep), scaled_progress(report, 0.05, 0.85), cancel, whole_ct_numel)
         t2 = time.perf_counter()
         weights = roi.feather_weights(changed_box, spacing_kji, request.margin_mm)
         window = roi.latent_window(axes.to_network(weights) > 0, self.downsample, DECODE_HALO_LATENT)
         decoded = decode_latent(nets.autoencoder, latent[(slice(None), slice(None)) + window], nets.scale_factor,
-                                decode["window_latent"], decode["overlap"], scaled_progress(report, 0.85, 0.97), cancel)
+                                window_latent, overlap, scaled_progress(report, 0.85, 0.97), cancel)
         synth_xyz = np.full(labels_xyz.shape, AIR_HU, dtype=np.float32)
         synth_xyz[tuple(slice(w.start * self.downsample, w.stop * self.downsample) for w in window)] = decoded
         synth_xyz[labels_xyz == 0] = AIR_HU
@@ -251,8 +279,13 @@ class NodMAISIEngine(Engine):
         report(1.0, "done")
         info = {"box_start_kji": list(box_start), "box_stop_kji": list(box_stop),
                 "changed_voxels": int(changed.sum()), "steps": int(request.steps), "seed": request.seed,
-                "encode_cached": self._encoded.hits > hits_before,
+                "timesteps": schedule_timesteps(self.config, request.steps, whole_ct_numel),
+                "schedule_latent_voxels": whole_ct_numel, "encode_cached": encode_cached,
                 "decoded_latent_window": [[w.start, w.stop] for w in window],
+                "decode_window_latent": window_latent,
+                "encode_tiles": 0 if encode_cached else window_count(
+                    ct_box_xyz.shape, [w * self.downsample for w in window_latent], overlap),
+                "decode_tiles": self.tiles(tuple(w.stop - w.start for w in window)),
                 "encode_seconds": t1 - t0, "sampling_seconds": t2 - t1, "decode_seconds": t3 - t2,
-                "config": self.config.get("name"), "device": str(self.device)}
+                "config": self.config.get("name"), "device": str(self.device), "checkpoints": self.checkpoints}
         return SynthesisResult({"ct": ct.with_array(out)}, self.name, time.perf_counter() - start, info)

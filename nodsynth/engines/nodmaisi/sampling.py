@@ -5,6 +5,13 @@ sample_method="uniform")``; ``set_timesteps(steps, input_img_size_numel=<latent 
 runs the ControlNet on ``(latent, t, bit-planes, modality)``, the U-Net on ``(latent, t, spacing,
 modality, ControlNet residuals)`` and steps to the *next* timestep (0 after the last).
 
+``input_img_size_numel`` shifts the timesteps towards high noise for large latents (MONAI's
+``timestep_transform``): the network was trained and is sampled with the whole CT's latent size.
+A ROI edit therefore passes the number of latent voxels of the whole CT (``schedule_numel``), not
+of its box, so its timesteps equal those of a twin of the same CT. (For a 512 x 512 x 256 CT, a
+128^3 latent, the transform maps the median timestep 500 to about 760; a 32^3-latent edit box on its
+own would keep 500 and be sampled on a schedule the network never saw for such a scan.)
+
 Optional background anchoring (ROI-local edits): where ``anchor.keep`` is 1 the latent is
 replaced before every step by the encoded original at the current noise level,
 ``z_bg_t = (1 - t/T) z_bg + (t/T) eps`` (rectified flow's forward process), and by ``z_bg`` at the end.
@@ -68,15 +75,25 @@ def make_scheduler(config: Mapping[str, Any]):
     return RFlowScheduler(**config["noise_scheduler"])
 
 
-def step_pairs(scheduler, steps: int, latent_shape: Sequence[int], device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``(t, next_t)`` pairs of the inference schedule for a latent of ``latent_shape`` ``[B,C,x,y,z]``."""
+def step_pairs(scheduler, steps: int, latent_shape: Sequence[int], device: torch.device,
+               schedule_numel: Optional[int] = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(t, next_t)`` pairs of the inference schedule for a latent of ``latent_shape`` ``[B,C,x,y,z]``.
+
+    ``schedule_numel``: latent voxels the timestep shift is computed for (default: the latent's own).
+    """
     if not 1 <= int(steps) <= scheduler.num_train_timesteps:
         raise InputError(f"steps must be 1..{scheduler.num_train_timesteps}, got {steps}")
-    numel = int(np.prod(latent_shape[2:]))
+    numel = int(np.prod(latent_shape[2:])) if schedule_numel is None else int(schedule_numel)
     scheduler.set_timesteps(num_inference_steps=int(steps), device=device, input_img_size_numel=numel)
     timesteps = scheduler.timesteps
     following = torch.cat((timesteps[1:], torch.zeros(1, dtype=timesteps.dtype, device=timesteps.device)))
     return list(zip(timesteps, following))
+
+
+def schedule_timesteps(config: Mapping[str, Any], steps: int, schedule_numel: int) -> list[float]:
+    """The timesteps :func:`sample_latent` visits for ``steps`` and a latent of ``schedule_numel`` voxels."""
+    pairs = step_pairs(make_scheduler(config), steps, (1, 1, int(schedule_numel)), torch.device("cpu"))
+    return [round(float(t), 4) for t, _ in pairs]
 
 
 def seeded_noise(latent_shape: Sequence[int], seed: Optional[int]) -> torch.Tensor:
@@ -103,8 +120,12 @@ def as_noise(initial_noise: Any, latent_shape: Sequence[int]) -> torch.Tensor:
 @torch.no_grad()
 def sample_latent(controlnet: torch.nn.Module, unet: torch.nn.Module, scheduler, noise: torch.Tensor,
                   bitplanes: torch.Tensor, spacing: torch.Tensor, steps: int, anchor: Optional[Anchor] = None,
-                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> torch.Tensor:
-    """Run the published sampling loop from ``noise`` (``[1,C,x,y,z]``); returns the final latent (float32)."""
+                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                  schedule_numel: Optional[int] = None) -> torch.Tensor:
+    """Run the published sampling loop from ``noise`` (``[1,C,x,y,z]``); returns the final latent (float32).
+
+    ``schedule_numel``: latent voxels of the whole CT when ``noise`` covers only a box of it (ROI edit).
+    """
     device = next(unet.parameters()).device
     report = progress or no_progress
     eps = noise.to(device).float()
@@ -112,7 +133,7 @@ def sample_latent(controlnet: torch.nn.Module, unet: torch.nn.Module, scheduler,
     cond = bitplanes.to(device)
     modality = modality_tensor(device)
     spacing = spacing.to(device)
-    pairs = step_pairs(scheduler, steps, latent.shape, device)
+    pairs = step_pairs(scheduler, steps, latent.shape, device, schedule_numel)
     total_t = float(scheduler.num_train_timesteps)
     with embedded_condition(controlnet, cond):
         for index, (t, next_t) in enumerate(pairs):
