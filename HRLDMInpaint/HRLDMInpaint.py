@@ -10,6 +10,7 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
 
 from nodsynth.engines import SUBTYPES
+from nodsynth.engines.base import DEFAULT_INPAINT_SAMPLER, DEFAULT_INPAINT_STEPS, INPAINT_SAMPLERS
 from nodsynth.errors import InputError
 from nodsynth.histogram import BIN_CENTERS_HU
 from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
@@ -38,8 +39,9 @@ class HRLDMInpaint(ScriptedLoadableModule):
         self.parent.helpText = (
             "Insert a synthetic lung nodule into a healthy CT: click its centre or sample one (inner lung or "
             "sub-pleural), choose its shape (procedural, from a shape library or from a segmented nodule) and "
-            "diameter, its subtype and its HU histogram (a preset or a segmented nodule's, shifted and widened), "
-            "then inpaint with HR-LDM (DDIM for speed, DDPM-1000 for quality) or the model-free engine.")
+            "diameter, its subtype and its HU histogram (by default a real LIDC nodule's of that subtype and size; or "
+            "the subtype's mean preset, or a segmented nodule's; shifted and widened), then inpaint with HR-LDM "
+            "(DDPM-1000 as published; DDIM-50 the fast option) or the model-free engine.")
         self.parent.acknowledgementText = "HR-LDM: histogram-regularised latent diffusion in the MAISI latent space."
 
 
@@ -57,12 +59,12 @@ class HRLDMInpaintParameterNode:
     shapeLibraryPath: str = ""
     shapeSegmentation: vtkMRMLSegmentationNode
     subtype: Annotated[str, Choice(list(SUBTYPES))] = "solid"
-    histogramSource: Annotated[str, Choice(list(HISTOGRAM_SOURCES))] = "preset"
+    histogramSource: Annotated[str, Choice(list(HISTOGRAM_SOURCES))] = HISTOGRAM_SOURCES[0]
     histogramShiftHu: Annotated[float, WithinRange(-300.0, 300.0)] = 0.0
     histogramWiden: Annotated[float, WithinRange(0.5, 2.0)] = 1.0
     engine: Annotated[str, Choice(["hrldm", "classic"])] = "hrldm"
-    sampler: Annotated[str, Choice(["ddim", "ddpm"])] = "ddim"
-    steps: Annotated[int, WithinRange(1, 1000)] = 50
+    sampler: Annotated[str, Choice(list(INPAINT_SAMPLERS))] = DEFAULT_INPAINT_SAMPLER
+    steps: Annotated[int, WithinRange(1, 1000)] = DEFAULT_INPAINT_STEPS[DEFAULT_INPAINT_SAMPLER]
     seed: Annotated[int, WithinRange(0, 2147483647)] = 0
     outputVolume: vtkMRMLScalarVolumeNode
     outputSegmentation: vtkMRMLSegmentationNode
@@ -74,6 +76,7 @@ class HRLDMInpaintWidget(ModuleWidgetBase):
     def __init__(self, parent=None) -> None:
         ModuleWidgetBase.__init__(self, parent)
         self.LOGIC_CLASS = HRLDMInpaintLogic
+        self._sampler = None  # the sampler the steps were last set for
 
     def setupConnections(self) -> None:
         self.ui.targetPlaceWidget.buttonsVisible = False
@@ -93,6 +96,10 @@ class HRLDMInpaintWidget(ModuleWidgetBase):
 
     def updateButtons(self, caller=None, event=None) -> None:
         p = self._parameterNode
+        if p and p.sampler != self._sampler:
+            if self._sampler is not None:  # the user picked another sampler: its own step count
+                p.steps = DEFAULT_INPAINT_STEPS[p.sampler]
+            self._sampler = p.sampler
         ready = bool(p and p.inputVolume)
         self.ui.sampleLocationButton.enabled = ready
         self.ui.applyButton.enabled = self.runner.running or (ready and bool(p.targetPoints))
@@ -156,7 +163,7 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
     def histogram(self, p):
         ct = volume_from_node(p.inputVolume, "CT") if p.histogramSource == "segment" else None
         return target_histogram(p.histogramSource, p.subtype, p.histogramShiftHu, p.histogramWiden, ct,
-                                self._segmentMask(p) if ct is not None else None)
+                                self._segmentMask(p) if ct is not None else None, p.diameterMm, p.seed)
 
     @staticmethod
     def showHistogram(histogram) -> None:

@@ -13,7 +13,9 @@ from slicer import (vtkMRMLLabelMapVolumeNode, vtkMRMLMarkupsFiducialNode, vtkMR
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
 
+from nodsynth.augment import DEFAULT_METHOD, METHODS
 from nodsynth.errors import InputError
+from nodsynth.render.modes import DEFAULT_RENDER_MODE, RENDER_MODES
 from nodsynth.place import nodules_from_labelmap
 from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
 from NodMAISICommon.engines import ENGINE_JOB, engine_from_settings
@@ -42,8 +44,11 @@ class LesionAugment(ScriptedLoadableModule):
         self.parent.helpText = (
             "Shrink or grow a nodule (label 23) of a MAISI anatomy label map to an exact percent of its volume "
             "(removed voxels take the nearest lung lobe; grown voxels come from the lobes only), optionally as a "
-            "nested series, then render the matching CT without a model or with NodMAISI. 'Build label map' "
-            "assembles the label map from an organ segmentation, the CT's body and the nodule segments.")
+            "nested series ('paper': the NodMAISI paper's closest-mask rule), then render the matching CT without "
+            "a model or with NodMAISI: only the changed region inside the original CT (roi), or a whole new twin "
+            "as the paper does (twin). 'Build label map' assembles the label map from an organ segmentation, the "
+            "CT's body and the nodule segments; nodule masks are expanded by 2 mm, as in the label maps NodMAISI's "
+            "ControlNet was trained on (vista3Dauto_seg_knneX2mm_GTV).")
         self.parent.acknowledgementText = "Exact-volume variant of the CaNA lesion-aware augmentation."
 
 
@@ -57,11 +62,12 @@ class LesionAugmentParameterNode:
     noduleId: Annotated[int, WithinRange(0, 99)] = 0
     targetPercent: Annotated[float, WithinRange(10.0, 300.0)] = 50.0
     seriesPercents: str = ""
-    method: Annotated[str, Choice(["distance", "erosion"])] = "distance"
+    method: Annotated[str, Choice(list(METHODS))] = DEFAULT_METHOD
     outputLabelmap: vtkMRMLLabelMapVolumeNode
     contourSegmentation: vtkMRMLSegmentationNode
     statsTable: vtkMRMLTableNode
     engine: Annotated[str, Choice(["classic", "nodmaisi"])] = "classic"
+    renderMode: Annotated[str, Choice(list(RENDER_MODES))] = DEFAULT_RENDER_MODE
     steps: Annotated[int, WithinRange(1, 1000)] = 30
     seed: Annotated[int, WithinRange(0, 2147483647)] = 0
     outputVolume: vtkMRMLScalarVolumeNode
@@ -155,7 +161,7 @@ class LesionAugmentWidget(ModuleWidgetBase):
             edited = volume_from_node(p.outputLabelmap, "resized label map", copy=False)
             inputVolume = p.inputVolume
             self.startJob(self.ui.renderButton, ENGINE_JOB,
-                          (RENDER_TARGET, p.engine, settings, ct, labelmap, edited, p.steps, p.seed),
+                          (RENDER_TARGET, p.engine, settings, ct, labelmap, edited, p.steps, p.seed, p.renderMode),
                           lambda result: self._onRendered(result, inputVolume))
 
     def _onRendered(self, ct, inputVolume) -> None:
@@ -212,12 +218,13 @@ class LesionAugmentLogic(ScriptedLoadableModuleLogic):
 
     def renderNode(self, ctNode, labelmapNode, editedLabelmapNode, engineName: str = "classic",
                    settings: EngineSettings = EngineSettings(), steps: int = 30, seed: int = 0, outputNode=None,
-                   progress=None, cancel=None):
-        """Headless: the CT rendered for the edited label map, as a node beside the CT."""
+                   mode: str = DEFAULT_RENDER_MODE, progress=None, cancel=None):
+        """Headless: the CT rendered for the edited label map (``mode``: ``roi`` re-synthesises the changed
+        region inside the CT, ``twin`` a whole new CT), as a node beside the CT."""
         ensure_engine_dependencies(engineName, settings, interactive=False)
         ct = render_ct(engine_from_settings(engineName, settings), volume_from_node(ctNode, "CT"),
                        volume_from_node(labelmapNode, "label map"), volume_from_node(editedLabelmapNode, "edited label map"),
-                       steps, seed, progress=progress, cancel=cancel)
+                       steps, seed, mode, progress=progress, cancel=cancel)
         return node_from_volume(ct, "Rendered CT", node=outputNode, like=ctNode)
 
     @staticmethod

@@ -34,8 +34,10 @@ class NodMAISI(ScriptedLoadableModule):
         self.parent.helpText = (
             "Synthesise a whole chest CT from a MAISI anatomy label map (nodules = 23) with the NodMAISI "
             "ControlNet on MAISI-v2, or, with 'ROI only', re-synthesise just the region of an edited nodule "
-            "inside the original CT. Weights are never downloaded: set their folder under 'Engine location'. "
-            "torch and MONAI are installed only after you agree.")
+            "inside the original CT. Weights are never downloaded: set their folder under 'Engine location' (the "
+            "NodMAISI ControlNet is looked for first; MAISI-v2's baseline ControlNet only when allowed there). A label "
+            "map built here expands nodule segments by 2 mm, as in the label maps NodMAISI's ControlNet was trained "
+            "on (vista3Dauto_seg_knneX2mm_GTV). torch and MONAI are installed only after you agree.")
         self.parent.acknowledgementText = "Networks from MONAI's MAISI (monai.apps.generation.maisi)."
 
 

@@ -11,7 +11,7 @@ import slicer
 
 from nodsynth.errors import Cancelled
 
-from .engines import connection_report, local_devices_text, needs_upload_consent
+from .engines import baseline_controlnet_warning, connection_report, local_devices_text, needs_upload_consent
 from .settings import (EngineSettings, load_engine_settings, normalize_server_url, save_engine_settings,
                        validated)
 
@@ -57,6 +57,10 @@ class EnginePanel:
                                               "else a configuration name or a JSON file matching your checkpoints")
         form.addRow("Network config:", self.networkConfigLineEdit)
 
+        self.allowBaselineCheckBox = qt.QCheckBox("Allow MAISI-v2's baseline ControlNet")
+        self.allowBaselineCheckBox.toolTip = baseline_controlnet_warning()
+        form.addRow(self.allowBaselineCheckBox)
+
         self.serverUrlLineEdit = qt.QLineEdit()
         self.serverUrlLineEdit.placeholderText = "http://gpu-server:8000"
         form.addRow("Server URL:", self.serverUrlLineEdit)
@@ -77,6 +81,7 @@ class EnginePanel:
         self.deviceComboBox.connect("currentIndexChanged(int)", self._save)
         self.weightsPathLineEdit.connect("currentPathChanged(QString)", self._save)
         self.networkConfigLineEdit.connect("editingFinished()", self._save)
+        self.allowBaselineCheckBox.connect("toggled(bool)", self._save)
         self.serverUrlLineEdit.connect("editingFinished()", self._save)
         self.tokenLineEdit.connect("editingFinished()", self._save)
         self.testButton.connect("clicked(bool)", self.onTestConnection)
@@ -100,6 +105,7 @@ class EnginePanel:
         self.deviceComboBox.setCurrentText(settings.device)
         self.weightsPathLineEdit.currentPath = settings.weights_dir
         self.networkConfigLineEdit.text = settings.network_config
+        self.allowBaselineCheckBox.checked = settings.allow_baseline_controlnet
         self.serverUrlLineEdit.text = settings.server_url
         self.tokenLineEdit.text = settings.token
         self._updateEnabled()
@@ -110,6 +116,7 @@ class EnginePanel:
             widget.enabled = remote
         self.weightsPathLineEdit.enabled = not remote
         self.networkConfigLineEdit.enabled = not remote
+        self.allowBaselineCheckBox.enabled = not remote
 
     def settings(self) -> EngineSettings:
         """The settings the widgets show now (not yet validated)."""
@@ -117,7 +124,8 @@ class EnginePanel:
                               weights_dir=self.weightsPathLineEdit.currentPath,
                               device=self.deviceComboBox.currentText,
                               server_url=self.serverUrlLineEdit.text, token=self.tokenLineEdit.text,
-                              network_config=self.networkConfigLineEdit.text)
+                              network_config=self.networkConfigLineEdit.text,
+                              allow_baseline_controlnet=bool(self.allowBaselineCheckBox.checked))
 
     def _save(self, *_args) -> None:
         settings = self.settings()

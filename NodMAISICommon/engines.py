@@ -27,6 +27,8 @@ def local_engine_config(settings: EngineSettings) -> dict[str, Any]:
         config["device"] = settings.device
     if settings.network_config:
         config["config"] = settings.network_config
+    if settings.allow_baseline_controlnet:
+        config["allow_baseline_controlnet"] = True
     return config
 
 
@@ -92,6 +94,15 @@ def connection_report(settings: EngineSettings) -> str:
     info = engine_from_settings("classic", settings, timeout_s=CONNECTION_TEST_TIMEOUT_S, retries=1,
                                 backoff_s=0.2).health()
     return "\n".join(f"{key}: {value}" for key, value in info.items())
+
+
+def baseline_controlnet_warning() -> str:
+    """Why NodMAISI refuses MAISI-v2's baseline ControlNet unless allowed (the weights lookup's own words)."""
+    from nodsynth.weights import ENGINE_WEIGHTS
+
+    controlnet = next(spec for spec in ENGINE_WEIGHTS["nodmaisi"] if spec.role == "controlnet")
+    return (f"Without the NodMAISI ControlNet, use {controlnet.fallback_names[0]} anyway. It "
+            f"{controlnet.fallback_reason.split('. ')[0]}.")
 
 
 LOW_GPU_MEMORY_MB = 8 * 1024

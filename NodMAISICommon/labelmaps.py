@@ -8,7 +8,8 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from nodsynth.errors import InputError
-from nodsynth.labelmap import assemble_labelmap, organs_from_totalsegmentator, totalsegmentator_to_maisi
+from nodsynth.labelmap import (NODMAISI_NODULE_MARGIN_MM, assemble_labelmap, organs_from_totalsegmentator,
+                               totalsegmentator_to_maisi)
 from nodsynth.labels import label_dict
 from nodsynth.volume import Volume, require_same_grid
 
@@ -43,9 +44,12 @@ def organ_volume(masks: Mapping[str, Volume]) -> Volume:
 
 
 def build_labelmap(organ_masks: Mapping[str, Volume], nodule_masks: Sequence[Volume],
-                   ct: Optional[Volume] = None) -> Volume:
-    """MAISI label map from named organ masks, nodule masks (label 23 on top) and the CT's body (200)."""
-    return assemble_labelmap(organ_volume(organ_masks), ct=ct, nodule_masks=list(nodule_masks))
+                   ct: Optional[Volume] = None, nodule_margin_mm: float = NODMAISI_NODULE_MARGIN_MM) -> Volume:
+    """MAISI label map from named organ masks, nodule masks (label 23 on top, expanded by
+    ``nodule_margin_mm``: 2 mm, as in the label maps NodMAISI's ControlNet was trained on) and the CT's
+    body (200)."""
+    return assemble_labelmap(organ_volume(organ_masks), ct=ct, nodule_masks=list(nodule_masks),
+                             nodule_margin_mm=nodule_margin_mm)
 
 
 def split_lung_input(lung: Optional[Volume]) -> tuple[Optional[Volume], Optional[Volume]]:

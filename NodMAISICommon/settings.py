@@ -29,6 +29,7 @@ class EngineSettings:
     server_url: str = ""
     token: str = ""
     network_config: str = ""  # empty: the engine's published configuration (MAISI-v2); else a name or JSON file
+    allow_baseline_controlnet: bool = False  # NodMAISI may fall back to MAISI-v2's baseline ControlNet
 
     @property
     def remote(self) -> bool:
@@ -87,7 +88,8 @@ def validated(settings: EngineSettings) -> EngineSettings:
 
 
 _KEYS = {"location": "Location", "weights_dir": "WeightsFolder", "device": "Device",
-         "server_url": "ServerURL", "token": "ServerToken", "network_config": "NetworkConfig"}
+         "server_url": "ServerURL", "token": "ServerToken", "network_config": "NetworkConfig",
+         "allow_baseline_controlnet": "AllowBaselineControlNet"}
 
 
 def load_engine_settings(store) -> EngineSettings:
@@ -95,8 +97,12 @@ def load_engine_settings(store) -> EngineSettings:
     defaults = EngineSettings()
     values = {}
     for field_name, key in _KEYS.items():
-        value = store.value(f"{SETTINGS_GROUP}/{key}", getattr(defaults, field_name))
-        values[field_name] = "" if value is None else str(value)
+        default = getattr(defaults, field_name)
+        value = store.value(f"{SETTINGS_GROUP}/{key}", default)
+        if isinstance(default, bool):  # QSettings keeps an INI file's booleans as text
+            values[field_name] = str(value).strip().lower() in ("true", "1", "yes")
+        else:
+            values[field_name] = "" if value is None else str(value)
     return EngineSettings(**values)
 
 

@@ -109,6 +109,19 @@ def test_settings_round_trip_and_keys():
     save_engine_settings(store, settings)
     assert load_engine_settings(store) == settings
     assert store.values["NodMAISI/ServerToken"] == "s3cret" and store.values["NodMAISI/Location"] == "remote"
+    allowed = EngineSettings(network_config="maisi_tiny", allow_baseline_controlnet=True)
+    save_engine_settings(store, allowed)
+    store.values["NodMAISI/AllowBaselineControlNet"] = "true"  # an INI file gives booleans back as text
+    assert load_engine_settings(store) == allowed
+
+
+def test_a_local_engine_gets_only_the_options_the_user_set():
+    from NodMAISICommon.engines import local_engine_config
+
+    assert local_engine_config(EngineSettings()) == {}
+    assert local_engine_config(EngineSettings(device="cuda:1", network_config="maisi_tiny",
+                                              allow_baseline_controlnet=True)) == {
+        "device": "cuda:1", "config": "maisi_tiny", "allow_baseline_controlnet": True}
 
 
 @pytest.mark.parametrize("text, url, noted", [

@@ -9,6 +9,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from nodsynth.engines import Engine, InpaintRequest
+from nodsynth.engines.base import DEFAULT_INPAINT_SAMPLER, DEFAULT_INPAINT_STEPS
+from nodsynth.histogram_library import library_histogram
 from nodsynth.errors import InputError
 from nodsynth.place import placement_regions, resolve_lung, sample_centroids
 from nodsynth.presets import nodule_histogram, preset_histogram, transform_histogram
@@ -19,7 +21,9 @@ from nodsynth.volume import Volume
 from NodMAISICommon.labelmaps import split_lung_input
 
 SHAPE_SOURCES = ("procedural", "library", "segment")
-HISTOGRAM_SOURCES = ("preset", "segment")
+HISTOGRAM_SOURCES = ("library", "preset", "segment")
+"""library: a real LIDC nodule's histogram of the subtype and about the diameter (the default, as the
+engine's own default target); preset: the subtype's mean; segment: a segmented nodule's."""
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,15 @@ def nodule_mask(ct: Volume, centroid_lps: Sequence[float], options: ShapeOptions
 
 
 def target_histogram(source: str, subtype: str, shift_hu: float = 0.0, widen: float = 1.0,
-                     ct: Optional[Volume] = None, segment_mask: Optional[Volume] = None) -> np.ndarray:
-    """The 40-bin target histogram: the subtype's preset or a segmented nodule's, shifted and widened."""
+                     ct: Optional[Volume] = None, segment_mask: Optional[Volume] = None, diameter_mm: float = 10.0,
+                     seed: int = 0) -> np.ndarray:
+    """The 40-bin target histogram: a library nodule's of ``subtype`` and about ``diameter_mm`` (drawn with
+    ``seed``), the subtype's preset or a segmented nodule's, shifted and widened."""
     if source not in HISTOGRAM_SOURCES:
         raise InputError(f"unknown histogram source {source!r}; use one of {', '.join(HISTOGRAM_SOURCES)}")
-    if source == "preset":
+    if source == "library":
+        base = library_histogram(subtype, diameter_mm, seed)[0]
+    elif source == "preset":
         base = preset_histogram(subtype)
     else:
         if ct is None or segment_mask is None:
@@ -77,7 +85,8 @@ def target_histogram(source: str, subtype: str, shift_hu: float = 0.0, widen: fl
 
 
 def inpaint(engine: Engine, ct: Volume, mask: Volume, subtype: str, histogram: np.ndarray,
-            lung: Optional[Volume] = None, steps: int = 50, sampler: str = "ddim", seed: int = 0,
+            lung: Optional[Volume] = None, steps: int = DEFAULT_INPAINT_STEPS[DEFAULT_INPAINT_SAMPLER],
+            sampler: str = DEFAULT_INPAINT_SAMPLER, seed: int = 0,
             progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Volume:
     """The CT with the nodule inserted (voxels outside the engine's ROI stay bit-identical)."""
     labelmap, lung_mask = split_lung_input(lung)

@@ -9,9 +9,10 @@ import numpy as np
 
 from nodsynth.augment import (ResizeResult, check_percent, equivalent_diameter_mm, longest_diameter_mm,
                              nodule_components, resize_series, select_nodules)
-from nodsynth.engines import EditRequest, Engine
+from nodsynth.engines import Engine
 from nodsynth.errors import InputError
 from nodsynth.progress import CancelToken, ProgressFn
+from nodsynth.render.modes import DEFAULT_RENDER_MODE, render_edited
 from nodsynth.volume import Volume
 
 
@@ -59,7 +60,9 @@ def stats_rows(results: Sequence[ResizeResult]) -> list[dict]:
 
 
 def render_ct(engine: Engine, ct: Volume, labelmap: Volume, edited: Volume, steps: int = 30, seed: int = 0,
-              progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Volume:
-    """The CT re-rendered for the edited label map (voxels away from the change stay bit-identical)."""
-    request = EditRequest(ct=ct, labelmap=labelmap, edited_labelmap=edited, steps=int(steps), seed=int(seed))
-    return engine.edit(request, progress=progress, cancel=cancel).ct
+              mode: str = DEFAULT_RENDER_MODE, progress: Optional[ProgressFn] = None,
+              cancel: Optional[CancelToken] = None) -> Volume:
+    """The CT for the edited label map: ``roi`` re-renders the changed region of ``ct`` (voxels away from
+    the change stay bit-identical), ``twin`` synthesises a whole new CT (see :mod:`nodsynth.render.modes`)."""
+    return render_edited(engine, edited, mode, ct=ct, labelmap=labelmap, steps=int(steps), seed=int(seed),
+                         progress=progress, cancel=cancel).ct

@@ -72,7 +72,7 @@ def inpaint_case(logic, parameters, placement, args, settings, out_dir, case_id)
         p.lungVolume = load_volume_node(placement["lung"], label=True) if placement["lung"] else None
         p.targetPoints = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Nodule centre")
         p.diameterMm, p.subtype, p.seed = placement["diameter_mm"], placement["subtype"], placement["seed"]
-        p.engine, p.sampler, p.steps = args.engine, args.sampler, args.steps
+        p.engine, p.sampler, p.steps, p.histogramSource = args.engine, args.sampler, args.steps, args.histogram
         p.outputVolume, p.outputSegmentation = None, None
         if placement["point"] is not None:
             add_control_point_lps(p.targetPoints, p.inputVolume, placement["point"], "Nodule centre")
@@ -89,19 +89,26 @@ def run(argv):
     from HRLDMInpaint import HRLDMInpaintLogic
     from NodMAISICommon.batch import (add_manifest_option, argument_parser, BatchReport, output_folder,
                                       require_options, run_manifest_file)
+    from HRLDMInpaintLib.compute import HISTOGRAM_SOURCES
     from NodMAISICommon.settings import EngineSettings, validated
+    from nodsynth.engines.base import DEFAULT_INPAINT_SAMPLER, DEFAULT_INPAINT_STEPS, INPAINT_SAMPLERS
 
     parser = argument_parser(__doc__.splitlines()[0])
     parser.add_argument("--placements", help="placement CSV (see the script's docstring)")
     parser.add_argument("--out-dir")
     parser.add_argument("--engine", default="hrldm", choices=("hrldm", "classic"))
-    parser.add_argument("--sampler", default="ddim", choices=("ddim", "ddpm"))
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--sampler", default=DEFAULT_INPAINT_SAMPLER, choices=INPAINT_SAMPLERS,
+                        help="ddpm: as published, 1000 steps (default); ddim: the fast option, 50 steps")
+    parser.add_argument("--steps", type=int, help="sampling steps (default: the sampler's, 1000 or 50)")
+    parser.add_argument("--histogram", default=HISTOGRAM_SOURCES[0], choices=HISTOGRAM_SOURCES[:2],
+                        help="library: a real LIDC nodule's of the subtype and size (default); preset: the subtype mean")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", default="", help="weights folder (never downloaded)")
     parser.add_argument("--device", default="auto")
     add_manifest_option(parser)
     args = parser.parse_args(argv)
+    if args.steps is None:
+        args.steps = DEFAULT_INPAINT_STEPS[args.sampler]
     if args.manifest:
         return run_manifest_file(args.manifest, args.shard, getattr(args, "weights", ""))
     require_options(parser, args, ["placements", "out_dir"])

@@ -56,7 +56,7 @@ def augment_case(logic, labelmap_path, ct_path, args, settings, out_dir):
             if ct_node is not None:
                 edited_node = node_from_volume(result.labelmap, name, label=True)
                 rendered = logic.renderNode(ct_node, labelmap_node, edited_node, args.render, settings,
-                                            args.steps, args.seed)
+                                            args.steps, args.seed, mode=args.render_mode)
                 write_volume(volume_from_node(rendered), Path(out_dir) / f"{name}_ct.nii.gz")
             write_volume(result.labelmap, Path(out_dir) / f"{name}.nii.gz")
         return [{"labelmap": Path(labelmap_path).name, **row} for row in stats_rows(results)]
@@ -69,7 +69,8 @@ def run(argv):
                                       require_options, run_manifest_file, unique_outputs)
     from NodMAISICommon.settings import EngineSettings, validated
     from nodsynth.atomic import write_csv_atomic
-    from nodsynth.augment import percent_tag
+    from nodsynth.augment import DEFAULT_METHOD, METHODS, percent_tag
+    from nodsynth.render.modes import DEFAULT_RENDER_MODE, RENDER_MODES
     from nodsynth.volume import volume_stem
 
     parser = argument_parser(__doc__.splitlines()[0])
@@ -77,9 +78,15 @@ def run(argv):
     parser.add_argument("--series", help="comma-separated percents, e.g. 100,90,80 (nested)")
     parser.add_argument("--out-dir")
     parser.add_argument("--nodule-id", type=int, default=0, help="1-based nodule (component) id; 0: every nodule")
-    parser.add_argument("--method", default="distance", choices=("distance", "erosion"))
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS,
+                        help="distance: exact volume (default); erosion: the reference algorithm; paper: the NodMAISI "
+                             "paper's closest-mask rule")
     parser.add_argument("--render", default="none", choices=("none", "classic", "nodmaisi"),
                         help="also render each edited CT with this engine")
+    parser.add_argument("--render-mode", default=DEFAULT_RENDER_MODE, choices=RENDER_MODES,
+                        help="roi: the changed region inside the CT (default); twin: a whole new CT (nodmaisi)")
+    parser.add_argument("--allow-baseline-controlnet", action="store_true",
+                        help="let NodMAISI use MAISI-v2's baseline ControlNet when its own is missing")
     parser.add_argument("--weights", default="", help="weights folder (NodMAISI render)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steps", type=int, default=30)
@@ -92,7 +99,8 @@ def run(argv):
     args.percents = parse_percents(args.series)
     if args.nodule_id < 0:
         raise ValueError(f"--nodule-id must be >= 0, got {args.nodule_id}")
-    settings = validated(EngineSettings(weights_dir=args.weights, device=args.device))
+    settings = validated(EngineSettings(weights_dir=args.weights, device=args.device,
+                                        allow_baseline_controlnet=args.allow_baseline_controlnet))
     cases = read_cases(args.labelmaps, args.render != "none")
     out_dir = output_folder(args.out_dir)
     unique_outputs([out_dir / f"{volume_stem(str(m))}_{percent_tag(args.percents[0])}.nii.gz" for m, _ in cases])

@@ -55,6 +55,9 @@ def run(argv):
     parser.add_argument("--weights", default="", help="weights folder (never downloaded)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--config", default="", help="network configuration (default: the published MAISI-v2)")
+    parser.add_argument("--allow-baseline-controlnet", action="store_true",
+                        help="use MAISI-v2's baseline ControlNet when the NodMAISI ControlNet is missing (NodMAISI "
+                             "reports that the baseline misses sub-centimetre nodules)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-size", default="", help="twin: i,j,k voxels (default: the label map's)")
@@ -71,7 +74,8 @@ def run(argv):
         raise ValueError("--mode edit needs --cases")
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
-    settings = validated(EngineSettings(weights_dir=args.weights, device=args.device, network_config=args.config))
+    settings = validated(EngineSettings(weights_dir=args.weights, device=args.device, network_config=args.config,
+                                        allow_baseline_controlnet=args.allow_baseline_controlnet))
     options = SynthesisOptions(steps=args.steps, seed=args.seed, output_size_ijk=parse_size(args.output_size),
                                output_spacing_mm=parse_spacing(args.output_spacing), resample_to_valid=args.resample,
                                roi_only=args.mode == "edit")

@@ -95,8 +95,15 @@ def test_a_label_map_is_built_from_segments_whose_terminology_says_nodule(patien
     nodule = patient.nodules[0].mask
     write_segment(organs, ct, nodule, "Nodule 1")
     labelmap = slicer.util.arrayFromVolume(LesionAugmentLogic().buildLabelmap(ct, organs))
-    assert np.array_equal(labelmap[nodule.array > 0], np.full(int((nodule.array > 0).sum()), NODULE))
-    assert (labelmap == 30).sum() == int(((lobe.array > 0) & (nodule.array == 0)).sum())
+    painted, drawn = labelmap == NODULE, nodule.array > 0
+    assert painted[drawn].all(), "every voxel of the 'Nodule' segment is label 23"
+    # expanded by 2 mm into labelled voxels, as the label maps NodMAISI's ControlNet was trained on
+    from scipy import ndimage
+
+    spacing_kji = patient.ct.spacing[::-1]
+    within_2mm = ndimage.distance_transform_edt(~drawn, sampling=spacing_kji) <= 2.0
+    assert painted.sum() > drawn.sum() and not (painted & ~within_2mm).any()
+    assert (labelmap == 30).sum() == int(((lobe.array > 0) & ~painted).sum())
 
 
 def test_nodmaisi_roi_edit_headless_and_the_contour_node_is_found_by_class(patient):
@@ -152,3 +159,45 @@ def test_64_bit_label_maps_become_nodes_without_losing_values(patient):
     too_wide = patient.labelmap.with_array(np.full(patient.labelmap.shape_kji, 2 ** 40, dtype=np.int64))
     with pytest.raises(Exception, match="do not fit"):
         node_from_volume(too_wide, "overflow", label=True)
+
+
+def test_lesionaugment_renders_a_roi_edit_or_refuses_a_twin_the_model_free_engine_cannot_make(patient):
+    """Issue 15 (2): the Render choice; a whole-CT twin needs NodMAISI, said before anything runs."""
+    from LesionAugment import LesionAugmentLogic
+    from NodMAISICommon.volumes import node_from_volume
+
+    logic = LesionAugmentLogic()
+    p = logic.getParameterNode()
+    assert p.renderMode == "roi" and p.method == "distance"
+    p.method = "paper"  # the NodMAISI paper's closest-mask rule is offered
+    ct = node_from_volume(patient.ct, "CT")
+    labels = node_from_volume(patient.labelmap, "labels", label=True)
+    edited, _, _ = logic.resizeNodule(labels, 1, [60.0], method=p.method)
+    roi = slicer.util.arrayFromVolume(logic.renderNode(ct, labels, edited, "classic", mode="roi"))
+    assert roi.shape == patient.ct.array.shape and np.any(roi != patient.ct.array)
+    with pytest.raises(Exception, match="cannot generate a whole CT"):
+        logic.renderNode(ct, labels, edited, "classic", mode="twin")
+
+
+def test_hrldminpaint_defaults_are_the_published_sampler_and_a_real_nodules_histogram(patient):
+    """Issue 15 (5): DDPM-1000 and a library histogram by default; picking DDIM gives its 50 steps."""
+    from HRLDMInpaint import HRLDMInpaintLogic
+    from nodsynth.histogram_library import library_histogram
+    from NodMAISICommon.volumes import node_from_volume
+
+    import modules as harness_modules
+
+    widget = harness_modules.create_widget("HRLDMInpaint")
+    try:
+        p = widget._parameterNode
+        assert (p.sampler, p.steps, p.histogramSource) == ("ddpm", 1000, "library")
+        widget.ui.samplerComboBox.currentText = "ddim"
+        assert p.sampler == "ddim" and p.steps == 50 and widget.ui.stepsSpinBox.value == 50
+        widget.ui.samplerComboBox.currentText = "ddpm"
+        assert p.steps == 1000
+        p.inputVolume = node_from_volume(patient.ct, "CT")
+        p.subtype, p.diameterMm, p.seed = "ground-glass", 12.0, 4
+        expected = library_histogram("ground-glass", 12.0, 4)[0]
+        assert np.allclose(HRLDMInpaintLogic().histogram(p), expected)
+    finally:
+        harness_modules.unload(widget)
