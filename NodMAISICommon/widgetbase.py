@@ -2,7 +2,6 @@
 follow scene close, drive one job in the module's job process, and show the engine-location panel."""
 from __future__ import annotations
 
-import numpy as np
 import slicer
 import vtk
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
@@ -139,10 +138,9 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ``Stored`` reference, with the hand-over appended to ``uploads`` the first time."""
         from .volumes import content_key
 
-        key = content_key(node)
-        if not self.runner.host.holds(key):
-            volume = volume.with_array(np.array(volume.array))  # a copy: the node may change while it goes
-        stored, pieces = self.runner.host.put_in_pieces(key, volume)
+        # ``volume`` views the node's voxels; the view keeps VTK's array alive even if the node gets new
+        # voxels meanwhile (the key then changes, so the next job sends them)
+        stored, pieces = self.runner.host.put_in_pieces(content_key(node), volume)
         uploads.append(pieces)
         return stored
 

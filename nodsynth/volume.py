@@ -184,6 +184,24 @@ class Volume:
         return self.array, m
 
 
+def read_volume_grid(path: str | os.PathLike) -> Volume:
+    """The voxel grid of a volume file from its header alone (the array is a zero-size broadcast of the
+    file's shape: nothing is read into memory)."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise InputError(f"cannot read {path} as a volume: {str(exc).strip().splitlines()[-1]}") from exc
+    if reader.GetDimension() != 3:
+        raise InputError(f"{path} is not a 3-D volume")
+    i, j, k = reader.GetSize()
+    return Volume(np.broadcast_to(np.zeros((), np.uint8), (k, j, i)), reader.GetSpacing(), reader.GetOrigin(),
+                  np.asarray(reader.GetDirection()).reshape(3, 3))
+
+
 def volume_stem(path: str | os.PathLike) -> str:
     """``cts/case_01.nii.gz`` -> ``case_01``: a volume file's name without its (double) suffix."""
     name = Path(path).name

@@ -15,10 +15,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Optional
 
-import numpy as np
-
 from ..errors import InputError, NodsynthError
-from ..volume import Volume, require_same_grid
+from ..volume import Volume, read_volume_grid, require_same_grid
 from .graph import dependencies, groups, producers, real, stages
 from .layout import BatchLayout, layout_for
 from .manifest import Job, Manifest, parse_manifest, problems_error
@@ -43,23 +41,6 @@ class CheckedManifest:
         return self.manifest.jobs
 
 
-def header_grid(path: Path) -> Volume:
-    """The voxel grid of a volume file, read from its header only (the array is a zero-size broadcast)."""
-    import SimpleITK as sitk
-
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        raise InputError(f"cannot read {path} as a volume: {str(exc).strip().splitlines()[-1]}") from exc
-    if reader.GetDimension() != 3:
-        raise InputError(f"{path} is not a 3-D volume")
-    i, j, k = reader.GetSize()
-    return Volume(np.broadcast_to(np.zeros((), np.uint8), (k, j, i)), reader.GetSpacing(), reader.GetOrigin(),
-                  np.asarray(reader.GetDirection()).reshape(3, 3))
-
-
 class _Grids:
     """Grids of files on disk (headers) or, for files a row writes, of the input they inherit it from."""
 
@@ -75,7 +56,7 @@ class _Grids:
 
     def _find(self, path: Path, key: str, depth: int) -> Optional[Volume]:
         if path.is_file():
-            return header_grid(path)
+            return read_volume_grid(path)
         index = self.owner.get(key)
         op = self.ops[index] if index is not None else None
         if op is None or depth > len(self.jobs):

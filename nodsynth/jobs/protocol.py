@@ -63,7 +63,7 @@ def stored_path(root: Path, key: str) -> Path:
     return root / STORE_FOLDER / (hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + ".pkl")
 
 
-STORED_PIECE_BYTES = 16 * 2 ** 20
+STORED_PIECE_BYTES = 4 * 2 ** 20
 """How much of a stored input is written per step (a GUI timer tick: about 10 ms)."""
 
 

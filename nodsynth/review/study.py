@@ -35,7 +35,7 @@ from ..errors import InputError
 from ..place import lung_from_ct
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress, scaled_progress
 from ..segment.postprocess import lung_region
-from ..volume import read_volume
+from ..volume import read_volume, read_volume_grid
 from .balance import allocate, balance_table, choose, size_bin
 from .blinded import box_of_mask, cropped_case, full_case, write_case_volume, write_montage
 from .key import KEY_FILE, STUDY_FILE, KeyRow, key_text, sha256_of
@@ -94,18 +94,7 @@ def select(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], n_real: 
 
 def _spacing(paths: Sequence[Path]) -> np.ndarray:
     """``(n, 3)`` voxel spacings (mm, i j k) read from the headers of the given files."""
-    import SimpleITK as sitk
-
-    spacings = []
-    for path in sorted(set(paths)):
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(path))
-        try:
-            reader.ReadImageInformation()
-        except RuntimeError as exc:
-            raise InputError(f"cannot read {path} as a volume: {str(exc).strip().splitlines()[-1]}") from exc
-        spacings.append(reader.GetSpacing())
-    return np.asarray(spacings, dtype=np.float64)
+    return np.asarray([read_volume_grid(path).spacing for path in sorted(set(paths))], dtype=np.float64)
 
 
 def _check_request(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], n_real: int, n_synthetic: int,
