@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's nodsynth, not an installed one
+
 from nodsynth.atomic import write_text_atomic
 from nodsynth.errors import NodsynthError
 from nodsynth.segment import segment_nodule

@@ -79,6 +79,33 @@ def split_at_necks(depth_mm: np.ndarray, core: np.ndarray, opened: np.ndarray) -
     return opened & (basins == 1)
 
 
+def wall_tophat(piece: np.ndarray, seed_kji, spacing_kji, inner_mm: float, outer_mm: float) -> np.ndarray:
+    """The seed's part of what an opening at ``outer_mm`` removes from ``piece`` (a white top-hat), plus the
+    base sliver the wall's balls covered (:func:`cap_height_mm`); faces farther than ``inner_mm`` from the
+    seed are continued (:func:`faces_beyond_mm`)."""
+    opened = opening_mm(piece, outer_mm, spacing_kji, faces_beyond_mm(piece.shape, seed_kji, spacing_kji, inner_mm))
+    tophat = component_of(piece & ~opened, seed_kji)
+    if inner_mm <= 0:
+        return tophat
+    return tophat | (opened & dilation_mm(tophat, cap_height_mm(outer_mm, inner_mm), spacing_kji))
+
+
+def cut_attachments(local: np.ndarray, seed_kji, spacing_kji, inner_mm: float) -> np.ndarray:
+    """``local`` without the attachments thinner than ``CUT_FRACTION`` of the nodule's radius (steps 3-4 of
+    :func:`isolate_nodule`); unchanged when no core voxel lies within ``inner_mm`` of the seed."""
+    depth = edt_mm(local, spacing_kji)
+    reach = distance_from_voxel_mm(local.shape, seed_kji, spacing_kji)
+    radius = float(depth[reach <= inner_mm].max())  # the nodule's radius
+    cut = CUT_FRACTION * radius
+    core = depth > cut
+    core_seed = nearest_voxel(core, seed_kji, spacing_kji, search_mm=inner_mm)
+    if core_seed is None:
+        return local
+    nodule_core = component_of(core, core_seed)
+    nodule = split_at_necks(depth, nodule_core, local & dilation_mm(nodule_core, cut, spacing_kji))
+    return remove_passing_vessels(nodule, local & ~nodule, seed_kji, spacing_kji, radius, cut)
+
+
 def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
     """The nodule at ``seed_kji`` in a thresholded ``candidate`` mask, without the structures it touches.
 
@@ -108,23 +135,9 @@ def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
     local = piece[box]
     inner, outer = separation_scale_mm(local, local_seed, spacing_kji)
     if np.isfinite(outer):
-        opened = opening_mm(local, outer, spacing_kji, faces_beyond_mm(local.shape, local_seed, spacing_kji, inner))
-        tophat = component_of(local & ~opened, local_seed)
-        local = tophat
-        if inner > 0:  # give back the base sliver the wall's balls covered
-            local = tophat | (opened & dilation_mm(tophat, cap_height_mm(outer, inner), spacing_kji))
+        local = wall_tophat(local, local_seed, spacing_kji, inner, outer)
     if inner > 0:
-        depth = edt_mm(local, spacing_kji)
-        reach = distance_from_voxel_mm(local.shape, local_seed, spacing_kji)
-        radius = float(depth[reach <= inner].max())  # the nodule's radius
-        cut = CUT_FRACTION * radius
-        core = depth > cut
-        core_seed = nearest_voxel(core, local_seed, spacing_kji, search_mm=inner)
-        if core_seed is not None:
-            nodule_core = component_of(core, core_seed)
-            nodule = split_at_necks(depth, nodule_core, local & dilation_mm(nodule_core, cut, spacing_kji))
-            local = remove_passing_vessels(nodule, local & ~nodule, local_seed, spacing_kji, radius, cut)
+        local = cut_attachments(local, local_seed, spacing_kji, inner)
     out = np.zeros_like(candidate, dtype=bool)
     out[box] = local
     return out
-
