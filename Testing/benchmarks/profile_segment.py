@@ -47,13 +47,16 @@ STEPS = (  # (module the step is looked up in, name, step)
     (click, "nodule_between", "threshold + component"),
     (click, "isolate_nodule", "threshold + component"),
     (click, "outer_layer_level_hu", "part-solid"),
+    (component, "edt_mm", "depth maps (scale, necks)"),
+    (component, "distance_from_voxel_mm", "depth maps (scale, necks)"),
     (component, "separation_scale_mm", "scale selection"),
     (component, "wall_tophat", "wall top-hat"),
-    (component, "cut_attachments", "necks (depth, core, watershed)"),
+    (component, "cut_attachments", "necks (core, watershed)"),
     (component, "remove_passing_vessels", "passing vessels"),
 )
-ORDER = ("input checks", "smoothing", "clustering", "threshold + component", "scale selection", "wall top-hat",
-         "necks (depth, core, watershed)", "passing vessels", "part-solid", "VOI growth", "fill holes", OTHER)
+ORDER = ("input checks", "smoothing", "clustering", "threshold + component", "depth maps (scale, necks)",
+         "scale selection", "wall top-hat",
+         "necks (core, watershed)", "passing vessels", "part-solid", "VOI growth", "fill holes", OTHER)
 SIZE_CLASSES = ((0, 6, "<6 mm"), (6, 10, "6-10 mm"), (10, 20, "10-20 mm"), (20, np.inf, ">=20 mm"))
 
 
