@@ -93,10 +93,12 @@ def component_of(mask: np.ndarray, voxel_kji) -> np.ndarray:
 
 def bounding_slices(mask: np.ndarray, margin=1) -> tuple[slice, ...]:
     """Slices of the mask's bounding box grown by ``margin`` voxels (one number or per axis; clipped to the array)."""
-    nz = np.nonzero(mask)
     margins = np.broadcast_to(np.asarray(margin, dtype=int), (mask.ndim,))
-    return tuple(slice(max(int(v.min()) - int(m), 0), min(int(v.max()) + int(m) + 1, n))
-                 for v, m, n in zip(nz, margins, mask.shape))
+    box = []
+    for axis, (m, n) in enumerate(zip(margins, mask.shape)):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        box.append(slice(max(int(hit[0]) - int(m), 0), min(int(hit[-1]) + int(m) + 1, n)))
+    return tuple(box)
 
 
 def _largest_depth_mm(mask: np.ndarray, spacing) -> float:
@@ -126,9 +128,10 @@ def faces_holding_balls(mask: np.ndarray, radius_mm: float, spacing_kji,
     spacing = np.asarray(spacing_kji, dtype=np.float64)
     holding = [[False, False] for _ in range(mask.ndim)]
     choices = [(None,) + tuple(side for side in (0, 1) if continued_faces[axis][side]) for axis in range(mask.ndim)]
-    for sides in itertools.product(*choices):
+    # faces first, then edges and corners: a set whose faces all hold balls already tells nothing new
+    for sides in sorted(itertools.product(*choices), key=lambda sides: sum(side is not None for side in sides)):
         axes = [axis for axis, side in enumerate(sides) if side is not None]
-        if not axes:
+        if not axes or all(holding[axis][sides[axis]] for axis in axes):
             continue
         face = mask[tuple(slice(None) if side is None else (0 if side == 0 else -1) for side in sides)]
         in_face = [step for step, side in zip(spacing, sides) if side is None]
