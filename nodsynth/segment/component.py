@@ -75,9 +75,11 @@ def split_at_necks(depth_mm: np.ndarray, core: np.ndarray, opened: np.ndarray) -
     removed = piece & ~opened
     if not removed.any():
         return opened
-    markers = core.astype(np.int32) + 2 * removed.astype(np.int32)
-    basins = watershed(-depth_mm, markers, mask=piece)
-    return opened & (basins == 1)
+    box = bounding_slices(piece)  # nothing outside the piece floods: same basins in its box
+    markers = core[box].astype(np.int32) + 2 * removed[box].astype(np.int32)
+    kept = np.zeros_like(opened)
+    kept[box] = opened[box] & (watershed(-depth_mm[box], markers, mask=piece[box]) == 1)
+    return kept
 
 
 def wall_tophat(piece: np.ndarray, depth: np.ndarray, seed_kji, spacing_kji, inner_mm: float,
@@ -87,6 +89,8 @@ def wall_tophat(piece: np.ndarray, depth: np.ndarray, seed_kji, spacing_kji, inn
     seed are continued (:func:`faces_beyond_mm`). ``depth`` is the piece's distance map (mm)."""
     opened = opening_mm(piece, outer_mm, spacing_kji, faces_beyond_mm(piece.shape, seed_kji, spacing_kji, inner_mm),
                         depth)
+    if not opened.any():  # nothing holds the ball: the piece (one component, the seed's) is the top-hat
+        return piece
     tophat = component_of(piece & ~opened, seed_kji)
     if inner_mm <= 0:
         return tophat
