@@ -5,18 +5,25 @@
 Clicks each nodule at its ``nodules.csv`` centre (no box) with the default method and runs the
 ``pins`` protocol (box = the csv bounding box) in the same pass; reports Dice against the expert
 mask overall, for ground-glass (Texture "Non-Solid/GGO") and small (< 6 mm) nodules, and the
-latencies. Also prints Dice on the two whole-slice slabs (``--slabs``) against the 2-of-4 masks.
+latencies, with the ratios ours / PiNS of the median and p95 latency (same run). Also prints Dice
+on the two whole-slice slabs (``--slabs``) against the 2-of-4 masks.
+
+``--per-nodule`` writes each nodule's Dice, latencies and a SHA-1 of its mask; ``--compare-masks``
+with such a file from an earlier run counts the masks that changed and lists their Dice before/after.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's nodsynth, not an installed one
 
 from nodsynth.atomic import write_text_atomic
 from nodsynth.errors import NodsynthError
@@ -31,6 +38,11 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(bool), b.astype(bool)
     total = a.sum() + b.sum()
     return 1.0 if total == 0 else float(2.0 * np.logical_and(a, b).sum() / total)
+
+
+def mask_sha1(mask: np.ndarray) -> str:
+    """SHA-1 of a binary mask's shape and bits: equal digests, equal masks."""
+    return hashlib.sha1(str(mask.shape).encode() + np.packbits(mask.astype(bool)).tobytes()).hexdigest()
 
 
 def bbox_size_mm(row: dict) -> tuple[float, float, float]:
@@ -55,6 +67,8 @@ def evaluate_row(folder: Path, row: dict, method: str, with_pins: bool = True) -
             mask, out["error"] = np.zeros_like(truth), str(exc)
         out[f"{prefix}latency_ms"] = (time.perf_counter() - t0) * 1e3
         out[f"{prefix}dice"] = dice(mask, truth)
+        if not prefix:
+            out["mask_sha1"] = mask_sha1(mask)
     return out
 
 
@@ -71,7 +85,25 @@ def summarise(results: list[dict]) -> dict:
             "latency_ms_median": float(np.median(lat)), "latency_ms_p95": float(np.percentile(lat, 95)),
             "pins_dice_mean": mean("pins_dice", results), "pins_dice_ggo": mean("pins_dice", ggo),
             "pins_dice_small": mean("pins_dice", small),
-            "pins_latency_ms_median": float(np.median(pins_lat)), "pins_latency_ms_p95": float(np.percentile(pins_lat, 95))}
+            "pins_latency_ms_median": float(np.median(pins_lat)), "pins_latency_ms_p95": float(np.percentile(pins_lat, 95)),
+            "latency_ratio_median": float(np.median(lat) / np.median(pins_lat)),
+            "latency_ratio_p95": float(np.percentile(lat, 95) / np.percentile(pins_lat, 95))}
+
+
+def compare_masks(results: list[dict], earlier_csv: Path) -> dict:
+    """Nodules whose mask differs from an earlier ``--per-nodule`` file's (by SHA-1), with Dice before/after."""
+    with open(earlier_csv, newline="") as handle:
+        earlier = {row["file"]: row for row in csv.DictReader(handle)}
+    changed = [{"file": r["file"], "dice_before": float(earlier[r["file"]]["dice"]), "dice_after": r["dice"]}
+               for r in results if r["file"] in earlier and earlier[r["file"]]["mask_sha1"] != r["mask_sha1"]]
+    return {"n_compared": sum(r["file"] in earlier for r in results), "n_changed": len(changed), "changed": changed}
+
+
+def latency_lines(summary: dict) -> str:
+    """Ours and PiNS median / p95 latency with the ratios ours / PiNS."""
+    return "\n".join(f"latency {name:6s} ours {summary[f'latency_ms_{key}']:8.2f} ms   PiNS "
+                     f"{summary[f'pins_latency_ms_{key}']:8.2f} ms   ours/PiNS {summary[f'latency_ratio_{key}']:.3f}"
+                     for name, key in (("median", "median"), ("p95", "p95")))
 
 
 def slab_dice(slabs: Path, method: str) -> dict:
@@ -101,6 +133,7 @@ def main(argv=None) -> int:
     parser.add_argument("--half", choices=("even", "odd"), help="only even/odd csv rows (generalisation split)")
     parser.add_argument("--skip-pins", action="store_true", help="do not run the pins protocol (faster)")
     parser.add_argument("--per-nodule", type=Path, help="also write per-nodule results (CSV)")
+    parser.add_argument("--compare-masks", type=Path, help="a --per-nodule CSV of an earlier run: count changed masks")
     args = parser.parse_args(argv)
 
     with open(args.vois / "nodules.csv", newline="") as handle:
@@ -114,6 +147,8 @@ def main(argv=None) -> int:
     slabs = args.slabs or args.vois.parent / "lidc_slabs"
     if slabs.is_dir():
         summary["slab_dice"] = slab_dice(slabs, args.method)
+    if args.compare_masks:
+        summary["masks"] = compare_masks(results, args.compare_masks)
     write_text_atomic(args.json, json.dumps(summary, indent=2) + "\n")
     if args.per_nodule:
         with open(args.per_nodule, "w", newline="") as handle:
@@ -121,6 +156,8 @@ def main(argv=None) -> int:
             writer.writeheader()
             writer.writerows(results)
     print(json.dumps(summary, indent=2))
+    if not args.skip_pins:
+        print(latency_lines(summary))
     return 0
 
 

@@ -80,7 +80,7 @@ def edge_level_hu(smoothed: np.ndarray, level_hu: float, allowed: Optional[np.nd
                   solid: bool) -> float:
     """The nodule's edge level (HU) from the VOI's values clipped to the nodule's ``level_hu`` and
     clustered in two with ``method`` (:func:`boundary_level_hu`)."""
-    values = np.clip(smoothed, None, level_hu)
+    values = np.clip(smoothed, None, level_hu).astype(np.float64)  # clipped in float32, as smoothed
     if allowed is not None:
         values = values[allowed]
     return boundary_level_hu(values, nodule_threshold_hu(values, method), EDGE_FRACTION,

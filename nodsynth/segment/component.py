@@ -18,18 +18,19 @@ SCALES_MM = (1.5, 2.25, 3.4, 5.0, 7.6, 11.4, 17.0)
 """Ball radii (mm, ratio 1.5) tried when separating the nodule from larger structures."""
 
 
-def separation_scale_mm(piece: np.ndarray, seed_kji, spacing_kji, scales_mm=SCALES_MM) -> tuple[float, float]:
-    """``(inner, outer)`` radii (mm): the largest scale whose ball around the seed fits in ``piece``, and the next.
+def separation_scale_mm(depth_mm: np.ndarray, reach_mm: np.ndarray, scales_mm=SCALES_MM) -> tuple[float, float]:
+    """``(inner, outer)`` radii (mm): the largest scale whose ball around the seed fits in the piece, and the next.
 
-    An opening with a ball of radius r keeps the seed iff some ball of radius r inside the
-    piece covers it, i.e. a voxel within r of the seed lies deeper than r. ``outer`` is
-    ``inf`` when the seed survives every scale.
+    ``depth_mm`` is the piece's distance map (:func:`edt_mm`), ``reach_mm`` every voxel's distance
+    from the seed. An opening with a ball of radius r keeps the seed iff some ball of radius r
+    inside the piece covers it, i.e. a voxel within r of the seed lies deeper than r. ``outer`` is
+    ``inf`` when the seed survives every scale (ascending radii).
     """
-    depth = edt_mm(piece, spacing_kji)
-    reach = distance_from_voxel_mm(piece.shape, seed_kji, spacing_kji)
+    deep = depth_mm > scales_mm[0]  # only these can lie deeper than any scale
+    depth, reach = depth_mm[deep], reach_mm[deep]
     inner = 0.0
     for radius in scales_mm:
-        if not np.any(depth[reach <= radius] > radius):
+        if not np.any((reach <= radius) & (depth > radius)):
             return inner, radius
         inner = radius
     return inner, float("inf")
@@ -74,9 +75,42 @@ def split_at_necks(depth_mm: np.ndarray, core: np.ndarray, opened: np.ndarray) -
     removed = piece & ~opened
     if not removed.any():
         return opened
-    markers = core.astype(np.int32) + 2 * removed.astype(np.int32)
-    basins = watershed(-depth_mm, markers, mask=piece)
-    return opened & (basins == 1)
+    box = bounding_slices(piece)  # nothing outside the piece floods: same basins in its box
+    markers = core[box].astype(np.int32) + 2 * removed[box].astype(np.int32)
+    kept = np.zeros_like(opened)
+    kept[box] = opened[box] & (watershed(-depth_mm[box], markers, mask=piece[box]) == 1)
+    return kept
+
+
+def wall_tophat(piece: np.ndarray, depth: np.ndarray, seed_kji, spacing_kji, inner_mm: float,
+                outer_mm: float) -> np.ndarray:
+    """The seed's part of what an opening at ``outer_mm`` removes from ``piece`` (a white top-hat), plus the
+    base sliver the wall's balls covered (:func:`cap_height_mm`); faces farther than ``inner_mm`` from the
+    seed are continued (:func:`faces_beyond_mm`). ``depth`` is the piece's distance map (mm)."""
+    opened = opening_mm(piece, outer_mm, spacing_kji, faces_beyond_mm(piece.shape, seed_kji, spacing_kji, inner_mm),
+                        depth)
+    if not opened.any():  # nothing holds the ball: the piece (one component, the seed's) is the top-hat
+        return piece
+    tophat = component_of(piece & ~opened, seed_kji)
+    if inner_mm <= 0:
+        return tophat
+    return tophat | (opened & dilation_mm(tophat, cap_height_mm(outer_mm, inner_mm), spacing_kji))
+
+
+def cut_attachments(local: np.ndarray, depth: np.ndarray, reach: np.ndarray, seed_kji, spacing_kji,
+                    inner_mm: float) -> np.ndarray:
+    """``local`` without the attachments thinner than ``CUT_FRACTION`` of the nodule's radius (steps 3-4 of
+    :func:`isolate_nodule`); unchanged when no core voxel lies within ``inner_mm`` of the seed.
+    ``depth`` is ``local``'s distance map (mm), ``reach`` every voxel's distance (mm) from the seed."""
+    radius = float(depth[reach <= inner_mm].max())  # the nodule's radius
+    cut = CUT_FRACTION * radius
+    core = depth > cut
+    core_seed = nearest_voxel(core, seed_kji, spacing_kji, search_mm=inner_mm)
+    if core_seed is None:
+        return local
+    nodule_core = component_of(core, core_seed)
+    nodule = split_at_necks(depth, nodule_core, local & dilation_mm(nodule_core, cut, spacing_kji))
+    return remove_passing_vessels(nodule, local & ~nodule, seed_kji, spacing_kji, radius, cut)
 
 
 def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
@@ -106,25 +140,16 @@ def isolate_nodule(candidate: np.ndarray, seed_kji, spacing_kji) -> np.ndarray:
     box = bounding_slices(piece)
     local_seed = tuple(s - b.start for s, b in zip(seed, box))
     local = piece[box]
-    inner, outer = separation_scale_mm(local, local_seed, spacing_kji)
+    depth = edt_mm(local, spacing_kji)
+    reach = distance_from_voxel_mm(local.shape, local_seed, spacing_kji)
+    inner, outer = separation_scale_mm(depth, reach)
     if np.isfinite(outer):
-        opened = opening_mm(local, outer, spacing_kji, faces_beyond_mm(local.shape, local_seed, spacing_kji, inner))
-        tophat = component_of(local & ~opened, local_seed)
+        tophat = wall_tophat(local, depth, local_seed, spacing_kji, inner, outer)
+        if inner > 0 and not np.array_equal(tophat, local):
+            depth = edt_mm(tophat, spacing_kji)
         local = tophat
-        if inner > 0:  # give back the base sliver the wall's balls covered
-            local = tophat | (opened & dilation_mm(tophat, cap_height_mm(outer, inner), spacing_kji))
     if inner > 0:
-        depth = edt_mm(local, spacing_kji)
-        reach = distance_from_voxel_mm(local.shape, local_seed, spacing_kji)
-        radius = float(depth[reach <= inner].max())  # the nodule's radius
-        cut = CUT_FRACTION * radius
-        core = depth > cut
-        core_seed = nearest_voxel(core, local_seed, spacing_kji, search_mm=inner)
-        if core_seed is not None:
-            nodule_core = component_of(core, core_seed)
-            nodule = split_at_necks(depth, nodule_core, local & dilation_mm(nodule_core, cut, spacing_kji))
-            local = remove_passing_vessels(nodule, local & ~nodule, local_seed, spacing_kji, radius, cut)
+        local = cut_attachments(local, depth, reach, local_seed, spacing_kji, inner)
     out = np.zeros_like(candidate, dtype=bool)
     out[box] = local
     return out
-

@@ -4,9 +4,14 @@
 from distance transforms, so they are right on anisotropic voxels and cost the same for any
 radius. The distance transform does not treat the array border as background: structures cut by
 the array border are assumed to continue.
+
+Distance maps are computed only in a box around the voxels that can matter (a mask's bounding box
+grown by one voxel for its depth, by the radius for a dilation); the values are the ones the whole
+array gives: a voxel outside the box is never the nearest one (see :func:`edt_mm`, :func:`dilation_mm`).
 """
 from __future__ import annotations
 
+import itertools
 from typing import Optional, Sequence
 
 import numpy as np
@@ -19,18 +24,45 @@ NEAREST_SEARCH_MM = 3.0
 """A click off the object still picks the nearest object voxel within this distance."""
 
 
-def edt_mm(mask: np.ndarray, spacing_kji) -> np.ndarray:
-    """Distance (mm) from each mask voxel to the nearest non-mask voxel of the array."""
-    if mask.all():
-        return np.full(mask.shape, np.inf)
+def _edt(mask: np.ndarray, spacing_kji) -> np.ndarray:
     return ndimage.distance_transform_edt(mask, sampling=spacing_kji)
 
 
-def dilation_mm(mask: np.ndarray, radius_mm: float, spacing_kji) -> np.ndarray:
-    """Every voxel within ``radius_mm`` of the mask (Euclidean ball dilation)."""
+def edt_mm(mask: np.ndarray, spacing_kji) -> np.ndarray:
+    """Distance (mm) from each mask voxel to the nearest non-mask voxel of the array.
+
+    Computed in the mask's bounding box grown by one voxel: a non-mask voxel outside that box is
+    never nearer than the box's own non-mask border voxel it projects onto (each axis offset is no larger).
+    """
     if not mask.any():
-        return np.zeros_like(mask, dtype=bool)
-    return edt_mm(~mask, spacing_kji) <= radius_mm
+        return np.zeros(mask.shape)
+    if mask.all():
+        return np.full(mask.shape, np.inf)
+    box = bounding_slices(mask)
+    if all(b.stop - b.start == n for b, n in zip(box, mask.shape)):
+        return _edt(mask, spacing_kji)
+    depth = np.zeros(mask.shape)
+    depth[box] = _edt(mask[box], spacing_kji)
+    return depth
+
+
+def reach_voxels(distance_mm: float, spacing_kji) -> np.ndarray:
+    """Voxels per axis (``k, j, i``) that always span more than ``distance_mm``: ``ceil(d / spacing) + 1``."""
+    return np.ceil(distance_mm / np.asarray(spacing_kji, dtype=np.float64)).astype(int) + 1
+
+
+def dilation_mm(mask: np.ndarray, radius_mm: float, spacing_kji) -> np.ndarray:
+    """Every voxel within ``radius_mm`` of the mask (Euclidean ball dilation).
+
+    Computed in the mask's bounding box grown by :func:`reach_voxels`; every voxel outside it is
+    farther than the radius along one axis alone.
+    """
+    out = np.zeros(mask.shape, dtype=bool)
+    if not mask.any():
+        return out
+    box = bounding_slices(mask, reach_voxels(radius_mm, spacing_kji))
+    out[box] = _edt(~mask[box], spacing_kji) <= radius_mm
+    return out
 
 
 def distance_from_voxel_mm(shape, voxel_kji, spacing_kji) -> np.ndarray:
@@ -59,25 +91,74 @@ def component_of(mask: np.ndarray, voxel_kji) -> np.ndarray:
     return labels == labels[tuple(voxel_kji)]
 
 
-def bounding_slices(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...]:
-    """Slices of the mask's bounding box grown by ``margin`` voxels (clipped to the array)."""
-    nz = np.nonzero(mask)
-    return tuple(slice(max(int(v.min()) - margin, 0), min(int(v.max()) + margin + 1, n))
-                 for v, n in zip(nz, mask.shape))
+def bounding_slices(mask: np.ndarray, margin=1) -> tuple[slice, ...]:
+    """Slices of the mask's bounding box grown by ``margin`` voxels (one number or per axis; clipped to the array)."""
+    margins = np.broadcast_to(np.asarray(margin, dtype=int), (mask.ndim,))
+    box = []
+    for axis, (m, n) in enumerate(zip(margins, mask.shape)):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        box.append(slice(max(int(hit[0]) - int(m), 0), min(int(hit[-1]) + int(m) + 1, n)))
+    return tuple(box)
+
+
+def _largest_depth_mm(mask: np.ndarray, spacing) -> float:
+    """The largest :func:`edt_mm` value of ``mask`` (any number of axes; a 0-d mask is one voxel)."""
+    if mask.all():
+        return float("inf")
+    if not mask.any():
+        return 0.0
+    return float(_edt(mask, spacing).max())
+
+
+BALL_SLACK = 1e-9
+"""Relative slack on the radius in :func:`faces_holding_balls`: a bound, kept safe from rounding."""
+
+
+def faces_holding_balls(mask: np.ndarray, radius_mm: float, spacing_kji,
+                        continued_faces: Sequence[tuple[bool, bool]]) -> tuple[tuple[bool, bool], ...]:
+    """The ``continued_faces`` beyond which a ball of ``radius_mm`` can be centred in the extended mask.
+
+    Beyond a face, an edge where two continued faces meet or a corner where three do, the mask
+    extended by repeating its faces (:func:`opening_mm`) holds at every level the voxels of that
+    face (edge, corner), so a ball centred there reaches that copy's non-mask voxels: it fits only
+    if the face (edge, corner) itself, alone, is deeper than the radius somewhere. A face that
+    is in no such face, edge or corner need not be extended: no ball is centred beyond it, and
+    the opening inside the array is the same without it.
+    """
+    spacing = np.asarray(spacing_kji, dtype=np.float64)
+    holding = [[False, False] for _ in range(mask.ndim)]
+    choices = [(None,) + tuple(side for side in (0, 1) if continued_faces[axis][side]) for axis in range(mask.ndim)]
+    # faces first, then edges and corners: a set whose faces all hold balls already tells nothing new
+    for sides in sorted(itertools.product(*choices), key=lambda sides: sum(side is not None for side in sides)):
+        axes = [axis for axis, side in enumerate(sides) if side is not None]
+        if not axes or all(holding[axis][sides[axis]] for axis in axes):
+            continue
+        face = mask[tuple(slice(None) if side is None else (0 if side == 0 else -1) for side in sides)]
+        in_face = [step for step, side in zip(spacing, sides) if side is None]
+        if _largest_depth_mm(face, in_face) > radius_mm * (1.0 - BALL_SLACK):
+            for axis in axes:
+                holding[axis][sides[axis]] = True
+    return tuple((before, after) for before, after in holding)
 
 
 def opening_mm(mask: np.ndarray, radius_mm: float, spacing_kji,
-               continued_faces: Optional[Sequence[tuple[bool, bool]]] = None) -> np.ndarray:
+               continued_faces: Optional[Sequence[tuple[bool, bool]]] = None,
+               depth_mm: Optional[np.ndarray] = None) -> np.ndarray:
     """Morphological opening with a Euclidean ball of ``radius_mm``.
 
     ``continued_faces`` gives, per axis, whether the mask goes on beyond the array's first and
     last face as it is at that face. Balls may then be centred beyond those faces (the mask is
     extended there by repeating its face for the opening), so a structure that a face cuts thin -
-    a chest wall at the edge of a crop - still holds the balls it holds whole.
+    a chest wall at the edge of a crop - still holds the balls it holds whole. Only the faces
+    beyond which a ball can fit are extended (:func:`faces_holding_balls`). ``depth_mm``, the
+    mask's :func:`edt_mm` when known, saves computing it again when no face is extended.
     """
-    if continued_faces is None:
-        return dilation_mm(edt_mm(mask, spacing_kji) > radius_mm, radius_mm, spacing_kji) & mask
-    reach = np.ceil(radius_mm / np.asarray(spacing_kji, dtype=np.float64)).astype(int) + 1
+    if continued_faces is not None:
+        continued_faces = faces_holding_balls(mask, radius_mm, spacing_kji, continued_faces)
+    if continued_faces is None or not any(before or after for before, after in continued_faces):
+        depth = edt_mm(mask, spacing_kji) if depth_mm is None else depth_mm
+        return dilation_mm(depth > radius_mm, radius_mm, spacing_kji) & mask
+    reach = reach_voxels(radius_mm, spacing_kji)
     widths = [(int(r) if before else 0, int(r) if after else 0) for r, (before, after) in zip(reach, continued_faces)]
     opened = opening_mm(np.pad(mask, widths, mode="edge"), radius_mm, spacing_kji)
     return opened[tuple(slice(w[0], w[0] + n) for w, n in zip(widths, mask.shape))]

@@ -25,7 +25,8 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
-from .mm_morphology import FACE_CONNECTIVITY, component_of, edt_mm, nearest_voxel
+from .mm_morphology import (FACE_CONNECTIVITY, bounding_slices, component_of, dilation_mm, edt_mm, nearest_voxel,
+                            reach_voxels)
 
 NEAR_FRACTION = 2.0
 """An attachment's voxels within this many nodule radii of the nodule are fitted."""
@@ -95,10 +96,7 @@ def voxel_points_mm(mask: np.ndarray, spacing_kji, origin_kji=(0, 0, 0)) -> np.n
 
 def around_mm(mask: np.ndarray, margin_mm: float, spacing_kji) -> tuple[slice, ...]:
     """Slices of the mask's bounding box grown by ``margin_mm`` on every side (clipped to the array)."""
-    margin = np.ceil(margin_mm / np.asarray(spacing_kji, dtype=np.float64)).astype(int) + 1
-    nz = np.nonzero(mask)
-    return tuple(slice(max(int(v.min()) - m, 0), min(int(v.max()) + m + 1, n))
-                 for v, m, n in zip(nz, margin, mask.shape))
+    return bounding_slices(mask, reach_voxels(margin_mm, spacing_kji))
 
 
 def fit_tube(points_mm: np.ndarray, elongation: float = TUBE_ELONGATION) -> Optional[Tube]:
@@ -133,11 +131,11 @@ def passing_tubes(nodule: np.ndarray, attachments: np.ndarray, seed_kji, spacing
     box = around_mm(nodule, reach_mm, spacing_kji)
     nodule, attachments = nodule[box], attachments[box]
     origin = [s.start for s in box]
-    labels, count = ndimage.label(attachments, structure=np.ones((3, 3, 3), dtype=bool))
     touching = ndimage.binary_dilation(nodule, structure=FACE_CONNECTIVITY) & attachments
-    if count == 0 or not touching.any():
+    if not touching.any():
         return [], np.zeros((0, 3))
-    near = attachments & (edt_mm(~nodule, spacing_kji) <= reach_mm)
+    labels, _ = ndimage.label(attachments, structure=np.ones((3, 3, 3), dtype=bool))
+    near = attachments & dilation_mm(nodule, reach_mm, spacing_kji)
     near_points, near_labels = voxel_points_mm(near, spacing_kji, origin), labels[near]
     seed_mm = np.asarray(seed_kji, dtype=np.float64) * np.asarray(spacing_kji, dtype=np.float64)
     tubes = []

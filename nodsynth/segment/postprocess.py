@@ -7,15 +7,23 @@ from scipy import ndimage
 from ..errors import InputError
 from ..labels import LOBE_IDS, LUNG, NODULE
 from ..volume import Volume, require_same_grid
-from .mm_morphology import dilation_mm
+from .mm_morphology import bounding_slices, dilation_mm
 
 LUNG_IDS = (*LOBE_IDS, LUNG, NODULE)
 """MAISI ids that count as lung: the five lobes, lung (20) and lung nodules (23)."""
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill cavities fully enclosed by the mask in 3-D."""
-    return ndimage.binary_fill_holes(mask)
+    """Fill cavities fully enclosed by the mask in 3-D.
+
+    Filled in the mask's bounding box grown by one voxel: the background outside the mask's
+    bounding box is one region that reaches the array border, and that margin joins it.
+    """
+    out = np.zeros(mask.shape, dtype=bool)
+    if mask.any():
+        box = bounding_slices(mask)
+        out[box] = ndimage.binary_fill_holes(mask[box])
+    return out
 
 
 def expand_mm(mask: np.ndarray, spacing_kji, distance_mm: float) -> np.ndarray:
