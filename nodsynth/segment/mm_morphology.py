@@ -91,13 +91,25 @@ def component_of(mask: np.ndarray, voxel_kji) -> np.ndarray:
     return labels == labels[tuple(voxel_kji)]
 
 
+def _axis_projections(mask: np.ndarray) -> list[np.ndarray]:
+    """Per axis, whether each index along it holds a mask voxel (two passes over the mask, not one per axis)."""
+    if mask.ndim == 1:
+        return [mask]
+    return [mask.any(axis=tuple(range(1, mask.ndim)))] + _axis_projections(mask.any(axis=0))
+
+
 def bounding_slices(mask: np.ndarray, margin=1) -> tuple[slice, ...]:
-    """Slices of the mask's bounding box grown by ``margin`` voxels (one number or per axis; clipped to the array)."""
-    margins = np.broadcast_to(np.asarray(margin, dtype=int), (mask.ndim,))
+    """Slices of the mask's bounding box grown by ``margin`` voxels (one number or per axis; clipped to the array).
+
+    The mask must hold a voxel.
+    """
+    margins = [int(margin)] * mask.ndim if np.ndim(margin) == 0 else [int(m) for m in margin]
     box = []
-    for axis, (m, n) in enumerate(zip(margins, mask.shape)):
-        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(max(int(hit[0]) - int(m), 0), min(int(hit[-1]) + int(m) + 1, n)))
+    for hit, m in zip(_axis_projections(mask), margins):
+        first, last = int(hit.argmax()), hit.size - 1 - int(hit[::-1].argmax())
+        if not hit[first]:
+            raise ValueError("bounding_slices: the mask is empty")
+        box.append(slice(max(first - m, 0), min(last + m + 1, hit.size)))
     return tuple(box)
 
 
