@@ -135,17 +135,24 @@ def faces_holding_balls(mask: np.ndarray, radius_mm: float, spacing_kji,
     face (edge, corner), so a ball centred there reaches that copy's non-mask voxels: it fits only
     if the face (edge, corner) itself, alone, is deeper than the radius somewhere. A face that
     is in no such face, edge or corner need not be extended: no ball is centred beyond it, and
-    the opening inside the array is the same without it.
+    the opening inside the array is the same without it. Edges and corners of a face without
+    mask voxels hold none either, so only the occupied faces are combined.
     """
     spacing = np.asarray(spacing_kji, dtype=np.float64)
     holding = [[False, False] for _ in range(mask.ndim)]
-    choices = [(None,) + tuple(side for side in (0, 1) if continued_faces[axis][side]) for axis in range(mask.ndim)]
+
+    def face_of(sides):
+        return mask[tuple(slice(None) if side is None else (0 if side == 0 else -1) for side in sides)]
+
+    choices = [(None,) + tuple(side for side in (0, 1) if continued_faces[axis][side]
+                               and face_of([side if a == axis else None for a in range(mask.ndim)]).any())
+               for axis in range(mask.ndim)]
     # faces first, then edges and corners: a set whose faces all hold balls already tells nothing new
     for sides in sorted(itertools.product(*choices), key=lambda sides: sum(side is not None for side in sides)):
         axes = [axis for axis, side in enumerate(sides) if side is not None]
         if not axes or all(holding[axis][sides[axis]] for axis in axes):
             continue
-        face = mask[tuple(slice(None) if side is None else (0 if side == 0 else -1) for side in sides)]
+        face = face_of(sides)
         in_face = [step for step, side in zip(spacing, sides) if side is None]
         if _largest_depth_mm(face, in_face) > radius_mm * (1.0 - BALL_SLACK):
             for axis in axes:
