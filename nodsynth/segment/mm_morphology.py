@@ -46,9 +46,18 @@ def edt_mm(mask: np.ndarray, spacing_kji) -> np.ndarray:
     return depth
 
 
+BALL_SLACK = 1e-9
+"""Relative slack on a radius where it bounds a search (:func:`reach_voxels`, :func:`faces_holding_balls`):
+a bound, kept safe from rounding."""
+
+
 def reach_voxels(distance_mm: float, spacing_kji) -> np.ndarray:
-    """Voxels per axis (``k, j, i``) that always span more than ``distance_mm``: ``ceil(d / spacing) + 1``."""
-    return np.ceil(distance_mm / np.asarray(spacing_kji, dtype=np.float64)).astype(int) + 1
+    """Per axis (``k, j, i``), the most voxel steps within ``distance_mm``: ``floor(d / spacing)``.
+
+    A voxel more steps away along one axis alone is farther than ``distance_mm``.
+    """
+    steps = distance_mm / np.asarray(spacing_kji, dtype=np.float64) * (1.0 + BALL_SLACK)
+    return np.floor(steps).astype(int)
 
 
 def dilation_mm(mask: np.ndarray, radius_mm: float, spacing_kji) -> np.ndarray:
@@ -122,9 +131,6 @@ def _largest_depth_mm(mask: np.ndarray, spacing) -> float:
     return float(_edt(mask, spacing).max())
 
 
-BALL_SLACK = 1e-9
-"""Relative slack on the radius in :func:`faces_holding_balls`: a bound, kept safe from rounding."""
-
 
 def faces_holding_balls(mask: np.ndarray, radius_mm: float, spacing_kji,
                         continued_faces: Sequence[tuple[bool, bool]]) -> tuple[tuple[bool, bool], ...]:
@@ -168,16 +174,19 @@ def opening_mm(mask: np.ndarray, radius_mm: float, spacing_kji,
     ``continued_faces`` gives, per axis, whether the mask goes on beyond the array's first and
     last face as it is at that face. Balls may then be centred beyond those faces (the mask is
     extended there by repeating its face for the opening), so a structure that a face cuts thin -
-    a chest wall at the edge of a crop - still holds the balls it holds whole. Only the faces
-    beyond which a ball can fit are extended (:func:`faces_holding_balls`). ``depth_mm``, the
-    mask's :func:`edt_mm` when known, saves computing it again when no face is extended.
+    a chest wall at the edge of a crop - still holds the balls it holds whole. Only the balls
+    centred within :func:`reach_voxels` of a face reach into the array, so the extension is that
+    deep and a face is not extended where that is no voxel (a radius under the slice spacing);
+    only the faces beyond which a ball can fit are extended (:func:`faces_holding_balls`).
+    ``depth_mm``, the mask's :func:`edt_mm` when known, saves computing it again when no face is extended.
     """
+    reach = reach_voxels(radius_mm, spacing_kji)
     if continued_faces is not None:
-        continued_faces = faces_holding_balls(mask, radius_mm, spacing_kji, continued_faces)
+        reaching = [(before and r > 0, after and r > 0) for r, (before, after) in zip(reach, continued_faces)]
+        continued_faces = faces_holding_balls(mask, radius_mm, spacing_kji, reaching)
     if continued_faces is None or not any(before or after for before, after in continued_faces):
         depth = edt_mm(mask, spacing_kji) if depth_mm is None else depth_mm
         return dilation_mm(depth > radius_mm, radius_mm, spacing_kji) & mask
-    reach = reach_voxels(radius_mm, spacing_kji)
     widths = [(int(r) if before else 0, int(r) if after else 0) for r, (before, after) in zip(reach, continued_faces)]
     opened = opening_mm(np.pad(mask, widths, mode="edge"), radius_mm, spacing_kji)
     return opened[tuple(slice(w[0], w[0] + n) for w, n in zip(widths, mask.shape))]

@@ -25,8 +25,7 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
-from .mm_morphology import (FACE_CONNECTIVITY, bounding_slices, component_of, dilation_mm, edt_mm, nearest_voxel,
-                            reach_voxels)
+from .mm_morphology import FACE_CONNECTIVITY, bounding_slices, component_of, dilation_mm, edt_mm, nearest_voxel
 
 NEAR_FRACTION = 2.0
 """An attachment's voxels within this many nodule radii of the nodule are fitted."""
@@ -95,8 +94,10 @@ def voxel_points_mm(mask: np.ndarray, spacing_kji, origin_kji=(0, 0, 0)) -> np.n
 
 
 def around_mm(mask: np.ndarray, margin_mm: float, spacing_kji) -> tuple[slice, ...]:
-    """Slices of the mask's bounding box grown by ``margin_mm`` on every side (clipped to the array)."""
-    return bounding_slices(mask, reach_voxels(margin_mm, spacing_kji))
+    """Slices of the mask's bounding box grown by ``ceil(margin_mm / spacing) + 1`` voxels on every side
+    (clipped to the array): the attachments are labelled in it, so it also sets which of them are one piece."""
+    margin = np.ceil(margin_mm / np.asarray(spacing_kji, dtype=np.float64)).astype(int) + 1
+    return bounding_slices(mask, margin)
 
 
 def fit_tube(points_mm: np.ndarray, elongation: float = TUBE_ELONGATION) -> Optional[Tube]:
