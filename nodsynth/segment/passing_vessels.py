@@ -25,7 +25,7 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
-from .mm_morphology import FACE_CONNECTIVITY, bounding_slices, component_of, dilation_mm, edt_mm, nearest_voxel
+from .mm_morphology import bounding_slices, component_of, dilation_mm, edt_mm, face_dilation, nearest_voxel
 
 NEAR_FRACTION = 2.0
 """An attachment's voxels within this many nodule radii of the nodule are fitted."""
@@ -132,15 +132,18 @@ def passing_tubes(nodule: np.ndarray, attachments: np.ndarray, seed_kji, spacing
     box = around_mm(nodule, reach_mm, spacing_kji)
     nodule, attachments = nodule[box], attachments[box]
     origin = [s.start for s in box]
-    touching = ndimage.binary_dilation(nodule, structure=FACE_CONNECTIVITY) & attachments
+    touching = face_dilation(nodule) & attachments
     if not touching.any():
         return [], np.zeros((0, 3))
     labels, _ = ndimage.label(attachments, structure=np.ones((3, 3, 3), dtype=bool))
     near = attachments & dilation_mm(nodule, reach_mm, spacing_kji)
     near_points, near_labels = voxel_points_mm(near, spacing_kji, origin), labels[near]
     seed_mm = np.asarray(seed_kji, dtype=np.float64) * np.asarray(spacing_kji, dtype=np.float64)
+    counts = np.bincount(near_labels, minlength=int(labels.max()) + 1)
     tubes = []
     for label in np.unique(labels[touching]):
+        if counts[label] < MIN_TUBE_VOXELS:  # too few to fit (fit_tube)
+            continue
         tube = fit_tube(near_points[near_labels == label])
         if tube is not None and tube.axis_distance_mm(seed_mm)[0] >= PAST_FRACTION * nodule_radius_mm:
             tubes.append(tube)
