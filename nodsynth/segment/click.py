@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from .clustering import boundary_level_hu, nodule_threshold_hu
 from .component import isolate_nodule
-from .mm_morphology import edt_mm
+from .mm_morphology import edt_mm, largest_depth_bound_mm
 
 SMOOTH_SIGMA_MM = 0.6
 CORE_RADIUS_MM = 2.0
@@ -109,6 +109,8 @@ def outer_layer_level_hu(smoothed: np.ndarray, mask: np.ndarray, spacing_kji) ->
     A solid click whose nodule is wrapped in ground glass (a part-solid nodule) has its edge
     set by that ground glass, not by the solid core.
     """
+    if largest_depth_bound_mm(mask, spacing_kji) < OUTER_LAYER_MIN_RADIUS_MM:  # too small: no distance map needed
+        return None
     depth = edt_mm(mask, spacing_kji)
     shallow, deep = OUTER_LAYER_MM
     if float(depth.max()) < OUTER_LAYER_MIN_RADIUS_MM:

@@ -118,19 +118,41 @@ def _axis_projections(mask: np.ndarray) -> list[np.ndarray]:
     return [mask.any(axis=tuple(range(1, mask.ndim)))] + _axis_projections(mask.any(axis=0))
 
 
+def occupied_ranges(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Per axis, the first and last index holding a mask voxel (the mask must hold one)."""
+    ranges = []
+    for hit in _axis_projections(mask):
+        first, last = int(hit.argmax()), hit.size - 1 - int(hit[::-1].argmax())
+        if not hit[first]:
+            raise ValueError("the mask is empty")
+        ranges.append((first, last))
+    return ranges
+
+
 def bounding_slices(mask: np.ndarray, margin=1) -> tuple[slice, ...]:
     """Slices of the mask's bounding box grown by ``margin`` voxels (one number or per axis; clipped to the array).
 
     The mask must hold a voxel.
     """
     margins = [int(margin)] * mask.ndim if np.ndim(margin) == 0 else [int(m) for m in margin]
-    box = []
-    for hit, m in zip(_axis_projections(mask), margins):
-        first, last = int(hit.argmax()), hit.size - 1 - int(hit[::-1].argmax())
-        if not hit[first]:
-            raise ValueError("bounding_slices: the mask is empty")
-        box.append(slice(max(first - m, 0), min(last + m + 1, hit.size)))
-    return tuple(box)
+    return tuple(slice(max(first - m, 0), min(last + m + 1, n))
+                 for (first, last), m, n in zip(occupied_ranges(mask), margins, mask.shape))
+
+
+def largest_depth_bound_mm(mask: np.ndarray, spacing_kji) -> float:
+    """An upper bound (mm) on the largest :func:`edt_mm` of a non-empty mask, from its bounding box alone.
+
+    Along an axis, the voxels just before and after the box are not in the mask where they lie in
+    the array; no mask voxel is deeper than the steps to the nearer of them (times the spacing).
+    ``inf`` when the box spans the array on every axis.
+    """
+    bound = float("inf")
+    for (first, last), n, step in zip(occupied_ranges(mask), mask.shape, spacing_kji):
+        extent = last - first + 1
+        closed_sides = (first > 0) + (last < n - 1)
+        if closed_sides:
+            bound = min(bound, float((extent + 1) // 2 if closed_sides == 2 else extent) * float(step))
+    return bound
 
 
 def _largest_depth_mm(mask: np.ndarray, spacing) -> float:
