@@ -51,10 +51,9 @@ def core_level_hu(smoothed: np.ndarray, click_kji, spacing_kji, radius_mm: float
     """Nodule level at the click: 75th percentile of smoothed HU within ``radius_mm``, capped at 100 HU."""
     spacing = np.asarray(spacing_kji, dtype=np.float64)
     half = np.maximum(np.floor(radius_mm / spacing).astype(int), 0)
-    sl = tuple(slice(max(c - h, 0), c + h + 1) for c, h in zip(click_kji, half))
-    grids = np.meshgrid(*[(np.arange(s.start, min(s.stop, n)) - c) * sp
-                          for s, c, sp, n in zip(sl, click_kji, spacing, smoothed.shape)], indexing="ij")
-    inside = sum(g ** 2 for g in grids) <= radius_mm ** 2
+    sl = tuple(slice(max(c - h, 0), min(c + h + 1, n)) for c, h, n in zip(click_kji, half, smoothed.shape))
+    k, j, i = ((np.arange(s.start, s.stop) - c) * sp for s, c, sp in zip(sl, click_kji, spacing))
+    inside = k[:, None, None] ** 2 + j[None, :, None] ** 2 + i[None, None, :] ** 2 <= radius_mm ** 2
     return float(min(np.percentile(smoothed[sl][inside], CORE_PERCENTILE), SOFT_TISSUE_CAP_HU))
 
 
