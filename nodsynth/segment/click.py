@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
-from .clustering import boundary_level_hu, nodule_threshold_hu
+from .clustering import edge_level_hu as clustered_edge_level_hu
 from .component import isolate_nodule
 from .mm_morphology import edt_mm, largest_depth_bound_mm
 
@@ -82,8 +82,7 @@ def edge_level_hu(smoothed: np.ndarray, level_hu: float, allowed: Optional[np.nd
     values = np.clip(smoothed, None, level_hu).astype(np.float64)  # clipped in float32, as smoothed
     if allowed is not None:
         values = values[allowed]
-    return boundary_level_hu(values, nodule_threshold_hu(values, method), EDGE_FRACTION,
-                             SOLID_LEVEL_PERCENTILE if solid else None)
+    return clustered_edge_level_hu(values, method, EDGE_FRACTION, SOLID_LEVEL_PERCENTILE if solid else None)
 
 
 def nodule_between(smoothed: np.ndarray, low_hu: float, high_hu: float, allowed: Optional[np.ndarray],
