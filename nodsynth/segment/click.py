@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
-from .clustering import edge_level_hu as clustered_edge_level_hu
+from .clustering import clustered_boundary_level_hu
 from .component import isolate_nodule
 from .mm_morphology import edt_mm, largest_depth_bound_mm
 
@@ -78,11 +78,11 @@ def ceiling_hu(core_hu: float, edge_hu: float) -> float:
 def edge_level_hu(smoothed: np.ndarray, level_hu: float, allowed: Optional[np.ndarray], method: str,
                   solid: bool) -> float:
     """The nodule's edge level (HU) from the VOI's values clipped to the nodule's ``level_hu`` and
-    clustered in two with ``method`` (:func:`boundary_level_hu`)."""
+    clustered in two with ``method`` (:func:`.clustering.clustered_boundary_level_hu`)."""
     values = np.clip(smoothed, None, level_hu).astype(np.float64)  # clipped in float32, as smoothed
     if allowed is not None:
         values = values[allowed]
-    return clustered_edge_level_hu(values, method, EDGE_FRACTION, SOLID_LEVEL_PERCENTILE if solid else None)
+    return clustered_boundary_level_hu(values, method, EDGE_FRACTION, SOLID_LEVEL_PERCENTILE if solid else None)
 
 
 def nodule_between(smoothed: np.ndarray, low_hu: float, high_hu: float, allowed: Optional[np.ndarray],

@@ -71,7 +71,8 @@ class SortedValues:
             threshold = new
         return float(threshold)
 
-    def boundary_level_hu(self, threshold_hu: float, fraction: float, bright_percentile: Optional[float] = None) -> float:
+    def boundary_level_hu(self, threshold_hu: float, fraction: float,
+                          bright_percentile: Optional[float] = None) -> float:
         """:func:`boundary_level_hu` of these values."""
         split = self.split(threshold_hu)
         if split == 0 or split == self.values.size:
@@ -142,7 +143,8 @@ def boundary_level_hu(values_hu: np.ndarray, threshold_hu: float, fraction: floa
     return SortedValues(values_hu).boundary_level_hu(threshold_hu, fraction, bright_percentile)
 
 
-def edge_level_hu(values_hu: np.ndarray, method: str, fraction: float, bright_percentile: Optional[float] = None) -> float:
+def clustered_boundary_level_hu(values_hu: np.ndarray, method: str, fraction: float,
+                                bright_percentile: Optional[float] = None) -> float:
     """:func:`boundary_level_hu` at the threshold ``method`` finds (:func:`nodule_threshold_hu`); the values
     are sorted once, for both when the method is k-means."""
     sample = SortedValues(values_hu)

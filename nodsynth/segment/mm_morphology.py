@@ -164,7 +164,6 @@ def _largest_depth_mm(mask: np.ndarray, spacing) -> float:
     return float(_edt(mask, spacing).max())
 
 
-
 def faces_holding_balls(mask: np.ndarray, radius_mm: float, spacing_kji,
                         continued_faces: Sequence[tuple[bool, bool]]) -> tuple[tuple[bool, bool], ...]:
     """The ``continued_faces`` beyond which a ball of ``radius_mm`` can be centred in the extended mask.
@@ -209,8 +208,8 @@ def opening_mm(mask: np.ndarray, radius_mm: float, spacing_kji,
     extended there by repeating its face for the opening), so a structure that a face cuts thin -
     a chest wall at the edge of a crop - still holds the balls it holds whole. Only the balls
     centred within :func:`reach_voxels` of a face reach into the array, so the extension is that
-    deep and a face is not extended where that is no voxel (a radius under the slice spacing);
-    only the faces beyond which a ball can fit are extended (:func:`faces_holding_balls`).
+    deep, and none where that reach is under one voxel (a radius under the slice spacing); only
+    the faces beyond which a ball can fit are extended (:func:`faces_holding_balls`).
     ``depth_mm``, the mask's :func:`edt_mm` when known, saves computing it again when no face is extended.
     """
     reach = reach_voxels(radius_mm, spacing_kji)
