@@ -198,6 +198,38 @@ def faces_holding_balls(mask: np.ndarray, radius_mm: float, spacing_kji,
     return tuple((before, after) for before, after in holding)
 
 
+def _layers(axis: int, layers: slice, ndim: int) -> tuple[slice, ...]:
+    """Index of ``layers`` along ``axis`` of an ``ndim``-D array (all of the other axes)."""
+    return tuple(layers if a == axis else slice(None) for a in range(ndim))
+
+
+def _centres_beyond_face(extended: np.ndarray, axis: int, width: int, at_end: bool, radius_mm: float,
+                         spacing_kji) -> np.ndarray:
+    """Where a ball of ``radius_mm`` fits in ``extended`` centred in the ``width`` layers added beyond one face
+    (the first or, ``at_end``, the last layers along ``axis``; bool, those layers' shape).
+
+    A ball centred there covers a disc of the radius in its own layer, and each added layer repeats
+    the face (extended along the other axes too): only over the face's places deeper than the
+    radius (2-D :func:`edt_mm`) can one fit. The distance map is computed around them only: within
+    :func:`reach_voxels` of them along the face and ``width`` layers into the array, where every
+    voxel within the radius of them lies.
+    """
+    n = extended.shape[axis]
+    face = np.take(extended, n - 1 if at_end else 0, axis=axis)
+    in_face = [step for a, step in enumerate(spacing_kji) if a != axis]
+    candidates = edt_mm(face, in_face) > radius_mm
+    out = np.zeros(extended.shape[:axis] + (width,) + extended.shape[axis + 1:], dtype=bool)
+    if not candidates.any():
+        return out
+    around = bounding_slices(candidates, reach_voxels(radius_mm, in_face))
+    slab = slice(max(n - 2 * width, 0), n) if at_end else slice(0, min(2 * width, n))
+    box = around[:axis] + (slab,) + around[axis:]
+    depth = edt_mm(extended[box], spacing_kji)
+    added = _layers(axis, slice(-width, None) if at_end else slice(0, width), extended.ndim)
+    out[around[:axis] + (slice(None),) + around[axis:]] = (depth[added] > radius_mm) & np.expand_dims(candidates[around], axis)
+    return out
+
+
 def opening_mm(mask: np.ndarray, radius_mm: float, spacing_kji,
                continued_faces: Optional[Sequence[tuple[bool, bool]]] = None,
                depth_mm: Optional[np.ndarray] = None) -> np.ndarray:
@@ -210,15 +242,27 @@ def opening_mm(mask: np.ndarray, radius_mm: float, spacing_kji,
     centred within :func:`reach_voxels` of a face reach into the array, so the extension is that
     deep, and none where that reach is under one voxel (a radius under the slice spacing); only
     the faces beyond which a ball can fit are extended (:func:`faces_holding_balls`).
-    ``depth_mm``, the mask's :func:`edt_mm` when known, saves computing it again when no face is extended.
+
+    A ball centred inside the array fits in the extension iff it fits in the mask (each voxel it
+    covers beyond a face repeats a face voxel it covers too), so those centres come from the mask's
+    own depth - ``depth_mm``, its :func:`edt_mm` when known - and only the centres in the added
+    layers need distances of their own (:func:`_centres_beyond_face`).
     """
     reach = reach_voxels(radius_mm, spacing_kji)
     if continued_faces is not None:
         reaching = [(before and r > 0, after and r > 0) for r, (before, after) in zip(reach, continued_faces)]
         continued_faces = faces_holding_balls(mask, radius_mm, spacing_kji, reaching)
+    depth = edt_mm(mask, spacing_kji) if depth_mm is None else depth_mm
     if continued_faces is None or not any(before or after for before, after in continued_faces):
-        depth = edt_mm(mask, spacing_kji) if depth_mm is None else depth_mm
         return dilation_mm(depth > radius_mm, radius_mm, spacing_kji) & mask
     widths = [(int(r) if before else 0, int(r) if after else 0) for r, (before, after) in zip(reach, continued_faces)]
-    opened = opening_mm(np.pad(mask, widths, mode="edge"), radius_mm, spacing_kji)
-    return opened[tuple(slice(w[0], w[0] + n) for w, n in zip(widths, mask.shape))]
+    extended = np.pad(mask, widths, mode="edge")
+    inside = tuple(slice(w[0], w[0] + n) for w, n in zip(widths, mask.shape))
+    centres = np.zeros(extended.shape, dtype=bool)
+    centres[inside] = depth > radius_mm
+    for axis, (before, after) in enumerate(widths):
+        for width, at_end in ((before, False), (after, True)):
+            if width:
+                added = _layers(axis, slice(-width, None) if at_end else slice(0, width), mask.ndim)
+                centres[added] |= _centres_beyond_face(extended, axis, width, at_end, radius_mm, spacing_kji)
+    return dilation_mm(centres, radius_mm, spacing_kji)[inside] & mask
