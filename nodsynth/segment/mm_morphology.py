@@ -176,25 +176,26 @@ def faces_holding_balls(mask: np.ndarray, radius_mm: float, spacing_kji,
     the opening inside the array is the same without it. Edges and corners of a face without
     mask voxels hold none either, so only the occupied faces are combined.
     """
-    spacing = np.asarray(spacing_kji, dtype=np.float64)
     holding = [[False, False] for _ in range(mask.ndim)]
 
-    def face_of(sides):
-        return mask[tuple(slice(None) if side is None else (0 if side == 0 else -1) for side in sides)]
+    def face_of(axes, sides):
+        index = [slice(None)] * mask.ndim
+        for axis, side in zip(axes, sides):
+            index[axis] = 0 if side == 0 else -1
+        return mask[tuple(index)]
 
-    choices = [(None,) + tuple(side for side in (0, 1) if continued_faces[axis][side]
-                               and face_of([side if a == axis else None for a in range(mask.ndim)]).any())
-               for axis in range(mask.ndim)]
+    occupied = [[side for side in (0, 1) if continued_faces[axis][side] and face_of((axis,), (side,)).any()]
+                for axis in range(mask.ndim)]
     # faces first, then edges and corners: a set whose faces all hold balls already tells nothing new
-    for sides in sorted(itertools.product(*choices), key=lambda sides: sum(side is not None for side in sides)):
-        axes = [axis for axis, side in enumerate(sides) if side is not None]
-        if not axes or all(holding[axis][sides[axis]] for axis in axes):
-            continue
-        face = face_of(sides)
-        in_face = [step for step, side in zip(spacing, sides) if side is None]
-        if _largest_depth_mm(face, in_face) > radius_mm * (1.0 - BALL_SLACK):
-            for axis in axes:
-                holding[axis][sides[axis]] = True
+    for count in range(1, mask.ndim + 1):
+        for axes in itertools.combinations(range(mask.ndim), count):
+            for sides in itertools.product(*(occupied[axis] for axis in axes)):
+                if all(holding[axis][side] for axis, side in zip(axes, sides)):
+                    continue
+                in_face = [step for axis, step in enumerate(spacing_kji) if axis not in axes]
+                if _largest_depth_mm(face_of(axes, sides), in_face) > radius_mm * (1.0 - BALL_SLACK):
+                    for axis, side in zip(axes, sides):
+                        holding[axis][side] = True
     return tuple((before, after) for before, after in holding)
 
 
