@@ -79,7 +79,7 @@ def edge_level_hu(smoothed: np.ndarray, level_hu: float, allowed: Optional[np.nd
                   solid: bool) -> float:
     """The nodule's edge level (HU) from the VOI's values clipped to the nodule's ``level_hu`` and
     clustered in two with ``method`` (:func:`.clustering.clustered_boundary_level_hu`)."""
-    values = np.clip(smoothed, None, level_hu).astype(np.float64)  # clipped in float32, as smoothed
+    values = np.clip(smoothed, None, level_hu)  # clipped in float32, as smoothed
     if allowed is not None:
         values = values[allowed]
     return clustered_boundary_level_hu(values, method, EDGE_FRACTION, SOLID_LEVEL_PERCENTILE if solid else None)
@@ -88,7 +88,9 @@ def edge_level_hu(smoothed: np.ndarray, level_hu: float, allowed: Optional[np.nd
 def nodule_between(smoothed: np.ndarray, low_hu: float, high_hu: float, allowed: Optional[np.ndarray],
                    click_kji, spacing_kji) -> np.ndarray:
     """The nodule under the click among the voxels from ``low_hu`` to ``high_hu`` (:func:`isolate_nodule`)."""
-    candidate = (smoothed >= low_hu) & (smoothed <= high_hu)
+    candidate = smoothed >= low_hu
+    if high_hu < np.inf:  # a solid core has no ceiling
+        candidate &= smoothed <= high_hu
     if allowed is not None:
         candidate &= allowed
     return isolate_nodule(candidate, click_kji, spacing_kji)

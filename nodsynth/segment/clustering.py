@@ -43,7 +43,8 @@ class SortedValues:
     """
 
     def __init__(self, values_hu: np.ndarray):
-        self.values = np.sort(np.asarray(values_hu, dtype=np.float64).reshape(-1))
+        # sorted in their own type (fewer bytes), then widened: the order does not change
+        self.values = np.sort(np.asarray(values_hu).reshape(-1)).astype(np.float64)
         self.sums = np.cumsum(self.values)
 
     def split(self, threshold_hu: float) -> int:
