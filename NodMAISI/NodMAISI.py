@@ -1,7 +1,8 @@
 """NodMAISI: synthesise a chest CT from an anatomy label map with the MAISI-v2 ControlNet engine (a
 "digital twin"), or re-synthesise only the edited nodule region of the original CT; on the local GPU,
 the CPU or a remote server. Computation: ``nodsynth`` engines through ``NodMAISILib.compute``."""
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import numpy as np
 import slicer
@@ -20,6 +21,8 @@ from NodMAISICommon.views import named_node, show_side_by_side
 from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase
 from NodMAISILib.compute import SynthesisOptions, parse_size, parse_spacing, synthesize
+from NodMAISILib.reviewlogic import ReviewLogic
+from NodMAISILib.reviewpanel import ReviewPanel
 
 SYNTHESIZE_TARGET = "NodMAISILib.compute:synthesize"
 
@@ -37,7 +40,9 @@ class NodMAISI(ScriptedLoadableModule):
             "inside the original CT. Weights are never downloaded: set their folder under 'Engine location' (the "
             "NodMAISI ControlNet is looked for first; MAISI-v2's baseline ControlNet only when allowed there). A label "
             "map built here expands nodule segments by 2 mm, as in the label maps NodMAISI's ControlNet was trained "
-            "on (vista3Dauto_seg_knneX2mm_GTV). torch and MONAI are installed only after you agree.")
+            "on (vista3Dauto_seg_knneX2mm_GTV). torch and MONAI are installed only after you agree. 'Review': read a "
+            "blinded visual Turing-test study (nodsynth turing build; keys R / S answer, 1-5 set the confidence), "
+            "compare a real and a synthetic CT nodule by nodule, or show a finished 'nodsynth evaluate' report.")
         self.parent.acknowledgementText = "Networks from MONAI's MAISI (monai.apps.generation.maisi)."
 
 
@@ -55,6 +60,16 @@ class NodMAISIParameterNode:
     outputSpacing: str = ""
     resampleToValid: bool = False
     outputVolume: vtkMRMLScalarVolumeNode
+    # Review
+    studyFolder: Path
+    readerName: str = ""
+    reviewReal: Optional[vtkMRMLScalarVolumeNode]
+    reviewSynthetic: Optional[vtkMRMLScalarVolumeNode]
+    reviewLabelmap: Optional[vtkMRMLLabelMapVolumeNode]
+    reviewMask: Optional[vtkMRMLLabelMapVolumeNode]
+    reviewEditedLabelmap: Optional[vtkMRMLLabelMapVolumeNode]
+    showDifference: bool = False
+    reportFile: Path
 
 
 class NodMAISIWidget(ModuleWidgetBase):
@@ -63,10 +78,25 @@ class NodMAISIWidget(ModuleWidgetBase):
     def __init__(self, parent=None) -> None:
         ModuleWidgetBase.__init__(self, parent)
         self.LOGIC_CLASS = NodMAISILogic
+        self.reviewPanel = None
 
     def setupConnections(self) -> None:
         self.ui.applyButton.connect("clicked(bool)", self.onApply)
         self.ui.buildLabelmapButton.connect("clicked(bool)", self.onBuildLabelmap)
+        self.reviewPanel = ReviewPanel(self)
+
+    def exit(self) -> None:
+        ModuleWidgetBase.exit(self)
+        self.reviewPanel.update(active=False)  # the reading keys stay with this module
+
+    def cleanup(self) -> None:
+        if self.reviewPanel is not None:
+            self.reviewPanel.close()
+        ModuleWidgetBase.cleanup(self)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        ModuleWidgetBase.onSceneStartClose(self, caller, event)
+        self.reviewPanel.forget()
 
     def defaultInputs(self, p) -> None:
         if not p.inputLabelmap:
@@ -77,6 +107,7 @@ class NodMAISIWidget(ModuleWidgetBase):
         self.ui.applyButton.enabled = self.runner.running or bool(p and p.inputLabelmap)
         self.ui.roiOnlyCheckBox.enabled = bool(p and p.originalVolume)
         self.ui.buildLabelmapButton.enabled = bool(p and p.organSegmentation and p.originalVolume)
+        self.reviewPanel.update()
 
     def onBuildLabelmap(self) -> None:
         p = self._parameterNode
@@ -101,8 +132,9 @@ class NodMAISIWidget(ModuleWidgetBase):
         p.outputVolume = self.logic.showResult(ct, labelmap, original, p.outputVolume)
 
 
-class NodMAISILogic(ScriptedLoadableModuleLogic):
-    """Headless-capable logic: label map node in, synthetic CT node out."""
+class NodMAISILogic(ScriptedLoadableModuleLogic, ReviewLogic):
+    """Headless-capable logic: label map node in, synthetic CT node out; the Review methods of
+    :class:`~NodMAISILib.reviewlogic.ReviewLogic`."""
 
     def getParameterNode(self):
         return NodMAISIParameterNode(super().getParameterNode())
@@ -151,7 +183,9 @@ class NodMAISILogic(ScriptedLoadableModuleLogic):
 
 
 class NodMAISITest(ScriptedLoadableModuleTest):
-    """ROI-only edit of the demo patient with the model-free engine: the output lies on the input grid."""
+    """ROI-only edit of the demo patient with the model-free engine: the output lies on the input grid.
+    Review: the demo's review step (its nodules and model-free inserted ones) compared nodule by nodule,
+    and its blinded study read: each answer is on disk at once, the next case replaces the last."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -159,6 +193,8 @@ class NodMAISITest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_roi_edit_model_free()
+        self.setUp()
+        self.test_review_of_the_demo_study()
 
     def test_roi_edit_model_free(self):
         ensure_packages(CORE_REQUIREMENTS, interactive=True)  # scikit-learn / scikit-image are not in Slicer
@@ -173,4 +209,31 @@ class NodMAISITest(ScriptedLoadableModuleTest):
         outputNode = NodMAISILogic().synthesizeNode(editedNode, "classic", options=SynthesisOptions(roi_only=True),
                                                     originalNode=ctNode, originalLabelmapNode=labelNode)
         self.assertEqual(slicer.util.arrayFromVolume(outputNode).shape, patient.ct.array.shape)
+        self.delayDisplay("Test passed")
+
+    def test_review_of_the_demo_study(self):
+        ensure_packages(CORE_REQUIREMENTS, interactive=True)
+        import tempfile
+
+        from nodsynth.cli.main import main
+        from nodsynth.review.reading import ReadingSession
+
+        with tempfile.TemporaryDirectory() as folder:
+            demo = Path(folder)
+            self.assertEqual(main(["demo", "--out", folder, "--steps", "review"]), 0)
+            logic = NodMAISILogic()
+            p = logic.getParameterNode()
+            p.reviewReal = slicer.util.loadVolume(str(demo / "phantom" / "ct.nii.gz"))
+            p.reviewSynthetic = slicer.util.loadVolume(str(demo / "review" / "synthetic" / "ct.nii.gz"))
+            p.reviewMask = slicer.util.loadVolume(str(demo / "review" / "synthetic" / "inserted_all.nii.gz"),
+                                                  {"labelmap": True})
+            view = logic.compareNodes(p)
+            self.assertEqual([row["reproduced"] for row in view.rows], [True] * 5)
+
+            session = ReadingSession(demo / "review" / "study", "self-test", answers_path=demo / "answers.csv")
+            first = logic.showReadingCase(session.current)
+            session.answer(session.current.case_id, "real", 3, 1.0)
+            logic.showReadingCase(session.current, first)
+            self.assertIsNone(first.GetScene())
+            self.assertEqual(len((demo / "answers.csv").read_text().splitlines()), 2)
         self.delayDisplay("Test passed")

@@ -221,6 +221,9 @@ class vtkMRMLNode(vtk.vtkObject):
 class vtkMRMLStorableNode(vtkMRMLNode):
     _CLASS = "vtkMRMLStorableNode"
 
+    def GetStorageNode(self) -> Optional["vtkMRMLNode"]:
+        return self.GetNodeReference("storage")
+
     def StorableModified(self) -> None:
         pass
 
@@ -248,7 +251,49 @@ class vtkMRMLColorTableNode(vtkMRMLNode):
 
 
 class vtkMRMLScalarVolumeDisplayNode(vtkMRMLDisplayNode):
+    """Window/level as vtkMRMLScalarVolumeDisplayNode.h: automatic by default; the manual window and
+    level start at vtkImageMapToWindowLevelColors' defaults (255, 127.5)."""
+
     _CLASS = "vtkMRMLScalarVolumeDisplayNode"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._auto_window_level = 1
+        self._window, self._level = 255.0, 127.5
+
+    def SetAutoWindowLevel(self, value: int) -> None:
+        if int(value) != self._auto_window_level:
+            self._auto_window_level = int(value)
+            self.Modified()
+
+    def GetAutoWindowLevel(self) -> int:
+        return self._auto_window_level
+
+    def AutoWindowLevelOn(self) -> None:
+        self.SetAutoWindowLevel(1)
+
+    def AutoWindowLevelOff(self) -> None:
+        self.SetAutoWindowLevel(0)
+
+    def SetWindowLevel(self, window: float, level: float) -> None:
+        if (float(window), float(level)) != (self._window, self._level):
+            self._window, self._level = float(window), float(level)
+            self.Modified()
+
+    def SetWindowLevelMinMax(self, minimum: float, maximum: float) -> None:
+        self.SetWindowLevel(float(maximum) - float(minimum), 0.5 * (float(minimum) + float(maximum)))
+
+    def GetWindow(self) -> float:
+        return self._window
+
+    def GetLevel(self) -> float:
+        return self._level
+
+    def GetWindowLevelMin(self) -> float:
+        return self._level - 0.5 * self._window
+
+    def GetWindowLevelMax(self) -> float:
+        return self._level + 0.5 * self._window
 
 
 class vtkMRMLLabelMapVolumeDisplayNode(vtkMRMLDisplayNode):
@@ -772,11 +817,69 @@ class vtkMRMLSliceCompositeNode(vtkMRMLNode):
 
 
 class vtkMRMLSliceNode(vtkMRMLNode):
+    """Orientation, view group and the SliceToRAS matrix (its last column: the slice centre, RAS mm);
+    the jumps as vtkMRMLSliceNode.cxx makes them."""
+
     _CLASS = "vtkMRMLSliceNode"
+    DefaultJumpSlice, CenteredJumpSlice, OffsetJumpSlice = -1, 0, 1
 
     def __init__(self) -> None:
         super().__init__()
         self._orientation = "Axial"
+        self._slice_to_ras = vtk.vtkMatrix4x4()
+        self._view_group = 0
+        self._jump_mode = self.OffsetJumpSlice
+
+    def GetSliceToRAS(self) -> vtk.vtkMatrix4x4:
+        return self._slice_to_ras
+
+    def SetViewGroup(self, group: int) -> None:
+        self._view_group = int(group)
+
+    def GetViewGroup(self) -> int:
+        return self._view_group
+
+    def SetJumpMode(self, mode: int) -> None:
+        self._jump_mode = int(mode)
+
+    def GetJumpMode(self) -> int:
+        return self._jump_mode
+
+    def JumpSliceByCentering(self, r: float, a: float, s: float) -> None:
+        for row, value in enumerate((r, a, s)):
+            self._slice_to_ras.SetElement(row, 3, float(value))
+        self.Modified()
+
+    def JumpSliceByOffsetting(self, r: float, a: float, s: float) -> None:
+        matrix = _matrix_array(self._slice_to_ras)
+        normal, origin = matrix[:3, 2], matrix[:3, 3]
+        moved = origin + normal * float(np.dot(normal, np.array([r, a, s], float) - origin))
+        for row in range(3):
+            self._slice_to_ras.SetElement(row, 3, float(moved[row]))
+        self.Modified()
+
+    def JumpSlice(self, r: float, a: float, s: float) -> None:
+        if self._jump_mode == self.CenteredJumpSlice:
+            self.JumpSliceByCentering(r, a, s)
+        else:
+            self.JumpSliceByOffsetting(r, a, s)
+
+    @staticmethod
+    def JumpAllSlices(scene: "vtkMRMLScene", r: float, a: float, s: float, jumpMode: int = -1, viewGroup: int = -1,
+                      exclude: Optional["vtkMRMLSliceNode"] = None) -> None:
+        """The static form (the instance form ``JumpAllSlices(r, a, s)`` is not provided here)."""
+        if not isinstance(scene, vtkMRMLScene):
+            raise TypeError("vtkMRMLSliceNode.JumpAllSlices: the stand-in provides only the static form "
+                            "JumpAllSlices(scene, r, a, s, jumpMode=-1, viewGroup=-1, exclude=None)")
+        for node in scene._by_class("vtkMRMLSliceNode"):
+            if node is exclude or (viewGroup >= 0 and viewGroup != node.GetViewGroup()):
+                continue
+            jump = {vtkMRMLSliceNode.DefaultJumpSlice: node.JumpSlice,
+                    vtkMRMLSliceNode.CenteredJumpSlice: node.JumpSliceByCentering,
+                    vtkMRMLSliceNode.OffsetJumpSlice: node.JumpSliceByOffsetting}.get(jumpMode)
+            if jump is None:
+                raise ValueError(f"vtkMRMLSliceNode.JumpAllSlices: invalid jump mode {jumpMode}")
+            jump(r, a, s)
 
     def SetOrientationToAxial(self) -> None:
         self._orientation = "Axial"
