@@ -18,9 +18,9 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
-from .clustering import boundary_level_hu, nodule_threshold_hu
+from .clustering import clustered_boundary_level_hu
 from .component import isolate_nodule
-from .mm_morphology import edt_mm
+from .mm_morphology import edt_mm, largest_depth_bound_mm
 
 SMOOTH_SIGMA_MM = 0.6
 CORE_RADIUS_MM = 2.0
@@ -51,10 +51,9 @@ def core_level_hu(smoothed: np.ndarray, click_kji, spacing_kji, radius_mm: float
     """Nodule level at the click: 75th percentile of smoothed HU within ``radius_mm``, capped at 100 HU."""
     spacing = np.asarray(spacing_kji, dtype=np.float64)
     half = np.maximum(np.floor(radius_mm / spacing).astype(int), 0)
-    sl = tuple(slice(max(c - h, 0), c + h + 1) for c, h in zip(click_kji, half))
-    grids = np.meshgrid(*[(np.arange(s.start, min(s.stop, n)) - c) * sp
-                          for s, c, sp, n in zip(sl, click_kji, spacing, smoothed.shape)], indexing="ij")
-    inside = sum(g ** 2 for g in grids) <= radius_mm ** 2
+    sl = tuple(slice(max(c - h, 0), min(c + h + 1, n)) for c, h, n in zip(click_kji, half, smoothed.shape))
+    k, j, i = ((np.arange(s.start, s.stop) - c) * sp for s, c, sp in zip(sl, click_kji, spacing))
+    inside = k[:, None, None] ** 2 + j[None, :, None] ** 2 + i[None, None, :] ** 2 <= radius_mm ** 2
     return float(min(np.percentile(smoothed[sl][inside], CORE_PERCENTILE), SOFT_TISSUE_CAP_HU))
 
 
@@ -79,18 +78,19 @@ def ceiling_hu(core_hu: float, edge_hu: float) -> float:
 def edge_level_hu(smoothed: np.ndarray, level_hu: float, allowed: Optional[np.ndarray], method: str,
                   solid: bool) -> float:
     """The nodule's edge level (HU) from the VOI's values clipped to the nodule's ``level_hu`` and
-    clustered in two with ``method`` (:func:`boundary_level_hu`)."""
-    values = np.clip(smoothed, None, level_hu).astype(np.float64)  # clipped in float32, as smoothed
+    clustered in two with ``method`` (:func:`.clustering.clustered_boundary_level_hu`)."""
+    values = np.clip(smoothed, None, level_hu)  # clipped in float32, as smoothed
     if allowed is not None:
         values = values[allowed]
-    return boundary_level_hu(values, nodule_threshold_hu(values, method), EDGE_FRACTION,
-                             SOLID_LEVEL_PERCENTILE if solid else None)
+    return clustered_boundary_level_hu(values, method, EDGE_FRACTION, SOLID_LEVEL_PERCENTILE if solid else None)
 
 
 def nodule_between(smoothed: np.ndarray, low_hu: float, high_hu: float, allowed: Optional[np.ndarray],
                    click_kji, spacing_kji) -> np.ndarray:
     """The nodule under the click among the voxels from ``low_hu`` to ``high_hu`` (:func:`isolate_nodule`)."""
-    candidate = (smoothed >= low_hu) & (smoothed <= high_hu)
+    candidate = smoothed >= low_hu
+    if high_hu < np.inf:  # a solid core has no ceiling
+        candidate &= smoothed <= high_hu
     if allowed is not None:
         candidate &= allowed
     return isolate_nodule(candidate, click_kji, spacing_kji)
@@ -109,6 +109,8 @@ def outer_layer_level_hu(smoothed: np.ndarray, mask: np.ndarray, spacing_kji) ->
     A solid click whose nodule is wrapped in ground glass (a part-solid nodule) has its edge
     set by that ground glass, not by the solid core.
     """
+    if largest_depth_bound_mm(mask, spacing_kji) < OUTER_LAYER_MIN_RADIUS_MM:  # too small: no distance map needed
+        return None
     depth = edt_mm(mask, spacing_kji)
     shallow, deep = OUTER_LAYER_MM
     if float(depth.max()) < OUTER_LAYER_MIN_RADIUS_MM:

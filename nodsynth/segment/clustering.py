@@ -23,21 +23,74 @@ def _require_values(values_hu: np.ndarray) -> np.ndarray:
     return values
 
 
+def sorted_percentile(sorted_values: np.ndarray, percentile: float) -> float:
+    """``np.percentile(values, percentile)`` (linear interpolation) of values already sorted ascending,
+    read off directly instead of partitioning them again; the same arithmetic as numpy's."""
+    position = percentile / 100.0 * (sorted_values.size - 1)
+    below = int(np.floor(position))
+    above = min(below + 1, sorted_values.size - 1)
+    weight = position - below
+    low, high = float(sorted_values[below]), float(sorted_values[above])
+    return high - (high - low) * (1.0 - weight) if weight >= 0.5 else low + (high - low) * weight
+
+
+class SortedValues:
+    """Values (HU) sorted ascending with their running sums.
+
+    The two classes a threshold makes are a prefix and a suffix of the sorted values, so their
+    means and percentiles are read off (a binary search and two look-ups) without another pass
+    over the values.
+    """
+
+    def __init__(self, values_hu: np.ndarray):
+        # sorted in their own type (fewer bytes), then widened: the order does not change
+        self.values = np.sort(np.asarray(values_hu).reshape(-1)).astype(np.float64)
+        self.sums = np.cumsum(self.values)
+
+    def split(self, threshold_hu: float) -> int:
+        """Index of the first value at or above ``threshold_hu``."""
+        return int(np.searchsorted(self.values, threshold_hu))
+
+    def class_means_hu(self, split: int) -> tuple[float, float]:
+        """Means of the values below and from ``split`` (0 < split < count)."""
+        below = self.sums[split - 1]
+        return below / split, (self.sums[-1] - below) / (self.values.size - split)
+
+    def kmeans_threshold_hu(self) -> float:
+        """:func:`kmeans_threshold_hu` of these values: each Lloyd step is a split and its class means."""
+        if self.values.size < 2 or float(self.values[-1] - self.values[0]) <= 0:
+            raise InputError("the region around the click is uniform: nothing to separate from the parenchyma")
+        threshold = 0.5 * (sorted_percentile(self.values, 10.0) + sorted_percentile(self.values, 90.0))
+        for _ in range(MAX_ITERATIONS):
+            split = self.split(threshold)
+            if split == 0 or split == self.values.size:
+                break
+            low, high = self.class_means_hu(split)
+            new = 0.5 * (low + high)
+            if abs(new - threshold) < TOLERANCE_HU:
+                return float(new)
+            threshold = new
+        return float(threshold)
+
+    def boundary_level_hu(self, threshold_hu: float, fraction: float,
+                          bright_percentile: Optional[float] = None) -> float:
+        """:func:`boundary_level_hu` of these values."""
+        split = self.split(threshold_hu)
+        if split == 0 or split == self.values.size:
+            return float(threshold_hu)
+        low, high = self.class_means_hu(split)
+        if bright_percentile is not None:
+            high = sorted_percentile(self.values[split:], bright_percentile)
+        return float(low + fraction * (high - low))
+
+
 def kmeans_threshold_hu(values_hu: np.ndarray) -> float:
-    """k-means with k=2 in 1-D (Lloyd iterations from the 10th/90th percentiles): midpoint of the centres."""
-    values = _require_values(values_hu)
-    low, high = np.percentile(values, [10, 90])
-    threshold = 0.5 * (low + high)
-    for _ in range(MAX_ITERATIONS):
-        above = values >= threshold
-        if above.all() or not above.any():
-            break
-        low, high = values[~above].mean(), values[above].mean()
-        new = 0.5 * (low + high)
-        if abs(new - threshold) < TOLERANCE_HU:
-            return float(new)
-        threshold = new
-    return float(threshold)
+    """k-means with k=2 in 1-D (Lloyd iterations from the 10th/90th percentiles): midpoint of the centres.
+
+    On the sorted values the two classes are a prefix and a suffix, so each Lloyd step is a binary
+    search and two running-sum look-ups rather than two passes over all the values (:class:`SortedValues`).
+    """
+    return SortedValues(values_hu).kmeans_threshold_hu()
 
 
 def fcm_threshold_hu(values_hu: np.ndarray, fuzziness: float = 2.0) -> float:
@@ -88,13 +141,16 @@ def boundary_level_hu(values_hu: np.ndarray, threshold_hu: float, fraction: floa
     mean, or its ``bright_percentile`` (0-100) when given: the mean of a small nodule's class is
     pulled down by its own partial-volume rim, an upper percentile is the tissue level itself.
     """
-    values = np.asarray(values_hu, dtype=np.float64).reshape(-1)
-    above = values >= threshold_hu
-    if above.all() or not above.any():
-        return float(threshold_hu)
-    low = values[~above].mean()
-    high = values[above].mean() if bright_percentile is None else np.percentile(values[above], bright_percentile)
-    return float(low + fraction * (high - low))
+    return SortedValues(values_hu).boundary_level_hu(threshold_hu, fraction, bright_percentile)
+
+
+def clustered_boundary_level_hu(values_hu: np.ndarray, method: str, fraction: float,
+                                bright_percentile: Optional[float] = None) -> float:
+    """:func:`boundary_level_hu` at the threshold ``method`` finds (:func:`nodule_threshold_hu`); the values
+    are sorted once, for both when the method is k-means."""
+    sample = SortedValues(values_hu)
+    threshold = sample.kmeans_threshold_hu() if method == "kmeans" else nodule_threshold_hu(values_hu, method)
+    return sample.boundary_level_hu(threshold, fraction, bright_percentile)
 
 
 _BY_NAME = {"kmeans": kmeans_threshold_hu, "gmm": gmm_threshold_hu, "fcm": fcm_threshold_hu,

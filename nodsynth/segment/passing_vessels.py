@@ -25,8 +25,7 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
-from .mm_morphology import (FACE_CONNECTIVITY, bounding_slices, component_of, dilation_mm, edt_mm, nearest_voxel,
-                            reach_voxels)
+from .mm_morphology import bounding_slices, component_of, dilation_mm, edt_mm, face_dilation, nearest_voxel
 
 NEAR_FRACTION = 2.0
 """An attachment's voxels within this many nodule radii of the nodule are fitted."""
@@ -95,8 +94,10 @@ def voxel_points_mm(mask: np.ndarray, spacing_kji, origin_kji=(0, 0, 0)) -> np.n
 
 
 def around_mm(mask: np.ndarray, margin_mm: float, spacing_kji) -> tuple[slice, ...]:
-    """Slices of the mask's bounding box grown by ``margin_mm`` on every side (clipped to the array)."""
-    return bounding_slices(mask, reach_voxels(margin_mm, spacing_kji))
+    """Slices of the mask's bounding box grown by ``ceil(margin_mm / spacing) + 1`` voxels on every side
+    (clipped to the array): the attachments are labelled in it, so it also sets which of them are one piece."""
+    margin = np.ceil(margin_mm / np.asarray(spacing_kji, dtype=np.float64)).astype(int) + 1
+    return bounding_slices(mask, margin)
 
 
 def fit_tube(points_mm: np.ndarray, elongation: float = TUBE_ELONGATION) -> Optional[Tube]:
@@ -131,15 +132,18 @@ def passing_tubes(nodule: np.ndarray, attachments: np.ndarray, seed_kji, spacing
     box = around_mm(nodule, reach_mm, spacing_kji)
     nodule, attachments = nodule[box], attachments[box]
     origin = [s.start for s in box]
-    touching = ndimage.binary_dilation(nodule, structure=FACE_CONNECTIVITY) & attachments
+    touching = face_dilation(nodule) & attachments
     if not touching.any():
         return [], np.zeros((0, 3))
     labels, _ = ndimage.label(attachments, structure=np.ones((3, 3, 3), dtype=bool))
     near = attachments & dilation_mm(nodule, reach_mm, spacing_kji)
     near_points, near_labels = voxel_points_mm(near, spacing_kji, origin), labels[near]
     seed_mm = np.asarray(seed_kji, dtype=np.float64) * np.asarray(spacing_kji, dtype=np.float64)
+    counts = np.bincount(near_labels, minlength=int(labels.max()) + 1)
     tubes = []
     for label in np.unique(labels[touching]):
+        if counts[label] < MIN_TUBE_VOXELS:  # too few to fit (fit_tube)
+            continue
         tube = fit_tube(near_points[near_labels == label])
         if tube is not None and tube.axis_distance_mm(seed_mm)[0] >= PAST_FRACTION * nodule_radius_mm:
             tubes.append(tube)

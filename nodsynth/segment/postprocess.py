@@ -7,22 +7,28 @@ from scipy import ndimage
 from ..errors import InputError
 from ..labels import LOBE_IDS, LUNG, NODULE
 from ..volume import Volume, require_same_grid
-from .mm_morphology import bounding_slices, dilation_mm
+from .mm_morphology import FACE_CONNECTIVITY, bounding_slices, dilation_mm
 
 LUNG_IDS = (*LOBE_IDS, LUNG, NODULE)
 """MAISI ids that count as lung: the five lobes, lung (20) and lung nodules (23)."""
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill cavities fully enclosed by the mask in 3-D.
+    """Fill cavities fully enclosed by the mask in 3-D (``ndimage.binary_fill_holes``: background
+    6-connected to the array border stays background).
 
-    Filled in the mask's bounding box grown by one voxel: the background outside the mask's
-    bounding box is one region that reaches the array border, and that margin joins it.
+    The background of the mask's bounding box, framed by one background voxel on every side, is
+    labelled once; every background voxel not in the frame's component is a hole. Outside that box
+    the background is one region joined to the frame.
     """
     out = np.zeros(mask.shape, dtype=bool)
     if mask.any():
-        box = bounding_slices(mask)
-        out[box] = ndimage.binary_fill_holes(mask[box])
+        box = bounding_slices(mask, 0)
+        framed = np.zeros(tuple(b.stop - b.start + 2 for b in box), dtype=bool)
+        inner = tuple(slice(1, -1) for _ in box)
+        framed[inner] = mask[box]
+        background, _ = ndimage.label(~framed, structure=FACE_CONNECTIVITY)
+        out[box] = background[inner] != background[(0,) * mask.ndim]
     return out
 
 
