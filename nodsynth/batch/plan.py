@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 from ..atomic import write_text_atomic
 from ..errors import InputError
-from ..volume import VOLUME_SUFFIXES
+from ..volume import volume_stem
 from .manifest import Job, job_to_row
 from .opspec import PATH_PARAMS, op_arguments
 from .ops import get_op
@@ -48,14 +48,6 @@ class _Item:
     tag: str
     case_files: dict[str, Path]
     prev: dict[str, Path] = field(default_factory=dict)
-
-
-def case_name(path: Path) -> str:
-    name = path.name
-    for suffix in sorted(VOLUME_SUFFIXES + (".json", ".csv", ".npz"), key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
 
 
 def _files(value: Any, name: str, folder: Path) -> list[Path]:
@@ -80,7 +72,7 @@ def spec_cases(inputs: Any, folder: Path) -> list[_Item]:
     cases = []
     for index in range(counts[first]):
         files = {name: paths[index] for name, paths in lists.items()}
-        name = UNSAFE_ID_CHARS.sub("_", case_name(files[first]))
+        name = UNSAFE_ID_CHARS.sub("_", volume_stem(files[first]))
         cases.append(_Item(name, name, files))
     if len({c.case for c in cases}) != len(cases):
         raise InputError(f"spec input {first!r}: two files have the same name; cases are named by file name")
