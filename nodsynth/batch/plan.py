@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import glob
 import itertools
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..atomic import write_text_atomic
+from ..casetables import read_json
 from ..errors import InputError
 from ..volume import volume_stem
 from .manifest import Job, job_to_row
@@ -154,12 +154,7 @@ def expand_step(step: Any, number: int, items: list[_Item], out: Path, folder: P
 def plan_jobs(spec_path: str | os.PathLike) -> list[Job]:
     """Every job the spec describes, in order (step by step)."""
     spec_path = Path(os.path.abspath(spec_path))
-    try:
-        spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read the spec {spec_path}: {exc}") from exc
-    except ValueError as exc:
-        raise InputError(f"{spec_path}: not valid JSON ({exc})") from exc
+    spec = read_json(spec_path, "spec")
     if not isinstance(spec, dict) or not isinstance(spec.get("steps"), list) or not spec["steps"]:
         raise InputError(f"{spec_path}: a spec is an object with \"inputs\" and a non-empty list \"steps\"")
     folder = spec_path.parent
