@@ -13,7 +13,7 @@ from typing import Iterator, Mapping, Optional, Sequence
 from .errors import InputError
 
 
-def _suffixes(path: Path) -> str:
+def file_suffixes(path: Path) -> str:
     """All suffixes of a file name ('.nii.gz' for 'a.nii.gz'), so writers pick the right format."""
     return "".join(path.suffixes[-2:]) if path.name.endswith(".gz") else path.suffix
 
@@ -28,7 +28,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{_suffixes(target)}",
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{file_suffixes(target)}",
                                     dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)

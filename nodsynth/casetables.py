@@ -1,4 +1,4 @@
-"""Reading CSV tables of cases: manifests, keys, answer sheets, batch case lists.
+"""Reading CSV tables of cases: manifests, keys, answer sheets, batch case lists (and JSON input files).
 
 Every reader gets the rows with their line numbers, so an error names the file, the line and the
 column. Paths in a manifest are taken relative to the manifest's own folder.
@@ -6,9 +6,10 @@ column. Paths in a manifest are taken relative to the manifest's own folder.
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from .errors import InputError
 
@@ -39,6 +40,17 @@ def read_rows(path: str | os.PathLike, required: Sequence[str], what: str) -> li
     if not rows:
         raise InputError(f"{path}: the {what} has no rows")
     return rows
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """The decoded JSON file at ``path``; :class:`InputError` naming the ``what`` when it cannot be read or parsed."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise InputError(f"{path} is not valid JSON: {exc}") from exc
 
 
 def manifest_path(manifest: Path, text: str) -> Optional[Path]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import glob
 import itertools
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -30,8 +29,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..atomic import write_text_atomic
+from ..casetables import read_json
 from ..errors import InputError
-from ..volume import VOLUME_SUFFIXES
+from ..volume import volume_stem
 from .manifest import Job, job_to_row
 from .opspec import PATH_PARAMS, op_arguments
 from .ops import get_op
@@ -48,14 +48,6 @@ class _Item:
     tag: str
     case_files: dict[str, Path]
     prev: dict[str, Path] = field(default_factory=dict)
-
-
-def case_name(path: Path) -> str:
-    name = path.name
-    for suffix in sorted(VOLUME_SUFFIXES + (".json", ".csv", ".npz"), key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
 
 
 def _files(value: Any, name: str, folder: Path) -> list[Path]:
@@ -80,7 +72,7 @@ def spec_cases(inputs: Any, folder: Path) -> list[_Item]:
     cases = []
     for index in range(counts[first]):
         files = {name: paths[index] for name, paths in lists.items()}
-        name = UNSAFE_ID_CHARS.sub("_", case_name(files[first]))
+        name = UNSAFE_ID_CHARS.sub("_", volume_stem(files[first]))
         cases.append(_Item(name, name, files))
     if len({c.case for c in cases}) != len(cases):
         raise InputError(f"spec input {first!r}: two files have the same name; cases are named by file name")
@@ -162,12 +154,7 @@ def expand_step(step: Any, number: int, items: list[_Item], out: Path, folder: P
 def plan_jobs(spec_path: str | os.PathLike) -> list[Job]:
     """Every job the spec describes, in order (step by step)."""
     spec_path = Path(os.path.abspath(spec_path))
-    try:
-        spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read the spec {spec_path}: {exc}") from exc
-    except ValueError as exc:
-        raise InputError(f"{spec_path}: not valid JSON ({exc})") from exc
+    spec = read_json(spec_path, "spec")
     if not isinstance(spec, dict) or not isinstance(spec.get("steps"), list) or not spec["steps"]:
         raise InputError(f"{spec_path}: a spec is an object with \"inputs\" and a non-empty list \"steps\"")
     folder = spec_path.parent

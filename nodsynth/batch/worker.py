@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, file_suffixes
 from ..engines.base import Engine
 from ..errors import NodsynthError
 from ..progress import CancelToken, ProgressFn, no_progress
@@ -86,10 +86,6 @@ def limit_threads(threads: int) -> None:
     sitk = sys.modules.get("SimpleITK")
     if sitk is not None:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
-
-
-def _suffixes(path: Path) -> str:
-    return "".join(path.suffixes[-2:]) if path.name.endswith(".gz") else path.suffix
 
 
 def move_into_place(staged: Path, target: Path) -> None:
@@ -192,7 +188,7 @@ class WorkerState:
         started = time.time()
         shutil.rmtree(staging, ignore_errors=True)  # left by an attempt that died
         staging.mkdir(parents=True)
-        staged = {name: staging / f"{name}{_suffixes(target)}" for name, target in job.outputs.items()}
+        staged = {name: staging / f"{name}{file_suffixes(target)}" for name, target in job.outputs.items()}
         op = get_op(job.op)
         args = op_arguments(op, job, staged)
         limit_threads(self.settings.threads_per_job)

@@ -48,7 +48,7 @@ def run(ctx: JobContext) -> dict:
                         _optional(args.mask), _optional(args.edited_labelmap), _optional(args.changed),
                         args.margin_mm, ctx.job.id, progress=ctx.progress, cancel=ctx.cancel)
     write_text_atomic(ctx.outputs["json"], json.dumps(case.to_dict(), indent=1) + "\n")
-    if "csv" in ctx.outputs:
-        write_csv_atomic(ctx.outputs["csv"], case.nodule_rows(), NODULE_COLUMNS)
     nodules = case.nodule_rows()
+    if "csv" in ctx.outputs:
+        write_csv_atomic(ctx.outputs["csv"], nodules, NODULE_COLUMNS)
     return {"nodules": len(nodules), "reproduced": sum(1 for r in nodules if r["reproduced"])}
