@@ -53,6 +53,11 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
         raise InputError(f"{path} is not valid JSON: {exc}") from exc
 
 
+def path_in_folder(folder: Path, text: str) -> Path:
+    """A path written in a file of ``folder`` (``~`` expanded; a relative one is relative to ``folder``), absolute."""
+    return Path(os.path.abspath(folder / os.path.expanduser(text)))
+
+
 def manifest_path(manifest: Path, text: str) -> Optional[Path]:
     """A path cell of a manifest: relative to the manifest's folder; None for an empty cell."""
     if not text:

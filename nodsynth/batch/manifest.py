@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..casetables import path_in_folder
 from ..errors import InputError
 
 KEYS = ("id", "op", "inputs", "params", "seed", "outputs")
@@ -77,7 +78,7 @@ def problems_error(path: Path, problems: list[str]) -> InputError:
 def _paths(value: Any, key: str, folder: Path) -> dict[str, Path]:
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()):
         raise InputError(f"'{key}' must be an object of name -> file path")
-    return {name: Path(os.path.abspath(folder / os.path.expanduser(p))) for name, p in value.items()}
+    return {name: path_in_folder(folder, p) for name, p in value.items()}
 
 
 def parse_row(data: Any, row: int, folder: Path) -> Job:

@@ -20,12 +20,12 @@ so types, choices and required options are checked exactly as on the command lin
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Mapping, Optional
 
+from ..casetables import path_in_folder
 from ..engines.base import Engine, SynthesisResult
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn
@@ -79,7 +79,7 @@ def _param_argv(key: str, value: Any, folder: Path) -> list[str]:
     if value is None or isinstance(value, dict):
         raise InputError(f"parameter {key!r} must be a number, text, true/false or a list, got {value!r}")
     if key in PATH_PARAMS:
-        value = os.path.abspath(folder / os.path.expanduser(str(value)))
+        value = path_in_folder(folder, str(value))
     return [f"{option}={value}"]
 
 

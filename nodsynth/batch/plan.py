@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..atomic import write_text_atomic
-from ..casetables import read_json
+from ..casetables import path_in_folder, read_json
 from ..errors import InputError
 from ..volume import volume_stem
 from .manifest import Job, job_to_row
@@ -57,7 +57,7 @@ def _files(value: Any, name: str, folder: Path) -> list[Path]:
             raise InputError(f"spec input {name!r}: no file matches {value!r} (relative to {folder})")
         return [Path(os.path.abspath(p)) for p in found]
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return [Path(os.path.abspath(folder / os.path.expanduser(v))) for v in value]
+        return [path_in_folder(folder, v) for v in value]
     raise InputError(f"spec input {name!r} must be a glob or a non-empty list of paths")
 
 
@@ -123,6 +123,9 @@ def expand_step(step: Any, number: int, items: list[_Item], out: Path, folder: P
         raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}; a step has {', '.join(STEP_KEYS)}")
     op = get_op(step["op"])
     where = f"step {number} ({op.OP})"
+    for key in ("params", "inputs"):
+        if not isinstance(step.get(key, {}), dict):
+            raise InputError(f"{where}: \"{key}\" must be an object of name -> value")
     chosen = step.get("inputs", {})
     wanted = step.get("outputs", [n for n, s in op.OUTPUTS.items() if s.required])
     bad = sorted(set(wanted) - set(op.OUTPUTS)) if isinstance(wanted, list) else ["(not a list)"]
@@ -133,7 +136,7 @@ def expand_step(step: Any, number: int, items: list[_Item], out: Path, folder: P
         for combo in itertools.product(*_axes(step, where)):
             tag = "_".join([item.tag] + [_value_tag(k, v) for k, v in combo])
             params = {**step.get("params", {}), **{k: v for k, v in combo if k != "seed"}}
-            params.update({k: os.path.abspath(folder / str(params[k])) for k in PATH_PARAMS if k in params})
+            params.update({k: str(path_in_folder(folder, str(params[k]))) for k in PATH_PARAMS if k in params})
             seed = next((v for k, v in combo if k == "seed"), 0)
             inputs = {}
             for name, slot in op.INPUTS.items():
