@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from ..errors import InputError, NodsynthError
 from ..volume import Volume, read_volume_grid, require_same_grid
+from .engine_choice import row_engine_options
 from .graph import dependencies, groups, producers, real, stages
 from .layout import BatchLayout, layout_for
 from .manifest import Job, Manifest, parse_manifest, problems_error
@@ -116,7 +117,7 @@ def _engine_problems(uses: dict[tuple[str, Optional[str]], list[int]], jobs: lis
     for (name, weights), indices in uses.items():
         first = jobs[indices[0]]
         where = f"row {first.row}" + (f" (and {len(indices) - 1} more rows)" if len(indices) > 1 else "")
-        options = {**engine_options.get(name, {}), "weights_dir": weights or weights_dir, "device": "cpu"}
+        options = {**row_engine_options(name, weights, weights_dir, engine_options), "device": "cpu"}
         try:
             engine = get_engine(name, **options)
             operations = engine.describe().get("operations", [])
@@ -128,7 +129,7 @@ def _engine_problems(uses: dict[tuple[str, Optional[str]], list[int]], jobs: lis
             problems.append(f"{where}: engine {name!r} cannot do {', '.join(needed)} (it does {', '.join(operations)})")
         if name in ENGINE_WEIGHTS:
             try:
-                find_weights(name, options["weights_dir"])
+                find_weights(name, options.get("weights_dir"))
             except NodsynthError as exc:
                 problems.append(f"{where}: {exc}")
     return problems

@@ -29,6 +29,7 @@ from ..engines.base import Engine
 from ..errors import NodsynthError
 from ..progress import CancelToken, ProgressFn, no_progress
 from .claims import HOST, Claim
+from .engine_choice import row_engine_options
 from .layout import BatchLayout
 from .manifest import Job
 from .opspec import JobContext, op_arguments
@@ -119,17 +120,16 @@ class WorkerState:
         limit_threads(settings.threads_per_job)
 
     # ----------------------------------------------------------- engines
-    def _weights_dir(self, weights: Optional[str]) -> Optional[str]:
-        return weights or self.settings.weights_dir
+    def _options(self, name: str, weights: Optional[str]) -> dict[str, Any]:
+        return row_engine_options(name, weights, self.settings.weights_dir, self.settings.engine_options)
 
     def engine(self, name: str, weights: Optional[str] = None) -> Engine:
         """The engine ``name`` with these weights, created on first use and kept."""
         from ..engines import get_engine
 
-        key = (name, self._weights_dir(weights))
+        options = self._options(name, weights)
+        key = (name, options.get("weights_dir"))
         if key not in self._engines:
-            options = dict(self.settings.engine_options.get(name, {}))
-            options.setdefault("weights_dir", key[1])
             if self.settings.device:
                 options.setdefault("device", self.settings.device)
             self._engines[key] = get_engine(name, **options)
@@ -140,7 +140,7 @@ class WorkerState:
         """role -> path, SHA-256 and size of the files engine ``name`` uses (hashed once per worker)."""
         from ..weights import ENGINE_WEIGHTS, weights_report
 
-        key = (name, self._weights_dir(weights))
+        key = (name, self._options(name, weights).get("weights_dir"))
         if key not in self._weights:
             files = weights_report(name, key[1], with_hash=True)["files"] if name in ENGINE_WEIGHTS else []
             self._weights[key] = {f["role"]: {"path": f["found"], "sha256": f["sha256"], "bytes": f["size_bytes"]}
@@ -204,7 +204,7 @@ class WorkerState:
             "outputs": {name: {**self.hashes.describe(staged[name]), "path": str(job.outputs[name])}
                         for name in job.outputs},
             "engine": None if engine is None else {
-                "name": engine.name, "weights_dir": self._weights_dir(args.weights),
+                "name": engine.name, "weights_dir": self._options(engine.name, args.weights).get("weights_dir"),
                 "options": self.settings.engine_options.get(engine.name, {}),
                 "weights": self.weight_files(engine.name, args.weights)},
             "environment": environment(str(getattr(engine, "device", "cpu")), self.settings.threads_per_job),
