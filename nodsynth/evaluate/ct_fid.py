@@ -24,9 +24,7 @@ from .features_2p5d import FeatureOptions, slice_count, volume_features
 from .fid import fid_by_plane, require_samples
 from .network import network_fingerprint
 from .planes import PLANES, SLICE_AXIS, central_range
-
-REPORT_KEYS = ("fid_xy", "fid_yz", "fid_zx", "fid_avg", "n_real", "n_synthetic", "n_slices_real",
-               "n_slices_synthetic")
+from .report import FID_KEYS
 
 
 @dataclass(frozen=True)
@@ -102,5 +100,5 @@ def ct_fid(real: Sequence[Path], synthetic: Sequence[Path], network, device, set
                n_slices_real={p: int(len(sides["real"][p])) for p in PLANES},
                n_slices_synthetic={p: int(len(sides["synthetic"][p])) for p in PLANES})
     report(1.0, "FID done")
-    return {key: out[key] for key in REPORT_KEYS}
+    return {key: out[key] for key in FID_KEYS}  # the keys .report recognises a FID report by
 

@@ -10,6 +10,7 @@ import csv
 import os
 from pathlib import Path
 
+from ..casetables import manifest_path
 from ..errors import InputError
 from ..volume import VOLUME_SUFFIXES
 
@@ -44,8 +45,7 @@ def list_ct_files(spec: str | os.PathLike, side: str) -> list[Path]:
         raise InputError(f"{side}: {source} is neither a folder nor a list file")
     files = []
     for entry in _listed_paths(source):
-        path = Path(entry).expanduser()
-        path = path if path.is_absolute() else source.parent / path
+        path = manifest_path(source, entry)
         if not _is_volume(path):
             raise InputError(f"{side}: {source} lists {entry}, which is not a volume file "
                              f"({', '.join(VOLUME_SUFFIXES)}) that exists")

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..overlay import save_image
 from .froc import FP_RATES_PER_SCAN
 from .froc_report import PlotCurve
 
@@ -103,7 +103,4 @@ def plot_froc(curves: Sequence[PlotCurve], path: str | os.PathLike, title: str =
         draw.line([(axes.x0 + axes.width - 250, y), (axes.x0 + axes.width - 220, y)], fill=colour, width=3)
         draw.text((axes.x0 + axes.width - 212, y), f"{curve.label} (CPM {curve.cpm:.3f})", fill=(0, 0, 0),
                   font=font, anchor="lm")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
-    return path
+    return save_image(path, image)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..overlay import DEFAULT_WINDOW_HU, compose_panels, save_image
+from ..segment.mm_morphology import occupied_ranges
 from ..volume import Volume, write_volume
 from .planes import PLANES, cut, pixel_size_mm, plane_slices
 
@@ -84,11 +85,7 @@ def box_of_mask(mask: Volume, margin_mm: float = LUNG_BOX_MARGIN_MM) -> tuple[np
     inside = np.asarray(mask.array) > 0
     if not inside.any():
         raise InputError("the lung mask is empty: no lung box")
-    spans = []
-    for axis in range(3):  # k, j, i extents from the projections (no list of every voxel)
-        hits = np.flatnonzero(inside.any(axis=tuple(a for a in range(3) if a != axis)))
-        spans.append((hits[0], hits[-1]))
-    (k0, k1), (j0, j1), (i0, i1) = spans
+    (k0, k1), (j0, j1), (i0, i1) = occupied_ranges(inside)
     corners = mask.index_to_world(np.array([[i, j, k] for i in (i0, i1) for j in (j0, j1) for k in (k0, k1)],
                                            dtype=np.float64))
     return corners.min(axis=0) - margin_mm, corners.max(axis=0) + margin_mm

@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from scipy import ndimage
 
-from ..augment import padded_box
 from ..errors import InputError
 from ..labelmap import as_integer_labelmap
+from ..segment.mm_morphology import dilation_mm
 from ..volume import Volume, require_same_grid
 
 COMPARE_RANGE_HU = (-1000.0, 1000.0)
@@ -33,15 +32,10 @@ def changed_labels(labelmap: Volume, edited_labelmap: Volume) -> np.ndarray:
 
 
 def grow_mm(mask: np.ndarray, spacing_kji: np.ndarray, margin_mm: float) -> np.ndarray:
-    """``mask`` plus every voxel within ``margin_mm`` of it (computed in the mask's padded bounding box)."""
+    """``mask`` plus every voxel within ``margin_mm`` of it (:func:`~nodsynth.segment.mm_morphology.dilation_mm`)."""
     if not (np.isfinite(margin_mm) and margin_mm >= 0):
         raise InputError(f"the margin must be >= 0 mm, got {margin_mm}")
-    grown = np.zeros(mask.shape, bool)
-    if not mask.any():
-        return grown
-    box = padded_box(np.argwhere(mask), np.ceil(margin_mm / spacing_kji).astype(int) + 1, mask.shape)
-    grown[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing_kji) <= margin_mm
-    return grown
+    return dilation_mm(mask, margin_mm, spacing_kji)
 
 
 def psnr_db(real: np.ndarray, synthetic: np.ndarray) -> Optional[float]:

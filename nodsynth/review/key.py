@@ -8,7 +8,6 @@ file's bytes; scoring refuses a key whose hash differs (edited, truncated or fro
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -18,6 +17,7 @@ from typing import Optional, Sequence
 
 from ..errors import InputError
 from ..casetables import parse_float, read_rows
+from ..weights import sha256_of
 from .study_inputs import TRUTHS
 
 KEY_COLUMNS = ("case_id", "phase", "truth", "source", "subtype", "diameter_mm")
@@ -43,15 +43,6 @@ def key_text(rows: Sequence[KeyRow]) -> str:
     for r in rows:
         writer.writerow([r.case_id, r.phase, r.truth, r.source, r.subtype, f"{r.diameter_mm:.2f}"])
     return buffer.getvalue()
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_key(path: str | os.PathLike) -> list[KeyRow]:

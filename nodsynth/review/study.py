@@ -36,9 +36,10 @@ from ..place import lung_from_ct
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress, scaled_progress
 from ..segment.postprocess import lung_region
 from ..volume import read_volume, read_volume_grid
+from ..weights import sha256_of
 from .balance import allocate, balance_table, choose, size_bin
 from .blinded import box_of_mask, cropped_case, full_case, write_case_volume, write_montage
-from .key import KEY_FILE, STUDY_FILE, KeyRow, key_text, sha256_of
+from .key import KEY_FILE, STUDY_FILE, KeyRow, key_text
 from .study_inputs import StudyInput, describe_inputs
 
 PHASES = ("cropped", "full")

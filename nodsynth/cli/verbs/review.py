@@ -12,13 +12,11 @@ import argparse
 from pathlib import Path
 
 from ...errors import InputError
-from ...review.pairs import ReviewPair, read_pairs, review_pairs
+from ...review.pairs import PAIR_FILE_COLUMNS, ReviewPair, read_pairs, review_pairs
 from ..common import progress_bar
 
 VERB = "review"
 HELP = "compare real and synthetic CTs per nodule, lobe and edited region; CSV, JSON and an HTML report"
-
-PAIR_OPTIONS = ("real", "synthetic", "labelmap", "mask", "edited_labelmap", "changed")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def pairs_from_args(args: argparse.Namespace) -> list[ReviewPair]:
     """The pairs to review: the manifest's, or the one named by the options."""
-    given = [o for o in PAIR_OPTIONS if getattr(args, o) is not None]
+    given = [o for o in PAIR_FILE_COLUMNS if getattr(args, o) is not None]
     if args.manifest is not None:
         if given:
             raise InputError(f"--manifest lists the pairs; drop --{given[0].replace('_', '-')}")
@@ -54,7 +52,7 @@ def pairs_from_args(args: argparse.Namespace) -> list[ReviewPair]:
         path = getattr(args, option)
         if not path.is_file():
             raise InputError(f"--{option.replace('_', '-')} file not found: {path}")
-    return [ReviewPair(case_id=args.synthetic.name.split(".")[0], **{o: getattr(args, o) for o in PAIR_OPTIONS})]
+    return [ReviewPair(case_id=args.synthetic.name.split(".")[0], **{o: getattr(args, o) for o in PAIR_FILE_COLUMNS})]
 
 
 def run(args: argparse.Namespace) -> int:
