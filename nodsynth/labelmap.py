@@ -27,6 +27,7 @@ from scipy import ndimage as ndi
 from .errors import InputError
 from .labels import BACKGROUND, BODY, NODULE, known_label_ids, label_names
 from .resources import load_json_resource
+from .segment.mm_morphology import dilation_mm
 from .volume import Volume, read_volume, require_same_grid
 
 BODY_THRESHOLD_HU = -300.0
@@ -161,19 +162,6 @@ def validate_labelmap(labelmap: Volume, ct: Optional[Volume] = None) -> Volume:
 
 
 # ------------------------------------------------------------------- assembly
-def expand_mask(mask: np.ndarray, spacing_kji_mm, margin_mm: float) -> np.ndarray:
-    """Voxels within ``margin_mm`` (Euclidean, voxel centres, anisotropic spacing) of the mask's voxels."""
-    if margin_mm <= 0 or not mask.any():
-        return mask
-    pad = np.ceil(margin_mm / np.asarray(spacing_kji_mm, dtype=float)).astype(int) + 1
-    coords = np.argwhere(mask)
-    lo, hi = np.maximum(coords.min(axis=0) - pad, 0), np.minimum(coords.max(axis=0) + 1 + pad, mask.shape)
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
-    out = mask.copy()
-    out[box] = ndi.distance_transform_edt(~mask[box], sampling=tuple(float(s) for s in spacing_kji_mm)) <= margin_mm
-    return out
-
-
 def assemble_labelmap(organs: Volume, ct: Optional[Volume] = None,
                       nodule_masks: Iterable[Volume] = (), body_mask: Optional[np.ndarray] = None,
                       nodule_margin_mm: float = 0.0) -> Volume:
@@ -205,7 +193,8 @@ def assemble_labelmap(organs: Volume, ct: Optional[Volume] = None,
     for index, mask in enumerate(nodule_masks):
         require_same_grid(organs, mask, "organ segmentation", f"nodule mask {index + 1}")
         drawn = np.asarray(mask.array) != 0
-        out[drawn | (expand_mask(drawn, organs.spacing[::-1], nodule_margin_mm) & labelled)] = NODULE
+        grown = dilation_mm(drawn, nodule_margin_mm, organs.spacing[::-1]) if nodule_margin_mm > 0 else drawn
+        out[drawn | (grown & labelled)] = NODULE
     return organs.with_array(out)
 
 

@@ -16,9 +16,11 @@ MAX_ITERATIONS = 100
 TOLERANCE_HU = 0.05
 
 
-def _require_values(values_hu: np.ndarray) -> np.ndarray:
+def _require_values(values_hu: np.ndarray, ascending: bool = False) -> np.ndarray:
+    """The values as a 1-D float64 array; :class:`InputError` when fewer than two or all equal.
+    ``ascending``: already sorted, so the spread is the last minus the first."""
     values = np.asarray(values_hu, dtype=np.float64).reshape(-1)
-    if values.size < 2 or float(values.max() - values.min()) <= 0:
+    if values.size < 2 or float(values[-1] - values[0] if ascending else values.max() - values.min()) <= 0:
         raise InputError("the region around the click is uniform: nothing to separate from the parenchyma")
     return values
 
@@ -58,8 +60,7 @@ class SortedValues:
 
     def kmeans_threshold_hu(self) -> float:
         """:func:`kmeans_threshold_hu` of these values: each Lloyd step is a split and its class means."""
-        if self.values.size < 2 or float(self.values[-1] - self.values[0]) <= 0:
-            raise InputError("the region around the click is uniform: nothing to separate from the parenchyma")
+        _require_values(self.values, ascending=True)
         threshold = 0.5 * (sorted_percentile(self.values, 10.0) + sorted_percentile(self.values, 90.0))
         for _ in range(MAX_ITERATIONS):
             split = self.split(threshold)

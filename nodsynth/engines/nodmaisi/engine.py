@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -172,15 +172,13 @@ class NodMAISIEngine(Engine):
         """Latent window of the tiled VAE encode/decode on this engine's device."""
         return decode_window(self.config, self.device)
 
-    def tiles(self, latent_size: tuple[int, ...]) -> int:
-        """Tiles the VAE visits for a latent of ``latent_size`` (x, y, z)."""
-        return window_count(latent_size, self.window_latent, self.config["decode"]["overlap"])
-
     def decode_twin(self, plan: TwinPlan, latent: torch.Tensor, progress: Optional[ProgressFn] = None,
-                    cancel: Optional[CancelToken] = None) -> Volume:
-        """Decode a twin latent to HU on the output grid; label 0 -> -1000 HU."""
+                    cancel: Optional[CancelToken] = None, window_latent: Optional[Sequence[int]] = None) -> Volume:
+        """Decode a twin latent to HU on the output grid; label 0 -> -1000 HU. ``window_latent``: the
+        decode window (default :attr:`window_latent`)."""
         nets = self.networks
-        ct_xyz = decode_latent(nets.autoencoder, latent, nets.scale_factor, self.window_latent,
+        window = self.window_latent if window_latent is None else window_latent
+        ct_xyz = decode_latent(nets.autoencoder, latent, nets.scale_factor, window,
                                self.config["decode"]["overlap"], progress, cancel)
         ct_xyz[plan.labels_xyz == 0] = AIR_HU
         ct = plan.work_labels.with_array(plan.axes.from_network(ct_xyz).astype(np.float32))
@@ -200,7 +198,8 @@ class NodMAISIEngine(Engine):
         t0 = time.perf_counter()
         latent = self.sample_twin(plan, scaled_progress(report, 0.05, 0.8), cancel)
         t1 = time.perf_counter()
-        ct = self.decode_twin(plan, latent, scaled_progress(report, 0.8, 0.99), cancel)
+        window = self.window_latent  # read once: the window decoded with is the one reported
+        ct = self.decode_twin(plan, latent, scaled_progress(report, 0.8, 0.99), cancel, window)
         t2 = time.perf_counter()
         report(1.0, "done")
         latent_size = tuple(int(n) for n in plan.noise.shape[2:])
@@ -208,7 +207,8 @@ class NodMAISIEngine(Engine):
                 "timesteps": schedule_timesteps(self.config, plan.steps, int(np.prod(latent_size))),
                 "resampled_to_valid_grid": plan.resampled, "network_grid_size_ijk": list(plan.work_labels.size_ijk),
                 "network_grid_spacing_mm": plan.work_labels.spacing.tolist(), "sampling_seconds": t1 - t0,
-                "decode_window_latent": self.window_latent, "decode_tiles": self.tiles(latent_size),
+                "decode_window_latent": window,
+                "decode_tiles": window_count(latent_size, window, self.config["decode"]["overlap"]),
                 "decode_seconds": t2 - t1, "config": self.config.get("name"), "scale_factor": nets.scale_factor,
                 "device": str(self.device), "checkpoints": self.checkpoints}
         return SynthesisResult({"ct": ct}, self.name, time.perf_counter() - start, info)
@@ -285,7 +285,7 @@ class NodMAISIEngine(Engine):
                 "decode_window_latent": window_latent,
                 "encode_tiles": 0 if encode_cached else window_count(
                     ct_box_xyz.shape, [w * self.downsample for w in window_latent], overlap),
-                "decode_tiles": self.tiles(tuple(w.stop - w.start for w in window)),
+                "decode_tiles": window_count(tuple(w.stop - w.start for w in window), window_latent, overlap),
                 "encode_seconds": t1 - t0, "sampling_seconds": t2 - t1, "decode_seconds": t3 - t2,
                 "config": self.config.get("name"), "device": str(self.device), "checkpoints": self.checkpoints}
         return SynthesisResult({"ct": ct.with_array(out)}, self.name, time.perf_counter() - start, info)
