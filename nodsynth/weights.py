@@ -25,13 +25,13 @@ error says why. Patterns never match a fallback file.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from .casetables import read_json
 from .errors import InputError, WeightsError
 
 ENV_WEIGHTS = "NODSYNTH_WEIGHTS"
@@ -112,10 +112,7 @@ def _config_entries(path: Path, key: str) -> list[str]:
     """The string or list of strings under ``key`` in the config file; [] when the file or key is absent."""
     if not path.is_file():
         return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the nodsynth config file {path}: {exc}") from exc
+    data = read_json(path, "nodsynth config file")
     value = data.get(key) if isinstance(data, dict) else None
     return [value] if isinstance(value, str) else [str(v) for v in (value or [])]
 

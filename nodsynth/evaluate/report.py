@@ -8,12 +8,12 @@ nodule crops) or ``"froc"`` (one or several detection systems); each row is a di
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..casetables import read_json
 from ..errors import InputError
 
 PLANE_NAMES = {"xy": "xy (axial)", "yz": "yz (sagittal)", "zx": "zx (coronal)", "avg": "average"}
@@ -125,12 +125,7 @@ def report_rows(data: Any) -> tuple[str, list[dict]]:
 def load_report_rows(path: str | os.PathLike) -> tuple[str, list[dict]]:
     """Read a report file and return :func:`report_rows` of it."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read the report {path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise InputError(f"{path} is not valid JSON: {exc}") from exc
+    data = read_json(path, "report")
     try:
         return report_rows(data)
     except InputError as exc:

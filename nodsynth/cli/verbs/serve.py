@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 import os
 from pathlib import Path
 
+from ...casetables import read_json
 from ...errors import InputError
 
 VERB = "serve"
@@ -58,10 +58,7 @@ def is_loopback(host: str) -> bool:
 def read_engine_options(path: str | None) -> dict:
     if not path:
         return {}
-    try:
-        options = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read --engine-options {path}: {exc}") from exc
+    options = read_json(path, "--engine-options file")
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise InputError(f"--engine-options {path} must be a JSON object of engine name -> object of options")
     return options

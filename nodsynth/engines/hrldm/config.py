@@ -13,10 +13,10 @@ histograms; ``squash_scale`` in units of the real features' standard deviation),
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from ...casetables import read_json
 from ...errors import InputError
 from ...histogram import HIST_BINS
 from ...resources import resources_dir
@@ -41,10 +41,7 @@ def load_hrldm_config(config: str | Path | Mapping[str, Any] = "hrldm") -> dict[
         if not path.is_file():
             raise InputError(f"unknown HR-LDM configuration {str(config)!r}: neither a file nor one of "
                              f"{', '.join(hrldm_config_names())}")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read the HR-LDM configuration {path}: {exc}") from exc
+        data = read_json(path, "HR-LDM configuration")
     missing = [key for key in REQUIRED if key not in data]
     if missing:
         raise InputError(f"HR-LDM configuration {data.get('name', config)!r} lacks {', '.join(missing)}")

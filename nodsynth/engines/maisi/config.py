@@ -10,10 +10,10 @@ needed, see :func:`nodsynth.engines.maisi.codec.decode_window`).
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from ...casetables import read_json
 from ...errors import InputError
 from ...resources import resources_dir
 
@@ -29,10 +29,7 @@ def config_names() -> list[str]:
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the MAISI network configuration {path}: {exc}") from exc
+    return read_json(path, "MAISI network configuration")
 
 
 def load_config(config: str | Path | Mapping[str, Any] = "maisi_v2") -> dict[str, Any]:
