@@ -11,6 +11,7 @@ pytest.importorskip("monai")
 
 from nodsynth.cli.main import main  # noqa: E402
 from nodsynth.engines import get_engine  # noqa: E402
+from nodsynth.errors import InputError  # noqa: E402
 from nodsynth.phantom import make_demo_patient  # noqa: E402
 from nodsynth.train.controlnet import train_controlnet  # noqa: E402
 from test_nodmaisi_engine import tiny_weights_folder  # noqa: E402
@@ -128,3 +129,15 @@ def test_whole_volumes_must_be_multiples_of_128_voxels(tmp_path):
     labels = ct.with_array(np.full(ct.shape_kji, 30, np.uint8))
     with pytest.raises(InputError, match="multiples of 128 voxels"):
         train_controlnet([(ct, labels)], tmp_path, steps=1, config="maisi_v2", weights_dir=str(tmp_path), device="cpu")
+
+
+def test_patches_need_only_sizes_the_networks_accept_and_whole_cts_the_published_multiple(frozen, pair, tmp_path):
+    ct, labels = pair
+    start, stop = (0, 3, 3), (120, 253, 253)  # 120 x 250 x 250: not multiples of the tiny config's 32
+    cropped = (ct.crop(start, stop), labels.crop(start, stop))
+    options = dict(steps=1, config="maisi_tiny", weights_dir=str(frozen), device="cpu", batch_size=1)
+    with pytest.raises(InputError, match="multiples of 32 voxels"):
+        train_controlnet([cropped], tmp_path / "whole", **options)
+    assert train_controlnet([cropped], tmp_path / "patch", patch_voxels=32, **options).step == 1
+    with pytest.raises(InputError, match="smaller than the 128-voxel cube"):
+        train_controlnet([cropped], tmp_path / "big", patch_voxels=128, **options)

@@ -19,7 +19,8 @@ baseline) or a copy of the U-Net. Each example is a whole CT whose sizes are mul
   (default: ``steps``); float16 autocast with gradient scaling on CUDA.
 
 ``patch_voxels`` trains on cubes around the largest nodule instead of whole CTs (smoke runs, small
-GPUs; not the published recipe); their timesteps still follow the whole CT's latent size.
+GPUs; not the published recipe), of a size the networks accept (a multiple of 32 voxels for MAISI-v2), from
+CTs of any size; their timesteps still follow the whole CT's latent size.
 Checkpoints use the ControlNet release format (``{"controlnet_state_dict", ...}`` plus ``step``,
 optimizer and learning-rate state), so the engine loads them directly and ``--resume`` continues.
 """
@@ -89,6 +90,8 @@ def nodule_patch(ct: Volume, labelmap: Volume, patch_voxels: int, multiple: int)
         centre = np.asarray(ct.shape_kji) / 2.0
     start = [min(max(int(round(c - size / 2)), 0), max(n - size, 0)) for c, n in zip(centre, ct.shape_kji)]
     stop = [min(s + size, n) for s, n in zip(start, ct.shape_kji)]
+    if any(b - a < size for a, b in zip(start, stop)):
+        raise InputError(f"--patch: the CT (k,j,i {list(ct.shape_kji)}) is smaller than the {size}-voxel cube")
     return ct.crop(start, stop), labelmap.crop(start, stop)
 
 
@@ -237,7 +240,7 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     """
     import torch
 
-    from ..engines.maisi import latent_downsample, load_config
+    from ..engines.maisi import latent_downsample, load_config, unet_size_multiple
     from ..engines.maisi.checkpoints import load_state_strict, read_checkpoint, save_controlnet
     from ..engines.nodmaisi.sampling import make_scheduler
 
@@ -249,9 +252,14 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     horizon = int(schedule_steps or steps)
     if horizon < steps:
         raise InputError(f"schedule_steps ({horizon}) must be at least steps ({steps})")
-    multiple = volume_multiple(load_config(config))
-    for ct, lab in pairs:
-        check_training_volume(ct, lab, multiple)
+    cfg = load_config(config)
+    downsample = latent_downsample(cfg)
+    whole_numel = [int(np.prod([n // downsample for n in ct.shape_kji])) for ct, _ in pairs]
+    if patch_voxels:  # cubes only need sizes the networks accept; whole CTs follow the published recipe
+        pairs = [nodule_patch(ct, lab, patch_voxels, downsample * unet_size_multiple(cfg)) for ct, lab in pairs]
+    else:
+        for ct, lab in pairs:
+            check_training_volume(ct, lab, volume_multiple(cfg))
     report = progress or no_progress
     out = Path(out_dir)
     checkpoint_path = out / CHECKPOINT_NAME
@@ -259,10 +267,6 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
         raise InputError(f"--resume: no checkpoint to resume from at {checkpoint_path}")
     began = time.perf_counter()
     nets, started_from = frozen_networks(config, weights_dir, device)
-    downsample = latent_downsample(nets.config)
-    whole_numel = [int(np.prod([n // downsample for n in ct.shape_kji])) for ct, _ in pairs]
-    if patch_voxels:
-        pairs = [nodule_patch(ct, lab, patch_voxels, multiple) for ct, lab in pairs]
     examples = training_examples(nets, pairs, tumor_weight)
     controlnet = nets.controlnet.train()
     optimizer = torch.optim.AdamW(controlnet.parameters(), lr=lr)
