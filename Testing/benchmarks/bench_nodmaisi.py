@@ -33,7 +33,7 @@ import torch
 
 from nodsynth.engines import EditRequest
 from nodsynth.engines.maisi import build_networks, decode_latent, randomize_zero_parameters
-from nodsynth.engines.maisi.codec import window_count
+from nodsynth.engines.maisi.codec import decode_window, window_count
 from nodsynth.engines.nodmaisi.conditioning import label_bitplanes, spacing_tensor
 from nodsynth.engines.nodmaisi.sampling import embedded_condition, make_scheduler, sample_latent, seeded_noise
 from nodsynth.engines.maisi.orientation import NetworkAxes
@@ -90,7 +90,7 @@ def main() -> int:
     axes = NetworkAxes.of(patient.labelmap)
     labels_xyz = np.ascontiguousarray(axes.to_network(patient.labelmap.array))
     spacing_xyz = axes.spacing_xyz(patient.labelmap)
-    window = nets.config["decode"]["window_latent"]
+    window = decode_window(nets.config, nets.device)  # the window the engine decodes with on this device
     overlap = nets.config["decode"]["overlap"]
 
     # ---------------------------------------------------------------- ROI path (the engine's edit)
