@@ -42,6 +42,7 @@ from .errors import InputError
 from .labelmap import SIX_CONNECTED, as_integer_labelmap
 from .labels import LOBE_IDS, NODULE
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
+from .sphere import sphere_diameter_mm
 from .volume import Volume
 
 MAX_PERCENT = 300.0
@@ -331,7 +332,7 @@ def longest_diameter_mm(coords_kji: np.ndarray, spacing_kji: np.ndarray) -> floa
 
 def equivalent_diameter_mm(voxels: int, voxel_volume_mm3: float) -> float:
     """Diameter (mm) of the sphere with the volume of ``voxels`` voxels."""
-    return float((6.0 * voxels * voxel_volume_mm3 / math.pi) ** (1.0 / 3.0))
+    return sphere_diameter_mm(voxels * voxel_volume_mm3)
 
 
 def nodule_stats(labelmap: Volume, nodule_id: int, percent: float, before_kji: np.ndarray,

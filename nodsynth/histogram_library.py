@@ -28,6 +28,7 @@ from .histogram import HIST_BINS, HIST_MAX_HU, HIST_MIN_HU, hu_counts, validate_
 from .presets import LabelledNodule, read_format_json
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
 from .resources import resource_path
+from .sphere import sphere_diameter_mm
 from .volume import Volume, read_volume, require_same_grid
 
 LIBRARY_RESOURCE = "nodule_histograms.json"
@@ -119,7 +120,7 @@ def library_histogram(subtype: str | int, diameter_mm: float, seed: Optional[int
 def equivalent_diameter_mm(mask: Volume) -> float:
     """Diameter (mm) of the sphere with the volume of the mask's non-zero voxels."""
     voxels = int(np.count_nonzero(np.asarray(mask.array)))
-    return float((6.0 * voxels * mask.voxel_volume_mm3 / np.pi) ** (1.0 / 3.0))
+    return sphere_diameter_mm(voxels * mask.voxel_volume_mm3)
 
 
 def default_target_histogram(subtype: str | int, nodule_mask: Volume, seed: Optional[int] = 0) -> tuple[np.ndarray, str]:

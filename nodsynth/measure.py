@@ -15,6 +15,7 @@ from scipy.spatial import ConvexHull, QhullError
 from .errors import InputError
 from .histogram import BIN_CENTERS_HU, HIST_BINS, hu_histogram, validate_histogram
 from .labels import LOBE_IDS, LOBES, LUNG, NODULE
+from .sphere import sphere_diameter_mm
 from .volume import Volume, lps_to_ras, require_same_grid
 
 SOLID_HU = -300.0
@@ -251,7 +252,7 @@ def measure_nodule(ct: Volume, mask: Volume, labelmap: Optional[Volume] = None,
 
     return NoduleMeasurements(
         voxel_count=count, volume_mm3=float(volume_mm3),
-        equivalent_diameter_mm=float((6.0 * volume_mm3 / np.pi) ** (1.0 / 3.0)),
+        equivalent_diameter_mm=sphere_diameter_mm(volume_mm3),
         longest_diameter_mm=longest_diameter_mm(ct, surface_voxels_kji(nodule)),
         axial_long_axis_mm=long_axis, axial_short_axis_mm=short_axis,
         centroid_lps_mm=tuple(float(v) for v in centroid_lps),

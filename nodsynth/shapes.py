@@ -31,6 +31,7 @@ from scipy import ndimage
 from .atomic import atomic_path, write_text_atomic
 from .errors import InputError
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
+from .sphere import sphere_diameter_mm
 from .volume import Volume, read_volume
 
 SHAPE_SIZE = 32
@@ -63,7 +64,7 @@ def shape_measurements(mask: Volume) -> dict:
         "centroid_lps_mm": [round(float(v), 3) for v in centroid],
         "voxels": int(len(points)),
         "volume_mm3": round(float(volume_mm3), 3),
-        "equivalent_diameter_mm": round(float((6.0 * volume_mm3 / np.pi) ** (1.0 / 3.0)), 3),
+        "equivalent_diameter_mm": round(sphere_diameter_mm(volume_mm3), 3),
         "bounding_diameter_mm": round(2.0 * bounding_radius_mm, 3),
         "principal_extents_mm": [round(float(4.0 * s), 3) for s in std_mm],
         "elongation": round(float(std_mm[0] / std_mm[-1]), 3),

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..histogram import hu_histogram, jensen_shannon
+from ..sphere import sphere_diameter_mm
 from ..volume import Volume, require_same_grid
 from .edit_fidelity import grow_mm
 
@@ -94,7 +95,7 @@ class NoduleFidelity:
 
     @property
     def equivalent_diameter_mm(self) -> float:
-        return float((6.0 * self.volume_mm3 / np.pi) ** (1.0 / 3.0))
+        return sphere_diameter_mm(self.volume_mm3)
 
     def to_dict(self) -> dict:
         return {"nodule": self.number, "centre_lps_mm": [round(float(v), 3) for v in self.centre_lps_mm],
