@@ -1,9 +1,9 @@
-"""Shared CLI helpers: point parsing, progress bars, resumable batches."""
+"""Shared CLI helpers: point parsing, progress bars, resumable batches, outputs kept off inputs."""
 from __future__ import annotations
 
 import pytest
 
-from nodsynth.cli.common import parse_triple, progress_bar, run_batch, summary_line
+from nodsynth.cli.common import parse_triple, progress_bar, refuse_overwrite, run_batch, summary_line
 from nodsynth.errors import InputError, NodsynthError
 
 
@@ -69,3 +69,10 @@ def test_run_batch_names_items_with_the_given_function(tmp_path):
     outcome = run_batch(items, work=lambda item: None, is_done=lambda item: item["id"] == 9, desc="batch",
                         name=lambda item: f"nodule-{item['id']}")
     assert outcome == {"done": ["nodule-7"], "skipped": ["nodule-9"], "failed": []}
+
+
+def test_refuse_overwrite_names_the_output_and_the_input_it_would_replace(tmp_path):
+    ct, other = tmp_path / "ct.nii.gz", tmp_path / "sub" / ".." / "ct.nii.gz"  # the same file by another spelling
+    refuse_overwrite([tmp_path / "out.json", None], [ct, None])
+    with pytest.raises(InputError, match=f"the output {other} would overwrite the input {ct}"):
+        refuse_overwrite([None, other], [None, ct])

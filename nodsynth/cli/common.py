@@ -1,7 +1,9 @@
-"""Helpers shared by CLI verbs: point parsing, progress bars, resumable batches."""
+"""Helpers shared by CLI verbs: point parsing, progress bars, resumable batches, outputs kept off inputs."""
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, TypeVar
 
 from ..errors import InputError
@@ -66,3 +68,11 @@ def run_batch(items: Sequence[T], work: Callable[[T], None], is_done: Callable[[
 
 def summary_line(outcome: dict[str, Iterable[str]]) -> str:
     return ", ".join(f"{len(list(v))} {k}" for k, v in outcome.items())
+
+
+def refuse_overwrite(outputs: Sequence[Optional[os.PathLike]], inputs: Sequence[Optional[os.PathLike]]) -> None:
+    """:class:`InputError` when an output path (None: not written) is one of the input paths (before anything is written)."""
+    sources = {Path(p).resolve(): p for p in inputs if p is not None}
+    for out in outputs:
+        if out is not None and Path(out).resolve() in sources:
+            raise InputError(f"the output {out} would overwrite the input {sources[Path(out).resolve()]}")

@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Optional, Sequence
 
 from ...atomic import write_text_atomic
 from ...errors import InputError
-from ..common import progress_bar
+from ..common import progress_bar, refuse_overwrite
 
 VERB = "evaluate"
 HELP = "fidelity metrics: 2.5D FID on whole CTs, FID/KID/MMD on nodule crops, FROC by the LUNA16 rules"
@@ -98,13 +97,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     froc.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
 
 
-def _refuse_overwrite(outputs: Sequence[Optional[Path]], inputs: Sequence[Optional[Path]]) -> None:
-    sources = {Path(p).resolve(): p for p in inputs if p is not None}
-    for out in outputs:
-        if out is not None and out.resolve() in sources:
-            raise InputError(f"the output {out} would overwrite the input {sources[out.resolve()]}")
-
-
 def _network(args: argparse.Namespace):
     from ...engines.maisi.device import resolve_device
     from ...evaluate.network import load_feature_network
@@ -123,7 +115,7 @@ def _run_fid(args: argparse.Namespace) -> int:
     from ...evaluate.features_2p5d import FeatureOptions
 
     real, synthetic = list_ct_files(args.real, "--real"), list_ct_files(args.synthetic, "--synthetic")
-    _refuse_overwrite([args.json], list(real) + list(synthetic) + [args.real, args.synthetic])
+    refuse_overwrite([args.json], list(real) + list(synthetic) + [args.real, args.synthetic])
     settings = FidSettings(PrepSettings(args.target_shape, args.spacing), args.center_slices_ratio,
                            FeatureOptions(args.drop_empty, args.batch_size))
     settings.slice_ranges()  # checks the ratio before the network is loaded
@@ -144,7 +136,7 @@ def _run_nodules(args: argparse.Namespace) -> int:
 
     real, synthetic = read_nodule_csv(args.real, "--real"), read_nodule_csv(args.synthetic, "--synthetic")
     inputs = [args.real, args.synthetic] + [s.ct for s in real + synthetic] + [s.mask for s in real + synthetic]
-    _refuse_overwrite([args.json], inputs)
+    refuse_overwrite([args.json], inputs)
     settings = NoduleMetricSettings(CropSettings(args.crop_size, args.crop_spacing, args.slices),
                                     FeatureOptions(False, args.batch_size), args.kid_subsets,
                                     args.kid_subset_size, args.seed)
@@ -175,7 +167,7 @@ def _run_froc(args: argparse.Namespace) -> int:
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be 0 or more resamples, got {args.bootstrap}")
     labels = _labels(args)
-    _refuse_overwrite([args.json, args.png], [args.annotations, args.scans, args.excluded] + list(args.detections))
+    refuse_overwrite([args.json, args.png], [args.annotations, args.scans, args.excluded] + list(args.detections))
     annotations = read_findings(args.annotations, "diameter_mm")
     excluded = read_findings(args.excluded, "diameter_mm", excluded=True) if args.excluded else None
     detections = [read_findings(p, "probability") for p in args.detections]

@@ -20,7 +20,7 @@ from ...errors import InputError
 from ...measure import measure_nodule
 from ...segment import METHODS, segment_nodule
 from ...volume import Volume, ras_to_lps, read_volume, write_volume
-from ..common import parse_triple, run_batch, summary_line
+from ..common import parse_triple, refuse_overwrite, run_batch, summary_line
 
 VERB = "segment"
 HELP = "Segment lung nodules from a click (world mm) or a box; single or from a PiNS CSV."
@@ -80,12 +80,6 @@ def segment_and_measure(ct: Volume, point_lps, box_mm, lung: Optional[Volume], k
     return result, measure_nodule(ct, result.mask, **_lung_kwargs(lung))
 
 
-def _require_not_input(out: Path, *inputs: Optional[Path]) -> None:
-    for path in inputs:
-        if path is not None and Path(out).resolve() == Path(path).resolve():
-            raise InputError(f"output {out} would overwrite the input {path}")
-
-
 def segment_single(args: argparse.Namespace):
     """Segment and measure the nodule at ``--point`` of ``--ct`` (nothing written)."""
     point = parse_triple(args.point, "--point")
@@ -107,9 +101,8 @@ def write_single(args: argparse.Namespace, result, measurements, mask_name: Opti
 
 
 def run_single(args: argparse.Namespace) -> int:
-    _require_not_input(args.out, args.ct, args.lung)
-    if args.json is not None:
-        _require_not_input(args.json, args.ct, args.lung, args.out)
+    refuse_overwrite([args.out, args.json], [args.ct, args.lung])
+    refuse_overwrite([args.json], [args.out])
     result, measurements = segment_single(args)
     write_single(args, result, measurements)
     print(f"wrote {args.out}: {result.voxel_count} voxels, {measurements.volume_mm3:.1f} mm3, "

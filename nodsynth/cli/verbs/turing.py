@@ -18,7 +18,7 @@ from ...review.score import score_answers
 from ...review.score_report import score_html
 from ...review.study import DEFAULT_CUBE_MM, FULL_CONTEXTS, build_study, parse_phases
 from ...review.study_inputs import read_study_inputs
-from ..common import parse_triple, progress_bar
+from ..common import parse_triple, progress_bar, refuse_overwrite
 
 VERB = "turing"
 HELP = "visual Turing test: build a blinded real/synthetic reading study, score reader answers"
@@ -80,10 +80,7 @@ def _build(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     key_path = locate_key(args.key, args.study)
-    inputs = {p.resolve() for p in [key_path, *args.answers]}
-    for output in (args.json, args.html):
-        if output is not None and output.resolve() in inputs:
-            raise InputError(f"{output} would overwrite an input")
+    refuse_overwrite([args.json, args.html], [key_path, *args.answers])
     key = read_key(key_path)
     scores = score_answers(key, read_answer_sheets(args.answers, key))
     page = score_html(scores) if args.html else None
