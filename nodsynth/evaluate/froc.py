@@ -28,6 +28,8 @@ from ..errors import InputError
 from .froc_io import Findings
 
 FP_RATES_PER_SCAN = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+FP_RATE_NAMES = ("1/8", "1/4", "1/2", "1", "2", "4", "8")
+"""FP_RATES_PER_SCAN as written in tables and on plot axes."""
 MAX_DETECTIONS_PER_SCAN = 100
 CURVE_GRID_POINTS = 10001
 MISSED_PROBABILITY = -1e9

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ..overlay import save_image
-from .froc import FP_RATES_PER_SCAN
+from .froc import FP_RATE_NAMES, FP_RATES_PER_SCAN
 from .froc_report import PlotCurve
 
 SIZE_PX = (900, 640)
@@ -22,7 +22,6 @@ MARGINS_PX = (80, 40, 24, 64)
 """Left, top, right, bottom."""
 COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207))
 BAND_ALPHA = 48
-TICK_LABELS = ("1/8", "1/4", "1/2", "1", "2", "4", "8")
 
 
 def _font(size: int):
@@ -66,7 +65,7 @@ def _frame(image, axes: _Axes, font, title: str) -> None:
         y = axes.y(sensitivity)
         draw.line([(axes.x0, y), (axes.x0 + axes.width, y)], fill=(225, 225, 225))
         draw.text((axes.x0 - 8, y), f"{sensitivity:.1f}", fill=(0, 0, 0), font=font, anchor="rm")
-    for rate, label in zip(FP_RATES_PER_SCAN, TICK_LABELS):
+    for rate, label in zip(FP_RATES_PER_SCAN, FP_RATE_NAMES):
         x = axes.x(rate)
         draw.line([(x, axes.y0), (x, axes.y0 + axes.height)], fill=(225, 225, 225))
         draw.text((x, axes.y0 + axes.height + 8), label, fill=(0, 0, 0), font=font, anchor="mt")

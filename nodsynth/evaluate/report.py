@@ -15,12 +15,12 @@ from typing import Any, Mapping
 
 from ..casetables import read_json
 from ..errors import InputError
+from .froc import FP_RATE_NAMES
 
 PLANE_NAMES = {"xy": "xy (axial)", "yz": "yz (sagittal)", "zx": "zx (coronal)", "avg": "average"}
 FID_KEYS = ("fid_xy", "fid_yz", "fid_zx", "fid_avg", "n_real", "n_synthetic", "n_slices_real", "n_slices_synthetic")
 NODULE_METRICS = ("fid", "kid", "mmd")
 FROC_KEYS = ("sensitivities", "cpm", "fps", "curve")
-RATE_NAMES = ("1/8", "1/4", "1/2", "1", "2", "4", "8")
 
 
 def _number(data: Mapping[str, Any], key: str, where: str) -> float:
@@ -70,9 +70,9 @@ def _nodule_rows(data: Mapping[str, Any]) -> list[dict]:
 
 def _sensitivity_values(data: Mapping[str, Any], where: str) -> list[float]:
     values = data.get("sensitivities")
-    if not isinstance(values, list) or len(values) != len(RATE_NAMES) or not all(
+    if not isinstance(values, list) or len(values) != len(FP_RATE_NAMES) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        raise InputError(f"{where}: 'sensitivities' must be {len(RATE_NAMES)} numbers")
+        raise InputError(f"{where}: 'sensitivities' must be {len(FP_RATE_NAMES)} numbers")
     return [float(v) for v in values]
 
 
@@ -93,7 +93,7 @@ def _froc_system_rows(name: str, data: Mapping[str, Any]) -> list[dict]:
     ci = data.get("ci95")
     rows = [{"section": section, "metric": f"sensitivity at {rate} FP/scan",
              "value": _with_ci(value, ci, "sensitivities_lower", "sensitivities_upper", i)}
-            for i, (rate, value) in enumerate(zip(RATE_NAMES, _sensitivity_values(data, section)))]
+            for i, (rate, value) in enumerate(zip(FP_RATE_NAMES, _sensitivity_values(data, section)))]
     rows.append({"section": section, "metric": "CPM", "value": _with_ci(_number(data, "cpm", section), ci, "cpm_lower", "cpm_upper")})
     for stratum, numbers in (data.get("strata") or {}).items():
         value = (str(numbers["skipped"]) if "skipped" in numbers
