@@ -11,6 +11,7 @@ touch the scene import ``slicer``, so the rest is tested with plain pytest.
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -189,6 +190,14 @@ def read_case_table(source: str, required: Sequence[str], path_columns: Sequence
             row[column] = manifest_path(source_path, row.get(column, ""))
         cases.append((line, row))
     return cases
+
+
+def read_earlier_rows(path) -> list:
+    """The rows of a table an earlier run wrote (a resumed run keeps them and adds its own), or ``[]``."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
 
 def unique_outputs(paths: Sequence[Path]) -> list:

@@ -5,11 +5,11 @@ dataclasses of :mod:`nodsynth.engines.base`, so local and remote runs are one co
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable, Optional
 
 from nodsynth.engines import Engine, get_engine
 from nodsynth.errors import InputError
+from nodsynth.jobs.protocol import import_target
 
 from .settings import EngineSettings, validated
 
@@ -64,9 +64,7 @@ def run_with_engine(target: str, engine_name: str, settings: EngineSettings, *ar
                     progress: Optional[Callable[[float, str], None]] = None, cancel: Any = None) -> Any:
     """Job-process entry point: ``target(engine, *args, progress=, cancel=)`` (``target`` is
     ``"module:function"``) with the warm engine of ``engine_name`` where ``settings`` say it runs."""
-    module_name, function_name = target.split(":")
-    function = getattr(importlib.import_module(module_name), function_name)
-    return function(warm_engine(engine_name, settings), *args, progress=progress, cancel=cancel)
+    return import_target(target)(warm_engine(engine_name, settings), *args, progress=progress, cancel=cancel)
 
 
 ENGINE_JOB = "NodMAISICommon.engines:run_with_engine"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import shared_path
+from NodMAISICommon.batch import read_earlier_rows
 
 SCRIPT = Path(__file__).resolve().parent.parent / "Resources" / "Scripts" / "pseudonoduleseg_batch.py"
 
@@ -59,8 +60,8 @@ def test_output_names_and_measurement_csv(batch, tmp_path):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[0]["centroid_lps"] == "1;2;3" and rows[1]["lobe"] == "left lung upper lobe" and rows[1]["volume_mm3"] == ""
     (tmp_path / "measurements.csv").write_text(text)
-    assert batch.read_measurements(tmp_path / "measurements.csv")[1]["nodule"] == "Nodule 2"
-    assert batch.read_measurements(tmp_path / "missing.csv") == []
+    assert read_earlier_rows(tmp_path / "measurements.csv")[1]["nodule"] == "Nodule 2"
+    assert read_earlier_rows(tmp_path / "missing.csv") == []
 
 
 def test_a_row_longer_than_the_header_is_refused(batch, tmp_path):

@@ -14,7 +14,6 @@ NodMAISI's ROI edit, weights from ``--weights``), and its rows in ``augment_stat
 finished cases; a failing case (missing or unreadable file, CT and label map on different grids) is
 listed in ``failed.csv`` and the others go on. Exit status: 0 all done, 1 some failed, 2 bad input, 3 crash.
 """
-import csv
 import sys
 from pathlib import Path
 
@@ -66,7 +65,7 @@ def run(argv):
     from LesionAugment import LesionAugmentLogic
     from LesionAugmentLib.compute import parse_percents
     from NodMAISICommon.batch import (add_manifest_option, argument_parser, BatchReport, output_folder,
-                                      require_options, run_manifest_file, unique_outputs)
+                                      read_earlier_rows, require_options, run_manifest_file, unique_outputs)
     from NodMAISICommon.settings import EngineSettings, validated
     from nodsynth.atomic import write_csv_atomic
     from nodsynth.augment import DEFAULT_METHOD, METHODS, percent_tag
@@ -107,10 +106,7 @@ def run(argv):
     logic = LesionAugmentLogic()
     stats_path = out_dir / "augment_stats.csv"
     report = BatchReport()
-    rows = []
-    if stats_path.is_file():
-        with open(stats_path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+    rows = read_earlier_rows(stats_path)
     for labelmap_path, ct_path in cases:
         def work(labelmap_path=labelmap_path, ct_path=ct_path):
             new_rows = augment_case(logic, labelmap_path, ct_path, args, settings, out_dir)

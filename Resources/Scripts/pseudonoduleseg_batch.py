@@ -55,14 +55,6 @@ def mask_path(out_dir, ct_file, nodule_id):
     return Path(out_dir) / f"{volume_stem(ct_file)}_{nodule_id}.nii.gz"
 
 
-def read_measurements(path):
-    """Rows of an earlier run's measurements CSV (kept on a resumed run), or ``[]``."""
-    if not Path(path).is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
 def measurements_csv_text(rows):
     """CSV text of measurement dicts (the union of their keys as columns; vectors as x;y;z)."""
     columns = list(OrderedDict.fromkeys(key for row in rows for key in row))
@@ -103,7 +95,7 @@ def segment_ct(logic, ct_path, nodules, lung_path, parameters, out_dir):
 
 def run(argv):
     from NodMAISICommon.batch import (add_manifest_option, argument_parser, BatchReport, output_folder,
-                                      require_options, run_manifest_file)
+                                      read_earlier_rows, require_options, run_manifest_file)
     from nodsynth.atomic import write_text_atomic
     from PseudoNoduleSeg import PseudoNoduleSegLogic
     from PseudoNoduleSegLib.compute import METHODS
@@ -125,7 +117,7 @@ def run(argv):
     parameters = logic.getParameterNode()
     parameters.method, parameters.expandMm = args.method, args.expand_mm
     table_path = out_dir / "measurements.csv"
-    rows = read_measurements(table_path)
+    rows = read_earlier_rows(table_path)
     report = BatchReport()
     for ct_file, nodules in annotations.items():
         def work(ct_file=ct_file, nodules=nodules):

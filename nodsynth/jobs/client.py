@@ -25,9 +25,9 @@ from .protocol import (CANCELLED, DONE, FAILED, RUNNING, STORED_PIECE_BYTES, Job
                        read_status, stored_path, stored_pieces, write_call)
 
 CANCEL_GRACE_S = 1.0
+"""How long a cancelled job may take to stop on its own before its process tree is killed."""
 STORED_ON_DISK = 4
 """Stored inputs kept in the host's folder; the oldest goes when another is put."""
-"""How long a cancelled job may take to stop on its own before its process tree is killed."""
 LOG_NAME = "host.log"
 
 

@@ -109,12 +109,17 @@ def write_call(job_dir: Path, target: str, args: tuple, kwargs: dict) -> None:
         pickle.dump((target, tuple(args), dict(kwargs)), handle, protocol=PICKLE_PROTOCOL)
 
 
+def import_target(target: str) -> Callable[..., Any]:
+    """The function a job target ``"package.module:function"`` names, imported."""
+    module_name, function_name = target.split(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
 def read_call(job_dir: Path) -> tuple[Callable[..., Any], tuple, dict]:
     """``(function, args, kwargs)`` of a job folder, the function imported by its name."""
     with open(job_dir / CALL_FILE, "rb") as handle:
         target, args, kwargs = pickle.load(handle)
-    module_name, function_name = target.split(":")
-    return getattr(importlib.import_module(module_name), function_name), args, kwargs
+    return import_target(target), args, kwargs
 
 
 def write_status(job_dir: Path, status: JobStatus) -> None:
