@@ -17,6 +17,7 @@ import httpx
 from conftest import shared_path
 from nodsynth.engines.base import SUBTYPES, InpaintRequest
 from nodsynth.engines.remote import RemoteEngine
+from nodsynth.server.lock import LOCK_FILE
 from nodsynth.volume import read_volume
 
 TOKEN = "test-token-6f1d2c9a8b7e4f30a1b2c3d4"
@@ -105,7 +106,10 @@ def auth_headers(token: str = TOKEN) -> dict:
 
 
 def jobs_dir_entries(jobs_dir: Path) -> list[str]:
-    return sorted(p.name for p in Path(jobs_dir).iterdir()) if Path(jobs_dir).exists() else []
+    """What the jobs folder holds besides the running server's lock file."""
+    if not Path(jobs_dir).exists():
+        return []
+    return sorted(p.name for p in Path(jobs_dir).iterdir() if p.name != LOCK_FILE)
 
 
 def lidc_inpaint_requests(clients: int, jobs_per_client: int) -> list[list[InpaintRequest]]:

@@ -152,3 +152,12 @@ def test_serve_refuses_unsafe_or_incomplete_settings(argv, reason, tmp_path, cap
     assert main(["serve", "--jobs-dir", str(tmp_path / "jobs"), *argv]) == 2
     assert reason in capsys.readouterr().err
     assert not (tmp_path / "jobs").exists()
+
+
+def test_a_second_server_on_the_same_jobs_folder_refuses_naming_the_first(server):
+    second = ServerProcess(server.jobs_dir, server.token_file)
+    with pytest.raises(RuntimeError, match="server exited with 2"):
+        second.start(timeout_s=60)
+    log = second.log()
+    assert f"is used by another nodsynth serve (pid {server.process.pid}, {server.url})" in log, log
+    assert httpx.get(server.url + "/v1/health", timeout=10).status_code == 200  # the first one serves on
