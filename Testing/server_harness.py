@@ -40,9 +40,10 @@ class ServerProcess:
     """``python -m nodsynth serve`` with its log in ``log_path``; stopped with :meth:`stop` or :meth:`kill`."""
 
     def __init__(self, jobs_dir: Path, token_file: Optional[Path], engines: str = "classic",
-                 extra_args: Sequence[str] = (), env: Optional[dict] = None) -> None:
+                 extra_args: Sequence[str] = (), env: Optional[dict] = None,
+                 launcher: Sequence[str] = (sys.executable, "-m", "nodsynth")) -> None:
         self.jobs_dir, self.token_file, self.engines = Path(jobs_dir), token_file, engines
-        self.extra_args, self.env = list(extra_args), env
+        self.extra_args, self.env, self.launcher = list(extra_args), env, list(launcher)
         self.log_path = self.jobs_dir.parent / f"server-{self.jobs_dir.name}.log"
         self.process: Optional[subprocess.Popen] = None
         self.port = 0
@@ -51,17 +52,22 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 90.0, port: Optional[int] = None) -> "ServerProcess":
-        """Start on ``port`` (default: a free one) and wait until ``/v1/health`` answers."""
+    def launch(self, port: Optional[int] = None) -> "ServerProcess":
+        """Start the process on ``port`` (default: a free one) without waiting for it."""
         self.port = port or free_port()
         auth = ["--token-file", str(self.token_file)] if self.token_file else ["--insecure-no-token"]
-        cmd = [sys.executable, "-m", "nodsynth", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+        cmd = [*self.launcher, "serve", "--host", "127.0.0.1", "--port", str(self.port),
                "--jobs-dir", str(self.jobs_dir), "--engines", self.engines, "--devices", "cpu",
                "--log-level", "warning", *auth, *self.extra_args]
         env = dict(os.environ, **(self.env or {}))
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
+        return self
+
+    def start(self, timeout_s: float = 90.0, port: Optional[int] = None) -> "ServerProcess":
+        """Start on ``port`` (default: a free one) and wait until ``/v1/health`` answers."""
+        self.launch(port)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -18,7 +18,7 @@ from ..errors import NodsynthError
 from . import API_VERSION, WIRE_MEDIA_TYPE
 from .auth import bearer_token, token_matches
 from .devices import describe_device
-from .jobs import DONE, FINISHED, Job, JobStore
+from .jobs import DEFAULT_MAX_ATTEMPTS, DONE, FINISHED, Job, JobStore
 from .validate import validate_request
 from .worker import Worker
 
@@ -37,6 +37,7 @@ class ServerConfig:
     engine_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_upload_bytes: int = 2048 << 20
     keep_s: float = 24 * 3600.0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS  # starts of one job before a restart fails it (crash loops)
     skip_unavailable_engines: bool = False  # serve what can be created (``--engines all``)
 
 
@@ -87,7 +88,7 @@ async def read_body_capped(request: Request, cap_bytes: int) -> bytearray:
 
 def create_app(config: ServerConfig) -> FastAPI:
     """The application with its job store and one worker per device (started with the app)."""
-    store = JobStore(config.jobs_dir, config.keep_s)
+    store = JobStore(config.jobs_dir, config.keep_s, config.max_attempts)
     workers = [Worker(store, make_engines(config, device), device) for device in config.devices]
     engines = workers[0].engines
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ...casetables import read_json
 from ...errors import InputError
+from ...server.jobs import DEFAULT_MAX_ATTEMPTS
 
 VERB = "serve"
 HELP = "serve the engines over HTTP for remote clients (Slicer modules, other machines' CLI)"
@@ -43,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest accepted request in MiB (default 2048)")
     parser.add_argument("--keep-hours", type=float, default=24.0,
                         help="delete finished jobs not fetched within this many hours (default 24)")
+    parser.add_argument("--max-attempts", type=int, default=DEFAULT_MAX_ATTEMPTS,
+                        help="a job the server was running when it stopped is run again at restart, at most "
+                             f"this many starts in all; then it fails with that reason (default {DEFAULT_MAX_ATTEMPTS})")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -81,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
         token = read_token_file(args.token_file)
     else:
         raise InputError("--token-file is required (or --insecure-no-token when binding to 127.0.0.1)")
-    if args.max_upload_mb <= 0 or args.keep_hours <= 0:
-        raise InputError("--max-upload-mb and --keep-hours must be positive")
+    if args.max_upload_mb <= 0 or args.keep_hours <= 0 or args.max_attempts < 1:
+        raise InputError("--max-upload-mb, --keep-hours and --max-attempts must be positive")
     every = args.engines.strip().lower() == "all"
     names = ([n for n in engine_names() if n != "remote"] if every
              else [n.strip().lower() for n in args.engines.split(",") if n.strip()])
@@ -90,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
                           devices=resolve_devices(args.devices), weights_dir=args.weights,
                           engine_options=read_engine_options(args.engine_options),
                           max_upload_bytes=int(args.max_upload_mb * 2**20), keep_s=args.keep_hours * 3600.0,
+                          max_attempts=args.max_attempts,
                           skip_unavailable_engines=every)
     app = create_app(config)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
