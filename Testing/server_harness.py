@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional, Sequence
 
 import httpx
+import numpy as np
 
 from conftest import shared_path
+from nodsynth import wire
 from nodsynth.engines.base import SUBTYPES, InpaintRequest
 from nodsynth.engines.remote import RemoteEngine
 from nodsynth.server.lock import LOCK_FILE
@@ -139,3 +144,17 @@ def run_clients(url: str, plans: list[list[InpaintRequest]]) -> list[list]:
 
     with ThreadPoolExecutor(len(plans)) as pool:
         return list(pool.map(client, plans))
+
+
+def zip_bomb(shape: Sequence[int] = (1024, 1024, 1024), dtype: str = "<i2") -> bytes:
+    """An inpaint request whose CT of ``shape`` is all zeros: each 4 MiB chunk compresses to about 4 KiB,
+    so the default 2 GiB CT travels in a 2 MiB body."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    zero_chunk = zlib.compress(bytes(wire.CHUNK_BYTES), 9)
+    count = nbytes // wire.CHUNK_BYTES
+    entry = {"name": "ct", "kind": "volume", "dtype": dtype, "shape": list(shape), "spacing": [1.0] * 3,
+             "origin": [0.0] * 3, "direction": [1, 0, 0, 0, 1, 0, 0, 0, 1], "codec": wire.CODEC,
+             "chunks": [len(zero_chunk)] * count}
+    header = json.dumps({"kind": "request", "operation": "inpaint", "engine": "classic", "parameters": {},
+                         "arrays": [entry]}).encode("utf-8")
+    return struct.pack("<8sHI", wire.MAGIC, wire.WIRE_VERSION, len(header)) + header + zero_chunk * count

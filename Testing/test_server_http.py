@@ -5,6 +5,8 @@ Every rejected request must leave the jobs folder exactly as it was.
 from __future__ import annotations
 
 import re
+import shutil
+import sys
 
 import httpx
 import numpy as np
@@ -15,7 +17,7 @@ from nodsynth import wire
 from nodsynth.engines.base import EditRequest, InpaintRequest
 from nodsynth.server import API_VERSION
 from nodsynth.volume import Volume, read_volume
-from server_harness import TOKEN, ServerProcess, auth_headers, jobs_dir_entries, write_token
+from server_harness import TOKEN, ServerProcess, auth_headers, jobs_dir_entries, write_token, zip_bomb
 
 CAP_MB = 1
 
@@ -161,3 +163,27 @@ def test_a_second_server_on_the_same_jobs_folder_refuses_naming_the_first(server
     log = second.log()
     assert f"is used by another nodsynth serve (pid {server.process.pid}, {server.url})" in log, log
     assert httpx.get(server.url + "/v1/health", timeout=10).status_code == 200  # the first one serves on
+
+
+MEMORY_LIMIT_MB = 1536
+"""Address space of the zip-bomb server: its idle size (about 0.5 GiB) and 1 GiB to spare."""
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux) to limit the server's memory")
+def test_a_zip_bomb_is_refused_with_its_reason_under_a_memory_limit(tmp_path):
+    bomb = zip_bomb()  # 2 MiB that inflate to a 2 GiB CT
+    server = ServerProcess(tmp_path / "jobs", write_token(tmp_path), launcher=[
+        "prlimit", f"--as={MEMORY_LIMIT_MB << 20}", sys.executable, "-m", "nodsynth"]).start()
+    try:
+        idle_mb = server.peak_rss_mb()
+        response = httpx.post(server.url + "/v1/jobs", content=bomb, headers=auth_headers(), timeout=60)
+        peak_mb = server.peak_rss_mb()
+    finally:
+        server.stop()
+    print(f"\nzip bomb of {len(bomb) / 2**20:.1f} MiB (2048 MiB CT) under prlimit --as={MEMORY_LIMIT_MB} MiB: "
+          f"HTTP {response.status_code}, server peak RSS {idle_mb:.0f} MiB idle -> {peak_mb:.0f} MiB")
+    assert response.status_code == 422, response.text
+    assert re.search(r"'ct' has 1073741824 elements \(1024 x 1024 x 1024\), over the limit of 268435456 voxels",
+                     response.json()["detail"])
+    assert peak_mb - idle_mb < 64
+    assert jobs_dir_entries(tmp_path / "jobs") == []

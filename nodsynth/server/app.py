@@ -135,8 +135,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         body = await read_body_capped(request, config.max_upload_bytes)
 
         def check_and_store() -> Job:
-            decoded = wire.decode_request(body, max_raw_bytes=max(wire.DEFAULT_MAX_RAW_BYTES,
-                                                                  64 * config.max_upload_bytes))
+            decoded = wire.decode_request(body)
             validate_request(decoded, engines)
             return store.submit([body], decoded.operation, decoded.engine)
 
