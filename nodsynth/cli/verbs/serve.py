@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ...server.app import ServerConfig, create_app
     from ...server.auth import read_token_file
     from ...server.devices import resolve_devices
+    from ...server.lock import JobsFolderLock
 
     if args.insecure_no_token:
         if not is_loopback(args.host):
@@ -96,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
                           max_upload_bytes=int(args.max_upload_mb * 2**20), keep_s=args.keep_hours * 3600.0,
                           max_attempts=args.max_attempts,
                           skip_unavailable_engines=every)
-    app = create_app(config)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    lock = JobsFolderLock(args.jobs_dir)
+    lock.acquire(f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}")
+    try:
+        uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        lock.release()
     return 0
