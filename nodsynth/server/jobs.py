@@ -28,6 +28,7 @@ from typing import Iterable, Optional
 
 from ..atomic import atomic_path, write_text_atomic
 from ..progress import CancelToken
+from .auth import DEFAULT_NAME
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Job:
     error: str = ""
     error_type: str = ""
     attempts: int = 0
+    owner: str = DEFAULT_NAME  # the name of the token that submitted it (jobs.json of older servers: none)
     created_s: float = field(default_factory=time.time)
     started_s: Optional[float] = None
     finished_s: Optional[float] = None
@@ -124,8 +126,8 @@ class JobStore:
         self._save(job)
 
     # ---------------------------------------------------------------------------------- clients
-    def submit(self, request_pieces: Iterable[bytes], operation: str, engine: str) -> Job:
-        """Persist a validated request as a new queued job and return it."""
+    def submit(self, request_pieces: Iterable[bytes], operation: str, engine: str, owner: str = DEFAULT_NAME) -> Job:
+        """Persist a validated request as a new queued job of ``owner`` and return it."""
         job_id = secrets.token_hex(16)
         incoming = self.root / f"{INCOMING_PREFIX}{job_id}"
         incoming.mkdir()
@@ -134,7 +136,7 @@ class JobStore:
                 for piece in request_pieces:
                     handle.write(piece)
             with self._lock:
-                job = Job(id=job_id, seq=self._next_seq, operation=operation, engine=engine)
+                job = Job(id=job_id, seq=self._next_seq, operation=operation, engine=engine, owner=owner)
                 self._next_seq += 1
                 write_text_atomic(incoming / JOB_FILE, json.dumps(job.record(), indent=1))
                 incoming.rename(self.root / job_id)

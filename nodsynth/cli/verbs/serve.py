@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "a TLS reverse proxy to reach it from elsewhere, or 0.0.0.0 on a trusted network)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
     parser.add_argument("--token-file", metavar="FILE",
-                        help="file holding the bearer token clients must send (required)")
+                        help="file holding the bearer token clients must send (required); or one "
+                             "'NAME TOKEN [admin]' per line: each client sees only its own jobs, an admin "
+                             "token lists all (format: nodsynth.server.auth)")
     parser.add_argument("--insecure-no-token", action="store_true",
                         help="accept requests without a token; only allowed when --host is a loopback address")
     parser.add_argument("--engines", default="all",
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ...engines.registry import engine_names
     from ...server.app import ServerConfig, create_app
-    from ...server.auth import read_token_file
+    from ...server.auth import read_token_table
     from ...server.devices import resolve_devices
     from ...server.lock import JobsFolderLock
 
@@ -81,9 +83,9 @@ def run(args: argparse.Namespace) -> int:
         if not is_loopback(args.host):
             raise InputError(f"refusing to serve without a token on {args.host}: --insecure-no-token is only "
                              "allowed on a loopback address (127.0.0.1, ::1, localhost)")
-        token = None
+        tokens = None
     elif args.token_file:
-        token = read_token_file(args.token_file)
+        tokens = read_token_table(args.token_file)
     else:
         raise InputError("--token-file is required (or --insecure-no-token when binding to 127.0.0.1)")
     if args.max_upload_mb <= 0 or args.keep_hours <= 0 or args.max_attempts < 1:
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     every = args.engines.strip().lower() == "all"
     names = ([n for n in engine_names() if n != "remote"] if every
              else [n.strip().lower() for n in args.engines.split(",") if n.strip()])
-    config = ServerConfig(jobs_dir=args.jobs_dir, token=token, engines=names,
+    config = ServerConfig(jobs_dir=args.jobs_dir, tokens=tokens, engines=names,
                           devices=resolve_devices(args.devices), weights_dir=args.weights,
                           engine_options=read_engine_options(args.engine_options),
                           max_upload_bytes=int(args.max_upload_mb * 2**20), keep_s=args.keep_hours * 3600.0,
