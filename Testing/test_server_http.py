@@ -187,3 +187,40 @@ def test_a_zip_bomb_is_refused_with_its_reason_under_a_memory_limit(tmp_path):
                      response.json()["detail"])
     assert peak_mb - idle_mb < 64
     assert jobs_dir_entries(tmp_path / "jobs") == []
+
+
+def test_docs_and_openapi_need_the_token(server):
+    for path in ("/docs", "/openapi.json", "/redoc"):
+        assert httpx.get(server.url + path, timeout=10).status_code in (401, 404), path
+        assert httpx.get(server.url + path, headers=auth_headers("wrong-token-0000000000000000000"),
+                         timeout=10).status_code in (401, 404), path
+    schema = httpx.get(server.url + "/openapi.json", headers=auth_headers(), timeout=10)
+    assert schema.status_code == 200 and "/v1/jobs" in schema.json()["paths"]
+    docs = httpx.get(server.url + "/docs", headers=auth_headers(), timeout=10)
+    assert docs.status_code == 200 and "SwaggerUIBundle" in docs.text and '"/v1/jobs"' in docs.text
+
+
+def test_without_a_token_web_pages_are_refused_by_host_and_origin(tmp_path, lidc_edit):
+    server = ServerProcess(tmp_path / "jobs", None, extra_args=["--allow-host", "gpu-box.lan"]).start()
+    try:
+        port, body = server.port, _body("edit", lidc_edit)
+
+        def answer(method: str, path: str, **headers) -> httpx.Response:
+            return httpx.request(method, server.url + path, headers=headers, timeout=30,
+                                 content=body if method == "POST" else None)
+
+        for host in (f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", "evil.example"):  # DNS rebinding
+            for method, path in (("GET", "/v1/health"), ("POST", "/v1/jobs"), ("GET", "/v1/jobs"), ("GET", "/docs")):
+                response = answer(method, path, host=host)
+                assert response.status_code == 403, (host, path, response.text)
+                assert "not a loopback name or address" in response.json()["detail"]
+        for origin in ("http://evil.example", "null", f"http://evil.example:{port}", f"http://localhost:{port + 1}"):
+            response = answer("POST", "/v1/jobs", origin=origin)
+            assert response.status_code == 403 and "cross-origin request" in response.json()["detail"], origin
+        assert jobs_dir_entries(server.jobs_dir) == []
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"gpu-box.lan:{port}"):
+            assert answer("GET", "/v1/health", host=host).status_code == 200, host
+        assert answer("GET", "/v1/jobs", origin=server.url).status_code == 200  # its own origin
+        assert answer("POST", "/v1/jobs").status_code == 202  # a plain local client, no Origin
+    finally:
+        server.stop()

@@ -9,7 +9,8 @@ from typing import Any, Optional
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from .. import __version__, wire
 from ..engines.base import Engine
@@ -19,6 +20,7 @@ from . import API_VERSION, WIRE_MEDIA_TYPE
 from .auth import DEFAULT_NAME, ClientToken, bearer_token, find_client
 from .devices import describe_device
 from .jobs import DEFAULT_MAX_ATTEMPTS, DONE, FINISHED, Job, JobStore
+from .origin import foreign_request_reason
 from .validate import validate_request
 from .worker import Worker
 
@@ -38,6 +40,7 @@ class ServerConfig:
     max_upload_bytes: int = 2048 << 20
     keep_s: float = 24 * 3600.0
     max_attempts: int = DEFAULT_MAX_ATTEMPTS  # starts of one job before a restart fails it (crash loops)
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names besides loopback ones, without tokens
     skip_unavailable_engines: bool = False  # serve what can be created (``--engines all``)
 
 
@@ -100,7 +103,17 @@ def create_app(config: ServerConfig) -> FastAPI:
         for worker in workers:
             worker.stop()
 
-    app = FastAPI(title="nodsynth", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="nodsynth", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)  # served below, behind the token
+
+    if config.tokens is None:
+        @app.middleware("http")
+        async def refuse_web_pages(request: Request, call_next):
+            reason = foreign_request_reason(request.headers.get("host"), request.headers.get("origin"),
+                                            config.allowed_hosts)
+            if reason:
+                return JSONResponse({"detail": reason}, status_code=403)
+            return await call_next(request)
 
     def require_token(authorization: Optional[str] = Header(default=None)) -> ClientToken:
         """The calling client (everybody is one client without tokens); 401 for a missing or wrong token."""
@@ -124,6 +137,15 @@ def create_app(config: ServerConfig) -> FastAPI:
     @app.exception_handler(NodsynthError)
     async def invalid_request(_request: Request, exc: NodsynthError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "error_type": type(exc).__name__}, status_code=422)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
+    def openapi() -> dict:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_token)])
+    def docs() -> HTMLResponse:  # the schema inline: the browser would fetch /openapi.json without the token
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="nodsynth API",
+                                   swagger_ui_parameters={"spec": app.openapi()})
 
     @app.get("/v1/health")
     def health() -> dict:

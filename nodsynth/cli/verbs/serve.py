@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 from pathlib import Path
 
 from ...casetables import read_json
 from ...errors import InputError
 from ...server.jobs import DEFAULT_MAX_ATTEMPTS
+from ...server.origin import is_loopback
 
 VERB = "serve"
 HELP = "serve the engines over HTTP for remote clients (Slicer modules, other machines' CLI)"
@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "token lists all (format: nodsynth.server.auth)")
     parser.add_argument("--insecure-no-token", action="store_true",
                         help="accept requests without a token; only allowed when --host is a loopback address")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="with --insecure-no-token, also answer requests whose Host header is NAME "
+                             "(default: only 127.0.0.1, ::1, localhost; guards against DNS rebinding)")
     parser.add_argument("--engines", default="all",
                         help="comma-separated engines to serve, e.g. nodmaisi,hrldm,classic "
                              "(default: all that can be created here)")
@@ -50,15 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a job the server was running when it stopped is run again at restart, at most "
                              f"this many starts in all; then it fails with that reason (default {DEFAULT_MAX_ATTEMPTS})")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-
-
-def is_loopback(host: str) -> bool:
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def read_engine_options(path: str | None) -> dict:
@@ -97,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                           devices=resolve_devices(args.devices), weights_dir=args.weights,
                           engine_options=read_engine_options(args.engine_options),
                           max_upload_bytes=int(args.max_upload_mb * 2**20), keep_s=args.keep_hours * 3600.0,
-                          max_attempts=args.max_attempts,
+                          max_attempts=args.max_attempts, allowed_hosts=args.allow_host,
                           skip_unavailable_engines=every)
     lock = JobsFolderLock(args.jobs_dir)
     lock.acquire(f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}")
