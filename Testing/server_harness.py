@@ -158,3 +158,18 @@ def zip_bomb(shape: Sequence[int] = (1024, 1024, 1024), dtype: str = "<i2") -> b
     header = json.dumps({"kind": "request", "operation": "inpaint", "engine": "classic", "parameters": {},
                          "arrays": [entry]}).encode("utf-8")
     return struct.pack("<8sHI", wire.MAGIC, wire.WIRE_VERSION, len(header)) + header + zero_chunk * count
+
+
+def post_measuring_memory(jobs_dir: Path, body: bytes, as_mb: Optional[int] = None) -> tuple[httpx.Response, float, float]:
+    """POST ``body`` as a job to a fresh server (under ``prlimit --as=as_mb`` MiB when given); returns the
+    answer and the server's peak RSS (MiB) before and after it."""
+    launcher = [sys.executable, "-m", "nodsynth"]
+    if as_mb:
+        launcher = ["prlimit", f"--as={as_mb << 20}", *launcher]
+    server = ServerProcess(jobs_dir, write_token(Path(jobs_dir).parent), launcher=launcher).start()
+    try:
+        idle_mb = server.peak_rss_mb()
+        response = httpx.post(server.url + "/v1/jobs", content=body, headers=auth_headers(), timeout=300)
+        return response, idle_mb, server.peak_rss_mb()
+    finally:
+        server.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 
 import httpx
 import numpy as np
@@ -17,7 +16,8 @@ from nodsynth import wire
 from nodsynth.engines.base import EditRequest, InpaintRequest
 from nodsynth.server import API_VERSION
 from nodsynth.volume import Volume, read_volume
-from server_harness import TOKEN, ServerProcess, auth_headers, jobs_dir_entries, write_token, zip_bomb
+from server_harness import (TOKEN, ServerProcess, auth_headers, jobs_dir_entries, post_measuring_memory,
+                            write_token, zip_bomb)
 
 CAP_MB = 1
 
@@ -172,14 +172,7 @@ MEMORY_LIMIT_MB = 1536
 @pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux) to limit the server's memory")
 def test_a_zip_bomb_is_refused_with_its_reason_under_a_memory_limit(tmp_path):
     bomb = zip_bomb()  # 2 MiB that inflate to a 2 GiB CT
-    server = ServerProcess(tmp_path / "jobs", write_token(tmp_path), launcher=[
-        "prlimit", f"--as={MEMORY_LIMIT_MB << 20}", sys.executable, "-m", "nodsynth"]).start()
-    try:
-        idle_mb = server.peak_rss_mb()
-        response = httpx.post(server.url + "/v1/jobs", content=bomb, headers=auth_headers(), timeout=60)
-        peak_mb = server.peak_rss_mb()
-    finally:
-        server.stop()
+    response, idle_mb, peak_mb = post_measuring_memory(tmp_path / "jobs", bomb, as_mb=MEMORY_LIMIT_MB)
     print(f"\nzip bomb of {len(bomb) / 2**20:.1f} MiB (2048 MiB CT) under prlimit --as={MEMORY_LIMIT_MB} MiB: "
           f"HTTP {response.status_code}, server peak RSS {idle_mb:.0f} MiB idle -> {peak_mb:.0f} MiB")
     assert response.status_code == 422, response.text

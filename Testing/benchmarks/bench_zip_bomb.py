@@ -21,13 +21,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # Testing/: the server harness
 
 from nodsynth.atomic import write_text_atomic  # noqa: E402
-from server_harness import ServerProcess, auth_headers, write_token, zip_bomb  # noqa: E402
+from server_harness import post_measuring_memory, zip_bomb  # noqa: E402
 
 CASES = {"bomb": ((1024, 1024, 1024), "<i2"), "largest": ((1024, 512, 512), "<i2")}
 
@@ -35,16 +34,7 @@ CASES = {"bomb": ((1024, 1024, 1024), "<i2"), "largest": ((1024, 512, 512), "<i2
 def measure(name: str, as_mb: int | None, folder: Path) -> dict:
     shape, dtype = CASES[name]
     body = zip_bomb(shape, dtype)
-    launcher = [sys.executable, "-m", "nodsynth"]
-    if as_mb:
-        launcher = ["prlimit", f"--as={as_mb << 20}", *launcher]
-    server = ServerProcess(folder / f"jobs-{name}", write_token(folder), launcher=launcher).start()
-    try:
-        idle_mb = server.peak_rss_mb()
-        response = httpx.post(server.url + "/v1/jobs", content=body, headers=auth_headers(), timeout=300)
-        peak_mb = server.peak_rss_mb()
-    finally:
-        server.stop()
+    response, idle_mb, peak_mb = post_measuring_memory(folder / f"jobs-{name}", body, as_mb)
     declared_mb = int(np.prod(shape)) * np.dtype(dtype).itemsize / 2**20
     return {"case": name, "body_mib": round(len(body) / 2**20, 2), "declared_mib": declared_mb,
             "status": response.status_code, "detail": response.text[:200], "idle_rss_mib": round(idle_mb),
