@@ -2,21 +2,27 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional, Sequence
 
 import httpx
+import numpy as np
 
 from conftest import shared_path
+from nodsynth import wire
 from nodsynth.engines.base import SUBTYPES, InpaintRequest
 from nodsynth.engines.remote import RemoteEngine
+from nodsynth.server.lock import LOCK_FILE
 from nodsynth.volume import read_volume
 
 TOKEN = "test-token-6f1d2c9a8b7e4f30a1b2c3d4"
@@ -39,9 +45,10 @@ class ServerProcess:
     """``python -m nodsynth serve`` with its log in ``log_path``; stopped with :meth:`stop` or :meth:`kill`."""
 
     def __init__(self, jobs_dir: Path, token_file: Optional[Path], engines: str = "classic",
-                 extra_args: Sequence[str] = (), env: Optional[dict] = None) -> None:
+                 extra_args: Sequence[str] = (), env: Optional[dict] = None,
+                 launcher: Sequence[str] = (sys.executable, "-m", "nodsynth")) -> None:
         self.jobs_dir, self.token_file, self.engines = Path(jobs_dir), token_file, engines
-        self.extra_args, self.env = list(extra_args), env
+        self.extra_args, self.env, self.launcher = list(extra_args), env, list(launcher)
         self.log_path = self.jobs_dir.parent / f"server-{self.jobs_dir.name}.log"
         self.process: Optional[subprocess.Popen] = None
         self.port = 0
@@ -50,17 +57,22 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 90.0, port: Optional[int] = None) -> "ServerProcess":
-        """Start on ``port`` (default: a free one) and wait until ``/v1/health`` answers."""
+    def launch(self, port: Optional[int] = None) -> "ServerProcess":
+        """Start the process on ``port`` (default: a free one) without waiting for it."""
         self.port = port or free_port()
         auth = ["--token-file", str(self.token_file)] if self.token_file else ["--insecure-no-token"]
-        cmd = [sys.executable, "-m", "nodsynth", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+        cmd = [*self.launcher, "serve", "--host", "127.0.0.1", "--port", str(self.port),
                "--jobs-dir", str(self.jobs_dir), "--engines", self.engines, "--devices", "cpu",
                "--log-level", "warning", *auth, *self.extra_args]
         env = dict(os.environ, **(self.env or {}))
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
+        return self
+
+    def start(self, timeout_s: float = 90.0, port: Optional[int] = None) -> "ServerProcess":
+        """Start on ``port`` (default: a free one) and wait until ``/v1/health`` answers."""
+        self.launch(port)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -105,7 +117,10 @@ def auth_headers(token: str = TOKEN) -> dict:
 
 
 def jobs_dir_entries(jobs_dir: Path) -> list[str]:
-    return sorted(p.name for p in Path(jobs_dir).iterdir()) if Path(jobs_dir).exists() else []
+    """What the jobs folder holds besides the running server's lock file."""
+    if not Path(jobs_dir).exists():
+        return []
+    return sorted(p.name for p in Path(jobs_dir).iterdir() if p.name != LOCK_FILE)
 
 
 def lidc_inpaint_requests(clients: int, jobs_per_client: int) -> list[list[InpaintRequest]]:
@@ -129,3 +144,32 @@ def run_clients(url: str, plans: list[list[InpaintRequest]]) -> list[list]:
 
     with ThreadPoolExecutor(len(plans)) as pool:
         return list(pool.map(client, plans))
+
+
+def zip_bomb(shape: Sequence[int] = (1024, 1024, 1024), dtype: str = "<i2") -> bytes:
+    """An inpaint request whose CT of ``shape`` is all zeros: each 4 MiB chunk compresses to about 4 KiB,
+    so the default 2 GiB CT travels in a 2 MiB body."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    zero_chunk = zlib.compress(bytes(wire.CHUNK_BYTES), 9)
+    count = nbytes // wire.CHUNK_BYTES
+    entry = {"name": "ct", "kind": "volume", "dtype": dtype, "shape": list(shape), "spacing": [1.0] * 3,
+             "origin": [0.0] * 3, "direction": [1, 0, 0, 0, 1, 0, 0, 0, 1], "codec": wire.CODEC,
+             "chunks": [len(zero_chunk)] * count}
+    header = json.dumps({"kind": "request", "operation": "inpaint", "engine": "classic", "parameters": {},
+                         "arrays": [entry]}).encode("utf-8")
+    return struct.pack("<8sHI", wire.MAGIC, wire.WIRE_VERSION, len(header)) + header + zero_chunk * count
+
+
+def post_measuring_memory(jobs_dir: Path, body: bytes, as_mb: Optional[int] = None) -> tuple[httpx.Response, float, float]:
+    """POST ``body`` as a job to a fresh server (under ``prlimit --as=as_mb`` MiB when given); returns the
+    answer and the server's peak RSS (MiB) before and after it."""
+    launcher = [sys.executable, "-m", "nodsynth"]
+    if as_mb:
+        launcher = ["prlimit", f"--as={as_mb << 20}", *launcher]
+    server = ServerProcess(jobs_dir, write_token(Path(jobs_dir).parent), launcher=launcher).start()
+    try:
+        idle_mb = server.peak_rss_mb()
+        response = httpx.post(server.url + "/v1/jobs", content=body, headers=auth_headers(), timeout=300)
+        return response, idle_mb, server.peak_rss_mb()
+    finally:
+        server.stop()

@@ -5,6 +5,8 @@ server; the volumes must be bit-identical (array bytes, dtype and geometry).
 """
 from __future__ import annotations
 
+import re
+import threading
 import time
 import warnings
 
@@ -250,3 +252,45 @@ def test_a_server_that_does_not_answer_times_out_clearly():
                 engine.health()
     finally:
         proxy.close()
+
+
+def _retry_notes(messages: list[str]) -> list[int]:
+    """The seconds left of every 'not reachable, retrying' progress message."""
+    return [int(m.group(1)) for m in (re.search(r"server http://\S+ not reachable, retrying \((\d+) s left\)", text)
+                                      for text in messages) if m]
+
+
+def test_a_submit_rides_out_a_server_that_starts_late(tmp_path, slab):
+    ct, labels, edited = slab
+    request = EditRequest(ct=ct, labelmap=labels, edited_labelmap=edited, seed=5)
+    port = free_port()
+    server = ServerProcess(tmp_path / "jobs", write_token(tmp_path))
+    starter = threading.Timer(3.0, lambda: server.start(port=port))  # e.g. a restart after an update
+    messages: list[str] = []
+    starter.start()
+    try:
+        began = time.monotonic()
+        with RemoteEngine(f"http://127.0.0.1:{port}", token=TOKEN, backoff_s=0.05, retry_window_s=60,
+                          poll_interval_s=0.05) as engine:
+            result = engine.edit(request, progress=lambda fraction, message: messages.append(message))
+        waited_s = time.monotonic() - began
+    finally:
+        starter.join()
+        server.stop()
+    assert_identical(result.ct, ClassicEngine().edit(request).ct)
+    assert waited_s > 3.0 and _retry_notes(messages) and max(_retry_notes(messages)) <= 60
+
+
+def test_an_unreachable_server_is_given_up_after_the_retry_window(slab):
+    ct, labels, edited = slab
+    messages: list[str] = []
+    assert RemoteEngine("http://127.0.0.1:1", token=TOKEN).retry_window_s >= 60  # the default window
+    with RemoteEngine(f"http://127.0.0.1:{free_port()}", token=TOKEN, backoff_s=0.1, retry_window_s=2.5) as engine:
+        began = time.monotonic()
+        with pytest.raises(RemoteError, match=r"cannot connect to .*tried for [23] s"):
+            engine.edit(EditRequest(ct=ct, labelmap=labels, edited_labelmap=edited),
+                        progress=lambda fraction, message: messages.append(message))
+        gave_up_s = time.monotonic() - began
+    notes = _retry_notes(messages)
+    assert 2.5 <= gave_up_s < 5.0
+    assert len(notes) >= 4 and notes == sorted(notes, reverse=True) and notes[0] in (2, 3)  # counting down

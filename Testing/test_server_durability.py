@@ -4,8 +4,11 @@ that was waiting on its job through the crash gets its result without noticing m
 from __future__ import annotations
 
 import json
+import signal
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -16,7 +19,7 @@ from nodsynth.augment import resize_nodule
 from nodsynth.engines.base import EditRequest
 from nodsynth.engines.classic import ClassicEngine
 from nodsynth.engines.remote import RemoteEngine
-from nodsynth.volume import read_volume
+from nodsynth.volume import Volume, read_volume
 from server_harness import TOKEN, ServerProcess, auth_headers, jobs_dir_entries, write_token
 
 JOBS = 6
@@ -107,3 +110,32 @@ def test_sigkill_with_queued_and_running_jobs_loses_and_duplicates_nothing(tmp_p
         assert jobs_dir_entries(jobs_dir) == []
     finally:
         restarted.stop()
+
+
+def test_a_job_that_kills_the_server_is_failed_after_max_attempts_not_rerun_forever(tmp_path):
+    token_file, jobs_dir = write_token(tmp_path), tmp_path / "jobs"
+
+    def server() -> ServerProcess:  # serves the engine "killer", whose edit SIGKILLs the server
+        return ServerProcess(jobs_dir, token_file, engines="classic,killer", extra_args=["--max-attempts", "2"],
+                             launcher=[sys.executable, str(Path(__file__).with_name("killer_serve.py"))])
+
+    grid = Volume(np.zeros((4, 4, 4), np.int16))
+    body = wire.join(wire.encode_request("edit", "killer", EditRequest(ct=grid, labelmap=grid.with_array(
+        np.zeros((4, 4, 4), np.uint8)), edited_labelmap=grid.with_array(np.zeros((4, 4, 4), np.uint8)))))
+    first = server().start()
+    try:
+        response = httpx.post(first.url + "/v1/jobs", content=body, headers=auth_headers(), timeout=60)
+        assert response.status_code == 202, response.text
+    except httpx.TransportError:  # the job may kill the server before its 202 is sent
+        pass
+    [job_id] = jobs_dir_entries(jobs_dir)
+    assert first.process.wait(timeout=60) == -signal.SIGKILL  # attempt 1 killed the server
+    assert server().launch().process.wait(timeout=90) == -signal.SIGKILL  # attempt 2, at restart
+    last = server().start()
+    try:
+        status = httpx.get(f"{last.url}/v1/jobs/{job_id}", headers=auth_headers(), timeout=10).json()
+        assert status["state"] == "failed" and status["attempts"] == 2, status
+        assert "the server stopped 2 times while running this job" in status["error"]
+        assert last.process.poll() is None  # and the server stays up
+    finally:
+        last.stop()

@@ -5,6 +5,7 @@ Every rejected request must leave the jobs folder exactly as it was.
 from __future__ import annotations
 
 import re
+import shutil
 
 import httpx
 import numpy as np
@@ -15,7 +16,8 @@ from nodsynth import wire
 from nodsynth.engines.base import EditRequest, InpaintRequest
 from nodsynth.server import API_VERSION
 from nodsynth.volume import Volume, read_volume
-from server_harness import TOKEN, ServerProcess, auth_headers, jobs_dir_entries, write_token
+from server_harness import (TOKEN, ServerProcess, auth_headers, jobs_dir_entries, post_measuring_memory,
+                            write_token, zip_bomb)
 
 CAP_MB = 1
 
@@ -152,3 +154,66 @@ def test_serve_refuses_unsafe_or_incomplete_settings(argv, reason, tmp_path, cap
     assert main(["serve", "--jobs-dir", str(tmp_path / "jobs"), *argv]) == 2
     assert reason in capsys.readouterr().err
     assert not (tmp_path / "jobs").exists()
+
+
+def test_a_second_server_on_the_same_jobs_folder_refuses_naming_the_first(server):
+    second = ServerProcess(server.jobs_dir, server.token_file)
+    with pytest.raises(RuntimeError, match="server exited with 2"):
+        second.start(timeout_s=60)
+    log = second.log()
+    assert f"is used by another nodsynth serve (pid {server.process.pid}, {server.url})" in log, log
+    assert httpx.get(server.url + "/v1/health", timeout=10).status_code == 200  # the first one serves on
+
+
+MEMORY_LIMIT_MB = 1536
+"""Address space of the zip-bomb server: its idle size (about 0.5 GiB) and 1 GiB to spare."""
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux) to limit the server's memory")
+def test_a_zip_bomb_is_refused_with_its_reason_under_a_memory_limit(tmp_path):
+    bomb = zip_bomb()  # 2 MiB that inflate to a 2 GiB CT
+    response, idle_mb, peak_mb = post_measuring_memory(tmp_path / "jobs", bomb, as_mb=MEMORY_LIMIT_MB)
+    print(f"\nzip bomb of {len(bomb) / 2**20:.1f} MiB (2048 MiB CT) under prlimit --as={MEMORY_LIMIT_MB} MiB: "
+          f"HTTP {response.status_code}, server peak RSS {idle_mb:.0f} MiB idle -> {peak_mb:.0f} MiB")
+    assert response.status_code == 422, response.text
+    assert re.search(r"'ct' has 1073741824 elements \(1024 x 1024 x 1024\), over the limit of 268435456 voxels",
+                     response.json()["detail"])
+    assert peak_mb - idle_mb < 64
+    assert jobs_dir_entries(tmp_path / "jobs") == []
+
+
+def test_docs_and_openapi_need_the_token(server):
+    for path in ("/docs", "/openapi.json", "/redoc"):
+        assert httpx.get(server.url + path, timeout=10).status_code in (401, 404), path
+        assert httpx.get(server.url + path, headers=auth_headers("wrong-token-0000000000000000000"),
+                         timeout=10).status_code in (401, 404), path
+    schema = httpx.get(server.url + "/openapi.json", headers=auth_headers(), timeout=10)
+    assert schema.status_code == 200 and "/v1/jobs" in schema.json()["paths"]
+    docs = httpx.get(server.url + "/docs", headers=auth_headers(), timeout=10)
+    assert docs.status_code == 200 and "SwaggerUIBundle" in docs.text and '"/v1/jobs"' in docs.text
+
+
+def test_without_a_token_web_pages_are_refused_by_host_and_origin(tmp_path, lidc_edit):
+    server = ServerProcess(tmp_path / "jobs", None, extra_args=["--allow-host", "gpu-box.lan"]).start()
+    try:
+        port, body = server.port, _body("edit", lidc_edit)
+
+        def answer(method: str, path: str, **headers) -> httpx.Response:
+            return httpx.request(method, server.url + path, headers=headers, timeout=30,
+                                 content=body if method == "POST" else None)
+
+        for host in (f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", "evil.example"):  # DNS rebinding
+            for method, path in (("GET", "/v1/health"), ("POST", "/v1/jobs"), ("GET", "/v1/jobs"), ("GET", "/docs")):
+                response = answer(method, path, host=host)
+                assert response.status_code == 403, (host, path, response.text)
+                assert "not a loopback name or address" in response.json()["detail"]
+        for origin in ("http://evil.example", "null", f"http://evil.example:{port}", f"http://localhost:{port + 1}"):
+            response = answer("POST", "/v1/jobs", origin=origin)
+            assert response.status_code == 403 and "cross-origin request" in response.json()["detail"], origin
+        assert jobs_dir_entries(server.jobs_dir) == []
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"gpu-box.lan:{port}"):
+            assert answer("GET", "/v1/health", host=host).status_code == 200, host
+        assert answer("GET", "/v1/jobs", origin=server.url).status_code == 200  # its own origin
+        assert answer("POST", "/v1/jobs").status_code == 202  # a plain local client, no Origin
+    finally:
+        server.stop()

@@ -44,3 +44,20 @@ def test_cancel_queued_and_running(tmp_path):
     store.cancel(running_job)
     assert queued_job.state == "cancelled" and running_job.state == RUNNING and running_job.cancel.cancelled
     assert store.next_job(timeout_s=0) is None
+
+
+def test_a_job_that_kills_the_server_fails_at_the_restart_after_its_third_start(tmp_path):
+    store = JobStore(tmp_path)
+    crasher = store.submit([b"request"], "edit", "classic")
+    for attempt in (1, 2, 3):
+        running = store.next_job(timeout_s=0)
+        assert running.id == crasher.id and running.attempts == attempt
+        store = JobStore(tmp_path)  # the job killed the server: nothing was finished cleanly
+    job = store.get(crasher.id)
+    assert job.state == FAILED and job.attempts == 3 and job.finished_s is not None
+    assert "the server stopped 3 times while running this job" in job.error
+    assert "--max-attempts 3" in job.error
+    assert store.next_job(timeout_s=0) is None
+    on_disk = json.loads((tmp_path / crasher.id / "job.json").read_text())
+    assert on_disk["state"] == FAILED and on_disk["attempts"] == 3
+    assert JobStore(tmp_path, max_attempts=5).get(crasher.id).state == FAILED  # failed stays failed

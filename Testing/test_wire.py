@@ -148,3 +148,28 @@ def test_unknown_fields_and_operations_are_input_errors():
         wire.decode_request(_message(dict(header, operation="train"), payload))
     with pytest.raises(InputError, match="needs a InpaintRequest|needs a"):
         wire.encode_request("inpaint", "classic", TwinRequest(labelmap=ct))
+
+
+def test_decoding_holds_the_array_once_not_a_second_copy():
+    import tracemalloc
+
+    slab = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab.nrrd")).array
+    ct = Volume(np.tile(slab, (max(1, (96 << 20) // slab.nbytes), 1, 1)))  # real CT values, >= 96 MiB
+    message = wire.join(wire.encode_request("twin", "nodmaisi", TwinRequest(labelmap=ct)))
+    tracemalloc.start()
+    try:
+        decoded = wire.decode_request(message).request.labelmap
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert decoded.array.tobytes() == ct.array.tobytes()
+    # the array, plus at most one inflated chunk per decoding thread (before: the array three times)
+    assert peak < ct.array.nbytes + 4 * 2 * wire.CHUNK_BYTES, (peak / 2**20, ct.array.nbytes / 2**20)
+
+
+def test_a_zip_bomb_is_refused_from_its_header_before_anything_is_allocated():
+    from server_harness import zip_bomb
+
+    for shape, dtype in (((1024, 1024, 1024), "<i2"), ((1024, 1024, 512), "|u1")):
+        with pytest.raises(wire.WireError, match=r"'ct' has \d+ elements .*over the limit of 268435456 voxels"):
+            wire.decode_request(zip_bomb(shape, dtype))

@@ -45,7 +45,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .engines.base import EditRequest, InpaintRequest, SynthesisResult, TwinRequest
+from .engines.base import (MAX_BYTES_PER_VOXEL, MAX_VOLUME_VOXELS, EditRequest, InpaintRequest, SynthesisResult,
+                           TwinRequest)
 from .errors import InputError
 from .volume import Volume
 
@@ -63,8 +64,10 @@ STORE_RATIO = 0.8
 needs about a second per 64 MB of such noise-like bytes to save a fifth of them, which a link of
 100 Mbit/s or faster sends quicker."""
 MAX_HEADER_BYTES = 4 << 20
-DEFAULT_MAX_RAW_BYTES = 8 << 30
-"""Default cap on the decompressed size of all arrays of one message (8 GiB): guards against zip bombs."""
+DEFAULT_MAX_RAW_BYTES = MAX_VOLUME_VOXELS * MAX_BYTES_PER_VOXEL
+"""Cap on the decompressed size of all arrays of one message (2 GiB): the largest request the engines
+accept. With the per-array cap of :data:`~nodsynth.engines.base.MAX_VOLUME_VOXELS` it is checked on the
+header, before anything is allocated, so a zip bomb costs the receiver no more than a real request."""
 
 _PREFIX = struct.Struct("<8sHI")
 _DTYPES = {"|b1", "|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f2", "<f4", "<f8"}
@@ -104,16 +107,6 @@ def _shuffle(array: np.ndarray) -> np.ndarray:
     return planes
 
 
-def _unshuffle(raw: np.ndarray, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    """Inverse of :func:`_shuffle`: a new writable array of ``dtype`` and ``shape``."""
-    planes = raw.reshape(dtype.itemsize, -1)
-    out = np.empty(planes.shape[1], dtype)
-    out_bytes = out.view(np.uint8).reshape(-1, dtype.itemsize)
-    for byte in range(dtype.itemsize):
-        out_bytes[:, byte] = planes[byte]
-    return out.reshape(shape)
-
-
 def _pool_size() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -139,6 +132,7 @@ def _compress(array: np.ndarray, level: int) -> list[bytes]:
 
 
 def _inflate(chunk: bytes, expected: int) -> bytes:
+    """One chunk's bytes; never more than ``expected`` (the size the header states) is inflated."""
     inflater = zlib.decompressobj()
     try:
         data = inflater.decompress(chunk, expected)
@@ -149,20 +143,32 @@ def _inflate(chunk: bytes, expected: int) -> bytes:
     return data
 
 
-def _decompress(chunks: list[bytes], nbytes: int) -> np.ndarray:
+def _decompress(chunks: list[bytes], dtype: np.dtype, count: int) -> np.ndarray:
+    """Inverse of :func:`_compress`: ``count`` elements of ``dtype``. Each chunk is inflated and put in
+    its place in the output at once (undoing the byte shuffle), so decoding holds the array plus one
+    chunk per thread, never a second copy of the array."""
+    out = np.empty(count, dtype)
+    out_bytes = out.view(np.uint8).reshape(count, dtype.itemsize)
+    nbytes = count * dtype.itemsize
     sizes = [min(CHUNK_BYTES, nbytes - start) for start in range(0, nbytes, CHUNK_BYTES)]
     if len(sizes) != len(chunks):
         raise WireError(f"array payload has {len(chunks)} chunks, its size needs {len(sizes)}")
-    out = np.empty(nbytes, np.uint8)
+
+    def place(index: int) -> None:
+        data = np.frombuffer(_inflate(chunks[index], sizes[index]), np.uint8)
+        position = index * CHUNK_BYTES  # in the shuffled bytes: plane (byte number) by plane
+        while len(data):
+            plane, element = divmod(position, count)
+            n = min(len(data), count - element)
+            out_bytes[element:element + n, plane] = data[:n]
+            data, position = data[n:], position + n
+
     if len(chunks) <= 1:
-        parts = [_inflate(c, s) for c, s in zip(chunks, sizes)]
+        for index in range(len(chunks)):
+            place(index)
     else:
-        with ThreadPoolExecutor(_pool_size()) as pool:
-            parts = list(pool.map(_inflate, chunks, sizes))
-    offset = 0
-    for part in parts:
-        out[offset:offset + len(part)] = np.frombuffer(part, np.uint8)
-        offset += len(part)
+        with ThreadPoolExecutor(_pool_size()) as pool:  # zlib releases the GIL
+            list(pool.map(place, range(len(chunks))))
     return out
 
 
@@ -191,9 +197,9 @@ def _to_numpy(value: Any) -> np.ndarray:
     return value
 
 
-def _entry_value(entry: dict, raw: np.ndarray) -> Any:
-    dtype = np.dtype(entry["dtype"])
-    array = _unshuffle(raw, dtype, tuple(entry["shape"]))
+def _entry_value(entry: dict, chunks: list[bytes]) -> Any:
+    dtype, shape = np.dtype(entry["dtype"]), tuple(entry["shape"])
+    array = _decompress(chunks, dtype, int(np.prod(shape, dtype=np.int64))).reshape(shape)
     if entry["kind"] == "array":
         return array
     return Volume(array, entry["spacing"], entry["origin"], np.asarray(entry["direction"]).reshape(3, 3))
@@ -220,7 +226,11 @@ def _check_entry(entry: Any) -> int:
             if not isinstance(values, list) or len(values) != size or not all(
                     isinstance(v, (int, float)) for v in values):
                 raise WireError(f"volume {name!r}: {key} must be {size} numbers")
-    return int(np.prod(shape, dtype=np.int64)) * np.dtype(entry["dtype"]).itemsize
+    voxels = int(np.prod(shape, dtype=np.int64))
+    if voxels > MAX_VOLUME_VOXELS:
+        raise WireError(f"array {name!r} has {voxels} elements ({' x '.join(map(str, shape))}), over the limit "
+                        f"of {MAX_VOLUME_VOXELS} voxels, the largest volume the engines accept")
+    return voxels * np.dtype(entry["dtype"]).itemsize
 
 
 # ----------------------------------------------------------------------------------------- messages
@@ -285,10 +295,9 @@ def _unpack(data: bytes | memoryview, max_raw_bytes: int) -> tuple[dict, dict[st
                 raise WireError(f"message is truncated inside array {entry['name']!r}")
             chunks.append(data[offset:offset + size])
             offset += size
-        nbytes = _check_entry(entry)
         if entry["name"] in values:
             raise WireError(f"array {entry['name']!r} appears twice")
-        values[entry["name"]] = _entry_value(entry, _decompress(chunks, nbytes))
+        values[entry["name"]] = _entry_value(entry, chunks)
     if offset != len(data):
         raise WireError(f"{len(data) - offset} unexpected bytes after the last array")
     return header, values

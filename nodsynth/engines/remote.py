@@ -31,6 +31,8 @@ UPLOAD_PIECE_BYTES = 1 << 20
 """Upload granularity (1 MiB): progress and cancel are checked between pieces."""
 RETRY_STATUS = (502, 503, 504)
 """Answers of a reverse proxy whose server is down or restarting; polls retry them."""
+MAX_BACKOFF_S = 2.0
+"""Longest wait between two tries while the server is unreachable (the back-off doubles up to it)."""
 
 
 class RemoteError(errors.NodsynthError):
@@ -86,13 +88,16 @@ class RemoteEngine(Engine):
 
     def __init__(self, server_url: str, token: Optional[str] = None, token_file: Optional[str] = None,
                  engine: str = "classic", engine_config: Optional[dict] = None, timeout_s: float = 60.0,
-                 poll_interval_s: float = 0.5, retries: int = 4, backoff_s: float = 0.5,
-                 reconnect_s: float = 300.0, verify_tls: bool = True, **_ignored: Any) -> None:
+                 poll_interval_s: float = 0.5, retries: Optional[int] = None, backoff_s: float = 0.5,
+                 retry_window_s: float = 60.0, reconnect_s: float = 300.0, verify_tls: bool = True,
+                 **_ignored: Any) -> None:
         """``engine_config`` (weights folder, device) is chosen by the server's administrator and is
         therefore not sent; giving one only triggers a warning. ``timeout_s`` bounds each HTTP exchange
-        (not the whole job); connection failures are retried ``retries`` times, waiting ``backoff_s``,
-        then twice as long each time. While a job runs, the client keeps polling through a server
-        restart for up to ``reconnect_s`` seconds."""
+        (not the whole job). While the server cannot be reached (restarting, or a proxy answers
+        502/503/504) a request is tried again for ``retry_window_s`` seconds (at most ``retries`` times
+        when given), waiting ``backoff_s``, then twice as long each time up to :data:`MAX_BACKOFF_S`;
+        an operation says so through its progress ("server ... not reachable, retrying (n s left)").
+        While a job runs, the client keeps polling through a server restart for ``reconnect_s``."""
         import httpx
 
         self.server_url = normalize_server_url(server_url)
@@ -103,7 +108,9 @@ class RemoteEngine(Engine):
             warnings.warn(f"engine options {sorted(engine_config)} are set on the server (nodsynth serve "
                           "--weights / --devices), not by the client; ignoring them", stacklevel=2)
         self.timeout_s, self.poll_interval_s = float(timeout_s), float(poll_interval_s)
-        self.retries, self.backoff_s, self.reconnect_s = int(retries), float(backoff_s), float(reconnect_s)
+        self.retries = None if retries is None else int(retries)
+        self.backoff_s, self.retry_window_s = float(backoff_s), float(retry_window_s)
+        self.reconnect_s = float(reconnect_s)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.server_url, headers=headers, verify=verify_tls,
                                   timeout=httpx.Timeout(self.timeout_s))
@@ -119,32 +126,51 @@ class RemoteEngine(Engine):
         self.close()
 
     # ------------------------------------------------------------------------------ HTTP plumbing
-    def _send(self, method: str, path: str, retry_status: bool = True, **kwargs: Any):
-        """One HTTP exchange; retries connection failures (and proxy 502/503/504 when allowed)."""
+    def _send(self, method: str, path: str, retry_status: bool = True, window_s: Optional[float] = None,
+              on_retry: Optional[Callable[[float], None]] = None, **kwargs: Any):
+        """One HTTP exchange; connection failures (and proxy 502/503/504 when ``retry_status``) are tried
+        again with back-off for ``window_s`` (default ``retry_window_s``), calling ``on_retry(seconds_left)``
+        before each wait."""
         import httpx
 
-        delay = self.backoff_s
-        for attempt in range(self.retries + 1):
-            last = attempt == self.retries
+        start = time.monotonic()
+        deadline = start + (self.retry_window_s if window_s is None else window_s)
+        delay, tries = self.backoff_s, 0
+        while True:
+            tries += 1
+            response, failure = None, None
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.ConnectError as exc:
-                if last:
-                    raise ServerUnreachable(f"cannot connect to {self.server_url} ({exc}); is `nodsynth serve` "
-                                      "running there, and the URL/port right (an SSH tunnel up)?") from exc
+                failure = ServerUnreachable(f"cannot connect to {self.server_url} ({exc}; tried for "
+                                            f"{time.monotonic() - start:.0f} s); is `nodsynth serve` running there, "
+                                            "and the URL/port right (an SSH tunnel up)?")
+                failure.__cause__ = exc
             except httpx.TimeoutException as exc:
                 raise RemoteError(f"{self.server_url} did not answer within {self.timeout_s:g} s "
                                   f"({type(exc).__name__}); the server or network is overloaded, or a "
                                   "proxy holds the connection; raise timeout_s") from exc
             except httpx.TransportError as exc:
-                if last or method == "POST":
+                if method == "POST":
                     raise RemoteError(f"connection to {self.server_url} failed: {exc}") from exc
-            else:
-                if not (retry_status and response.status_code in RETRY_STATUS and not last):
-                    return self._check(response)
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
+                failure = RemoteError(f"connection to {self.server_url} failed: {exc}")
+                failure.__cause__ = exc
+            if response is not None and not (retry_status and response.status_code in RETRY_STATUS):
+                return self._check(response)
+            left = deadline - time.monotonic()
+            if left <= 0 or (self.retries is not None and tries > self.retries):
+                if failure is not None:
+                    raise failure
+                return self._check(response)  # raises ServerUnreachable naming the proxy's answer
+            if on_retry is not None:
+                on_retry(left)
+            time.sleep(min(delay, left))
+            delay = min(2 * delay, MAX_BACKOFF_S)
+
+    def _retrying(self, progress: ProgressFn, fraction: Callable[[], float] = lambda: 0.0) -> Callable[[float], None]:
+        """An ``on_retry`` for :meth:`_send` that tells the user through ``progress``."""
+        return lambda left: progress(fraction(), f"server {self.server_url} not reachable, retrying "
+                                                 f"({left:.0f} s left)")
 
     def _check(self, response):
         """Return a successful response; raise the clearest error for any other."""
@@ -174,9 +200,9 @@ class RemoteEngine(Engine):
         raise RemoteError(f"{self.server_url} answered {code} {response.reason_phrase}: {detail}")
 
     # --------------------------------------------------------------------------------- connection
-    def health(self) -> dict:
+    def health(self, on_retry: Optional[Callable[[float], None]] = None) -> dict:
         """The server's ``/v1/health`` (no token needed): versions, engines, devices. Raises if unreachable."""
-        response = self._send("GET", "/v1/health")
+        response = self._send("GET", "/v1/health", on_retry=on_retry)
         try:
             info = response.json()
         except ValueError as exc:
@@ -185,10 +211,10 @@ class RemoteEngine(Engine):
             raise RemoteError(f"{self.server_url} is not a nodsynth server")
         return info
 
-    def connect(self) -> dict:
+    def connect(self, on_retry: Optional[Callable[[float], None]] = None) -> dict:
         """Check the server speaks our API and wire versions and serves our engine; cached."""
         if self._server_info is None:
-            info = self.health()
+            info = self.health(on_retry)
             from .. import __version__
 
             if info.get("api_version") != API_VERSION or info.get("wire_version") != wire.WIRE_VERSION:
@@ -230,7 +256,7 @@ class RemoteEngine(Engine):
         """Upload, wait, download, delete: progress 0-10 % upload, 10-95 % server, 95-100 % download."""
         report = progress or no_progress
         cancel = cancel or CancelToken()
-        info = self.connect()
+        info = self.connect(self._retrying(report))
         cancel.raise_if_cancelled()
         report(0.0, f"encoding the {operation} request")
         pieces = wire.encode_request(operation, self.engine, request)
@@ -264,7 +290,8 @@ class RemoteEngine(Engine):
                     progress(sent / max(size, 1), f"uploading {sent / 2**20:.1f} of {size / 2**20:.1f} MiB")
 
         headers = {"Content-Type": WIRE_MEDIA_TYPE, "Content-Length": str(size)}
-        response = self._send("POST", "/v1/jobs", retry_status=False, content=_Replayable(body), headers=headers)
+        response = self._send("POST", "/v1/jobs", retry_status=False, on_retry=self._retrying(progress),
+                              content=_Replayable(body), headers=headers)
         return str(response.json()["id"])
 
     def _wait(self, job_id: str, progress: ProgressFn, cancel: CancelToken) -> None:
@@ -274,8 +301,8 @@ class RemoteEngine(Engine):
             if cancel.cancelled:
                 self._cancel_and_wait(job_id)
                 raise errors.Cancelled("cancelled by the user (the server job was cancelled)")
-            status = self._poll(job_id, lambda: progress(last, f"{self.server_url} unreachable (restarting?); "
-                                                                 "trying again"))
+            status = self._send("GET", f"/v1/jobs/{job_id}", window_s=self.reconnect_s,
+                                on_retry=self._retrying(progress, lambda: last)).json()
             state = status.get("state")
             if state == "done":
                 return
@@ -291,19 +318,6 @@ class RemoteEngine(Engine):
                 last = float(status.get("progress", 0.0))
                 progress(last, str(status.get("message", state)))
             time.sleep(self.poll_interval_s)
-
-    def _poll(self, job_id: str, on_retry: Callable[[], None]) -> dict:
-        """The job's status; rides out a server restart of up to ``reconnect_s`` (the job is persisted
-        on the server, so it continues there and its result is kept)."""
-        deadline = time.monotonic() + self.reconnect_s
-        while True:
-            try:
-                return self._send("GET", f"/v1/jobs/{job_id}").json()
-            except ServerUnreachable:
-                if time.monotonic() > deadline:
-                    raise
-                on_retry()
-                time.sleep(max(self.poll_interval_s, self.backoff_s))
 
     def _cancel_and_wait(self, job_id: str) -> None:
         """``DELETE`` the job, then wait (at most ``timeout_s``) until the server has stopped it."""

@@ -7,12 +7,17 @@ API version 1, all under ``/v1`` (a client checks ``api_version`` of ``/v1/healt
 * ``POST /v1/jobs`` -- body: a :mod:`nodsynth.wire` request; ``202`` with ``{"id": ...}``.
   ``401`` without a valid ``Authorization: Bearer`` token, ``413`` over the upload cap (checked while
   the body streams in), ``422`` with ``detail`` (and ``error_type``) for an invalid request.
-* ``GET /v1/jobs`` -- every job's id, state and order.
+* ``GET /v1/jobs`` -- id, state, order and owner of the caller's jobs (an admin token: of every job).
 * ``GET /v1/jobs/{id}`` -- ``state`` (queued, running, done, failed, cancelled), ``progress`` (0..1),
   ``message``, ``error``/``error_type`` (failed jobs), ``queue_position``, ``attempts``.
 * ``GET /v1/jobs/{id}/result`` -- the :mod:`nodsynth.wire` result of a done job (``409`` before).
 * ``DELETE /v1/jobs/{id}`` -- cancels a queued or running job; on a finished job, deletes it and its
   result (clients do this after fetching the result; otherwise results expire after ``--keep-hours``).
+
+A job belongs to the token that submitted it (the token file may name several, see
+:mod:`nodsynth.server.auth`): for any other token its routes answer ``404`` as for a job that does not
+exist; an admin token may also see the status of and cancel or delete every job, but never fetch
+another's result.
 
 Only this module's light constants are imported by the client; :mod:`nodsynth.server.app` needs
 FastAPI.

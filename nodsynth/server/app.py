@@ -9,16 +9,18 @@ from typing import Any, Optional
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from .. import __version__, wire
 from ..engines.base import Engine
 from ..engines.registry import engine_names, get_engine
 from ..errors import NodsynthError
 from . import API_VERSION, WIRE_MEDIA_TYPE
-from .auth import bearer_token, token_matches
+from .auth import DEFAULT_NAME, ClientToken, bearer_token, find_client
 from .devices import describe_device
-from .jobs import DONE, FINISHED, Job, JobStore
+from .jobs import DEFAULT_MAX_ATTEMPTS, DONE, FINISHED, Job, JobStore
+from .origin import foreign_request_reason
 from .validate import validate_request
 from .worker import Worker
 
@@ -30,13 +32,15 @@ class ServerConfig:
     """Everything ``nodsynth serve`` was started with."""
 
     jobs_dir: Path
-    token: Optional[str]  # None only with --insecure-no-token on a loopback address
+    tokens: Optional[list[ClientToken]]  # None only with --insecure-no-token on a loopback address
     engines: list[str] = field(default_factory=lambda: ["classic"])
     devices: list[str] = field(default_factory=lambda: ["cpu"])
     weights_dir: Optional[str] = None
     engine_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_upload_bytes: int = 2048 << 20
     keep_s: float = 24 * 3600.0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS  # starts of one job before a restart fails it (crash loops)
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names besides loopback ones, without tokens
     skip_unavailable_engines: bool = False  # serve what can be created (``--engines all``)
 
 
@@ -65,7 +69,7 @@ def make_engines(config: ServerConfig, device: str) -> dict[str, Engine]:
 def job_status(store: JobStore, job: Job) -> dict:
     return {"id": job.id, "state": job.state, "operation": job.operation, "engine": job.engine,
             "progress": job.progress, "message": job.message, "error": job.error,
-            "error_type": job.error_type, "attempts": job.attempts, "seq": job.seq,
+            "error_type": job.error_type, "attempts": job.attempts, "seq": job.seq, "owner": job.owner,
             "queue_position": store.queue_position(job), "created_s": job.created_s,
             "started_s": job.started_s, "finished_s": job.finished_s}
 
@@ -87,7 +91,7 @@ async def read_body_capped(request: Request, cap_bytes: int) -> bytearray:
 
 def create_app(config: ServerConfig) -> FastAPI:
     """The application with its job store and one worker per device (started with the app)."""
-    store = JobStore(config.jobs_dir, config.keep_s)
+    store = JobStore(config.jobs_dir, config.keep_s, config.max_attempts)
     workers = [Worker(store, make_engines(config, device), device) for device in config.devices]
     engines = workers[0].engines
 
@@ -99,19 +103,34 @@ def create_app(config: ServerConfig) -> FastAPI:
         for worker in workers:
             worker.stop()
 
-    app = FastAPI(title="nodsynth", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="nodsynth", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)  # served below, behind the token
 
-    def require_token(authorization: Optional[str] = Header(default=None)) -> None:
-        if config.token is None:
-            return
-        if not token_matches(bearer_token(authorization), config.token):
+    if config.tokens is None:
+        @app.middleware("http")
+        async def refuse_web_pages(request: Request, call_next):
+            reason = foreign_request_reason(request.headers.get("host"), request.headers.get("origin"),
+                                            config.allowed_hosts)
+            if reason:
+                return JSONResponse({"detail": reason}, status_code=403)
+            return await call_next(request)
+
+    def require_token(authorization: Optional[str] = Header(default=None)) -> ClientToken:
+        """The calling client (everybody is one client without tokens); 401 for a missing or wrong token."""
+        if config.tokens is None:
+            return ClientToken(DEFAULT_NAME, "")
+        client = find_client(bearer_token(authorization), config.tokens)
+        if client is None:
             raise HTTPException(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
                                 headers={"WWW-Authenticate": "Bearer"})
+        return client
 
-    def find_job(job_id: str) -> Job:
+    def find_job(job_id: str, client: ClientToken, admin_may: bool) -> Job:
+        """The client's job (or any job, for an admin when ``admin_may``); 404 alike for a job that does
+        not exist and one of another client, so ids of others' jobs cannot be probed."""
         job = store.get(job_id)
-        if job is None:
-            raise HTTPException(404, f"no such job (finished jobs are deleted once fetched or after "
+        if job is None or not (job.owner == client.name or (admin_may and client.admin)):
+            raise HTTPException(404, f"no such job of yours (finished jobs are deleted once fetched or after "
                                      f"{config.keep_s / 3600:.0f} h)")
         return job
 
@@ -119,47 +138,56 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def invalid_request(_request: Request, exc: NodsynthError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "error_type": type(exc).__name__}, status_code=422)
 
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
+    def openapi() -> dict:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_token)])
+    def docs() -> HTMLResponse:  # the schema inline: the browser would fetch /openapi.json without the token
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="nodsynth API",
+                                   swagger_ui_parameters={"spec": app.openapi()})
+
     @app.get("/v1/health")
     def health() -> dict:
         return {"server": "nodsynth", "server_version": __version__, "api_version": API_VERSION,
-                "wire_version": wire.WIRE_VERSION, "auth": "none" if config.token is None else "bearer",
+                "wire_version": wire.WIRE_VERSION, "auth": "none" if config.tokens is None else "bearer",
                 "max_upload_mb": config.max_upload_bytes / 2**20,
                 "engines": {name: engine.describe() for name, engine in engines.items()},
                 "devices": [describe_device(w.device) for w in workers],
                 "jobs": {"queued": sum(j.state == "queued" for j in store.jobs()),
                          "running": sum(j.state == "running" for j in store.jobs())}}
 
-    @app.post("/v1/jobs", status_code=202, dependencies=[Depends(require_token)])
-    async def submit(request: Request) -> dict:
+    @app.post("/v1/jobs", status_code=202)
+    async def submit(request: Request, client: ClientToken = Depends(require_token)) -> dict:
         body = await read_body_capped(request, config.max_upload_bytes)
 
         def check_and_store() -> Job:
-            decoded = wire.decode_request(body, max_raw_bytes=max(wire.DEFAULT_MAX_RAW_BYTES,
-                                                                  64 * config.max_upload_bytes))
+            decoded = wire.decode_request(body)
             validate_request(decoded, engines)
-            return store.submit([body], decoded.operation, decoded.engine)
+            return store.submit([body], decoded.operation, decoded.engine, client.name)
 
         job = await run_in_threadpool(check_and_store)
         return job_status(store, job)
 
-    @app.get("/v1/jobs", dependencies=[Depends(require_token)])
-    def list_jobs() -> list[dict]:
-        return [{"id": j.id, "state": j.state, "seq": j.seq} for j in store.jobs()]
+    @app.get("/v1/jobs")
+    def list_jobs(client: ClientToken = Depends(require_token)) -> list[dict]:
+        return [{"id": j.id, "state": j.state, "seq": j.seq, "owner": j.owner} for j in store.jobs()
+                if client.admin or j.owner == client.name]
 
-    @app.get("/v1/jobs/{job_id}", dependencies=[Depends(require_token)])
-    def status(job_id: str) -> dict:
-        return job_status(store, find_job(job_id))
+    @app.get("/v1/jobs/{job_id}")
+    def status(job_id: str, client: ClientToken = Depends(require_token)) -> dict:
+        return job_status(store, find_job(job_id, client, admin_may=True))
 
-    @app.get("/v1/jobs/{job_id}/result", dependencies=[Depends(require_token)])
-    def result(job_id: str) -> FileResponse:
-        job = find_job(job_id)
+    @app.get("/v1/jobs/{job_id}/result")
+    def result(job_id: str, client: ClientToken = Depends(require_token)) -> FileResponse:
+        job = find_job(job_id, client, admin_may=False)  # patient data: its owner's only
         if job.state != DONE:
             raise HTTPException(409, f"job is {job.state}, not done" + (f": {job.error}" if job.error else ""))
         return FileResponse(store.result_path(job), media_type=WIRE_MEDIA_TYPE)
 
-    @app.delete("/v1/jobs/{job_id}", dependencies=[Depends(require_token)])
-    def cancel_or_discard(job_id: str) -> dict:
-        job = find_job(job_id)
+    @app.delete("/v1/jobs/{job_id}")
+    def cancel_or_discard(job_id: str, client: ClientToken = Depends(require_token)) -> dict:
+        job = find_job(job_id, client, admin_may=True)
         if job.state in FINISHED:
             status_before = job_status(store, job)
             store.discard(job)

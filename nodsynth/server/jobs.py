@@ -9,8 +9,9 @@ One folder per job, named by its server-made id (never by anything a client sent
 A job folder appears in one atomic rename, complete with its request and ``job.json``; half-made
 folders (``.incoming-*``) are removed at start-up. On start-up queued jobs are queued again in their
 original order, a job that was running when the server died is queued again at its place (and its
-``attempts`` count shows it ran twice), finished jobs stay until the client deletes them or they
-expire.
+``attempts`` count shows it ran twice) unless it has already started ``max_attempts`` times: a job
+that kills the server (out of memory, a crashing library) then fails with that reason instead of
+crashing every restart. Finished jobs stay until the client deletes them or they expire.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from typing import Iterable, Optional
 
 from ..atomic import atomic_path, write_text_atomic
 from ..progress import CancelToken
+from .auth import DEFAULT_NAME
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 """Job ids are 128 random bits as 32 hex digits (:func:`secrets.token_hex`)."""
 JOB_FILE, REQUEST_FILE, RESULT_FILE = "job.json", "request.bin", "result.bin"
 INCOMING_PREFIX = ".incoming-"
+DEFAULT_MAX_ATTEMPTS = 3
+"""Starts of one job after which a server restart fails it instead of running it again."""
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Job:
     error: str = ""
     error_type: str = ""
     attempts: int = 0
+    owner: str = DEFAULT_NAME  # the name of the token that submitted it (jobs.json of older servers: none)
     created_s: float = field(default_factory=time.time)
     started_s: Optional[float] = None
     finished_s: Optional[float] = None
@@ -65,10 +70,12 @@ class Job:
 class JobStore:
     """Thread-safe persisted queue. Workers take jobs in submission order with :meth:`next_job`."""
 
-    def __init__(self, jobs_dir: str | Path, keep_s: float = 24 * 3600.0) -> None:
+    def __init__(self, jobs_dir: str | Path, keep_s: float = 24 * 3600.0,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
         self.root = Path(jobs_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.keep_s = float(keep_s)
+        self.max_attempts = int(max_attempts)
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Condition()
         self._next_seq = 0
@@ -105,15 +112,22 @@ class JobStore:
     def _recover(self, job: Job, path: Path) -> None:
         """Bring a job read from disk into a state a worker can continue from."""
         if job.state == RUNNING or (job.state == DONE and not (path / RESULT_FILE).is_file()):
-            job.state, job.progress, job.message = QUEUED, 0.0, "queued again after a server restart"
+            if job.attempts < self.max_attempts:
+                job.state, job.progress, job.message = QUEUED, 0.0, "queued again after a server restart"
+            else:
+                job.state, job.message, job.error_type = FAILED, "failed", "ServerError"
+                job.error = (f"the server stopped {job.attempts} times while running this job (the job may "
+                             "crash it, e.g. by running out of memory); not run again (nodsynth serve "
+                             f"--max-attempts {self.max_attempts})")
+                job.finished_s = time.time()
         if job.state == QUEUED and not (path / REQUEST_FILE).is_file():
             job.state, job.error, job.error_type = FAILED, "the request file of this job is missing", "NodsynthError"
             job.finished_s = time.time()
         self._save(job)
 
     # ---------------------------------------------------------------------------------- clients
-    def submit(self, request_pieces: Iterable[bytes], operation: str, engine: str) -> Job:
-        """Persist a validated request as a new queued job and return it."""
+    def submit(self, request_pieces: Iterable[bytes], operation: str, engine: str, owner: str = DEFAULT_NAME) -> Job:
+        """Persist a validated request as a new queued job of ``owner`` and return it."""
         job_id = secrets.token_hex(16)
         incoming = self.root / f"{INCOMING_PREFIX}{job_id}"
         incoming.mkdir()
@@ -122,7 +136,7 @@ class JobStore:
                 for piece in request_pieces:
                     handle.write(piece)
             with self._lock:
-                job = Job(id=job_id, seq=self._next_seq, operation=operation, engine=engine)
+                job = Job(id=job_id, seq=self._next_seq, operation=operation, engine=engine, owner=owner)
                 self._next_seq += 1
                 write_text_atomic(incoming / JOB_FILE, json.dumps(job.record(), indent=1))
                 incoming.rename(self.root / job_id)

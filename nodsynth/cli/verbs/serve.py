@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 from pathlib import Path
 
 from ...casetables import read_json
 from ...errors import InputError
+from ...server.jobs import DEFAULT_MAX_ATTEMPTS
+from ...server.origin import is_loopback
 
 VERB = "serve"
 HELP = "serve the engines over HTTP for remote clients (Slicer modules, other machines' CLI)"
@@ -26,9 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "a TLS reverse proxy to reach it from elsewhere, or 0.0.0.0 on a trusted network)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
     parser.add_argument("--token-file", metavar="FILE",
-                        help="file holding the bearer token clients must send (required)")
+                        help="file holding the bearer token clients must send (required); or one "
+                             "'NAME TOKEN [admin]' per line: each client sees only its own jobs, an admin "
+                             "token lists all (format: nodsynth.server.auth)")
     parser.add_argument("--insecure-no-token", action="store_true",
                         help="accept requests without a token; only allowed when --host is a loopback address")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="with --insecure-no-token, also answer requests whose Host header is NAME "
+                             "(default: only 127.0.0.1, ::1, localhost; guards against DNS rebinding)")
     parser.add_argument("--engines", default="all",
                         help="comma-separated engines to serve, e.g. nodmaisi,hrldm,classic "
                              "(default: all that can be created here)")
@@ -43,16 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest accepted request in MiB (default 2048)")
     parser.add_argument("--keep-hours", type=float, default=24.0,
                         help="delete finished jobs not fetched within this many hours (default 24)")
+    parser.add_argument("--max-attempts", type=int, default=DEFAULT_MAX_ATTEMPTS,
+                        help="a job the server was running when it stopped is run again at restart, at most "
+                             f"this many starts in all; then it fails with that reason (default {DEFAULT_MAX_ATTEMPTS})")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-
-
-def is_loopback(host: str) -> bool:
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def read_engine_options(path: str | None) -> dict:
@@ -69,28 +69,34 @@ def run(args: argparse.Namespace) -> int:
 
     from ...engines.registry import engine_names
     from ...server.app import ServerConfig, create_app
-    from ...server.auth import read_token_file
+    from ...server.auth import read_token_table
     from ...server.devices import resolve_devices
+    from ...server.lock import JobsFolderLock
 
     if args.insecure_no_token:
         if not is_loopback(args.host):
             raise InputError(f"refusing to serve without a token on {args.host}: --insecure-no-token is only "
                              "allowed on a loopback address (127.0.0.1, ::1, localhost)")
-        token = None
+        tokens = None
     elif args.token_file:
-        token = read_token_file(args.token_file)
+        tokens = read_token_table(args.token_file)
     else:
         raise InputError("--token-file is required (or --insecure-no-token when binding to 127.0.0.1)")
-    if args.max_upload_mb <= 0 or args.keep_hours <= 0:
-        raise InputError("--max-upload-mb and --keep-hours must be positive")
+    if args.max_upload_mb <= 0 or args.keep_hours <= 0 or args.max_attempts < 1:
+        raise InputError("--max-upload-mb, --keep-hours and --max-attempts must be positive")
     every = args.engines.strip().lower() == "all"
     names = ([n for n in engine_names() if n != "remote"] if every
              else [n.strip().lower() for n in args.engines.split(",") if n.strip()])
-    config = ServerConfig(jobs_dir=args.jobs_dir, token=token, engines=names,
+    config = ServerConfig(jobs_dir=args.jobs_dir, tokens=tokens, engines=names,
                           devices=resolve_devices(args.devices), weights_dir=args.weights,
                           engine_options=read_engine_options(args.engine_options),
                           max_upload_bytes=int(args.max_upload_mb * 2**20), keep_s=args.keep_hours * 3600.0,
+                          max_attempts=args.max_attempts, allowed_hosts=args.allow_host,
                           skip_unavailable_engines=every)
-    app = create_app(config)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    lock = JobsFolderLock(args.jobs_dir)
+    lock.acquire(f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}")
+    try:
+        uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        lock.release()
     return 0
