@@ -211,3 +211,23 @@ def test_twin_cli_regenerates_keeps_and_marks_a_ct_that_never_passes(tmp_path, l
     kept = {v.group: v.median_hu for v in check_ct(read_volume(out), labelmaps[0], statistics)}
     medians = [{g["group"]: g["median_hu"] for g in t["groups"]} for t in qc["tries"]]
     assert medians[0] != medians[1] and kept == pytest.approx(medians[1])  # the second try is the one kept
+
+
+def test_a_batch_twin_row_with_qc_stats_records_its_verdict(tmp_path, statistics):
+    from batch_cases import ENGINE_OPTIONS, twin_row, write_inputs, write_manifest
+    from nodsynth.batch import check_manifest, run_manifest
+    from test_nodmaisi_engine import tiny_weights_folder
+
+    write_inputs(tmp_path / "in")
+    (tmp_path / "in" / "stats.json").write_text(json.dumps(statistics))
+    row = twin_row("twin-00", "in/labels.nii.gz", 4, "out")
+    row["inputs"]["qc_stats"] = "in/stats.json"
+    row["params"]["max_tries"] = 1  # the CLI test covers a second try
+    manifest = write_manifest(tmp_path / "manifest.jsonl", [row])
+    options = {"nodmaisi": {**ENGINE_OPTIONS["nodmaisi"], "weights_dir": str(tiny_weights_folder(tmp_path / "w"))}}
+    check_manifest(manifest, None, options)
+    assert run_manifest(manifest, executor="inline", engine_options=options).ok
+    record = json.loads((tmp_path / "out" / "twin" / ".records" / "twin-00.json").read_text())
+    facts = json.dumps(record)
+    assert '"qc_passed": false' in facts and facts.count('"verdict"') == 1
+    assert (tmp_path / "out" / "twin" / "twin-00.nii.gz").exists()  # kept although it failed
