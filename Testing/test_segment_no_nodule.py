@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from batch_cases import write_manifest
 from conftest import shared_path
@@ -17,22 +16,9 @@ from nodsynth.cli.main import main
 from nodsynth.segment import segment_nodule
 from nodsynth.segment.contrast import MIN_CONTRAST_HU
 from nodsynth.volume import read_volume
+from slicer_fixtures import parenchyma_point
 
 SLAB = "LIDC-IDRI-0001_slab.nrrd"
-
-
-def parenchyma_point(ct) -> np.ndarray:
-    """LPS mm of a plain-lung voxel (mid-slab): nothing above -750 HU within 4 voxels in-plane and 1
-    slice, and the local mean nearest -850 HU (lung, no vessel, not a bulla)."""
-    values = ct.array.astype(np.float32)
-    size = (3, 9, 9)
-    plain = ndimage.maximum_filter(values, size=size) < -750
-    mean = ndimage.uniform_filter(values, size=size)
-    middle = np.zeros_like(plain)
-    middle[ct.shape_kji[0] // 2] = True
-    candidates = np.argwhere(plain & middle)
-    kji = candidates[np.argmin(np.abs(mean[tuple(candidates.T)] + 850))]
-    return ct.index_to_world(kji[::-1].astype(float))
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..errors import InputError
 from ..place import LUNG_THRESHOLD_HU
 from ..volume import Volume, nonzero_extent_kji
 from .mm_morphology import dilation_mm
@@ -53,3 +54,10 @@ def segmentation_contrast_hu(ct: Volume, mask: np.ndarray, lung: Optional[np.nda
     window = tuple(slice(a, b) for a, b in zip(start, stop))
     found = np.asarray(mask[window]) > 0
     return contrast_hu(ct.crop(start, stop), found, found, None if lung is None else lung[window])
+
+
+def no_nodule_error(point_lps, contrast: float, how_to_keep: str) -> InputError:
+    """The refusal of a low-contrast segmentation at ``point_lps`` (LPS mm): what was measured and ``how_to_keep`` it."""
+    return InputError(f"no nodule at this point {[round(float(v), 2) for v in point_lps]} mm (LPS): the segmented "
+                      f"region is only {contrast:.0f} HU denser than the lung 2-5 mm around it (a nodule: >= "
+                      f"{MIN_CONTRAST_HU:g} HU); check the point (LPS or RAS?) or {how_to_keep}")

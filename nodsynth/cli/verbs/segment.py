@@ -19,7 +19,7 @@ from ...atomic import write_text_atomic
 from ...errors import InputError
 from ...measure import measure_nodule
 from ...segment import METHODS, segment_nodule
-from ...segment.contrast import MIN_CONTRAST_HU
+from ...segment.contrast import MIN_CONTRAST_HU, no_nodule_error
 from ...volume import Volume, ras_to_lps, read_volume, write_volume
 from ..common import parse_triple, refuse_overwrite, run_batch, summary_line
 
@@ -79,13 +79,10 @@ def segment_and_measure(ct: Volume, point_lps, box_mm, lung: Optional[Volume], k
     """Segmentation result and measurements of one nodule (nothing written); a low-contrast mask
     (plain parenchyma) is refused unless ``force``."""
     result = segment_nodule(ct, point_lps, box_size_mm=box_mm, lung_mask=lung, **kwargs)
-    where = f"{[round(float(v), 2) for v in point_lps]} mm (LPS)"
     if result.voxel_count == 0:
-        raise InputError(f"no nodule found at {where}")
+        raise InputError(f"no nodule found at {[round(float(v), 2) for v in point_lps]} mm (LPS)")
     if result.low_contrast and not force:
-        raise InputError(f"no nodule at this point {where}: the segmented region is only {result.contrast_hu:.0f} HU "
-                         f"denser than the lung 2-5 mm around it (a nodule: >= {MIN_CONTRAST_HU:g} HU); "
-                         "check the point (LPS or RAS?) or keep it with --force")
+        raise no_nodule_error(point_lps, result.contrast_hu, "keep it with --force")
     return result, measure_nodule(ct, result.mask, **_lung_kwargs(lung))
 
 
