@@ -107,7 +107,6 @@ def write_single(args: argparse.Namespace, result, measurements, mask_name: Opti
 
 
 def run_single(args: argparse.Namespace) -> int:
-    refuse_overwrite([args.out, args.json], [args.ct, args.lung])
     refuse_overwrite([args.json], [args.out])
     result, measurements = segment_single(args)
     write_single(args, result, measurements)
