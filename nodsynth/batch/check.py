@@ -1,9 +1,10 @@
 """``batch check``: every row of a manifest validated before anything runs.
 
 Per row: the op exists here; its inputs are known names and exist (or another row writes them);
-its outputs are known names, complete, not its own inputs (same path, symlink or hard link) and writable; its params parse with the verb's
-options; the inputs an op needs on one grid share it (read from file headers, or for a file another
-row writes, from the input it inherits its grid from). Across rows: no two rows write one output,
+its outputs are known names, complete, writable and not its own inputs (same path, symlink or hard
+link: :func:`~nodsynth.cli.common.overwritten_input`); its params parse with the verb's options; the
+inputs an op needs on one grid share it (read from file headers, or for a file another row writes,
+from the input it inherits its grid from). Across rows: no two rows write one output,
 no dependency cycle, and every engine named is installed, can do the op and finds its weights.
 All problems are reported at once, each as ``row N: reason``.
 """
@@ -88,8 +89,8 @@ def _slot_problems(job: Job, op: ModuleType, owner: dict[str, int]) -> list[str]
             problems.append(f"output '{name}' would overwrite its own input '{input_name}' ({path})")
         elif path.is_dir():
             problems.append(f"output '{name}' is a folder: {path}")
-        elif unwritable_reason(path):
-            problems.append(f"output '{name}' cannot be written: {unwritable_reason(path)}")
+        elif (reason := unwritable_reason(path)) is not None:
+            problems.append(f"output '{name}' cannot be written: {reason}")
     return problems
 
 
