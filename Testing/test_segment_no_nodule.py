@@ -52,6 +52,13 @@ def test_real_nodules_are_not_flagged(case):
     assert not result.low_contrast and result.contrast_hu >= MIN_CONTRAST_HU
 
 
+def test_the_contrast_is_the_nodules_not_the_expanded_masks():
+    ct, centre = nodule_centre("LIDC-IDRI-0002")
+    plain, expanded = segment_nodule(ct, centre), segment_nodule(ct, centre, expand_mm=3.0)
+    assert expanded.voxel_count > 2 * plain.voxel_count
+    assert expanded.contrast_hu == plain.contrast_hu and not expanded.low_contrast
+
+
 def test_the_cli_refuses_parenchyma_unless_forced(slab, tmp_path, capsys):
     path, _, point = slab
     out, info = tmp_path / "out" / "mask.nii.gz", tmp_path / "out" / "info.json"

@@ -41,7 +41,8 @@ class SegmentationResult:
     threshold_hu: Optional[float] = None
     voi_capped: bool = False  # the nodule still touched the VOI at its largest size
     contrast_hu: Optional[float] = None
-    """Mean HU of the mask minus the median HU of the lung 2-5 mm around it (None: nothing to compare with)."""
+    """Mean HU of the nodule (before ``expand_mm``) minus the median HU of the lung 2-5 mm around it
+    (None: nothing to compare with)."""
 
     @property
     def voxel_count(self) -> int:
@@ -151,12 +152,11 @@ def segment_nodule(ct: Volume, point_lps: Sequence[float], box_size_mm: Optional
         local = fill_mask_holes(local)
 
     out = np.zeros(ct.shape_kji, dtype=np.uint8)
+    out[voi.slices] = local
+    contrast = segmentation_contrast_hu(ct, out, allowed)  # of the nodule itself, before any expansion
     if expand_mm > 0:
         grown, local = _expanded(ct, voi, local, expand_mm, allowed)
         out[grown.slices] = local
-    else:
-        out[voi.slices] = local
-    contrast = segmentation_contrast_hu(ct, out, allowed)
     report(1.0, "done")
     return SegmentationResult(ct.with_array(out), method, time.perf_counter() - start, voi,
                               tuple(float(v) for v in point_lps), threshold, capped, contrast)
