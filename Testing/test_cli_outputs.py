@@ -199,3 +199,12 @@ def test_batch_check_and_run_refuse_an_unwritable_output_and_a_hard_linked_input
         assert f"output 'labelmap' cannot be written: {blocker} is a file, not a folder" in err, err
         assert "output 'labelmap' would overwrite its own input 'labelmap'" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["linked.nii.gz", "manifest.jsonl", "out"]
+
+
+def test_an_output_folder_may_be_an_input_folder_but_not_an_input_file(tmp_path):
+    """``train controlnet --out W --weights W`` writes its checkpoint beside the frozen networks it reads."""
+    from nodsynth.cli.common import overwritten_input
+
+    (tmp_path / "weights.pt").write_bytes(b"frozen")
+    assert overwritten_input(tmp_path, [tmp_path]) is None
+    assert overwritten_input(tmp_path / "weights.pt", [tmp_path, tmp_path / "weights.pt"]) == tmp_path / "weights.pt"

@@ -80,12 +80,13 @@ def _file_id(path: os.PathLike) -> Optional[tuple[int, int]]:
 
 
 def overwritten_input(output: os.PathLike, inputs: Iterable[Optional[os.PathLike]]) -> Optional[os.PathLike]:
-    """The input (None: not given) that ``output`` is: the same path, a symlink to it or a hard link of
-    it; None when it is none of them."""
+    """The input file (None: not given) that ``output`` is: the same path, a symlink to it or a hard link
+    of it; None when it is none of them. An input folder is not one: an output folder equal to it gets
+    new files beside the inputs (``train --out`` into the ``--weights`` folder)."""
     resolved, file_id = Path(output).resolve(), _file_id(output)
     for source in inputs:
-        if source is not None and (Path(source).resolve() == resolved
-                                   or (file_id is not None and _file_id(source) == file_id)):
+        if source is not None and not Path(source).is_dir() and (
+                Path(source).resolve() == resolved or (file_id is not None and _file_id(source) == file_id)):
             return source
     return None
 
