@@ -61,6 +61,7 @@ class PseudoNoduleSegParameterNode:
     expandMm: Annotated[float, WithinRange(0.0, 20.0)] = 0.0
     fillHoles: bool = True
     restrictToLung: bool = False
+    keepLowContrast: bool = False
 
 
 class PseudoNoduleSegWidget(ModuleWidgetBase):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slicer_fixtures import demo_patient
+from slicer_fixtures import demo_patient, parenchyma_point
 
 from conftest import DEMO_DICE_REQUIRED, shared_path
 from NodMAISICommon.labelmaps import build_labelmap, organ_volume
@@ -71,11 +71,20 @@ def test_click_on_the_real_lidc_slab():
     assert score >= 0.7 and outcome.measurements["nodule"] == "Nodule 5"
 
 
+def test_a_click_on_parenchyma_is_refused_unless_kept():
+    ct = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab.nrrd"))
+    point = parenchyma_point(ct)
+    with pytest.raises(InputError, match="no nodule at this point .* HU denser .*Keep low-contrast masks"):
+        segment_points(ct, [point])
+    (outcome,) = segment_points(ct, [point], SegmentOptions(keep_low_contrast=True))
+    assert outcome.mask.array.any()
+
+
 def test_segment_options_checked(patient):
     class Params:  # the attribute names of the module's parameter node wrapper
-        method, boxSizeMm, expandMm, fillHoles, restrictToLung = "gmm", 20.0, 1.5, False, True
+        method, boxSizeMm, expandMm, fillHoles, restrictToLung, keepLowContrast = "gmm", 20.0, 1.5, False, True, True
 
-    assert options_from_parameters(Params()) == SegmentOptions("gmm", 20.0, 1.5, False, True)
+    assert options_from_parameters(Params()) == SegmentOptions("gmm", 20.0, 1.5, False, True, True)
     for bad in (SegmentOptions(method="watershed"), SegmentOptions(box_size_mm=-1), SegmentOptions(expand_mm=np.nan)):
         with pytest.raises(InputError):
             bad.checked()

@@ -30,6 +30,7 @@ class SegmentOptions:
     expand_mm: float = 0.0  # grow each mask by this physical distance
     fill_holes: bool = True
     restrict_to_lung: bool = False  # keep only lung voxels (from the lung input, else CT threshold)
+    keep_low_contrast: bool = False  # keep a mask refused as "no nodule at this point" (plain parenchyma)
 
     def checked(self) -> "SegmentOptions":
         if self.method not in METHODS:
@@ -45,7 +46,8 @@ def options_from_parameters(parameters: Any) -> SegmentOptions:
     """Options from the module's parameter node wrapper (or any object with the same attributes)."""
     return SegmentOptions(method=str(parameters.method), box_size_mm=float(parameters.boxSizeMm),
                           expand_mm=float(parameters.expandMm), fill_holes=bool(parameters.fillHoles),
-                          restrict_to_lung=bool(parameters.restrictToLung)).checked()
+                          restrict_to_lung=bool(parameters.restrictToLung),
+                          keep_low_contrast=bool(parameters.keepLowContrast)).checked()
 
 
 @dataclass
@@ -72,11 +74,14 @@ def segment_points(ct: Volume, points_lps: Sequence[Sequence[float]], options: S
                    lung: Optional[Volume] = None, point_indices: Optional[Sequence[int]] = None,
                    progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> list[NoduleOutcome]:
     """Segment and measure the nodule under each LPS point (mm); ``point_indices`` name them (default 0..n-1).
+    A point on plain parenchyma is refused (:func:`~nodsynth.segment.contrast.no_nodule_error`) unless
+    ``options.keep_low_contrast``.
 
     ``lung`` (a 0/1 mask or a MAISI label map on the CT grid) is used for the restriction and for
     lobe / pleural-distance measurements.
     """
     from nodsynth.segment import segment_nodule
+    from nodsynth.segment.contrast import no_nodule_error
 
     options = options.checked()
     points = np.asarray(points_lps, dtype=np.float64).reshape(-1, 3)
@@ -99,6 +104,8 @@ def segment_points(ct: Volume, points_lps: Sequence[Sequence[float]], options: S
 
         if not result.mask.array.any():
             raise InputError(f"nodule {index + 1}: nothing was segmented at {np.round(point, 1).tolist()} mm (LPS)")
+        if result.low_contrast and not options.keep_low_contrast:
+            raise no_nodule_error(point, result.contrast_hu, "tick 'Keep low-contrast masks' (Advanced) to keep it")
         labelmap, lung_mask = split_lung_input(lung)
         measured = measure_nodule(ct, result.mask, labelmap=labelmap, lung_mask=lung_mask).to_dict()
         row = {"nodule": f"Nodule {index + 1}", "method": options.method, **measured}

@@ -8,6 +8,10 @@ mask overall, for ground-glass (Texture "Non-Solid/GGO") and small (< 6 mm) nodu
 latencies, with the ratios ours / PiNS of the median and p95 latency (same run). Also prints Dice
 on the two whole-slice slabs (``--slabs``) against the 2-of-4 masks.
 
+Counts the nodules the "no nodule at this point" rule refuses (the mask stands out from the lung 2-5 mm
+around it by less than ``MIN_CONTRAST_HU``; issue 20: at most 1 %), lists them, and gives the Dice over
+the rest beside the Dice over all.
+
 ``--per-nodule`` writes each nodule's Dice, latencies and a SHA-1 of its mask; ``--compare-masks``
 with such a file from an earlier run counts the masks that changed and lists their Dice before/after.
 """
@@ -55,14 +59,19 @@ def evaluate_row(folder: Path, row: dict, method: str, with_pins: bool = True) -
     truth = read_volume(folder / "nodule_mask" / row["file"]).array > 0
     point = [float(row[f"coord{a}"]) for a in "XYZ"]
     box = np.minimum(bbox_size_mm(row), np.asarray(ct.size_ijk) * ct.spacing)
-    out = {"file": row["file"], "texture": row["Texture"], "diameter_mm": float(row["diameter_mm"]), "error": ""}
+    out = {"file": row["file"], "texture": row["Texture"], "diameter_mm": float(row["diameter_mm"]), "error": "",
+           "contrast_hu": float("nan"), "low_contrast": False}
     runs = [("", {"method": method})]
     if with_pins:
         runs.append(("pins_", {"method": "pins", "box_size_mm": np.maximum(box, ct.spacing)}))
     for prefix, kwargs in runs:
         t0 = time.perf_counter()
         try:
-            mask = segment_nodule(ct, point, **kwargs).mask.array
+            result = segment_nodule(ct, point, **kwargs)
+            mask = result.mask.array
+            if not prefix:
+                out["contrast_hu"] = float("nan") if result.contrast_hu is None else result.contrast_hu
+                out["low_contrast"] = result.low_contrast
         except NodsynthError as exc:  # e.g. the csv centre lies outside the crop: counted as Dice 0
             mask, out["error"] = np.zeros_like(truth), str(exc)
         out[f"{prefix}latency_ms"] = (time.perf_counter() - t0) * 1e3
@@ -80,7 +89,13 @@ def summarise(results: list[dict]) -> dict:
     small = [r for r in results if r["diameter_mm"] < 6]
     lat = np.array([r["latency_ms"] for r in results])
     pins_lat = np.array([r.get("pins_latency_ms", np.nan) for r in results])
+    kept = [r for r in results if not r["low_contrast"]]
+    refused = [r for r in results if r["low_contrast"]]
     return {"n": len(results), "n_errors": sum(bool(r["error"]) for r in results), "dice_mean": mean("dice", results), "dice_median": float(np.median([r["dice"] for r in results])),
+            "n_refused_low_contrast": len(refused), "refused_fraction": len(refused) / len(results),
+            "refused": [{k: r[k] for k in ("file", "texture", "diameter_mm", "contrast_hu", "dice")} for r in refused],
+            "dice_mean_kept": mean("dice", kept), "n_kept": len(kept),
+            "contrast_hu_p1": float(np.nanpercentile([r["contrast_hu"] for r in results], 1)),
             "dice_ggo": mean("dice", ggo), "n_ggo": len(ggo), "dice_small": mean("dice", small), "n_small": len(small),
             "latency_ms_median": float(np.median(lat)), "latency_ms_p95": float(np.percentile(lat, 95)),
             "pins_dice_mean": mean("pins_dice", results), "pins_dice_ggo": mean("pins_dice", ggo),

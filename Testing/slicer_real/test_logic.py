@@ -62,6 +62,27 @@ def test_pseudonoduleseg_segments_every_demo_nodule_headless_with_a_real_paramet
         assert dice(mask, nodule.mask.array > 0) >= DICE_REQUIRED, nodule.kind
 
 
+def test_pseudonoduleseg_refuses_a_click_on_parenchyma_unless_the_parameter_keeps_it(patient):
+    from NodMAISICommon.markups import add_control_point_lps
+    from NodMAISICommon.volumes import node_from_volume
+    from PseudoNoduleSeg import PseudoNoduleSegLogic
+    from slicer_fixtures import parenchyma_point
+    from nodsynth.errors import InputError
+
+    ct = node_from_volume(patient.ct, "CT")
+    points = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "points")
+    add_control_point_lps(points, ct, parenchyma_point(patient.ct), "Nodule 1")
+    segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Nodules")
+    logic = PseudoNoduleSegLogic()
+    parameters = logic.getParameterNode()
+    with pytest.raises(InputError, match="no nodule at this point"):
+        logic.segmentPoints(ct, points, segmentation, parameters)
+    assert segmentation.GetSegmentation().GetNumberOfSegments() == 0
+    parameters.keepLowContrast = True
+    (row,) = logic.segmentPoints(ct, points, segmentation, parameters)
+    assert row["nodule"] == "Nodule 1" and segmentation.GetSegmentation().GetNumberOfSegments() == 1
+
+
 def test_lesionaugment_lists_resizes_and_renders_headless(patient):
     from LesionAugment import LesionAugmentLogic
     from NodMAISICommon.volumes import node_from_volume

@@ -1,9 +1,10 @@
 """``batch check``: every row of a manifest validated before anything runs.
 
 Per row: the op exists here; its inputs are known names and exist (or another row writes them);
-its outputs are known names, complete and not its own inputs; its params parse with the verb's
-options; the inputs an op needs on one grid share it (read from file headers, or for a file another
-row writes, from the input it inherits its grid from). Across rows: no two rows write one output,
+its outputs are known names, complete, writable and not its own inputs (same path, symlink or hard
+link: :func:`~nodsynth.cli.common.overwritten_input`); its params parse with the verb's options; the
+inputs an op needs on one grid share it (read from file headers, or for a file another row writes,
+from the input it inherits its grid from). Across rows: no two rows write one output,
 no dependency cycle, and every engine named is installed, can do the op and finds its weights.
 All problems are reported at once, each as ``row N: reason``.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Optional
 
+from ..cli.common import overwritten_input, unwritable_reason
 from ..errors import InputError, NodsynthError
 from ..volume import Volume, read_volume_grid, require_same_grid
 from .engine_choice import row_engine_options
@@ -80,12 +82,15 @@ def _slot_problems(job: Job, op: ModuleType, owner: dict[str, int]) -> list[str]
     for name, path in job.inputs.items():
         if not path.is_file() and real(path) not in owner:
             problems.append(f"input '{name}' not found: {path}")
-    inputs = {real(p): n for n, p in job.inputs.items()}
     for name, path in job.outputs.items():
-        if real(path) in inputs:
-            problems.append(f"output '{name}' would overwrite its own input '{inputs[real(path)]}' ({path})")
+        source = overwritten_input(path, job.inputs.values())
+        if source is not None:
+            input_name = next(n for n, p in job.inputs.items() if p is source)
+            problems.append(f"output '{name}' would overwrite its own input '{input_name}' ({path})")
         elif path.is_dir():
             problems.append(f"output '{name}' is a folder: {path}")
+        elif (reason := unwritable_reason(path)) is not None:
+            problems.append(f"output '{name}' cannot be written: {reason}")
     return problems
 
 

@@ -70,9 +70,51 @@ def summary_line(outcome: dict[str, Iterable[str]]) -> str:
     return ", ".join(f"{len(list(v))} {k}" for k, v in outcome.items())
 
 
+def _file_id(path: os.PathLike) -> Optional[tuple[int, int]]:
+    """(device, inode) of an existing file or folder (symlinks followed), else None."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def overwritten_input(output: os.PathLike, inputs: Iterable[Optional[os.PathLike]]) -> Optional[os.PathLike]:
+    """The input file (None: not given) that ``output`` is: the same path, a symlink to it or a hard link
+    of it; None when it is none of them. An input folder is not one: an output folder equal to it gets
+    new files beside the inputs (``train --out`` into the ``--weights`` folder)."""
+    resolved, file_id = Path(output).resolve(), _file_id(output)
+    for source in inputs:
+        if source is not None and not Path(source).is_dir() and (
+                Path(source).resolve() == resolved or (file_id is not None and _file_id(source) == file_id)):
+            return source
+    return None
+
+
 def refuse_overwrite(outputs: Sequence[Optional[os.PathLike]], inputs: Sequence[Optional[os.PathLike]]) -> None:
-    """:class:`InputError` when an output path (None: not written) is one of the input paths (before anything is written)."""
-    sources = {Path(p).resolve(): p for p in inputs if p is not None}
+    """:class:`InputError` when an output path (None: not written) is one of the input paths
+    (:func:`overwritten_input`), before anything is written."""
     for out in outputs:
-        if out is not None and Path(out).resolve() in sources:
-            raise InputError(f"the output {out} would overwrite the input {sources[Path(out).resolve()]}")
+        source = None if out is None else overwritten_input(out, inputs)
+        if source is not None:
+            raise InputError(f"the output {out} would overwrite the input {source}")
+
+
+def unwritable_reason(path: os.PathLike) -> Optional[str]:
+    """Why ``path`` (a file or folder to write; missing folders above it are created) cannot be written,
+    or None: the nearest existing folder it goes in is not a folder or not writable (read-only included)."""
+    target = Path(path).absolute()
+    folder = target if target.is_dir() else next(p for p in target.parents if p.exists())
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} is not writable"
+    return None
+
+
+def require_writable(outputs: Sequence[Optional[os.PathLike]]) -> None:
+    """:class:`InputError` naming the first output (None: not written) that cannot be written (before any work)."""
+    for out in outputs:
+        reason = None if out is None else unwritable_reason(out)
+        if reason is not None:
+            raise InputError(f"cannot write {out}: {reason}")

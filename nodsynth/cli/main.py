@@ -2,7 +2,8 @@
 
 A verb module defines ``VERB`` (its name), ``HELP`` (one line), ``add_arguments(parser)``
 and ``run(args) -> int``. Errors the user can fix (:class:`~nodsynth.errors.NodsynthError`)
-are printed as one line and exit with status 2; nothing is written for them.
+are printed as one line and exit with status 2; nothing is written for them. Before a verb runs, no
+output may be an input and every output must be writable (:func:`.path_options.check_path_options`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Optional, Sequence
 from .. import __version__
 from ..errors import NodsynthError
 from . import verbs
+from .path_options import check_path_options
 
 
 def _verb_modules():
@@ -41,6 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 1
     try:
+        check_path_options(args)
         return int(args._run(args) or 0)
     except NodsynthError as exc:
         print(f"nodsynth {args.verb}: error: {exc}", file=sys.stderr)

@@ -22,19 +22,13 @@ import numpy as np
 
 from ..errors import InputError
 from ..histogram import hu_histogram, jensen_shannon
+from ..segment.contrast import MIN_CONTRAST_HU, contrast_hu
 from ..sphere import sphere_diameter_mm
 from ..volume import Volume, require_same_grid
-from .edit_fidelity import grow_mm
 
 REPRODUCED_DICE = 0.5
-"""A synthetic nodule whose re-segmentation overlaps the conditioning mask at least this much is reproduced."""
-MIN_CONTRAST_HU = 50.0
-"""...and whose mean HU exceeds the median of the lung 2-5 mm around the conditioning mask by this much.
-Click segmentations of plain lung on the real LIDC-IDRI-0001 slab (40 random points) reach a median
-6 HU and a 75th percentile of 43 HU; the 76 LIDC ground-glass nodules (texture 1-2) reach at least
-80 HU (5th percentile 103 HU) against the same shell."""
-SHELL_MM = (2.0, 5.0)
-"""The lung around a nodule: voxels this far (mm) outside its conditioning mask."""
+"""A synthetic nodule whose re-segmentation overlaps the conditioning mask at least this much is reproduced
+(and stands out from the lung around it by :data:`~nodsynth.segment.contrast.MIN_CONTRAST_HU`)."""
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -54,19 +48,6 @@ def click_point_lps(mask: Volume) -> np.ndarray:
     nearest = kji[np.argmin(((kji - centroid) * mask.spacing[::-1]) ** 2 @ np.ones(3))]
     inside = np.asarray(mask.array)[tuple(np.rint(centroid).astype(int))] > 0
     return mask.index_to_world((np.rint(centroid) if inside else nearest)[::-1].astype(np.float64))
-
-
-def contrast_hu(ct: Volume, found: np.ndarray, mask: np.ndarray, lung: Optional[np.ndarray] = None) -> Optional[float]:
-    """Mean HU of the segmented voxels ``found`` minus the median HU of the :data:`SHELL_MM` shell around
-    ``mask`` (lung voxels only when ``lung`` is given); None when nothing was segmented or the shell is empty."""
-    spacing_kji = ct.spacing[::-1]
-    shell = grow_mm(mask, spacing_kji, SHELL_MM[1]) & ~grow_mm(mask, spacing_kji, SHELL_MM[0])
-    if lung is not None:
-        shell &= lung
-    if not found.any() or not shell.any():
-        return None
-    values = np.asarray(ct.array)
-    return float(values[found].mean() - np.median(values[shell]))
 
 
 @dataclass

@@ -18,6 +18,7 @@ from ..volume import Volume
 from .checks import require_box_fits, require_ct_in_hu, require_not_air
 from .click import segment_click_in_voi
 from .clustering import METHODS as CLUSTER_METHODS
+from .contrast import MIN_CONTRAST_HU, segmentation_contrast_hu
 from .pins import pins_box_voxels_kji, pins_mask, pins_voi_slices
 from .postprocess import expand_mm as expand_mask_mm, fill_holes as fill_mask_holes, lung_region
 from .voi import INITIAL_VOI_MM, MAX_VOI_MM, Voi, voi_around
@@ -39,16 +40,27 @@ class SegmentationResult:
     point_lps: tuple[float, float, float]
     threshold_hu: Optional[float] = None
     voi_capped: bool = False  # the nodule still touched the VOI at its largest size
+    contrast_hu: Optional[float] = None
+    """Mean HU of the nodule (before ``expand_mm``) minus the median HU of the lung 2-5 mm around it
+    (None: nothing to compare with)."""
 
     @property
     def voxel_count(self) -> int:
         return int(np.count_nonzero(self.mask.array))
 
+    @property
+    def low_contrast(self) -> bool:
+        """The mask stands out from the lung around it by less than :data:`~.contrast.MIN_CONTRAST_HU`:
+        plain parenchyma, no nodule at this point."""
+        return self.contrast_hu is not None and self.contrast_hu < MIN_CONTRAST_HU
+
     def to_dict(self) -> dict:
         return {"method": self.method, "seconds": round(self.seconds, 6), "voi": self.voi.to_dict(),
                 "point_lps_mm": [float(v) for v in self.point_lps], "voxel_count": self.voxel_count,
                 "threshold_hu": None if self.threshold_hu is None else float(self.threshold_hu),
-                "voi_capped": self.voi_capped}
+                "voi_capped": self.voi_capped,
+                "contrast_hu": None if self.contrast_hu is None else round(self.contrast_hu, 2),
+                "low_contrast": self.low_contrast}
 
 
 def _voi_edges_mm(ct: Volume, box_size_mm: Optional[np.ndarray]) -> np.ndarray:
@@ -102,7 +114,9 @@ def segment_nodule(ct: Volume, point_lps: Sequence[float], box_size_mm: Optional
     required in spirit by ``pins`` (a 20 mm box is used without it). ``lung_mask`` is a 0/1 lung
     mask or MAISI label map on the CT grid that the nodule is restricted to. ``expand_mm`` grows
     the mask by a physical distance. ``fill_holes`` defaults to True, except for ``pins``, which
-    follows the protocol exactly (no hole filling). Raises :class:`~nodsynth.errors.InputError` /
+    follows the protocol exactly (no hole filling). The result's ``contrast_hu`` and ``low_contrast``
+    say whether the mask stands out from the lung around it (a click on plain parenchyma gives a mask
+    anyway, flagged ``low_contrast``; callers decide whether to refuse it). Raises :class:`~nodsynth.errors.InputError` /
     :class:`~nodsynth.errors.GeometryError` for a click outside the volume or in air, an image
     that is not CT in HU, a box larger than the volume or an unknown method.
     """
@@ -138,14 +152,14 @@ def segment_nodule(ct: Volume, point_lps: Sequence[float], box_size_mm: Optional
         local = fill_mask_holes(local)
 
     out = np.zeros(ct.shape_kji, dtype=np.uint8)
+    out[voi.slices] = local
+    contrast = segmentation_contrast_hu(ct, out, allowed)  # of the nodule itself, before any expansion
     if expand_mm > 0:
         grown, local = _expanded(ct, voi, local, expand_mm, allowed)
         out[grown.slices] = local
-    else:
-        out[voi.slices] = local
     report(1.0, "done")
     return SegmentationResult(ct.with_array(out), method, time.perf_counter() - start, voi,
-                              tuple(float(v) for v in point_lps), threshold, capped)
+                              tuple(float(v) for v in point_lps), threshold, capped, contrast)
 
 
 __all__ = ["METHODS", "SegmentationResult", "segment_nodule"]

@@ -2,7 +2,8 @@
 
 Inputs ``ct`` and optionally ``lung`` (lung mask or MAISI label map); outputs ``mask`` and optionally
 ``json`` (segmentation info and measurements); params ``point`` (required, LPS mm or RAS with
-``ras``), ``box``, ``method``, ``expand_mm``, ``no_fill_holes``, ``max_voi_mm``.
+``ras``), ``box``, ``method``, ``expand_mm``, ``no_fill_holes``, ``max_voi_mm``, ``force`` (keep a
+segmentation refused as "no nodule at this point"; without it such a row fails with that reason).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ OP = "segment"
 ENGINE_OPERATION = None
 INPUTS = {"ct": Slot("--ct"), "lung": Slot("--lung", required=False)}
 OUTPUTS = {"mask": Slot("--out"), "json": Slot("--json", required=False, volume=False, suffix=".json")}
-PARAMS = ("point", "ras", "box", "method", "expand_mm", "no_fill_holes", "max_voi_mm")
+PARAMS = ("point", "ras", "box", "method", "expand_mm", "no_fill_holes", "max_voi_mm", "force")
 SEEDED = False
 SAME_GRID = ("ct", "lung")
 OUTPUT_GRID = {"mask": "ct"}

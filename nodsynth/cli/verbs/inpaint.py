@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -131,8 +130,6 @@ def write_inpaint_outputs(args: argparse.Namespace, result, summary: dict) -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    if Path(args.out).resolve() == Path(args.ct).resolve():
-        raise InputError("--out must not overwrite the input CT")
     request, centre = inpaint_request(args)
     result = engine_from_args(args).inpaint(request, progress=progress_bar("inpaint"))
     summary = inpaint_summary(args, request, result, centre)

@@ -13,7 +13,6 @@ from ...atomic import write_text_atomic
 from ...errors import InputError
 from ...measure import measure_nodule, split_nodules
 from ...volume import read_volume
-from ..common import refuse_overwrite
 
 VERB = "measure"
 HELP = "Measure nodules in a mask: volume, diameters, centroid, HU, subtype, lobe, pleural distance."
@@ -39,7 +38,6 @@ def run(args: argparse.Namespace) -> int:
                for n, m in enumerate(nodules, start=1)]
     text = json.dumps({"ct": str(args.ct), "mask": str(args.mask), "nodules": records}, indent=2) + "\n"
     if args.json is not None:
-        refuse_overwrite([args.json], [args.ct, args.mask, args.labelmap, args.lung_mask])
         write_text_atomic(args.json, text)
         print(f"wrote {args.json}: {len(records)} nodule(s)")
     else:

@@ -19,6 +19,7 @@ from ...atomic import write_text_atomic
 from ...errors import InputError
 from ...measure import measure_nodule
 from ...segment import METHODS, segment_nodule
+from ...segment.contrast import MIN_CONTRAST_HU, no_nodule_error
 from ...volume import Volume, ras_to_lps, read_volume, write_volume
 from ..common import parse_triple, refuse_overwrite, run_batch, summary_line
 
@@ -48,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_argument("--expand-mm", type=float, default=0.0, help="grow the mask by this distance (mm)")
     options.add_argument("--no-fill-holes", action="store_true", help="keep enclosed holes")
     options.add_argument("--max-voi-mm", type=float, default=60.0, help="largest VOI edge (mm), default 60")
+    options.add_argument("--force", action="store_true", help="keep a segmentation that hardly stands out from the "
+                         f"lung around it (< {MIN_CONTRAST_HU:g} HU denser), refused as 'no nodule at this point'")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,11 +75,14 @@ def _lung_kwargs(lung: Optional[Volume]) -> dict:
     return {"labelmap": lung} if float(lung.array.max()) > 1 else {"lung_mask": lung}
 
 
-def segment_and_measure(ct: Volume, point_lps, box_mm, lung: Optional[Volume], kwargs: dict):
-    """Segmentation result and measurements of one nodule (nothing written)."""
+def segment_and_measure(ct: Volume, point_lps, box_mm, lung: Optional[Volume], kwargs: dict, force: bool = False):
+    """Segmentation result and measurements of one nodule (nothing written); a low-contrast mask
+    (plain parenchyma) is refused unless ``force``."""
     result = segment_nodule(ct, point_lps, box_size_mm=box_mm, lung_mask=lung, **kwargs)
     if result.voxel_count == 0:
         raise InputError(f"no nodule found at {[round(float(v), 2) for v in point_lps]} mm (LPS)")
+    if result.low_contrast and not force:
+        raise no_nodule_error(point_lps, result.contrast_hu, "keep it with --force")
     return result, measure_nodule(ct, result.mask, **_lung_kwargs(lung))
 
 
@@ -87,7 +93,7 @@ def segment_single(args: argparse.Namespace):
     box = parse_triple(args.box, "--box") if args.box else None
     ct = read_volume(args.ct)
     lung = read_volume(args.lung) if args.lung else None
-    return segment_and_measure(ct, point_lps, box, lung, _segment_kwargs(args))
+    return segment_and_measure(ct, point_lps, box, lung, _segment_kwargs(args), args.force)
 
 
 def write_single(args: argparse.Namespace, result, measurements, mask_name: Optional[Path] = None) -> None:
@@ -101,7 +107,6 @@ def write_single(args: argparse.Namespace, result, measurements, mask_name: Opti
 
 
 def run_single(args: argparse.Namespace) -> int:
-    refuse_overwrite([args.out, args.json], [args.ct, args.lung])
     refuse_overwrite([args.json], [args.out])
     result, measurements = segment_single(args)
     write_single(args, result, measurements)
@@ -178,7 +183,7 @@ def run_batch_csv(args: argparse.Namespace) -> int:
     def work(row: dict) -> None:
         ct = cache.get(args.ct_dir / row["ct_nifti_file"])
         point = [float(row[c]) for c in ("coordX", "coordY", "coordZ")]
-        result, measurements = segment_and_measure(ct, point, _row_box_mm(row), lung, kwargs)
+        result, measurements = segment_and_measure(ct, point, _row_box_mm(row), lung, kwargs, args.force)
         mask_path, json_path = paths(row)
         write_volume(result.mask, mask_path)
         info = {"ct_nifti_file": row["ct_nifti_file"], "nodule_id": row["nodule_id"], "mask": mask_path.name,

@@ -10,6 +10,7 @@ import argparse
 import importlib
 
 from ...errors import NodsynthError
+from ..path_options import check_path_options
 
 VERB = "train"
 HELP = "train a model: controlnet (NodMAISI ControlNet) or hrldm (HR-LDM inpainting)"
@@ -42,4 +43,6 @@ def run(args: argparse.Namespace) -> int:
     module = trainer_module(args.trainer)
     parser = argparse.ArgumentParser(prog=f"nodsynth train {args.trainer}", description=TRAINERS[args.trainer])
     module.add_arguments(parser)
-    return int(module.run(parser.parse_args(args.options)) or 0)
+    options = parser.parse_args(args.options)
+    check_path_options(options)
+    return int(module.run(options) or 0)
