@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                        "(exit 0 passed, 1 failed)")
     check.add_argument("--ct", type=Path, required=True, help="CT in HU (e.g. a twin)")
     check.add_argument("--labelmap", type=Path, required=True, help="its MAISI label map, on the CT's grid")
-    check.add_argument("--stats", type=Path, required=True, help="statistics from 'nodsynth qc stats'")
+    check.add_argument("--stats", dest="qc_stats", type=Path, required=True,
+                       help="statistics from 'nodsynth qc stats' (or MAISI's image_median_statistics.json)")
     check.add_argument("--json", type=Path, help="write the per-group verdicts here (JSON)")
 
 
@@ -58,8 +59,7 @@ def _run_stats(args: argparse.Namespace) -> int:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    refuse_overwrite([args.json], [args.ct, args.labelmap, args.stats])
-    statistics = read_statistics(args.stats)
+    statistics = read_statistics(args.qc_stats)
     verdicts = check_ct(read_volume(args.ct), read_volume(args.labelmap), statistics)
     for v in verdicts:
         median = "no voxels" if v.median_hu is None else f"{v.median_hu:.1f} HU"
