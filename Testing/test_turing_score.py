@@ -313,3 +313,24 @@ def test_the_key_beside_the_study_is_found_and_checked_by_study_or_key_alone(tmp
     for source in (["--study", str(study)], ["--key", str(key_file)], ["--study", str(study), "--key", str(kept)]):
         assert main(["turing", "score", *source, "--answers", str(sheet), "--json", str(tmp_path / "s.json")]) == 2
         assert "SHA-256" in capsys.readouterr().err and not (tmp_path / "s.json").exists()
+
+
+def test_reader_names_differing_only_in_case_are_one_reader_with_a_warning(tmp_path, capsys):
+    key = make_key(tmp_path, 20)
+    rng = np.random.default_rng(5)
+    rows = [["R1" if r["phase"] == "cropped" else "r1", r["phase"], r["case_id"],
+             ("real", "synthetic")[int(rng.integers(2))], "", ""] for r in key]
+    first = write_csv(tmp_path / "a.csv", ANSWER_COLUMNS, [r for r in rows if r[0] == "R1"])
+    second = write_csv(tmp_path / "b.csv", ANSWER_COLUMNS, [r for r in rows if r[0] == "r1"])
+    out = tmp_path / "s.json"
+    with pytest.warns(UserWarning, match="'R1', 'r1' differ only in case"):
+        assert main(["turing", "score", "--key", str(tmp_path / "key.csv"), "--answers", str(first), str(second),
+                     "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert [list(scores["phases"][p]["readers"]) for p in PHASES] == [["R1"], ["R1"]]
+    assert scores["agreement"] == {}  # one reader: no agreement between two
+    assert scores["mcnemar"]["R1"]["cropped vs full"]["n_pairs"] == 40  # the same reader's two phases pair up
+    again = write_csv(tmp_path / "c.csv", ANSWER_COLUMNS, [["r1", *r[1:]] for r in rows if r[0] == "R1"][:1])
+    with pytest.warns(UserWarning):
+        status, out = _score(tmp_path, first, again)
+    assert status == 2 and "more than once" in capsys.readouterr().err and not out.exists()
