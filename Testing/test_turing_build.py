@@ -347,9 +347,13 @@ def test_nodules_given_by_centre_alone_are_segmented_and_measured(tmp_path):
 
     patient = make_demo_patient(0)
     write_volume(patient.ct, tmp_path / "ct.nii.gz")
+    other = patient.ct.array.copy()
+    other[0, 0, 0] += 1  # another CT (by content) with the same nodules: a study shows each nodule once
+    write_volume(patient.ct.with_array(other), tmp_path / "other.nii.gz")
     rows = [["ct.nii.gz", *(f"{v:.2f}" for v in n.center_lps), n.name] for n in patient.nodules]
     real = _manifest(tmp_path / "real.csv", rows, ("ct", "coordX", "coordY", "coordZ", "source"))
-    synthetic = _manifest(tmp_path / "synthetic.csv", rows, ("ct", "coordX", "coordY", "coordZ", "source"))
+    synthetic = _manifest(tmp_path / "synthetic.csv", [["other.nii.gz", *r[1:]] for r in rows],
+                          ("ct", "coordX", "coordY", "coordZ", "source"))
     status, out = _build(tmp_path, real, synthetic, "--n-real", "5", "--n-synthetic", "5", "--phases", "cropped",
                          "--cube-mm", "40")
     assert status == 0
@@ -427,3 +431,40 @@ def test_a_build_that_fails_while_writing_leaves_no_key(tmp_path, capsys):
     status, out = _small_build(tmp_path, "study", outside, synthetic)
     assert status == 2 and "outside" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+# ------------------------------------------------------------------------------ one nodule once (issue 22)
+def _rows(manifest: Path) -> list[list[str]]:
+    with open(manifest, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_the_same_nodule_under_another_name_or_file_is_refused(tmp_path, capsys):
+    import shutil
+
+    real, synthetic = _small_inputs(tmp_path)
+    shutil.copy(tmp_path / "real_ct.nii.gz", tmp_path / "copy_ct.nii.gz")  # byte-identical CT under another name
+    centre = read_volume(tmp_path / "real_ct.nii.gz").index_to_world([7.5, 11.5, 11.5])  # in real nodule 0 (i j k)
+    columns = ("ct", "mask", "coordX", "coordY", "coordZ", "subtype", "diameter_mm", "source")
+    _, *rows = _rows(synthetic)
+    own = [[r[0], r[1], "", "", "", *r[2:]] for r in rows]
+    for name, extra in (("renamed", ["real_ct.nii.gz", "real_m1.nii.gz", "", "", "", "solid", "8", "a new name"]),
+                        ("copied", ["copy_ct.nii.gz", "", *(f"{v:.2f}" for v in centre), "solid", "8", "a point"])):
+        manifest = _manifest(tmp_path / f"{name}.csv", [*own, extra], columns)
+        status, out = _small_build(tmp_path, f"study_{name}", real, manifest, "--n-synthetic", "4")
+        assert status == 2 and "are the same nodule" in capsys.readouterr().err, name
+        assert not out.exists() and not _key_file(out).exists()
+    status, out = _small_build(tmp_path, "both", real, real)  # one manifest as both real and synthetic
+    assert status == 2 and "are the same nodule" in capsys.readouterr().err and not out.exists()
+
+
+def test_distinct_nodules_sharing_a_source_label_build_and_stay_apart_in_the_key(tmp_path):
+    real, synthetic = _small_inputs(tmp_path)
+    for manifest in (real, synthetic):
+        header, *rows = _rows(manifest)
+        _manifest(manifest, [[*r[:-1], "LIDC-IDRI"] for r in rows], header)
+    status, out = _small_build(tmp_path, "study", real, synthetic)
+    assert status == 0
+    sources = {(r["truth"], r["source"]) for r in _key(out)}
+    assert len(sources) == 6  # three nodules a side, each its own name in the key
+    assert all(s.startswith("LIDC-IDRI (") for _, s in sources)

@@ -43,7 +43,7 @@ from ..weights import sha256_of
 from .balance import allocate, balance_table, choose, size_bin
 from .blinded import box_of_mask, cropped_case, full_case, write_case_volume, write_montage
 from .key import STUDY_FILE, KeyRow, default_key_path, key_text
-from .study_inputs import StudyInput, describe_inputs
+from .study_inputs import StudyInput, check_distinct, describe_inputs
 
 PHASES = ("cropped", "full")
 """Reading phases in the order they are read (all cropped cases before the full-context ones)."""
@@ -181,6 +181,7 @@ def build_study(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], out
     seed = draw_seed() if seed is None else seed
     real = describe_inputs(real, scaled_progress(report, 0.0, 0.05), cancel)
     synthetic = describe_inputs(synthetic, scaled_progress(report, 0.05, 0.1), cancel)
+    check_distinct([*real, *synthetic])
     rng = np.random.default_rng(seed)
     chosen, balance = select(real, synthetic, n_real, n_synthetic, rng)
     spacings = _spacing([i.ct for i in chosen])
