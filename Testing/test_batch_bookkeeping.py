@@ -82,3 +82,15 @@ def test_a_runner_that_loses_a_stale_claim_does_not_list_the_done_job_as_failed(
     assert summary.ids("elsewhere") == ["a"]
     assert (tmp_path / "out" / "augment" / "failed.jsonl").read_text() == ""
     assert json.loads(record_file(tmp_path / "out" / "augment", "a").read_text())["token"] == "the-other-runner"
+
+
+def test_plan_refuses_a_manifest_whose_outputs_would_lie_outside_its_folder(tmp_path, labels, capsys):
+    from nodsynth.cli.main import main
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"inputs": {"labelmap": [str(labels)]}, "out": "out",
+                                "steps": [{"op": "augment", "percents": [60]}]}))
+    assert main(["batch", "plan", str(spec), "--out", str(tmp_path / "m" / "manifest.jsonl")]) == 2
+    assert "outside its folder" in capsys.readouterr().err and not (tmp_path / "m").exists()
+    assert main(["batch", "plan", str(spec), "--out", str(tmp_path / "manifest.jsonl")]) == 0
+    check_manifest(tmp_path / "manifest.jsonl")

@@ -48,7 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="batch_command", metavar="COMMAND", required=True)
     plan = sub.add_parser("plan", help="expand a compact spec into a manifest")
     plan.add_argument("spec", type=Path, help="spec JSON (inputs x percents x seeds x engines ...)")
-    plan.add_argument("--out", type=Path, required=True, help="manifest to write (JSON Lines)")
+    plan.add_argument("--out", type=Path, required=True, help="manifest to write (JSON Lines), in the folder of "
+                                                               "the spec's outputs or above")
+    plan.add_argument("--allow-outside", action="store_true", help="write the manifest even where the outputs lie "
+                                                                   "outside its folder (run it with --allow-outside)")
 
     check = sub.add_parser("check", help="validate every row of a manifest; nothing runs")
     check.add_argument("manifest", type=Path)
@@ -90,9 +93,15 @@ def _engine_options(args: argparse.Namespace) -> dict:
 
 
 def run_plan(args: argparse.Namespace) -> int:
+    from ...batch.layout import outside_outputs
     from ...batch.plan import plan_jobs, write_manifest
 
     jobs = plan_jobs(args.spec)
+    outside = outside_outputs(jobs, Path(os.path.abspath(args.out)).parent)
+    if outside and not args.allow_outside:
+        raise InputError(f"the manifest {args.out} would have {len(outside)} output(s) outside its folder, e.g. "
+                         f"{next(iter(jobs[0].outputs.values()))}; write it in the folder of the spec's \"out\" or "
+                         "above, or pass --allow-outside")
     write_manifest(jobs, args.out)
     per_op = ", ".join(f"{op} {n}" for op, n in Counter(j.op for j in jobs).items())
     print(f"wrote {args.out}: {len(jobs)} jobs ({per_op}); next: nodsynth batch check {args.out}")
