@@ -110,12 +110,20 @@ def comparable(path: Path) -> bytes:
 
 
 def journal(root: Path) -> list[dict]:
-    path = root / ".records" / "journal.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    """The journal lines of every manifest whose batch folder is ``root``."""
+    return [json.loads(line) for path in sorted(root.glob(".records/*/journal.jsonl"))
+            for line in path.read_text().splitlines()]
+
+
+def record_file(root: Path, job_id: str) -> Path:
+    """The one record of ``job_id`` in the batch folder ``root`` (records are kept per manifest)."""
+    found = list(root.glob(f".records/*/{job_id}.json"))
+    assert len(found) == 1, found
+    return found[0]
 
 
 def record_ids(root: Path) -> set[str]:
-    return {p.stem for p in (root / ".records").glob("*.json")}
+    return {p.stem for p in root.glob(".records/*/*.json")}
 
 
 def nodsynth_command(*args: str) -> list[str]:

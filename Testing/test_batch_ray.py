@@ -16,7 +16,7 @@ ray = pytest.importorskip("ray", reason="the Ray executor test needs Ray: pip in
 pytest.importorskip("monai", reason="the twin jobs need torch and MONAI (pip install 'nodsynth[engines]')")
 
 from batch_cases import (ENGINE_OPTIONS, comparable, expected_outputs, journal, mixed_rows,  # noqa: E402
-                         output_files, record_ids, wait_until, write_inputs, write_manifest)
+                         output_files, record_file, record_ids, wait_until, write_inputs, write_manifest)
 from nodsynth.batch import run_manifest  # noqa: E402
 from nodsynth.batch.claims import read_claim  # noqa: E402
 from test_nodmaisi_engine import tiny_weights_folder  # noqa: E402
@@ -54,7 +54,7 @@ def test_a_killed_ray_worker_still_gives_every_job_once_and_the_serial_runs_byte
     thread = threading.Thread(target=lambda: result.update(summary=run_manifest(
         manifests["ray"], executor="ray", workers=2, max_retries=2, **options)))
     thread.start()
-    claim = wait_until(lambda: next(iter(sorted((out / ".claims").glob("twin-*.claim"))), None), 300,
+    claim = wait_until(lambda: next(iter(sorted((out / ".claims").glob("*/twin-*.claim"))), None), 300,
                        "a twin job to start on a Ray worker")
     info = wait_until(lambda: read_claim(claim), 10, "the claim's content")
     victim = info["pid"]
@@ -68,10 +68,11 @@ def test_a_killed_ray_worker_still_gives_every_job_once_and_the_serial_runs_byte
     assert record_ids(out) == {r["id"] for r in rows["ray"]}
     commits = [e["id"] for e in journal(out)]
     assert sorted(commits) == sorted(r["id"] for r in rows["ray"]), "a job was committed twice or not at all"
-    killed = json.loads((out / ".records" / f"{info['job']}.json").read_text())
+    killed = json.loads(record_file(out, info["job"]).read_text())
     assert killed["attempt"] == 2 and killed["environment"]["pid"] != victim and killed["executor"] == "ray"
     assert output_files(out) == expected_outputs(rows["ray"], "ray")  # no partial or temporary file
-    assert not list((out / ".staging").iterdir()) and not list((out / ".claims").iterdir())
+    assert not [p for p in (out / ".staging").rglob("*") if p.is_file()]
+    assert not [p for p in (out / ".claims").rglob("*") if p.is_file()]
     for name in sorted(output_files(out)):
         assert comparable(out / name) == comparable(tmp_path / "serial" / name), f"{name} differs from the serial run"
     print(f"\nray: {len(summary.ran)} jobs in {summary.seconds:.1f} s on {summary.workers} actors (serial inline "

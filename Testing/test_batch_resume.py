@@ -28,9 +28,9 @@ def test_sigkilled_runner_then_rerun_runs_only_the_unfinished_jobs(tmp_path):
     run_args = ("batch", "run", str(manifest), "--executor", "local", "--workers", "2", "--weights", str(weights),
                 "--engine-options", str(write_engine_options(tmp_path)))
     runner = start_cli(*run_args)
-    wait_until(lambda: list((out / ".claims").glob("twin-*.claim")) and len(record_ids(out)) >= 3, 240,
+    wait_until(lambda: list((out / ".claims").glob("*/twin-*.claim")) and len(record_ids(out)) >= 3, 240,
                "the twin job to run and three other jobs to finish")
-    workers = {info["pid"] for info in map(read_claim, (out / ".claims").glob("*.claim")) if info}
+    workers = {info["pid"] for info in map(read_claim, (out / ".claims").glob("*/*.claim")) if info}
     runner.send_signal(signal.SIGKILL)
     runner.wait()
     wait_until(lambda: all(process_gone(pid) for pid in workers), 10, "the runner's workers to exit")
@@ -58,4 +58,5 @@ def test_sigkilled_runner_then_rerun_runs_only_the_unfinished_jobs(tmp_path):
     assert output_files(out) == expected_outputs(rows, "out")
     print(f"\nkilled runner: {len(done_before)} of {len(rows)} jobs recorded before the SIGKILL; the re-run ran "
           f"{len(rerun['done'])} ({', '.join(sorted(rerun['done']))}) and skipped {len(rerun['skipped'])}")
-    assert not list((out / ".staging").iterdir()) and not list((out / ".claims").iterdir())
+    assert not [p for p in (out / ".staging").rglob("*") if p.is_file()]
+    assert not [p for p in (out / ".claims").rglob("*") if p.is_file()]

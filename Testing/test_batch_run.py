@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from batch_cases import (REPO_ROOT, expected_outputs, journal, mixed_rows, output_files, record_ids, run_cli,
-                         start_cli, write_inputs, write_manifest)
+from batch_cases import (REPO_ROOT, expected_outputs, journal, mixed_rows, output_files, record_file, record_ids,
+                         run_cli, start_cli, write_inputs, write_manifest)
 from nodsynth import __version__
 from nodsynth.batch import check_manifest, run_manifest
 from nodsynth.batch.claims import HOST, Claim
@@ -39,7 +39,7 @@ def test_records_name_inputs_params_code_and_timings_and_a_rerun_skips(tmp_path,
     path = manifest_in(tmp_path, inputs, rows)
     summary = run_manifest(path, executor="inline")
     assert summary.ok and sorted(summary.ran) == ["aug-00", "aug-01", "ins-00"]
-    record = json.loads((tmp_path / "out" / ".records" / "ins-00.json").read_text())
+    record = json.loads(record_file(tmp_path / "out", "ins-00").read_text())
     assert record["inputs"]["ct"]["sha256"] == sha256(inputs["ct"])
     assert record["inputs"]["labelmap"]["sha256"] == sha256(inputs["labelmap"])
     assert record["outputs"]["ct"]["sha256"] == sha256(tmp_path / "out" / "inpaint" / "ins-00.nii.gz")
@@ -161,6 +161,6 @@ def test_a_review_job_compares_another_jobs_output_with_its_real_ct(tmp_path, in
     [nodule] = case["nodules"]
     assert case["case_id"] == "review-00" and nodule["reproduced"] and nodule["dice"] >= 0.5
     assert case["edit"]["bit_identical_fraction_outside"] > 0.99
-    record = json.loads((tmp_path / "out" / ".records" / "review-00.json").read_text())
+    record = json.loads(record_file(tmp_path / "out", "review-00").read_text())
     assert record["facts"] == {"nodules": 1, "reproduced": 1}
     assert record["inputs"]["synthetic"]["sha256"] == sha256(tmp_path / "out" / "inpaint" / "ins-00.nii.gz")

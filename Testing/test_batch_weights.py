@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("monai", reason="the twin jobs need torch and MONAI (pip install 'nodsynth[engines]')")
 
-from batch_cases import ENGINE_OPTIONS, twin_row, write_inputs, write_manifest  # noqa: E402
+from batch_cases import ENGINE_OPTIONS, record_file, twin_row, write_inputs, write_manifest  # noqa: E402
 from nodsynth.batch import check_manifest, run_manifest  # noqa: E402
 from nodsynth.batch.plan import plan_jobs  # noqa: E402
 from nodsynth.errors import InputError  # noqa: E402
@@ -28,7 +28,7 @@ def test_weights_named_only_in_the_engine_options_are_checked_loaded_and_recorde
     options = {"nodmaisi": {**ENGINE_OPTIONS["nodmaisi"], "weights_dir": str(weights)}}
     check_manifest(manifest, None, options)
     assert run_manifest(manifest, executor="inline", engine_options=options).ok
-    record = tmp_path / "out" / "twin" / ".records" / "twin-00.json"  # the batch folder: the outputs' deepest
+    record = record_file(tmp_path / "out" / "twin", "twin-00")  # the batch folder: the outputs' deepest
     engine = json.loads(record.read_text())["engine"]
     assert engine["weights_dir"] == str(weights)
     assert engine["weights"] and all(Path(f["path"]).parent == weights for f in engine["weights"].values())

@@ -74,8 +74,13 @@ def lidc_study(tmp_path_factory):
     return study, paths, manifests
 
 
+def _key_file(study: Path) -> Path:
+    """Where the key of ``study`` belongs: beside the folder readers receive (``<out>.key.csv``)."""
+    return study.parent / f"{study.name}.key.csv"
+
+
 def _key(study: Path) -> list[dict]:
-    with open(study / "key.csv", newline="") as handle:
+    with open(_key_file(study), newline="") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -83,11 +88,13 @@ def _key(study: Path) -> list[dict]:
 def test_study_files_key_and_hash(lidc_study):
     study, _, _ = lidc_study
     key = _key(study)
-    assert list(key[0]) == ["case_id", "phase", "truth", "source", "subtype", "diameter_mm"]
+    assert list(key[0]) == ["case_id", "phase", "truth", "source", "subtype", "diameter_mm", "seed"]
+    assert {r["seed"] for r in key} == {"0"}
+    assert not (study / "key.csv").exists() and not [p for p in study.rglob("*") if "key" in p.name.lower()]
     counts = Counter((r["phase"], r["truth"]) for r in key)
     assert counts == {(p, t): N_EACH for p in ("cropped", "full") for t in ("real", "synthetic")}
     recorded = json.loads((study / "study.json").read_text())
-    assert recorded["key_sha256"] == hashlib.sha256((study / "key.csv").read_bytes()).hexdigest()
+    assert recorded["key_sha256"] == hashlib.sha256(_key_file(study).read_bytes()).hexdigest()
     ids = [r["case_id"] for r in key]
     assert len(set(ids)) == len(ids)  # a nodule gets a different id in each phase
     by_source = {}
@@ -134,7 +141,7 @@ def test_same_seed_same_study(lidc_study, tmp_path):
     assert main(["turing", "build", "--real", str(paths["real"]), "--synthetic", str(paths["synthetic"]),
                  "--out", str(again), "--n-real", str(N_EACH), "--n-synthetic", str(N_EACH),
                  "--phases", "cropped,full", "--full", "whole", "--cube-mm", "32", "--seed", "0"]) == 0
-    assert (again / "key.csv").read_bytes() == (study / "key.csv").read_bytes()
+    assert _key_file(again).read_bytes() == _key_file(study).read_bytes()
     for row in _key(study)[::6]:
         name = f"{row['phase']}/{row['case_id']}.nii"
         assert (again / name).read_bytes() == (study / name).read_bytes()
@@ -340,9 +347,13 @@ def test_nodules_given_by_centre_alone_are_segmented_and_measured(tmp_path):
 
     patient = make_demo_patient(0)
     write_volume(patient.ct, tmp_path / "ct.nii.gz")
+    other = patient.ct.array.copy()
+    other[0, 0, 0] += 1  # another CT (by content) with the same nodules: a study shows each nodule once
+    write_volume(patient.ct.with_array(other), tmp_path / "other.nii.gz")
     rows = [["ct.nii.gz", *(f"{v:.2f}" for v in n.center_lps), n.name] for n in patient.nodules]
     real = _manifest(tmp_path / "real.csv", rows, ("ct", "coordX", "coordY", "coordZ", "source"))
-    synthetic = _manifest(tmp_path / "synthetic.csv", rows, ("ct", "coordX", "coordY", "coordZ", "source"))
+    synthetic = _manifest(tmp_path / "synthetic.csv", [["other.nii.gz", *r[1:]] for r in rows],
+                          ("ct", "coordX", "coordY", "coordZ", "source"))
     status, out = _build(tmp_path, real, synthetic, "--n-real", "5", "--n-synthetic", "5", "--phases", "cropped",
                          "--cube-mm", "40")
     assert status == 0
@@ -352,3 +363,108 @@ def test_nodules_given_by_centre_alone_are_segmented_and_measured(tmp_path):
         assert float(key[nodule.name]["diameter_mm"]) == pytest.approx(true_mm, rel=0.15), nodule.kind
         if nodule.kind in ("solid", "ground-glass"):
             assert key[nodule.name]["subtype"] == nodule.subtype
+
+
+# ------------------------------------------------------------------------------ key and seed (issue 22)
+def _small_inputs(tmp_path: Path, n: int = 3, synthetic_ct: bool = True) -> tuple[Path, Path]:
+    """``n`` described nodules (mask, subtype, diameter) on a real CT and ``n`` on another, synthetic one."""
+    from nodsynth.volume import Volume
+
+    rng = np.random.default_rng(7)
+    paths = {}
+    for truth in ("real", "synthetic"):
+        ct = Volume(rng.integers(-1000, -700, (24, 24, 40)).astype(np.int16), spacing=(1.0, 1.0, 1.0))
+        write_volume(ct, tmp_path / f"{truth}_ct.nii.gz")
+        rows = []
+        for k in range(n):
+            mask = np.zeros(ct.array.shape, np.uint8)
+            mask[10:14, 10:14, 6 + 10 * k:10 + 10 * k] = 1
+            write_volume(ct.with_array(mask), tmp_path / f"{truth}_m{k}.nii.gz")
+            rows.append([f"{truth}_ct.nii.gz", f"{truth}_m{k}.nii.gz", "solid", "8", f"{truth} {k}"])
+        paths[truth] = _manifest(tmp_path / f"{truth}.csv", rows, ("ct", "mask", "subtype", "diameter_mm", "source"))
+    return paths["real"], paths["synthetic"]
+
+
+def _small_build(tmp_path, name, real, synthetic, *extra):
+    out = tmp_path / name
+    return main(["turing", "build", "--real", str(real), "--synthetic", str(synthetic), "--out", str(out),
+                 "--n-real", "3", "--n-synthetic", "3", "--phases", "cropped", "--cube-mm", "12", *extra]), out
+
+
+def test_the_key_lies_beside_the_study_and_a_default_study_draws_and_records_its_seed(tmp_path):
+    real, synthetic = _small_inputs(tmp_path)
+    studies = []
+    for name in ("a", "b"):
+        status, out = _small_build(tmp_path, name, real, synthetic)
+        assert status == 0
+        assert _key_file(out).is_file() and not [p for p in out.rglob("*") if "key" in p.name.lower()]
+        studies.append(out)
+    keys = [_key(s) for s in studies]
+    seeds = [{r["seed"] for r in k} for k in keys]
+    assert all(len(s) == 1 for s in seeds) and seeds[0] != seeds[1]  # one seed per key, drawn afresh
+    assert [r["case_id"] for r in keys[0]] != [r["case_id"] for r in keys[1]]
+    status, again = _small_build(tmp_path, "again", real, synthetic, "--seed", seeds[0].pop())
+    assert status == 0 and _key_file(again).read_bytes() == _key_file(studies[0]).read_bytes()
+    for row in keys[0]:
+        name = f"cropped/{row['case_id']}.nii"
+        assert (again / name).read_bytes() == (studies[0] / name).read_bytes()
+    assert (again / "study.json").read_bytes() == (studies[0] / "study.json").read_bytes()
+
+
+def test_a_key_inside_the_study_or_an_existing_key_is_refused_with_nothing_written(tmp_path, capsys):
+    real, synthetic = _small_inputs(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    status, out = _small_build(tmp_path, "study", real, synthetic, "--key", str(tmp_path / "study" / "sub" / "k.csv"))
+    assert status == 2 and "inside the study folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    _key_file(out).write_text("mine")
+    status, out = _small_build(tmp_path, "study", real, synthetic)
+    assert status == 2 and "already exists" in capsys.readouterr().err
+    assert not out.exists() and _key_file(out).read_text() == "mine"
+
+
+def test_a_build_that_fails_while_writing_leaves_no_key(tmp_path, capsys):
+    real, synthetic = _small_inputs(tmp_path)
+    outside = _manifest(tmp_path / "outside.csv", [["real_ct.nii.gz", -500 - k, 0, 0, "solid", 8] for k in range(3)],
+                        ("ct", "coordX", "coordY", "coordZ", "subtype", "diameter_mm"))  # centres far outside the CT
+    before = sorted(p.name for p in tmp_path.iterdir())
+    status, out = _small_build(tmp_path, "study", outside, synthetic)
+    assert status == 2 and "outside" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+# ------------------------------------------------------------------------------ one nodule once (issue 22)
+def _rows(manifest: Path) -> list[list[str]]:
+    with open(manifest, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_the_same_nodule_under_another_name_or_file_is_refused(tmp_path, capsys):
+    import shutil
+
+    real, synthetic = _small_inputs(tmp_path)
+    shutil.copy(tmp_path / "real_ct.nii.gz", tmp_path / "copy_ct.nii.gz")  # byte-identical CT under another name
+    centre = read_volume(tmp_path / "real_ct.nii.gz").index_to_world([7.5, 11.5, 11.5])  # in real nodule 0 (i j k)
+    columns = ("ct", "mask", "coordX", "coordY", "coordZ", "subtype", "diameter_mm", "source")
+    _, *rows = _rows(synthetic)
+    own = [[r[0], r[1], "", "", "", *r[2:]] for r in rows]
+    for name, extra in (("renamed", ["real_ct.nii.gz", "real_m1.nii.gz", "", "", "", "solid", "8", "a new name"]),
+                        ("copied", ["copy_ct.nii.gz", "", *(f"{v:.2f}" for v in centre), "solid", "8", "a point"])):
+        manifest = _manifest(tmp_path / f"{name}.csv", [*own, extra], columns)
+        status, out = _small_build(tmp_path, f"study_{name}", real, manifest, "--n-synthetic", "4")
+        assert status == 2 and "are the same nodule" in capsys.readouterr().err, name
+        assert not out.exists() and not _key_file(out).exists()
+    status, out = _small_build(tmp_path, "both", real, real)  # one manifest as both real and synthetic
+    assert status == 2 and "are the same nodule" in capsys.readouterr().err and not out.exists()
+
+
+def test_distinct_nodules_sharing_a_source_label_build_and_stay_apart_in_the_key(tmp_path):
+    real, synthetic = _small_inputs(tmp_path)
+    for manifest in (real, synthetic):
+        header, *rows = _rows(manifest)
+        _manifest(manifest, [[*r[:-1], "LIDC-IDRI"] for r in rows], header)
+    status, out = _small_build(tmp_path, "study", real, synthetic)
+    assert status == 0
+    sources = {(r["truth"], r["source"]) for r in _key(out)}
+    assert len(sources) == 6  # three nodules a side, each its own name in the key
+    assert all(s.startswith("LIDC-IDRI (") for _, s in sources)

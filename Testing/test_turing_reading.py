@@ -24,9 +24,9 @@ def demo_review(tmp_path_factory):
 
 @pytest.fixture()
 def study(demo_review, tmp_path):
-    """A copy of the demo study without its key and answers: whatever works here never read the key."""
+    """A copy of the demo study without its answers (its key lies beside it): whatever works here never read the key."""
     copy = tmp_path / "study"
-    shutil.copytree(demo_review / "study", copy, ignore=shutil.ignore_patterns("key.csv", "answers"))
+    shutil.copytree(demo_review / "study", copy, ignore=shutil.ignore_patterns("answers"))
     return copy
 
 
@@ -40,7 +40,8 @@ def test_demo_review_step_writes_study_scores_and_reports(demo_review):
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == list(ANSWER_COLUMNS) and len(rows) == 20
     # the scored numbers are the sheet's: recount the confusion from the key and the answers
-    with open(demo_review / "study" / "key.csv", newline="") as handle:
+    assert not [p for p in (demo_review / "study").rglob("*") if "key" in p.name.lower()]  # readers get no key
+    with open(demo_review / "study.key.csv", newline="") as handle:
         truth = {(r["phase"], r["case_id"]): r["truth"] for r in csv.DictReader(handle)}
     for phase in ("cropped", "full"):
         confusion = scores["phases"][phase]["pooled"]["confusion"]
@@ -129,7 +130,7 @@ def test_a_session_sheet_scores_like_any_answer_sheet(demo_review, study, tmp_pa
     rng = np.random.default_rng(1)
     while session.current is not None:
         session.answer(session.current.case_id, ("real", "synthetic")[int(rng.integers(2))], int(rng.integers(1, 6)))
-    shutil.copy(demo_review / "study" / "key.csv", study / "key.csv")
+    shutil.copy(demo_review / "study.key.csv", tmp_path / "study.key.csv")
     out = tmp_path / "scores.json"
     assert main(["turing", "score", "--study", str(study), "--answers", str(session.path),
                  str(demo_review / "study" / "answers" / "demo-reader.csv"), "--json", str(out)]) == 0

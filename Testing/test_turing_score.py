@@ -288,3 +288,49 @@ def test_a_changed_key_is_detected_through_the_study_hash(tmp_path, capsys):
     for kwargs in ({"study": tmp_path}, {}):  # --study, and --key with study.json beside it
         status, out = _score(tmp_path, sheet, **kwargs)
         assert status == 2 and "SHA-256" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_key_beside_the_study_is_found_and_checked_by_study_or_key_alone(tmp_path, capsys):
+    """``turing build`` writes STUDY.key.csv beside STUDY: ``--study`` finds it, ``--key`` alone checks it
+    against the study beside it, and ``--key`` with ``--study`` pairs a key kept elsewhere."""
+    study = tmp_path / "study"
+    study.mkdir()
+    key = make_key(tmp_path, 3)
+    key_file = (tmp_path / "key.csv").rename(tmp_path / "study.key.csv")
+    digest = hashlib.sha256(key_file.read_bytes()).hexdigest()
+    (study / "study.json").write_text(json.dumps({"key_sha256": digest, "cases": {}}))
+    sheet = write_csv(tmp_path / "a.csv", ANSWER_COLUMNS, [["R1", r["phase"], r["case_id"], "real", "", ""] for r in key])
+    kept = tmp_path / "vault" / "k.csv"
+    kept.parent.mkdir()
+    kept.write_bytes(key_file.read_bytes())
+    for source in (["--study", str(study)], ["--key", str(key_file)], ["--study", str(study), "--key", str(kept)]):
+        out = tmp_path / "s.json"
+        assert main(["turing", "score", *source, "--answers", str(sheet), "--json", str(out)]) == 0
+        assert json.loads(out.read_text())["phases"]["cropped"]["pooled"]["n"] == 6
+        out.unlink()
+    key_file.write_text(key_file.read_text().replace(",real,", ",synthetic,", 1))
+    kept.write_text(key_file.read_text())
+    for source in (["--study", str(study)], ["--key", str(key_file)], ["--study", str(study), "--key", str(kept)]):
+        assert main(["turing", "score", *source, "--answers", str(sheet), "--json", str(tmp_path / "s.json")]) == 2
+        assert "SHA-256" in capsys.readouterr().err and not (tmp_path / "s.json").exists()
+
+
+def test_reader_names_differing_only_in_case_are_one_reader_with_a_warning(tmp_path, capsys):
+    key = make_key(tmp_path, 20)
+    rng = np.random.default_rng(5)
+    rows = [["R1" if r["phase"] == "cropped" else "r1", r["phase"], r["case_id"],
+             ("real", "synthetic")[int(rng.integers(2))], "", ""] for r in key]
+    first = write_csv(tmp_path / "a.csv", ANSWER_COLUMNS, [r for r in rows if r[0] == "R1"])
+    second = write_csv(tmp_path / "b.csv", ANSWER_COLUMNS, [r for r in rows if r[0] == "r1"])
+    out = tmp_path / "s.json"
+    with pytest.warns(UserWarning, match="'R1', 'r1' differ only in case"):
+        assert main(["turing", "score", "--key", str(tmp_path / "key.csv"), "--answers", str(first), str(second),
+                     "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert [list(scores["phases"][p]["readers"]) for p in PHASES] == [["R1"], ["R1"]]
+    assert scores["agreement"] == {}  # one reader: no agreement between two
+    assert scores["mcnemar"]["R1"]["cropped vs full"]["n_pairs"] == 40  # the same reader's two phases pair up
+    again = write_csv(tmp_path / "c.csv", ANSWER_COLUMNS, [["r1", *r[1:]] for r in rows if r[0] == "R1"][:1])
+    with pytest.warns(UserWarning):
+        status, out = _score(tmp_path, first, again)
+    assert status == 2 and "more than once" in capsys.readouterr().err and not out.exists()

@@ -1,7 +1,7 @@
 """The NodMAISI module's Review section (Slicer side): what its widgets (in ``NodMAISI.ui``) do.
 
 *Reading session*: opens a blinded study (``nodsynth turing build``) for a reader from its
-``study.json`` alone - the key is never opened - and shows one case at a time (fixed layout and
+``study.json`` alone - the key, kept beside the folder, is never opened - and shows one case at a time (fixed layout and
 window, :meth:`ReviewLogic.showReadingCase`); Real / Synthetic (keys R / S) record the answer with
 the confidence set (keys 1-5; none by default) and the seconds since the case was shown, appended at
 once to the reader's CSV (:class:`nodsynth.review.reading.ReadingSession`); opening the study again

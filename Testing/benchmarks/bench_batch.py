@@ -62,7 +62,7 @@ def reference_seconds(manifest: Path, settings: WorkerSettings) -> float:
 
 
 def records_mean_ms(root: Path, key: str) -> float:
-    values = [json.loads(p.read_text())["timings"][key] for p in (root / ".records").glob("*.json")]
+    values = [json.loads(p.read_text())["timings"][key] for p in (root / ".records").glob("*/*.json")]
     return 1e3 * sum(values) / len(values)
 
 

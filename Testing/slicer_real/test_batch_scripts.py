@@ -197,7 +197,7 @@ def test_every_script_runs_a_batch_manifest_through_nodsynth_batch(script, data,
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert run_batch(script, "--manifest", manifest) == 0
     assert files(tmp_path / "out") >= {"aug.nii.gz", "ins.nii.gz", "ins_mask.nii.gz"}
-    assert {p.stem for p in (tmp_path / "out" / ".records").glob("*.json")} == {"aug", "ins"}
+    assert {p.stem for p in (tmp_path / "out" / ".records").glob("*/*.json")} == {"aug", "ins"}
     capsys.readouterr()
     assert run_batch(script, "--manifest", manifest) == 0
     assert "skipped" in capsys.readouterr().out

@@ -4,8 +4,9 @@ Per row: the op exists here; its inputs are known names and exist (or another ro
 its outputs are known names, complete, writable and not its own inputs (same path, symlink or hard
 link: :func:`~nodsynth.cli.common.overwritten_input`); its params parse with the verb's options; the
 inputs an op needs on one grid share it (read from file headers, or for a file another row writes,
-from the input it inherits its grid from). Across rows: no two rows write one output,
-no dependency cycle, and every engine named is installed, can do the op and finds its weights.
+from the input it inherits its grid from); its outputs lie in the manifest's folder or below it
+(unless allowed elsewhere). Across rows: no two rows write one output, no dependency cycle, and
+every engine named is installed, can do the op and finds its weights.
 All problems are reported at once, each as ``row N: reason``.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..errors import InputError, NodsynthError
 from ..volume import Volume, read_volume_grid, require_same_grid
 from .engine_choice import row_engine_options
 from .graph import dependencies, groups, producers, real, stages
-from .layout import BatchLayout, layout_for
+from .layout import BatchLayout, layout_for, outside_outputs
 from .manifest import Job, Manifest, parse_manifest, problems_error
 from .opspec import op_arguments
 from .ops import get_op
@@ -141,8 +142,10 @@ def _engine_problems(uses: dict[tuple[str, Optional[str]], list[int]], jobs: lis
 
 
 def check_manifest(path: str | os.PathLike, weights_dir: Optional[str] = None,
-                   engine_options: Optional[dict[str, dict[str, Any]]] = None) -> CheckedManifest:
-    """Validate every row (see the module docstring); one :class:`InputError` lists all problems."""
+                   engine_options: Optional[dict[str, dict[str, Any]]] = None,
+                   allow_outside: bool = False) -> CheckedManifest:
+    """Validate every row (see the module docstring); one :class:`InputError` lists all problems.
+    Outputs outside the manifest's folder are refused unless ``allow_outside``."""
     manifest, problems = parse_manifest(path)
     jobs = manifest.jobs
     owner, output_problems = producers(jobs)
@@ -177,8 +180,10 @@ def check_manifest(path: str | os.PathLike, weights_dir: Optional[str] = None,
     for job, op in zip(jobs, ops):
         if op is not None and not cycle:
             problems += [f"row {job.row}: {p}" for p in _grid_problems(job, op, grids)]
+    if not allow_outside:
+        problems += outside_outputs(jobs, manifest.folder)
     try:
-        layout = layout_for(jobs) if jobs else None
+        layout = layout_for(jobs, manifest.path) if jobs else None
     except InputError as exc:
         problems.append(str(exc))
     if not problems and uses:

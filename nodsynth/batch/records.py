@@ -1,11 +1,12 @@
 """Job records: what was run, on what, by which code and weights, where and how long.
 
-``<batch>/.records/<id>.json`` is written (atomically) after the job's outputs are in place; it holds
+``<batch>/.records/<manifest>/<id>.json`` (:mod:`.layout`) is written (atomically) after the job's outputs are in place; it holds
 the job key (:meth:`~nodsynth.batch.manifest.Job.key`), the SHA-256 of every input and output,
 params, seed, the engine and the SHA-256 of its weight files, the nodsynth version, device, host,
 process and timings (s). A job counts as done when its record has the current job key and every
-output exists. Each commit also appends one line to ``.records/journal.jsonl`` (one ``write`` of
-a short line with ``O_APPEND``), the batch's history.
+output exists (a record of a batch begun before per-manifest records counts too). Each commit also
+appends one line to ``.records/<manifest>/journal.jsonl`` (one ``write`` of a short line with
+``O_APPEND``), the batch's history.
 """
 from __future__ import annotations
 
@@ -40,18 +41,19 @@ class HashCache:
         return {"path": str(path), "sha256": self.sha256(path), "bytes": os.path.getsize(path)}
 
 
-def read_record(layout: BatchLayout, job_id: str) -> Optional[dict]:
+def read_record(path: Path) -> Optional[dict]:
+    """The record at ``path``; None when missing or unreadable."""
     try:
-        data = json.loads(layout.record_path(job_id).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
 def is_done(job: Job, layout: BatchLayout) -> bool:
-    """The job's record exists for this job definition and every output exists."""
-    record = read_record(layout, job.id)
-    return (record is not None and record.get("job_key") == job.key()
+    """The job's record (this manifest's, or a legacy one) exists for this job definition and every output exists."""
+    return (any((read_record(path) or {}).get("job_key") == job.key()
+                for path in (layout.record_path(job.id), layout.legacy_record_path(job.id)))
             and all(p.is_file() for p in job.outputs.values()))
 
 

@@ -86,7 +86,7 @@ def run_manifest(manifest: Union[str, os.PathLike], executor: str = "local", wor
                  threads_per_job: int = 1, max_retries: int = 2, stale_after_s: float = 600.0,
                  weights_dir: Optional[str] = None, engine_options: Optional[dict[str, dict[str, Any]]] = None,
                  device: Optional[str] = None, progress: Optional[ProgressFn] = None,
-                 cancel: Optional[CancelToken] = None) -> BatchSummary:
+                 cancel: Optional[CancelToken] = None, allow_outside: bool = False) -> BatchSummary:
     """Run a manifest (see the module docstring) and return its :class:`BatchSummary`.
 
     ``executor``: ``"inline"`` (this process), ``"local"`` (``workers`` processes; default one per GPU,
@@ -95,12 +95,13 @@ def run_manifest(manifest: Union[str, os.PathLike], executor: str = "local", wor
     threads of each job (outputs are bit-identical between runs with the same value). A worker that dies
     is replaced and its job retried up to ``max_retries`` times; a claim without heartbeat for
     ``stale_after_s`` may be taken over. ``progress(fraction, message)`` gets done / failed / running
-    and the ETA. Bad input raises :class:`~nodsynth.errors.InputError` before any job runs.
+    and the ETA. Bad input raises :class:`~nodsynth.errors.InputError` before any job runs; so do outputs
+    outside the manifest's folder unless ``allow_outside``.
     """
     share_spec = parse_shard(f"{shard[0]}/{shard[1]}" if isinstance(shard, tuple) else shard)
     if threads_per_job < 1 or max_retries < 0 or stale_after_s <= 0:
         raise ValueError("threads_per_job >= 1, max_retries >= 0 and stale_after_s > 0 are required")
-    checked = check_manifest(manifest, weights_dir, engine_options)
+    checked = check_manifest(manifest, weights_dir, engine_options, allow_outside)
     indices = share_of(checked, share_spec)
     layout = checked.layout
     layout.records.mkdir(parents=True, exist_ok=True)

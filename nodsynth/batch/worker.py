@@ -10,7 +10,8 @@ file once. :meth:`WorkerState.run` takes a :class:`Task` and never raises; it re
 3. run the op with its outputs going to ``<batch>/.staging/<id>/``;
 4. check the claim is still ours, move every output onto its real path (``os.replace``), then write
    the record and the journal line. A job killed before step 4 leaves only its staging folder,
-   which the next claimant removes.
+   which the next claimant removes. A runner that finds its claim taken over (it went stale) discards
+   its outputs and reports the job ``busy``, not failed: the runner that took it over finishes it.
 """
 from __future__ import annotations
 
@@ -101,6 +102,10 @@ def move_into_place(staged: Path, target: Path) -> None:
             shutil.copyfile(staged, tmp)
 
 
+class ClaimLost(NodsynthError):
+    """Another runner took the job's claim over (it went stale) before this one committed."""
+
+
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, NodsynthError):
         return str(exc)
@@ -176,6 +181,8 @@ class WorkerState:
             claim.start_heartbeat(max(1.0, self.settings.stale_after_s / 4.0))
             self._compute_and_commit(task, claim, staging, progress or no_progress, cancel or CancelToken())
             return outcome(DONE)
+        except ClaimLost as exc:  # not a failure: the job is done or being done by the runner that took it
+            return outcome(BUSY, str(exc))
         except Exception as exc:  # one job's failure must not stop the batch
             return outcome(FAILED, _error_text(exc))
         finally:
@@ -211,7 +218,7 @@ class WorkerState:
             "executor": self.settings.executor, "attempt": task.attempt, "token": task.token, "facts": facts}
         t2 = time.perf_counter()
         if not claim.owned():
-            raise NodsynthError("another runner took this job over (its claim went stale); outputs discarded")
+            raise ClaimLost("another runner took this job over (its claim went stale); outputs discarded")
         for name, target in job.outputs.items():
             move_into_place(staged[name], target)
         t3 = time.perf_counter()

@@ -3,13 +3,16 @@
 One row per answer; ``answer`` is ``real`` or ``synthetic``, ``confidence`` (optional) an integer
 1..5, ``seconds`` (optional) the reading time. The Slicer reading session writes these files
 (:mod:`.reading`); :func:`read_answer_sheets` checks a set of them against a study's key: every
-phase and case must exist in the key, and a reader answers each case of a phase once.
+phase and case must exist in the key, and a reader answers each case of a phase once. Reader names
+that differ only in case or surrounding spaces (``R1``, ``r1``) are one reader, named as first
+written, with a warning.
 """
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -85,10 +88,31 @@ def check_against_key(answers: Sequence[Answer], key: Sequence[KeyRow]) -> None:
         seen.add((a.reader, a.phase, a.case_id))
 
 
+def reader_identity(name: str) -> str:
+    """What makes two reader names one reader: the name without surrounding spaces, case-folded."""
+    return name.strip().casefold()
+
+
+def merge_reader_spellings(answers: Sequence[Answer]) -> list[Answer]:
+    """``answers`` with every reader named by the first spelling of its :func:`reader_identity`; warns
+    (:class:`UserWarning`) naming the spellings taken as one reader."""
+    spellings: dict[str, list[str]] = {}
+    for a in answers:
+        names = spellings.setdefault(reader_identity(a.reader), [])
+        if a.reader not in names:
+            names.append(a.reader)
+    for names in spellings.values():
+        if len(names) > 1:
+            warnings.warn(f"reader names {', '.join(repr(n) for n in names)} differ only in case or spaces: "
+                          f"scored as one reader {names[0]!r}", stacklevel=2)
+    return [replace(a, reader=spellings[reader_identity(a.reader)][0]) for a in answers]
+
+
 def read_answer_sheets(paths: Sequence[str | os.PathLike], key: Sequence[KeyRow]) -> list[Answer]:
-    """All answers of the given files, checked against ``key`` (duplicates across files included)."""
+    """All answers of the given files (reader spellings merged, :func:`merge_reader_spellings`), checked
+    against ``key`` (duplicates across files included)."""
     if not paths:
         raise InputError("no answer sheets given")
-    answers = [a for p in paths for a in read_answer_sheet(p)]
+    answers = merge_reader_spellings([a for p in paths for a in read_answer_sheet(p)])
     check_against_key(answers, key)
     return answers

@@ -10,13 +10,16 @@ nodule gets a different id in each phase) and a random reading order per phase, 
 * ``study.json``: what a reader (or the Slicer reading session) needs - phases, the cases of each
   phase in reading order with their files and the nodule's point in the case volume (LPS mm) - and
   the SHA-256 of the key;
-* ``key.csv`` (:mod:`.key`) and ``balance.json`` (how subtypes and sizes spread), never opened
-  while reading.
+* ``balance.json`` (how subtypes and sizes spread), never opened while reading;
+* the key (:mod:`.key`) *beside* ``out``, never in it: ``<out>.key.csv`` by default. It records the
+  seed; without one a fresh random seed is drawn (:func:`draw_seed`), so no two default studies share
+  ids or order, and giving the recorded seed rebuilds the same study.
 
 Every case is written by the no-tell rules of :mod:`.blinded`; files are created in an order
 unrelated to their source paths and all get the same time stamps. Spacing defaults: the cropped cubes
 take the finest voxel spacing of the chosen CTs (isotropic), the full-context volumes the coarsest
-spacing per axis. Everything goes into a staging folder that becomes ``out`` only when complete.
+spacing per axis. Everything goes into a staging folder that becomes ``out`` only when complete; the
+key is removed again when the study cannot be completed.
 """
 from __future__ import annotations
 
@@ -39,8 +42,8 @@ from ..volume import read_volume, read_volume_grid
 from ..weights import sha256_of
 from .balance import allocate, balance_table, choose, size_bin
 from .blinded import box_of_mask, cropped_case, full_case, write_case_volume, write_montage
-from .key import KEY_FILE, STUDY_FILE, KeyRow, key_text
-from .study_inputs import StudyInput, describe_inputs
+from .key import STUDY_FILE, KeyRow, default_key_path, key_text
+from .study_inputs import StudyInput, check_distinct, describe_inputs
 
 PHASES = ("cropped", "full")
 """Reading phases in the order they are read (all cropped cases before the full-context ones)."""
@@ -91,6 +94,22 @@ def select(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], n_real: 
     table = balance_table({"real": [(i.subtype, size_bin(i.diameter_mm)) for i in chosen_real],
                            "synthetic": [(i.subtype, size_bin(i.diameter_mm)) for i in chosen_synthetic]}, strata)
     return chosen_real + chosen_synthetic, table
+
+
+def draw_seed() -> int:
+    """A fresh random seed (128 bits from the operating system's entropy)."""
+    return int(np.random.SeedSequence().entropy)
+
+
+def _key_path(key_path: Optional[str | os.PathLike], out: Path) -> Path:
+    """The key's path: ``key_path`` or ``<out>.key.csv``; refused inside ``out`` or when it exists."""
+    path = Path(key_path) if key_path is not None else default_key_path(out)
+    if path.resolve().is_relative_to(out.resolve()):
+        raise InputError(f"the key {path} would lie inside the study folder {out} that readers receive; "
+                         "write it beside the folder (default <out>.key.csv)")
+    if path.exists():
+        raise InputError(f"the key {path} already exists; choose a new key file")
+    return path
 
 
 def _spacing(paths: Sequence[Path]) -> np.ndarray:
@@ -145,19 +164,24 @@ class _SourceCache:
 
 
 def build_study(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], out: str | os.PathLike,
-                n_real: int, n_synthetic: int, phases: Sequence[str] = PHASES, seed: int = 0,
+                n_real: int, n_synthetic: int, phases: Sequence[str] = PHASES, seed: Optional[int] = None,
                 cube_mm: float = DEFAULT_CUBE_MM, cropped_spacing_mm: Optional[float] = None,
                 full_spacing_mm: Optional[Sequence[float]] = None, full_context: str = "lung-box",
-                progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> dict:
-    """Write the study folder ``out`` (see the module docstring); returns the study summary with the balance."""
+                progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                key_path: Optional[str | os.PathLike] = None) -> dict:
+    """Write the study folder ``out`` and its key (see the module docstring); returns the study summary
+    with the balance, the key's path (``key_path``) and the ``seed``."""
     report = progress or no_progress
     phases = parse_phases(",".join(phases))
     _check_request(real, synthetic, n_real, n_synthetic, cube_mm, full_context, (cropped_spacing_mm, full_spacing_mm))
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out} already exists and is not an empty folder; choose a new study folder")
+    key_path = _key_path(key_path, out)
+    seed = draw_seed() if seed is None else seed
     real = describe_inputs(real, scaled_progress(report, 0.0, 0.05), cancel)
     synthetic = describe_inputs(synthetic, scaled_progress(report, 0.05, 0.1), cancel)
+    check_distinct([*real, *synthetic])
     rng = np.random.default_rng(seed)
     chosen, balance = select(real, synthetic, n_real, n_synthetic, rng)
     spacings = _spacing([i.ct for i in chosen])
@@ -168,31 +192,35 @@ def build_study(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], out
     cases = {phase: [StudyCase(phase, next(ids), chosen[i]) for i in rng.permutation(len(chosen))]
              for phase in phases}
 
-    entries: dict = {phase: {} for phase in phases}
     work = writing_order([c for phase in phases for c in cases[phase]], rng)
+    entries: dict = {phase: {} for phase in phases}
     cache = _SourceCache(full_context, full_spacing)
-    with staged_folder(out) as stage:
-        for done, case in enumerate(work):
-            check_cancel(cancel)
-            report(0.1 + 0.88 * done / len(work), f"{case.phase} {case.case_id}")
-            try:
-                cache.load(case.item, case.phase == "full")
-                entries[case.phase][case.case_id] = _write_case(stage, case, cache, cube_mm, cropped_spacing)
-            except InputError as exc:
-                raise InputError(f"{case.item.truth} nodule {case.item.source} ({case.item.ct}): {exc}") from exc
-        key_rows = [KeyRow(c.case_id, c.phase, c.item.truth, c.item.source, c.item.subtype, c.item.diameter_mm)
-                    for phase in phases for c in cases[phase]]
-        write_text_atomic(stage / KEY_FILE, key_text(key_rows))
-        summary = {"format": STUDY_FORMAT, "phases": phases, "cube_mm": float(cube_mm),
-                   "spacing_mm": {"cropped": [cropped_spacing] * 3, "full": [float(v) for v in full_spacing]},
-                   "full_context": full_context,
-                   "cases": {phase: [entries[phase][c.case_id] for c in cases[phase]] for phase in phases},
-                   "key_sha256": sha256_of(stage / KEY_FILE)}
-        write_text_atomic(stage / STUDY_FILE, json.dumps(summary, indent=1) + "\n")
-        write_text_atomic(stage / "balance.json", json.dumps(balance, indent=1) + "\n")
-        same_times(stage)
+    try:
+        with staged_folder(out) as stage:
+            for done, case in enumerate(work):
+                check_cancel(cancel)
+                report(0.1 + 0.88 * done / len(work), f"{case.phase} {case.case_id}")
+                try:
+                    cache.load(case.item, case.phase == "full")
+                    entries[case.phase][case.case_id] = _write_case(stage, case, cache, cube_mm, cropped_spacing)
+                except InputError as exc:
+                    raise InputError(f"{case.item.truth} nodule {case.item.source} ({case.item.ct}): {exc}") from exc
+            key_rows = [KeyRow(c.case_id, c.phase, c.item.truth, c.item.source, c.item.subtype, c.item.diameter_mm)
+                        for phase in phases for c in cases[phase]]
+            write_text_atomic(key_path, key_text(key_rows, seed))
+            summary = {"format": STUDY_FORMAT, "phases": phases, "cube_mm": float(cube_mm),
+                       "spacing_mm": {"cropped": [cropped_spacing] * 3, "full": [float(v) for v in full_spacing]},
+                       "full_context": full_context,
+                       "cases": {phase: [entries[phase][c.case_id] for c in cases[phase]] for phase in phases},
+                       "key_sha256": sha256_of(key_path)}
+            write_text_atomic(stage / STUDY_FILE, json.dumps(summary, indent=1) + "\n")
+            write_text_atomic(stage / "balance.json", json.dumps(balance, indent=1) + "\n")
+            same_times(stage)
+    except BaseException:  # no key without its study
+        key_path.unlink(missing_ok=True)
+        raise
     report(1.0, "study written")
-    return {**summary, "balance": balance}
+    return {**summary, "balance": balance, "key_path": key_path, "seed": seed}
 
 
 def writing_order(work: Sequence[StudyCase], rng: np.random.Generator) -> list[StudyCase]:

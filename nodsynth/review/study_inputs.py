@@ -4,7 +4,12 @@ A study manifest is a CSV with one nodule per row: ``ct`` (required) and where t
 ``mask`` (a nodule mask on the CT grid) and/or its centre ``coordX,coordY,coordZ`` (LPS mm, the
 LIDC / PiNS convention). Optional: ``subtype`` (solid / part-solid / ground-glass), ``diameter_mm``,
 ``labelmap`` or ``lung`` (for the full-context lung box; default a CT threshold) and ``source`` (how
-the key names the case; default ``<manifest file>:<line>``). Paths are relative to the manifest.
+the key names the case; default ``<manifest file>:<line>``; a label several rows share, such as
+``LIDC-IDRI``, gets ``(<manifest file>:<line>)`` appended). Paths are relative to the manifest.
+
+A nodule may appear once in a study, whatever its name: :func:`check_distinct` refuses two inputs
+(real or synthetic) on CTs of the same content (SHA-256 of the file) whose masks have the same
+content or whose centres lie within one nodule's radius.
 
 A nodule lacking its subtype or diameter is measured (:func:`nodsynth.measure.measure_nodule`):
 from its mask, or from a click segmentation at its centre. Its diameter is the equivalent-sphere
@@ -13,12 +18,15 @@ diameter, its centre the mask's click point (:func:`.fidelity.click_point_lps`).
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, replace
+from itertools import combinations
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
+from ..batch.records import HashCache
 from ..engines.base import SUBTYPES
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
@@ -72,7 +80,7 @@ def read_study_inputs(path: str | os.PathLike, truth: str) -> list[StudyInput]:
     if truth not in TRUTHS:
         raise InputError(f"truth must be one of {', '.join(TRUTHS)}, got {truth!r}")
     path = Path(path)
-    inputs, sources = [], set()
+    inputs, labels = [], []
     for line, row in read_rows(path, ("ct",), f"{truth} manifest"):
         where = f"{path} line {line}"
         files = {c: existing_file(path, line, c, row.get(c, "")) for c in ("ct", "mask", "labelmap", "lung")}
@@ -84,13 +92,38 @@ def read_study_inputs(path: str | os.PathLike, truth: str) -> list[StudyInput]:
         diameter = parse_float(row.get("diameter_mm", ""), where, "diameter_mm")
         if diameter is not None and diameter <= 0:
             raise InputError(f"{where}: diameter_mm must be positive, got {diameter}")
-        source = row.get("source") or f"{path.name}:{line}"
-        if source in sources:
-            raise InputError(f"{where}: source {source!r} appears twice; each nodule needs its own")
-        sources.add(source)
-        inputs.append(StudyInput(truth, source, files["ct"], files["mask"], centre,
+        labels.append((row.get("source") or f"{path.name}:{line}", line))
+        inputs.append(StudyInput(truth, labels[-1][0], files["ct"], files["mask"], centre,
                                  _subtype(row.get("subtype", ""), where), diameter, files["labelmap"], files["lung"]))
-    return inputs
+    shared = {label for label, n in Counter(label for label, _ in labels).items() if n > 1}
+    return [replace(item, source=f"{label} ({path.name}:{line})") if label in shared else item
+            for item, (label, line) in zip(inputs, labels)]
+
+
+def _same_nodule(a: StudyInput, b: StudyInput, digest) -> Optional[str]:
+    """Why two described inputs on CTs of the same content are one nodule, or None."""
+    if a.mask is not None and b.mask is not None and digest(a.mask) == digest(b.mask):
+        return "masks of the same content"
+    distance = float(np.linalg.norm(np.subtract(a.centre_lps_mm, b.centre_lps_mm)))
+    if distance < max(a.diameter_mm, b.diameter_mm) / 2.0:
+        return f"centres {distance:.1f} mm apart, inside the nodule"
+    return None
+
+
+def check_distinct(inputs: Sequence[StudyInput]) -> None:
+    """:class:`InputError` when two described inputs (:func:`describe_inputs`) show one nodule: CTs of the
+    same content (SHA-256) and masks of the same content or a centre within the other nodule's radius."""
+    digest = HashCache().sha256
+    by_ct: dict[str, list[StudyInput]] = {}
+    for item in inputs:
+        by_ct.setdefault(digest(item.ct), []).append(item)
+    for items in by_ct.values():
+        for a, b in combinations(items, 2):
+            reason = _same_nodule(a, b, digest)
+            if reason is not None:
+                raise InputError(f"{a.truth} nodule {a.source!r} ({a.ct}) and {b.truth} nodule {b.source!r} ({b.ct}) "
+                                 f"are the same nodule: CTs of the same content, {reason}; a study shows each nodule "
+                                 "once")
 
 
 def describe_input(item: StudyInput, ct: Volume) -> StudyInput:

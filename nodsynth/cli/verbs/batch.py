@@ -25,6 +25,9 @@ HELP = "run a manifest of jobs (segment, augment, twin, edit, inpaint) locally, 
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-outside", action="store_true",
+                        help="allow outputs outside the manifest's folder (the records then go to the folder "
+                             "holding every output)")
     parser.add_argument("--weights", metavar="DIR", help="weights folder for jobs without params.weights")
     parser.add_argument("--engine-options", metavar="JSON_FILE",
                         help='per-engine keyword options, e.g. {"nodmaisi": {"config": "maisi_tiny"}}')
@@ -45,7 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="batch_command", metavar="COMMAND", required=True)
     plan = sub.add_parser("plan", help="expand a compact spec into a manifest")
     plan.add_argument("spec", type=Path, help="spec JSON (inputs x percents x seeds x engines ...)")
-    plan.add_argument("--out", type=Path, required=True, help="manifest to write (JSON Lines)")
+    plan.add_argument("--out", type=Path, required=True, help="manifest to write (JSON Lines), in the folder of "
+                                                               "the spec's outputs or above")
+    plan.add_argument("--allow-outside", action="store_true", help="write the manifest even where the outputs lie "
+                                                                   "outside its folder (run it with --allow-outside)")
 
     check = sub.add_parser("check", help="validate every row of a manifest; nothing runs")
     check.add_argument("manifest", type=Path)
@@ -87,9 +93,15 @@ def _engine_options(args: argparse.Namespace) -> dict:
 
 
 def run_plan(args: argparse.Namespace) -> int:
+    from ...batch.layout import outside_outputs
     from ...batch.plan import plan_jobs, write_manifest
 
     jobs = plan_jobs(args.spec)
+    outside = outside_outputs(jobs, Path(os.path.abspath(args.out)).parent)
+    if outside and not args.allow_outside:
+        raise InputError(f"the manifest {args.out} would have {len(outside)} output(s) outside its folder, e.g. "
+                         f"{next(iter(jobs[0].outputs.values()))}; write it in the folder of the spec's \"out\" or "
+                         "above, or pass --allow-outside")
     write_manifest(jobs, args.out)
     per_op = ", ".join(f"{op} {n}" for op, n in Counter(j.op for j in jobs).items())
     print(f"wrote {args.out}: {len(jobs)} jobs ({per_op}); next: nodsynth batch check {args.out}")
@@ -102,7 +114,7 @@ def run_check(args: argparse.Namespace) -> int:
     from ...batch.run import share_of
 
     shard = parse_shard(args.shard)
-    checked = check_manifest(args.manifest, args.weights, _engine_options(args))
+    checked = check_manifest(args.manifest, args.weights, _engine_options(args), args.allow_outside)
     indices = share_of(checked, shard)
     jobs = [checked.jobs[i] for i in indices]
     per_op = ", ".join(f"{op} {n}" for op, n in sorted(Counter(j.op for j in jobs).items()))
@@ -120,7 +132,8 @@ def run_run(args: argparse.Namespace) -> int:
     summary = run_manifest(args.manifest, executor=args.executor, workers=args.workers, shard=args.shard,
                            ray_address=args.ray_address, threads_per_job=args.threads_per_job,
                            max_retries=args.max_retries, stale_after_s=args.stale_after_s, weights_dir=args.weights,
-                           engine_options=_engine_options(args), device=args.device, progress=progress_bar("batch"))
+                           engine_options=_engine_options(args), device=args.device, progress=progress_bar("batch"),
+                           allow_outside=args.allow_outside)
     print(summary.table())
     for row in summary.failed_rows()[:10]:
         print(f"  failed {row['id']} (row {row['row']}): {row['error']}", file=sys.stderr)
@@ -133,8 +146,9 @@ def run_slurm(args: argparse.Namespace) -> int:
     from ...batch import check_manifest
     from ...batch.slurm import SlurmOptions, slurm_script
 
-    check_manifest(args.manifest, args.weights, _engine_options(args))
+    check_manifest(args.manifest, args.weights, _engine_options(args), args.allow_outside)
     run_args = ["--max-retries", str(args.max_retries), "--stale-after-s", f"{args.stale_after_s:g}"]
+    run_args += ["--allow-outside"] if args.allow_outside else []
     for option, value in (("--weights", args.weights), ("--engine-options", args.engine_options)):
         if value:
             run_args += [option, os.path.abspath(value)]

@@ -262,16 +262,17 @@ def step_review(ctx: DemoContext, folder: Path) -> list[Path]:
     written.append(folder / "compare" / "report.html")
 
     n = len(inserted)
-    build_study(read_study_inputs(folder / "real.csv", "real"), read_study_inputs(folder / "synthetic.csv", "synthetic"),
-                folder / "study", n, n, seed=ctx.seed, full_spacing_mm=REVIEW_FULL_SPACING_MM)
+    study = build_study(read_study_inputs(folder / "real.csv", "real"),
+                        read_study_inputs(folder / "synthetic.csv", "synthetic"), folder / "study", n, n,
+                        seed=ctx.seed, full_spacing_mm=REVIEW_FULL_SPACING_MM)
     session = ReadingSession(folder / "study", REVIEW_READER)
     rng = np.random.default_rng(ctx.seed)
     while session.current is not None:  # a scripted reader: a coin per case, a confidence and a reading time
         session.answer(session.current.case_id, ("real", "synthetic")[int(rng.integers(2))],
                        int(rng.integers(1, 6)), float(rng.uniform(4.0, 30.0)))
-    key = read_key(folder / "study" / "key.csv")
+    key = read_key(study["key_path"])  # beside the study folder, not in it
     scores = score_answers(key, read_answer_sheets([session.path], key))
-    written += [folder / "study" / "study.json", session.path,
+    written += [folder / "study" / "study.json", study["key_path"], session.path,
                 write_text_atomic(folder / "score.json", json.dumps(scores, indent=1) + "\n"),
                 write_text_atomic(folder / "report.html", score_html(scores, "Demo visual Turing test"))]
     for phase, result in scores["phases"].items():

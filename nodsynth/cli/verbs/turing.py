@@ -1,8 +1,9 @@
 """``nodsynth turing``: visual Turing tests as HR-LDM's - build a blinded study, score the answers.
 
 ``turing build --real R.csv --synthetic S.csv --out STUDY --n-real 50 --n-synthetic 50
---phases cropped,full --seed 0`` and ``turing score --study STUDY | --key KEY.csv --answers A.csv
-[B.csv ...] --json OUT.json [--html OUT.html]``.
+--phases cropped,full [--key STUDY.key.csv] [--seed N]`` and ``turing score --study STUDY [--key KEY.csv]
+--answers A.csv [B.csv ...] --json OUT.json [--html OUT.html]``. The key goes beside the study folder
+(never into the folder readers receive) and records the seed, drawn at random unless ``--seed`` is given.
 """
 from __future__ import annotations
 
@@ -29,11 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build = sub.add_parser("build", help="a blinded study (cropped cubes + montages, full context, key)")
     build.add_argument("--real", type=Path, required=True, help="manifest of real nodules (ct, mask or coordX/Y/Z, ...)")
     build.add_argument("--synthetic", type=Path, required=True, help="manifest of synthetic nodules")
-    build.add_argument("--out", type=Path, required=True, help="new study folder")
+    build.add_argument("--out", type=Path, required=True, help="new study folder (what readers receive)")
+    build.add_argument("--key", type=Path, help="new answer-key file, outside the study folder "
+                                                "(default <out>.key.csv; keep it from readers)")
     build.add_argument("--n-real", type=int, required=True)
     build.add_argument("--n-synthetic", type=int, required=True)
     build.add_argument("--phases", default="cropped,full", help="cropped, full or both (read in that order)")
-    build.add_argument("--seed", type=int, default=0, help="selection, ids and order (keep it private)")
+    build.add_argument("--seed", type=int, help="selection, ids and order (default: drawn at random; recorded in "
+                                                 "the key, so giving it again rebuilds the same study)")
     build.add_argument("--cube-mm", type=float, default=DEFAULT_CUBE_MM, help="cropped cube edge (default 64)")
     build.add_argument("--cropped-spacing-mm", type=float,
                        help="isotropic spacing of the cubes (default: the finest of the chosen CTs)")
@@ -42,9 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--full", choices=FULL_CONTEXTS, default="lung-box",
                        help="full context: the lung box (default) or the whole CT")
     score = sub.add_parser("score", help="confusion matrices, rates, Wilson CI, binomial p, AUC, McNemar, kappa")
-    source = score.add_mutually_exclusive_group(required=True)
-    source.add_argument("--key", type=Path, help="the study's key.csv")
-    source.add_argument("--study", type=Path, help="the study folder (its key.csv, checked against study.json)")
+    score.add_argument("--key", type=Path, help="the study's key (default <study>.key.csv)")
+    score.add_argument("--study", type=Path, help="the study folder (its key is checked against its study.json)")
     score.add_argument("--answers", type=Path, nargs="+", required=True, help="answer sheets (CSV)")
     score.add_argument("--json", type=Path, required=True, help="where to write the scores (JSON)")
     score.add_argument("--html", type=Path, help="also write an HTML page with the tables and a bar plot")
@@ -67,10 +70,11 @@ def _build(args: argparse.Namespace) -> int:
     synthetic = read_study_inputs(args.synthetic, "synthetic")
     summary = build_study(real, synthetic, args.out, args.n_real, args.n_synthetic, phases, args.seed, args.cube_mm,
                           args.cropped_spacing_mm, _full_spacing(args.full_spacing_mm), args.full,
-                          progress=progress_bar("turing build"))
+                          progress=progress_bar("turing build"), key_path=args.key)
     balance = summary["balance"]
     print(f"wrote {args.out}: {sum(len(v) for v in summary['cases'].values())} cases in phase(s) "
-          f"{', '.join(summary['phases'])}; key {args.out / 'key.csv'} (SHA-256 {summary['key_sha256'][:16]}...)")
+          f"{', '.join(summary['phases'])}; key (with the seed) {summary['key_path']} (SHA-256 "
+          f"{summary['key_sha256'][:16]}...): keep it from readers")
     for side in ("real", "synthetic"):
         print(f"  {side}: {balance[side]['n']} nodules; subtypes {balance[side]['subtype']}; "
               f"size bins {balance[side]['size_bin']}")
