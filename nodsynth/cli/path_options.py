@@ -15,8 +15,9 @@ from typing import Any
 
 from .common import refuse_overwrite, require_writable
 
-OUTPUT_OPTIONS = frozenset({"out", "out_dir", "out_mask", "json", "html", "png", "stats", "cache", "logs", "jobs_dir"})
-"""Files or folders a verb writes (``cache``: a feature cache, read and written)."""
+OUTPUT_OPTIONS = frozenset({"out", "out_dir", "out_mask", "json", "html", "png", "stats", "cache", "logs", "jobs_dir",
+                            "key_out"})
+"""Files or folders a verb writes (``cache``: a feature cache, read and written; ``key_out``: ``turing build --key``)."""
 INPUT_OPTIONS = frozenset({
     "input", "spec", "manifest", "ct", "ct_dir", "mask", "labelmap", "lung", "lung_mask", "edited_labelmap",
     "changed", "real", "synthetic", "vois", "csv", "data_root", "annotations", "detections", "scans",

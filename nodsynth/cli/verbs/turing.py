@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--real", type=Path, required=True, help="manifest of real nodules (ct, mask or coordX/Y/Z, ...)")
     build.add_argument("--synthetic", type=Path, required=True, help="manifest of synthetic nodules")
     build.add_argument("--out", type=Path, required=True, help="new study folder (what readers receive)")
-    build.add_argument("--key", type=Path, help="new answer-key file, outside the study folder "
+    build.add_argument("--key", dest="key_out", type=Path, help="new answer-key file, outside the study folder "
                                                 "(default <out>.key.csv; keep it from readers)")
     build.add_argument("--n-real", type=int, required=True)
     build.add_argument("--n-synthetic", type=int, required=True)
@@ -70,7 +70,7 @@ def _build(args: argparse.Namespace) -> int:
     synthetic = read_study_inputs(args.synthetic, "synthetic")
     summary = build_study(real, synthetic, args.out, args.n_real, args.n_synthetic, phases, args.seed, args.cube_mm,
                           args.cropped_spacing_mm, _full_spacing(args.full_spacing_mm), args.full,
-                          progress=progress_bar("turing build"), key_path=args.key)
+                          progress=progress_bar("turing build"), key_path=args.key_out)
     balance = summary["balance"]
     print(f"wrote {args.out}: {sum(len(v) for v in summary['cases'].values())} cases in phase(s) "
           f"{', '.join(summary['phases'])}; key (with the seed) {summary['key_path']} (SHA-256 "
