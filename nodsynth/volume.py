@@ -22,6 +22,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import GeometryError, InputError
+from .voxel_data import check_voxel_data, nonfinite_message
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0])
 """Multiplying an RAS vector by this matrix gives LPS (and vice versa)."""
@@ -174,7 +175,9 @@ class Volume:
         spacing = np.linalg.norm(lin_lps, axis=0)
         if np.any(spacing <= 0):
             raise InputError("the IJK->RAS matrix has a zero-length axis")
-        return cls(np.asarray(array_kji), spacing, LPS_FROM_RAS @ m[:3, 3], lin_lps / spacing[None, :])
+        volume = cls(np.asarray(array_kji), spacing, LPS_FROM_RAS @ m[:3, 3], lin_lps / spacing[None, :])
+        require_finite(volume, "the Slicer volume")
+        return volume
 
     def to_slicer(self) -> tuple[np.ndarray, np.ndarray]:
         """``(array_kji, ijk_to_ras_4x4)`` for ``slicer.util.addVolumeFromArray`` / ``updateVolumeFromArray``."""
@@ -279,14 +282,30 @@ def _check_volume_path(path: Path) -> None:
         raise InputError(f"{path}: unsupported volume format; use one of {', '.join(VOLUME_SUFFIXES)}")
 
 
+def require_finite(volume: Volume, name: str) -> None:
+    """Raise :class:`InputError` naming how many voxels are NaN / infinite and where (i,j,k index box)."""
+    if volume.array.dtype.kind not in "fc":
+        return
+    bad = ~np.isfinite(volume.array)
+    extent = nonzero_extent_kji(bad)
+    if extent is not None:
+        start, stop = extent
+        raise InputError(nonfinite_message(name, int(bad.sum()), start[::-1].tolist(), (stop - 1)[::-1].tolist()))
+
+
 def read_volume(path: str | os.PathLike) -> Volume:
-    """Read a NIfTI / NRRD / MetaImage volume into LPS geometry."""
+    """Read a NIfTI / NRRD / MetaImage volume into LPS geometry.
+
+    Refused with :class:`InputError`: a file holding less voxel data than its header says (truncated),
+    and NaN / infinite voxels (see :mod:`nodsynth.voxel_data`).
+    """
     import SimpleITK as sitk
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"volume file not found: {path}")
     _check_volume_path(path)
+    check_voxel_data(path)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
