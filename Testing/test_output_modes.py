@@ -1,0 +1,54 @@
+"""Issue 20 item 6: output files follow the umask (0644 under 022, 0640 under 027), so the group sharing
+study cases and batch outputs can read them; the server's job files stay owner-only (0600)."""
+from __future__ import annotations
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from nodsynth.atomic import write_csv_atomic
+from nodsynth.cli.main import main
+from nodsynth.server.jobs import JOB_FILE, REQUEST_FILE, JobStore
+from nodsynth.volume import read_volume, write_volume
+
+CASE = "LIDC-IDRI-0001_R_1.nii.gz"
+
+
+@pytest.fixture
+def umask():
+    """Set a umask for the test; the previous one is restored afterwards."""
+    previous = os.umask(0o022)
+    yield os.umask
+    os.umask(previous)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.parametrize("mask_bits,expected", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_segment_and_measure_outputs_follow_the_umask(umask, tmp_path, mask_bits, expected):
+    ct_path, mask_path = shared_path("lidc_vois", "image", CASE), shared_path("lidc_vois", "nodule_mask", CASE)
+    mask = read_volume(mask_path)
+    centre = mask.index_to_world(np.argwhere(mask.array > 0).mean(axis=0)[::-1])
+    umask(mask_bits)
+    out, info, measured = tmp_path / "mask.nii.gz", tmp_path / "seg.json", tmp_path / "measure.json"
+    assert main(["segment", "--ct", str(ct_path), "--point=" + ",".join(f"{v:.2f}" for v in centre),
+                 "--out", str(out), "--json", str(info)]) == 0
+    assert main(["measure", "--ct", str(ct_path), "--mask", str(out), "--json", str(measured)]) == 0
+    copy = tmp_path / "copy.nrrd"
+    write_volume(mask, copy)
+    table = write_csv_atomic(tmp_path / "rows.csv", [{"a": 1}])
+    assert {p.name: oct(mode(p)) for p in (out, info, measured, copy, table)} == \
+        {p.name: oct(expected) for p in (out, info, measured, copy, table)}
+
+
+def test_server_job_files_stay_owner_only(umask, tmp_path):
+    umask(0o022)
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit([b"request bytes"], "generate", "tiny")
+    folder = tmp_path / "jobs" / job.id
+    assert oct(mode(folder / REQUEST_FILE)) == oct(0o600) and oct(mode(folder / JOB_FILE)) == oct(0o600)
