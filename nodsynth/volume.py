@@ -21,7 +21,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from .atomic import atomic_path
-from .errors import GeometryError, InputError
+from .errors import GeometryError, InputError, plain
 from .voxel_data import check_voxel_data, nonfinite_message
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0])
@@ -36,7 +36,7 @@ VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 def _as_vec3(values: Sequence[float], name: str) -> np.ndarray:
     vec = np.asarray(values, dtype=np.float64).reshape(-1)
     if vec.shape != (3,) or not np.all(np.isfinite(vec)):
-        raise InputError(f"{name} must be three finite numbers, got {values!r}")
+        raise InputError(f"{name} must be three finite numbers, got {plain(values)!r}")
     return vec
 
 
