@@ -109,9 +109,9 @@ def as_integer_labelmap(labelmap: Volume, name: str = "label map") -> Volume:
     return labelmap.with_array(array.astype(dtype))
 
 
-def load_labelmap(path: str | os.PathLike) -> Volume:
-    """Read a label map file and cast it to integers (see :func:`as_integer_labelmap`)."""
-    return as_integer_labelmap(read_volume(path), name=f"label map {Path(path).name}")
+def load_labelmap(path: str | os.PathLike, what: str = "label map") -> Volume:
+    """Read a label map (or a mask: ``what``) and cast it to integers (see :func:`as_integer_labelmap`)."""
+    return as_integer_labelmap(read_volume(path), name=f"{what} {Path(path).name}")
 
 
 # ------------------------------------------------------------------ validation

@@ -150,6 +150,8 @@ class Volume:
             raise InputError(f"expected a 3-D image, got {image.GetDimension()}-D")
         if image.GetNumberOfComponentsPerPixel() != 1:
             raise InputError("expected a scalar image, got a multi-component (vector/RGB) image")
+        if image.GetPixelID() in (sitk.sitkComplexFloat32, sitk.sitkComplexFloat64):
+            raise InputError("expected real-valued voxels, got a complex-valued image")
         return cls(sitk.GetArrayFromImage(image), image.GetSpacing(), image.GetOrigin(),
                    np.asarray(image.GetDirection()).reshape(3, 3))
 

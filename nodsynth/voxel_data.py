@@ -4,8 +4,9 @@ SimpleITK zero-fills a truncated NIfTI (``.nii`` or a ``.nii.gz`` cut mid-stream
 in a NIfTI as 0, so neither can be seen in the array it returns. Here the header of a NIfTI-1/2,
 MetaImage (``.mha`` / ``.mhd``) or NRRD (``.nrrd`` / ``.nhdr``) file gives where the voxel data lies,
 its encoding and its size; the data is then streamed once (decompressed if need be) to count its
-bytes and, for floating-point voxels, to find non-finite ones. A header this module does not
-understand is left to SimpleITK (:func:`voxel_layout` returns ``None``).
+bytes and, for floating-point voxels, to find non-finite ones. A ``.nii`` / ``.nii.gz`` without a NIfTI
+header is refused (SimpleITK would read it as Analyze 7.5, orientation lost); another header this
+module does not understand is left to SimpleITK (:func:`voxel_layout` returns ``None``).
 """
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ _NIFTI_COMPONENTS = {128: ("u1", 3), 2304: ("u1", 4)}  # RGB24, RGBA32
 
 
 def _nifti_layout(path: Path) -> Optional[VoxelLayout]:
-    gzipped = path.name.lower().endswith(".gz")
+    with open(path, "rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"  # SimpleITK also reads an uncompressed file named .nii.gz
     head = _leading_bytes(path, 540, gzipped)
     for order in "<>":
         if len(head) >= 348 and struct.unpack(order + "i", head[:4])[0] == 348 and head[344:347] == b"n+1":
@@ -66,7 +68,10 @@ def _nifti_layout(path: Path) -> Optional[VoxelLayout]:
             offset = struct.unpack(order + "q", head[168:176])[0]
             break
     else:
-        return None
+        if len(head) < 348:
+            raise InputError(f"{path} is truncated: a NIfTI header is 348 bytes, {len(head):,} found")
+        raise InputError(f"{path} is not a NIfTI file: its header has neither the NIfTI-1 nor the NIfTI-2 size and "
+                         "magic (a corrupted header, or an Analyze 7.5 file, which is not read)")
     if datatype in _NIFTI_COMPONENTS:
         code, components = _NIFTI_COMPONENTS[datatype]
     elif datatype in _NIFTI_DTYPES:
@@ -90,8 +95,8 @@ def _leading_bytes(path: Path, count: int, gzipped: bool) -> bytes:
                 break
             try:
                 head += decompressor.decompress(chunk, count - len(head))
-            except zlib.error:
-                break
+            except zlib.error as exc:
+                raise InputError(f"{path} is corrupt: its gzip data cannot be decompressed ({exc})") from exc
         return head
 
 

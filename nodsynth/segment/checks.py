@@ -57,3 +57,15 @@ def require_box_fits(ct: Volume, box_size_mm) -> np.ndarray:
         raise GeometryError(f"box {np.round(box, 2).tolist()} mm is larger than the volume "
                             f"({np.round(extent_mm, 2).tolist()} mm along i, j, k)")
     return box
+
+
+def read_ct(path) -> Volume:
+    """Read a CT file and check it is a chest CT in Hounsfield units (:func:`require_ct_in_hu`)."""
+    from ..volume import read_volume
+
+    ct = read_volume(path)
+    try:
+        require_ct_in_hu(ct)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    return ct
