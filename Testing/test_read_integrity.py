@@ -140,3 +140,23 @@ def test_bgzip_style_multi_member_gzip_reads(real_voi, tmp_path):
     cut(tmp_path / "cut.nii.gz", 0.9)
     with pytest.raises(InputError, match="is truncated"):
         read_volume(tmp_path / "cut.nii.gz")
+
+
+@pytest.mark.parametrize("edit", ["magic", "spacing"])
+def test_corrupted_nifti_header_is_refused(real_voi, tmp_path, edit):
+    """SimpleITK reads a .nii without its magic as Analyze 7.5 and takes a NaN spacing as 1 mm."""
+    import struct
+
+    ct, _ = real_voi
+    path = tmp_path / "ct.nii"
+    write_volume(ct, path, compress=False)
+    data = bytearray(path.read_bytes())
+    if edit == "magic":
+        data[344:348] = b"xx1\0"
+    else:
+        struct.pack_into("<f", data, 80, float("nan"))
+    path.write_bytes(bytes(data))
+    expected = ("is not a NIfTI file" if edit == "magic"
+                else r"the NIfTI header's voxel spacing \(pixdim\) is not finite: \[nan, ")
+    with pytest.raises(InputError, match=expected):
+        read_volume(path)

@@ -60,11 +60,13 @@ def _nifti_layout(path: Path) -> Optional[VoxelLayout]:
         if len(head) >= 348 and struct.unpack(order + "i", head[:4])[0] == 348 and head[344:347] == b"n+1":
             dims = struct.unpack(order + "8h", head[40:56])
             datatype = struct.unpack(order + "h", head[70:72])[0]
+            spacing = struct.unpack(order + "8f", head[76:108])
             offset = struct.unpack(order + "f", head[108:112])[0]
             break
         if len(head) >= 540 and struct.unpack(order + "i", head[:4])[0] == 540 and head[4:7] == b"n+2":
             dims = struct.unpack(order + "8q", head[16:80])
             datatype = struct.unpack(order + "h", head[12:14])[0]
+            spacing = struct.unpack(order + "8d", head[104:168])
             offset = struct.unpack(order + "q", head[168:176])[0]
             break
     else:
@@ -78,8 +80,11 @@ def _nifti_layout(path: Path) -> Optional[VoxelLayout]:
         code, components = _NIFTI_DTYPES[datatype], 1
     else:
         return None
-    if not 1 <= dims[0] <= 7 or any(d < 1 for d in dims[1:dims[0] + 1]) or not offset >= 348:
+    if not 1 <= dims[0] <= 7 or any(d < 1 for d in dims[1:dims[0] + 1]) or not 348 <= offset < 2 ** 62:
         return None
+    if not np.all(np.isfinite(spacing[1:min(dims[0], 3) + 1])):  # SimpleITK would take 1 mm
+        raise InputError(f"{path}: the NIfTI header's voxel spacing (pixdim) is not finite: "
+                         f"{[float(v) for v in spacing[1:min(dims[0], 3) + 1]]} mm")
     return VoxelLayout(path, int(offset), "gzip" if gzipped else "raw", gzipped, np.dtype(order + code),
                        tuple(int(d) for d in reversed(dims[1:dims[0] + 1])), components)
 
