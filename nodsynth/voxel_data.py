@@ -279,13 +279,31 @@ def _element_parts(dtype: np.dtype) -> np.dtype:
     return np.dtype(f"{dtype.str[0]}f{dtype.itemsize // 2}") if dtype.kind == "c" else dtype
 
 
+def _gzip_size_matches(layout: VoxelLayout) -> bool:
+    """Whether a gzip stream's trailer (its last 4 bytes: the decompressed size modulo 2**32) gives the size
+    the header promises. A stream cut short ends in compressed data instead, which matches by chance with
+    odds of 2**-32; a mismatch (also a zlib stream or several members) means reading the whole stream."""
+    start = 0 if layout.whole_file_compressed else layout.offset
+    with open(layout.data_file, "rb") as handle:
+        handle.seek(start)
+        if handle.read(2) != b"\x1f\x8b" or handle.seek(0, os.SEEK_END) < start + 18:
+            return False
+        handle.seek(-4, os.SEEK_END)
+        size = struct.unpack("<I", handle.read(4))[0]
+    total = layout.expected_bytes + (layout.offset if layout.whole_file_compressed else 0)
+    return size == total % 2 ** 32
+
+
 def _scan(layout: VoxelLayout) -> tuple[int, bool, _NonFinite]:
     """(voxel bytes found, up to the expected size; whether a compressed stream stopped early; the
-    non-finite voxels). Integer voxels of a raw file are counted from the file size without reading them."""
+    non-finite voxels). Integer voxels are not read: a raw file's size or a gzip stream's trailer tells
+    whether they are all there (the stream is decompressed when it does not)."""
     expected = layout.expected_bytes
     nonfinite = _NonFinite(layout.shape_kji, layout.components)
     if layout.encoding == "raw" and layout.dtype.kind not in "fc":
         return min(max(layout.data_file.stat().st_size - layout.offset, 0), expected), False, nonfinite
+    if layout.dtype.kind not in "fc" and _gzip_size_matches(layout):
+        return expected, False, nonfinite
     itemsize, parts = layout.dtype.itemsize, _element_parts(layout.dtype)
     skip = layout.offset if layout.whole_file_compressed else 0
     found, pending = 0, b""
