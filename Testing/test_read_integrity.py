@@ -160,3 +160,15 @@ def test_corrupted_nifti_header_is_refused(real_voi, tmp_path, edit):
                 else r"the NIfTI header's voxel spacing \(pixdim\) is not finite: \[nan, ")
     with pytest.raises(InputError, match=expected):
         read_volume(path)
+
+
+def test_in_memory_nan_ct_is_refused_by_the_ct_check(real_voi):
+    """The library path (no file): segment_nodule's CT check names the NaN voxels, not an 8-bit picture."""
+    from nodsynth.segment import segment_nodule
+
+    ct, mask = real_voi
+    all_nan = ct.with_array(np.full(ct.array.shape, np.nan, np.float32))
+    centre = mask.index_to_world(np.argwhere(mask.array > 0).mean(axis=0)[::-1])
+    with pytest.raises(InputError) as caught:
+        segment_nodule(all_nan, centre)
+    assert str(caught.value).startswith(f"the CT holds {ct.array.size:,} NaN or infinite voxel(s)")
