@@ -52,3 +52,18 @@ def test_server_job_files_stay_owner_only(umask, tmp_path):
     job = store.submit([b"request bytes"], "generate", "tiny")
     folder = tmp_path / "jobs" / job.id
     assert oct(mode(folder / REQUEST_FILE)) == oct(0o600) and oct(mode(folder / JOB_FILE)) == oct(0o600)
+
+
+def test_turing_study_files_are_group_readable(umask, tmp_path):
+    vois = shared_path("lidc_vois")
+    rows = {truth: f"{vois}/image/{name},{vois}/nodule_mask/{name},solid,7.5"
+            for truth, name in (("real", "LIDC-IDRI-0068_R_3.nii.gz"), ("synthetic", "LIDC-IDRI-0091_R_3.nii.gz"))}
+    for truth, row in rows.items():
+        (tmp_path / f"{truth}.csv").write_text(f"ct,mask,subtype,diameter_mm\n{row}\n")
+    umask(0o022)
+    study = tmp_path / "study"
+    assert main(["turing", "build", "--real", str(tmp_path / "real.csv"), "--synthetic", str(tmp_path / "synthetic.csv"),
+                 "--out", str(study), "--n-real", "1", "--n-synthetic", "1", "--phases", "cropped",
+                 "--cube-mm", "16"]) == 0
+    files = [p for p in study.rglob("*") if p.is_file()]
+    assert len(files) >= 5 and {oct(mode(p)) for p in files} == {oct(0o644)}
