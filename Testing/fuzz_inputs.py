@@ -10,7 +10,7 @@ runs one verb on it (``segment``, ``measure``, ``augment``, ``inpaint``, ``turin
 * a corrupting mutation must be refused (status 2) with nothing in the output folder;
 * a harmless one (same voxels, same geometry) must succeed (status 0).
 
-Used by ``Testing/test_fuzz_inputs.py`` (a capped share in CI) and ``Testing/benchmarks/fuzz_inputs.py``
+Used by ``Testing/test_fuzz_inputs.py`` (a capped share in CI) and ``Testing/benchmarks/fuzz_run.py``
 (the full run).
 """
 from __future__ import annotations

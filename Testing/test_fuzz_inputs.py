@@ -1,7 +1,7 @@
 """Issue 20 "Must show": mutated volume files (truncations at random offsets, NaN/Inf, other voxel types,
 NIfTI / NRRD / MHA header corruptions) through segment, measure, augment, inpaint and turing build, in this
 one process (see ``Testing/fuzz_inputs.py``). CI runs ``NODSYNTH_FUZZ_CASES`` cases (default 80, about
-10 s); the full run is ``python Testing/benchmarks/fuzz_inputs.py --cases 600``."""
+10 s); the full run is ``python Testing/benchmarks/fuzz_run.py --cases 600``."""
 from __future__ import annotations
 
 import os

@@ -1,6 +1,6 @@
 """The full fuzz run of issue 20: mutated volume files through five verbs, all in this one process.
 
-    PYTHONPATH=.:Testing python Testing/benchmarks/fuzz_inputs.py --cases 600 [--seed 0] [--vois DIR]
+    PYTHONPATH=.:Testing python Testing/benchmarks/fuzz_run.py --cases 600 [--seed 0] [--vois DIR]
 
 Prints the counts per verdict, verb and mutation; exits 1 when any case is an uncaught exception, an
 output written on refusal, a silent success on a corrupted input or a refusal of an intact input. The
