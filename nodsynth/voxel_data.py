@@ -219,6 +219,9 @@ def _decompressed(handle) -> Iterator[bytes]:
         if not data:
             data = handle.read(CHUNK_BYTES)
             if not data:
+                if inside:  # output zlib still holds for input it has taken
+                    yield decompressor.flush()
+                    inside = not decompressor.eof
                 break
         if decompressor.eof:  # a further member follows the one that ended
             decompressor = zlib.decompressobj(47)
