@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Iterator, Mapping, Optional, Sequence
 
@@ -18,20 +18,29 @@ def file_suffixes(path: Path) -> str:
     return "".join(path.suffixes[-2:]) if path.name.endswith(".gz") else path.suffix
 
 
+def _new_file(folder: Path, prefix: str, suffix: str, mode: int) -> Path:
+    """Create an empty file of a new random name; ``mode`` is masked by the umask as for any new file."""
+    while True:
+        path = folder / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode))
+            return path
+        except FileExistsError:
+            continue
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, private: bool = False) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; move it onto ``target`` on success.
 
     The temporary name keeps the target's suffixes (``.nii.gz``, ``.nrrd``, ``.csv``)
     so format-by-extension writers such as SimpleITK behave as for the real name.
     On any exception the temporary file is removed and ``target`` is left untouched.
+    The file gets the usual permissions (0644 under umask 022), or owner-only 0600 when ``private``.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{file_suffixes(target)}",
-                                    dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _new_file(target.parent, f".{target.name}.", f".tmp{file_suffixes(target)}", 0o600 if private else 0o666)
     try:
         yield tmp
         os.replace(tmp, target)
@@ -40,9 +49,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``target`` atomically and return the target path."""
-    with atomic_path(target) as tmp:
+def write_text_atomic(target: str | os.PathLike, text: str, private: bool = False) -> Path:
+    """Write ``text`` (UTF-8) to ``target`` atomically (owner-only when ``private``) and return the target path."""
+    with atomic_path(target, private) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(target)
 
@@ -79,7 +88,6 @@ def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
     before anything is written). On any exception the staging folder is removed, so a reader sees
     either no ``target`` or a complete one.
     """
-    import secrets
     import shutil
 
     target = Path(target)

@@ -6,12 +6,35 @@ column. Paths in a manifest are taken relative to the manifest's own folder.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .errors import InputError
+
+
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """The text of a UTF-8 file (a leading byte-order mark dropped); :class:`InputError` naming the file
+    when it cannot be read or is not UTF-8 (a Latin-1 / Windows-1252 export, say)."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at byte {exc.start:,}); "
+                         f"save the {what} as UTF-8") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
+
+
+def csv_reader(path: str | os.PathLike, what: str) -> csv.DictReader:
+    """A :class:`csv.DictReader` over a UTF-8 CSV file with a header (see :func:`read_text`)."""
+    return csv.DictReader(io.StringIO(read_text(path, what), newline=""))
+
+
+def csv_dicts(path: str | os.PathLike, what: str) -> list[dict]:
+    """The rows of a UTF-8 CSV file with a header, as dicts."""
+    return list(csv_reader(path, what))
 
 
 def read_rows(path: str | os.PathLike, required: Sequence[str], what: str) -> list[tuple[int, dict]]:
@@ -23,20 +46,19 @@ def read_rows(path: str | os.PathLike, required: Sequence[str], what: str) -> li
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{what} not found: {path}")
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in required if c not in columns]
-        if missing:
-            raise InputError(f"{path}: the {what} lacks the column(s) {', '.join(missing)} "
-                             f"(found: {', '.join(columns) or 'no header'})")
-        rows = []
-        for row in reader:
-            if None in row:  # DictReader keeps the cells beyond the header under None
-                raise InputError(f"{path} line {reader.line_num}: {len(columns) + len(row[None])} cells, but the "
-                                 f"header names {len(columns)} columns")
-            if any((v or "").strip() for v in row.values()):
-                rows.append((reader.line_num, {(k or "").strip(): (v or "").strip() for k, v in row.items()}))
+    reader = csv_reader(path, what)
+    columns = [c.strip() for c in (reader.fieldnames or [])]
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise InputError(f"{path}: the {what} lacks the column(s) {', '.join(missing)} "
+                         f"(found: {', '.join(columns) or 'no header'})")
+    rows = []
+    for row in reader:
+        if None in row:  # DictReader keeps the cells beyond the header under None
+            raise InputError(f"{path} line {reader.line_num}: {len(columns) + len(row[None])} cells, but the "
+                             f"header names {len(columns)} columns")
+        if any((v or "").strip() for v in row.values()):
+            rows.append((reader.line_num, {(k or "").strip(): (v or "").strip() for k, v in row.items()}))
     if not rows:
         raise InputError(f"{path}: the {what} has no rows")
     return rows
@@ -44,11 +66,9 @@ def read_rows(path: str | os.PathLike, required: Sequence[str], what: str) -> li
 
 def read_json(path: str | os.PathLike, what: str) -> Any:
     """The decoded JSON file at ``path``; :class:`InputError` naming the ``what`` when it cannot be read or parsed."""
-    path = Path(path)
+    text = read_text(path, what)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
+        return json.loads(text)
     except ValueError as exc:
         raise InputError(f"{path} is not valid JSON: {exc}") from exc
 

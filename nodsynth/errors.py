@@ -23,3 +23,14 @@ class WeightsError(NodsynthError, FileNotFoundError):
 
 class Cancelled(NodsynthError):
     """Long work stopped because its cancel token was set."""
+
+
+def plain(value):
+    """``value`` as a message should show it: numpy scalars and arrays (also inside lists and tuples) become
+    plain Python numbers and lists, so ``f"{plain(x)!r}"`` reads ``23.4``, never ``np.float32(23.4)`` (nor
+    the float32's 23.399999618530273: a float shows the shortest digits of its own precision)."""
+    if type(value).__module__ != "numpy" or not hasattr(value, "tolist"):
+        return type(value)(plain(v) for v in value) if isinstance(value, (list, tuple)) else value
+    if getattr(value, "ndim", 0):
+        return [plain(v) for v in value]
+    return float(str(value)) if value.dtype.kind == "f" else value.item()

@@ -24,7 +24,7 @@ from typing import Iterable, Mapping, Optional
 import numpy as np
 from scipy import ndimage as ndi
 
-from .errors import InputError
+from .errors import InputError, plain
 from .labels import BACKGROUND, BODY, NODULE, known_label_ids, label_names
 from .resources import load_json_resource
 from .segment.mm_morphology import dilation_mm
@@ -97,7 +97,7 @@ def as_integer_labelmap(labelmap: Volume, name: str = "label map") -> Volume:
         bad = ~np.isfinite(array) | (array != np.round(array))
         if bad.any():
             example = array[bad].flat[0]
-            raise InputError(f"{name} holds non-integer values ({int(bad.sum())} voxels, e.g. {example!r}); "
+            raise InputError(f"{name} holds non-integer values ({int(bad.sum())} voxels, e.g. {plain(example)!r}); "
                              "a label map must hold integer MAISI ids")
     elif not np.issubdtype(array.dtype, np.integer):
         raise InputError(f"{name} has unsupported voxel type {array.dtype}; expected integer ids")
@@ -109,9 +109,9 @@ def as_integer_labelmap(labelmap: Volume, name: str = "label map") -> Volume:
     return labelmap.with_array(array.astype(dtype))
 
 
-def load_labelmap(path: str | os.PathLike) -> Volume:
-    """Read a label map file and cast it to integers (see :func:`as_integer_labelmap`)."""
-    return as_integer_labelmap(read_volume(path), name=f"label map {Path(path).name}")
+def load_labelmap(path: str | os.PathLike, what: str = "label map") -> Volume:
+    """Read a label map (or a mask: ``what``) and cast it to integers (see :func:`as_integer_labelmap`)."""
+    return as_integer_labelmap(read_volume(path), name=f"{what} {Path(path).name}")
 
 
 # ------------------------------------------------------------------ validation

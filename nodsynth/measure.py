@@ -16,7 +16,7 @@ from .errors import InputError
 from .histogram import BIN_CENTERS_HU, HIST_BINS, hu_histogram, validate_histogram
 from .labels import LOBE_IDS, LOBES, LUNG, NODULE
 from .sphere import sphere_diameter_mm
-from .volume import Volume, lps_to_ras, require_same_grid
+from .volume import Volume, lps_to_ras, require_finite, require_same_grid
 
 SOLID_HU = -300.0
 """Voxels at or above this are the solid component; ground glass lies about -750..-300 HU."""
@@ -228,6 +228,7 @@ def measure_nodule(ct: Volume, mask: Volume, labelmap: Optional[Volume] = None,
     0/1 ``lung_mask`` only the pleural distance. All volumes must share the CT's grid.
     """
     require_same_grid(ct, mask, "CT", "nodule mask")
+    require_finite(ct, "the CT")
     nodule = np.asarray(mask.array) > 0
     if not nodule.any():
         raise InputError("the nodule mask is empty: nothing to measure")

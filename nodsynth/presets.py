@@ -17,7 +17,6 @@ widens it about its mean.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from .atomic import write_text_atomic
+from .casetables import csv_dicts
 from .engines.base import SUBTYPES, subtype_index
 from .errors import InputError
 from .histogram import (BIN_CENTERS_HU, BIN_EDGES_HU, HIST_BINS, HIST_MAX_HU, HIST_MIN_HU, histogram_mean_hu,
@@ -75,8 +75,7 @@ def read_voi_table(vois_dir: str | os.PathLike, csv_path: Optional[str | os.Path
     table = Path(csv_path) if csv_path else folder / "nodules.csv"
     if not table.is_file():
         raise InputError(f"nodule table not found: {table}")
-    with open(table, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = csv_dicts(table, "nodule table")
     missing = {"file", "Texture_value"} - set(rows[0] if rows else {})
     if missing:
         raise InputError(f"{table} lacks the column(s) {', '.join(sorted(missing))}")

@@ -21,7 +21,8 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from .atomic import atomic_path
-from .errors import GeometryError, InputError
+from .errors import GeometryError, InputError, plain
+from .voxel_data import check_voxel_data, nonfinite_message
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0])
 """Multiplying an RAS vector by this matrix gives LPS (and vice versa)."""
@@ -35,7 +36,7 @@ VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 def _as_vec3(values: Sequence[float], name: str) -> np.ndarray:
     vec = np.asarray(values, dtype=np.float64).reshape(-1)
     if vec.shape != (3,) or not np.all(np.isfinite(vec)):
-        raise InputError(f"{name} must be three finite numbers, got {values!r}")
+        raise InputError(f"{name} must be three finite numbers, got {plain(values)!r}")
     return vec
 
 
@@ -149,6 +150,8 @@ class Volume:
             raise InputError(f"expected a 3-D image, got {image.GetDimension()}-D")
         if image.GetNumberOfComponentsPerPixel() != 1:
             raise InputError("expected a scalar image, got a multi-component (vector/RGB) image")
+        if image.GetPixelID() in (sitk.sitkComplexFloat32, sitk.sitkComplexFloat64):
+            raise InputError("expected real-valued voxels, got a complex-valued image")
         return cls(sitk.GetArrayFromImage(image), image.GetSpacing(), image.GetOrigin(),
                    np.asarray(image.GetDirection()).reshape(3, 3))
 
@@ -174,7 +177,9 @@ class Volume:
         spacing = np.linalg.norm(lin_lps, axis=0)
         if np.any(spacing <= 0):
             raise InputError("the IJK->RAS matrix has a zero-length axis")
-        return cls(np.asarray(array_kji), spacing, LPS_FROM_RAS @ m[:3, 3], lin_lps / spacing[None, :])
+        volume = cls(np.asarray(array_kji), spacing, LPS_FROM_RAS @ m[:3, 3], lin_lps / spacing[None, :])
+        require_finite(volume, "the Slicer volume")
+        return volume
 
     def to_slicer(self) -> tuple[np.ndarray, np.ndarray]:
         """``(array_kji, ijk_to_ras_4x4)`` for ``slicer.util.addVolumeFromArray`` / ``updateVolumeFromArray``."""
@@ -279,14 +284,30 @@ def _check_volume_path(path: Path) -> None:
         raise InputError(f"{path}: unsupported volume format; use one of {', '.join(VOLUME_SUFFIXES)}")
 
 
+def require_finite(volume: Volume, name: str) -> None:
+    """Raise :class:`InputError` naming how many voxels are NaN / infinite and where (i,j,k index box)."""
+    if volume.array.dtype.kind not in "fc":
+        return
+    bad = ~np.isfinite(volume.array)
+    extent = nonzero_extent_kji(bad)
+    if extent is not None:
+        start, stop = extent
+        raise InputError(nonfinite_message(name, int(bad.sum()), start[::-1].tolist(), (stop - 1)[::-1].tolist()))
+
+
 def read_volume(path: str | os.PathLike) -> Volume:
-    """Read a NIfTI / NRRD / MetaImage volume into LPS geometry."""
+    """Read a NIfTI / NRRD / MetaImage volume into LPS geometry.
+
+    Refused with :class:`InputError`: a file holding less voxel data than its header says (truncated),
+    and NaN / infinite voxels (see :mod:`nodsynth.voxel_data`).
+    """
     import SimpleITK as sitk
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"volume file not found: {path}")
     _check_volume_path(path)
+    check_voxel_data(path)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:

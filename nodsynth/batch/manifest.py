@@ -15,6 +15,7 @@ This module only parses; :mod:`nodsynth.batch.check` validates what the rows mea
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..casetables import path_in_folder
+from ..casetables import path_in_folder, read_text
 from ..errors import InputError
 
 KEYS = ("id", "op", "inputs", "params", "seed", "outputs")
@@ -114,7 +115,7 @@ def parse_manifest(path: str | os.PathLike) -> tuple[Manifest, list[str]]:
     if not path.is_file():
         raise InputError(f"manifest not found: {path}")
     jobs, problems, seen = [], [], {}
-    with open(path, encoding="utf-8") as handle:
+    with io.StringIO(read_text(path, "manifest")) as handle:
         for row, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -10,7 +10,7 @@ import csv
 import os
 from pathlib import Path
 
-from ..casetables import manifest_path
+from ..casetables import manifest_path, read_text
 from ..errors import InputError
 from ..volume import VOLUME_SUFFIXES
 
@@ -22,7 +22,7 @@ def _is_volume(path: Path) -> bool:
 
 
 def _listed_paths(list_file: Path) -> list[str]:
-    text = list_file.read_text(encoding="utf-8-sig")
+    text = read_text(list_file, "CT list")
     if list_file.suffix.lower() != ".csv":
         return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
     reader = csv.DictReader(text.splitlines())

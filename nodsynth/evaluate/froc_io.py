@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..casetables import read_text
 from ..errors import InputError
 
 COORD_COLUMNS = ("coordX", "coordY", "coordZ")
@@ -52,7 +53,7 @@ def read_findings(path: str | os.PathLike, value_column: str, excluded: bool = F
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} does not exist")
-    reader = csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines())
+    reader = csv.DictReader(read_text(path, "findings table").splitlines())
     needed = ("seriesuid",) + COORD_COLUMNS + (value_column,)
     missing = [c for c in needed if c not in (reader.fieldnames or [])]
     if missing:
@@ -80,7 +81,7 @@ def read_scan_list(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"the scan list {path} does not exist")
-    scans = [line.split(",")[0].strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
+    scans = [line.split(",")[0].strip() for line in read_text(path, "scan list").splitlines()]
     scans = [s for s in scans if s]
     if scans and scans[0] == "seriesuid":
         scans = scans[1:]

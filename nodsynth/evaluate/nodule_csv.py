@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..casetables import read_text
 from ..errors import InputError
 
 CT_COLUMNS = ("ct", "ct_nifti_file")
@@ -56,7 +57,7 @@ def read_nodule_csv(path: str | os.PathLike, side: str) -> list[NoduleSample]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{side}: the nodule list {path} does not exist")
-    reader = csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines())
+    reader = csv.DictReader(read_text(path, "nodule list").splitlines())
     columns = reader.fieldnames or []
     ct_column = next((c for c in CT_COLUMNS if c in columns), None)
     if ct_column is None or not (set(CENTRE_COLUMNS) <= set(columns) or "mask" in columns):

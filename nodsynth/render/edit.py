@@ -31,7 +31,7 @@ from scipy import ndimage as ndi
 
 from ..augment import padded_box
 from ..engines.base import EditRequest, SynthesisResult
-from ..errors import InputError
+from ..errors import InputError, plain
 from ..labelmap import as_integer_labelmap
 from ..labels import NODULE
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
@@ -215,7 +215,7 @@ def render_edit(request: EditRequest, progress: Optional[ProgressFn] = None,
     require_same_grid(ct_vol, request.labelmap, "CT", "label map")
     require_same_grid(ct_vol, request.edited_labelmap, "CT", "edited label map")
     if not np.isfinite(request.margin_mm) or request.margin_mm < 0:
-        raise InputError(f"margin_mm must be a non-negative number of millimetres, got {request.margin_mm!r}")
+        raise InputError(f"margin_mm must be a non-negative number of millimetres, got {plain(request.margin_mm)!r}")
     before = as_integer_labelmap(request.labelmap).array
     after = as_integer_labelmap(request.edited_labelmap, name="edited label map").array
     ct = np.asarray(ct_vol.array)

@@ -30,7 +30,9 @@ from ..batch.records import HashCache
 from ..engines.base import SUBTYPES
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
-from ..volume import Volume, read_volume
+from ..labelmap import load_labelmap
+from ..segment.checks import read_ct
+from ..volume import Volume
 from ..casetables import existing_file, parse_float, read_rows
 
 TRUTHS = ("real", "synthetic")
@@ -134,7 +136,7 @@ def describe_input(item: StudyInput, ct: Volume) -> StudyInput:
     from .fidelity import click_point_lps
 
     if item.mask is not None:
-        mask = read_volume(item.mask)
+        mask = load_labelmap(item.mask, "nodule mask")
         require_same_grid(ct, mask, f"CT of {item.source}", "its nodule mask")
         mask = mask.with_array((np.asarray(mask.array) > 0).astype(np.uint8))
         if not mask.array.any():
@@ -159,7 +161,7 @@ def describe_inputs(inputs: Sequence[StudyInput], progress: Optional[ProgressFn]
     for done, index in enumerate(sorted(pending, key=lambda i: str(inputs[i].ct))):
         check_cancel(cancel)
         if inputs[index].ct != ct_path:
-            ct_path, ct = inputs[index].ct, read_volume(inputs[index].ct)
+            ct_path, ct = inputs[index].ct, read_ct(inputs[index].ct)
         out[index] = describe_input(inputs[index], ct)
         report((done + 1) / len(pending), inputs[index].source)
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GeometryError, InputError
-from ..volume import Volume
+from ..volume import Volume, require_finite
 
 AIR_HU = -900.0
 """A click whose neighbourhood never exceeds this is in air or empty lung, not on a nodule."""
@@ -24,6 +24,7 @@ def require_ct_in_hu(ct: Volume) -> None:
     """
     if not np.issubdtype(ct.array.dtype, np.number) or np.issubdtype(ct.array.dtype, np.bool_):
         raise InputError(f"the CT must hold numbers in Hounsfield units, got dtype {ct.array.dtype}")
+    require_finite(ct, "the CT")
     step = max(1, int(round((ct.array.size / 2e6) ** (1 / 3))))
     sample = ct.array[::step, ::step, ::step]
     low, high = float(sample.min()), float(sample.max())
@@ -57,3 +58,15 @@ def require_box_fits(ct: Volume, box_size_mm) -> np.ndarray:
         raise GeometryError(f"box {np.round(box, 2).tolist()} mm is larger than the volume "
                             f"({np.round(extent_mm, 2).tolist()} mm along i, j, k)")
     return box
+
+
+def read_ct(path) -> Volume:
+    """Read a CT file and check it is a chest CT in Hounsfield units (:func:`require_ct_in_hu`)."""
+    from ..volume import read_volume
+
+    ct = read_volume(path)
+    try:
+        require_ct_in_hu(ct)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    return ct

@@ -86,7 +86,7 @@ class JobStore:
         return self.root / job.id  # job.id was made by this server (see submit / _load)
 
     def _save(self, job: Job) -> None:
-        write_text_atomic(self._folder(job) / JOB_FILE, json.dumps(job.record(), indent=1))
+        write_text_atomic(self._folder(job) / JOB_FILE, json.dumps(job.record(), indent=1), private=True)
 
     def _load(self) -> None:
         """Rebuild the queue from the jobs folder (start-up)."""
@@ -132,13 +132,13 @@ class JobStore:
         incoming = self.root / f"{INCOMING_PREFIX}{job_id}"
         incoming.mkdir()
         try:
-            with atomic_path(incoming / REQUEST_FILE) as tmp, open(tmp, "wb") as handle:
+            with atomic_path(incoming / REQUEST_FILE, private=True) as tmp, open(tmp, "wb") as handle:
                 for piece in request_pieces:
                     handle.write(piece)
             with self._lock:
                 job = Job(id=job_id, seq=self._next_seq, operation=operation, engine=engine, owner=owner)
                 self._next_seq += 1
-                write_text_atomic(incoming / JOB_FILE, json.dumps(job.record(), indent=1))
+                write_text_atomic(incoming / JOB_FILE, json.dumps(job.record(), indent=1), private=True)
                 incoming.rename(self.root / job_id)
                 self._jobs[job_id] = job
                 self._lock.notify_all()

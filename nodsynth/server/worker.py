@@ -48,7 +48,7 @@ class Worker(threading.Thread):
         """Run one job to a finished state; never raises."""
         try:
             result_pieces = self._compute(job, lambda f, m: self.store.report(job, f, m))
-            with atomic_path(self.store.result_path(job)) as tmp, open(tmp, "wb") as handle:
+            with atomic_path(self.store.result_path(job), private=True) as tmp, open(tmp, "wb") as handle:
                 for piece in result_pieces:
                     handle.write(piece)
             self.store.finish(job, DONE, "done")

@@ -27,7 +27,6 @@ optimizer and learning-rate state), so the engine loads them directly and ``--re
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..casetables import csv_dicts, read_json
 from ..errors import InputError
 from ..labels import NODULE
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
@@ -349,15 +349,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _manifest_pairs(path: Path) -> list[tuple[Path, Path]]:
-    import csv
-
     if not path.is_file():
         raise InputError(f"manifest not found: {path}")
     if path.suffix.lower() == ".json":
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = read_json(path, "manifest")
     else:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = csv_dicts(path, "manifest")
     try:
         return [(path.parent / r["ct"], path.parent / r["labelmap"]) for r in rows]
     except (KeyError, TypeError) as exc:

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from ..atomic import write_csv_atomic
+from ..casetables import csv_dicts
 from ..engines.base import SUBTYPES, subtype_index
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
@@ -112,8 +113,7 @@ def read_manifest(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"training manifest not found: {path}")
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = csv_dicts(path, "training manifest")
     missing = {"image", "mask", "subtype"} - set(rows[0] if rows else {})
     if missing or not rows:
         raise InputError(f"{path}: a training manifest needs rows with columns image, mask, subtype"

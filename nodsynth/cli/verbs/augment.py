@@ -14,12 +14,11 @@ a whole new CT from the augmented map, as the NodMAISI paper does (NodMAISI engi
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 from pathlib import Path
 from typing import Optional
 
 from ...atomic import write_csv_atomic
+from ...casetables import csv_dicts, read_json
 from ...augment import DEFAULT_METHOD, METHODS, ResizeResult, check_percent, percent_tag, resize_series
 from ...errors import InputError
 from ...labelmap import load_labelmap
@@ -94,17 +93,13 @@ def manifest_cases(path: Path, data_root: Path | None) -> list[tuple[Path, Optio
     """
     root = data_root or path.parent
     if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not valid JSON ({exc})") from exc
+        data = read_json(path, "manifest")
         entries = [e for key in DATASET_KEYS for e in (data.get(key) or [])] if isinstance(data, dict) else []
         if not entries or not all(isinstance(e, dict) and "label" in e for e in entries):
             raise InputError(f"{path}: expected {{\"training\": [{{\"label\": ...}}, ...]}} with a 'label' per entry")
         names = [(str(e["label"]), e.get("ct")) for e in entries]
     else:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = csv_dicts(path, "manifest")
         if not rows or "label" not in rows[0]:
             raise InputError(f"{path}: a CSV manifest needs a 'label' column")
         names = [(r["label"], r.get("ct") or None) for r in rows]
@@ -192,8 +187,7 @@ def combined_stats(out: Path, labels: list[Path], target: Path) -> int:
     for label in labels:
         path = out / f"{volume_stem(label)}{STATS_SUFFIX}"
         if path.is_file():
-            with open(path, newline="", encoding="utf-8") as handle:
-                rows.extend(csv.DictReader(handle))
+            rows.extend(csv_dicts(path, "statistics table"))
     if rows:
         write_csv_atomic(target, rows)
     return len(rows)

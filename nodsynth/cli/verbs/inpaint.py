@@ -25,7 +25,9 @@ from ...errors import InputError
 from ...place import PLACES, placement_regions, resolve_lung, sample_centroids
 from ...presets import preset_histogram, read_histogram
 from ...shapes import ShapeLibrary, place_shape, procedural_shape, random_rotation
-from ...volume import lps_to_ras, read_volume, write_volume
+from ...labelmap import load_labelmap
+from ...segment.checks import read_ct
+from ...volume import lps_to_ras, write_volume
 from ..common import parse_triple, progress_bar
 from ..engine_args import add_engine_arguments, engine_from_args
 
@@ -86,13 +88,13 @@ def _shape(args: argparse.Namespace) -> np.ndarray:
 
 def inpaint_request(args: argparse.Namespace) -> tuple[InpaintRequest, Optional[np.ndarray]]:
     """The request these options describe and the nodule centre (LPS mm; None for a given mask)."""
-    ct = read_volume(args.ct)
-    labelmap = read_volume(args.labelmap) if args.labelmap else None
-    lung = read_volume(args.lung) if args.lung else None
+    ct = read_ct(args.ct)
+    labelmap = load_labelmap(args.labelmap) if args.labelmap else None
+    lung = load_labelmap(args.lung, "lung mask") if args.lung else None
     histogram = _histogram(args.histogram, args.subtype)
     lung_mask, nodules = resolve_lung(ct, labelmap, lung) if (labelmap or lung) else (None, None)
     if args.mask:
-        mask, centre = read_volume(args.mask), None
+        mask, centre = load_labelmap(args.mask, "nodule mask"), None
     else:
         if args.point:
             point = np.asarray(parse_triple(args.point, "--point"))

@@ -12,7 +12,8 @@ from pathlib import Path
 from ...atomic import write_text_atomic
 from ...errors import InputError
 from ...measure import measure_nodule, split_nodules
-from ...volume import read_volume
+from ...labelmap import load_labelmap
+from ...segment.checks import read_ct
 
 VERB = "measure"
 HELP = "Measure nodules in a mask: volume, diameters, centroid, HU, subtype, lobe, pleural distance."
@@ -28,9 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ct, mask = read_volume(args.ct), read_volume(args.mask)
-    labelmap = read_volume(args.labelmap) if args.labelmap else None
-    lung = read_volume(args.lung_mask) if args.lung_mask else None
+    ct, mask = read_ct(args.ct), load_labelmap(args.mask, "nodule mask")
+    labelmap = load_labelmap(args.labelmap) if args.labelmap else None
+    lung = load_labelmap(args.lung_mask, "lung mask") if args.lung_mask else None
     nodules = split_nodules(mask)
     if not nodules:
         raise InputError(f"{args.mask}: the mask is empty, no nodule to measure")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from ...atomic import write_text_atomic
+from ...casetables import csv_reader
 from ...errors import InputError
 from ...measure import measure_nodule
 from ...segment import METHODS, segment_nodule
@@ -120,12 +121,11 @@ def read_pins_csv(path: Path) -> list[dict]:
     """Rows of a PiNS annotation CSV, checked for the required columns and numbers."""
     if not path.is_file():
         raise InputError(f"annotation CSV not found: {path}")
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in PINS_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-        rows = list(reader)
+    reader = csv_reader(path, "annotation CSV")
+    missing = [c for c in PINS_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    rows = list(reader)
     if not rows:
         raise InputError(f"{path}: no annotations")
     for number, row in enumerate(rows, start=2):

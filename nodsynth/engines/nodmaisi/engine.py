@@ -23,7 +23,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from ...errors import InputError
+from ...errors import InputError, plain
 from ...progress import CancelToken, ProgressFn, check_cancel, no_progress, scaled_progress
 from ...volume import Volume, require_same_grid
 from ...weights import checkpoint_records, find_weights, weights_report
@@ -70,7 +70,7 @@ def _output_grid(labelmap: Volume, size_ijk, spacing_mm) -> Optional[Volume]:
     else:
         size = np.asarray(size_ijk, dtype=int)
         if size.shape != (3,) or np.any(size < 1):
-            raise InputError(f"output size must be three positive voxel counts, got {size_ijk!r}")
+            raise InputError(f"output size must be three positive voxel counts, got {plain(size_ijk)!r}")
     return centred_grid(labelmap, size, spacing)
 
 
