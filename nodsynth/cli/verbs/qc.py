@@ -11,10 +11,11 @@ from pathlib import Path
 
 from ...atomic import write_text_atomic
 from ...errors import InputError
+from ...labelmap import load_labelmap
 from ...qc.check import check_ct, qc_passed, verdict_line, verdict_record
 from ...qc.stats import MIN_VOLUMES, group_medians_hu, learn_statistics, read_statistics
-from ...volume import read_volume
-from ..common import progress_bar, refuse_overwrite
+from ...segment.checks import read_ct
+from ..common import progress_bar
 
 VERB = "qc"
 HELP = "quality check of CTs: learn organ median HU ranges from real CTs, check a CT against them"
@@ -43,12 +44,11 @@ def _run_stats(args: argparse.Namespace) -> int:
     if len(args.cts) != len(args.labelmaps):
         raise InputError(f"--cts names {len(args.cts)} CT(s) but --labelmaps {len(args.labelmaps)} label map(s): "
                          f"give one label map per CT, in the same order")
-    refuse_overwrite([args.out], [*args.cts, *args.labelmaps])
     report = progress_bar("qc stats")
     medians = []
     for n, (ct_path, map_path) in enumerate(zip(args.cts, args.labelmaps)):
         report(n / len(args.cts), ct_path.name)
-        medians.append(group_medians_hu(read_volume(ct_path), read_volume(map_path)))
+        medians.append(group_medians_hu(read_ct(ct_path), load_labelmap(map_path)))
     report(1.0, "done")
     statistics, left_out = learn_statistics(medians)
     write_text_atomic(args.out, json.dumps(statistics, indent=1) + "\n")
@@ -60,7 +60,7 @@ def _run_stats(args: argparse.Namespace) -> int:
 
 def _run_check(args: argparse.Namespace) -> int:
     statistics = read_statistics(args.qc_stats)
-    verdicts = check_ct(read_volume(args.ct), read_volume(args.labelmap), statistics)
+    verdicts = check_ct(read_ct(args.ct), load_labelmap(args.labelmap), statistics)
     for v in verdicts:
         median = "no voxels" if v.median_hu is None else f"{v.median_hu:.1f} HU"
         print(f"  {v.group:24s} {median:>12s}  accepted {v.low_hu:.1f}..{v.high_hu:.1f} HU"
