@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ...atomic import write_csv_atomic, write_text_atomic
+from ...atomic import staged_folder, write_csv_atomic, write_text_atomic
 from ...errors import InputError
 from ...review.fidelity import dice
 from ..common import progress_bar
@@ -32,7 +32,8 @@ RESULT_MASK_RGB = (255, 60, 60)
 
 @dataclass
 class DemoContext:
-    """What the steps share: the output folder, the seed, the patient and each step's results."""
+    """What the steps share: the folder they write into (staged beside ``--out``, moved onto it at the end),
+    the seed, the patient and each step's results."""
 
     out: Path
     seed: int
@@ -323,9 +324,23 @@ def select_steps(text: Optional[str]) -> list[DemoStep]:
     return [s for s in STEPS if s.name in wanted]
 
 
+SUMMARY_FILE = "demo.json"
+"""Marks a folder as the demo's output: only such a folder (or an empty one) is replaced by a new run."""
+
+
 def run(args: argparse.Namespace) -> int:
     steps = select_steps(args.steps)
-    ctx = DemoContext(out=Path(args.out), seed=int(args.seed))
+    out = Path(args.out)
+    with staged_folder(out, replaceable=SUMMARY_FILE) as stage:  # a re-run replaces the earlier patient whole
+        failed, summary = _run_steps(steps, DemoContext(out=stage, seed=int(args.seed)), out)
+        write_text_atomic(stage / SUMMARY_FILE, json.dumps(
+            {"seed": int(args.seed), "steps": summary, "failed": failed}, indent=2))
+    print(f"demo {'FAILED: ' + ', '.join(failed) if failed else 'done'}; outputs under {out}")
+    return 1 if failed else 0
+
+
+def _run_steps(steps: list[DemoStep], ctx: DemoContext, out: Path) -> tuple[list[str], dict]:
+    """Run ``steps`` into ``ctx.out``; ``(failed step names, {step: seconds and files as they will lie under out})``."""
     failed: list[str] = []
     summary = {}
     for step in steps:
@@ -343,10 +358,7 @@ def run(args: argparse.Namespace) -> int:
             failed.append(step.name)
             continue
         seconds = time.perf_counter() - start
-        summary[step.name] = {"seconds": round(seconds, 2), "files": [str(f) for f in files]}
-        print(f"[{step.name}] wrote {len(files)} file(s) to {ctx.out / step.name} in {seconds:.1f} s")
-    if summary:
-        write_text_atomic(ctx.out / "demo.json", json.dumps(
-            {"seed": ctx.seed, "steps": summary, "failed": failed}, indent=2))
-    print(f"demo {'FAILED: ' + ', '.join(failed) if failed else 'done'}; outputs under {ctx.out}")
-    return 1 if failed else 0
+        summary[step.name] = {"seconds": round(seconds, 2),
+                              "files": [str(out / Path(f).relative_to(ctx.out)) for f in files]}
+        print(f"[{step.name}] wrote {len(files)} file(s) to {out / step.name} in {seconds:.1f} s")
+    return failed, summary
