@@ -141,3 +141,16 @@ def test_demo_measurements_name_each_nodule_lobe_and_pleural_contact(demo_run):
             assert float(row["pleural_distance_mm"]) >= 3.0, name
         if row["true_subtype"] in ("solid", "ground-glass"):
             assert row["subtype"] == row["true_subtype"], name
+
+
+@pytest.mark.parametrize("subtype", ["solid", "part-solid", "ground-glass"])
+def test_demo_inserts_one_12_mm_nodule_per_subtype(demo_run, subtype):
+    """The demo's claim, measured on what it inserted: the voxels its CT changed form a 12 mm equivalent sphere."""
+    _, out = demo_run
+    before = read_volume(out / "phantom" / "ct.nii.gz")
+    after = read_volume(out / "inpaint" / f"ct_{subtype}.nii.gz")
+    changed_mm3 = np.count_nonzero(after.array != before.array) * before.voxel_volume_mm3
+    assert (6.0 * changed_mm3 / np.pi) ** (1.0 / 3.0) == pytest.approx(demo.INPAINT_DIAMETER_MM, abs=1.0)
+    with open(out / "inpaint" / "inpaint.csv", newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["subtype"] == subtype)
+    assert float(row["diameter_mm"]) == pytest.approx(demo.INPAINT_DIAMETER_MM, abs=1.0)

@@ -132,33 +132,39 @@ INPAINT_DIAMETER_MM = 12.0
 
 
 def step_inpaint(ctx: DemoContext, folder: Path) -> list[Path]:
-    """Insert one 12 mm nodule per subtype (preset histogram, model-free) at a sampled inner-lung centre; CT, PNG and JSD per subtype."""
+    """Insert one 12 mm nodule (equivalent-sphere diameter) per subtype (preset histogram, model-free) at a sampled
+    inner-lung centre; CT, mask, PNG and JSD per subtype."""
     from ...engines.base import SUBTYPES, InpaintRequest
     from ...engines.classic import ClassicEngine
     from ...overlay import axial_panel, axial_pixel_size_mm, save_panels
     from ...place import placement_regions, resolve_lung, sample_centroids
     from ...presets import preset_histogram
-    from ...shapes import place_shape, procedural_shape
+    from ...shapes import bounding_diameter_mm, place_shape, procedural_shape, shape_measurements
     from ...volume import write_volume
 
     patient = ctx.patient
     lung, existing = resolve_lung(labelmap=patient.labelmap)
-    regions = placement_regions(lung, INPAINT_DIAMETER_MM, nodules=existing)
+    shapes = [procedural_shape(1.2, 0.4, 0.2, seed=ctx.seed + number) for number in range(len(SUBTYPES))]
+    widest_mm = max(bounding_diameter_mm(shape, INPAINT_DIAMETER_MM) for shape in shapes)
+    regions = placement_regions(lung, widest_mm, nodules=existing)  # the whole nodule lies in the lung
     rows, written = [], []
-    for number, subtype in enumerate(SUBTYPES):
+    for number, (subtype, shape) in enumerate(zip(SUBTYPES, shapes)):
         centre = sample_centroids(regions, "inner", 1, seed=ctx.seed + number)[0]
-        mask = place_shape(procedural_shape(1.2, 0.4, 0.2, seed=ctx.seed + number), patient.ct, centre, INPAINT_DIAMETER_MM)
+        mask = place_shape(shape, patient.ct, centre, INPAINT_DIAMETER_MM)
         result = ClassicEngine().inpaint(InpaintRequest(patient.ct, mask, subtype, preset_histogram(subtype),
                                                         lung_mask=lung, seed=ctx.seed))
         rows.append({"subtype": subtype, "jsd": round(result.info["jsd"], 5), "voxels": int(mask.array.sum()),
+                     "diameter_mm": round(shape_measurements(mask)["equivalent_diameter_mm"], 2),
                      "centre_lps_mm": " ".join(f"{v:.1f}" for v in centre)})
         written.append(write_volume(result.ct, folder / f"ct_{subtype}.nii.gz"))
+        written.append(write_volume(mask, folder / f"mask_{subtype}.nii.gz"))
         panels = [axial_panel("before", patient.ct, centre, [], OVERLAY_HALF_WIDTH_MM),
                   axial_panel(f"{subtype}  JSD {rows[-1]['jsd']:.3f}", result.ct, centre, [(mask, RESULT_MASK_RGB)],
                               OVERLAY_HALF_WIDTH_MM)]
         written.append(save_panels(folder / f"inpaint_{subtype}.png", panels, scale=3,
                                    pixel_size_mm=axial_pixel_size_mm(patient.ct)))
-        print(f"inpaint {subtype}: {rows[-1]['voxels']} voxels, JSD(target, inserted) {rows[-1]['jsd']:.4f}")
+        print(f"inpaint {subtype}: {rows[-1]['voxels']} voxels, {rows[-1]['diameter_mm']:.1f} mm "
+              f"(equivalent sphere, {INPAINT_DIAMETER_MM:g} mm asked), JSD(target, inserted) {rows[-1]['jsd']:.4f}")
     written.append(write_csv_atomic(folder / "inpaint.csv", rows))
     return written
 
@@ -205,23 +211,23 @@ def _inserted_nodules(patient, seed: int):
     from ...engines.classic import ClassicEngine
     from ...place import placement_regions, resolve_lung, sample_centroids
     from ...presets import nodule_histogram
-    from ...shapes import place_shape, procedural_shape
+    from ...shapes import bounding_diameter_mm, place_shape, procedural_shape
+    from ...sphere import sphere_diameter_mm
 
     lung, existing = resolve_lung(labelmap=patient.labelmap)
-    largest = max(n.diameter_mm for n in patient.nodules)
-    candidates = sample_centroids(placement_regions(lung, largest, nodules=existing), "inner", 200, seed=seed)
+    shapes = [procedural_shape(1.2, 0.4, 0.2, seed=seed + number) for number in range(len(patient.nodules))]
+    diameters = [sphere_diameter_mm(np.count_nonzero(n.mask.array) * n.mask.voxel_volume_mm3) for n in patient.nodules]
+    widest = max(bounding_diameter_mm(s, d) for s, d in zip(shapes, diameters))
+    candidates = sample_centroids(placement_regions(lung, widest, nodules=existing), "inner", 200, seed=seed)
     centres: list = []
     for point in candidates:
-        if all(np.linalg.norm(point - c) > largest + REVIEW_SEPARATION_MM for c in centres):
+        if all(np.linalg.norm(point - c) > widest + REVIEW_SEPARATION_MM for c in centres):
             centres.append(point)
     if len(centres) < len(patient.nodules):
         raise InputError("the demo lungs have no room for the inserted nodules")
     ct, inserted = patient.ct, []
     for number, (nodule, centre) in enumerate(zip(patient.nodules, centres)):
-        shape = procedural_shape(1.2, 0.4, 0.2, seed=seed + number)
-        trial = place_shape(shape, ct, centre, nodule.diameter_mm)  # then scaled to the phantom nodule's volume
-        scale = (np.count_nonzero(nodule.mask.array) / np.count_nonzero(trial.array)) ** (1.0 / 3.0)
-        mask = place_shape(shape, ct, centre, nodule.diameter_mm * scale)
+        mask = place_shape(shapes[number], ct, centre, diameters[number])  # the phantom nodule's volume
         ct = ClassicEngine().inpaint(InpaintRequest(ct, mask, nodule.subtype, nodule_histogram(patient.ct, nodule.mask),
                                                     lung_mask=lung, seed=seed + number)).ct
         inserted.append((nodule, mask))
@@ -290,7 +296,8 @@ STEPS: list[DemoStep] = [
              needs=("segment",)),
     DemoStep("augment", "shrink the solid nodule to 50 % with lobe refill, model-free CT re-render, before/after PNG",
              step_augment, needs=("phantom",)),
-    DemoStep("inpaint", "one model-free nodule per subtype at a sampled inner-lung centre, JSD and PNG per subtype",
+    DemoStep("inpaint", f"one {INPAINT_DIAMETER_MM:g} mm (equivalent-sphere diameter) model-free nodule per subtype at a "
+                        "sampled inner-lung centre, JSD and PNG per subtype",
              step_inpaint, needs=("phantom",)),
     DemoStep("review", "visual Turing test: phantom nodules vs model-free inserted ones, a blinded two-phase study, "
                        "a scripted reader scored, report.html", step_review, needs=("phantom",)),
