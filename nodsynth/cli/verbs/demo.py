@@ -23,7 +23,8 @@ from ...review.fidelity import dice
 from ..common import progress_bar
 
 VERB = "demo"
-HELP = "Build the synthetic demo chest CT, segment its nodules from a click each, measure them, draw PNGs."
+HELP = ("run the demo patient end to end: phantom (its synthetic chest CT), segment (a click a nodule), measure, "
+        "augment (shrink one to 50 %), inpaint (a 12 mm nodule per subtype), review (a visual Turing test)")
 
 OVERLAY_HALF_WIDTH_MM = 30.0
 TRUE_MASK_RGB = (90, 255, 90)

@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output CT")
     parser.add_argument("--out-mask", help="also write the inserted nodule mask here")
     parser.add_argument("--json", help="write the centre, engine and timing here")
-    add_engine_arguments(parser)
+    add_engine_arguments(parser, operations=("inpaint",))
 
 
 def _histogram(text: str, subtype: str) -> Optional[np.ndarray]:

@@ -16,7 +16,8 @@ from ...volume import read_volume
 from ..common import refuse_overwrite
 
 VERB = "measure"
-HELP = "Measure nodules in a mask: volume, diameters, centroid, HU, subtype, lobe, pleural distance."
+HELP = ("measure nodules in a mask: volume, equivalent-sphere and longest diameters, centroid, HU, subtype, lobe, "
+        "pleural distance")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ HELP = "compare real and synthetic CTs per nodule, lobe and edited region; CSV, 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    compare = sub.add_parser("compare", help="per-nodule fidelity (JSD, Dice of the re-segmented nodule, "
+    compare = sub.add_parser("compare", help="compare one or many real / synthetic pairs: per-nodule fidelity (JSD, Dice of the re-segmented nodule, "
                                              "reproduced), lobe/body HU, ROI-edit numbers, report.html")
     compare.add_argument("--real", type=Path, help="the real CT (HU)")
     compare.add_argument("--synthetic", type=Path, help="the synthetic CT on the same grid")

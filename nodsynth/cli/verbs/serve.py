@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest accepted request in MiB (default 2048)")
     parser.add_argument("--keep-hours", type=float, default=24.0,
                         help="delete finished jobs not fetched within this many hours (default 24)")
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                        help="server log level (default info)")
 
 
 def is_loopback(host: str) -> bool:

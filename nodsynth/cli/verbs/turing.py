@@ -21,17 +21,17 @@ from ...review.study_inputs import read_study_inputs
 from ..common import parse_triple, progress_bar, refuse_overwrite
 
 VERB = "turing"
-HELP = "visual Turing test: build a blinded real/synthetic reading study, score reader answers"
+HELP = "run a visual Turing test: build a blinded real/synthetic reading study, score reader answers"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    build = sub.add_parser("build", help="a blinded study (cropped cubes + montages, full context, key)")
+    build = sub.add_parser("build", help="build a blinded study (cropped cubes + montages, full context, key)")
     build.add_argument("--real", type=Path, required=True, help="manifest of real nodules (ct, mask or coordX/Y/Z, ...)")
     build.add_argument("--synthetic", type=Path, required=True, help="manifest of synthetic nodules")
     build.add_argument("--out", type=Path, required=True, help="new study folder")
-    build.add_argument("--n-real", type=int, required=True)
-    build.add_argument("--n-synthetic", type=int, required=True)
+    build.add_argument("--n-real", type=int, required=True, help="real cases to draw into the study")
+    build.add_argument("--n-synthetic", type=int, required=True, help="synthetic cases to draw into the study")
     build.add_argument("--phases", default="cropped,full", help="cropped, full or both (read in that order)")
     build.add_argument("--seed", type=int, default=0, help="selection, ids and order (keep it private)")
     build.add_argument("--cube-mm", type=float, default=DEFAULT_CUBE_MM, help="cropped cube edge (default 64)")
@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                  "(default: the coarsest of the chosen CTs per axis)")
     build.add_argument("--full", choices=FULL_CONTEXTS, default="lung-box",
                        help="full context: the lung box (default) or the whole CT")
-    score = sub.add_parser("score", help="confusion matrices, rates, Wilson CI, binomial p, AUC, McNemar, kappa")
+    score = sub.add_parser("score", help="score the readers' answers: confusion matrices, rates, Wilson CI, binomial p, "
+                                         "AUC, McNemar, kappa")
     source = score.add_mutually_exclusive_group(required=True)
     source.add_argument("--key", type=Path, help="the study's key.csv")
     source.add_argument("--study", type=Path, help="the study folder (its key.csv, checked against study.json)")

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="resample a grid outside MAISI's limits to a valid one, and the result back")
     parser.add_argument("--json", metavar="FILE", help="write the result's info here (timesteps, tiles, seconds, "
                                                        "checkpoints with SHA-256)")
-    add_engine_arguments(parser, default="nodmaisi")
+    add_engine_arguments(parser, default="nodmaisi", operations=("twin",))
 
 
 def twin_request(args: argparse.Namespace) -> TwinRequest:
