@@ -244,7 +244,7 @@ def step_review(ctx: DemoContext, folder: Path) -> list[Path]:
     from ...review.pairs import ReviewPair, review_pairs
     from ...review.reading import ReadingSession
     from ...review.score import score_answers
-    from ...review.score_report import score_html
+    from ...review.score_report import score_html, score_metadata
     from ...review.study import build_study
     from ...review.study_inputs import read_study_inputs
     from ...volume import write_volume
@@ -279,6 +279,7 @@ def step_review(ctx: DemoContext, folder: Path) -> list[Path]:
                        int(rng.integers(1, 6)), float(rng.uniform(4.0, 30.0)))
     key = read_key(folder / "study" / "key.csv")
     scores = score_answers(key, read_answer_sheets([session.path], key))
+    scores["study"] = score_metadata(folder / "study" / "key.csv", scores, shown_path="study/key.csv")
     written += [folder / "study" / "study.json", session.path,
                 write_text_atomic(folder / "score.json", json.dumps(scores, indent=1) + "\n"),
                 write_text_atomic(folder / "report.html", score_html(scores, "Demo visual Turing test"))]

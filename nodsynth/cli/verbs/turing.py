@@ -15,7 +15,7 @@ from ...errors import InputError
 from ...review.answers import read_answer_sheets
 from ...review.key import locate_key, read_key
 from ...review.score import score_answers
-from ...review.score_report import score_html
+from ...review.score_report import score_html, score_metadata
 from ...review.study import DEFAULT_CUBE_MM, FULL_CONTEXTS, build_study, parse_phases
 from ...review.study_inputs import read_study_inputs
 from ..common import parse_triple, progress_bar, refuse_overwrite
@@ -84,6 +84,7 @@ def _score(args: argparse.Namespace) -> int:
     refuse_overwrite([args.json, args.html], [key_path, *args.answers])
     key = read_key(key_path)
     scores = score_answers(key, read_answer_sheets(args.answers, key))
+    scores["study"] = score_metadata(key_path, scores)
     page = score_html(scores) if args.html else None
     write_text_atomic(args.json, json.dumps(scores, indent=1) + "\n")
     if page is not None:
