@@ -39,7 +39,7 @@ class HRLDMInpaint(ScriptedLoadableModule):
         self.parent.helpText = (
             "Insert a synthetic lung nodule into a healthy CT: click its centre or sample one (inner lung or "
             "sub-pleural), choose its shape (procedural, from a shape library or from a segmented nodule) and "
-            "diameter, its subtype and its HU histogram (by default a real LIDC nodule's of that subtype and size; or "
+            "diameter (of the sphere with the nodule's volume), its subtype and its HU histogram (by default a real LIDC nodule's of that subtype and size; or "
             "the subtype's mean preset, or a segmented nodule's; shifted and widened), then inpaint with HR-LDM "
             "(DDPM-1000 as published; DDIM-50 the fast option) or the model-free engine.")
         self.parent.acknowledgementText = "HR-LDM: histogram-regularised latent diffusion in the MAISI latent space."

@@ -86,13 +86,43 @@ def test_unknown_step_exits_2_and_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_a_failing_step_makes_the_exit_status_1_and_skips_its_dependents(tmp_path, capsys):
-    blocker = tmp_path / "not_a_folder"
-    blocker.write_text("a file where the output folder should go")
-    assert main(["demo", "--out", str(blocker), "--steps", "segment"]) == 1
+def test_a_failing_step_makes_the_exit_status_1_and_skips_its_dependents(tmp_path, capsys, monkeypatch):
+    def broken(ctx, folder):
+        raise RuntimeError("phantom broke")
+
+    monkeypatch.setattr(demo, "STEPS", [demo.DemoStep("phantom", "a failing phantom", broken)] + demo.STEPS[1:])
+    assert main(["demo", "--out", str(tmp_path / "out"), "--steps", "segment"]) == 1
     err = capsys.readouterr().err
     assert "[phantom] FAILED" in err and "[segment] skipped" in err
-    assert blocker.read_text().startswith("a file")
+    assert json.loads((tmp_path / "out" / "demo.json").read_text())["failed"] == ["phantom", "segment"]
+
+
+def test_the_same_demo_runs_twice_into_one_folder_and_another_seed_replaces_it_whole(tmp_path):
+    out = tmp_path / "demo_output"
+    assert main(["demo", "--out", str(out), "--steps", "phantom"]) == 0
+    first = (out / "phantom" / "points.csv").read_text()
+    (out / "review").mkdir()  # a step of the earlier run that the next one does not make
+    assert main(["demo", "--out", str(out), "--steps", "phantom"]) == 0
+    assert (out / "phantom" / "points.csv").read_text() == first
+    assert sorted(p.name for p in out.iterdir()) == ["demo.json", "phantom"]
+    assert main(["demo", "--out", str(out), "--steps", "phantom", "--seed", "1"]) == 0
+    assert (out / "phantom" / "points.csv").read_text() != first
+    assert json.loads((out / "demo.json").read_text())["seed"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo_output"]  # no staging folder left beside it
+
+
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_demo_refuses_an_output_that_is_not_a_demo_folder_and_writes_nothing(tmp_path, capsys, kind):
+    out = tmp_path / "mine"
+    if kind == "folder":
+        out.mkdir()
+        (out / "notes.txt").write_text("not the demo's")
+    else:
+        out.write_text("a file where the output folder should go")
+    assert main(["demo", "--out", str(out), "--steps", "phantom"]) == 2
+    assert "not an empty folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    assert (out / "notes.txt" if kind == "folder" else out).read_text().startswith(("not the", "a file"))
 
 
 def test_demo_measurements_name_each_nodule_lobe_and_pleural_contact(demo_run):
@@ -111,3 +141,16 @@ def test_demo_measurements_name_each_nodule_lobe_and_pleural_contact(demo_run):
             assert float(row["pleural_distance_mm"]) >= 3.0, name
         if row["true_subtype"] in ("solid", "ground-glass"):
             assert row["subtype"] == row["true_subtype"], name
+
+
+@pytest.mark.parametrize("subtype", ["solid", "part-solid", "ground-glass"])
+def test_demo_inserts_one_12_mm_nodule_per_subtype(demo_run, subtype):
+    """The demo's claim, measured on what it inserted: the voxels its CT changed form a 12 mm equivalent sphere."""
+    _, out = demo_run
+    before = read_volume(out / "phantom" / "ct.nii.gz")
+    after = read_volume(out / "inpaint" / f"ct_{subtype}.nii.gz")
+    changed_mm3 = np.count_nonzero(after.array != before.array) * before.voxel_volume_mm3
+    assert (6.0 * changed_mm3 / np.pi) ** (1.0 / 3.0) == pytest.approx(demo.INPAINT_DIAMETER_MM, abs=1.0)
+    with open(out / "inpaint" / "inpaint.csv", newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["subtype"] == subtype)
+    assert float(row["diameter_mm"]) == pytest.approx(demo.INPAINT_DIAMETER_MM, abs=1.0)

@@ -26,6 +26,9 @@ def test_sampled_inner_insertion(slab, tmp_path):
     assert summary["engine"] == "classic" and summary["jsd"] <= 0.05
     changed = result.array != ct.array
     assert changed.any() and mask.array.sum() == summary["nodule_voxels"]
+    # --diameter-mm is the equivalent-sphere diameter of what is inserted
+    inserted_mm = (6.0 * mask.array.sum() * ct.voxel_volume_mm3 / np.pi) ** (1.0 / 3.0)
+    assert inserted_mm == pytest.approx(12.0, abs=1.0) and summary["equivalent_diameter_mm"] == pytest.approx(inserted_mm, abs=0.01)
     # changes stay at the nodule (within its 1 mm partial-volume edge: one voxel in-plane here)
     from scipy import ndimage
     near = ndimage.binary_dilation(mask.array > 0, iterations=2)

@@ -141,6 +141,19 @@ def test_score_report_plot_and_tables_in_the_browser(browser, reports):
     assert groups == sorted(groups) and header.get_attribute("aria-sort") == "ascending"
 
 
+WINDOW_PX = 1400
+
+
+@pytest.mark.parametrize("page", ["compare/report.html", "score.html"])
+def test_reports_fit_a_1400_px_window(browser, reports, page):
+    """Nothing needs a horizontal scroll at 1400 px (the nodule table had 19 columns of 4-decimal numbers)."""
+    browser.set_window_size(WINDOW_PX, 900)
+    browser.set_window_size(2 * WINDOW_PX - browser.execute_script("return window.innerWidth"), 900)
+    _open(browser, reports / page)
+    inner, scroll = browser.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
+    assert inner == WINDOW_PX and scroll <= WINDOW_PX, f"{page}: {scroll} px wide in a {inner} px window"
+
+
 def test_the_checks_see_a_missing_image(browser, reports, tmp_path):
     """Negative control: the same page without its images folder fails the image and console checks."""
     shutil.copy(reports / "compare" / "report.html", tmp_path / "report.html")

@@ -86,6 +86,47 @@ def test_a_lost_nodule_is_not_reproduced_and_the_others_are(patient, missing_one
     assert len(others) == len(patient.nodules) - 1 and all(n.reproduced for n in others)
 
 
+def test_an_inserted_nodule_has_no_jsd_and_says_why(patient, tmp_path):
+    """The real CT has lung where a nodule was inserted: real-vs-synthetic JSD is not defined (was always ln 2)."""
+    solid = next(n for n in patient.nodules if n.kind == "solid")
+    moved = solid.mask.with_array(np.roll(solid.mask.array, 12, axis=2))  # 15 mm away, in the lung
+    inserted = ClassicEngine().inpaint(InpaintRequest(patient.ct, moved, "solid", nodule_histogram(patient.ct, solid.mask),
+                                                      lung_mask=patient.lung_mask(), seed=0)).ct
+    case = compare_case(patient.ct, inserted, patient.labelmap, mask=moved, changed=moved)
+    (nodule,) = case.nodules
+    assert nodule.jsd is None and "JSD n/a" in nodule.note and nodule.reproduced
+    for name, volume in (("real", patient.ct), ("synthetic", inserted), ("labels", patient.labelmap),
+                         ("mask", moved)):
+        write_volume(volume, tmp_path / f"{name}.nii.gz")
+    out = tmp_path / "review"
+    assert main(["review", "compare", *[f"--{k}={tmp_path / v}" for k, v in (
+        ("real", "real.nii.gz"), ("synthetic", "synthetic.nii.gz"), ("labelmap", "labels.nii.gz"),
+        ("mask", "mask.nii.gz"), ("changed", "mask.nii.gz"))], "--out", str(out), "--no-images"]) == 0
+    row = next(csv.DictReader(open(out / "nodules.csv", newline="")))
+    assert row["jsd"] == "" and "JSD n/a" in row["note"]
+    page = (out / "report.html").read_text()
+    assert 'data-sort="n/a">n/a</td>' in page
+    x = float(row["x_lps_mm"])
+    assert f">{x:.1f}</td>" in page and f">{x:.4f}</td>" not in page  # mm to 0.1 in the page
+
+
+def test_triplet_panels_are_240_px_with_their_window_and_a_10_mm_scale_bar(patient, twin):
+    from nodsynth.overlay import TEXT_RGB
+    from nodsynth.review.triplets import PANEL_PX, SCALE_BAR_MM, nodule_triplet, panel_scale
+
+    case = compare_case(patient.ct, twin, patient.labelmap)
+    image = np.asarray(nodule_triplet(patient.ct, twin, case.nodules[0]))
+    assert image.shape[1] >= 3 * PANEL_PX
+    bar_px = int(round(SCALE_BAR_MM * panel_scale(patient.ct) / min(patient.ct.spacing)))
+    white = np.all(image[:, :PANEL_PX] == TEXT_RGB, axis=2)  # the first panel
+
+    def longest_run(row):
+        edges = np.diff(np.concatenate([[0], row.astype(int), [0]]))
+        return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max(initial=0))
+
+    assert bar_px in {longest_run(row) for row in white}, f"no {bar_px} px ({SCALE_BAR_MM:g} mm) bar"
+
+
 def test_roi_edit_numbers(patient):
     solid = next(n for n in patient.nodules if n.kind == "solid")
     resized = resize_nodule(patient.labelmap, solid.center_lps, 50.0).labelmap

@@ -10,7 +10,7 @@ from scipy import ndimage
 from conftest import shared_path
 from nodsynth.cli.main import main
 from nodsynth.errors import InputError
-from nodsynth.shapes import (ShapeLibrary, place_shape, procedural_shape, random_rotation,
+from nodsynth.shapes import (ShapeLibrary, bounding_diameter_mm, place_shape, procedural_shape, random_rotation,
                              shape_measurements)
 from nodsynth.volume import Volume, read_volume
 
@@ -41,14 +41,14 @@ def test_library_measurements_follow_reader_diameters(library):
 
 
 def test_shape_round_trip_onto_its_own_grid(library):
-    """Placing a stored shape back at its centroid and bounding diameter reproduces the real mask."""
+    """Placing a stored shape back at its centroid and equivalent diameter reproduces the real mask."""
     by_file = {e["source"]: i for i, e in enumerate(library.entries)}
     dices = []
     for name in ("LIDC-IDRI-0001_R_1.nii.gz", "LIDC-IDRI-0003_R_2.nii.gz"):
         mask = read_volume(shared_path("lidc_vois", "nodule_mask", name))
         entry = library.entries[by_file[name]]
         placed = place_shape(library.shapes[by_file[name]], mask, entry["centroid_lps_mm"],
-                             entry["bounding_diameter_mm"])
+                             entry["equivalent_diameter_mm"])
         dices.append(_dice(mask.array > 0, placed.array > 0))
     print("round-trip Dice:", np.round(dices, 3).tolist())
     assert min(dices) > 0.8
@@ -63,7 +63,7 @@ def test_place_shape_scales_and_stays_in_its_sphere(library):
         mask = place_shape(shape, ct, centre, diameter, rotation=random_rotation(5))
         kji = np.argwhere(mask.array > 0)
         distance = np.linalg.norm(ct.index_to_world(kji[:, ::-1].astype(float)) - centre, axis=1)
-        assert distance.max() <= diameter / 2 + 1e-6
+        assert distance.max() <= 1.1 * bounding_diameter_mm(shape, diameter) / 2
         volumes.append(mask.array.sum() * ct.voxel_volume_mm3)
     assert 6.0 < volumes[1] / volumes[0] < 10.5  # volume grows as diameter^3 (8x)
     with pytest.raises(InputError, match="outside"):
@@ -105,3 +105,18 @@ def test_cli_errors(tmp_path, capsys):
     assert not (tmp_path / "x.npz").exists()
     with pytest.raises(InputError, match=".npz"):
         ShapeLibrary(np.zeros((1, 8, 8, 8), np.uint8), [{}]).save(tmp_path / "lib.bin")
+
+
+@pytest.mark.parametrize("spacing", [(1.25, 1.25, 2.0), (0.7, 0.7, 1.0)])
+@pytest.mark.parametrize("kw", [{}, {"elongation": 1.2, "lobulation": 0.4, "spiculation": 0.2},
+                                {"elongation": 2.0, "spiculation": 1.0}])
+def test_a_placed_nodule_measures_the_equivalent_diameter_asked(spacing, kw):
+    """The diameter of place_shape is the equivalent-sphere diameter: the mask's volume gives it back (1 mm)."""
+    ct = Volume(np.zeros((40, 64, 64), np.int16), spacing=spacing)
+    centre = ct.index_to_world([32, 32, 20])
+    for diameter in (6.0, 12.0, 20.0):
+        shape = procedural_shape(seed=3, **kw)
+        mask = place_shape(shape, ct, centre, diameter, rotation=random_rotation(1))
+        measured = shape_measurements(mask)
+        assert measured["equivalent_diameter_mm"] == pytest.approx(diameter, abs=1.0), (kw, diameter)
+        assert measured["bounding_diameter_mm"] >= diameter

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,18 @@ def test_html_report_has_the_tables_and_a_bar_plot(table2):
     for figure in ("66.0", "72.0", "60.0", "40.0", "56.0", "44.0"):
         assert f">{figure}<" in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
+
+
+def test_the_score_report_states_the_study_date_readers_and_key_sha256(table2):
+    scores, folder = table2
+    digest = hashlib.sha256((folder / "key.csv").read_bytes()).hexdigest()
+    assert scores["study"]["key_sha256"] == digest and scores["study"]["readers"] == 1
+    page = (folder / "scores.html").read_text()
+    study = page[page.index('id="study"'):page.index("</table>", page.index('id="study"'))]
+    for label, value in (("key SHA-256", digest), ("readers", "1"), ("key file", str(folder / "key.csv")),
+                         ("scored (UTC)", scores["study"]["scored_utc"])):
+        assert f">{label}</td>" in study and f">{value}</td>" in study, label
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", scores["study"]["scored_utc"])
 
 
 def _two_reader_sheets(tmp_path, key, rng):

@@ -81,26 +81,36 @@ def write_csv_atomic(target: str | os.PathLike, rows: Sequence[Mapping[str, obje
 
 
 @contextlib.contextmanager
-def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
+def staged_folder(target: str | os.PathLike, replaceable: str = "") -> Iterator[Path]:
     """Yield a hidden sibling folder to fill; move it onto ``target`` on success.
 
     ``target`` must not exist or be an empty folder (else :class:`~nodsynth.errors.InputError`
-    before anything is written). On any exception the staging folder is removed, so a reader sees
-    either no ``target`` or a complete one.
+    before anything is written), unless ``replaceable`` names a file that marks ``target`` as an
+    earlier output of the same kind: such a folder is replaced whole. On any exception the staging
+    folder is removed, so a reader sees either the earlier ``target`` or a complete new one.
     """
     import shutil
 
     target = Path(target)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InputError(f"{target} already exists and is not an empty folder; choose a new output folder")
+        if not (replaceable and target.is_dir() and (target / replaceable).is_file()):
+            marker = f" (no {replaceable} in it)" if replaceable and target.is_dir() else ""
+            raise InputError(f"{target} already exists and is not an empty folder{marker}; choose a new output folder")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.{secrets.token_hex(6)}.staging"
+    token = secrets.token_hex(6)
+    staging = target.parent / f".{target.name}.{token}.staging"
     staging.mkdir()  # the usual permissions (umask), unlike mkdtemp's owner-only folder
     try:
         yield staging
-        if target.exists():
+        if target.exists() and not any(target.iterdir()):
             target.rmdir()
-        os.replace(staging, target)
+        if target.exists():
+            earlier = target.parent / f".{target.name}.{token}.replaced"
+            os.replace(target, earlier)
+            os.replace(staging, target)
+            shutil.rmtree(earlier, ignore_errors=True)
+        else:
+            os.replace(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -28,6 +28,7 @@ TITLE_HEIGHT_PX = 18
 GAP_PX = 6
 BACKGROUND_RGB = (16, 16, 16)
 TEXT_RGB = (235, 235, 235)
+SCALE_BAR_MARGIN_PX = 6
 
 MaskSpec = Union[np.ndarray, tuple[np.ndarray, tuple[int, int, int]]]
 Panel = tuple  # (title, slice_hu, masks) or (title, slice_hu, masks, (low_hu, high_hu))
@@ -56,10 +57,11 @@ def _split_mask(item: MaskSpec, index: int) -> tuple[np.ndarray, tuple[int, int,
 
 def render_panel(slice_hu: np.ndarray, masks: Sequence[MaskSpec] = (),
                  window_hu: tuple[float, float] = DEFAULT_WINDOW_HU, scale: int = 2,
-                 pixel_size_mm: tuple[float, float] = (1.0, 1.0)):
+                 pixel_size_mm: tuple[float, float] = (1.0, 1.0), scale_bar_mm: Optional[float] = None):
     """RGB ``PIL.Image`` of one slice, enlarged ``scale`` times, with each mask's contour drawn.
 
-    ``pixel_size_mm = (row, column)`` spacing stretches the image so that it is shown to scale.
+    ``pixel_size_mm = (row, column)`` spacing stretches the image so that it is shown to scale;
+    ``scale_bar_mm`` draws a bar that long, labelled, in the lower left corner.
     """
     from PIL import Image
 
@@ -77,7 +79,23 @@ def render_panel(slice_hu: np.ndarray, masks: Sequence[MaskSpec] = (),
             raise InputError(f"mask {index} has shape {mask.shape}, the slice {slice_hu.shape}")
         big = np.asarray(Image.fromarray((mask > 0).astype(np.uint8) * 255).resize((cols, rows), Image.NEAREST))
         rgb[contour(big)] = colour
-    return Image.fromarray(rgb)
+    image = Image.fromarray(rgb)
+    if scale_bar_mm:
+        draw_scale_bar(image, scale / smallest, scale_bar_mm)
+    return image
+
+
+def draw_scale_bar(image, pixels_per_mm: float, length_mm: float) -> None:
+    """Draw a ``length_mm`` bar with its length written above it in the lower left corner of ``image``."""
+    from PIL import ImageDraw, ImageFont
+
+    length_px = int(round(length_mm * pixels_per_mm))
+    left, bottom = SCALE_BAR_MARGIN_PX, image.height - SCALE_BAR_MARGIN_PX
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((left - 1, bottom - 4, left + length_px, bottom + 1), fill=BACKGROUND_RGB)
+    draw.rectangle((left, bottom - 3, left + length_px - 1, bottom), fill=TEXT_RGB)
+    draw.text((left, bottom - 16), f"{length_mm:g} mm", fill=TEXT_RGB, font=ImageFont.load_default(),
+              stroke_width=1, stroke_fill=BACKGROUND_RGB)
 
 
 def _with_title(image, title: str):
@@ -91,14 +109,15 @@ def _with_title(image, title: str):
 
 def compose_panels(panels: Sequence[Panel], window_hu: tuple[float, float] = DEFAULT_WINDOW_HU,
                    scale: int = 2, columns: Optional[int] = None,
-                   pixel_size_mm: tuple[float, float] = (1.0, 1.0)):
-    """One RGB ``PIL.Image`` with the titled panels on a grid (``columns`` wide, default all in a row)."""
+                   pixel_size_mm: tuple[float, float] = (1.0, 1.0), scale_bar_mm: Optional[float] = None):
+    """One RGB ``PIL.Image`` with the titled panels on a grid (``columns`` wide, default all in a row),
+    each with a ``scale_bar_mm`` bar when given."""
     from PIL import Image
 
     if not panels:
         raise InputError("no panels to draw")
-    tiles = [_with_title(render_panel(p[1], p[2], p[3] if len(p) > 3 else window_hu, scale, pixel_size_mm), str(p[0]))
-             for p in panels]
+    tiles = [_with_title(render_panel(p[1], p[2], p[3] if len(p) > 3 else window_hu, scale, pixel_size_mm,
+                                      scale_bar_mm), str(p[0])) for p in panels]
     columns = len(tiles) if columns is None else max(1, min(int(columns), len(tiles)))
     rows = -(-len(tiles) // columns)
     cell_w = max(t.width for t in tiles) + GAP_PX

@@ -3,9 +3,11 @@
 A **shape** is a soft occupancy grid (``SHAPE_SIZE``\\ :sup:`3` values in 0..1, stored as uint8
 0..255) sampled on world-aligned (L, P, S) axes over the cube ``[-1, 1]^3``, centred on the
 nodule's centroid and scaled so that its **bounding sphere** (the largest distance of the nodule
-from its centroid) is the unit sphere. Placing a shape at ``diameter_mm`` therefore makes that
-bounding sphere ``diameter_mm`` wide: a nodule placed at a centroid from
-:mod:`nodsynth.place` for the same diameter lies wholly inside the region checked there.
+from its centroid) is the unit sphere. A nodule's **diameter** is its equivalent-sphere diameter
+(:func:`nodsynth.sphere.sphere_diameter_mm` of its volume), everywhere in nodsynth: placing a shape at
+``diameter_mm`` gives a mask of that equivalent diameter (to the voxel), and
+:func:`bounding_diameter_mm` says how wide its bounding sphere then is; a nodule placed at a centroid
+from :mod:`nodsynth.place` for that bounding diameter lies wholly inside the region checked there.
 
 A **library** is a compressed ``.npz`` (``shapes``: ``(N, S, S, S)`` uint8) with a JSON index
 beside it (same name, ``.json``) listing each shape's source and physical measurements:
@@ -130,21 +132,58 @@ def _radial_function(dirs: np.ndarray, lobe_dirs: np.ndarray, spike_dirs: np.nda
     return 1.0 + 0.45 * lobulation * lobes + 0.6 * spiculation * spikes
 
 
+PLACE_ITERATIONS = 4
+"""Re-scalings of a placed shape towards the asked volume (the voxel grid makes it discrete)."""
+
+
+def bounding_diameter_mm(shape: np.ndarray, diameter_mm: float) -> float:
+    """Bounding-sphere diameter (mm) of ``shape`` when its equivalent-sphere diameter is ``diameter_mm``.
+
+    From the shape's occupied fraction of its grid cube: volume = fraction * (bounding diameter)³.
+    """
+    if not np.isfinite(diameter_mm) or diameter_mm <= 0:
+        raise InputError(f"nodule diameter must be a positive number of millimetres, got {diameter_mm}")
+    fraction = float(np.mean(np.asarray(shape, dtype=np.float64) / 255.0))
+    if fraction <= 0:
+        raise InputError("the nodule shape is empty")
+    return float(diameter_mm) * (np.pi / (6.0 * fraction)) ** (1.0 / 3.0)
+
+
 def place_shape(shape: np.ndarray, ct: Volume, centroid_lps: Sequence[float], diameter_mm: float,
                 rotation: Optional[np.ndarray] = None) -> Volume:
-    """Binary nodule mask (uint8 0/1 on ``ct``'s grid) of ``shape`` at ``centroid_lps`` with bounding diameter ``diameter_mm``.
+    """Binary nodule mask (uint8 0/1 on ``ct``'s grid) of ``shape`` at ``centroid_lps`` whose equivalent-sphere
+    diameter is ``diameter_mm`` (as near as ``ct``'s voxels allow).
 
     ``rotation`` (3x3, LPS) turns the shape about its centroid. Raises when nothing of the nodule
     falls inside the CT.
     """
-    if not np.isfinite(diameter_mm) or diameter_mm <= 0:
-        raise InputError(f"nodule diameter must be a positive number of millimetres, got {diameter_mm}")
+    bounding_mm = bounding_diameter_mm(shape, diameter_mm)
+    target_mm3 = np.pi / 6.0 * float(diameter_mm) ** 3
+    best, best_error = None, np.inf
+    for _ in range(PLACE_ITERATIONS):
+        mask = _place_at_bounding_diameter(shape, ct, centroid_lps, bounding_mm, rotation)
+        volume_mm3 = int(mask.sum()) * ct.voxel_volume_mm3
+        if abs(volume_mm3 - target_mm3) < best_error:
+            best, best_error = mask, abs(volume_mm3 - target_mm3)
+        if volume_mm3 == target_mm3:
+            break
+        bounding_mm *= (target_mm3 / volume_mm3) ** (1.0 / 3.0) if volume_mm3 else 1.5
+    if not best.any():
+        centroid = np.asarray(centroid_lps, dtype=np.float64).reshape(3)
+        raise InputError(f"the {diameter_mm:g} mm nodule at {np.round(centroid, 1).tolist()} mm (LPS) "
+                         "covers no CT voxel (too small for the voxel size, or outside the CT)")
+    return ct.with_array(best)
+
+
+def _place_at_bounding_diameter(shape: np.ndarray, ct: Volume, centroid_lps: Sequence[float], bounding_mm: float,
+                                rotation: Optional[np.ndarray]) -> np.ndarray:
+    """The 0/1 array on ``ct``'s grid of ``shape`` with its bounding sphere ``bounding_mm`` wide."""
     grid = np.asarray(shape, dtype=np.float32) / 255.0
     if grid.ndim != 3 or len(set(grid.shape)) != 1:
         raise InputError(f"a shape must be a cubic 3-D grid, got shape {grid.shape}")
     centroid = np.asarray(centroid_lps, dtype=np.float64).reshape(3)
     rot = np.eye(3) if rotation is None else np.asarray(rotation, dtype=np.float64).reshape(3, 3)
-    radius_mm = 0.5 * float(diameter_mm)
+    radius_mm = 0.5 * float(bounding_mm)
     centre_ijk = ct.world_to_index(centroid)
     half_ijk = np.ceil(radius_mm / ct.spacing) + 1
     start_kji = np.floor(centre_ijk - half_ijk).astype(int)[::-1]
@@ -153,7 +192,8 @@ def place_shape(shape: np.ndarray, ct: Volume, centroid_lps: Sequence[float], di
     stop_kji = np.clip(stop_kji, 0, ct.shape_kji)
     mask = np.zeros(ct.shape_kji, dtype=np.uint8)
     if np.any(stop_kji <= start_kji):
-        raise InputError(f"a {diameter_mm:g} mm nodule at {np.round(centroid, 1).tolist()} mm (LPS) lies outside the CT")
+        raise InputError(f"a nodule {bounding_mm:.1f} mm wide at {np.round(centroid, 1).tolist()} mm (LPS) "
+                         "lies outside the CT")
     box = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(start_kji, stop_kji)], indexing="ij"), axis=-1)
     world = ct.index_to_world(box.reshape(-1, 3)[:, ::-1].astype(np.float64))
     unit = ((world - centroid) @ rot) / radius_mm  # shape-local coordinates in [-1, 1]
@@ -161,10 +201,7 @@ def place_shape(shape: np.ndarray, ct: Volume, centroid_lps: Sequence[float], di
     occupancy = ndimage.map_coordinates(grid, index.T, order=1, mode="constant", cval=0.0)
     mask[tuple(slice(a, b) for a, b in zip(start_kji, stop_kji))] = (
         occupancy.reshape(box.shape[:3]) > INSIDE_LEVEL).astype(np.uint8)
-    if not mask.any():
-        raise InputError(f"the {diameter_mm:g} mm nodule at {np.round(centroid, 1).tolist()} mm (LPS) "
-                         "covers no CT voxel (too small for the voxel size, or outside the CT)")
-    return ct.with_array(mask)
+    return mask
 
 
 def random_rotation(seed: Optional[int]) -> np.ndarray:

@@ -41,7 +41,8 @@ class ShapeOptions:
 
 def sample_location(ct: Volume, lung: Optional[Volume], diameter_mm: float, where: str = "inner",
                     seed: int = 0) -> np.ndarray:
-    """An LPS centroid (mm) where a nodule of ``diameter_mm`` fits: inner lung or the sub-pleural shell."""
+    """An LPS centroid (mm) where a sphere of ``diameter_mm`` (the nodule's equivalent sphere) fits: inner lung or
+    the sub-pleural shell."""
     labelmap, mask = split_lung_input(lung)
     lung_region, nodules = resolve_lung(ct, labelmap, mask)
     regions = placement_regions(lung_region, diameter_mm, nodules)
@@ -50,7 +51,7 @@ def sample_location(ct: Volume, lung: Optional[Volume], diameter_mm: float, wher
 
 def nodule_mask(ct: Volume, centroid_lps: Sequence[float], options: ShapeOptions,
                 segment_mask: Optional[Volume] = None) -> Volume:
-    """The nodule's 0/1 mask on the CT grid, centred at ``centroid_lps`` with bounding diameter ``diameter_mm``."""
+    """The nodule's 0/1 mask on the CT grid, centred at ``centroid_lps``, of equivalent-sphere diameter ``diameter_mm``."""
     if options.source not in SHAPE_SOURCES:
         raise InputError(f"unknown shape source {options.source!r}; use one of {', '.join(SHAPE_SOURCES)}")
     if options.source == "procedural":

@@ -25,7 +25,8 @@ COMPARE_TABLE, COMPARE_CONTOURS, DIFFERENCE_NAME = "Review nodules", "Review con
 CONDITIONING_COLOR, RESEGMENTED_COLOR = (0.35, 1.0, 0.35), (1.0, 0.25, 0.25)
 """Contour colours as the review report's PNG triplets: conditioning mask green, re-segmentation red."""
 NODULE_DESCRIPTIONS = {
-    "jsd": "Jensen-Shannon divergence of the real and synthetic HU histograms in the nodule (40 bins, -1000..400 HU)",
+    "jsd": "Jensen-Shannon divergence of the real and synthetic HU histograms in the nodule (40 bins, -1000..400 HU); "
+           "empty for an inserted nodule (the real CT has no nodule there)",
     "dice": "Dice of the synthetic nodule's click re-segmentation with the conditioning mask",
     "reproduced": "Dice >= 0.5 and the re-segmented nodule stands out from the lung around it",
 }

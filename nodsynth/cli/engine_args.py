@@ -10,9 +10,11 @@ from ..engines import Engine, engine_names, get_engine
 from ..weights import ALLOW_BASELINE_CONTROLNET_FLAG
 
 
-def add_engine_arguments(parser: argparse.ArgumentParser, default: str = "classic") -> None:
+def add_engine_arguments(parser: argparse.ArgumentParser, default: str = "classic",
+                         operations: tuple[str, ...] = ()) -> None:
+    """The engine options; ``--engine`` offers the local engines that implement one of ``operations`` (all when empty)."""
     group = parser.add_argument_group("engine")
-    group.add_argument("--engine", default=default, choices=[n for n in engine_names() if n != "remote"],
+    group.add_argument("--engine", default=default, choices=[n for n in engine_names(operations) if n != "remote"],
                        help=f"generator to run (default: {default}; 'classic' is model-free)")
     group.add_argument("--weights", metavar="DIR", help="folder with model checkpoints (overrides NODSYNTH_WEIGHTS and the config file)")
     group.add_argument("--device", help="torch device, e.g. cuda, cuda:1, cpu (default: cuda when available)")

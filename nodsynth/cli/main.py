@@ -33,7 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
         verb_parser = sub.add_parser(module.VERB, help=module.HELP, description=module.HELP)
         module.add_arguments(verb_parser)
         verb_parser.set_defaults(_run=module.run)
+        _describe_sub_verbs(verb_parser)
     return parser
+
+
+def _describe_sub_verbs(parser: argparse.ArgumentParser) -> None:
+    """Give every sub-verb without a description its one-line help as description (shown by ``--help``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub_parser in action.choices.items():
+                if sub_parser.description is None:
+                    sub_parser.description = helps.get(name)
+                _describe_sub_verbs(sub_parser)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -15,9 +15,18 @@ ENGINE_CLASSES: dict[str, str] = {
 }
 """name -> ``module:Class``; a module may not exist yet in a given install."""
 
+ENGINE_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "classic": ("edit", "inpaint"),
+    "nodmaisi": ("twin", "edit"),
+    "hrldm": ("inpaint",),
+    "remote": ("twin", "edit", "inpaint"),
+}
+"""name -> the :class:`~nodsynth.engines.base.Engine` operations it implements (known without importing torch)."""
 
-def engine_names() -> list[str]:
-    return sorted(ENGINE_CLASSES)
+
+def engine_names(operations: tuple[str, ...] = ()) -> list[str]:
+    """The engines' names; with ``operations``, only those implementing at least one of them."""
+    return sorted(n for n in ENGINE_CLASSES if not operations or set(operations) & set(ENGINE_OPERATIONS[n]))
 
 
 def get_engine(name: str, **config: Any) -> Engine:

@@ -8,6 +8,8 @@ Which nodules: the components of ``mask`` (each label > 0, or each connected com
 mask), else the label-23 components of the label map the synthetic CT was conditioned on
 (``edited_labelmap`` for an edit, else ``labelmap``). For an edit, each conditioning nodule's real
 counterpart is the original label map's nodule that overlaps it most (itself when none does).
+A nodule is **inserted** (no real counterpart, no JSD) when it lies wholly in ``changed`` or, for an
+edit, overlaps no original nodule.
 """
 from __future__ import annotations
 
@@ -79,6 +81,15 @@ def real_counterpart(conditioning: Volume, originals: list[Volume]) -> Volume:
     return originals[int(np.argmax(overlaps))] if overlaps and max(overlaps) > 0 else conditioning
 
 
+def is_inserted(nodule_mask: Volume, changed: Optional[Volume], originals: list[Volume]) -> bool:
+    """Whether the real CT has no nodule where ``nodule_mask`` is: wholly inside the changed region, or (an
+    edit) overlapping none of the original nodules."""
+    inside = np.asarray(nodule_mask.array) > 0
+    if changed is not None and np.all(np.asarray(changed.array)[inside] > 0):
+        return True
+    return bool(originals) and not any(np.any(inside & (np.asarray(o.array) > 0)) for o in originals)
+
+
 def difference_volume(real: Volume, synthetic: Volume) -> Volume:
     """``synthetic - real`` in HU (int16, clipped), on the shared grid: the Compare view's optional layer."""
     require_same_grid(real, synthetic, "real CT", "synthetic CT")
@@ -122,8 +133,8 @@ def compare_case(real: Volume, synthetic: Volume, labelmap: Optional[Volume] = N
         check_cancel(cancel)
         report(0.8 * (number - 1) / max(len(conditioning), 1), f"nodule {number} of {len(conditioning)}")
         real_mask = real_counterpart(nodule_mask, originals) if originals else None
-        nodules.append(nodule_fidelity(real, synthetic, nodule_mask, real_mask, lung=lung,
-                                       number=number))
+        nodules.append(nodule_fidelity(real, synthetic, nodule_mask, real_mask, lung=lung, number=number,
+                                       inserted=is_inserted(nodule_mask, changed, originals)))
     check_cancel(cancel)
     report(0.85, "region statistics")
     regions = region_stats(real, synthetic, labelmap) if labelmap is not None else []

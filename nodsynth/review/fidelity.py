@@ -12,6 +12,9 @@ and the segmented nodule stands out from the lung around it by at least :data:`M
 The contrast condition is needed because the click segmenter always returns the densest cluster
 under the click, even in plain parenchyma: where a nodule was not drawn it outlines noise of about
 the nodule's size, which can overlap the conditioning mask with Dice > 0.5.
+
+An **inserted** nodule (the real CT has lung where the synthetic one has the nodule) has no real
+counterpart: its JSD is not defined (``None``, shown as n/a with :data:`INSERTED_NOTE`).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from ..volume import Volume, require_same_grid
 REPRODUCED_DICE = 0.5
 """A synthetic nodule whose re-segmentation overlaps the conditioning mask at least this much is reproduced
 (and stands out from the lung around it by :data:`~nodsynth.segment.contrast.MIN_CONTRAST_HU`)."""
+INSERTED_NOTE = "inserted: no real nodule here, JSD n/a"
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -62,7 +66,8 @@ class NoduleFidelity:
     std_hu_real: float
     mean_hu_synthetic: float
     std_hu_synthetic: float
-    jsd: float
+    jsd: Optional[float]
+    """None for an inserted nodule (no real counterpart)."""
     resegmented_voxels: int
     dice: float
     volume_ratio: float
@@ -84,7 +89,7 @@ class NoduleFidelity:
                 "equivalent_diameter_mm": round(self.equivalent_diameter_mm, 3),
                 "mean_hu_real": round(self.mean_hu_real, 2), "std_hu_real": round(self.std_hu_real, 2),
                 "mean_hu_synthetic": round(self.mean_hu_synthetic, 2),
-                "std_hu_synthetic": round(self.std_hu_synthetic, 2), "jsd": round(self.jsd, 6),
+                "std_hu_synthetic": round(self.std_hu_synthetic, 2), "jsd": None if self.jsd is None else round(self.jsd, 6),
                 "resegmented_voxels": self.resegmented_voxels, "dice": round(self.dice, 4),
                 "volume_ratio": round(self.volume_ratio, 4),
                 "contrast_hu": None if self.contrast_hu is None else round(self.contrast_hu, 2),
@@ -92,12 +97,13 @@ class NoduleFidelity:
 
 
 def nodule_fidelity(real: Volume, synthetic: Volume, mask: Volume, real_mask: Optional[Volume] = None,
-                    lung: Optional[Volume] = None, number: int = 1) -> NoduleFidelity:
+                    lung: Optional[Volume] = None, number: int = 1, inserted: bool = False) -> NoduleFidelity:
     """Compare one nodule of ``synthetic`` with ``real`` (see the module docstring).
 
     ``mask`` is the conditioning mask the synthetic CT was made from; ``real_mask`` the nodule in the
     real CT when it differs (an edited nodule; default ``mask``). ``lung`` (a 0/1 mask or MAISI label
-    map on the grid) restricts the re-segmentation and the contrast shell to the lungs. A segmenter
+    map on the grid) restricts the re-segmentation and the contrast shell to the lungs. ``inserted``: the
+    real CT has no nodule there (its JSD is then None, with a note saying so). A segmenter
     that finds nothing at the centre gives Dice 0 and a ``note`` saying why.
     """
     from ..segment import segment_nodule
@@ -129,11 +135,14 @@ def nodule_fidelity(real: Volume, synthetic: Volume, mask: Volume, real_mask: Op
         note = ("no lung around the nodule to compare with" if contrast is None else
                 f"the segmented region stands out from the lung around it by only {contrast:.0f} HU "
                 f"(< {MIN_CONTRAST_HU:g}): parenchyma, not a nodule")
+    if inserted:
+        note = "; ".join(filter(None, (INSERTED_NOTE, note)))
     return NoduleFidelity(
         number=number, centre_lps_mm=tuple(float(v) for v in centre), voxels=int(inside.sum()),
         volume_mm3=float(inside.sum() * real.voxel_volume_mm3),
         mean_hu_real=float(real_hu.mean()), std_hu_real=float(real_hu.std()),
         mean_hu_synthetic=float(synthetic_hu.mean()), std_hu_synthetic=float(synthetic_hu.std()),
-        jsd=jensen_shannon(hu_histogram(real_hu), hu_histogram(synthetic_hu)), resegmented_voxels=found_voxels,
+        jsd=None if inserted else jensen_shannon(hu_histogram(real_hu), hu_histogram(synthetic_hu)),
+        resegmented_voxels=found_voxels,
         dice=overlap, volume_ratio=found_voxels / float(inside.sum()), contrast_hu=contrast, reproduced=reproduced,
         note=note, mask=mask, resegmented=found)

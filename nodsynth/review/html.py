@@ -18,8 +18,8 @@ CSP = ("default-src 'none'; img-src 'self' file:; style-src 'unsafe-inline'; scr
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #1d1d1d; background: #fafafa; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; } h3 { font-size: 1em; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
-th, td { border: 1px solid #c8c8c8; padding: 3px 8px; text-align: right; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.85em; }
+th, td { border: 1px solid #c8c8c8; padding: 2px 5px; text-align: right; }
 th { background: #e9eef4; } td.text, th.text { text-align: left; }
 table.sortable th { cursor: pointer; user-select: none; }
 th[aria-sort="ascending"]::after { content: " \\25B2"; } th[aria-sort="descending"]::after { content: " \\25BC"; }
@@ -86,7 +86,7 @@ def table(columns: Sequence[str], rows: Iterable[Mapping[str, object]], sortable
           table_id: Optional[str] = None, headers: Optional[Sequence[str]] = None,
           digits: Optional[Mapping[str, int]] = None) -> str:
     """An HTML table of ``rows`` (dicts) with one column per key in ``columns``; ``digits`` sets the
-    decimals of some columns (default 4)."""
+    decimals of some columns (default 4). A header may break after each underscore, so wide tables fit."""
     rows = list(rows)
     headers = list(headers or columns)
 
@@ -95,7 +95,7 @@ def table(columns: Sequence[str], rows: Iterable[Mapping[str, object]], sortable
         return bool(values) and all(isinstance(v, str) for v in values)
 
     align = {c: ' class="text"' if is_text(c) else "" for c in columns}
-    head = "".join(f"<th{align[c]}>{escape(h)}</th>" for c, h in zip(columns, headers))
+    head = "".join(f"<th{align[c]}>{escape(h).replace('_', '_<wbr>')}</th>" for c, h in zip(columns, headers))
     places = {c: (digits or {}).get(c, 4) for c in columns}
     body = "\n".join("<tr>" + "".join(
         f'<td{align[c]} data-sort="{escape(sort_key(r.get(c)))}">{escape(format_value(r.get(c), places[c]))}</td>'

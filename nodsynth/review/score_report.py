@@ -2,12 +2,16 @@
 
 The plot is inline SVG (no script, no external file): per phase and reader (and pooled when there
 are several readers) the accuracy with its Wilson 95 % interval, the real and synthetic correct
-rates and the fooling rate, against a dashed 50 % chance line.
+rates and the fooling rate, against a dashed 50 % chance line. A ``study`` entry in the scores
+(:func:`score_metadata`: when they were scored, the readers, the key file and its SHA-256) heads the page.
 """
 from __future__ import annotations
 
+import os
+from datetime import datetime, timezone
 from typing import Optional
 
+from ..weights import sha256_of
 from .html import escape, page, table
 
 RATES = (("accuracy", "accuracy", "#2f6db5"), ("real_correct_rate", "real correct", "#4a9d5b"),
@@ -20,6 +24,20 @@ STATS_HEADERS = ("group", "n", "real→real", "real→synthetic", "synthetic→r
                  "p vs chance (exact binomial)", "ROC AUC")
 PERCENT_DIGITS = {c: 1 for c in STATS_COLUMNS if c.endswith("_pct")}
 BAR_WIDTH, BAR_GAP, GROUP_WIDTH, PLOT_HEIGHT, MARGIN, LEGEND_STEP = 18, 3, 170, 220, 40, 140
+
+
+STUDY_FIELDS = (("scored_utc", "scored (UTC)"), ("readers", "readers"), ("reader_names", "reader names"),
+                ("answers", "answers"), ("phases", "phases"), ("key", "key file"), ("key_sha256", "key SHA-256"))
+
+
+def score_metadata(key_path: str | os.PathLike, scores: dict, shown_path: Optional[str] = None,
+                   now: Optional[datetime] = None) -> dict:
+    """The study facts a score report states: date scored, readers, answers, phases, key file (as ``shown_path``
+    when given) and its SHA-256."""
+    readers = sorted({r for result in scores["phases"].values() for r in result["readers"]})
+    return {"scored_utc": (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M"), "readers": len(readers),
+            "reader_names": ", ".join(readers), "answers": sum(r["pooled"]["n"] for r in scores["phases"].values()),
+            "phases": ", ".join(scores["phases"]), "key": shown_path or os.fspath(key_path), "key_sha256": sha256_of(key_path)}
 
 
 def _pct(value: Optional[float]) -> Optional[float]:
@@ -86,7 +104,11 @@ def bar_plot(scores: dict) -> str:
 
 def score_html(scores: dict, title: str = "Visual Turing test") -> str:
     """The complete HTML page of a scoring result."""
-    body = ['<p class="note">Rows of each confusion count are the truth, columns the answer; fooling = synthetic '
+    study = scores.get("study")
+    body = [] if not study else [
+        "<h2>Study</h2>", table(("field", "value"), [{"field": label, "value": str(study[key])} for key, label in STUDY_FIELDS
+                                                     if key in study], sortable=False, table_id="study")]
+    body += ['<p class="note">Rows of each confusion count are the truth, columns the answer; fooling = synthetic '
             "cases answered real; accuracy interval: Wilson 95 %; p: exact two-sided binomial test of the correct "
             "answers against 0.5; ROC AUC from the signed confidences (0.5 = chance).</p>",
             "<h2>Rates</h2>", bar_plot(scores)]

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=EditRequest.steps)
     parser.add_argument("--margin-mm", type=float, default=EditRequest.margin_mm)
     parser.add_argument("--seed", type=int, default=0)
-    add_engine_arguments(parser, default="classic")
+    add_engine_arguments(parser, default="classic", operations=("edit",))
 
 
 def run(ctx: JobContext) -> dict:

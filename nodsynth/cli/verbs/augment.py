@@ -28,7 +28,7 @@ from ..common import parse_triple, progress_bar, run_batch, summary_line
 from ..engine_args import add_engine_arguments, engine_from_args
 
 VERB = "augment"
-HELP = "Shrink/grow nodules (label 23) of MAISI label maps to exact volume percents, with lobe refill."
+HELP = "shrink or grow nodules (label 23) of MAISI label maps to exact volume percents, with lobe refill"
 
 DATASET_KEYS = ("training", "validation", "testing")
 STATS_SUFFIX = "_augment_stats.csv"
@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     render.add_argument("--seed", type=int, default=0, help="noise seed of the render")
     render.add_argument("--resample", action="store_true",
                         help="twin: resample a grid outside MAISI's limits to a valid one, and the CT back")
-    add_engine_arguments(parser)
+    add_engine_arguments(parser, operations=("edit", "twin"))
 
 
 def parse_percents(args: argparse.Namespace) -> list[float]:

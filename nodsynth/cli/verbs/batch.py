@@ -22,6 +22,7 @@ from .serve import read_engine_options
 
 VERB = "batch"
 HELP = "run a manifest of jobs (segment, augment, twin, edit, inpaint) locally, on Ray or as SLURM shards"
+MANIFEST_HELP = "manifest: JSON Lines, one job a line (nodsynth batch plan writes one)"
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -54,12 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                    "outside its folder (run it with --allow-outside)")
 
     check = sub.add_parser("check", help="validate every row of a manifest; nothing runs")
-    check.add_argument("manifest", type=Path)
+    check.add_argument("manifest", type=Path, help=MANIFEST_HELP)
     check.add_argument("--shard", help="also show the share i/n")
     _add_engine_options(check)
 
     run = sub.add_parser("run", help="run the jobs that are not done yet")
-    run.add_argument("manifest", type=Path)
+    run.add_argument("manifest", type=Path, help=MANIFEST_HELP)
     run.add_argument("--executor", choices=("local", "ray", "inline"), default="local",
                      help="local: worker processes here (default); ray: a Ray cluster; inline: this process")
     run.add_argument("--workers", type=int, help="worker processes / actors (default: one per GPU, else "
@@ -71,15 +72,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_run_options(run)
 
     slurm = sub.add_parser("slurm-script", help="write an sbatch array script (one shard per array task)")
-    slurm.add_argument("manifest", type=Path)
+    slurm.add_argument("manifest", type=Path, help=MANIFEST_HELP)
     slurm.add_argument("--shards", type=int, required=True, help="array tasks (shards)")
     slurm.add_argument("--gpus-per-task", type=int, default=1, help="GPUs per array task (default 1; 0 for CPU)")
     slurm.add_argument("--cpus-per-task", type=int, help="CPUs per array task (default: --threads-per-job)")
     slurm.add_argument("--mem", help="memory per task, e.g. 32G")
     slurm.add_argument("--time", help="time limit per task, e.g. 04:00:00")
-    slurm.add_argument("--partition")
-    slurm.add_argument("--account")
-    slurm.add_argument("--job-name", default="nodsynth-batch")
+    slurm.add_argument("--partition", help="SLURM partition (default: the cluster's)")
+    slurm.add_argument("--account", help="SLURM account to charge (default: yours)")
+    slurm.add_argument("--job-name", default="nodsynth-batch", help="SLURM job name (default nodsynth-batch)")
     slurm.add_argument("--logs", type=Path, help="task log folder (default: <manifest folder>/slurm-logs)")
     slurm.add_argument("--setup", action="append", default=[],
                        help="a shell line run first, e.g. 'module load cuda' (repeatable)")

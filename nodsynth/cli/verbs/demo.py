@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,13 +18,14 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ...atomic import write_csv_atomic, write_text_atomic
+from ...atomic import staged_folder, write_csv_atomic, write_text_atomic
 from ...errors import InputError
 from ...review.fidelity import dice
 from ..common import progress_bar
 
 VERB = "demo"
-HELP = "Build the synthetic demo chest CT, segment its nodules from a click each, measure them, draw PNGs."
+HELP = ("run the demo patient end to end: phantom (its synthetic chest CT), segment (a click a nodule), measure, "
+        "augment (shrink one to 50 %), inpaint (a 12 mm nodule per subtype), review (a visual Turing test)")
 
 OVERLAY_HALF_WIDTH_MM = 30.0
 TRUE_MASK_RGB = (90, 255, 90)
@@ -32,7 +34,8 @@ RESULT_MASK_RGB = (255, 60, 60)
 
 @dataclass
 class DemoContext:
-    """What the steps share: the output folder, the seed, the patient and each step's results."""
+    """What the steps share: the folder they write into (staged beside ``--out``, moved onto it at the end),
+    the seed, the patient and each step's results."""
 
     out: Path
     seed: int
@@ -131,33 +134,39 @@ INPAINT_DIAMETER_MM = 12.0
 
 
 def step_inpaint(ctx: DemoContext, folder: Path) -> list[Path]:
-    """Insert one 12 mm nodule per subtype (preset histogram, model-free) at a sampled inner-lung centre; CT, PNG and JSD per subtype."""
+    """Insert one 12 mm nodule (equivalent-sphere diameter) per subtype (preset histogram, model-free) at a sampled
+    inner-lung centre; CT, mask, PNG and JSD per subtype."""
     from ...engines.base import SUBTYPES, InpaintRequest
     from ...engines.classic import ClassicEngine
     from ...overlay import axial_panel, axial_pixel_size_mm, save_panels
     from ...place import placement_regions, resolve_lung, sample_centroids
     from ...presets import preset_histogram
-    from ...shapes import place_shape, procedural_shape
+    from ...shapes import bounding_diameter_mm, place_shape, procedural_shape, shape_measurements
     from ...volume import write_volume
 
     patient = ctx.patient
     lung, existing = resolve_lung(labelmap=patient.labelmap)
-    regions = placement_regions(lung, INPAINT_DIAMETER_MM, nodules=existing)
+    shapes = [procedural_shape(1.2, 0.4, 0.2, seed=ctx.seed + number) for number in range(len(SUBTYPES))]
+    widest_mm = max(bounding_diameter_mm(shape, INPAINT_DIAMETER_MM) for shape in shapes)
+    regions = placement_regions(lung, widest_mm, nodules=existing)  # the whole nodule lies in the lung
     rows, written = [], []
-    for number, subtype in enumerate(SUBTYPES):
+    for number, (subtype, shape) in enumerate(zip(SUBTYPES, shapes)):
         centre = sample_centroids(regions, "inner", 1, seed=ctx.seed + number)[0]
-        mask = place_shape(procedural_shape(1.2, 0.4, 0.2, seed=ctx.seed + number), patient.ct, centre, INPAINT_DIAMETER_MM)
+        mask = place_shape(shape, patient.ct, centre, INPAINT_DIAMETER_MM)
         result = ClassicEngine().inpaint(InpaintRequest(patient.ct, mask, subtype, preset_histogram(subtype),
                                                         lung_mask=lung, seed=ctx.seed))
         rows.append({"subtype": subtype, "jsd": round(result.info["jsd"], 5), "voxels": int(mask.array.sum()),
+                     "diameter_mm": round(shape_measurements(mask)["equivalent_diameter_mm"], 2),
                      "centre_lps_mm": " ".join(f"{v:.1f}" for v in centre)})
         written.append(write_volume(result.ct, folder / f"ct_{subtype}.nii.gz"))
+        written.append(write_volume(mask, folder / f"mask_{subtype}.nii.gz"))
         panels = [axial_panel("before", patient.ct, centre, [], OVERLAY_HALF_WIDTH_MM),
                   axial_panel(f"{subtype}  JSD {rows[-1]['jsd']:.3f}", result.ct, centre, [(mask, RESULT_MASK_RGB)],
                               OVERLAY_HALF_WIDTH_MM)]
         written.append(save_panels(folder / f"inpaint_{subtype}.png", panels, scale=3,
                                    pixel_size_mm=axial_pixel_size_mm(patient.ct)))
-        print(f"inpaint {subtype}: {rows[-1]['voxels']} voxels, JSD(target, inserted) {rows[-1]['jsd']:.4f}")
+        print(f"inpaint {subtype}: {rows[-1]['voxels']} voxels, {rows[-1]['diameter_mm']:.1f} mm "
+              f"(equivalent sphere, {INPAINT_DIAMETER_MM:g} mm asked), JSD(target, inserted) {rows[-1]['jsd']:.4f}")
     written.append(write_csv_atomic(folder / "inpaint.csv", rows))
     return written
 
@@ -204,23 +213,23 @@ def _inserted_nodules(patient, seed: int):
     from ...engines.classic import ClassicEngine
     from ...place import placement_regions, resolve_lung, sample_centroids
     from ...presets import nodule_histogram
-    from ...shapes import place_shape, procedural_shape
+    from ...shapes import bounding_diameter_mm, place_shape, procedural_shape
+    from ...sphere import sphere_diameter_mm
 
     lung, existing = resolve_lung(labelmap=patient.labelmap)
-    largest = max(n.diameter_mm for n in patient.nodules)
-    candidates = sample_centroids(placement_regions(lung, largest, nodules=existing), "inner", 200, seed=seed)
+    shapes = [procedural_shape(1.2, 0.4, 0.2, seed=seed + number) for number in range(len(patient.nodules))]
+    diameters = [sphere_diameter_mm(np.count_nonzero(n.mask.array) * n.mask.voxel_volume_mm3) for n in patient.nodules]
+    widest = max(bounding_diameter_mm(s, d) for s, d in zip(shapes, diameters))
+    candidates = sample_centroids(placement_regions(lung, widest, nodules=existing), "inner", 200, seed=seed)
     centres: list = []
     for point in candidates:
-        if all(np.linalg.norm(point - c) > largest + REVIEW_SEPARATION_MM for c in centres):
+        if all(np.linalg.norm(point - c) > widest + REVIEW_SEPARATION_MM for c in centres):
             centres.append(point)
     if len(centres) < len(patient.nodules):
         raise InputError("the demo lungs have no room for the inserted nodules")
     ct, inserted = patient.ct, []
     for number, (nodule, centre) in enumerate(zip(patient.nodules, centres)):
-        shape = procedural_shape(1.2, 0.4, 0.2, seed=seed + number)
-        trial = place_shape(shape, ct, centre, nodule.diameter_mm)  # then scaled to the phantom nodule's volume
-        scale = (np.count_nonzero(nodule.mask.array) / np.count_nonzero(trial.array)) ** (1.0 / 3.0)
-        mask = place_shape(shape, ct, centre, nodule.diameter_mm * scale)
+        mask = place_shape(shapes[number], ct, centre, diameters[number])  # the phantom nodule's volume
         ct = ClassicEngine().inpaint(InpaintRequest(ct, mask, nodule.subtype, nodule_histogram(patient.ct, nodule.mask),
                                                     lung_mask=lung, seed=seed + number)).ct
         inserted.append((nodule, mask))
@@ -236,7 +245,7 @@ def step_review(ctx: DemoContext, folder: Path) -> list[Path]:
     from ...review.pairs import ReviewPair, review_pairs
     from ...review.reading import ReadingSession
     from ...review.score import score_answers
-    from ...review.score_report import score_html
+    from ...review.score_report import score_html, score_metadata
     from ...review.study import build_study
     from ...review.study_inputs import read_study_inputs
     from ...volume import write_volume
@@ -272,6 +281,7 @@ def step_review(ctx: DemoContext, folder: Path) -> list[Path]:
                        int(rng.integers(1, 6)), float(rng.uniform(4.0, 30.0)))
     key = read_key(study["key_path"])  # beside the study folder, not in it
     scores = score_answers(key, read_answer_sheets([session.path], key))
+    scores["study"] = score_metadata(study["key_path"], scores, shown_path=os.path.relpath(study["key_path"], folder))
     written += [folder / "study" / "study.json", study["key_path"], session.path,
                 write_text_atomic(folder / "score.json", json.dumps(scores, indent=1) + "\n"),
                 write_text_atomic(folder / "report.html", score_html(scores, "Demo visual Turing test"))]
@@ -290,7 +300,8 @@ STEPS: list[DemoStep] = [
              needs=("segment",)),
     DemoStep("augment", "shrink the solid nodule to 50 % with lobe refill, model-free CT re-render, before/after PNG",
              step_augment, needs=("phantom",)),
-    DemoStep("inpaint", "one model-free nodule per subtype at a sampled inner-lung centre, JSD and PNG per subtype",
+    DemoStep("inpaint", f"one {INPAINT_DIAMETER_MM:g} mm (equivalent-sphere diameter) model-free nodule per subtype at a "
+                        "sampled inner-lung centre, JSD and PNG per subtype",
              step_inpaint, needs=("phantom",)),
     DemoStep("review", "visual Turing test: phantom nodules vs model-free inserted ones, a blinded two-phase study, "
                        "a scripted reader scored, report.html", step_review, needs=("phantom",)),
@@ -324,9 +335,23 @@ def select_steps(text: Optional[str]) -> list[DemoStep]:
     return [s for s in STEPS if s.name in wanted]
 
 
+SUMMARY_FILE = "demo.json"
+"""Marks a folder as the demo's output: only such a folder (or an empty one) is replaced by a new run."""
+
+
 def run(args: argparse.Namespace) -> int:
     steps = select_steps(args.steps)
-    ctx = DemoContext(out=Path(args.out), seed=int(args.seed))
+    out = Path(args.out)
+    with staged_folder(out, replaceable=SUMMARY_FILE) as stage:  # a re-run replaces the earlier patient whole
+        failed, summary = _run_steps(steps, DemoContext(out=stage, seed=int(args.seed)), out)
+        write_text_atomic(stage / SUMMARY_FILE, json.dumps(
+            {"seed": int(args.seed), "steps": summary, "failed": failed}, indent=2))
+    print(f"demo {'FAILED: ' + ', '.join(failed) if failed else 'done'}; outputs under {out}")
+    return 1 if failed else 0
+
+
+def _run_steps(steps: list[DemoStep], ctx: DemoContext, out: Path) -> tuple[list[str], dict]:
+    """Run ``steps`` into ``ctx.out``; ``(failed step names, {step: seconds and files as they will lie under out})``."""
     failed: list[str] = []
     summary = {}
     for step in steps:
@@ -344,10 +369,7 @@ def run(args: argparse.Namespace) -> int:
             failed.append(step.name)
             continue
         seconds = time.perf_counter() - start
-        summary[step.name] = {"seconds": round(seconds, 2), "files": [str(f) for f in files]}
-        print(f"[{step.name}] wrote {len(files)} file(s) to {ctx.out / step.name} in {seconds:.1f} s")
-    if summary:
-        write_text_atomic(ctx.out / "demo.json", json.dumps(
-            {"seed": ctx.seed, "steps": summary, "failed": failed}, indent=2))
-    print(f"demo {'FAILED: ' + ', '.join(failed) if failed else 'done'}; outputs under {ctx.out}")
-    return 1 if failed else 0
+        summary[step.name] = {"seconds": round(seconds, 2),
+                              "files": [str(out / Path(f).relative_to(ctx.out)) for f in files]}
+        print(f"[{step.name}] wrote {len(files)} file(s) to {out / step.name} in {seconds:.1f} s")
+    return failed, summary

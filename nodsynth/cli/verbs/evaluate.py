@@ -21,7 +21,7 @@ from ...errors import InputError
 from ..common import progress_bar, refuse_overwrite
 
 VERB = "evaluate"
-HELP = "fidelity metrics: 2.5D FID on whole CTs, FID/KID/MMD on nodule crops, FROC by the LUNA16 rules"
+HELP = "compute fidelity metrics: 2.5D FID on whole CTs, FID/KID/MMD on nodule crops, FROC by the LUNA16 rules"
 
 
 def _three(text: str, cast, example: str) -> tuple:
@@ -59,7 +59,7 @@ def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="metric", metavar="METRIC", required=True)
-    fid = sub.add_parser("fid", help="2.5D FID between two sets of whole CTs (NodMAISI)")
+    fid = sub.add_parser("fid", help="compute the 2.5D FID between two sets of whole CTs (NodMAISI)")
     fid.add_argument("--real", required=True, type=Path, help="folder, .txt list or .csv list (path column) of CTs")
     fid.add_argument("--synthetic", required=True, type=Path, help="the same for the synthetic CTs")
     fid.add_argument("--json", required=True, type=Path, help="report (JSON)")
@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fid.add_argument("--drop-empty", action="store_true", help="drop slices whose maximum is below -700 HU")
     _add_network_arguments(fid)
 
-    nodules = sub.add_parser("nodules", help="FID / KID / MMD on nodule-centred crops (HR-LDM)")
+    nodules = sub.add_parser("nodules", help="compute FID / KID / MMD on nodule-centred crops (HR-LDM)")
     nodules.add_argument("--real", required=True, type=Path,
                          help="CSV: ct, coordX,coordY,coordZ (LPS mm) or mask, optional subtype")
     nodules.add_argument("--synthetic", required=True, type=Path, help="the same for the synthetic nodules")
@@ -84,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     nodules.add_argument("--seed", type=int, default=0, help="seed of the KID subsets and MMD sampling")
     _add_network_arguments(nodules)
 
-    froc = sub.add_parser("froc", help="FROC by the LUNA16 rules (one or several detection files)")
+    froc = sub.add_parser("froc", help="score detections by FROC, the LUNA16 rules (one or several detection files)")
     froc.add_argument("--annotations", required=True, type=Path, help="seriesuid,coordX,coordY,coordZ,diameter_mm")
     froc.add_argument("--detections", required=True, type=Path, nargs="+",
                       help="seriesuid,coordX,coordY,coordZ,probability (one file per system)")

@@ -18,21 +18,21 @@ HELP = ("build HU histogram presets per nodule subtype (build) or the library of
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    build = sub.add_parser("build", help="presets (mean + k-means centres per subtype) from labelled nodules")
+    build = sub.add_parser("build", help="build presets (mean + k-means centres per subtype) from labelled nodules")
     build.add_argument("--vois", required=True, metavar="DIR", help="folder with image/ and nodule_mask/ (same file names)")
     build.add_argument("--csv", metavar="FILE", help="nodule table with 'file' and 'Texture_value' columns (default DIR/nodules.csv)")
-    build.add_argument("--out", required=True, metavar="FILE.json")
+    build.add_argument("--out", required=True, metavar="FILE.json", help="presets to write")
     build.add_argument("--clusters", type=int, default=DEFAULT_CLUSTERS, help=f"k-means centres per subtype (default {DEFAULT_CLUSTERS})")
-    library = sub.add_parser("library", help="every labelled nodule's histogram with its subtype and diameter "
+    library = sub.add_parser("library", help="collect every labelled nodule's histogram with its subtype and diameter "
                                              "(the HR-LDM default targets, Resources/nodule_histograms.json)")
     library.add_argument("--vois", required=True, metavar="DIR", help="folder with image/ and nodule_mask/ (same file names)")
     library.add_argument("--csv", metavar="FILE", help="nodule table with 'file', 'Texture_value' and 'diameter_mm' "
                                                        "(default DIR/nodules.csv)")
-    library.add_argument("--out", required=True, metavar="FILE.json")
-    one = sub.add_parser("from-mask", help="the 40-bin histogram of one segmented nodule")
-    one.add_argument("--ct", required=True)
+    library.add_argument("--out", required=True, metavar="FILE.json", help="histogram library to write")
+    one = sub.add_parser("from-mask", help="take the 40-bin histogram of one segmented nodule")
+    one.add_argument("--ct", required=True, help="CT in HU on the mask's grid")
     one.add_argument("--mask", required=True, help="nodule mask (> 0 = nodule) on the CT grid")
-    one.add_argument("--out", required=True, metavar="FILE.json")
+    one.add_argument("--out", required=True, metavar="FILE.json", help="histogram to write")
     show = sub.add_parser("show", help="print the mean HU of each preset")
     show.add_argument("--presets", metavar="FILE.json", help="preset file (default: the shipped presets)")
 

@@ -3,8 +3,8 @@
 Where: a nodule mask (``--mask``), a point (``--point x,y,z``, LPS mm; ``--ras`` for RAS), or a
 sampled centroid (``--sample inner|subpleural`` in the lung from ``--labelmap``, ``--lung`` or a CT
 threshold). Shape (for a point or a sampled centroid): procedural (``--elongation``,
-``--lobulation``, ``--spiculation``) or from a shape library (``--shapes FILE.npz``), scaled to
-``--diameter-mm``. Histogram: ``library`` (the default: a real LIDC nodule of the subtype and about the
+``--lobulation``, ``--spiculation``) or from a shape library (``--shapes FILE.npz``), scaled to the
+equivalent-sphere diameter ``--diameter-mm`` (the sphere of the nodule's volume, as ``nodsynth measure`` reports). Histogram: ``library`` (the default: a real LIDC nodule of the subtype and about the
 nodule's size, drawn with ``--seed``, :mod:`nodsynth.histogram_library`), ``preset`` (the subtype's mean),
 ``preset:K`` (its k-means centre K) or a file. HR-LDM samples with DDPM, 1000 steps, as the paper;
 ``--sampler ddim`` (50 steps unless ``--steps``) is the fast option.
@@ -24,9 +24,10 @@ from ...histogram_library import DEFAULT_HISTOGRAM_SOURCE
 from ...errors import InputError
 from ...place import PLACES, placement_regions, resolve_lung, sample_centroids
 from ...presets import preset_histogram, read_histogram
-from ...shapes import ShapeLibrary, place_shape, procedural_shape, random_rotation
 from ...labelmap import load_labelmap
 from ...segment.checks import read_ct
+from ...shapes import ShapeLibrary, bounding_diameter_mm, place_shape, procedural_shape, random_rotation
+from ...sphere import sphere_diameter_mm
 from ...volume import lps_to_ras, write_volume
 from ..common import parse_triple, progress_bar
 from ..engine_args import add_engine_arguments, engine_from_args
@@ -44,12 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ras", action="store_true", help="--point is in RAS (Slicer) instead of LPS")
     parser.add_argument("--labelmap", help="MAISI label map on the CT grid (lung = lobes 28-32; avoids nodules 23)")
     parser.add_argument("--lung", help="lung mask on the CT grid (when there is no label map)")
-    parser.add_argument("--diameter-mm", type=float, default=10.0, help="nodule diameter (bounding sphere, mm; default 10)")
+    parser.add_argument("--diameter-mm", type=float, default=10.0,
+                        help="nodule diameter in mm: of the sphere with the nodule's volume, as measure reports (default 10)")
     parser.add_argument("--shapes", metavar="FILE.npz", help="shape library (default: a procedural shape)")
-    parser.add_argument("--elongation", type=float, default=1.0)
-    parser.add_argument("--lobulation", type=float, default=0.0)
-    parser.add_argument("--spiculation", type=float, default=0.0)
-    parser.add_argument("--subtype", default="solid", choices=SUBTYPES)
+    parser.add_argument("--elongation", type=float, default=1.0,
+                        help="procedural shape: length / width ratio, >= 1 (default 1, round)")
+    parser.add_argument("--lobulation", type=float, default=0.0,
+                        help="procedural shape: broad lobes, 0..1 (default 0)")
+    parser.add_argument("--spiculation", type=float, default=0.0,
+                        help="procedural shape: narrow spikes, 0..1 (default 0)")
+    parser.add_argument("--subtype", default="solid", choices=SUBTYPES,
+                        help="nodule subtype: the engine's condition and the histogram's (default solid)")
     parser.add_argument("--histogram", default=DEFAULT_HISTOGRAM_SOURCE,
                         help="library (default: a real LIDC nodule's, of the subtype and size, drawn with --seed) | "
                              "preset (the subtype's mean) | preset:K | a histogram file (JSON or 40 numbers)")
@@ -57,11 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"HR-LDM sampler (default {DEFAULT_INPAINT_SAMPLER}, as the paper; ddim is the fast option)")
     parser.add_argument("--steps", type=int, help="HR-LDM steps (default: " + ", ".join(
         f"{k} {v}" for k, v in DEFAULT_INPAINT_STEPS.items()) + ")")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the sampled centre, shape, rotation, library histogram and engine (default 0)")
     parser.add_argument("--out", required=True, help="output CT")
     parser.add_argument("--out-mask", help="also write the inserted nodule mask here")
     parser.add_argument("--json", help="write the centre, engine and timing here")
-    add_engine_arguments(parser)
+    add_engine_arguments(parser, operations=("inpaint",))
 
 
 def _histogram(text: str, subtype: str) -> Optional[np.ndarray]:
@@ -96,6 +103,7 @@ def inpaint_request(args: argparse.Namespace) -> tuple[InpaintRequest, Optional[
     if args.mask:
         mask, centre = load_labelmap(args.mask, "nodule mask"), None
     else:
+        shape = _shape(args)
         if args.point:
             point = np.asarray(parse_triple(args.point, "--point"))
             centre = lps_to_ras(point) if args.ras else point
@@ -103,9 +111,9 @@ def inpaint_request(args: argparse.Namespace) -> tuple[InpaintRequest, Optional[
         else:
             if lung_mask is None:
                 lung_mask, nodules = resolve_lung(ct)  # CT-threshold lung
-            regions = placement_regions(lung_mask, args.diameter_mm, nodules=nodules)
+            regions = placement_regions(lung_mask, bounding_diameter_mm(shape, args.diameter_mm), nodules=nodules)
             centre = sample_centroids(regions, args.sample, 1, seed=args.seed)[0]
-        mask = place_shape(_shape(args), ct, centre, args.diameter_mm, rotation=random_rotation(args.seed))
+        mask = place_shape(shape, ct, centre, args.diameter_mm, rotation=random_rotation(args.seed))
     request = InpaintRequest(ct=ct, nodule_mask=mask, subtype=args.subtype, histogram=histogram,
                              lung_mask=lung_mask, sampler=args.sampler, seed=args.seed,
                              steps=args.steps if args.steps is not None else DEFAULT_INPAINT_STEPS[args.sampler])
@@ -117,6 +125,8 @@ def inpaint_summary(args: argparse.Namespace, request: InpaintRequest, result, c
     return {"engine": result.engine, "seconds": round(result.seconds, 3), "subtype": args.subtype,
             "centre_lps_mm": None if centre is None else [round(float(v), 2) for v in centre],
             "nodule_voxels": int((request.nodule_mask.array > 0).sum()),
+            "equivalent_diameter_mm": round(sphere_diameter_mm(int((request.nodule_mask.array > 0).sum())
+                                                               * request.nodule_mask.voxel_volume_mm3), 2),
             **{k: v for k, v in result.info.items() if k in ("jsd", "latent_roi_size", "sampler", "steps",
                                                              "histogram_source", "target_histogram", "checkpoints")}}
 
@@ -136,5 +146,6 @@ def run(args: argparse.Namespace) -> int:
     result = engine_from_args(args).inpaint(request, progress=progress_bar("inpaint"))
     summary = inpaint_summary(args, request, result, centre)
     write_inpaint_outputs(args, result, summary)
-    print(f"wrote {args.out}: {summary['nodule_voxels']} nodule voxels, {result.engine} engine, {result.seconds:.1f} s")
+    print(f"wrote {args.out}: a {summary['equivalent_diameter_mm']:.1f} mm nodule (equivalent sphere, "
+          f"{summary['nodule_voxels']} voxels), {result.engine} engine, {result.seconds:.1f} s")
     return 0

@@ -17,12 +17,12 @@ from ...labels import NODULE
 from ...volume import read_volume, write_volume
 
 VERB = "labelmap"
-HELP = "Build a MAISI label map (organs + body 200 + nodules 23) from a CT, or validate one."
+HELP = "build a MAISI label map (organs + body 200 + nodules 23) from a CT, or validate one"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    build = sub.add_parser("build", help="organ segmentation + CT body + nodule masks -> MAISI label map")
+    build = sub.add_parser("build", help="build a MAISI label map from an organ segmentation, the CT's body and nodule masks")
     build.add_argument("--ct", type=Path, required=True, help="CT in HU (gives the body mask and the grid)")
     organs = build.add_mutually_exclusive_group(required=True)
     organs.add_argument("--organs", type=Path, help="organ segmentation in MAISI ids")
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "expanded by 2 mm; 0 = as drawn)")
     build.add_argument("--out", type=Path, required=True, help="output label map (.nii.gz, .nrrd, ...)")
     check = sub.add_parser("validate", help="check ids, integer values, grid and nodules inside the body")
-    check.add_argument("labelmap", type=Path)
+    check.add_argument("labelmap", type=Path, help="label map to check")
     check.add_argument("--ct", type=Path, default=None, help="CT the label map must share a grid with")
 
 

@@ -16,7 +16,8 @@ from ...labelmap import load_labelmap
 from ...segment.checks import read_ct
 
 VERB = "measure"
-HELP = "Measure nodules in a mask: volume, diameters, centroid, HU, subtype, lobe, pleural distance."
+HELP = ("measure nodules in a mask: volume, equivalent-sphere and longest diameters, centroid, HU, subtype, lobe, "
+        "pleural distance")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ HELP = "compare real and synthetic CTs per nodule, lobe and edited region; CSV, 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    compare = sub.add_parser("compare", help="per-nodule fidelity (JSD, Dice of the re-segmented nodule, "
+    compare = sub.add_parser("compare", help="compare one or many real / synthetic pairs: per-nodule fidelity (JSD, Dice of the re-segmented nodule, "
                                              "reproduced), lobe/body HU, ROI-edit numbers, report.html")
     compare.add_argument("--real", type=Path, help="the real CT (HU)")
     compare.add_argument("--synthetic", type=Path, help="the synthetic CT on the same grid")
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
           f"{sum(n.reproduced for n in nodules)} reproduced; open {args.out / 'report.html'}")
     for case in cases:
         for row in case.nodule_rows():
-            print(f"  {row['case_id']} nodule {row['nodule']}: JSD {row['jsd']:.4f}, Dice {row['dice']:.3f}, "
+            jsd = "n/a (inserted)" if row["jsd"] is None else f"{row['jsd']:.4f}"
+            print(f"  {row['case_id']} nodule {row['nodule']}: JSD {jsd}, Dice {row['dice']:.3f}, "
                   f"volume ratio {row['volume_ratio']:.2f}, {'reproduced' if row['reproduced'] else 'NOT reproduced'}")
         if case.edit:
             print(f"  {case.case_id} edit: {100 * case.edit['bit_identical_fraction_outside']:.3f} % bit-identical "

@@ -25,7 +25,7 @@ from ...volume import Volume, ras_to_lps, read_volume, write_volume
 from ..common import parse_triple, refuse_overwrite, run_batch, summary_line
 
 VERB = "segment"
-HELP = "Segment lung nodules from a click (world mm) or a box; single or from a PiNS CSV."
+HELP = "segment lung nodules from a click (world mm) or a box: one, or every row of a PiNS CSV"
 PINS_COLUMNS = ("ct_nifti_file", "nodule_id", "coordX", "coordY", "coordZ")
 MEASUREMENTS_CSV = "measurements.csv"
 
@@ -43,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     batch.add_argument("--csv", type=Path, help="annotations with columns " + ",".join(PINS_COLUMNS) + ",w,h,d")
     batch.add_argument("--ct-dir", type=Path, help="folder holding the CSV's ct_nifti_file entries")
     batch.add_argument("--out-dir", type=Path, help="folder for the masks, per-nodule JSON and measurements.csv")
-    options = parser.add_argument_group("options")
-    options.add_argument("--method", default="kmeans", choices=METHODS, help="default: kmeans")
+    options = parser.add_argument_group("segmentation")
+    options.add_argument("--method", default="kmeans", choices=METHODS,
+                         help="kmeans (default), gmm, fcm or otsu cluster the VOI; pins: the NodMAISI paper's seeds")
     options.add_argument("--lung", type=Path, help="lung mask (0/1) or MAISI label map on the CT grid: "
                          "restricts the nodule, adds lobe and pleural distance")
     options.add_argument("--expand-mm", type=float, default=0.0, help="grow the mask by this distance (mm)")

@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-attempts", type=int, default=DEFAULT_MAX_ATTEMPTS,
                         help="a job the server was running when it stopped is run again at restart, at most "
                              f"this many starts in all; then it fails with that reason (default {DEFAULT_MAX_ATTEMPTS})")
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                        help="server log level (default info)")
 
 
 def read_engine_options(path: str | None) -> dict:

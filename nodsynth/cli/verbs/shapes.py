@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--out", required=True, metavar="FILE.npz", help="library to write (its index goes beside it as .json)")
     build.add_argument("--size", type=int, default=SHAPE_SIZE, help=f"voxels per side of each shape grid (default {SHAPE_SIZE})")
     info = sub.add_parser("info", help="print the size and measurement ranges of a library")
-    info.add_argument("--library", required=True, metavar="FILE.npz")
+    info.add_argument("--library", required=True, metavar="FILE.npz", help="shape library (its .json index beside it)")
 
 
 def _mask_files(folder: Path) -> list[Path]:

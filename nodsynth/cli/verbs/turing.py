@@ -16,25 +16,25 @@ from ...errors import InputError
 from ...review.answers import read_answer_sheets
 from ...review.key import locate_key, read_key
 from ...review.score import score_answers
-from ...review.score_report import score_html
+from ...review.score_report import score_html, score_metadata
 from ...review.study import DEFAULT_CUBE_MM, FULL_CONTEXTS, build_study, parse_phases
 from ...review.study_inputs import read_study_inputs
 from ..common import parse_triple, progress_bar, refuse_overwrite
 
 VERB = "turing"
-HELP = "visual Turing test: build a blinded real/synthetic reading study, score reader answers"
+HELP = "run a visual Turing test: build a blinded real/synthetic reading study, score reader answers"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    build = sub.add_parser("build", help="a blinded study (cropped cubes + montages, full context, key)")
+    build = sub.add_parser("build", help="build a blinded study (cropped cubes + montages, full context, key)")
     build.add_argument("--real", type=Path, required=True, help="manifest of real nodules (ct, mask or coordX/Y/Z, ...)")
     build.add_argument("--synthetic", type=Path, required=True, help="manifest of synthetic nodules")
     build.add_argument("--out", type=Path, required=True, help="new study folder (what readers receive)")
     build.add_argument("--key", dest="key_out", type=Path, help="new answer-key file, outside the study folder "
                                                 "(default <out>.key.csv; keep it from readers)")
-    build.add_argument("--n-real", type=int, required=True)
-    build.add_argument("--n-synthetic", type=int, required=True)
+    build.add_argument("--n-real", type=int, required=True, help="real cases to draw into the study")
+    build.add_argument("--n-synthetic", type=int, required=True, help="synthetic cases to draw into the study")
     build.add_argument("--phases", default="cropped,full", help="cropped, full or both (read in that order)")
     build.add_argument("--seed", type=int, help="selection, ids and order (default: drawn at random; recorded in "
                                                  "the key, so giving it again rebuilds the same study)")
@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                  "(default: the coarsest of the chosen CTs per axis)")
     build.add_argument("--full", choices=FULL_CONTEXTS, default="lung-box",
                        help="full context: the lung box (default) or the whole CT")
-    score = sub.add_parser("score", help="confusion matrices, rates, Wilson CI, binomial p, AUC, McNemar, kappa")
+    score = sub.add_parser("score", help="score the readers' answers: confusion matrices, rates, Wilson CI, binomial p, "
+                                         "AUC, McNemar, kappa")
     score.add_argument("--key", type=Path, help="the study's key (default <study>.key.csv)")
     score.add_argument("--study", type=Path, help="the study folder (its key is checked against its study.json)")
     score.add_argument("--answers", type=Path, nargs="+", required=True, help="answer sheets (CSV)")
@@ -87,6 +88,7 @@ def _score(args: argparse.Namespace) -> int:
     refuse_overwrite([args.json, args.html], [key_path, *args.answers])
     key = read_key(key_path)
     scores = score_answers(key, read_answer_sheets(args.answers, key))
+    scores["study"] = score_metadata(key_path, scores)
     page = score_html(scores) if args.html else None
     write_text_atomic(args.json, json.dumps(scores, indent=1) + "\n")
     if page is not None:

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "passes is kept, marked failed in its header and --json, exit status 1")
     parser.add_argument("--max-tries", type=int, default=DEFAULT_MAX_TRIES,
                         help=f"tries in all with --qc-stats, the first included (default {DEFAULT_MAX_TRIES}, MAISI's)")
-    add_engine_arguments(parser, default="nodmaisi")
+    add_engine_arguments(parser, default="nodmaisi", operations=("twin",))
 
 
 def twin_request(args: argparse.Namespace) -> TwinRequest:
