@@ -18,7 +18,7 @@ from ...segment.checks import read_ct
 from ..common import progress_bar
 
 VERB = "qc"
-HELP = "quality check of CTs: learn organ median HU ranges from real CTs, check a CT against them"
+HELP = "check CTs as MAISI does: learn organ median HU ranges from real CTs, check a CT against them"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
