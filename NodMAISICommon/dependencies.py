@@ -14,6 +14,7 @@ unless told not to. Headless callers (``interactive=False``) get an error naming
 from __future__ import annotations
 
 import importlib
+import platform
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -23,7 +24,7 @@ import slicer
 from nodsynth.errors import Cancelled, NodsynthError
 
 from .requirements import (CORE_REQUIREMENTS, ENGINE_REQUIREMENTS, REMOTE_REQUIREMENTS, TORCH_REQUIREMENT,
-                           protected_pins, unmet_requirements)
+                           protected_pins, torch_platform_problem, unmet_requirements)
 from .settings import EngineSettings
 
 REQUESTER = "NodMAISI"
@@ -84,11 +85,15 @@ def ensure_packages(requirements: Sequence[str], interactive: bool = True, insta
 
 
 def ensure_torch(interactive: bool = True):
-    """Import torch, installing it through the PyTorch extension after the user agrees; returns the module."""
+    """Import torch, installing it through the PyTorch extension after the user agrees; returns the module.
+    Where no PyTorch build can meet the requirement (Intel macOS) the error says so, and what still works."""
     if not unmet_requirements([f"torch{TORCH_REQUIREMENT}"]):
         import torch
 
         return torch
+    problem = torch_platform_problem(platform.system(), platform.machine())
+    if problem:
+        raise NodsynthError(problem)
     try:
         import PyTorchUtils
     except ImportError as exc:

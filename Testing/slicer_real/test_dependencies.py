@@ -13,7 +13,7 @@ import slicer
 import standin_ctk
 from conftest import VERSION
 from NodMAISICommon.requirements import PROTECTED_PACKAGES, installed_version
-from nodsynth.errors import Cancelled
+from nodsynth.errors import Cancelled, NodsynthError
 
 ABSENT = "nodsynth-absent-package>=1,<2"
 
@@ -83,6 +83,19 @@ def test_a_self_test_under_slicer_testing_installs_without_asking(installs):
     assert [[str(Requirement(r)) for r in requirements] for requirements, _ in installs] == [[str(Requirement(ABSENT))]]
     assert installs[0][1] == expected_pins()
     assert standin_ctk.ctkMessageBox.SHOWN == [], "no dialog waits for a user in testing mode"
+
+
+def test_an_intel_mac_is_told_that_local_engines_cannot_run_and_what_still_works(monkeypatch):
+    """Issue 21 (9): no torch>=2.4 exists for macOS x86_64; say so instead of starting an install that fails."""
+    import platform
+
+    dependencies = importlib.import_module("NodMAISICommon.dependencies")
+    monkeypatch.setattr(dependencies, "unmet_requirements", lambda requirements: list(requirements))  # no torch
+    monkeypatch.setattr(platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    with pytest.raises(NodsynthError, match="no builds for Intel macOS .*Remote server"):
+        dependencies.ensure_torch(interactive=True)
+    assert standin_ctk.ctkMessageBox.SHOWN == [], "nothing offered to install"
 
 
 def test_headless_callers_are_told_what_to_install():
