@@ -572,6 +572,12 @@ class QComboBox(QWidget):
     def itemData(self, index: int) -> Any:
         return self._items[index][1] if 0 <= index < len(self._items) else None
 
+    def setItemText(self, index: int, text: str) -> None:
+        if 0 <= index < len(self._items):
+            self._items[index] = (str(text), self._items[index][1])
+            if index == self._index:
+                self._emit("currentTextChanged", self.currentText)
+
     def setCurrentIndex(self, index: int) -> None:
         self.currentIndex = index
 
