@@ -148,6 +148,19 @@ def test_custom_widgets_are_declared_with_their_bases_first(module: str):
 
 
 @pytest.mark.parametrize("module", MODULES)
+def test_custom_widgets_holding_widgets_are_declared_containers(module: str):
+    """Issue 21 (8): Qt Designer lets only containers hold widgets; Slicer's module template
+    (Utilities/Templates/Modules/Scripted/Resources/UI/TemplateKey.ui, 5.8-5.12) declares qMRMLWidget and
+    ctkCollapsibleButton with ``<container>1</container>``."""
+    root = ui_tree(module)
+    containers = {c.findtext("class") for c in root.iter("customwidget") if c.findtext("container") == "1"}
+    declared = {c.findtext("class") for c in root.iter("customwidget")}
+    holding = {w.get("class") for w in root.iter("widget") if w.find(".//widget") is not None} & declared
+    assert {"qMRMLWidget", "ctkCollapsibleButton"} <= holding
+    assert holding <= containers, f"{module}.ui: {sorted(holding - containers)} hold widgets but are not containers"
+
+
+@pytest.mark.parametrize("module", MODULES)
 def test_mrml_widgets_receive_the_scene(module: str):
     root = ui_tree(module)
     needing = {w.get("name") for w in root.iter("widget")
