@@ -95,6 +95,12 @@ def test_compiles_and_imports_only_what_slicer_provides(path: Path, tmp_path: Pa
     assert not bad, f"{path.name} imports at module level what Slicer does not ship: {bad}"
 
 
+def test_no_slicer_layer_file_names_slicer_pydeps():
+    """Issue 21 (8): ``slicer.pydeps`` never existed (Slicer 5.12 has ``slicer.packaging``)."""
+    naming = [str(p.relative_to(REPO)) for p in slicer_python_files() if "slicer.pydeps" in p.read_text()]
+    assert naming == []
+
+
 def test_the_import_rule_catches_a_foreign_import():
     tree = ast.parse("import os\nimport torch\ntry:\n    import sklearn\nexcept ImportError:\n    pass\n"
                      "def f():\n    import scipy\n")
