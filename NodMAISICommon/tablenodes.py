@@ -1,4 +1,5 @@
-"""Write measurement rows into a ``vtkMRMLTableNode`` with units (Slicer side)."""
+"""Table nodes (Slicer side): measurement rows written with units as the header; the cell a click on a
+table view hit."""
 from __future__ import annotations
 
 from typing import Any, Sequence
