@@ -635,18 +635,20 @@ class vtkMRMLTableNode(vtkMRMLStorableNode):
         self._column_title_header = False  # vtkMRMLTableNode.cxx: UseColumnTitleAsColumnHeader = false
         self._first_column_row_header = False  # and UseFirstColumnAsRowHeader = false
 
-    def SetUseColumnTitleAsColumnHeader(self, value: bool) -> None:
-        if bool(value) != self._column_title_header:
-            self._column_title_header = bool(value)
+    def _set_flag(self, attribute: str, value: bool) -> None:
+        """vtkSetMacro: Modified only when the value changes."""
+        if bool(value) != getattr(self, attribute):
+            setattr(self, attribute, bool(value))
             self.Modified()
+
+    def SetUseColumnTitleAsColumnHeader(self, value: bool) -> None:
+        self._set_flag("_column_title_header", value)
 
     def GetUseColumnTitleAsColumnHeader(self) -> bool:
         return self._column_title_header
 
     def SetUseFirstColumnAsRowHeader(self, value: bool) -> None:
-        if bool(value) != self._first_column_row_header:
-            self._first_column_row_header = bool(value)
-            self.Modified()
+        self._set_flag("_first_column_row_header", value)
 
     def GetUseFirstColumnAsRowHeader(self) -> bool:
         return self._first_column_row_header
