@@ -191,8 +191,14 @@ class Volume:
 
 def read_volume_grid(path: str | os.PathLike) -> Volume:
     """The voxel grid of a volume file from its header alone (the array is a zero-size broadcast of the
-    file's shape: nothing is read into memory)."""
+    file's shape: nothing is read into memory; a DICOM series is read whole)."""
     import SimpleITK as sitk
+
+    from .dicom.series import is_dicom_series_path
+
+    if is_dicom_series_path(path):
+        volume = read_volume(path)
+        return volume.with_array(np.broadcast_to(np.zeros((), np.uint8), volume.shape_kji))
 
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
@@ -296,13 +302,20 @@ def require_finite(volume: Volume, name: str) -> None:
 
 
 def read_volume(path: str | os.PathLike) -> Volume:
-    """Read a NIfTI / NRRD / MetaImage volume into LPS geometry.
+    """Read a NIfTI / NRRD / MetaImage volume, or a folder holding a DICOM CT series (``FOLDER::UID``
+    picks one of several; see :mod:`nodsynth.dicom.read`), into LPS geometry.
 
     Refused with :class:`InputError`: a file holding less voxel data than its header says (truncated),
     and NaN / infinite voxels (see :mod:`nodsynth.voxel_data`).
     """
     import SimpleITK as sitk
 
+    from .dicom.series import is_dicom_series_path
+
+    if is_dicom_series_path(path):
+        from .dicom.read import read_ct_series
+
+        return read_ct_series(path)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"volume file not found: {path}")
