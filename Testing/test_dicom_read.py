@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from dicom_series_writer import pydicom, write_decoy_seg, write_series
+from dicom_series_writer import write_decoy_seg, write_series
 from nodsynth.cli.main import main
 from nodsynth.errors import InputError
 from nodsynth.volume import read_volume, read_volume_grid

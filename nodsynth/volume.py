@@ -287,7 +287,8 @@ def require_same_grid(a: Volume, b: Volume, a_name: str = "first volume",
 
 def _check_volume_path(path: Path) -> None:
     if not path.name.lower().endswith(VOLUME_SUFFIXES):
-        raise InputError(f"{path}: unsupported volume format; use one of {', '.join(VOLUME_SUFFIXES)}")
+        raise InputError(f"{path}: unsupported volume format; use one of {', '.join(VOLUME_SUFFIXES)} or a folder "
+                         "holding a DICOM CT series")
 
 
 def require_finite(volume: Volume, name: str) -> None:

@@ -17,7 +17,7 @@ from .. import __version__
 from ..atomic import staged_folder
 from ..errors import InputError
 from ..volume import Volume, require_same_grid
-from .series import choose_series, pydicom_module
+from .series import choose_series
 from .write import PixelEncoding, SeriesHeader, ct_slices, save_slices
 
 PATIENT_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
@@ -65,7 +65,7 @@ def new_patient_and_study(uid_prefix=None) -> tuple[dict, dict]:
 
 def source_header(like: str | os.PathLike):
     """The header of the first slice of the source series (``FOLDER`` or ``FOLDER::UID``)."""
-    return pydicom_module().dcmread(choose_series(like)[0], stop_before_pixels=True)
+    return choose_series(like)[0][1]
 
 
 def synthetic_header(provenance: dict[str, str], seed: Optional[int], like=None, same_study: bool = False) -> SeriesHeader:

@@ -26,11 +26,6 @@ POSITION_TOLERANCE_MM = 0.01
 """Largest deviation (mm) of a slice step from the even spacing, or off the slice normal (tilt)."""
 
 
-def _slice_headers(files: list[Path]):
-    pydicom = pydicom_module()
-    return [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
-
-
 def _same(values: list, name: str, where: Path, tolerance: float = 0.0) -> np.ndarray:
     first = np.asarray(values[0], dtype=np.float64)
     for value in values[1:]:
@@ -92,9 +87,9 @@ def _hu_dtype(slopes: np.ndarray, intercepts: np.ndarray, low: float, high: floa
 def read_ct_series(path: str | os.PathLike) -> Volume:
     """The CT series a folder (or ``FOLDER::SERIES_INSTANCE_UID``) holds, in HU (see the module)."""
     pydicom = pydicom_module()
-    files = choose_series(path)
+    files, headers = zip(*choose_series(path))
     where = files[0].parent
-    order, spacing, origin, direction = series_geometry(_slice_headers(files), where)
+    order, spacing, origin, direction = series_geometry(list(headers), where)
     stored, slopes, intercepts = [], [], []
     for index in order:
         slice_ = pydicom.dcmread(files[index])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from ..errors import InputError
 
@@ -53,17 +53,17 @@ def _headers(folder: Path):
             yield path, header
 
 
-def ct_series(folder: Path) -> dict[str, list[Path]]:
-    """SeriesInstanceUID -> the files of each CT image series under ``folder``."""
-    found: dict[str, list[Path]] = {}
+def ct_series(folder: Path) -> dict[str, list[tuple[Path, Any]]]:
+    """SeriesInstanceUID -> the files and headers of each CT image series under ``folder``."""
+    found: dict[str, list[tuple[Path, Any]]] = {}
     for path, header in _headers(folder):
         if header.get("Modality") == "CT" and str(header.get("SOPClassUID", "")) == CT_IMAGE_STORAGE:
-            found.setdefault(str(header.get("SeriesInstanceUID", "")), []).append(path)
+            found.setdefault(str(header.get("SeriesInstanceUID", "")), []).append((path, header))
     return found
 
 
-def choose_series(path: str | os.PathLike) -> list[Path]:
-    """The files of the one CT series ``path`` names (a folder holding one, or ``FOLDER::UID``)."""
+def choose_series(path: str | os.PathLike) -> list[tuple[Path, Any]]:
+    """The files and headers of the one CT series ``path`` names (a folder holding one, or ``FOLDER::UID``)."""
     folder, uid = split_series_path(path)
     if not folder.is_dir():
         raise InputError(f"DICOM folder not found: {folder}")
@@ -74,8 +74,8 @@ def choose_series(path: str | os.PathLike) -> list[Path]:
             raise InputError(f"{folder} holds no CT series with SeriesInstanceUID {uid} (CT series there: {listed})")
         return found[uid]
     if not found:
-        raise InputError(f"{folder} holds no CT image series (Modality CT, CT Image Storage); SEG, SR and other "
-                         "objects are not read as a CT")
+        raise InputError(f"{folder} holds no CT image series (Modality CT, CT Image Storage); SEG, SR, multi-frame "
+                         "Enhanced CT and other objects are not read as a CT")
     if len(found) > 1:
         listed = "; ".join(f"{u} ({len(f)} slices)" for u, f in sorted(found.items()))
         raise InputError(f"{folder} holds {len(found)} CT series: {listed}; name one as "
