@@ -53,7 +53,7 @@ def test_real_slab_folder_reads_as_the_nrrd(slab):
 
 
 @pytest.mark.shared_data
-def test_segment_and_measure_give_the_same_output_from_the_folder(slab, tmp_path, capsys):
+def test_segment_measure_inpaint_and_histograms_give_the_same_output_from_the_folder(slab, tmp_path, capsys):
     ct, mask_path, dicom = slab
     mask = read_volume(mask_path).array > 0
     kji = np.argwhere(mask)
@@ -64,10 +64,18 @@ def test_segment_and_measure_give_the_same_output_from_the_folder(slab, tmp_path
         assert main(["segment", "--ct", str(source), point, "--out", str(tmp_path / f"{name}.nrrd")]) == 0
         assert main(["measure", "--ct", str(source), "--mask", str(mask_path),
                      "--json", str(tmp_path / f"{name}.json")]) == 0
+        assert main(["inpaint", "--ct", str(source), point, "--diameter-mm", "12", "--engine", "classic",
+                     "--seed", "3", "--out", str(tmp_path / f"{name}_inpainted.nrrd")]) == 0
+        assert main(["histograms", "from-mask", "--ct", str(source), "--mask", str(mask_path),
+                     "--out", str(tmp_path / f"{name}_histogram.json")]) == 0
         outputs[name] = (read_volume(tmp_path / f"{name}.nrrd").array,
-                         json.loads((tmp_path / f"{name}.json").read_text())["nodules"])
+                         json.loads((tmp_path / f"{name}.json").read_text())["nodules"],
+                         read_volume(tmp_path / f"{name}_inpainted.nrrd").array,
+                         json.loads((tmp_path / f"{name}_histogram.json").read_text()))
     assert outputs["nrrd"][0].any() and np.array_equal(outputs["nrrd"][0], outputs["dicom"][0])
     assert outputs["nrrd"][1] == outputs["dicom"][1]
+    assert not np.array_equal(outputs["nrrd"][2], ct.array) and np.array_equal(outputs["nrrd"][2], outputs["dicom"][2])
+    assert outputs["nrrd"][3] == outputs["dicom"][3]
 
 
 @pytest.mark.shared_data
