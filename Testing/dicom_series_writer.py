@@ -1,9 +1,11 @@
 """An independent DICOM writer for the reading tests: pydicom datasets built here by hand (not
 nodsynth's own writer), stored as scanners store them (intercept -1024; unsigned pixels, or signed where
 the padding lies below -1024 HU), file names
-in no particular order. Optional faults: a removed slice, a gantry tilt, an odd slice size."""
+in no particular order. Optional faults: a removed slice, a gantry tilt, an odd slice size. Also
+:func:`tool`: the path of a DICOM tool the tests use as a judge (skips without it)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +73,12 @@ def write_decoy_seg(folder: Path) -> None:
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.Modality, ds.SeriesInstanceUID = "SEG", generate_uid()
     ds.save_as(folder / "seg.dcm", enforce_file_format=True)
+
+
+def tool(name: str) -> str:
+    """The path of a DICOM tool (dicom3tools from Debian, dcmqi from PyPI); skips the test without it."""
+    found = shutil.which(name)
+    if found is None:
+        __import__("pytest").skip(f"{name} is not installed (dicom3tools from Debian, dcmqi from PyPI): .ci/run "
+                                  "installs them")
+    return found

@@ -5,27 +5,19 @@ Each tool's check skips with a message where the tool is absent."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
 from conftest import shared_path
-from dicom_series_writer import pydicom, write_series
+from dicom_series_writer import pydicom, tool, write_series
 from nodsynth.cli.main import main
 from nodsynth.volume import Volume, read_volume, subgrid_start_kji, write_volume
 
 pytest.importorskip("highdicom", reason="highdicom is not installed (pip install 'nodsynth[dicom]')")
 pytestmark = pytest.mark.shared_data
 SLAB = "LIDC-IDRI-0001"
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.skip(f"{name} is not installed (dicom3tools from Debian, dcmqi from PyPI): .ci/run installs them")
-    return found
 
 
 def errors_of(command: list[str]) -> list[str]:

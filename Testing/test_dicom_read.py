@@ -3,18 +3,21 @@
 Series the project did not write: the real LIDC slabs written by pydicom by hand in
 Testing/dicom_series_writer.py, and the series shipped in pydicom's wheel (dicomdirtests). SimpleITK's
 series reader is the geometry judge where it reads a series correctly; the faults it misreads (a gap, a
-tilt) must be refused.
+tilt) must be refused. A SEG written by dcmqi's itkimage2segimage (what Slicer's QuantitativeReporting
+writes with) is read as a label map on its CT's grid.
 """
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import shared_path
-from dicom_series_writer import write_decoy_seg, write_series
+from dicom_series_writer import tool, write_decoy_seg, write_series
 from nodsynth.cli.main import main
 from nodsynth.errors import InputError
 from nodsynth.volume import read_volume, read_volume_grid
@@ -127,3 +130,40 @@ def test_pydicoms_series_with_a_gap_and_mixed_orientations_are_refused():
         read_volume(_dicomdirtests("98892003"))  # MR only
     with pytest.raises(InputError, match="4 CT series"):
         read_volume(_dicomdirtests())
+
+
+DCMQI_SEG_META = {
+    "ContentCreatorName": "Reader1", "ClinicalTrialSeriesID": "Session1", "ClinicalTrialTimePointID": "1",
+    "SeriesDescription": "Segmentation", "SeriesNumber": "300", "InstanceNumber": "1", "ContentLabel": "SEGMENTATION",
+    "ContentDescription": "Image segmentation", "ClinicalTrialCoordinatingCenterName": "dcmqi",
+    "segmentAttributes": [[{
+        "labelID": 1, "SegmentDescription": "Nodule", "SegmentAlgorithmType": "MANUAL",
+        "SegmentedPropertyCategoryCodeSequence": {"CodeValue": "49755003", "CodingSchemeDesignator": "SCT",
+                                                  "CodeMeaning": "Morphologically Altered Structure"},
+        "SegmentedPropertyTypeCodeSequence": {"CodeValue": "27925004", "CodingSchemeDesignator": "SCT",
+                                              "CodeMeaning": "Nodule"}}]]}
+
+
+@pytest.mark.shared_data
+def test_a_seg_written_by_dcmqi_is_a_label_map_every_verb_takes(slab, tmp_path):
+    ct, mask_path, dicom = slab
+    case = tmp_path / "case"
+    shutil.copytree(dicom, case / "ct")
+    (tmp_path / "meta.json").write_text(json.dumps(DCMQI_SEG_META))
+    done = subprocess.run([tool("itkimage2segimage"), "--inputImageList", str(mask_path), "--inputDICOMDirectory",
+                           str(case / "ct"), "--outputDICOM", str(case / "seg.dcm"), "--inputMetadata",
+                           str(tmp_path / "meta.json")], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    labels = read_volume(case / "seg.dcm")
+    assert labels.array.dtype.kind == "u" and np.array_equal(labels.array, read_volume(mask_path).array)
+    assert np.allclose(labels.origin, ct.origin, atol=1e-4) and np.allclose(labels.spacing, ct.spacing, atol=1e-4)
+    for name, (source, mask) in {"nrrd": (shared_path("lidc_slabs") / f"{SLAB}_slab.nrrd", mask_path),
+                                 "dicom": (case, case / "seg.dcm")}.items():
+        assert main(["measure", "--ct", str(source), "--mask", str(mask), "--json", str(tmp_path / f"{name}.json")]) == 0
+    nodules = [json.loads((tmp_path / f"{n}.json").read_text())["nodules"] for n in ("nrrd", "dicom")]
+    assert nodules[0] == nodules[1]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(case / "seg.dcm", alone / "seg.dcm")
+    with pytest.raises(InputError, match="the CT series it segments .* is not in"):
+        read_volume(alone / "seg.dcm")

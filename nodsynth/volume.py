@@ -194,9 +194,9 @@ def read_volume_grid(path: str | os.PathLike) -> Volume:
     file's shape: nothing is read into memory; a DICOM series is read whole)."""
     import SimpleITK as sitk
 
-    from .dicom.series import is_dicom_series_path
+    from .dicom.series import dicom_kind
 
-    if is_dicom_series_path(path):
+    if dicom_kind(path) is not None:
         volume = read_volume(path)
         return volume.with_array(np.broadcast_to(np.zeros((), np.uint8), volume.shape_kji))
 
@@ -303,20 +303,26 @@ def require_finite(volume: Volume, name: str) -> None:
 
 
 def read_volume(path: str | os.PathLike) -> Volume:
-    """Read a NIfTI / NRRD / MetaImage volume, or a folder holding a DICOM CT series (``FOLDER::UID``
-    picks one of several; see :mod:`nodsynth.dicom.read`), into LPS geometry.
+    """Read a NIfTI / NRRD / MetaImage volume, a folder holding a DICOM CT series (``FOLDER::UID``
+    picks one of several; see :mod:`nodsynth.dicom.read`) or a DICOM SEG file (a label map on its CT's
+    grid, :mod:`nodsynth.dicom.seg_read`), into LPS geometry.
 
     Refused with :class:`InputError`: a file holding less voxel data than its header says (truncated),
     and NaN / infinite voxels (see :mod:`nodsynth.voxel_data`).
     """
     import SimpleITK as sitk
 
-    from .dicom.series import is_dicom_series_path
+    from .dicom.series import dicom_kind
 
-    if is_dicom_series_path(path):
+    kind = dicom_kind(path)
+    if kind == "series":
         from .dicom.read import read_ct_series
 
         return read_ct_series(path)
+    if kind == "file":
+        from .dicom.seg_read import read_segmentation
+
+        return read_segmentation(path)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"volume file not found: {path}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import InputError
+from ..volume import VOLUME_SUFFIXES
 
 SERIES_SEPARATOR = "::"
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -33,10 +34,17 @@ def split_series_path(path: str | os.PathLike) -> tuple[Path, Optional[str]]:
     return Path(text), None
 
 
-def is_dicom_series_path(path: str | os.PathLike) -> bool:
-    """True for a folder or a ``FOLDER::UID`` (what :func:`read_ct_series` takes)."""
+def dicom_kind(path: str | os.PathLike) -> Optional[str]:
+    """``"series"`` for a folder or a ``FOLDER::UID`` (:func:`~.read.read_ct_series` reads it), ``"file"``
+    for a DICOM file (:func:`~.seg_read.read_segmentation`), ``None`` otherwise."""
     folder, uid = split_series_path(path)
-    return uid is not None or folder.is_dir()
+    if uid is not None or folder.is_dir():
+        return "series"
+    if folder.is_file() and not folder.name.lower().endswith(VOLUME_SUFFIXES):
+        with open(folder, "rb") as handle:
+            if handle.read(132)[128:] == b"DICM":
+                return "file"
+    return None
 
 
 def _headers(folder: Path):
