@@ -167,3 +167,15 @@ def test_a_seg_written_by_dcmqi_is_a_label_map_every_verb_takes(slab, tmp_path):
     shutil.copy(case / "seg.dcm", alone / "seg.dcm")
     with pytest.raises(InputError, match="the CT series it segments .* is not in"):
         read_volume(alone / "seg.dcm")
+
+
+def test_rescale_is_cast_explicitly():
+    from nodsynth.dicom.read import stored_to_hu
+
+    stored = np.array([[[0, 4095]], [[1, 2]]], np.uint16)
+    whole = stored_to_hu(stored, np.array([1.0, 1.0]), np.array([-1024.0, -1024.0]))
+    assert whole.dtype == np.int16 and whole.tolist() == [[[-1024, 3071]], [[-1023, -1022]]]
+    wide = stored_to_hu(np.array([[[65535]]], np.uint16), np.array([1.0]), np.array([0.0]))
+    assert wide.dtype == np.int32 and int(wide[0, 0, 0]) == 65535  # beyond int16: not wrapped
+    scaled = stored_to_hu(stored, np.array([0.5, 2.0]), np.array([-1024.0, -1000.5]))
+    assert scaled.dtype == np.float32 and scaled.tolist() == [[[-1024.0, 1023.5]], [[-998.5, -996.5]]]

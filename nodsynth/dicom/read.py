@@ -78,10 +78,15 @@ def series_geometry(headers: list, where: Path) -> tuple[list[int], np.ndarray, 
     return order, np.array([pixel[1], pixel[0], spacing]), positions[order[0]], direction
 
 
-def _hu_dtype(slopes: np.ndarray, intercepts: np.ndarray, low: float, high: float) -> np.dtype:
+def stored_to_hu(stored: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
+    """HU of stored slices ``[k, j, i]`` with each slice's slope and intercept: integers (int16, or int32
+    beyond its range) when every slope is 1 and every intercept whole, float32 otherwise."""
     if np.all(slopes == 1) and np.all(intercepts == np.round(intercepts)):
-        return np.dtype(np.int16) if -32768 <= low and high <= 32767 else np.dtype(np.int32)
-    return np.dtype(np.float32)
+        hu = stored.astype(np.int32)
+        hu += intercepts.astype(np.int32)[:, None, None]
+        low, high = (int(hu.min()), int(hu.max())) if hu.size else (0, 0)
+        return hu.astype(np.int16) if -32768 <= low and high <= 32767 else hu
+    return (stored * slopes[:, None, None] + intercepts[:, None, None]).astype(np.float32)
 
 
 def read_ct_series(path: str | os.PathLike) -> Volume:
@@ -100,7 +105,4 @@ def read_ct_series(path: str | os.PathLike) -> Volume:
                              f"({slice_.file_meta.get('TransferSyntaxUID', 'unknown transfer syntax')}): {exc}") from exc
         slopes.append(float(slice_.get("RescaleSlope", 1.0)))
         intercepts.append(float(slice_.get("RescaleIntercept", 0.0)))
-    slopes_, intercepts_ = np.array(slopes), np.array(intercepts)
-    hu = np.stack(stored).astype(np.float64) * slopes_[:, None, None] + intercepts_[:, None, None]
-    dtype = _hu_dtype(slopes_, intercepts_, float(hu.min()), float(hu.max()))
-    return Volume(hu.astype(dtype), spacing, origin, direction)
+    return Volume(stored_to_hu(np.stack(stored), np.array(slopes), np.array(intercepts)), spacing, origin, direction)
