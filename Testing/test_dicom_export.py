@@ -131,3 +131,15 @@ def test_bad_requests_are_refused_and_write_nothing(tmp_path, capsys):
     assert main(["dicom", "export", "--ct", str(ct), "--like", str(tmp_path / "other"), "--out", str(tmp_path / "b")]) == 2
     assert "not on the same voxel grid" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_without_pydicom_dicom_paths_are_refused_in_one_line(monkeypatch, tmp_path, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pydicom", None)  # import pydicom now raises ImportError
+    ct = shared_path("lidc_slabs") / f"{SLAB}_slab.nrrd"
+    assert main(["dicom", "export", "--ct", str(ct), "--out", str(tmp_path / "out")]) == 2
+    assert main(["measure", "--ct", str(tmp_path), "--mask", str(ct)]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2 and all("needs pydicom: pip install 'nodsynth[dicom]'" in line for line in errors)
+    assert not (tmp_path / "out").exists()

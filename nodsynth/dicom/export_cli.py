@@ -29,7 +29,12 @@ def run(args: argparse.Namespace) -> int:
     from ..segment.checks import read_ct
     from ..volume import read_volume, require_same_grid
     from .export import file_provenance, source_header, synthetic_header, write_export
+    from .seg import highdicom_module
+    from .series import pydicom_module
 
+    pydicom_module()  # refused before any work when a package is missing
+    if args.mask is not None:
+        highdicom_module()
     ct = read_ct(args.ct)
     like = None
     if args.like is not None:

@@ -179,6 +179,10 @@ def build_study(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], out
     _check_request(real, synthetic, n_real, n_synthetic, cube_mm, full_context, (cropped_spacing_mm, full_spacing_mm))
     if volume_format not in VOLUME_FORMATS:
         raise InputError(f"unknown case volume format {volume_format!r}; use one of {', '.join(VOLUME_FORMATS)}")
+    if volume_format == "dicom":
+        from ..dicom.series import pydicom_module
+
+        pydicom_module()  # refused before any work when pydicom is missing
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out} already exists and is not an empty folder; choose a new study folder")
