@@ -8,12 +8,13 @@ them, synthetic ones from ``nodsynth dicom export``).
 """
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from dicom_series_writer import pydicom, write_series
+from dicom_series_writer import pydicom, tool, write_series
 from nodsynth.cli.main import main
 from nodsynth.volume import read_volume
 from test_turing_build import _key, _loo_threshold_accuracy, _value_features, lidc_manifests
@@ -111,3 +112,11 @@ def test_the_probe_separates_a_naive_export(manifests, tmp_path):
             cases[folder] = truth == "synthetic"
     tells = dicom_tells(cases)
     assert {"ImageType", "SeriesDescription", "DerivationDescription", "RescaleIntercept"} <= set(tells), tells
+
+
+def test_dciodvfy_finds_no_error_in_the_reading_copies(dicom_study):
+    dciodvfy = tool("dciodvfy")
+    for phase in ("cropped", "full"):
+        case = next(p for p in sorted((dicom_study / phase).iterdir()) if p.is_dir())
+        done = subprocess.run([dciodvfy, str(sorted(case.iterdir())[0])], capture_output=True, text=True, timeout=120)
+        assert [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error")] == []
