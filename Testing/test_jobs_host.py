@@ -164,3 +164,31 @@ def test_an_input_handed_over_in_pieces_counts_only_once_complete(host):
     next(pieces)
     pieces.close()  # the GUI gave up (scene closed): nothing is left, nothing counts
     assert not host.holds("other") and list((host._root / "store").iterdir()) == [stored_path(host._root, "big")]
+
+
+def test_the_status_exchange_survives_windows_file_sharing(host):
+    """On Windows a status file another process holds open cannot be replaced, nor opened while it is
+    being replaced: a job whose status a slow reader keeps opening still finishes, with its result."""
+    import threading
+
+    windows_files = pytest.importorskip("windows_files")
+    if windows_files.fcntl is None:
+        pytest.skip("needs flock (on Windows the semantics are the real ones)")
+    assert host.submit("windows_files:install_in_job").wait(30).state == DONE
+    windows_files.install()
+    stop = threading.Event()
+    try:
+        job = host.submit("job_targets:count", 40, 0.02)
+        holds = []
+        reader = threading.Thread(target=lambda: holds.append(windows_files.hold_repeatedly(
+            job.dir / "status.json", 0.03, 0.01, stop)))
+        reader.start()
+        status = job.wait(60, poll_s=0.01)
+        stop.set()
+        reader.join()
+        assert status.state == DONE, status
+        assert job.result() == sum(range(40)) and holds[0] > 10
+        assert host.submit("job_targets:count", 3).wait(30).state == DONE, "the host serves on"
+    finally:
+        stop.set()
+        windows_files.uninstall()

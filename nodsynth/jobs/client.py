@@ -183,7 +183,10 @@ class JobHost:
         yield from stored_pieces(self._root, key, value, piece_bytes)
         self._stored.append(key)
         while len(self._stored) > STORED_ON_DISK:
-            stored_path(self._root, self._stored.pop(0)).unlink()
+            try:
+                stored_path(self._root, self._stored.pop(0)).unlink()
+            except PermissionError:  # Windows: the host is reading it; the folder goes at stop
+                pass
 
     def submit(self, target: str, *args: Any, **kwargs: Any) -> "HostJob":
         """Run ``target`` (``"module:function"``) with these arguments in the host (started if needed)."""
@@ -207,6 +210,18 @@ class HostJob:
         self._process = host._process
         self.final: Optional[JobStatus] = None
         self.cancel_requested_s: Optional[float] = None
+        self._last = JobStatus(RUNNING, 0.0, "starting the job process")
+
+    def _read(self) -> Optional[JobStatus]:
+        """The status file now; the last one read while the host is replacing it (Windows refuses the
+        open meanwhile); ``None`` before the host wrote one."""
+        try:
+            status = read_status(self.dir)
+        except PermissionError:
+            return self._last
+        if status is not None:
+            self._last = status
+        return status
 
     def cancel(self) -> None:
         """Ask the job to stop; :meth:`poll` kills the host if it has not stopped after the grace period."""
@@ -218,7 +233,7 @@ class HostJob:
         """The job's state now (never blocks)."""
         if self.final is not None:
             return self.final
-        status = read_status(self.dir) or JobStatus(RUNNING, 0.0, "starting the job process")
+        status = self._read() or self._last
         if status.finished:
             self.final = status
         elif self.cancel_requested_s is not None and time.monotonic() - self.cancel_requested_s > self.host.cancel_grace_s:
@@ -231,7 +246,7 @@ class HostJob:
         return self.final or status
 
     def _died(self) -> JobStatus:
-        status = read_status(self.dir)  # it may have finished just before it ended
+        status = self._read()  # it may have finished just before it ended
         if status is not None and status.finished:
             return status
         return JobStatus(FAILED, 0.0, "failed", f"the job process {describe_exit(self._process.returncode)} "

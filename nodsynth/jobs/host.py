@@ -32,6 +32,9 @@ STORED_IN_MEMORY = 2
 """Stored inputs kept loaded (a CT being clicked and its lung map); older ones are read again if asked for."""
 STATUS_EVERY_S = 0.1
 """Progress is written at most this often (the parent polls every 100 ms)."""
+PROGRESS_PATIENCE_S = 0.5
+"""How long a progress report waits for the parent to let go of the status file; then it is skipped
+(the next one catches up), so a held file never fails the job."""
 ORPHAN_EXIT_STATUS = 3
 
 
@@ -104,7 +107,11 @@ def _progress_writer(job_dir: Path):
         now = time.monotonic()
         if now - last[0] >= STATUS_EVERY_S:
             last[0] = now
-            write_status(job_dir, JobStatus(RUNNING, min(max(float(fraction), 0.0), 1.0), str(message)))
+            try:
+                write_status(job_dir, JobStatus(RUNNING, min(max(float(fraction), 0.0), 1.0), str(message)),
+                             PROGRESS_PATIENCE_S)
+            except PermissionError:
+                pass
 
     return report
 

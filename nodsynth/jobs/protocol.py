@@ -24,12 +24,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from ..atomic import atomic_path, write_text_atomic
+from ..atomic import atomic_path, retry_refused
 
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
 CALL_FILE, STATUS_FILE, RESULT_FILE = "call.pkl", "status.json", "result.pkl"
 PICKLE_PROTOCOL = 4
 """Readable by every Python the modules run on (Slicer 5.8 ships 3.9)."""
+WRITE_PATIENCE_S = 5.0
+"""How long a status is retried while the other side holds the file open (Windows refuses to replace
+an open file; a reader holds it for milliseconds)."""
+READ_PATIENCE_S = 0.02
+"""How long a read is retried while the file is being replaced (Windows refuses to open it meanwhile);
+short, the reader is a GUI thread: after that the caller keeps the status it read before."""
 
 
 @dataclass(frozen=True)
@@ -122,14 +128,17 @@ def read_call(job_dir: Path) -> tuple[Callable[..., Any], tuple, dict]:
     return import_target(target), args, kwargs
 
 
-def write_status(job_dir: Path, status: JobStatus) -> None:
-    write_text_atomic(job_dir / STATUS_FILE, json.dumps(asdict(status)))
+def write_status(job_dir: Path, status: JobStatus, patience_s: float = WRITE_PATIENCE_S) -> None:
+    """Replace the job's status; ``PermissionError`` when the parent held it open for ``patience_s``."""
+    with atomic_path(job_dir / STATUS_FILE, patience_s) as tmp:
+        tmp.write_text(json.dumps(asdict(status)), encoding="utf-8")
 
 
-def read_status(job_dir: Path) -> Optional[JobStatus]:
-    """The job's last written status, or ``None`` before the host wrote one."""
+def read_status(job_dir: Path, patience_s: float = READ_PATIENCE_S) -> Optional[JobStatus]:
+    """The job's last written status, or ``None`` before the host wrote one; ``PermissionError`` when
+    the file was being replaced throughout ``patience_s``."""
     try:
-        text = (job_dir / STATUS_FILE).read_text(encoding="utf-8")
+        text = retry_refused((job_dir / STATUS_FILE).read_text, patience_s)
     except FileNotFoundError:
         return None
     return JobStatus(**json.loads(text))
