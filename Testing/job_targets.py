@@ -45,3 +45,16 @@ def stubborn(seconds: float, progress=None, cancel=None):
 
 def total(values, progress=None, cancel=None) -> int:
     return int(sum(values))
+
+
+def segfault(progress=None, cancel=None):
+    """A fatal error in native code (a bad extension module, a driver)."""
+    import ctypes
+
+    progress(0.1, "reading")
+    ctypes.string_at(0)
+
+
+def leave(status: int, progress=None, cancel=None):
+    """Native code that ends the process with a status of its own."""
+    os._exit(status)

@@ -192,3 +192,27 @@ def test_the_status_exchange_survives_windows_file_sharing(host):
     finally:
         stop.set()
         windows_files.uninstall()
+
+
+def test_through_the_launcher_a_kill_a_crash_and_an_exit_are_told_apart(tmp_path):
+    """Slicer starts the host through PythonSlicer, which exits with status 1 whatever ended its child:
+    the host's own record tells a kill (out of memory) from a fatal error from an exit."""
+    from slicer_harness.launcher import write_launcher
+
+    host = JobHost(python=str(write_launcher(tmp_path / "bin")))
+    try:
+        first = host.submit("job_targets:pid")
+        assert first.wait(60).state == DONE
+        pid = first.result()
+        assert pid == host.job_pid != host.pid
+        killed = host.submit("job_targets:die").wait(60)
+        assert host._process.returncode == 1, "the launcher hides the signal"
+        assert killed.state == FAILED and "was killed (out of memory?)" in killed.error, killed.error
+        assert f"pid {pid}" in killed.error
+        crashed = host.submit("job_targets:segfault").wait(60)
+        assert crashed.state == FAILED and "crashed: Fatal Python error: Segmentation fault" in crashed.error
+        assert "segfault" in crashed.details, "the fatal error's traceback names the job's function"
+        left = host.submit("job_targets:leave", 7).wait(60)
+        assert left.state == FAILED and "exited with status 7" in left.error and "killed" not in left.error
+    finally:
+        host.stop()

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from ..errors import NodsynthError
-from .protocol import (CANCELLED, DONE, FAILED, RUNNING, STORED_PIECE_BYTES, JobStatus, Stored, read_result,
-                       read_status, stored_path, stored_pieces, write_call)
+from .protocol import (CANCELLED, DONE, FAILED, HOST_FAULT_FILE, RUNNING, STORED_PIECE_BYTES, JobStatus, Stored,
+                       read_host_state, read_result, read_status, stored_path, stored_pieces, write_call)
 
 CANCEL_GRACE_S = 1.0
 """How long a cancelled job may take to stop on its own before its process tree is killed."""
@@ -67,6 +67,29 @@ def describe_exit(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
+LAUNCHER_CRASH_STATUS = 1
+"""What ``PythonSlicer`` (ctkAppLauncher) exits with when its child ended abnormally, whatever the cause."""
+
+
+def describe_end(returncode: int, record: dict, fault: str) -> str:
+    """How the host process ended, from what it recorded itself (``record``: its ``host.json``;
+    ``fault``: its fatal-error traceback) and the exit status of the process started, which may be
+    the launcher's: a fatal error, a catchable signal and an exit are recorded; a kill is not."""
+    who = f"(pid {record['pid']}) " if record.get("pid") else ""
+    if fault.strip():
+        return f"{who}crashed: {fault.strip().splitlines()[0]}"
+    if record.get("state") == "signalled":
+        return f"{who}was ended by signal {record['signal']}"
+    if record.get("state") == "exited":
+        return f"{who}exited with status {record['code']} ({record.get('reason', '')})"
+    if returncode < 0:
+        return who + describe_exit(returncode)
+    if returncode == LAUNCHER_CRASH_STATUS:
+        return (f"{who}was killed (out of memory?): it recorded no exit (its launcher reported status "
+                f"{returncode})")
+    return f"{who}exited with status {returncode}"
+
+
 class JobHost:
     """One child process that runs jobs one after another and keeps what they load."""
 
@@ -83,6 +106,12 @@ class JobHost:
     @property
     def pid(self) -> Optional[int]:
         return self._process.pid if self._process is not None else None
+
+    @property
+    def job_pid(self) -> Optional[int]:
+        """The pid of the Python process that runs the jobs, as it recorded it (the process started may
+        be a launcher, ``PythonSlicer``, that runs it as its child); ``None`` before it did."""
+        return read_host_state(self._root).get("pid") if self._root is not None else None
 
     @property
     def alive(self) -> bool:
@@ -249,8 +278,14 @@ class HostJob:
         status = self._read()  # it may have finished just before it ended
         if status is not None and status.finished:
             return status
-        return JobStatus(FAILED, 0.0, "failed", f"the job process {describe_exit(self._process.returncode)} "
-                         "before the job finished", "NodsynthError", self.host.log_tail())
+        root = self.dir.parent
+        try:
+            fault = (root / HOST_FAULT_FILE).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            fault = ""
+        cause = describe_end(self._process.returncode, read_host_state(root), fault)
+        return JobStatus(FAILED, 0.0, "failed", f"the job process {cause} before the job finished", "NodsynthError",
+                         "\n".join(text for text in (fault.strip(), self.host.log_tail()) if text))
 
     def wait(self, timeout_s: Optional[float] = None, poll_s: float = 0.05) -> JobStatus:
         """Poll until the job finishes (headless use); cancels and raises ``TimeoutError`` after ``timeout_s``."""

@@ -8,25 +8,28 @@ next one. Commands, one per stdin line: ``run NAME`` (the job folder ``ROOT/NAME
 ``cancel NAME`` (set that job's cancel token), ``forget NAME`` (the parent has read the result:
 remove the folder) and ``quit`` (after the current job). End of stdin
 means the parent is gone: the host leaves at once, so it never outlives the application that
-started it.
+started it. It records its pid when it starts and how it ends (an exit with its status, a signal it
+could catch, a fatal error's traceback): what it never records is a kill.
 """
 from __future__ import annotations
 
+import faulthandler
 import os
 import queue
-from collections import OrderedDict
 import shutil
+import signal
 import sys
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from pathlib import Path
 from typing import Optional
 
 from ..errors import Cancelled
 from ..progress import CancelToken
-from .protocol import (CANCELLED, DONE, FAILED, RUNNING, JobStatus, Stored, job_dir_name, read_call, read_stored,
-                       write_result, write_status)
+from .protocol import (CANCELLED, DONE, FAILED, HOST_FAULT_FILE, RUNNING, JobStatus, Stored, job_dir_name,
+                       read_call, read_stored, write_host_state, write_result, write_status)
 
 STORED_IN_MEMORY = 2
 """Stored inputs kept loaded (a CT being clicked and its lung map); older ones are read again if asked for."""
@@ -36,6 +39,8 @@ PROGRESS_PATIENCE_S = 0.5
 """How long a progress report waits for the parent to let go of the status file; then it is skipped
 (the next one catches up), so a held file never fails the job."""
 ORPHAN_EXIT_STATUS = 3
+RECORDED_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK")
+"""Signals the host can catch: it records which one ended it (SIGKILL cannot be caught)."""
 
 
 class _Current:
@@ -75,6 +80,7 @@ def _read_commands(root: Path, pending: "queue.Queue[Optional[str]]", current: _
         elif verb == "quit":
             pending.put(None)
             return
+    write_host_state(root, "exited", code=ORPHAN_EXIT_STATUS, reason="its parent let go")
     os._exit(ORPHAN_EXIT_STATUS)  # stdin closed: the parent died or let go of us
 
 
@@ -137,12 +143,37 @@ def run_job(job_dir: Path, token: CancelToken, stored: StoredInputs) -> JobStatu
     return status
 
 
+def record_signals(root: Path) -> None:
+    """Catchable signals end the host with a record of which one (and the usual 128 + n status)."""
+    def leave(number, frame) -> None:
+        write_host_state(root, "signalled", signal=signal.Signals(number).name)
+        os._exit(128 + number)
+
+    for name in RECORDED_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), leave)
+
+
 def main(argv: Optional[list] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or not Path(argv[0]).is_dir():
         print("usage: python -m nodsynth.jobs.host JOBS_FOLDER", file=sys.stderr)
         return 2
     root = Path(argv[0])
+    write_host_state(root, RUNNING)
+    faulthandler.enable(open(root / HOST_FAULT_FILE, "w"))  # a fatal error's traceback (segfault, abort)
+    record_signals(root)
+    try:
+        code = serve(root)
+    except BaseException as exc:
+        write_host_state(root, "exited", code=1, reason=f"{type(exc).__name__}: {exc}")
+        raise
+    write_host_state(root, "exited", code=code, reason="asked to quit")
+    return code
+
+
+def serve(root: Path) -> int:
+    """Run the jobs named on stdin until ``quit`` (returns 0)."""
     pending: "queue.Queue[Optional[str]]" = queue.Queue()
     current = _Current()
     stored = StoredInputs(root)

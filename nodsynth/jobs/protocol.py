@@ -7,7 +7,10 @@ One folder per job, made by the parent::
     <job>/result.pkl    the pickled return value, written atomically before the status says "done"
 
 and ``store/<hash>.pkl`` beside the jobs: inputs put once (a CT clicked again and again) that jobs
-name with :class:`Stored` instead of carrying them.
+name with :class:`Stored` instead of carrying them. The host process records itself beside them:
+``host.json`` (its own pid, and on the way out how it ended) and ``host.fault`` (the traceback of a
+fatal error), so the parent can tell a kill from a crash from an exit even through a launcher
+(``PythonSlicer`` exits with status 1 whatever killed its child).
 
 A target is called as ``function(*args, progress=fn(fraction, message), cancel=CancelToken, **kwargs)``,
 nodsynth's convention for long work.
@@ -28,6 +31,7 @@ from ..atomic import atomic_path, retry_refused
 
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
 CALL_FILE, STATUS_FILE, RESULT_FILE = "call.pkl", "status.json", "result.pkl"
+HOST_STATE_FILE, HOST_FAULT_FILE = "host.json", "host.fault"
 PICKLE_PROTOCOL = 4
 """Readable by every Python the modules run on (Slicer 5.8 ships 3.9)."""
 WRITE_PATIENCE_S = 5.0
@@ -142,6 +146,20 @@ def read_status(job_dir: Path, patience_s: float = READ_PATIENCE_S) -> Optional[
     except FileNotFoundError:
         return None
     return JobStatus(**json.loads(text))
+
+
+def write_host_state(root: Path, state: str, **details: Any) -> None:
+    """The host's own record: ``state`` ("running", "exited" with ``code``, "signalled" with ``signal``)."""
+    with atomic_path(root / HOST_STATE_FILE, WRITE_PATIENCE_S) as tmp:
+        tmp.write_text(json.dumps({"pid": os.getpid(), "state": state, **details}), encoding="utf-8")
+
+
+def read_host_state(root: Path) -> dict:
+    """What the host recorded (``{}`` when it recorded nothing)."""
+    try:
+        return json.loads((root / HOST_STATE_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
 
 
 class _CLayoutPickler(pickle.Pickler):
