@@ -34,7 +34,7 @@ class QtJobRunner:
         self.progressBar = progressBar
         self.statusLabel = statusLabel
         self.applyButton = None
-        self.host = JobHost()
+        self.host = JobHost(temp_dir=slicer.app.temporaryPath)  # Slicer's temporary folder, not the system's
         self.job: Optional[HostJob] = None
         self._pending: Optional[tuple] = None  # (target, args, uploads) while inputs are handed over
         self._onDone: Optional[Callable[[Any], None]] = None

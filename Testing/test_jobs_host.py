@@ -216,3 +216,40 @@ def test_through_the_launcher_a_kill_a_crash_and_an_exit_are_told_apart(tmp_path
         assert left.state == FAILED and "exited with status 7" in left.error and "killed" not in left.error
     finally:
         host.stop()
+
+
+def test_the_host_folder_goes_in_the_given_temp_folder_and_stale_ones_are_swept(tmp_path):
+    """A crashed Slicer leaves its job folder (pickled CTs): the next host start removes the folders of
+    applications that are gone, and only those."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"nodmaisi-jobs-{int(finished.stdout)}-abc"
+    (dead / "store").mkdir(parents=True)
+    (dead / "store" / "ct.pkl").write_bytes(b"patient data")
+    living = tmp_path / f"nodmaisi-jobs-{os.getppid()}-def"
+    other = tmp_path / "nodmaisi-jobs-notes"
+    living.mkdir()
+    other.mkdir()
+    host = JobHost(temp_dir=str(tmp_path / "Slicer"))
+    try:
+        host.start()
+        assert host._root.parent == tmp_path / "Slicer" and dead.exists(), "only the given folder is swept"
+        host.stop()
+        host.temp_dir = str(tmp_path)
+        host.start()
+        assert host._root.parent == tmp_path and host._root.name.startswith(f"nodmaisi-jobs-{os.getpid()}-")
+        assert not dead.exists() and living.is_dir() and other.is_dir()
+    finally:
+        host.stop()
+
+
+def test_a_server_token_never_reaches_the_disk(host):
+    import hashlib
+
+    from NodMAISICommon.settings import EngineSettings
+
+    settings = EngineSettings(location="remote", server_url="http://gpu-box:8000", token="s3cret-T0KEN")
+    job = host.submit("job_targets:token_digest", settings)
+    assert job.wait(30).state == DONE
+    written = [p for p in host._root.rglob("*") if p.is_file() and b"s3cret-T0KEN" in p.read_bytes()]
+    assert written == [] and job.result() == hashlib.sha256(b"s3cret-T0KEN").hexdigest(), "the job had the token"
+    assert "s3cret" not in repr(settings)

@@ -229,6 +229,16 @@ def test_a_job_that_ignores_cancel_is_stopped_within_2_s_by_ending_its_process()
         harness_modules.unload(widget)
 
 
+def test_jobs_go_in_slicers_temporary_folder():
+    widget = harness_modules.create_widget("LesionAugment")
+    try:
+        widget.runner.start(None, "job_targets:count", (3,), lambda result: None)
+        assert EVENT_LOOP.run_until(lambda: not widget.runner.running, 60.0)
+        assert widget.runner.host._root.parent == Path(slicer.app.temporaryPath)
+    finally:
+        harness_modules.unload(widget)
+
+
 def test_quitting_slicer_ends_the_job_process():
     widget = harness_modules.create_widget("NodMAISI")
     try:

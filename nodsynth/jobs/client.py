@@ -9,6 +9,7 @@ child sees its stdin close) leaves no process behind.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,14 +22,37 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from ..errors import NodsynthError
+from ..processes import process_gone
 from .protocol import (CANCELLED, DONE, FAILED, HOST_FAULT_FILE, RUNNING, STORED_PIECE_BYTES, JobStatus, Stored,
-                       read_host_state, read_result, read_status, stored_path, stored_pieces, write_call)
+                       hide_secrets, read_host_state, read_result, read_status, stored_path, stored_pieces,
+                       write_call)
 
 CANCEL_GRACE_S = 1.0
 """How long a cancelled job may take to stop on its own before its process tree is killed."""
 STORED_ON_DISK = 4
 """Stored inputs kept in the host's folder; the oldest goes when another is put."""
 LOG_NAME = "host.log"
+FOLDER_PREFIX = "nodmaisi-jobs-"
+"""A host's folder is ``<temp>/nodmaisi-jobs-<parent pid>-<random>``: the pid tells a stale folder
+(its application is gone, after a crash) that :func:`sweep_stale_folders` removes."""
+
+
+def folder_owner(folder: Path) -> Optional[int]:
+    """The pid of the application that made a host folder (from its name), ``None`` for other folders."""
+    owner = folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]
+    return int(owner) if folder.name.startswith(FOLDER_PREFIX) and owner.isdigit() else None
+
+
+def sweep_stale_folders(parent: Path) -> list:
+    """Remove the host folders in ``parent`` whose application is gone (they may hold pickled CTs);
+    returns the folders removed."""
+    removed = []
+    for folder in parent.glob(FOLDER_PREFIX + "*"):
+        owner = folder_owner(folder)
+        if owner is not None and owner != os.getpid() and folder.is_dir() and process_gone(owner):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def python_executable() -> str:
@@ -93,9 +117,12 @@ def describe_end(returncode: int, record: dict, fault: str) -> str:
 class JobHost:
     """One child process that runs jobs one after another and keeps what they load."""
 
-    def __init__(self, python: Optional[str] = None, cancel_grace_s: float = CANCEL_GRACE_S) -> None:
+    def __init__(self, python: Optional[str] = None, cancel_grace_s: float = CANCEL_GRACE_S,
+                 temp_dir: Optional[str] = None) -> None:
+        """``temp_dir``: where the host's folder goes (Slicer's temporary folder; else the system's)."""
         self.python = python
         self.cancel_grace_s = float(cancel_grace_s)
+        self.temp_dir = temp_dir
         self._process: Optional[subprocess.Popen] = None
         self._root: Optional[Path] = None
         self._log = None
@@ -123,7 +150,10 @@ class JobHost:
         if self.alive:
             return
         self.stop()
-        self._root = Path(tempfile.mkdtemp(prefix="nodmaisi-jobs-"))
+        parent = Path(self.temp_dir or tempfile.gettempdir())
+        parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale_folders(parent)
+        self._root = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=parent))
         self._stored = []
         self._log = open(self._root / LOG_NAME, "ab")
         options: dict[str, Any] = {}
@@ -218,14 +248,17 @@ class JobHost:
                 pass
 
     def submit(self, target: str, *args: Any, **kwargs: Any) -> "HostJob":
-        """Run ``target`` (``"module:function"``) with these arguments in the host (started if needed)."""
+        """Run ``target`` (``"module:function"``) with these arguments in the host (started if needed).
+        Secret fields of dataclass arguments (a server token) go to the host on its stdin, never to disk."""
         self.start()
         self._count += 1
         job_dir = self._root / f"job{self._count:05d}"
         job_dir.mkdir()
+        args, secrets = hide_secrets(args)
         write_call(job_dir, target, args, kwargs)
         job = HostJob(self, job_dir)
-        if not self._send(f"run {job_dir.name}"):
+        sent = all(self._send(f"secret {key} {json.dumps(value)}") for key, value in secrets.items())
+        if not (sent and self._send(f"run {job_dir.name}")):
             job.final = JobStatus(FAILED, 0.0, "failed", "the job process could not be reached", "NodsynthError",
                                   self.log_tail())
         return job

@@ -4,7 +4,8 @@
 
 It runs the jobs of folder ``ROOT`` one at a time, in the order their names arrive on stdin, and
 stays alive between jobs so that what a job loads (torch, an engine's networks) is there for the
-next one. Commands, one per stdin line: ``run NAME`` (the job folder ``ROOT/NAME``),
+next one. Commands, one per stdin line: ``secret KEY JSON`` (a secret a job's call names as
+``Secret(KEY)``, kept in memory only), ``run NAME`` (the job folder ``ROOT/NAME``),
 ``cancel NAME`` (set that job's cancel token), ``forget NAME`` (the parent has read the result:
 remove the folder) and ``quit`` (after the current job). End of stdin
 means the parent is gone: the host leaves at once, so it never outlives the application that
@@ -14,6 +15,7 @@ could catch, a fatal error's traceback): what it never records is a kill.
 from __future__ import annotations
 
 import faulthandler
+import json
 import os
 import queue
 import shutil
@@ -29,7 +31,7 @@ from typing import Optional
 from ..errors import Cancelled
 from ..progress import CancelToken
 from .protocol import (CANCELLED, DONE, FAILED, HOST_FAULT_FILE, RUNNING, JobStatus, Stored, job_dir_name,
-                       read_call, read_stored, write_host_state, write_result, write_status)
+                       read_call, read_stored, reveal_secrets, write_host_state, write_result, write_status)
 
 STORED_IN_MEMORY = 2
 """Stored inputs kept loaded (a CT being clicked and its lung map); older ones are read again if asked for."""
@@ -66,12 +68,15 @@ class _Current:
                 self.token.cancel()
 
 
-def _read_commands(root: Path, pending: "queue.Queue[Optional[str]]", current: _Current) -> None:
-    """stdin reader (a thread): queue ``run`` jobs, forward ``cancel``, remove ``forget`` folders; exit
-    when the parent is gone."""
+def _read_commands(root: Path, pending: "queue.Queue[Optional[str]]", current: _Current, stored: "StoredInputs") -> None:
+    """stdin reader (a thread): keep ``secret`` values, queue ``run`` jobs, forward ``cancel``, remove
+    ``forget`` folders; exit when the parent is gone."""
     for line in sys.stdin:
         verb, _, name = line.strip().partition(" ")
-        if verb == "run":
+        if verb == "secret":
+            key, _, text = name.partition(" ")
+            stored.secrets[key] = json.loads(text)
+        elif verb == "run":
             pending.put(name)
         elif verb == "cancel":
             current.cancel(name)
@@ -85,11 +90,13 @@ def _read_commands(root: Path, pending: "queue.Queue[Optional[str]]", current: _
 
 
 class StoredInputs:
-    """The inputs the parent stored once, loaded on first use and kept (the last few) in memory."""
+    """The inputs the parent handed over outside the call file: stored once (loaded on first use, the
+    last few kept in memory) or, for secrets, sent on stdin (in memory only)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.loaded: "OrderedDict[str, object]" = OrderedDict()
+        self.secrets: dict = {}
 
     def get(self, key: str) -> object:
         if key not in self.loaded:
@@ -99,11 +106,15 @@ class StoredInputs:
         self.loaded.move_to_end(key)
         return self.loaded[key]
 
+    def value(self, value):
+        """``value`` itself, or the object a :class:`Stored` names, or a dataclass's secrets filled in."""
+        return self.get(value.key) if isinstance(value, Stored) else reveal_secrets(value, self.secrets)
+
     def resolve(self, values):
-        """``values`` (a tuple, or a dict's values) with every :class:`Stored` replaced by its object."""
+        """``values`` (a tuple, or a dict's values) with every :class:`Stored` and secret resolved."""
         if isinstance(values, dict):
-            return {k: self.get(v.key) if isinstance(v, Stored) else v for k, v in values.items()}
-        return tuple(self.get(v.key) if isinstance(v, Stored) else v for v in values)
+            return {k: self.value(v) for k, v in values.items()}
+        return tuple(self.value(v) for v in values)
 
 
 def _progress_writer(job_dir: Path):
@@ -177,7 +188,8 @@ def serve(root: Path) -> int:
     pending: "queue.Queue[Optional[str]]" = queue.Queue()
     current = _Current()
     stored = StoredInputs(root)
-    threading.Thread(target=_read_commands, args=(root, pending, current), daemon=True, name="commands").start()
+    threading.Thread(target=_read_commands, args=(root, pending, current, stored), daemon=True,
+                     name="commands").start()
     while True:
         name = pending.get()
         if name is None:

@@ -17,12 +17,14 @@ nodsynth's convention for long work.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import json
 import os
 import pickle
 import struct
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -67,6 +69,47 @@ class Stored:
     """A job argument the host already holds under ``key`` (see ``JobHost.put``)."""
 
     key: str
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Stands in the call file for a secret (a server token): the host got its value on stdin, under
+    ``key``, and holds it in memory only."""
+
+    key: str
+
+
+def is_secret_field(field: "dataclasses.Field") -> bool:
+    """A dataclass field marked ``metadata={"secret": True}`` (never written to a job folder)."""
+    return bool(field.metadata.get("secret"))
+
+
+def hide_secrets(values: tuple) -> tuple:
+    """``(values, secrets)``: each dataclass in ``values`` with its non-empty secret fields replaced by
+    :class:`Secret` references, and ``{key: value}`` of what they stand for."""
+    secrets: dict = {}
+
+    def hide(value: Any) -> Any:
+        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+            return value
+        hidden = {}
+        for field in dataclasses.fields(value):
+            text = getattr(value, field.name)
+            if is_secret_field(field) and text and not isinstance(text, Secret):
+                key = uuid.uuid4().hex
+                secrets[key], hidden[field.name] = text, Secret(key)
+        return dataclasses.replace(value, **hidden) if hidden else value
+
+    return tuple(hide(value) for value in values), secrets
+
+
+def reveal_secrets(value: Any, secrets: dict) -> Any:
+    """``value`` with the :class:`Secret` fields of a dataclass filled in from ``secrets``."""
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return value
+    revealed = {f.name: secrets[getattr(value, f.name).key] for f in dataclasses.fields(value)
+                if isinstance(getattr(value, f.name), Secret)}
+    return dataclasses.replace(value, **revealed) if revealed else value
 
 
 def stored_path(root: Path, key: str) -> Path:
