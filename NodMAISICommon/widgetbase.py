@@ -135,12 +135,16 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def storedInput(self, node, volume, uploads: list):
         """``volume`` (read from ``node``) as an input the job process keeps until the node changes: a
-        ``Stored`` reference, with the hand-over appended to ``uploads`` the first time."""
+        ``Stored`` reference, with the hand-over appended to ``uploads`` the first time. ``node`` None:
+        a value computed for this job only (a mask), handed over the same way, piece by piece."""
+        import uuid
+
         from .volumes import content_key
 
         # ``volume`` views the node's voxels; the view keeps VTK's array alive even if the node gets new
         # voxels meanwhile (the key then changes, so the next job sends them)
-        stored, pieces = self.runner.host.put_in_pieces(content_key(node), volume)
+        key = content_key(node) if node is not None else f"computed:{uuid.uuid4().hex}"
+        stored, pieces = self.runner.host.put_in_pieces(key, volume)
         uploads.append(pieces)
         return stored
 

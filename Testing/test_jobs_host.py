@@ -253,3 +253,20 @@ def test_a_server_token_never_reaches_the_disk(host):
     written = [p for p in host._root.rglob("*") if p.is_file() and b"s3cret-T0KEN" in p.read_bytes()]
     assert written == [] and job.result() == hashlib.sha256(b"s3cret-T0KEN").hexdigest(), "the job had the token"
     assert "s3cret" not in repr(settings)
+
+
+def test_an_input_used_again_is_the_last_to_make_room(host):
+    """A CT clicked again is kept while computed inputs (a mask per job) come and go: the input evicted
+    is the one least recently used, not the first stored."""
+    import numpy as np
+
+    from nodsynth.jobs.client import STORED_ON_DISK
+    from nodsynth.jobs.protocol import stored_path
+
+    ct = host.put("ct", np.arange(10))
+    for n in range(STORED_ON_DISK + 2):
+        assert host.put("ct", np.arange(999)) == ct, "held: not written again"
+        host.put(f"mask:{n}", np.arange(n))
+        assert stored_path(host._root, "ct").is_file(), f"job {n}: the CT it names was evicted"
+    assert host.submit("job_targets:total", ct).wait(30).state == DONE
+    assert not stored_path(host._root, "mask:0").exists()

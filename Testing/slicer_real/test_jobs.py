@@ -7,8 +7,6 @@ The measurements (longest GUI-thread stall, cancel-to-stopped time) are printed:
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import time
 from pathlib import Path
@@ -20,6 +18,7 @@ import modules as harness_modules
 import qt
 import slicer
 import standin_ctk
+from big_inputs import CASES, big_volumes, handover_stall, without_gc_pauses
 from conftest import VERSION
 from standin_qt import EVENT_LOOP
 
@@ -30,18 +29,6 @@ MEASURED_VERSION = "v5.10.0"
 depend on the version, and the other versions' runs prove the same widgets and runner load there."""
 needs_engines = pytest.mark.skipif(
     VERSION != MEASURED_VERSION, reason=f"engine jobs are measured under Slicer {MEASURED_VERSION} only")
-
-
-@contextlib.contextmanager
-def without_gc_pauses():
-    """Measure our code, not the interpreter's cyclic garbage collector: its pauses scale with everything
-    else the process holds (here the torch networks earlier tests built), whatever runs when they hit."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def job_processes() -> list:
@@ -329,3 +316,16 @@ def test_clicks_on_a_512x512x256_ct(patient):
         assert max(c for c, _ in stalls) <= MAX_STALL_S
     finally:
         harness_modules.unload(widget)
+
+
+@pytest.fixture(scope="module")
+def big(patient):
+    return big_volumes(patient)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_512x512x256_ct_is_handed_to_the_job_process_without_stalling_the_gui(case, patient, big):
+    cpu_s, wall_s = handover_stall(case, patient, big)
+    print(f"\n{case}: longest GUI-thread stall handing a 512x512x256 CT over {cpu_s * 1000:.0f} ms CPU, "
+          f"{wall_s * 1000:.0f} ms wall")
+    assert cpu_s <= MAX_STALL_S

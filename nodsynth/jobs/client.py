@@ -30,7 +30,7 @@ from .protocol import (CANCELLED, DONE, FAILED, HOST_FAULT_FILE, RUNNING, STORED
 CANCEL_GRACE_S = 1.0
 """How long a cancelled job may take to stop on its own before its process tree is killed."""
 STORED_ON_DISK = 4
-"""Stored inputs kept in the host's folder; the oldest goes when another is put."""
+"""Stored inputs kept in the host's folder; the least recently used goes when another is put."""
 LOG_NAME = "host.log"
 FOLDER_PREFIX = "nodmaisi-jobs-"
 """A host's folder is ``<temp>/nodmaisi-jobs-<parent pid>-<random>``: the pid tells a stale folder
@@ -235,6 +235,8 @@ class JobHost:
         so a CT-sized input never blocks it long); the input counts as stored after the last step."""
         self.start()
         if key in self._stored:
+            self._stored.remove(key)  # used again: the last to make room
+            self._stored.append(key)
             return Stored(key), iter(())
         return Stored(key), self._pieces(key, value, piece_bytes)
 
