@@ -270,3 +270,59 @@ def test_an_input_used_again_is_the_last_to_make_room(host):
         assert stored_path(host._root, "ct").is_file(), f"job {n}: the CT it names was evicted"
     assert host.submit("job_targets:total", ct).wait(30).state == DONE
     assert not stored_path(host._root, "mask:0").exists()
+
+
+def test_jobs_waiting_behind_one_that_ignores_cancel_run_in_the_next_process(host):
+    """One host serves every module: when a job ignores Cancel and the host is ended, the jobs other
+    modules queued behind it are handed to the next host process, not lost."""
+    import numpy as np
+
+    stubborn = host.submit("job_targets:stubborn", 60.0)
+    stored = host.put("ct", np.arange(10))
+    waiting = [host.submit("job_targets:count", 5), host.submit("job_targets:total", stored)]
+    while stubborn.poll().fraction == 0:
+        time.sleep(0.01)
+    first_pid = host.pid
+    stubborn.cancel()
+    assert stubborn.wait(10).state == CANCELLED and "its process was ended" in stubborn.poll().message
+    assert [job.wait(60).state for job in waiting] == [DONE, DONE], [job.poll() for job in waiting]
+    assert [job.result() for job in waiting] == [10, 45] and host.pid != first_pid
+
+
+def test_cancelling_a_waiting_job_skips_it_and_leaves_the_running_one_alone(host):
+    running = host.submit("job_targets:count", 40, 0.03)
+    waiting = host.submit("job_targets:count", 5)
+    while running.poll().fraction == 0:
+        time.sleep(0.01)
+    pid = host.pid
+    waiting.cancel()
+    assert waiting.wait(5).state == CANCELLED
+    assert running.wait(30).state == DONE and host.pid == pid, "the other module's job ran on, in its process"
+    after = host.submit("job_targets:count", 3)
+    assert after.wait(30).state == DONE and after.result() == 3
+
+
+def test_after_a_failed_job_cudas_cached_memory_is_given_back(tmp_path, monkeypatch):
+    """A job that fails (out of GPU memory, say) must not leave its tensors in CUDA's cache, where the
+    next job, or another program, cannot use them."""
+    torch = pytest.importorskip("torch")
+    from nodsynth.jobs.host import StoredInputs, run_job
+    from nodsynth.jobs.protocol import write_call
+    from nodsynth.progress import CancelToken
+
+    emptied = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
+    for target, state in (("job_targets:count", DONE), ("job_targets:fail", FAILED)):
+        job_dir = tmp_path / target.split(":")[1]
+        job_dir.mkdir()
+        write_call(job_dir, target, (3,) if state == DONE else (), {})
+        assert run_job(job_dir, CancelToken(), StoredInputs(tmp_path)).state == state
+        assert len(emptied) == (0 if state == DONE else 1)
+
+    from NodMAISICommon import engines
+
+    monkeypatch.setitem(engines._WARM_ENGINES, "nodmaisi", ("settings", "engine"))
+    assert engines.release_engines() == ["nodmaisi"] and engines._WARM_ENGINES == {}
+    assert len(emptied) == 2, "'Release GPU memory' empties CUDA's cache too"

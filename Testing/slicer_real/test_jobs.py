@@ -78,10 +78,15 @@ def click_and_wait(widget, button, timeout_s: float) -> float:
     return max(EVENT_LOOP.callback_cpu_seconds)
 
 
+def job_progressed(widget) -> bool:
+    """The module's job was handed over (after its inputs) and reports progress."""
+    return widget.runner.job is not None and widget.runner.job.poll().fraction > 0.0
+
+
 def cancel_after_progress(widget, button) -> float:
     """Start the job, cancel it once it reports progress; seconds from the Cancel click to stopped."""
     button.click()
-    assert EVENT_LOOP.run_until(lambda: widget.runner.job.poll().fraction > 0.0, 120.0)
+    assert EVENT_LOOP.run_until(lambda: job_progressed(widget), 120.0)
     start = time.monotonic()
     EVENT_LOOP.timed(button.click)  # the button reads "Cancel"
     assert EVENT_LOOP.run_until(lambda: not widget.runner.running, 10.0)
@@ -134,7 +139,7 @@ def test_a_tiny_nodmaisi_twin_from_the_module(patient, nodmaisi_weights):
         assert cancel_s <= CANCEL_LIMIT_S and widget.ui.applyButton.text != "Cancel"
 
         widget.ui.applyButton.click()
-        assert EVENT_LOOP.run_until(lambda: widget.runner.job.poll().fraction > 0.0, 120.0)
+        assert EVENT_LOOP.run_until(lambda: job_progressed(widget), 120.0)
         assert job_processes(), "the job runs in a child process"
         slicer.mrmlScene.Clear(0)
         left = job_processes()
@@ -174,7 +179,7 @@ def test_a_tiny_hrldm_inpaint_from_the_module(patient, hrldm_weights):
         assert cancel_s <= CANCEL_LIMIT_S
 
         widget.ui.applyButton.click()
-        assert EVENT_LOOP.run_until(lambda: widget.runner.job.poll().fraction > 0.0, 120.0)
+        assert EVENT_LOOP.run_until(lambda: job_progressed(widget), 120.0)
         slicer.mrmlScene.Clear(0)
         left = job_processes()
         print(f"HR-LDM: job processes left after scene close: {len(left)}")
@@ -205,7 +210,7 @@ def test_a_job_that_ignores_cancel_is_stopped_within_2_s_by_ending_its_process()
     try:
         results = []
         widget.runner.start(widget.ui.applyButton, "job_targets:stubborn", (30.0,), results.append)
-        assert EVENT_LOOP.run_until(lambda: widget.runner.job.poll().fraction > 0.0, 60.0)
+        assert EVENT_LOOP.run_until(lambda: job_progressed(widget), 60.0)
         start = time.monotonic()
         widget.toggleCancel(widget.ui.applyButton)
         assert EVENT_LOOP.run_until(lambda: not widget.runner.running, 10.0)
@@ -230,7 +235,7 @@ def test_quitting_slicer_ends_the_job_process():
     widget = harness_modules.create_widget("NodMAISI")
     try:
         widget.runner.start(widget.ui.applyButton, "job_targets:stubborn", (30.0,), lambda result: None)
-        assert EVENT_LOOP.run_until(lambda: widget.runner.job.poll().fraction > 0.0, 60.0)
+        assert EVENT_LOOP.run_until(lambda: job_progressed(widget), 60.0)
         slicer.app.quitting()
         assert job_processes() == [] and not widget.runner.running
     finally:
@@ -329,3 +334,60 @@ def test_a_512x512x256_ct_is_handed_to_the_job_process_without_stalling_the_gui(
     print(f"\n{case}: longest GUI-thread stall handing a 512x512x256 CT over {cpu_s * 1000:.0f} ms CPU, "
           f"{wall_s * 1000:.0f} ms wall")
     assert cpu_s <= MAX_STALL_S
+
+
+def run_in(widget, target: str, args: tuple = ()):
+    """Run a job through ``widget``'s runner, as the module's own jobs go; its result."""
+    results = []
+    widget.runner.start(None, target, args, results.append)
+    assert EVENT_LOOP.run_until(lambda: not widget.runner.running, 300.0), target
+    assert len(results) == 1, (target, standin_ctk.ctkMessageBox.SHOWN)
+    return results[0]
+
+
+@needs_engines
+def test_four_modules_share_one_job_process_that_loads_the_networks_once(nodmaisi_weights):
+    """LesionAugment, NodMAISI and HRLDMInpaint run NodMAISI jobs in one job process: the networks are
+    loaded once (one copy on the GPU, one CUDA context); "Release GPU memory" lets them go."""
+    from NodMAISICommon.engines import ENGINE_JOB
+    from slicer_harness import MODULE_FOLDERS
+
+    engine_settings(nodmaisi_weights, "maisi_tiny")
+    widgets = [harness_modules.create_widget(name) for name in MODULE_FOLDERS]
+    try:
+        assert len({id(widget.runner.host) for widget in widgets}) == 1, "one job host per Slicer session"
+        run_in(widgets[0], "job_targets:count_network_loads")
+        sizes = [run_in(widget, ENGINE_JOB, ("job_targets:parameters_of", "nodmaisi", widget.enginePanel.settings()))
+                 for widget in widgets[1:]]
+        assert run_in(widgets[0], "job_targets:network_loads") == {"nodmaisi": 1} and len(set(sizes)) == 1
+        assert len(job_processes()) == 1
+        before = run_in(widgets[0], "job_targets:process_memory")
+        nodmaisi = widgets[2]
+        nodmaisi.enginePanel.releaseButton.click()
+        assert EVENT_LOOP.run_until(lambda: not nodmaisi.runner.running, 60.0)
+        after = run_in(widgets[0], "job_targets:process_memory")
+        print(f"\nfour modules, one job process: NodMAISI networks loaded once ({sizes[0]} parameters); RSS "
+              f"{before['rss_mb']:.0f} MiB with them, {after['rss_mb']:.0f} MiB after 'Release GPU memory'")
+        assert (before["warm"], before["networks"]) == (["nodmaisi"], 1)
+        assert (after["warm"], after["networks"]) == ([], 0), "the networks are gone from the job process"
+        run_in(widgets[3], ENGINE_JOB, ("job_targets:parameters_of", "nodmaisi", widgets[3].enginePanel.settings()))
+        assert run_in(widgets[0], "job_targets:network_loads") == {"nodmaisi": 2}, "released: loaded again"
+    finally:
+        for widget in widgets:
+            harness_modules.unload(widget)
+    assert job_processes() == [], "the last module unloaded ends the job process"
+
+
+def test_cancel_is_per_job_and_other_modules_jobs_survive_the_process_being_ended():
+    augment, nodmaisi = (harness_modules.create_widget(name) for name in ("LesionAugment", "NodMAISI"))
+    try:
+        augment.runner.start(augment.ui.applyButton, "job_targets:stubborn", (30.0,), lambda result: None)
+        assert EVENT_LOOP.run_until(lambda: job_progressed(augment), 60.0)
+        results = []
+        nodmaisi.runner.start(nodmaisi.ui.applyButton, "job_targets:count", (5,), results.append)
+        augment.toggleCancel(augment.ui.applyButton)  # the stubborn job ignores it: the process is ended
+        assert EVENT_LOOP.run_until(lambda: not (augment.runner.running or nodmaisi.runner.running), 60.0)
+        assert results == [10] and not standin_ctk.ctkMessageBox.SHOWN, standin_ctk.ctkMessageBox.SHOWN
+    finally:
+        harness_modules.unload(augment)
+        harness_modules.unload(nodmaisi)

@@ -146,16 +146,19 @@ class JobHost:
 
     def start(self) -> None:
         """Start the host process now (a GUI starts it when its panel opens, so a click only hands over
-        the job); nothing happens when it runs already."""
+        the job); nothing happens when it runs already. A host that ended (killed, crashed) is followed
+        by a new process in the same folder: the stored inputs and the calls of waiting jobs are there."""
         if self.alive:
             return
-        self.stop()
-        parent = Path(self.temp_dir or tempfile.gettempdir())
-        parent.mkdir(parents=True, exist_ok=True)
-        sweep_stale_folders(parent)
-        self._root = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=parent))
-        self._stored = []
-        self._log = open(self._root / LOG_NAME, "ab")
+        if self._process is not None:
+            self.end_cause(self._process)  # read what the old process recorded before the new one starts
+        if self._root is None:
+            parent = Path(self.temp_dir or tempfile.gettempdir())
+            parent.mkdir(parents=True, exist_ok=True)
+            sweep_stale_folders(parent)
+            self._root = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=parent))
+            self._stored = []
+            self._log = open(self._root / LOG_NAME, "ab")
         options: dict[str, Any] = {}
         if os.name == "nt":
             info = subprocess.STARTUPINFO()
@@ -167,8 +170,22 @@ class JobHost:
                                           str(self._root)], stdin=subprocess.PIPE, stdout=self._log,
                                          stderr=subprocess.STDOUT, env=child_environment(), **options)
 
+    def end_cause(self, process: subprocess.Popen) -> tuple:
+        """``(how the ended host process ended, its fatal-error traceback)`` (see :func:`describe_end`),
+        read once from what it recorded, before a new process in the same folder overwrites it."""
+        if getattr(process, "nodsynth_end_cause", None) is None:
+            try:
+                fault = (self._root / HOST_FAULT_FILE).read_text(encoding="utf-8", errors="replace")
+            except (FileNotFoundError, TypeError):
+                fault = ""
+            record = read_host_state(self._root) if self._root is not None else {}
+            process.nodsynth_end_cause = (describe_end(process.returncode, record, fault), fault.strip())
+        return process.nodsynth_end_cause
+
     def _send(self, line: str) -> bool:
         """Write one command line; False when the host is gone."""
+        if self._process is None:
+            return False
         try:
             self._process.stdin.write((line + "\n").encode("utf-8"))
             self._process.stdin.flush()
@@ -237,7 +254,7 @@ class JobHost:
         if key in self._stored:
             self._stored.remove(key)  # used again: the last to make room
             self._stored.append(key)
-            return Stored(key), iter(())
+            return Stored(key), (piece for piece in ())  # nothing to write; closable as the others
         return Stored(key), self._pieces(key, value, piece_bytes)
 
     def _pieces(self, key: str, value: Any, piece_bytes: int) -> Iterator[None]:
@@ -250,35 +267,48 @@ class JobHost:
                 pass
 
     def submit(self, target: str, *args: Any, **kwargs: Any) -> "HostJob":
-        """Run ``target`` (``"module:function"``) with these arguments in the host (started if needed).
-        Secret fields of dataclass arguments (a server token) go to the host on its stdin, never to disk."""
+        """Run ``target`` (``"module:function"``) with these arguments in the host (started if needed),
+        after the jobs handed over before. Secret fields of dataclass arguments (a server token) go to
+        the host on its stdin, never to disk."""
         self.start()
         self._count += 1
         job_dir = self._root / f"job{self._count:05d}"
         job_dir.mkdir()
         args, secrets = hide_secrets(args)
         write_call(job_dir, target, args, kwargs)
-        job = HostJob(self, job_dir)
-        sent = all(self._send(f"secret {key} {json.dumps(value)}") for key, value in secrets.items())
-        if not (sent and self._send(f"run {job_dir.name}")):
+        job = HostJob(self, job_dir, secrets)
+        self._hand_over(job)
+        return job
+
+    def _hand_over(self, job: "HostJob") -> None:
+        """Send ``job`` (its secrets, then ``run``) to the running host; a job that cannot be sent fails."""
+        job._process = self._process
+        sent = all(self._send(f"secret {key} {json.dumps(value)}") for key, value in job.secrets.items())
+        if not (sent and self._send(f"run {job.dir.name}")):
             job.final = JobStatus(FAILED, 0.0, "failed", "the job process could not be reached", "NodsynthError",
                                   self.log_tail())
-        return job
+
+    def resubmit(self, job: "HostJob") -> None:
+        """Hand a job that never started to the next host process (its own ended: killed because another
+        job ignored Cancel, or crashed in another job): queued jobs are never lost."""
+        self.start()
+        self._hand_over(job)
 
 
 class HostJob:
     """One job handed to a :class:`JobHost`; :meth:`poll` is cheap enough for a GUI timer."""
 
-    def __init__(self, host: JobHost, job_dir: Path) -> None:
+    def __init__(self, host: JobHost, job_dir: Path, secrets: Optional[dict] = None) -> None:
         self.host, self.dir = host, job_dir
+        self.secrets = dict(secrets or {})
         self._process = host._process
         self.final: Optional[JobStatus] = None
         self.cancel_requested_s: Optional[float] = None
-        self._last = JobStatus(RUNNING, 0.0, "starting the job process")
+        self._last = JobStatus(RUNNING, 0.0, "waiting for the job process")
 
     def _read(self) -> Optional[JobStatus]:
         """The status file now; the last one read while the host is replacing it (Windows refuses the
-        open meanwhile); ``None`` before the host wrote one."""
+        open meanwhile); ``None`` before the host started the job."""
         try:
             status = read_status(self.dir)
         except PermissionError:
@@ -288,39 +318,51 @@ class HostJob:
         return status
 
     def cancel(self) -> None:
-        """Ask the job to stop; :meth:`poll` kills the host if it has not stopped after the grace period."""
+        """Ask the job to stop; :meth:`poll` kills the host if it has not stopped after the grace period
+        (a job that has not started is just skipped: the host and the jobs of others go on)."""
         if self.final is None and self.cancel_requested_s is None:
             self.cancel_requested_s = time.monotonic()
             self.host._send(f"cancel {self.dir.name}")
+
+    def abandon(self) -> None:
+        """Forget the job now (its result is never read): a job that runs is ended with its host process
+        (the jobs waiting behind it go to the next one), one that waits is skipped."""
+        if self.final is not None:
+            return
+        if self._read() is not None and self._process is self.host._process:
+            self.host.kill()
+        else:
+            self.host._send(f"cancel {self.dir.name}")
+        self.final = JobStatus(CANCELLED, 0.0, "cancelled")
 
     def poll(self) -> JobStatus:
         """The job's state now (never blocks)."""
         if self.final is not None:
             return self.final
-        status = self._read() or self._last
-        if status.finished:
+        status = self._read()
+        if status is not None and status.finished:
             self.final = status
+        elif self.cancel_requested_s is not None and status is None:
+            self.final = JobStatus(CANCELLED, 0.0, "cancelled before it started")
         elif self.cancel_requested_s is not None and time.monotonic() - self.cancel_requested_s > self.host.cancel_grace_s:
             if self._process is self.host._process:
                 self.host.kill()
             self.final = JobStatus(CANCELLED, status.fraction, f"cancelled: the job did not stop within "
                                    f"{self.host.cancel_grace_s:g} s, so its process was ended")
         elif self._process.poll() is not None:
-            self.final = self._died()
-        return self.final or status
+            if status is None:  # it never started: the next host process runs it
+                self.host.resubmit(self)
+            else:
+                self.final = self._died()
+        return self.final or status or self._last
 
     def _died(self) -> JobStatus:
         status = self._read()  # it may have finished just before it ended
         if status is not None and status.finished:
             return status
-        root = self.dir.parent
-        try:
-            fault = (root / HOST_FAULT_FILE).read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            fault = ""
-        cause = describe_end(self._process.returncode, read_host_state(root), fault)
+        cause, fault = self.host.end_cause(self._process)
         return JobStatus(FAILED, 0.0, "failed", f"the job process {cause} before the job finished", "NodsynthError",
-                         "\n".join(text for text in (fault.strip(), self.host.log_tail()) if text))
+                         "\n".join(text for text in (fault, self.host.log_tail()) if text))
 
     def wait(self, timeout_s: Optional[float] = None, poll_s: float = 0.05) -> JobStatus:
         """Poll until the job finishes (headless use); cancels and raises ``TimeoutError`` after ``timeout_s``."""

@@ -117,6 +117,19 @@ class StoredInputs:
         return tuple(self.value(v) for v in values)
 
 
+def release_cached_memory() -> bool:
+    """Collect what finished work left (a failed job's frames hold its tensors) and hand the memory
+    torch's CUDA allocator keeps cached back to the driver; False when CUDA is not in use here."""
+    import gc
+
+    gc.collect()
+    torch = sys.modules.get("torch")  # never imported for this
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return False
+    torch.cuda.empty_cache()
+    return True
+
+
 def _progress_writer(job_dir: Path):
     last = [0.0]
 
@@ -135,6 +148,10 @@ def _progress_writer(job_dir: Path):
 
 def run_job(job_dir: Path, token: CancelToken, stored: StoredInputs) -> JobStatus:
     """Run one job folder's call to a finished status, written to the folder; never raises."""
+    if token.cancelled:  # cancelled while it waited: skipped
+        status = JobStatus(CANCELLED, 0.0, "cancelled before it started")
+        write_status(job_dir, status)
+        return status
     write_status(job_dir, JobStatus(RUNNING, 0.0, "starting"))
     start = time.monotonic()
     try:
@@ -150,6 +167,8 @@ def run_job(job_dir: Path, token: CancelToken, stored: StoredInputs) -> JobStatu
     except BaseException as exc:  # noqa: BLE001 - any failure (MemoryError included) goes to the parent
         status = JobStatus(FAILED, 0.0, "failed", str(exc) or type(exc).__name__, type(exc).__name__,
                            traceback.format_exc())
+    if status.state == FAILED:  # the exception is handled: what its frames held can go (out of GPU memory?)
+        release_cached_memory()
     write_status(job_dir, status)
     return status
 
