@@ -326,3 +326,13 @@ def test_after_a_failed_job_cudas_cached_memory_is_given_back(tmp_path, monkeypa
     monkeypatch.setitem(engines._WARM_ENGINES, "nodmaisi", ("settings", "engine"))
     assert engines.release_engines() == ["nodmaisi"] and engines._WARM_ENGINES == {}
     assert len(emptied) == 2, "'Release GPU memory' empties CUDA's cache too"
+
+
+def test_jobs_of_a_stopped_host_are_not_started_again(host):
+    running = host.submit("job_targets:stubborn", 60.0)
+    waiting = host.submit("job_targets:count", 3)
+    while running.poll().fraction == 0:
+        time.sleep(0.01)
+    host.stop()
+    assert [running.poll().state, waiting.poll().state] == [CANCELLED, CANCELLED]
+    assert not host.alive, "stopping the host means no new one"

@@ -350,7 +350,9 @@ class HostJob:
             self.final = JobStatus(CANCELLED, status.fraction, f"cancelled: the job did not stop within "
                                    f"{self.host.cancel_grace_s:g} s, so its process was ended")
         elif self._process.poll() is not None:
-            if status is None:  # it never started: the next host process runs it
+            if not self.dir.is_dir():
+                self.final = JobStatus(CANCELLED, 0.0, "cancelled: the job process was stopped")
+            elif status is None:  # it never started: the next host process runs it
                 self.host.resubmit(self)
             else:
                 self.final = self._died()

@@ -213,6 +213,8 @@ def serve(root: Path) -> int:
         name = pending.get()
         if name is None:
             return 0
+        if not (root / name).is_dir():  # forgotten before it ran
+            continue
         token = current.start(name)
         run_job(root / name, token, stored)
         sys.stdout.flush()
