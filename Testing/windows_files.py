@@ -27,8 +27,9 @@ except ImportError:  # Windows has the real semantics
 _REAL = {"open": io.open, "replace": os.replace, "unlink": os.unlink, "remove": os.remove}
 
 
-def _denied(*names: Any) -> PermissionError:
-    return PermissionError(errno.EACCES, "Access is denied", *[os.fspath(n) for n in names[:1]])
+def _denied(path: Any) -> PermissionError:
+    """What Windows raises (WinError 5, ERROR_ACCESS_DENIED)."""
+    return PermissionError(errno.EACCES, "Access is denied", os.fspath(path))
 
 
 def windows_open(file, mode="r", *args, **kwargs):

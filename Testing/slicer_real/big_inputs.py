@@ -11,7 +11,6 @@ from typing import Callable
 import numpy as np
 
 import modules as harness_modules
-import slicer
 from standin_qt import EVENT_LOOP
 
 BIG_SHAPE_KJI = (256, 512, 512)
