@@ -149,7 +149,8 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def _lung(p):
-        return region_from_node(p.lungVolume, p.inputVolume, "lung") if p.lungVolume else None
+        # a view of a lung volume's voxels: read only, here or by the job process (which gets a copy)
+        return region_from_node(p.lungVolume, p.inputVolume, "lung", copy=False) if p.lungVolume else None
 
     @staticmethod
     def _segmentMask(p):
