@@ -60,6 +60,7 @@ class QtJobRunner:
         self.host = shared_host(self)
         self.job: Optional[HostJob] = None
         self._pending: Optional[tuple] = None  # (target, args, uploads) while inputs are handed over
+        self._receiving = None  # the result being read, a piece per tick (``HostJob.result_pieces``)
         self._onDone: Optional[Callable[[Any], None]] = None
         self._applyText = ""
         self._timer = qt.QTimer()
@@ -139,6 +140,9 @@ class QtJobRunner:
             self._pending = None
 
     def _finish(self) -> None:
+        if self._receiving is not None:
+            self._receiving.close()  # the host removes the job's folder
+            self._receiving = None
         self._timer.stop()
         self._timer.setInterval(POLL_INTERVAL_MS)
         self.job = None
@@ -158,6 +162,20 @@ class QtJobRunner:
         self._timer.setInterval(POLL_INTERVAL_MS)
         self.job = self.host.submit(target, *args)
 
+    def _receive_step(self) -> None:
+        """One piece of the result; after the last, ``onDone`` writes it into nodes."""
+        onDone = self._onDone
+        with slicer.util.tryWithErrorDisplay("Could not show the result.", waitCursor=True):
+            try:
+                piece = next(self._receiving)
+            except BaseException:
+                self._finish()
+                raise
+            if piece is None:
+                return
+            self._finish()
+            onDone(piece[0])
+
     def _poll(self) -> None:
         if self._pending is not None:
             self._upload_step()
@@ -166,16 +184,20 @@ class QtJobRunner:
         if job is None:
             self._timer.stop()
             return
+        if self._receiving is not None:
+            self._receive_step()
+            return
         status = job.poll()
         self._show(status)
         if not status.finished:
             return
-        onDone = self._onDone
+        if status.state == DONE:  # the result comes a piece per tick, then goes into nodes
+            self._receiving = job.result_pieces()
+            self._timer.setInterval(UPLOAD_INTERVAL_MS)
+            self._show(JobStatus(RUNNING, 1.0, "receiving the result"))
+            return
         self._finish()
-        if status.state == DONE:
-            with slicer.util.tryWithErrorDisplay("Could not show the result.", waitCursor=True):
-                onDone(job.result())
-        elif status.state == CANCELLED:
+        if status.state == CANCELLED:
             slicer.util.showStatusMessage(status.message or "Cancelled.", 5000)
         else:
             logging.error(f"{status.error}\n{status.details}")

@@ -109,3 +109,12 @@ def process_memory(progress=None, cancel=None) -> dict:
     gc.collect()
     rss_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:"))
     return {"rss_mb": rss_kb / 1024, "warm": sorted(engines._WARM_ENGINES), "networks": len(NETWORKS_SEEN)}
+
+
+def padded_ct(shape_kji, progress=None, cancel=None):
+    """A CT-sized result (what an engine returns for a whole scan)."""
+    import numpy as np
+
+    from nodsynth.volume import Volume
+
+    return Volume(np.full(shape_kji, -1000, dtype=np.int16), (0.7, 0.7, 1.25), (0.0, 0.0, 0.0), np.eye(3))

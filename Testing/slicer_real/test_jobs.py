@@ -391,3 +391,23 @@ def test_cancel_is_per_job_and_other_modules_jobs_survive_the_process_being_ende
     finally:
         harness_modules.unload(augment)
         harness_modules.unload(nodmaisi)
+
+
+def test_a_512x512x256_ct_result_reaches_the_gui_a_piece_per_tick():
+    """An engine's whole-scan result is read a piece per timer tick before it goes into a node."""
+    from NodMAISICommon.volumes import node_from_volume
+
+    widget = harness_modules.create_widget("NodMAISI")
+    try:
+        nodes = []
+        EVENT_LOOP.callback_cpu_seconds.clear()
+        with without_gc_pauses():
+            widget.runner.start(None, "job_targets:padded_ct", ((256, 512, 512),),
+                                lambda ct: nodes.append(node_from_volume(ct, "synthetic CT")))
+            assert EVENT_LOOP.run_until(lambda: not widget.runner.running, 120.0)
+        stall = max(EVENT_LOOP.callback_cpu_seconds)
+        print(f"\n512x512x256 CT result: longest GUI-thread stall {stall * 1000:.0f} ms (CPU), "
+              f"{len(EVENT_LOOP.callback_cpu_seconds)} ticks")
+        assert slicer.util.arrayFromVolume(nodes[0]).shape == (256, 512, 512) and stall <= MAX_STALL_S
+    finally:
+        harness_modules.unload(widget)

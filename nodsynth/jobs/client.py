@@ -23,9 +23,9 @@ from typing import Any, Iterator, Optional
 
 from ..errors import NodsynthError
 from ..processes import process_gone
-from .protocol import (CANCELLED, DONE, FAILED, HOST_FAULT_FILE, RUNNING, STORED_PIECE_BYTES, JobStatus, Stored,
-                       hide_secrets, read_host_state, read_result, read_status, stored_path, stored_pieces,
-                       write_call)
+from .protocol import (CANCELLED, DONE, FAILED, HOST_FAULT_FILE, RESULT_FILE, RUNNING, STORED_PIECE_BYTES,
+                       JobStatus, Stored, hide_secrets, read_host_state, read_pieces, read_status, stored_path,
+                       stored_pieces, write_call)
 
 CANCEL_GRACE_S = 1.0
 """How long a cancelled job may take to stop on its own before its process tree is killed."""
@@ -380,9 +380,16 @@ class HostJob:
 
     def result(self) -> Any:
         """The finished job's return value; the host then removes the job's folder (off this thread)."""
+        *_, (value,) = self.result_pieces(piece_bytes=2 ** 62)
+        return value
+
+    def result_pieces(self, piece_bytes: int = STORED_PIECE_BYTES) -> Iterator[Optional[tuple]]:
+        """The finished job's return value read a piece per step (a GUI advances it once per timer tick,
+        so a CT-sized result never blocks it long): yields ``None`` while reading, then ``(value,)``;
+        the host then removes the job's folder."""
         if self.poll().state != DONE:
             raise NodsynthError(f"the job has no result: it is {self.poll().state}")
         try:
-            return read_result(self.dir)
+            yield from read_pieces(self.dir / RESULT_FILE, piece_bytes)
         finally:
             self.host._send(f"forget {self.dir.name}")

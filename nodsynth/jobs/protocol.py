@@ -120,15 +120,19 @@ STORED_PIECE_BYTES = 4 * 2 ** 20
 """How much of a stored input is written per step (a GUI timer tick: about 10 ms)."""
 
 
-def stored_pieces(root: Path, key: str, value: Any, piece_bytes: int = STORED_PIECE_BYTES) -> Iterator[None]:
-    """Write a stored input one piece per step: the generator writes up to ``piece_bytes`` each time it
-    is advanced, and the file appears under its name, complete, after the last step (abandoned, it
-    leaves nothing). Arrays go out of band (pickle protocol 5): their bytes are written as they lie."""
+def write_pieces(path: Path, value: Any, piece_bytes: int = STORED_PIECE_BYTES,
+                 pickler: type = pickle.Pickler) -> Iterator[None]:
+    """Write ``value`` to ``path`` one piece per step: the generator writes up to ``piece_bytes`` each
+    time it is advanced, and the file appears under its name, complete, after the last step (abandoned,
+    it leaves nothing). Arrays go out of band (pickle protocol 5): their bytes are written as they lie."""
+    import io
+
     buffers: list = []
-    head = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
-    with atomic_path(stored_path(root, key)) as tmp, open(tmp, "wb") as handle:
-        handle.write(struct.pack("<QQ", len(head), len(buffers)))
-        handle.write(head)
+    head = io.BytesIO()
+    pickler(head, protocol=5, buffer_callback=buffers.append).dump(value)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(struct.pack("<QQ", len(head.getbuffer()), len(buffers)))
+        handle.write(head.getbuffer())
         for buffer in buffers:
             raw = buffer.raw()
             handle.write(struct.pack("<Q", raw.nbytes))
@@ -137,21 +141,40 @@ def stored_pieces(root: Path, key: str, value: Any, piece_bytes: int = STORED_PI
                 handle.write(raw[start:start + piece_bytes])
 
 
-def read_stored(root: Path, key: str) -> Any:
-    try:
-        handle = open(stored_path(root, key), "rb")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"the stored job input {key!r} is gone") from None
-    with handle:
+def read_pieces(path: Path, piece_bytes: int = STORED_PIECE_BYTES) -> Iterator[Optional[tuple]]:
+    """Read what :func:`write_pieces` wrote, one piece per step: yields ``None`` while reading, then
+    ``(value,)`` (its arrays are the bytes read, not copied again)."""
+    with open(path, "rb") as handle:
         head_bytes, count = struct.unpack("<QQ", handle.read(16))
         head = handle.read(head_bytes)
         buffers = []
         for _ in range(count):
             (size,) = struct.unpack("<Q", handle.read(8))
             buffer = bytearray(size)
-            handle.readinto(buffer)
+            view = memoryview(buffer)
+            for start in range(0, size, piece_bytes):
+                yield None
+                handle.readinto(view[start:start + piece_bytes])
             buffers.append(buffer)
-    return pickle.loads(head, buffers=buffers)
+    yield (pickle.loads(head, buffers=buffers),)
+
+
+def read_whole(path: Path) -> Any:
+    """The value :func:`write_pieces` wrote, read at once."""
+    *_, (value,) = read_pieces(path, piece_bytes=2 ** 62)
+    return value
+
+
+def stored_pieces(root: Path, key: str, value: Any, piece_bytes: int = STORED_PIECE_BYTES) -> Iterator[None]:
+    """Write a stored input one piece per step (see :func:`write_pieces`)."""
+    return write_pieces(stored_path(root, key), value, piece_bytes)
+
+
+def read_stored(root: Path, key: str) -> Any:
+    try:
+        return read_whole(stored_path(root, key))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"the stored job input {key!r} is gone") from None
 
 
 def write_call(job_dir: Path, target: str, args: tuple, kwargs: dict) -> None:
@@ -213,18 +236,18 @@ class _CLayoutPickler(pickle.Pickler):
         import numpy as np
 
         if isinstance(obj, np.ndarray) and not obj.flags.c_contiguous:
-            return np.ascontiguousarray(obj).__reduce_ex__(PICKLE_PROTOCOL)
+            return np.ascontiguousarray(obj).__reduce_ex__(5)  # out of band, as the other arrays
         return NotImplemented
 
 
 def write_result(job_dir: Path, result: Any) -> None:
-    with atomic_path(job_dir / RESULT_FILE) as tmp, open(tmp, "wb") as handle:
-        _CLayoutPickler(handle, protocol=PICKLE_PROTOCOL).dump(result)
+    """The job's return value, arrays out of band so the parent can read it a piece per GUI tick."""
+    for _ in write_pieces(job_dir / RESULT_FILE, result, pickler=_CLayoutPickler):
+        pass
 
 
 def read_result(job_dir: Path) -> Any:
-    with open(job_dir / RESULT_FILE, "rb") as handle:
-        return pickle.load(handle)
+    return read_whole(job_dir / RESULT_FILE)
 
 
 def job_dir_name(path: os.PathLike) -> str:
