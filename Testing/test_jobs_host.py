@@ -336,3 +336,17 @@ def test_jobs_of_a_stopped_host_are_not_started_again(host):
     host.stop()
     assert [running.poll().state, waiting.poll().state] == [CANCELLED, CANCELLED]
     assert not host.alive, "stopping the host means no new one"
+
+
+def test_a_result_is_read_a_piece_per_step(host):
+    """A GUI reads a CT-sized result one piece per timer tick, never all at once."""
+    from nodsynth.jobs.protocol import STORED_PIECE_BYTES
+
+    shape = (64, 512, 512)  # 32 MB of int16
+    job = host.submit("job_targets:padded_ct", shape)
+    assert job.wait(60).state == DONE
+    steps = list(job.result_pieces())
+    *reading, (ct,) = steps
+    assert set(reading) == {None} and len(reading) >= 2 * 64 * 512 * 512 // STORED_PIECE_BYTES  # + geometry arrays
+    assert ct.array.shape == shape
+    assert ct.array.flags.c_contiguous and int(ct.array.min()) == int(ct.array.max()) == -1000
