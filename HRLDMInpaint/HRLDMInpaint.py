@@ -125,10 +125,15 @@ class HRLDMInpaintWidget(ModuleWidgetBase):
         with slicer.util.tryWithErrorDisplay("Could not start the inpainting.", waitCursor=True):
             settings = self.enginePanel.confirm_upload()
             ensure_engine_dependencies(p.engine, settings)
-            args, mask = self.logic.prepareJob(p)
+            (ct, mask, subtype, histogram, lung, steps, sampler, seed), _ = self.logic.prepareJob(p)
+            uploads = []  # the CT (once), the nodule mask and the lung go a piece per timer tick
+            lungNode = p.lungVolume if p.lungVolume and p.lungVolume.IsA("vtkMRMLVolumeNode") else None  # else computed
+            args = (self.storedInput(p.inputVolume, ct, uploads), self.storedInput(None, mask, uploads), subtype,
+                    histogram, None if lung is None else self.storedInput(lungNode, lung, uploads), steps, sampler,
+                    seed)
             inputVolume = p.inputVolume  # the result's geometry: this one, not what is selected when the job ends
             self.startJob(self.ui.applyButton, ENGINE_JOB, (INPAINT_TARGET, p.engine, settings) + args,
-                          lambda ct: self._onDone(ct, mask, inputVolume))
+                          lambda ct: self._onDone(ct, mask, inputVolume), uploads)
 
     def _onDone(self, ct, mask, inputVolume) -> None:
         p = self._parameterNode
@@ -144,7 +149,8 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def _lung(p):
-        return region_from_node(p.lungVolume, p.inputVolume, "lung") if p.lungVolume else None
+        # a view of a lung volume's voxels: read only, here or by the job process (which gets a copy)
+        return region_from_node(p.lungVolume, p.inputVolume, "lung", copy=False) if p.lungVolume else None
 
     @staticmethod
     def _segmentMask(p):

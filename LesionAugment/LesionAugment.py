@@ -141,10 +141,12 @@ class LesionAugmentWidget(ModuleWidgetBase):
         with slicer.util.tryWithErrorDisplay("Could not resize the nodule.", waitCursor=True):
             ensure_packages(CORE_REQUIREMENTS)
             percents = parse_percents(p.seriesPercents) if p.seriesPercents.strip() else [p.targetPercent]
-            labelmap = volume_from_node(p.inputLabelmap, "label map", copy=False)
+            uploads = []  # the label map goes to the job process a piece per timer tick, once
+            labelmap = self.storedInput(p.inputLabelmap, volume_from_node(p.inputLabelmap, "label map", copy=False),
+                                        uploads)
             inputLabelmap = p.inputLabelmap  # the results' geometry: this one, not what is selected when the job ends
             self.startJob(self.ui.applyButton, RESIZE_JOB, (labelmap, p.noduleId, percents, p.method),
-                          lambda results: self._onResized(results, inputLabelmap))
+                          lambda results: self._onResized(results, inputLabelmap), uploads)
 
     def _onResized(self, results, inputLabelmap) -> None:
         p = self._parameterNode
@@ -159,13 +161,14 @@ class LesionAugmentWidget(ModuleWidgetBase):
         with slicer.util.tryWithErrorDisplay("Could not render the CT.", waitCursor=True):
             settings = self.enginePanel.confirm_upload()
             ensure_engine_dependencies(p.engine, settings)
-            ct = volume_from_node(p.inputVolume, "CT", copy=False)
-            labelmap = volume_from_node(p.inputLabelmap, "label map", copy=False)
-            edited = volume_from_node(p.outputLabelmap, "resized label map", copy=False)
+            uploads = []  # the volumes go to the job process a piece per timer tick, each once
+            ct, labelmap, edited = (self.storedInput(node, volume_from_node(node, what, copy=False), uploads)
+                                    for node, what in ((p.inputVolume, "CT"), (p.inputLabelmap, "label map"),
+                                                       (p.outputLabelmap, "resized label map")))
             inputVolume = p.inputVolume
             self.startJob(self.ui.renderButton, ENGINE_JOB,
                           (RENDER_TARGET, p.engine, settings, ct, labelmap, edited, p.steps, p.seed, p.renderMode),
-                          lambda result: self._onRendered(result, inputVolume))
+                          lambda result: self._onRendered(result, inputVolume), uploads)
 
     def _onRendered(self, ct, inputVolume) -> None:
         p = self._parameterNode

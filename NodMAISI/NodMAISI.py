@@ -122,10 +122,14 @@ class NodMAISIWidget(ModuleWidgetBase):
         with slicer.util.tryWithErrorDisplay("Could not start the synthesis.", waitCursor=True):
             settings = self.enginePanel.confirm_upload()
             ensure_engine_dependencies(p.engine, settings)
-            args = self.logic.prepareJob(p)
+            labelmapVolume, options, originalVolume, originalLabels = self.logic.prepareJob(p)
+            uploads = []  # the volumes go to the job process a piece per timer tick, each once
+            args = (self.storedInput(p.inputLabelmap, labelmapVolume, uploads), options,
+                    None if originalVolume is None else self.storedInput(p.originalVolume, originalVolume, uploads),
+                    None if originalLabels is None else self.storedInput(p.originalLabelmap, originalLabels, uploads))
             labelmap, original = p.inputLabelmap, p.originalVolume  # as they were when the job started
             self.startJob(self.ui.applyButton, ENGINE_JOB, (SYNTHESIZE_TARGET, p.engine, settings) + args,
-                          lambda ct: self._onDone(ct, labelmap, original))
+                          lambda ct: self._onDone(ct, labelmap, original), uploads)
 
     def _onDone(self, ct, labelmap, original) -> None:
         p = self._parameterNode

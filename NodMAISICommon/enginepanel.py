@@ -76,6 +76,11 @@ class EnginePanel:
         form.addRow(self.testButton)
         form.addRow(self.statusLabel)
 
+        self.releaseButton = qt.QPushButton("Release GPU memory")
+        self.releaseButton.toolTip = ("Unload the networks the job process keeps for the next run (shared by every "
+                                      "NodMAISI module) and give CUDA's cached memory back; the next run loads them again")
+        form.addRow(self.releaseButton)
+
         self._load()
         self.locationComboBox.connect("currentIndexChanged(int)", self._save)
         self.deviceComboBox.connect("currentIndexChanged(int)", self._save)

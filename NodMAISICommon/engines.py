@@ -54,8 +54,9 @@ def engine_from_settings(engine_name: str, settings: EngineSettings, **remote_op
 
 
 _WARM_ENGINES: dict[str, tuple[EngineSettings, Engine]] = {}
-"""engine name -> (settings, engine) of the last engine a job made in this process (the job process
-keeps it, networks loaded, for the next job with the same settings)."""
+"""engine name -> (settings, engine) of the last engine a job made in this process: the job process,
+shared by every module of the Slicer session, keeps it (networks loaded, on its device) for the next
+job, from any module, with the same engine, weights, device and configuration."""
 
 
 def warm_engine(engine_name: str, settings: EngineSettings) -> Engine:
@@ -68,6 +69,17 @@ def warm_engine(engine_name: str, settings: EngineSettings) -> Engine:
     return kept[1]
 
 
+def release_engines(progress: Optional[Callable[[float, str], None]] = None, cancel: Any = None) -> list:
+    """Job-process entry point ("Release GPU memory"): let go of the warm engines and their networks and
+    hand CUDA's cached memory back to the driver; returns the names of the engines released."""
+    from nodsynth.jobs.host import release_cached_memory
+
+    released = sorted(_WARM_ENGINES)
+    _WARM_ENGINES.clear()
+    release_cached_memory()
+    return released
+
+
 def run_with_engine(target: str, engine_name: str, settings: EngineSettings, *args: Any,
                     progress: Optional[Callable[[float, str], None]] = None, cancel: Any = None) -> Any:
     """Job-process entry point: ``target(engine, *args, progress=, cancel=)`` (``target`` is
@@ -77,6 +89,7 @@ def run_with_engine(target: str, engine_name: str, settings: EngineSettings, *ar
 
 ENGINE_JOB = "NodMAISICommon.engines:run_with_engine"
 """The job target modules hand to their runner for engine work (see :func:`run_with_engine`)."""
+RELEASE_JOB = "NodMAISICommon.engines:release_engines"
 
 
 def needs_upload_consent(settings: EngineSettings, consented_urls: set[str]) -> bool:

@@ -90,10 +90,10 @@ def segment_ids(segmentationNode) -> list[str]:
     return [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
 
 
-def region_from_node(node, referenceVolumeNode, what: str = "lung") -> Volume:
+def region_from_node(node, referenceVolumeNode, what: str = "lung", copy: bool = True) -> Volume:
     """A region input as a Volume on the reference grid: a volume node as it is (0/1 mask or MAISI
-    label map; it must share the reference's grid), or a segmentation node as the union of its
-    segments (uint8 0/1)."""
+    label map; it must share the reference's grid; ``copy=False``: a view of its voxels, see
+    ``volume_from_node``), or a segmentation node as the union of its segments (uint8 0/1)."""
     if node.IsA("vtkMRMLSegmentationNode"):
         ids = segment_ids(node)
         if not ids:
@@ -102,7 +102,7 @@ def region_from_node(node, referenceVolumeNode, what: str = "lung") -> Volume:
         for segmentId in ids:
             union |= read_segment(node, segmentId, referenceVolumeNode).array
         return volume_from_node(referenceVolumeNode, copy=False).with_array(union)
-    region = volume_from_node(node, f"{what} mask / label map")
+    region = volume_from_node(node, f"{what} mask / label map", copy=copy)
     require_same_grid(region, volume_from_node(referenceVolumeNode, copy=False), f"{what} '{node.GetName()}'",
                       f"volume '{referenceVolumeNode.GetName()}'")
     return region

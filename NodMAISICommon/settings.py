@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Optional
 from urllib.parse import urlsplit
 
@@ -27,7 +27,7 @@ class EngineSettings:
     weights_dir: str = ""  # empty: nodsynth's own search (NODSYNTH_WEIGHTS, config file)
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
     server_url: str = ""
-    token: str = ""
+    token: str = field(default="", repr=False, metadata={"secret": True})  # job processes get it on stdin
     network_config: str = ""  # empty: the engine's published configuration (MAISI-v2); else a name or JSON file
     allow_baseline_controlnet: bool = False  # NodMAISI may fall back to MAISI-v2's baseline ControlNet
 

@@ -48,6 +48,7 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         if self.WITH_ENGINE_PANEL:
             self.enginePanel = EnginePanel(self.layout)
+            self.enginePanel.releaseButton.connect("clicked(bool)", self.onReleaseEngines)
         self.logic = self.LOGIC_CLASS()
         self.runner = QtJobRunner(self.ui.progressBar, self.ui.statusLabel)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
@@ -139,14 +140,28 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def storedInput(self, node, volume, uploads: list):
         """``volume`` (read from ``node``) as an input the job process keeps until the node changes: a
-        ``Stored`` reference, with the hand-over appended to ``uploads`` the first time."""
+        ``Stored`` reference, with the hand-over appended to ``uploads`` the first time. ``node`` None:
+        a value computed for this job only (a mask), handed over the same way, piece by piece."""
+        import uuid
+
         from .volumes import content_key
 
         # ``volume`` views the node's voxels; the view keeps VTK's array alive even if the node gets new
         # voxels meanwhile (the key then changes, so the next job sends them)
-        stored, pieces = self.runner.host.put_in_pieces(content_key(node), volume)
+        key = content_key(node) if node is not None else f"computed:{uuid.uuid4().hex}"
+        stored, pieces = self.runner.host.put_in_pieces(key, volume)
         uploads.append(pieces)
         return stored
+
+    def onReleaseEngines(self, *_args) -> None:
+        """"Release GPU memory": the job process lets go of its engines once the jobs before have run."""
+        from .engines import RELEASE_JOB
+
+        if self.runner.running:
+            slicer.util.showStatusMessage("A job of this module is running; release the memory after it.", 5000)
+            return
+        self.startJob(None, RELEASE_JOB, (), lambda released: slicer.util.showStatusMessage(
+            f"Released {', '.join(released) or 'no'} engine(s) and the GPU memory they held.", 5000))
 
     def toggleCancel(self, button) -> bool:
         """True when a job is running, so ``button`` must not start another: the job is cancelled when

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Iterator, Mapping, Optional, Sequence
 
@@ -29,21 +30,43 @@ def _new_file(folder: Path, prefix: str, suffix: str, mode: int) -> Path:
             continue
 
 
+FIRST_RETRY_S = 0.001
+
+
+def retry_refused(action, patience_s: float):
+    """``action()``, tried again with a doubling pause while it raises ``PermissionError`` and the
+    pauses add up to at most ``patience_s`` seconds (then the error goes up). On Windows a file another
+    process holds open can be neither replaced nor removed, and one being replaced cannot be opened:
+    the holder lets go within milliseconds."""
+    pause, waited = FIRST_RETRY_S, 0.0
+    while True:
+        try:
+            return action()
+        except PermissionError:
+            if waited + pause > patience_s:
+                raise
+            time.sleep(pause)
+            waited += pause
+            pause *= 2
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, private: bool = False) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, *, private: bool = False, patience_s: float = 0.0) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; move it onto ``target`` on success.
 
     The temporary name keeps the target's suffixes (``.nii.gz``, ``.nrrd``, ``.csv``)
     so format-by-extension writers such as SimpleITK behave as for the real name.
     On any exception the temporary file is removed and ``target`` is left untouched.
     The file gets the usual permissions (0644 under umask 022), or owner-only 0600 when ``private``.
+    ``patience_s``: how long to keep trying when another process holds ``target`` open (Windows
+    refuses to replace it meanwhile; see :func:`retry_refused`).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_file(target.parent, f".{target.name}.", f".tmp{file_suffixes(target)}", 0o600 if private else 0o666)
     try:
         yield tmp
-        os.replace(tmp, target)
+        retry_refused(lambda: os.replace(tmp, target), patience_s)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -51,7 +74,7 @@ def atomic_path(target: str | os.PathLike, private: bool = False) -> Iterator[Pa
 
 def write_text_atomic(target: str | os.PathLike, text: str, private: bool = False) -> Path:
     """Write ``text`` (UTF-8) to ``target`` atomically (owner-only when ``private``) and return the target path."""
-    with atomic_path(target, private) as tmp:
+    with atomic_path(target, private=private) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(target)
 

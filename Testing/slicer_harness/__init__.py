@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +42,10 @@ def install(version: str, main_window: bool = True):
     import standin_slicer
 
     slicer = standin_slicer.build(folder, main_window)
+    if os.name != "nt":  # jobs start PythonSlicer, found on PATH, as in Slicer
+        from launcher import install_launcher
+
+        install_launcher(Path(tempfile.mkdtemp(prefix="pythonslicer-")))
     for path in [str(REPO)] + [str(REPO / module) for module in MODULE_FOLDERS]:
         if path not in sys.path:
             sys.path.insert(1, path)

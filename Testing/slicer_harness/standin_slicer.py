@@ -9,7 +9,9 @@ file not in the reference folder) translates nothing.
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import types
 from pathlib import Path
 from typing import Any, Optional
@@ -139,6 +141,13 @@ class Application(QObject):
         self._testing = False
         self._exit_calls: list = []
         self._override_cursors = 0
+        self._temporary_path = os.path.join(tempfile.gettempdir(), f"Slicer-harness-{os.getpid()}")
+
+    @property
+    def temporaryPath(self) -> str:
+        """qSlicerCoreApplication::temporaryPath: the folder for Slicer's temporary files (made if missing)."""
+        os.makedirs(self._temporary_path, exist_ok=True)
+        return self._temporary_path
 
     def commandOptions(self) -> _CommandOptions:
         return self._options

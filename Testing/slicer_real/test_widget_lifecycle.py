@@ -43,6 +43,7 @@ def test_a_result_ready_when_the_scene_closes_is_never_written(patient):
     widget, p = resize_widget(patient)
     try:
         widget.ui.applyButton.click()
+        assert EVENT_LOOP.run_until(lambda: widget.runner.job is not None, 60.0), "the label map was handed over"
         job = widget.runner.job
         start = time.monotonic()
         while job.poll().state != "done" and time.monotonic() - start < 120.0:

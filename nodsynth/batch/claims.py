@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from ..processes import process_gone
+
 HOST = socket.gethostname()
 UNREADABLE_GRACE_S = 30.0
 """A claim whose content cannot be read yet (its creator is writing it) is respected this long."""
@@ -51,21 +53,6 @@ def read_claim(path: Path) -> Optional[dict]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def process_gone(pid: int) -> bool:
-    """True when no live process has this id on this machine (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _remove_if_older(path: Path, age_s: float) -> None:
