@@ -71,3 +71,11 @@ def test_engine_choices_are_the_engines_that_can_do_the_verb(verb, operation):
 
 def test_demo_help_names_every_step():
     assert all(step.name in demo.HELP for step in demo.STEPS)
+
+
+@pytest.mark.parametrize("path, parser", [("nodsynth", build_parser())] + [(p, q) for p, q, _ in PARSERS],
+                         ids=["nodsynth"] + [p for p, _, _ in PARSERS])
+def test_every_help_page_renders(path, parser):
+    """argparse formats help strings with %: a bare '50 %' in a verb line broke 'nodsynth --help'."""
+    text = parser.format_help()
+    assert text.startswith("usage:"), f"{path}: {text[:80]!r}"

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nodsynth {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for module in _verb_modules():
-        verb_parser = sub.add_parser(module.VERB, help=module.HELP, description=module.HELP)
+        verb_parser = sub.add_parser(module.VERB, help=module.HELP.replace("%", "%%"), description=module.HELP)
         module.add_arguments(verb_parser)
         verb_parser.set_defaults(_run=module.run)
         _describe_sub_verbs(verb_parser)
