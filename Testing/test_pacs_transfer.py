@@ -1,0 +1,138 @@
+"""``nodsynth dicom push`` / ``pull`` against a real Orthanc (DICOMweb and DIMSE), and ``dicomweb://``
+inputs pulled into the series cache. Orthanc runs in a network namespace of its own (loopback only),
+see :mod:`orthanc_sandbox`; the scenario functions below run inside it, the test functions check what
+they return. Skipped with a message where Orthanc, its DICOMweb plugin or network namespaces are absent."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import shared_path
+from orthanc_sandbox import run_scenario, sandbox_missing
+
+pytest.importorskip("pynetdicom", reason="pynetdicom not installed (pip install nodsynth[pacs])")
+pytest.importorskip("dicomweb_client", reason="dicomweb-client not installed (pip install nodsynth[pacs])")
+pytest.importorskip("highdicom", reason="highdicom not installed (pip install nodsynth[pacs])")
+
+
+def _uids(path: Path) -> tuple[str, str]:
+    import pydicom
+
+    header = pydicom.dcmread(path, stop_before_pixels=True)
+    return str(header.StudyInstanceUID), str(header.SeriesInstanceUID)
+
+
+def scenario_roundtrip(orthanc, workdir: Path, slabs: str) -> dict:
+    """CT + SEG of LIDC-IDRI-0001 pushed by DICOMweb, a CT of LIDC-IDRI-0002 by C-STORE; all pulled back
+    by WADO-RS and by C-GET; every push and pull run twice; a wrong password; a dicomweb:// input."""
+    from pacs_scenarios import build_ct_series, build_seg, cli, compare_folders, dicomweb_args, dimse_args
+
+    slabs = Path(slabs)
+    ct1 = build_ct_series(slabs / "LIDC-IDRI-0001_slab.nrrd", workdir / "ct1", "LIDC-IDRI-0001")
+    seg1 = build_seg(ct1, slabs / "LIDC-IDRI-0001_slab_nodule_2of4.nrrd", workdir / "seg1" / "seg.dcm", "LIDC-IDRI-0001")
+    ct2 = build_ct_series(slabs / "LIDC-IDRI-0002_slab.nrrd", workdir / "ct2", "LIDC-IDRI-0002")
+    (study1, series1), (_, seg_series), (_, series2) = _uids(ct1[0]), _uids(seg1), _uids(ct2[0])
+    web, dimse = dicomweb_args(orthanc), dimse_args(orthanc)
+    result = {"instances": {"ct1": len(ct1), "ct2": len(ct2)}}
+    for name, folders, server in (("push_web", [ct1[0].parent, seg1.parent], web), ("push_dimse", [ct2[0].parent], dimse)):
+        result[name] = cli("dicom", "push", *map(str, folders), *server)
+        result[name + "_again"] = cli("dicom", "push", *map(str, folders), *server)
+    for name, server in (("pull_web", web), ("pull_get", dimse)):
+        out = workdir / name
+        result[name] = cli("dicom", "pull", "--study", study1, "--out", str(out), *server)
+        result[name + "_again"] = cli("dicom", "pull", "--study", study1, "--out", str(out), *server)
+        result[name + "_compare"] = {"ct": compare_folders(ct1, out / series1), "seg": compare_folders([seg1], out / seg_series)}
+    result["pull_query"] = cli("dicom", "pull", "--query", "PatientID=LIDC-IDRI-0002", "Modality=CT",
+                               "--out", str(workdir / "query"), *web)
+    result["pull_query_compare"] = compare_folders(ct2, workdir / "query" / series2)
+    result["pull_series_get"] = cli("dicom", "pull", "--series", series2, "--out", str(workdir / "get2"), *dimse)
+    result["pull_series_get_compare"] = compare_folders(ct2, workdir / "get2" / series2)
+    wrong = workdir / "wrong-auth"
+    wrong.write_text("nodsynth:not-the-password\n")
+    wrong.chmod(0o600)
+    result["wrong_password"] = cli("dicom", "pull", "--series", series1, "--out", str(workdir / "nothing"),
+                                   "--url", orthanc.dicomweb_url, "--basic-auth-file", str(wrong), "--retries", "0")
+    result["nothing_written"] = not (workdir / "nothing").exists()
+    result.update(_remote_input(orthanc, workdir, ct1, series1))
+    return result
+
+
+def _remote_input(orthanc, workdir: Path, ct1: list[Path], series1: str) -> dict:
+    """A batch manifest naming the CT on the server as input: pulled into the cache once, then read from it
+    even with the server's address unreachable."""
+    from nodsynth.batch.manifest import read_manifest
+    from pacs_scenarios import compare_folders
+
+    os.environ["NODSYNTH_PACS_CACHE"] = str(workdir / "cache")
+    os.environ["NODSYNTH_PACS_BASIC_AUTH_FILE"] = orthanc.basic_auth_file
+    address = f"dicomweb://{orthanc.dicomweb_url.split('://')[1]}?series={series1}"
+    manifest = workdir / "batch" / "manifest.jsonl"
+    manifest.parent.mkdir()
+    row = {"id": "j1", "op": "segment", "inputs": {"ct": address}, "outputs": {"mask": "out/mask.nii.gz"}}
+    manifest.write_text(json.dumps(row) + "\n")
+    first = read_manifest(manifest).jobs[0].inputs["ct"]
+    stamps = sorted((p.name, p.stat().st_mtime_ns) for p in first.iterdir())
+    unreachable = manifest.with_name("offline.jsonl")  # port 9 (discard): nothing listens there
+    unreachable.write_text(json.dumps({**row, "inputs": {"ct": address.replace(":8042/", ":9/")}}) + "\n")
+    second = read_manifest(unreachable).jobs[0].inputs["ct"]
+    return {"cache_folder": str(first), "cache_compare": compare_folders(ct1, first), "cache_second": str(second),
+            "cache_untouched": stamps == sorted((p.name, p.stat().st_mtime_ns) for p in second.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def roundtrip(tmp_path_factory) -> dict:
+    reason = sandbox_missing()
+    if reason:
+        pytest.skip(reason)
+    slabs = shared_path("lidc_slabs")
+    return run_scenario(Path(__file__), "scenario_roundtrip", tmp_path_factory.mktemp("pacs"), str(slabs))
+
+
+def _ok(run: dict) -> dict:
+    assert run["status"] == 0, run["stderr"]
+    return run
+
+
+def test_push_sends_each_instance_once(roundtrip):
+    ct1, ct2 = roundtrip["instances"]["ct1"], roundtrip["instances"]["ct2"]
+    assert _ok(roundtrip["push_web"])["stdout"].startswith(f"{ct1 + 1} instance(s) stored, 0 already")
+    assert _ok(roundtrip["push_web_again"])["stdout"].startswith(f"0 instance(s) stored, {ct1 + 1} already")
+    assert _ok(roundtrip["push_dimse"])["stdout"].startswith(f"{ct2} instance(s) stored, 0 already")
+    assert _ok(roundtrip["push_dimse_again"])["stdout"].startswith(f"0 instance(s) stored, {ct2} already")
+    assert roundtrip["push_web"]["stderr"].count("push: pushed ") == ct1 + 1  # progress per instance
+
+
+@pytest.mark.parametrize("way", ["pull_web", "pull_get"])
+def test_pulled_study_equals_pushed_element_for_element(roundtrip, way):
+    ct1 = roundtrip["instances"]["ct1"]
+    assert _ok(roundtrip[way])["stdout"].startswith(f"{ct1 + 1} instance(s) pulled, 0 already")
+    assert _ok(roundtrip[way + "_again"])["stdout"].startswith(f"0 instance(s) pulled, {ct1 + 1} already")
+    for part, count in (("ct", ct1), ("seg", 1)):
+        compared = roundtrip[way + "_compare"][part]
+        assert compared["missing"] == [] and compared["differences"] == []
+        assert compared["compared"] == count
+
+
+@pytest.mark.parametrize("way", ["pull_query", "pull_series_get"])
+def test_series_stored_by_c_store_pulled_by_query_and_c_get(roundtrip, way):
+    _ok(roundtrip[way])
+    compared = roundtrip[way + "_compare"]
+    assert compared["missing"] == [] and compared["differences"] == []
+    assert compared["compared"] == roundtrip["instances"]["ct2"]
+
+
+def test_wrong_password_is_one_line_and_writes_nothing(roundtrip):
+    run = roundtrip["wrong_password"]
+    assert run["status"] == 2
+    assert "HTTP 401" in run["stderr"] and run["stderr"].count("\n") == 1
+    assert roundtrip["nothing_written"]
+
+
+def test_dicomweb_input_is_pulled_once_into_verified_cache(roundtrip):
+    compared = roundtrip["cache_compare"]
+    assert compared["missing"] == [] and compared["differences"] == [] and compared["compared"] == roundtrip["instances"]["ct1"]
+    assert roundtrip["cache_second"] == roundtrip["cache_folder"]
+    assert roundtrip["cache_untouched"]
