@@ -71,10 +71,10 @@ def run_scenario(scenario_file: Path, function: str, workdir: Path, *args: str, 
     return json.loads((workdir / "result.json").read_text())
 
 
-def _config(workdir: Path) -> Path:
+def _config(workdir: Path, http_port: int, dicom_port: int) -> Path:
     config = {
         "Name": "nodsynth-test", "StorageDirectory": str(workdir / "orthanc-storage"),
-        "IndexDirectory": str(workdir / "orthanc-storage"), "HttpPort": HTTP_PORT, "DicomPort": DICOM_PORT,
+        "IndexDirectory": str(workdir / "orthanc-storage"), "HttpPort": http_port, "DicomPort": dicom_port,
         "DicomAet": SERVER_AET, "RemoteAccessAllowed": False, "AuthenticationEnabled": True,
         "RegisteredUsers": {USER: PASSWORD}, "Plugins": [dicomweb_plugin()],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}, "DicomCheckCalledAet": True,
@@ -102,21 +102,36 @@ def _wait_until_up(rest_url: str, process: subprocess.Popen, log: Path, timeout_
     raise RuntimeError(f"Orthanc did not answer within {timeout_s} s:\n{log.read_text()[-4000:]}")
 
 
+_PROCESSES: dict[int, subprocess.Popen] = {}
+
+
+def stop(server: Orthanc) -> None:
+    """Stop an Orthanc of :func:`orthanc` before its block ends (by its PID), and wait for it."""
+    process = _PROCESSES[server.pid]
+    os.kill(process.pid, 15)
+    process.wait(timeout=30)
+
+
 @contextlib.contextmanager
-def orthanc(workdir: Path) -> Iterator[Orthanc]:
-    """A running Orthanc with its storage in ``workdir`` (call inside the namespace only); stopped by PID."""
+def orthanc(workdir: Path, http_port: int = HTTP_PORT, dicom_port: int = DICOM_PORT) -> Iterator[Orthanc]:
+    """A running Orthanc with its storage in ``workdir`` (call inside the namespace only); stopped by PID
+    (unless the caller stopped it already)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     auth = workdir / "orthanc-basic-auth"
     auth.write_text(f"{USER}:{PASSWORD}\n")
     auth.chmod(0o600)
     log = workdir / "orthanc.log"
     with open(log, "w") as log_file:
-        process = subprocess.Popen([ORTHANC, str(_config(workdir))], stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([ORTHANC, str(_config(workdir, http_port, dicom_port))], stdout=log_file,
+                                   stderr=subprocess.STDOUT)
     try:
-        rest = f"http://127.0.0.1:{HTTP_PORT}"
+        _PROCESSES[process.pid] = process
+        rest = f"http://127.0.0.1:{http_port}"
         _wait_until_up(rest, process, log)
-        yield Orthanc(process.pid, f"{rest}/dicom-web", rest, f"127.0.0.1:{DICOM_PORT}", str(auth))
+        yield Orthanc(process.pid, f"{rest}/dicom-web", rest, f"127.0.0.1:{dicom_port}", str(auth))
     finally:
-        os.kill(process.pid, 15)
+        if process.poll() is None:
+            os.kill(process.pid, 15)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -136,4 +151,6 @@ def _inside(scenario_file: str, function: str, workdir: str, *args: str) -> None
 
 
 if __name__ == "__main__":
-    _inside(*sys.argv[1:])
+    import orthanc_sandbox  # the module the scenarios import, not a second copy of it as __main__
+
+    orthanc_sandbox._inside(*sys.argv[1:])

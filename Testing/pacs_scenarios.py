@@ -53,7 +53,7 @@ def build_ct_series(nrrd: Path, folder: Path, case: str, slices: int = 0) -> lis
         ds.StudyDate = ds.SeriesDate = "20000101"
         ds.StudyTime = "120000"
         ds.Modality, ds.Manufacturer, ds.AccessionNumber, ds.ReferringPhysicianName = "CT", "test", "", ""
-        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = case, case, "", "O"
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = f"{case}^", case, "", "O"
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 1, k + 1
         ds.SeriesDescription = f"{case} slab"

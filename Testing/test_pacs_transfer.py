@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,49 @@ def scenario_roundtrip(orthanc, workdir: Path, slabs: str) -> dict:
                                    "--url", orthanc.dicomweb_url, "--basic-auth-file", str(wrong), "--retries", "0")
     result["nothing_written"] = not (workdir / "nothing").exists()
     result.update(_remote_input(orthanc, workdir, ct1, series1))
+    result.update(_batch_to_second_pacs(orthanc, workdir, ct1, seg1, series1, seg_series))
+    return result
+
+
+def _batch_to_second_pacs(orthanc, workdir: Path, ct1: list[Path], seg1: Path, series1: str, seg_series: str) -> dict:
+    """A batch whose inputs are series on this Orthanc (dicomweb://) and whose destination is a second one
+    (the CT by DICOMweb, the SEG by C-STORE); run again with the first Orthanc stopped, then as new jobs."""
+    from orthanc_sandbox import CLIENT_AET, SERVER_AET, orthanc as start_orthanc, stop
+    from pacs_scenarios import cli, compare_folders, dicomweb_args
+
+    os.environ["NODSYNTH_PACS_CACHE"] = str(workdir / "batch-cache")
+    source = f"dicomweb://{orthanc.dicomweb_url.split('://')[1]}?series="
+    folder = workdir / "batch-b"
+    folder.mkdir()
+    result = {}
+    with start_orthanc(workdir / "pacs-b", 8043, 4243) as pacs_b:
+        def write_manifest(name: str, prefix: str) -> Path:
+            rows = [{"id": f"{prefix}ct", "op": "push", "inputs": {"series": source + series1},
+                     "params": {"url": pacs_b.dicomweb_url}, "outputs": {"receipt": f"{prefix}ct.json"}},
+                    {"id": f"{prefix}seg", "op": "push", "inputs": {"series": source + seg_series},
+                     "params": {"dimse": pacs_b.dimse, "aet": CLIENT_AET, "called_aet": SERVER_AET},
+                     "outputs": {"receipt": f"{prefix}seg.json"}}]
+            path = folder / name
+            path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+            return path
+
+        def receipts(prefix: str) -> dict:
+            return {part: json.loads((folder / f"{prefix}{part}.json").read_text()) for part in ("ct", "seg")}
+
+        manifest = write_manifest("manifest.jsonl", "first-")
+        result["batch_first"] = cli("batch", "run", str(manifest), "--executor", "inline")
+        result["batch_first_receipts"] = receipts("first-")
+        cache = sorted((str(p), p.stat().st_mtime_ns) for p in (workdir / "batch-cache").rglob("*"))
+        stop(orthanc)  # the source PACS is gone: the inputs can only come from the cache
+        result["batch_again"] = cli("batch", "run", str(manifest), "--executor", "inline")
+        result["batch_again_receipts"] = receipts("first-")
+        result["batch_new_jobs"] = cli("batch", "run", str(write_manifest("new.jsonl", "new-")), "--executor", "inline")
+        result["batch_new_receipts"] = receipts("new-")
+        result["batch_cache_untouched"] = cache == sorted((str(p), p.stat().st_mtime_ns)
+                                                          for p in (workdir / "batch-cache").rglob("*"))
+        out = workdir / "from-b"
+        result["batch_pull_b"] = cli("dicom", "pull", "--series", series1, "--out", str(out), *dicomweb_args(pacs_b))
+        result["batch_pull_b_compare"] = compare_folders(ct1, out / series1)
     return result
 
 
@@ -136,3 +180,17 @@ def test_dicomweb_input_is_pulled_once_into_verified_cache(roundtrip):
     assert compared["missing"] == [] and compared["differences"] == [] and compared["compared"] == roundtrip["instances"]["ct1"]
     assert roundtrip["cache_second"] == roundtrip["cache_folder"]
     assert roundtrip["cache_untouched"]
+
+
+def test_batch_from_one_pacs_to_another_moves_nothing_twice(roundtrip):
+    ct1 = roundtrip["instances"]["ct1"]
+    _ok(roundtrip["batch_first"])
+    first = roundtrip["batch_first_receipts"]
+    assert (first["ct"]["stored"], first["ct"]["present"], first["seg"]["stored"]) == (ct1, 0, 1)
+    assert re.search(r"^total\s+2\s+0\s+2\s", _ok(roundtrip["batch_again"])["stdout"], re.M)  # 2 jobs: 0 done, 2 skipped
+    assert roundtrip["batch_again_receipts"] == first  # jobs skipped: receipts not rewritten
+    new = roundtrip["batch_new_receipts"]
+    assert (new["ct"]["stored"], new["ct"]["present"], new["seg"]["stored"], new["seg"]["present"]) == (0, ct1, 0, 1)
+    assert roundtrip["batch_cache_untouched"]
+    compared = roundtrip["batch_pull_b_compare"]
+    assert compared["missing"] == [] and compared["differences"] == [] and compared["compared"] == ct1

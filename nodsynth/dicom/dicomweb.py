@@ -1,12 +1,15 @@
 """A DICOMweb server as a store of :mod:`.transport`: QIDO-RS to find, STOW-RS to store, WADO-RS to fetch.
 
 Authentication comes from a file, never from the command line: ``--token-file`` holds a bearer token,
-``--basic-auth-file`` holds ``USER:PASSWORD`` on one line. Connection failures, time-outs and the
+``--basic-auth-file`` holds ``USER:PASSWORD`` on one line; without either option, the files named by the
+environment variables ``NODSYNTH_PACS_TOKEN_FILE`` or ``NODSYNTH_PACS_BASIC_AUTH_FILE`` (batch jobs,
+``dicomweb://`` inputs). Connection failures, time-outs and the
 answers 429, 502, 503 and 504 are :class:`~.transport.TransientError` (retried); any other refusal is
 :class:`~.transport.TransferError`.
 """
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from ..errors import InputError
@@ -14,12 +17,16 @@ from ..server.auth import read_token_file
 from .transport import Instance, TransferError, TransientError
 
 RETRIED_STATUS = frozenset({429, 502, 503, 504})
+TOKEN_FILE_VARIABLE, BASIC_AUTH_FILE_VARIABLE = "NODSYNTH_PACS_TOKEN_FILE", "NODSYNTH_PACS_BASIC_AUTH_FILE"
 STUDY, SERIES, SOP, SOP_CLASS = "0020000D", "0020000E", "00080018", "00080016"
 
 
 def session_auth(token_file: Optional[str] = None, basic_auth_file: Optional[str] = None) -> dict:
     """``requests`` session settings for the credentials in a file: ``{"headers": {...}}`` for a bearer
-    token, ``{"auth": (user, password)}`` for basic authentication, ``{}`` for none."""
+    token, ``{"auth": (user, password)}`` for basic authentication, ``{}`` for none. Without either file,
+    those the environment names (:data:`TOKEN_FILE_VARIABLE`, :data:`BASIC_AUTH_FILE_VARIABLE`)."""
+    if not token_file and not basic_auth_file:
+        token_file, basic_auth_file = os.environ.get(TOKEN_FILE_VARIABLE), os.environ.get(BASIC_AUTH_FILE_VARIABLE)
     if token_file and basic_auth_file:
         raise InputError("give --token-file or --basic-auth-file, not both")
     if token_file:

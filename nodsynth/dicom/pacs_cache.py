@@ -97,8 +97,7 @@ def local_series(text: str, root: Optional[Path] = None, progress: ProgressFn = 
         return final
     partial = root / f"{remote.series}.partial"
     partial.mkdir(parents=True, exist_ok=True)
-    auth = session_auth(os.environ.get("NODSYNTH_PACS_TOKEN_FILE"), os.environ.get("NODSYNTH_PACS_BASIC_AUTH_FILE"))
-    with DicomWebStore(remote.url, auth) as store:
+    with DicomWebStore(remote.url, session_auth()) as store:
         instances = series_instances(store, remote.series, remote.study)
         pull_instances(store, instances, partial, progress)
     names = {f"{i.sop}.dcm" for i in instances}

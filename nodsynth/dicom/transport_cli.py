@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from .transport import check_uid, pull_instances, push_folders, series_instances
+from .transport import check_uid, pull_instances, push_folders, series_instances, with_retries
 
-AUTH_HELP = "(DICOMweb) file holding {}; credentials are never taken from the command line"
+AUTH_HELP = ("(DICOMweb) file holding {}; credentials are never taken from the command line "
+             "(default: the file named by {})")
 
 
-def _add_server_options(parser: argparse.ArgumentParser) -> None:
+def add_server_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="DICOMweb root, e.g. http://pacs:8042/dicom-web (QIDO-RS, STOW-RS, WADO-RS)")
     where.add_argument("--dimse", metavar="HOST:PORT", help="DICOM port of the PACS (C-FIND, C-STORE, C-GET)")
@@ -22,8 +23,9 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-nodelay", dest="nodelay", action="store_false",
                         help="(DIMSE) leave Nagle's algorithm on (TCP_NODELAY is set by default; for measuring)")
     auth = parser.add_mutually_exclusive_group()
-    auth.add_argument("--token-file", help=AUTH_HELP.format("a bearer token"))
-    auth.add_argument("--basic-auth-file", help=AUTH_HELP.format("USER:PASSWORD on one line (HTTP basic auth)"))
+    auth.add_argument("--token-file", help=AUTH_HELP.format("a bearer token", "NODSYNTH_PACS_TOKEN_FILE"))
+    auth.add_argument("--basic-auth-file", help=AUTH_HELP.format("USER:PASSWORD on one line (HTTP basic auth)",
+                                                                  "NODSYNTH_PACS_BASIC_AUTH_FILE"))
     parser.add_argument("--retries", type=int, default=4,
                         help="tries again after a failed request this many times, waiting 0.5 s, 1 s, 2 s, ... (default: 4)")
 
@@ -32,7 +34,7 @@ def add_push_pull(sub) -> None:
     """Add the ``push`` and ``pull`` sub-verbs to ``sub`` (the ``dicom`` verb's sub-parsers)."""
     push = sub.add_parser("push", help="send DICOM series folders to a PACS; instances it already holds are skipped")
     push.add_argument("input", nargs="+", metavar="SERIES_DIR", help="folder(s) of DICOM files")
-    _add_server_options(push)
+    add_server_options(push)
     push.set_defaults(dicom_run=run_push)
     pull = sub.add_parser("pull", help="fetch series from a PACS into OUT/<SeriesInstanceUID>/<SOPInstanceUID>.dcm; "
                                        "instances already there are skipped")
@@ -42,7 +44,7 @@ def add_push_pull(sub) -> None:
     what.add_argument("--query", nargs="+", metavar="KEY=VALUE",
                       help="every series matching these DICOM keywords, e.g. PatientID=LIDC-IDRI-0001 Modality=CT")
     pull.add_argument("--out", required=True, help="folder to write into (one sub-folder per series)")
-    _add_server_options(pull)
+    add_server_options(pull)
     pull.set_defaults(dicom_run=run_pull)
 
 
@@ -92,7 +94,7 @@ def _wanted_series(store, args: argparse.Namespace) -> list[tuple[str, str]]:
         return [(None, check_uid(args.series_uid, "--series"))]
     query = ({"StudyInstanceUID": check_uid(args.study_uid, "--study")} if args.study_uid
              else parse_query(args.query))
-    found = store.find_series(query)
+    found = with_retries(lambda: store.find_series(query), f"finding the series of {query}", args.retries)
     if not found:
         raise InputError(f"no series on the server matches {query}")
     return found
