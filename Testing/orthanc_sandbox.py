@@ -113,9 +113,12 @@ def stop(server: Orthanc) -> None:
 
 
 @contextlib.contextmanager
-def orthanc(workdir: Path, http_port: int = HTTP_PORT, dicom_port: int = DICOM_PORT) -> Iterator[Orthanc]:
+def orthanc(workdir: Path, http_port: int = HTTP_PORT, dicom_port: int = DICOM_PORT,
+            nodelay: bool = True) -> Iterator[Orthanc]:
     """A running Orthanc with its storage in ``workdir`` (call inside the namespace only); stopped by PID
-    (unless the caller stopped it already)."""
+    (unless the caller stopped it already). DCMTK, Orthanc's DICOM layer, disables Nagle's algorithm on its
+    sockets only when the environment says ``TCP_NODELAY=1`` (measured here: a C-ECHO takes ~44 ms without,
+    ~3 ms with); ``nodelay=False`` starts it without."""
     workdir.mkdir(parents=True, exist_ok=True)
     auth = workdir / "orthanc-basic-auth"
     auth.write_text(f"{USER}:{PASSWORD}\n")
@@ -123,7 +126,7 @@ def orthanc(workdir: Path, http_port: int = HTTP_PORT, dicom_port: int = DICOM_P
     log = workdir / "orthanc.log"
     with open(log, "w") as log_file:
         process = subprocess.Popen([ORTHANC, str(_config(workdir, http_port, dicom_port))], stdout=log_file,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT, env=dict(os.environ, TCP_NODELAY=str(int(nodelay))))
     try:
         _PROCESSES[process.pid] = process
         rest = f"http://127.0.0.1:{http_port}"

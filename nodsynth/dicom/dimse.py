@@ -1,10 +1,12 @@
 """A DIMSE peer (a PACS's DICOM port) as a store of :mod:`.transport`: C-FIND to find, C-STORE to
 store, C-GET to fetch (Study Root), with pynetdicom.
 
-Every association's socket gets ``TCP_NODELAY``: pynetdicom sends each PDU in pieces, and with Nagle's
-algorithm every request then waits on the peer's delayed ACK (tens of ms per instance; see
-``Testing/benchmarks/bench_pacs_transfer.py``). Associations are kept open between instances and reopened
-when an instance needs a presentation context the open one lacks.
+Every association's socket gets ``TCP_NODELAY`` (Nagle's algorithm off), so that a small message is not held
+back waiting for the peer's delayed ACK (about 40 ms a message on Linux). The peer needs the same: DCMTK,
+the DICOM layer of Orthanc and many PACS, sets it only when started with the environment variable
+``TCP_NODELAY=1`` (measured with Orthanc 1.10 of Debian 12; figures in
+``Testing/benchmarks/bench_pacs_transfer.py``). Associations are kept open
+between instances and reopened when an instance needs a presentation context the open one lacks.
 """
 from __future__ import annotations
 
