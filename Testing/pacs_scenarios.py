@@ -2,7 +2,8 @@
 :mod:`orthanc_sandbox` (inside a network namespace of their own).
 
 The CT series are written here with pydicom directly (an independent writer, not nodsynth's) from the
-real LIDC slabs in ``../shared/data/lidc_slabs``; the SEG of the slab's nodule mask with highdicom.
+real LIDC slabs in ``../shared/data/lidc_slabs``; the SEG of the slab's nodule mask and a TID 1500 SR of
+its volume with highdicom.
 """
 from __future__ import annotations
 
@@ -92,6 +93,33 @@ def build_seg(ct_paths: list[Path], mask_nrrd: Path, target: Path, case: str) ->
         software_versions="test", device_serial_number="1")
     target.parent.mkdir(parents=True, exist_ok=True)
     seg.save_as(target)
+    return target
+
+
+def build_sr(ct_paths: list[Path], seg_path: Path, mask_nrrd: Path, target: Path, case: str) -> Path:
+    """A TID 1500 measurement report (highdicom Comprehensive 3D SR): the nodule's volume in mm3, from the mask's
+    voxel count and spacing, referencing segment 1 of the SEG."""
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    mask, _, spacing, _ = read_slab(mask_nrrd)
+    seg, ct = pydicom.dcmread(seg_path), pydicom.dcmread(ct_paths[0], stop_before_pixels=True)
+    observer = hd.sr.ObserverContext(observer_type=codes.DCM.Person,
+                                     observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name="Test^Reader"))
+    segment = hd.sr.ReferencedSegment(sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID, segment_number=1,
+                                      source_series=hd.sr.SourceSeriesForSegmentation(ct.SeriesInstanceUID))
+    volume = hd.sr.Measurement(name=codes.SCT.Volume, value=float((mask > 0).sum() * np.prod(spacing)),
+                               unit=codes.UCUM.CubicMillimeter)
+    nodule = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid(case, "nodule"), identifier="Nodule 1"),
+        referenced_segment=segment, finding_type=codes.SCT.Nodule, measurements=[volume])
+    report = hd.sr.MeasurementReport(observation_context=hd.sr.ObservationContext(observer_person_context=observer),
+                                     procedure_reported=codes.LN.CTUnspecifiedBodyRegion, imaging_measurements=[nodule])
+    sr = hd.sr.Comprehensive3DSR(evidence=[seg], content=report[0], series_instance_uid=_uid(case, "sr"), series_number=3,
+                                 sop_instance_uid=_uid(case, "sr", 1), instance_number=1, manufacturer="test")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sr.save_as(target)
     return target
 
 

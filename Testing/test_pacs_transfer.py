@@ -27,25 +27,28 @@ def _uids(path: Path) -> tuple[str, str]:
 
 
 def scenario_roundtrip(orthanc, workdir: Path, slabs: str) -> dict:
-    """CT + SEG of LIDC-IDRI-0001 pushed by DICOMweb, a CT of LIDC-IDRI-0002 by C-STORE; all pulled back
+    """CT + SEG + SR of LIDC-IDRI-0001 pushed by DICOMweb, a CT of LIDC-IDRI-0002 by C-STORE; all pulled back
     by WADO-RS and by C-GET; every push and pull run twice; a wrong password; a dicomweb:// input."""
-    from pacs_scenarios import build_ct_series, build_seg, cli, compare_folders, dicomweb_args, dimse_args
+    from pacs_scenarios import build_ct_series, build_seg, build_sr, cli, compare_folders, dicomweb_args, dimse_args
 
     slabs = Path(slabs)
     ct1 = build_ct_series(slabs / "LIDC-IDRI-0001_slab.nrrd", workdir / "ct1", "LIDC-IDRI-0001")
-    seg1 = build_seg(ct1, slabs / "LIDC-IDRI-0001_slab_nodule_2of4.nrrd", workdir / "seg1" / "seg.dcm", "LIDC-IDRI-0001")
+    mask1 = slabs / "LIDC-IDRI-0001_slab_nodule_2of4.nrrd"
+    seg1 = build_seg(ct1, mask1, workdir / "seg1" / "seg.dcm", "LIDC-IDRI-0001")
+    sr1 = build_sr(ct1, seg1, mask1, workdir / "sr1" / "sr.dcm", "LIDC-IDRI-0001")
     ct2 = build_ct_series(slabs / "LIDC-IDRI-0002_slab.nrrd", workdir / "ct2", "LIDC-IDRI-0002")
-    (study1, series1), (_, seg_series), (_, series2) = _uids(ct1[0]), _uids(seg1), _uids(ct2[0])
+    (study1, series1), (_, seg_series), (_, sr_series), (_, series2) = map(_uids, (ct1[0], seg1, sr1, ct2[0]))
     web, dimse = dicomweb_args(orthanc), dimse_args(orthanc)
     result = {"instances": {"ct1": len(ct1), "ct2": len(ct2)}}
-    for name, folders, server in (("push_web", [ct1[0].parent, seg1.parent], web), ("push_dimse", [ct2[0].parent], dimse)):
+    for name, folders, server in (("push_web", [ct1[0].parent, seg1.parent, sr1.parent], web), ("push_dimse", [ct2[0].parent], dimse)):
         result[name] = cli("dicom", "push", *map(str, folders), *server)
         result[name + "_again"] = cli("dicom", "push", *map(str, folders), *server)
     for name, server in (("pull_web", web), ("pull_get", dimse)):
         out = workdir / name
         result[name] = cli("dicom", "pull", "--study", study1, "--out", str(out), *server)
         result[name + "_again"] = cli("dicom", "pull", "--study", study1, "--out", str(out), *server)
-        result[name + "_compare"] = {"ct": compare_folders(ct1, out / series1), "seg": compare_folders([seg1], out / seg_series)}
+        result[name + "_compare"] = {"ct": compare_folders(ct1, out / series1), "seg": compare_folders([seg1], out / seg_series),
+                                     "sr": compare_folders([sr1], out / sr_series)}
     result["pull_query"] = cli("dicom", "pull", "--query", "PatientID=LIDC-IDRI-0002", "Modality=CT",
                                "--out", str(workdir / "query"), *web)
     result["pull_query_compare"] = compare_folders(ct2, workdir / "query" / series2)
@@ -142,19 +145,19 @@ def _ok(run: dict) -> dict:
 
 def test_push_sends_each_instance_once(roundtrip):
     ct1, ct2 = roundtrip["instances"]["ct1"], roundtrip["instances"]["ct2"]
-    assert _ok(roundtrip["push_web"])["stdout"].startswith(f"{ct1 + 1} instance(s) stored, 0 already")
-    assert _ok(roundtrip["push_web_again"])["stdout"].startswith(f"0 instance(s) stored, {ct1 + 1} already")
+    assert _ok(roundtrip["push_web"])["stdout"].startswith(f"{ct1 + 2} instance(s) stored, 0 already")
+    assert _ok(roundtrip["push_web_again"])["stdout"].startswith(f"0 instance(s) stored, {ct1 + 2} already")
     assert _ok(roundtrip["push_dimse"])["stdout"].startswith(f"{ct2} instance(s) stored, 0 already")
     assert _ok(roundtrip["push_dimse_again"])["stdout"].startswith(f"0 instance(s) stored, {ct2} already")
-    assert roundtrip["push_web"]["stderr"].count("push: pushed ") == ct1 + 1  # progress per instance
+    assert roundtrip["push_web"]["stderr"].count("push: pushed ") == ct1 + 2  # progress per instance
 
 
 @pytest.mark.parametrize("way", ["pull_web", "pull_get"])
 def test_pulled_study_equals_pushed_element_for_element(roundtrip, way):
     ct1 = roundtrip["instances"]["ct1"]
-    assert _ok(roundtrip[way])["stdout"].startswith(f"{ct1 + 1} instance(s) pulled, 0 already")
-    assert _ok(roundtrip[way + "_again"])["stdout"].startswith(f"0 instance(s) pulled, {ct1 + 1} already")
-    for part, count in (("ct", ct1), ("seg", 1)):
+    assert _ok(roundtrip[way])["stdout"].startswith(f"{ct1 + 2} instance(s) pulled, 0 already")
+    assert _ok(roundtrip[way + "_again"])["stdout"].startswith(f"0 instance(s) pulled, {ct1 + 2} already")
+    for part, count in (("ct", ct1), ("seg", 1), ("sr", 1)):
         compared = roundtrip[way + "_compare"][part]
         assert compared["missing"] == [] and compared["differences"] == []
         assert compared["compared"] == count
