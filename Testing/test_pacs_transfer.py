@@ -109,8 +109,9 @@ def _batch_to_second_pacs(orthanc, workdir: Path, ct1: list[Path], seg1: Path, s
 
 def _remote_input(orthanc, workdir: Path, ct1: list[Path], series1: str) -> dict:
     """A batch manifest naming the CT on the server as input: pulled into the cache once, then read from it
-    even with the server's address unreachable."""
+    even with the server's address unreachable; a batch spec naming it gets the same folder."""
     from nodsynth.batch.manifest import read_manifest
+    from nodsynth.batch.plan import spec_cases
     from pacs_scenarios import compare_folders
 
     os.environ["NODSYNTH_PACS_CACHE"] = str(workdir / "cache")
@@ -125,7 +126,9 @@ def _remote_input(orthanc, workdir: Path, ct1: list[Path], series1: str) -> dict
     unreachable = manifest.with_name("offline.jsonl")  # port 9 (discard): nothing listens there
     unreachable.write_text(json.dumps({**row, "inputs": {"ct": address.replace(":8042/", ":9/")}}) + "\n")
     second = read_manifest(unreachable).jobs[0].inputs["ct"]
+    spec_case = spec_cases({"ct": address}, manifest.parent)[0].case_files["ct"]
     return {"cache_folder": str(first), "cache_compare": compare_folders(ct1, first), "cache_second": str(second),
+            "cache_spec": str(spec_case),
             "cache_untouched": stamps == sorted((p.name, p.stat().st_mtime_ns) for p in second.iterdir())}
 
 
@@ -181,7 +184,7 @@ def test_wrong_password_is_one_line_and_writes_nothing(roundtrip):
 def test_dicomweb_input_is_pulled_once_into_verified_cache(roundtrip):
     compared = roundtrip["cache_compare"]
     assert compared["missing"] == [] and compared["differences"] == [] and compared["compared"] == roundtrip["instances"]["ct1"]
-    assert roundtrip["cache_second"] == roundtrip["cache_folder"]
+    assert roundtrip["cache_second"] == roundtrip["cache_folder"] == roundtrip["cache_spec"]
     assert roundtrip["cache_untouched"]
 
 
