@@ -110,16 +110,23 @@ def test_push_refuses_a_folder_without_dicom(tmp_path, capsys):
     assert "is not a DICOM instance" in capsys.readouterr().err
 
 
-def test_unreachable_dimse_peer_is_retried_then_reported(tmp_path, capsys):
-    pytest.importorskip("pynetdicom")
-    with socket.socket() as probe:  # a loopback port nothing listens on
+def _closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    out = tmp_path / "out"
-    assert main(["dicom", "pull", "--series", UID, "--out", str(out), "--dimse", f"127.0.0.1:{port}",
-                 "--called-aet", "PACS", "--retries", "1"]) == 2
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("protocol", ["dimse", "dicomweb"])
+def test_unreachable_server_is_retried_then_reported(tmp_path, capsys, protocol):
+    pytest.importorskip("pynetdicom" if protocol == "dimse" else "dicomweb_client")
+    port, out = _closed_port(), tmp_path / "out"
+    server = (["--dimse", f"127.0.0.1:{port}", "--called-aet", "PACS"] if protocol == "dimse"
+              else ["--url", f"http://127.0.0.1:{port}/dicom-web"])
+    assert main(["dicom", "pull", "--series", UID, "--out", str(out), *server, "--retries", "1"]) == 2
     err = capsys.readouterr().err
-    assert "failed after 2 tries" in err and "no association with PACS" in err
+    assert "failed after 2 tries" in err and err.count("\n") == 1
+    assert ("no association with PACS" if protocol == "dimse" else "Connection refused") in err
     assert not out.exists()
 
 

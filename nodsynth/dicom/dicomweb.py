@@ -10,6 +10,7 @@ answers 429, 502, 503 and 504 are :class:`~.transport.TransientError` (retried);
 from __future__ import annotations
 
 import os
+import re
 from typing import Optional
 
 from ..errors import InputError
@@ -51,21 +52,21 @@ class DicomWebStore:
         if not url.startswith(("http://", "https://")):
             raise InputError(f"--url must start with http:// or https://, got {url!r}")
         self.url, self.auth, self.timeout_s = url.rstrip("/"), auth or {}, timeout_s
-        self.client = None
+        self.client, self.session = None, None
 
     def __enter__(self) -> "DicomWebStore":
         import requests
         from dicomweb_client import DICOMwebClient
 
-        session = requests.Session()
-        session.headers.update(self.auth.get("headers", {}))
-        session.auth = self.auth.get("auth")
-        self.client = DICOMwebClient(self.url, session=session, timeout=self.timeout_s)
+        self.session = requests.Session()
+        self.session.headers.update(self.auth.get("headers", {}))
+        self.session.auth = self.auth.get("auth")
+        self.client = DICOMwebClient(self.url, session=self.session, timeout=self.timeout_s)
         self.client.set_http_retry_params(retry=False)  # one retry policy: transport.with_retries
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.client._session.close()
+        self.session.close()
 
     def _call(self, method, *args, **kwargs):
         import requests
@@ -73,7 +74,8 @@ class DicomWebStore:
         try:
             return method(*args, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(f"{self.url}: {exc}") from exc
+            reason = re.search(r"\[Errno -?\d+\] [^'\")]+", str(exc))
+            raise TransientError(f"no answer from {self.url} ({reason.group(0) if reason else type(exc).__name__})") from exc
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else 0
             error = TransientError if status in RETRIED_STATUS else TransferError
