@@ -49,6 +49,11 @@ def scenario_roundtrip(orthanc, workdir: Path, slabs: str) -> dict:
         result[name + "_again"] = cli("dicom", "pull", "--study", study1, "--out", str(out), *server)
         result[name + "_compare"] = {"ct": compare_folders(ct1, out / series1), "seg": compare_folders([seg1], out / seg_series),
                                      "sr": compare_folders([sr1], out / sr_series)}
+    removed = sorted((workdir / "pull_web" / series1).glob("*.dcm"))[:3]  # a pull that was cut short
+    for path in removed:
+        path.unlink()
+    result["pull_web_resumed"] = cli("dicom", "pull", "--series", series1, "--out", str(workdir / "pull_web"), *web)
+    result["pull_web_resumed_compare"] = compare_folders(ct1, workdir / "pull_web" / series1)
     result["pull_query"] = cli("dicom", "pull", "--query", "PatientID=LIDC-IDRI-0002", "Modality=CT",
                                "--out", str(workdir / "query"), *web)
     result["pull_query_compare"] = compare_folders(ct2, workdir / "query" / series2)
@@ -164,6 +169,13 @@ def test_pulled_study_equals_pushed_element_for_element(roundtrip, way):
         compared = roundtrip[way + "_compare"][part]
         assert compared["missing"] == [] and compared["differences"] == []
         assert compared["compared"] == count
+
+
+def test_a_pull_cut_short_fetches_only_what_is_missing(roundtrip):
+    ct1 = roundtrip["instances"]["ct1"]
+    assert _ok(roundtrip["pull_web_resumed"])["stdout"].startswith(f"3 instance(s) pulled, {ct1 - 3} already")
+    compared = roundtrip["pull_web_resumed_compare"]
+    assert compared["missing"] == [] and compared["differences"] == [] and compared["compared"] == ct1
 
 
 @pytest.mark.parametrize("way", ["pull_query", "pull_series_get"])

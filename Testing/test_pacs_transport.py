@@ -158,3 +158,40 @@ def test_element_comparison_of_the_pacs_tests_sees_a_changed_element(tmp_path):
     changed.save_as(tmp_path / "changed.dcm")
     assert differences(paths[1], paths[1]) == []
     assert [d.split(": ")[0] for d in differences(paths[1], tmp_path / "changed.dcm")] == ["changed.dcm (0010,0010)"]
+
+
+class _BrokenStreamStore:
+    """A store whose series stream breaks after two instances; single instances always arrive."""
+
+    def __init__(self, datasets):
+        self.datasets, self.fetched = {str(d.SOPInstanceUID): d for d in datasets}, []
+
+    def fetch_series(self, study, series):
+        yield from list(self.datasets.values())[:2]
+        raise TransientError("connection reset")
+
+    def fetch(self, instance):
+        self.fetched.append(instance.sop)
+        return self.datasets[instance.sop]
+
+
+def test_a_broken_series_stream_is_completed_instance_by_instance(tmp_path):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from nodsynth.dicom.transport import instance_of, pull_instances
+
+    datasets = []
+    for number in range(5):
+        dataset = Dataset()
+        dataset.file_meta = FileMetaDataset()
+        dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        dataset.StudyInstanceUID, dataset.SeriesInstanceUID = "1.2.1", "1.2.2"
+        dataset.SOPInstanceUID, dataset.SOPClassUID = f"1.2.3.{number}", "1.2.840.10008.5.1.4.1.1.2"
+        datasets.append(dataset)
+    store, progress = _BrokenStreamStore(datasets), []
+    counts = pull_instances(store, [instance_of(d) for d in datasets], tmp_path, lambda f, m: progress.append(m))
+    assert counts == {"pulled": 5, "present": 0}
+    assert sorted(store.fetched) == ["1.2.3.2", "1.2.3.3", "1.2.3.4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"1.2.3.{n}.dcm" for n in range(5)]
+    assert progress[-1] == "pulled 5/5 instances"

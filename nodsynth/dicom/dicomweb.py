@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional
+from typing import Iterator, Optional
 
 from ..errors import InputError
 from ..server.auth import read_token_file
@@ -99,6 +99,16 @@ class DicomWebStore:
         if failed:
             reason = failed[0].get("FailureReason", "no reason given")
             raise TransferError(f"{self.url} refused instance {dataset.SOPInstanceUID} (failure reason {reason})")
+
+    def fetch_series(self, study: str, series: str) -> Iterator:
+        """Every instance of a series, in one WADO-RS request, each as soon as it has arrived."""
+        stream = self._call(self.client.iter_series, study, series, media_types=(("application/dicom", "*"),))
+        while True:
+            try:
+                dataset = self._call(next, stream)
+            except StopIteration:
+                return
+            yield dataset
 
     def fetch(self, instance: Instance):
         return self._call(self.client.retrieve_instance, instance.study, instance.series, instance.sop,

@@ -123,20 +123,39 @@ def push_folders(store, folders: Sequence[Path], progress: ProgressFn = no_progr
     return {"stored": len(todo), "present": len(local) - len(todo)}
 
 
+def _write_received(dataset, wanted: dict[str, Instance], folder: Path) -> None:
+    """Write a received instance after checking it is one of ``wanted`` (by SOP instance UID), in its series."""
+    received = instance_of(dataset)
+    expected = wanted.get(received.sop)
+    if expected is None or (received.study, received.series) != (expected.study, expected.series):
+        raise TransferError(f"received instance {received.sop} of series {received.series}, which is not one of "
+                            "the instances asked for")
+    write_instance(dataset, instance_path(folder, expected))
+
+
 def pull_instances(store, instances: Iterable[Instance], folder: Path, progress: ProgressFn = no_progress,
                    retries: int = 4) -> dict[str, int]:
-    """Write each of ``instances`` missing from ``folder`` there (received UIDs checked);
-    ``{"pulled": n, "present": m}``."""
-    wanted = sorted(set(instances))
-    todo = [i for i in wanted if not instance_path(folder, i).is_file()]
-    for number, instance in enumerate(todo, 1):
-        dataset = with_retries(lambda: store.fetch(instance), f"retrieving instance {instance.sop}", retries)
-        received = instance_of(dataset)
-        if (received.study, received.series, received.sop) != (instance.study, instance.series, instance.sop):
-            raise TransferError(f"asked for instance {instance.sop} of series {instance.series}, "
-                                f"received {received.sop} of series {received.series}")
-        write_instance(dataset, instance_path(folder, instance))
-        progress(number / len(todo), f"pulled {number}/{len(todo)} instances")
+    """Write each of ``instances`` (one series) missing from ``folder`` there, received UIDs checked;
+    ``{"pulled": n, "present": m}``. When none is there yet and the store can stream a whole series
+    (``fetch_series``: one WADO-RS request instead of one per instance), it is streamed; what a broken
+    stream did not bring is then fetched instance by instance."""
+    wanted = {i.sop: i for i in instances}
+    missing = lambda: sorted(i for i in wanted.values() if not instance_path(folder, i).is_file())  # noqa: E731
+    todo, written = missing(), 0
+    if todo and len(todo) == len(wanted) and hasattr(store, "fetch_series"):
+        try:
+            for dataset in store.fetch_series(todo[0].study, todo[0].series):
+                _write_received(dataset, wanted, folder)
+                written += 1
+                progress(written / len(todo), f"pulled {written}/{len(todo)} instances")
+        except TransientError:
+            pass  # the rest one by one, with retries
+    rest = missing()
+    for instance in rest:
+        _write_received(with_retries(lambda: store.fetch(instance), f"retrieving instance {instance.sop}", retries),
+                        wanted, folder)
+        written += 1
+        progress(written / len(todo), f"pulled {written}/{len(todo)} instances")
     return {"pulled": len(todo), "present": len(wanted) - len(todo)}
 
 
