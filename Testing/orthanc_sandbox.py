@@ -27,6 +27,8 @@ ORTHANC = "/usr/sbin/Orthanc"
 PLUGIN_FOLDERS = ("/usr/share/orthanc/plugins", "/usr/lib/orthanc")
 HTTP_PORT, DICOM_PORT = 8042, 4242
 USER, PASSWORD = "nodsynth", "pacs-test-password"
+UNSHARE = ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--net"]
+"""A new network namespace; without root, inside a new user namespace (where unprivileged ones are allowed)."""
 SERVER_AET, CLIENT_AET = "ORTHANC", "NODSYNTH"
 
 
@@ -54,9 +56,9 @@ def sandbox_missing() -> Optional[str]:
         return f"no Orthanc DICOMweb plugin libOrthancDicomWeb.so in {' or '.join(PLUGIN_FOLDERS)}; install orthanc-dicomweb"
     if not shutil.which("unshare") or not shutil.which("ip"):
         return "no unshare or ip command (util-linux, iproute2): cannot isolate Orthanc in a network namespace"
-    probe = subprocess.run(["unshare", "--net", "ip", "link", "set", "lo", "up"], capture_output=True, text=True)
+    probe = subprocess.run([*UNSHARE, "ip", "link", "set", "lo", "up"], capture_output=True, text=True)
     if probe.returncode:
-        return f"cannot create a network namespace (unshare --net: {probe.stderr.strip() or probe.returncode})"
+        return f"cannot create a network namespace ({' '.join(UNSHARE)}: {probe.stderr.strip() or probe.returncode})"
     return None
 
 
@@ -64,7 +66,7 @@ def run_scenario(scenario_file: Path, function: str, workdir: Path, *args: str, 
     """Run ``function`` of ``scenario_file`` beside a fresh Orthanc in a new network namespace; its result."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                                       os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run(["unshare", "--net", sys.executable, __file__, str(scenario_file), function, str(workdir),
+    done = subprocess.run([*UNSHARE, sys.executable, __file__, str(scenario_file), function, str(workdir),
                            *args], capture_output=True, text=True, timeout=timeout_s, env=env)
     if done.returncode:
         raise AssertionError(f"scenario {function} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}")
