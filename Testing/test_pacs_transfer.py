@@ -65,6 +65,7 @@ def scenario_roundtrip(orthanc, workdir: Path, slabs: str) -> dict:
     result["wrong_password"] = cli("dicom", "pull", "--series", series1, "--out", str(workdir / "nothing"),
                                    "--url", orthanc.dicomweb_url, "--basic-auth-file", str(wrong), "--retries", "0")
     result["nothing_written"] = not (workdir / "nothing").exists()
+    result["nodelay_option"] = _nodelay_option(orthanc, series1)
     result.update(_remote_input(orthanc, workdir, ct1, series1))
     result.update(_batch_to_second_pacs(orthanc, workdir, ct1, seg1, series1, seg_series))
     return result
@@ -110,6 +111,21 @@ def _batch_to_second_pacs(orthanc, workdir: Path, ct1: list[Path], seg1: Path, s
         result["batch_pull_b"] = cli("dicom", "pull", "--series", series1, "--out", str(out), *dicomweb_args(pacs_b))
         result["batch_pull_b_compare"] = compare_folders(ct1, out / series1)
     return result
+
+
+def _nodelay_option(orthanc, series: str) -> dict:
+    """TCP_NODELAY of the DIMSE association's socket, by default and with ``nodelay=False``."""
+    import socket
+
+    from nodsynth.dicom.dimse import DimseStore
+    from orthanc_sandbox import CLIENT_AET, SERVER_AET
+
+    found = {}
+    for nodelay in (True, False):
+        with DimseStore(orthanc.dimse, CLIENT_AET, SERVER_AET, nodelay=nodelay) as store:
+            store.find_instances(None, series)
+            found[str(nodelay)] = store._assoc.dul.socket.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    return found
 
 
 def _remote_input(orthanc, workdir: Path, ct1: list[Path], series1: str) -> dict:
@@ -184,6 +200,11 @@ def test_series_stored_by_c_store_pulled_by_query_and_c_get(roundtrip, way):
     compared = roundtrip[way + "_compare"]
     assert compared["missing"] == [] and compared["differences"] == []
     assert compared["compared"] == roundtrip["instances"]["ct2"]
+
+
+def test_dimse_sockets_have_nagle_off_unless_asked(roundtrip):
+    assert roundtrip["nodelay_option"]["True"] != 0
+    assert roundtrip["nodelay_option"]["False"] == 0
 
 
 def test_wrong_password_is_one_line_and_writes_nothing(roundtrip):
