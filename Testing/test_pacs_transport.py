@@ -195,3 +195,33 @@ def test_a_broken_series_stream_is_completed_instance_by_instance(tmp_path):
     assert sorted(store.fetched) == ["1.2.3.2", "1.2.3.3", "1.2.3.4"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"1.2.3.{n}.dcm" for n in range(5)]
     assert progress[-1] == "pulled 5/5 instances"
+
+
+def test_bearer_token_from_file_is_sent_to_the_server(tmp_path, capsys):
+    """A loopback HTTP server that answers every QIDO-RS search with no match records the request's header."""
+    pytest.importorskip("dicomweb_client")
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    token = tmp_path / "token"
+    token.write_text("s3cret-token\n")
+    token.chmod(0o600)
+    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        status = main(["dicom", "pull", "--series", UID, "--out", str(tmp_path / "out"),
+                       "--url", f"http://127.0.0.1:{server.server_port}/dicom-web", "--token-file", str(token)])
+        server.shutdown()
+    assert status == 2 and f"the server holds no instance of series {UID}" in capsys.readouterr().err
+    assert seen and all(header == "Bearer s3cret-token" for _, header in seen)
+    assert seen[0][0].startswith("/dicom-web/instances?") and f"SeriesInstanceUID={UID}" in seen[0][0]
