@@ -1,20 +1,19 @@
-"""``nodsynth dicom push`` and ``nodsynth dicom pull``: series to and from a PACS, by DICOMweb (``--url``)
-or DIMSE (``--dimse HOST:PORT --aet AE --called-aet AE``). :func:`add_push_pull` registers both on the
-``dicom`` verb's sub-parsers; each sets ``dicom_run`` to its function."""
+"""What ``nodsynth dicom push`` and ``nodsynth dicom pull`` share: the options naming the PACS, by DICOMweb
+(``--url``) or DIMSE (``--dimse HOST:PORT --aet AE --called-aet AE``), the store they open, and the
+progress lines (one per instance, on stderr)."""
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from ..errors import InputError
-from .transport import check_uid, pull_instances, push_folders, series_instances, with_retries
 
 AUTH_HELP = ("(DICOMweb) file holding {}; credentials are never taken from the command line "
              "(default: the file named by {})")
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """The options naming the PACS, how to reach it and how often to try."""
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="DICOMweb root, e.g. http://pacs:8042/dicom-web (QIDO-RS, STOW-RS, WADO-RS)")
     where.add_argument("--dimse", metavar="HOST:PORT", help="DICOM port of the PACS (C-FIND, C-STORE, C-GET)")
@@ -28,24 +27,6 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                                                                   "NODSYNTH_PACS_BASIC_AUTH_FILE"))
     parser.add_argument("--retries", type=int, default=4,
                         help="tries again after a failed request this many times, waiting 0.5 s, 1 s, 2 s, ... (default: 4)")
-
-
-def add_push_pull(sub) -> None:
-    """Add the ``push`` and ``pull`` sub-verbs to ``sub`` (the ``dicom`` verb's sub-parsers)."""
-    push = sub.add_parser("push", help="send DICOM series folders to a PACS; instances it already holds are skipped")
-    push.add_argument("input", nargs="+", metavar="SERIES_DIR", help="folder(s) of DICOM files")
-    add_server_options(push)
-    push.set_defaults(dicom_run=run_push)
-    pull = sub.add_parser("pull", help="fetch series from a PACS into OUT/<SeriesInstanceUID>/<SOPInstanceUID>.dcm; "
-                                       "instances already there are skipped")
-    what = pull.add_mutually_exclusive_group(required=True)
-    what.add_argument("--series", dest="series_uid", metavar="UID", help="the SeriesInstanceUID")
-    what.add_argument("--study", dest="study_uid", metavar="UID", help="every series of this StudyInstanceUID")
-    what.add_argument("--query", nargs="+", metavar="KEY=VALUE",
-                      help="every series matching these DICOM keywords, e.g. PatientID=LIDC-IDRI-0001 Modality=CT")
-    pull.add_argument("--out", required=True, help="folder to write into (one sub-folder per series)")
-    add_server_options(pull)
-    pull.set_defaults(dicom_run=run_pull)
 
 
 def open_store(args: argparse.Namespace):
@@ -63,49 +44,8 @@ def open_store(args: argparse.Namespace):
     return DimseStore(args.dimse, args.aet, args.called_aet, nodelay=args.nodelay)
 
 
-def parse_query(pairs: list[str]) -> dict[str, str]:
-    """``["Modality=CT", ...]`` -> ``{"Modality": "CT"}``; the keys must be DICOM keywords."""
-    from pydicom.datadict import tag_for_keyword
-
-    query = {}
-    for pair in pairs:
-        key, equals, value = pair.partition("=")
-        if not equals or tag_for_keyword(key) is None:
-            raise InputError(f"--query takes KEYWORD=VALUE with a DICOM keyword (e.g. Modality=CT), got {pair!r}")
-        query[key] = value
-    return query
-
-
-def _progress(verb: str):
+def progress_lines(verb: str):
+    """A progress callback printing ``VERB: MESSAGE`` on stderr."""
     def report(fraction: float, message: str) -> None:
         print(f"{verb}: {message}", file=sys.stderr, flush=True)
     return report
-
-
-def run_push(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
-        counts = push_folders(store, [Path(p) for p in args.input], _progress("push"), args.retries)
-    print(f"{counts['stored']} instance(s) stored, {counts['present']} already on the server")
-    return 0
-
-
-def _wanted_series(store, args: argparse.Namespace) -> list[tuple[str, str]]:
-    if args.series_uid:
-        return [(None, check_uid(args.series_uid, "--series"))]
-    query = ({"StudyInstanceUID": check_uid(args.study_uid, "--study")} if args.study_uid
-             else parse_query(args.query))
-    found = with_retries(lambda: store.find_series(query), f"finding the series of {query}", args.retries)
-    if not found:
-        raise InputError(f"no series on the server matches {query}")
-    return found
-
-
-def run_pull(args: argparse.Namespace) -> int:
-    out, totals = Path(args.out), {"pulled": 0, "present": 0}
-    with open_store(args) as store:
-        for study, series in _wanted_series(store, args):
-            instances = series_instances(store, series, study, args.retries)
-            counts = pull_instances(store, instances, out / series, _progress(f"pull {series}"), args.retries)
-            totals = {k: totals[k] + counts[k] for k in totals}
-    print(f"{totals['pulled']} instance(s) pulled, {totals['present']} already in {out}")
-    return 0

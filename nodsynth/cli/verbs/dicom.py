@@ -1,21 +1,27 @@
-"""``nodsynth dicom``: DICOM sub-verbs, each group registered by its own module (:data:`SUB_VERBS`);
-each sub-verb sets ``dicom_run`` to the function that runs it."""
+"""``nodsynth dicom <sub-verb>``: DICOM out (and in transport). Each sub-verb is a module in
+:data:`SUB_VERB_MODULES` defining ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``."""
 from __future__ import annotations
 
 import argparse
-
-from ...dicom.transport_cli import add_push_pull
+import importlib
 
 VERB = "dicom"
 HELP = "move DICOM series to and from a PACS (DICOMweb or DIMSE)"
-SUB_VERBS = (add_push_pull,)
+
+SUB_VERB_MODULES = [
+    "nodsynth.dicom.transport_push",
+    "nodsynth.dicom.transport_pull",
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="dicom_verb", metavar="SUB_VERB", required=True)
-    for add in SUB_VERBS:
-        add(sub)
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name in SUB_VERB_MODULES:
+        module = importlib.import_module(name)
+        sub_parser = sub.add_parser(module.NAME, help=module.HELP)
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_dicom_run=module.run)
 
 
 def run(args: argparse.Namespace) -> int:
-    return args.dicom_run(args)
+    return args._dicom_run(args)
