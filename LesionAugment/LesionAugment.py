@@ -24,7 +24,7 @@ from NodMAISICommon.labelmapnodes import labelmap_node_from_segmentation
 from NodMAISICommon.markups import control_points_lps, defined_point_indices
 from NodMAISICommon.segments import prepare_segmentation, write_segment
 from NodMAISICommon.settings import EngineSettings
-from NodMAISICommon.tablenodes import fill_table
+from NodMAISICommon.tablenodes import clicked_cell_text, fill_table
 from NodMAISICommon.terminology import LUNG_NODULE_TERMINOLOGY
 from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase
@@ -111,7 +111,10 @@ class LesionAugmentWidget(ModuleWidgetBase):
             self.ui.noduleTableView.setMRMLTableNode(p.noduleTable)
 
     def onNoduleRowClicked(self, index) -> None:
-        self._parameterNode.noduleId = index.row() + 1  # rows are nodule ids 1, 2, ... in order
+        """The nodule of the clicked row, from its nodule_id cell (a row of column names has none)."""
+        text = clicked_cell_text(self.ui.noduleTableView, index, "nodule_id")
+        if text.isdigit():
+            self._parameterNode.noduleId = int(text)
 
     def defaultInputs(self, p) -> None:
         if not p.inputLabelmap:

@@ -138,9 +138,18 @@ def output_folder(path: str) -> Path:
 
 
 def load_volume_node(path: str, label: bool = False):
-    """A volume node read from ``path`` (Slicer's reader), or an error naming the file."""
+    """A volume node read from ``path`` (Slicer's reader; a DICOM CT series folder or SEG file by nodsynth's
+    reader, :func:`nodsynth.volume.read_volume`), or an error naming the file."""
     import slicer
 
+    from nodsynth.dicom.series import dicom_kind, split_series_path
+
+    if dicom_kind(path) is not None:
+        from nodsynth.volume import read_volume
+
+        from .volumes import node_from_volume
+
+        return node_from_volume(read_volume(path), split_series_path(path)[0].name, label=label)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")

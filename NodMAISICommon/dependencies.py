@@ -6,12 +6,15 @@ offers a restart) or, on Slicer 5.8 / 5.10, ``slicer.util.pip_install`` after a 
 Slicer's own numpy, SimpleITK and requests (and an installed torch) are never replaced: every
 install runs with a pip constraints file pinning their installed versions, so pip either keeps
 them or fails (``skip_packages``, the alternative, is a "discouraged workaround" in Slicer's own
-docs). A module's self-test installs too (Slicer 5.12 would otherwise skip the install in testing
-mode). Headless callers (``interactive=False``) get an error naming what to install instead.
+docs). Under ``Slicer --testing`` (``slicer.app.testingEnabled()``) a module's self-test installs
+without asking: there nobody answers a dialog, Slicer 5.8-5.12's ``confirmOkCancelDisplay`` returns
+False (its testing value True compared with ``qt.QMessageBox.Ok``) and ``pip_ensure`` skips the install
+unless told not to. Headless callers (``interactive=False``) get an error naming what to install instead.
 """
 from __future__ import annotations
 
 import importlib
+import platform
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -21,7 +24,7 @@ import slicer
 from nodsynth.errors import Cancelled, NodsynthError
 
 from .requirements import (CORE_REQUIREMENTS, ENGINE_REQUIREMENTS, REMOTE_REQUIREMENTS, TORCH_REQUIREMENT,
-                           protected_pins, unmet_requirements)
+                           protected_pins, torch_platform_problem, unmet_requirements)
 from .settings import EngineSettings
 
 REQUESTER = "NodMAISI"
@@ -58,6 +61,7 @@ def ensure_packages(requirements: Sequence[str], interactive: bool = True, insta
     if not interactive:
         raise NodsynthError("missing Python packages: " + ", ".join(missing)
                             + f"; install them in Slicer's Python console: slicer.util.pip_install({' '.join(missing)!r})")
+    ask = not slicer.app.testingEnabled()
     constraints = constraints_file()
     try:
         pip_ensure = slicer_pip_ensure()
@@ -66,11 +70,11 @@ def ensure_packages(requirements: Sequence[str], interactive: bool = True, insta
 
             try:
                 pip_ensure([Requirement(r) for r in missing], constraints=str(constraints), requester=REQUESTER,
-                           skip_in_testing=False)
+                           skip_in_testing=False, prompt_install=ask)
             except RuntimeError as exc:  # the user declined
                 raise Cancelled(f"installation declined: {exc}") from exc
             return
-        if not slicer.util.confirmOkCancelDisplay(
+        if ask and not slicer.util.confirmOkCancelDisplay(
                 "NodMAISI needs these Python packages, which will be downloaded and installed now:\n\n"
                 + "\n".join(missing), windowTitle="Install Python packages"):
             raise Cancelled("installation of " + ", ".join(missing) + " declined")
@@ -81,11 +85,15 @@ def ensure_packages(requirements: Sequence[str], interactive: bool = True, insta
 
 
 def ensure_torch(interactive: bool = True):
-    """Import torch, installing it through the PyTorch extension after the user agrees; returns the module."""
+    """Import torch, installing it through the PyTorch extension after the user agrees; returns the module.
+    Where no PyTorch build can meet the requirement (Intel macOS) the error says so, and what still works."""
     if not unmet_requirements([f"torch{TORCH_REQUIREMENT}"]):
         import torch
 
         return torch
+    problem = torch_platform_problem(platform.system(), platform.machine())
+    if problem:
+        raise NodsynthError(problem)
     try:
         import PyTorchUtils
     except ImportError as exc:

@@ -18,6 +18,14 @@ ENGINE_LABELS = {"classic": "Model-free", "nodmaisi": "NodMAISI (MAISI-v2 Contro
 """Engine name -> the label the modules show."""
 
 
+def show_engine_labels(comboBox) -> None:
+    """Show ``ENGINE_LABELS`` in place of the engine names the parameter-node connector put in ``comboBox``;
+    it reads and writes the parameter by item index, so the parameter keeps the names."""
+    for index in range(comboBox.count):
+        name = comboBox.itemText(index)
+        comboBox.setItemText(index, ENGINE_LABELS.get(name, name))
+
+
 def local_engine_config(settings: EngineSettings) -> dict[str, Any]:
     """Keyword configuration of a local engine (only the options the user set)."""
     config: dict[str, Any] = {}

@@ -27,8 +27,23 @@ REMOTE_REQUIREMENTS = ("httpx>=0.27,<1",)
 TORCH_REQUIREMENT = ">=2.4"
 """Passed to ``PyTorchUtilsLogic.installTorch(torchVersionRequirement=...)``."""
 
+LAST_TORCH_FOR_INTEL_MAC = "2.2"
+"""PyTorch publishes no macOS x86_64 wheels after 2.2.x, so ``TORCH_REQUIREMENT`` cannot be met there."""
+
 PROTECTED_PACKAGES = ("numpy", "SimpleITK", "requests", "torch")
 """Never replaced by pip on our behalf (Slicer or the PyTorch extension owns them)."""
+
+
+def torch_platform_problem(system: str, machine: str) -> Optional[str]:
+    """Why torch``TORCH_REQUIREMENT`` cannot be installed on a platform (``platform.system()``,
+    ``platform.machine()``), or None when it can: an x86_64 Python on macOS (an Intel Mac, or an Intel
+    build of Slicer under Rosetta) gets no PyTorch after 2.2."""
+    if system == "Darwin" and machine.lower() in ("x86_64", "amd64", "i386"):
+        return (f"PyTorch publishes no builds for Intel macOS (x86_64) after {LAST_TORCH_FOR_INTEL_MAC}, and the "
+                f"diffusion engines need torch{TORCH_REQUIREMENT}, so they cannot run on this computer. The "
+                "model-free engine works here, and the diffusion engines work on a server: Engine location, "
+                "Run on: Remote server")
+    return None
 
 
 def installed_version(distribution: str) -> Optional[str]:
@@ -47,7 +62,7 @@ def protected_pins(version_of: Callable[[str], Optional[str]] = installed_versio
 def unmet_requirements(requirements: Sequence[str],
                        version_of: Callable[[str], Optional[str]] = installed_version) -> list[str]:
     """The requirements (strings) that are missing or installed at a version outside their bounds."""
-    from packaging.requirements import Requirement  # bundled with Slicer (slicer.pydeps uses it)
+    from packaging.requirements import Requirement  # bundled with Slicer 5.8-5.12 (pythonqt requirements)
 
     unmet = []
     for text in requirements:

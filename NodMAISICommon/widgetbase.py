@@ -9,6 +9,7 @@ from slicer.util import VTKObservationMixin
 
 from .dependencies import ensure_packages
 from .enginepanel import EnginePanel
+from .engines import show_engine_labels
 from .requirements import CORE_REQUIREMENTS
 from .qtjob import QtJobRunner
 
@@ -110,7 +111,10 @@ class ModuleWidgetBase(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = parameterNode
         if self._parameterNode is not None:
             # connectParametersToGui returns its tag in every Slicer version (connectGui does not in 5.8)
-            self._parameterNodeGuiTag = self._parameterNode.connectParametersToGui(parameter_widgets(self.ui))
+            widgets = parameter_widgets(self.ui)
+            self._parameterNodeGuiTag = self._parameterNode.connectParametersToGui(widgets)
+            if "engine" in widgets:
+                show_engine_labels(widgets["engine"])
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
             self.updateButtons()
 

@@ -23,7 +23,7 @@ NOT_PATHS = frozenset({
     "keep_hours", "kid_subset_size", "kid_subsets", "labels", "lambda_hist", "limit", "lobulation", "log_level",
     "lr", "margin_mm", "max_attempts", "max_retries", "max_tries", "max_upload_mb", "max_voi_mm", "mem", "method", "micro_batch", "n_real",
     "n_synthetic", "nodule_margin_mm", "options", "partition", "patch", "percent", "phases", "point", "port",
-    "python", "ray_address", "render", "sample", "sampler", "save_every", "schedule_steps", "seed", "series",
+    "python", "ray_address", "render", "same_study", "volume_format", "sample", "sampler", "save_every", "schedule_steps", "seed", "series",
     "server", "setup", "shard", "shards", "size", "slices", "spacing", "spiculation", "stale_after_s", "steps",
     "subtype", "target_shape", "threads_per_job", "time", "trainer", "tumor_weight", "workers",
     "url", "dimse", "aet", "called_aet", "nodelay", "retries", "series_uid", "study_uid", "query"})

@@ -238,6 +238,22 @@ def test_unmet_requirements():
     assert unmet_requirements(["numpy>=1.0"]) == []  # installed here
 
 
+@pytest.mark.parametrize("system, machine, blocked", [
+    ("Darwin", "x86_64", True), ("Darwin", "arm64", False), ("Linux", "x86_64", False),
+    ("Linux", "aarch64", False), ("Windows", "AMD64", False)])
+def test_torch_cannot_be_installed_on_intel_macos(system, machine, blocked):
+    """Issue 21 (9): pypi.org/simple/torch has macOS x86_64 wheels up to 2.2.2 only."""
+    from packaging.specifiers import SpecifierSet
+
+    from NodMAISICommon.requirements import LAST_TORCH_FOR_INTEL_MAC, TORCH_REQUIREMENT, torch_platform_problem
+
+    assert not SpecifierSet(TORCH_REQUIREMENT).contains(f"{LAST_TORCH_FOR_INTEL_MAC}.99")
+    problem = torch_platform_problem(system, machine)
+    assert (problem is not None) == blocked
+    if blocked:
+        assert "Intel macOS" in problem and "model-free" in problem and "Remote server" in problem
+
+
 # ----------------------------------------------------------------------------------------------- tables
 def test_measurement_columns_with_units():
     rows = [{"nodule": "Nodule 1", "volume_mm3": 523.6, "longest_diameter_mm": 10.2, "mean_hu": -20.5,

@@ -95,6 +95,12 @@ def test_compiles_and_imports_only_what_slicer_provides(path: Path, tmp_path: Pa
     assert not bad, f"{path.name} imports at module level what Slicer does not ship: {bad}"
 
 
+def test_no_slicer_layer_file_names_slicer_pydeps():
+    """Issue 21 (8): ``slicer.pydeps`` never existed (Slicer 5.12 has ``slicer.packaging``)."""
+    naming = [str(p.relative_to(REPO)) for p in slicer_python_files() if "slicer.pydeps" in p.read_text()]
+    assert naming == []
+
+
 def test_the_import_rule_catches_a_foreign_import():
     tree = ast.parse("import os\nimport torch\ntry:\n    import sklearn\nexcept ImportError:\n    pass\n"
                      "def f():\n    import scipy\n")
@@ -145,6 +151,19 @@ def test_custom_widgets_are_declared_with_their_bases_first(module: str):
     for position, (name, base) in enumerate(declared):
         if base in names:
             assert names.index(base) < position, f"{module}.ui declares {name} before its base {base}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_custom_widgets_holding_widgets_are_declared_containers(module: str):
+    """Issue 21 (8): Qt Designer lets only containers hold widgets; Slicer's module template
+    (Utilities/Templates/Modules/Scripted/Resources/UI/TemplateKey.ui, 5.8-5.12) declares qMRMLWidget and
+    ctkCollapsibleButton with ``<container>1</container>``."""
+    root = ui_tree(module)
+    containers = {c.findtext("class") for c in root.iter("customwidget") if c.findtext("container") == "1"}
+    declared = {c.findtext("class") for c in root.iter("customwidget")}
+    holding = {w.get("class") for w in root.iter("widget") if w.find(".//widget") is not None} & declared
+    assert {"qMRMLWidget", "ctkCollapsibleButton"} <= holding
+    assert holding <= containers, f"{module}.ui: {sorted(holding - containers)} hold widgets but are not containers"
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -31,7 +31,7 @@ N_EACH = 12
 NIFTI_HEADER_BYTES = 352
 
 
-def _lidc_strata():
+def _lidc_strata(per_stratum: int = PER_STRATUM):
     vois = shared_path("lidc_vois")
     with open(vois / "nodules.csv", newline="") as handle:
         rows = sorted(csv.DictReader(handle), key=lambda r: r["file"])
@@ -39,16 +39,15 @@ def _lidc_strata():
     for row in rows:
         diameter = float(row["diameter_mm"])
         stratum = (subtype_from_texture(row["Texture_value"]), size_bin(diameter))
-        if diameter >= 6.0 and stratum[1] != ">30" and len(chosen.setdefault(stratum, [])) < PER_STRATUM:
+        if diameter >= 6.0 and stratum[1] != ">30" and len(chosen.setdefault(stratum, [])) < per_stratum:
             chosen[stratum].append(row)
     return vois, chosen
 
 
-@pytest.fixture(scope="module")
-def lidc_study(tmp_path_factory):
-    """Real LIDC VOIs (as published) vs other LIDC VOIs whose nodule was re-inserted model-free."""
-    vois, strata = _lidc_strata()
-    root = tmp_path_factory.mktemp("turing")
+def lidc_manifests(root: Path, per_stratum: int = PER_STRATUM):
+    """Manifests (``{truth: path}``, ``{truth: rows}``) of real LIDC VOIs (as published) and other LIDC VOIs
+    whose nodule was re-inserted model-free, written under ``root``."""
+    vois, strata = _lidc_strata(per_stratum)
     columns = ("ct", "mask", "subtype", "diameter_mm", "source")
     manifests = {"real": [], "synthetic": []}
     for stratum, rows in sorted(strata.items()):
@@ -66,6 +65,14 @@ def lidc_study(tmp_path_factory):
         paths[truth] = root / f"{truth}.csv"
         with open(paths[truth], "w", newline="") as handle:
             csv.writer(handle).writerows([columns, *rows])
+    return paths, manifests
+
+
+@pytest.fixture(scope="module")
+def lidc_study(tmp_path_factory):
+    """A study of real LIDC VOIs vs LIDC VOIs whose nodule was re-inserted model-free."""
+    root = tmp_path_factory.mktemp("turing")
+    paths, manifests = lidc_manifests(root)
     study = root / "study"
     status = main(["turing", "build", "--real", str(paths["real"]), "--synthetic", str(paths["synthetic"]),
                    "--out", str(study), "--n-real", str(N_EACH), "--n-synthetic", str(N_EACH),

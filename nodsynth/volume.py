@@ -191,8 +191,14 @@ class Volume:
 
 def read_volume_grid(path: str | os.PathLike) -> Volume:
     """The voxel grid of a volume file from its header alone (the array is a zero-size broadcast of the
-    file's shape: nothing is read into memory)."""
+    file's shape: nothing is read into memory; a DICOM series is read whole)."""
     import SimpleITK as sitk
+
+    from .dicom.series import dicom_kind
+
+    if dicom_kind(path) is not None:
+        volume = read_volume(path)
+        return volume.with_array(np.broadcast_to(np.zeros((), np.uint8), volume.shape_kji))
 
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
@@ -281,7 +287,8 @@ def require_same_grid(a: Volume, b: Volume, a_name: str = "first volume",
 
 def _check_volume_path(path: Path) -> None:
     if not path.name.lower().endswith(VOLUME_SUFFIXES):
-        raise InputError(f"{path}: unsupported volume format; use one of {', '.join(VOLUME_SUFFIXES)}")
+        raise InputError(f"{path}: unsupported volume format; use one of {', '.join(VOLUME_SUFFIXES)} or a folder "
+                         "holding a DICOM CT series")
 
 
 def require_finite(volume: Volume, name: str) -> None:
@@ -296,13 +303,26 @@ def require_finite(volume: Volume, name: str) -> None:
 
 
 def read_volume(path: str | os.PathLike) -> Volume:
-    """Read a NIfTI / NRRD / MetaImage volume into LPS geometry.
+    """Read a NIfTI / NRRD / MetaImage volume, a folder holding a DICOM CT series (``FOLDER::UID``
+    picks one of several; see :mod:`nodsynth.dicom.read`) or a DICOM SEG file (a label map on its CT's
+    grid, :mod:`nodsynth.dicom.seg_read`), into LPS geometry.
 
     Refused with :class:`InputError`: a file holding less voxel data than its header says (truncated),
     and NaN / infinite voxels (see :mod:`nodsynth.voxel_data`).
     """
     import SimpleITK as sitk
 
+    from .dicom.series import dicom_kind
+
+    kind = dicom_kind(path)
+    if kind == "series":
+        from .dicom.read import read_ct_series
+
+        return read_ct_series(path)
+    if kind == "file":
+        from .dicom.seg_read import read_segmentation
+
+        return read_segmentation(path)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"volume file not found: {path}")

@@ -12,7 +12,7 @@ from nodsynth.evaluate.report import load_report_rows
 from nodsynth.overlay import DEFAULT_WINDOW_HU
 from nodsynth.review.reading import ReadingCase
 from nodsynth.review.triplets import DIFFERENCE_WINDOW_HU
-from nodsynth.volume import lps_to_ras
+from nodsynth.volume import lps_to_ras, read_volume
 from NodMAISICommon.geometry import apply_homogeneous
 from NodMAISICommon.segments import prepare_segmentation, write_segment
 from NodMAISICommon.tablenodes import fill_table
@@ -93,8 +93,11 @@ class ReviewLogic:
         """Load ``case``'s volume (the previous case's node is removed first), show it in the fixed
         layout at the fixed lung window, centred on the case's nodule point; returns its node."""
         remove_volume(previousNode)
-        node = slicer.util.loadVolume(str(case.volume), {"name": f"Reading case {case.case_id}", "show": False,
-                                                         "singleFile": True})
+        name = f"Reading case {case.case_id}"
+        if case.volume.is_dir():  # a DICOM series (turing build --format dicom), read by nodsynth's reader
+            node = node_from_volume(read_volume(case.volume), name)
+        else:
+            node = slicer.util.loadVolume(str(case.volume), {"name": name, "show": False, "singleFile": True})
         set_fixed_window(node)
         show_in_view(slicer.vtkMRMLLayoutNode.SlicerLayoutOneUpRedSliceView, "Red", node, linked=False)
         jump_to(node, case.point_lps_mm)

@@ -631,6 +631,45 @@ class vtkMRMLTableNode(vtkMRMLStorableNode):
         self._table = vtk.vtkTable()
         self._units: dict = {}
         self._descriptions: dict = {}
+        self._titles: dict = {}
+        self._column_title_header = False  # vtkMRMLTableNode.cxx: UseColumnTitleAsColumnHeader = false
+        self._first_column_row_header = False  # and UseFirstColumnAsRowHeader = false
+
+    def _set_flag(self, attribute: str, value: bool) -> None:
+        """vtkSetMacro: Modified only when the value changes."""
+        if bool(value) != getattr(self, attribute):
+            setattr(self, attribute, bool(value))
+            self.Modified()
+
+    def SetUseColumnTitleAsColumnHeader(self, value: bool) -> None:
+        self._set_flag("_column_title_header", value)
+
+    def GetUseColumnTitleAsColumnHeader(self) -> bool:
+        return self._column_title_header
+
+    def SetUseFirstColumnAsRowHeader(self, value: bool) -> None:
+        self._set_flag("_first_column_row_header", value)
+
+    def GetUseFirstColumnAsRowHeader(self) -> bool:
+        return self._first_column_row_header
+
+    def GetColumnIndex(self, name: str) -> int:
+        for index in range(self._table.GetNumberOfColumns()):
+            if self._table.GetColumnName(index) == name:
+                return index
+        return -1
+
+    def _set_column_property(self, store: dict, name: str, value: str) -> None:
+        """SetColumnPropertyInternal: Modified only when the value changes."""
+        if store.get(name, "") != value:
+            store[name] = value
+            self.Modified()
+
+    def SetColumnTitle(self, name: str, title: str) -> None:
+        self._set_column_property(self._titles, name, title)
+
+    def GetColumnTitle(self, name: str) -> str:
+        return self._titles.get(name, "")
 
     def GetTable(self) -> vtk.vtkTable:
         return self._table
@@ -666,13 +705,13 @@ class vtkMRMLTableNode(vtkMRMLStorableNode):
         return self._table.GetValue(row, column).ToString()
 
     def SetColumnUnitLabel(self, name: str, unit: str) -> None:
-        self._units[name] = unit
+        self._set_column_property(self._units, name, unit)
 
     def GetColumnUnitLabel(self, name: str) -> str:
         return self._units.get(name, "")
 
     def SetColumnDescription(self, name: str, description: str) -> None:
-        self._descriptions[name] = description
+        self._set_column_property(self._descriptions, name, description)
 
     def GetColumnDescription(self, name: str) -> str:
         return self._descriptions.get(name, "")

@@ -20,11 +20,14 @@ class Qt:
     WidgetShortcut, WidgetWithChildrenShortcut, WindowShortcut, ApplicationShortcut = 0, 3, 1, 2
     Checked, Unchecked = 2, 0
     RichText, PlainText = 1, 0
+    DisplayRole, ToolTipRole = 0, 3
 
 
 class QModelIndex:
-    def __init__(self, row: int = -1, column: int = -1) -> None:
-        self._row, self._column = row, column
+    """A cell of a model; the default-constructed index is invalid and belongs to no model."""
+
+    def __init__(self, row: int = -1, column: int = -1, model: Optional["QAbstractItemModel"] = None) -> None:
+        self._row, self._column, self._model = row, column, model
 
     def row(self) -> int:
         return self._row
@@ -33,7 +36,65 @@ class QModelIndex:
         return self._column
 
     def isValid(self) -> bool:
-        return self._row >= 0
+        return self._model is not None and self._row >= 0 and self._column >= 0
+
+    def model(self) -> Optional["QAbstractItemModel"]:
+        return self._model
+
+    def data(self, role: int = 0) -> Any:
+        return self._model.data(self, role) if self.isValid() else None
+
+    def sibling(self, row: int, column: int) -> "QModelIndex":
+        return self._model.index(row, column) if self._model is not None else QModelIndex()
+
+
+class QAbstractItemModel(QObject):
+    """A table model: ``index`` is valid only inside ``rowCount() x columnCount()``; ``data`` and
+    ``headerData`` of an unknown role are None (an invalid QVariant)."""
+
+    def rowCount(self, parent: Optional[QModelIndex] = None) -> int:
+        raise NotImplementedError
+
+    def columnCount(self, parent: Optional[QModelIndex] = None) -> int:
+        raise NotImplementedError
+
+    def index(self, row: int, column: int, parent: Optional[QModelIndex] = None) -> QModelIndex:
+        if 0 <= row < self.rowCount() and 0 <= column < self.columnCount():
+            return QModelIndex(row, column, self)
+        return QModelIndex()
+
+
+class QSortFilterProxyModel(QAbstractItemModel):
+    """Qt's proxy as qMRMLTableView uses it: rows in the source's order (nothing sorts or filters
+    them unless sorting is enabled, which no NodMAISI view does); indexes map one to one."""
+
+    def __init__(self, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self._source: Optional[QAbstractItemModel] = None
+
+    def setSourceModel(self, model: QAbstractItemModel) -> None:
+        self._source = model
+
+    def sourceModel(self) -> Optional[QAbstractItemModel]:
+        return self._source
+
+    def rowCount(self, parent: Optional[QModelIndex] = None) -> int:
+        return self._source.rowCount() if self._source is not None else 0
+
+    def columnCount(self, parent: Optional[QModelIndex] = None) -> int:
+        return self._source.columnCount() if self._source is not None else 0
+
+    def mapToSource(self, index: QModelIndex) -> QModelIndex:
+        return self._source.index(index.row(), index.column()) if index.isValid() else QModelIndex()
+
+    def mapFromSource(self, index: QModelIndex) -> QModelIndex:
+        return self.index(index.row(), index.column()) if index.isValid() else QModelIndex()
+
+    def data(self, index: QModelIndex, role: int = 0) -> Any:
+        return self._source.data(self.mapToSource(index), role)
+
+    def headerData(self, section: int, orientation: int, role: int = 0) -> Any:
+        return self._source.headerData(section, orientation, role)
 
 
 # ----------------------------------------------------------------------------------- event loop
@@ -511,6 +572,12 @@ class QComboBox(QWidget):
     def itemData(self, index: int) -> Any:
         return self._items[index][1] if 0 <= index < len(self._items) else None
 
+    def setItemText(self, index: int, text: str) -> None:
+        if 0 <= index < len(self._items):
+            self._items[index] = (str(text), self._items[index][1])
+            if index == self._index:
+                self._emit("currentTextChanged", self.currentText)
+
     def setCurrentIndex(self, index: int) -> None:
         self.currentIndex = index
 
@@ -635,6 +702,24 @@ class QAbstractItemView(QFrame):
 
 class QTableView(QAbstractItemView):
     _PROPS = {"sortingEnabled": False, "showGrid": True}
+
+    def __init__(self, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self._model: Optional[QAbstractItemModel] = None
+
+    def setModel(self, model: QAbstractItemModel) -> None:
+        self._model = model
+
+    def model(self) -> Optional[QAbstractItemModel]:
+        return self._model
+
+    def click(self, row: int, column: int) -> None:
+        """Test helper (not Qt): the user clicks the cell the view shows at ``(row, column)``."""
+        index = self._model.index(row, column)
+        if not index.isValid():
+            raise IndexError(f"{self.objectName}: no cell ({row}, {column}) in a {self._model.rowCount()} x "
+                             f"{self._model.columnCount()} view")
+        self._emit("clicked", index)
 
 
 class QGroupBox(QWidget):

@@ -97,6 +97,23 @@ def test_segmentation_batch(patient, data, tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
+def test_segmentation_batch_reads_a_dicom_series_folder_as_its_nifti(patient, data, tmp_path):
+    pytest.importorskip("pydicom", reason="pydicom is not installed (pip install 'nodsynth[dicom]')")
+    from dicom_series_writer import write_series
+
+    write_series(patient.ct, tmp_path / "cts" / "patient")
+    centre = np.round(patient.nodules[0].center_lps, 2)
+    masks = {}
+    for name, ct_dir, ct in (("nifti", data, "patient.nii.gz"), ("dicom", tmp_path / "cts", "patient")):
+        table = write_csv(tmp_path / f"{name}.csv", ["ct_nifti_file", "nodule_id", "coordX", "coordY", "coordZ"],
+                          [[ct, "n0", *centre]])
+        out = tmp_path / name
+        assert run_batch("pseudonoduleseg_batch.py", "--csv", table, "--ct-dir", ct_dir, "--out-dir", out) == 0
+        masks[name] = read_volume(out / "patient_n0.nii.gz")
+    assert masks["nifti"].array.any() and np.array_equal(masks["nifti"].array, masks["dicom"].array)
+    assert np.allclose(masks["nifti"].origin, masks["dicom"].origin, atol=1e-4)
+
+
 def test_an_uncaught_exception_still_ends_slicer(data, tmp_path, monkeypatch, capsys):
     from PseudoNoduleSeg import PseudoNoduleSegLogic
 

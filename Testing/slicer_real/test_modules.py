@@ -100,11 +100,42 @@ def test_the_panel_builds_and_follows_its_parameter_node(name):
         assert choice_fields, f"{name} has no choice bound to a combo box"
         field = choice_fields[0]
         box = bound[field]
-        last = box.itemText(box.count - 1)
+        choices = choice_values(wrapper_class(name)[0], field)
+        assert box.count == len(choices)
         box.currentIndex = box.count - 1  # the user picks the last choice
-        assert node.getValue(field) == last
-        node.setValue(field, box.itemText(0))  # the parameter changes (e.g. a loaded scene)
-        assert box.currentText == box.itemText(0)
+        assert node.getValue(field) == choices[-1]
+        node.setValue(field, choices[0])  # the parameter changes (e.g. a loaded scene)
+        assert box.currentIndex == 0
+    finally:
+        harness_modules.unload(widget)
+
+
+def choice_values(wrapper, field) -> list:
+    from slicer.parameterNodeWrapper import Choice, findFirstAnnotation
+
+    return list(findFirstAnnotation(splitAnnotations(wrapper.dataType(field))[1], Choice).choices)
+
+
+ENGINE_MODULES = ("LesionAugment", "NodMAISI", "HRLDMInpaint")
+
+
+@pytest.mark.parametrize("name", ENGINE_MODULES)
+def test_the_engine_choice_shows_labels_and_keeps_engine_names_as_values(name):
+    """Issue 21 (8): the drop-down showed 'nodmaisi', 'classic'; it shows the labels, the parameter keeps names."""
+    from NodMAISICommon.engines import ENGINE_LABELS
+
+    widget = harness_modules.create_widget(name)
+    try:
+        node, box = widget._parameterNode, widget.ui.engineComboBox
+        choices = choice_values(wrapper_class(name)[0], "engine")
+        for _ in range(2):  # the GUI is connected again on every enter
+            assert [box.itemText(i) for i in range(box.count)] == [ENGINE_LABELS[c] for c in choices]
+            box.currentIndex = box.count - 1
+            assert node.engine == choices[-1]
+            node.engine = choices[0]
+            assert box.currentText == ENGINE_LABELS[choices[0]]
+            harness_modules.exit(widget)
+            harness_modules.enter(widget)
     finally:
         harness_modules.unload(widget)
 

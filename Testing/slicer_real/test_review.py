@@ -148,6 +148,25 @@ def test_a_reader_answers_with_the_keys_resumes_after_closing_and_the_key_is_nev
     assert not (study / "key.csv").exists()
 
 
+def test_a_study_of_dicom_series_shows_its_cases(study, widget):
+    pytest.importorskip("pydicom", reason="pydicom is not installed (pip install 'nodsynth[dicom]')")
+    from nodsynth.review.blinded import write_case_dicom
+
+    summary = json.loads((study / "study.json").read_text())
+    for phase, entries in summary["cases"].items():  # the study as turing build --format dicom writes it
+        for entry in entries:
+            nifti = study / entry["volume"]
+            write_case_dicom(read_volume(nifti), study / phase / entry["case_id"], entry["case_id"])
+            nifti.unlink()
+            entry["volume"] = f"{phase}/{entry['case_id']}"
+    (study / "study.json").write_text(json.dumps(summary))
+    cases = study_cases(study)
+    open_study(widget, study)
+    check_case_shown(widget, cases[0])
+    shortcut(widget, "R").press()
+    check_case_shown(widget, cases[1])
+
+
 def test_a_study_folder_without_study_json_is_refused_with_a_message(tmp_path, widget):
     standin_ctk.reset_dialogs([qt.QMessageBox.Ok])
     with pytest.raises(InputError, match="is not a reading study"):

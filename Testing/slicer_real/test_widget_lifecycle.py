@@ -1,24 +1,16 @@
 """The module widgets' life in Slicer: a job still running when the user leaves the module finishes into
 the module's parameter node; closing the scene ends a job (even one whose result is ready but not yet
 shown) and nothing is written into the removed nodes; unloading stops the timer and the job process;
-only the button that started a job cancels it; packages are installed with Slicer's own numpy and
-SimpleITK pinned."""
+only the button that started a job cancels it."""
 from __future__ import annotations
 
-import importlib
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import modules as harness_modules
-import qt
 import slicer
-import standin_ctk
-from conftest import VERSION
-from NodMAISICommon.requirements import PROTECTED_PACKAGES, installed_version
-from nodsynth.errors import Cancelled
 from standin_qt import EVENT_LOOP
 
 
@@ -88,75 +80,6 @@ def test_only_the_button_that_started_a_job_cancels_it(patient):
         assert widget.toggleCancel(resize) and widget.runner.job.cancel_requested_s is not None
     finally:
         harness_modules.unload(widget)
-
-
-# ------------------------------------------------------------------------------------ dependencies
-def pins_in(path: str) -> set:
-    return {line.strip() for line in Path(path).read_text().splitlines() if line.strip()}
-
-
-def expected_pins() -> set:
-    return {f"{name}=={installed_version(name)}" for name in PROTECTED_PACKAGES if installed_version(name)}
-
-
-def test_packages_are_installed_with_slicers_own_packages_pinned(monkeypatch):
-    """Issue 11 (7): through slicer.packaging.pip_ensure (5.12) or slicer.util.pip_install (5.8, 5.10),
-    always with a constraints file that pins the installed numpy / SimpleITK / requests."""
-    dependencies = importlib.import_module("NodMAISICommon.dependencies")
-    installs = []
-    if VERSION == "v5.12.3":
-        import slicer.packaging as packaging
-
-        def record(requirements, constraints=None, **options):
-            installs.append((list(requirements), pins_in(constraints)))
-
-        monkeypatch.setattr(packaging, "pip_install", record)
-    else:
-        assert dependencies.slicer_pip_ensure() is None, f"Slicer {VERSION} has no slicer.packaging"
-
-        def record(module, args):
-            assert module == "pip" and args[0] == "install" and args[1] == "-c"
-            installs.append((list(args[3:]), pins_in(args[2])))
-
-        monkeypatch.setattr(slicer.util, "_executePythonModule", record)
-    standin_ctk.reset_dialogs([qt.QMessageBox.Ok])
-    dependencies.ensure_packages(["nodsynth-absent-package>=1,<2", "numpy>=1"])
-    [(requirements, pins)] = installs
-    from packaging.requirements import Requirement
-
-    [requirement] = [Requirement(str(r)) for r in requirements]  # numpy is met: only the missing package
-    assert requirement.name == "nodsynth-absent-package"
-    assert requirement.specifier.contains("1.5") and not requirement.specifier.contains("2.0")
-    assert pins == expected_pins() and any(p.startswith("numpy==") for p in pins)
-    assert len(standin_ctk.ctkMessageBox.SHOWN) == 1, "the user was asked first"
-
-    standin_ctk.reset_dialogs([qt.QMessageBox.Cancel])
-    with pytest.raises(Cancelled):
-        dependencies.ensure_packages(["nodsynth-absent-package>=1,<2"])
-    assert len(installs) == 1, "nothing installed after the user declined"
-
-
-def test_headless_callers_are_told_what_to_install():
-    dependencies = importlib.import_module("NodMAISICommon.dependencies")
-    with pytest.raises(Exception, match="nodsynth-absent-package"):
-        dependencies.ensure_packages(["nodsynth-absent-package>=1,<2"], interactive=False)
-    assert standin_ctk.ctkMessageBox.SHOWN == []
-
-
-def test_every_self_test_installs_what_it_needs_first():
-    """Issue 11 (8): scikit-learn / scikit-image do not ship with Slicer."""
-    import ast
-
-    import slicer_harness
-
-    for name in slicer_harness.MODULE_FOLDERS:
-        tree = ast.parse((slicer_harness.REPO / name / f"{name}.py").read_text())
-        test_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == f"{name}Test")
-        for method in (n for n in test_class.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")):
-            first = method.body[0]
-            call = first.value if isinstance(first, ast.Expr) else None
-            assert isinstance(call, ast.Call) and getattr(call.func, "id", "") == "ensure_packages", \
-                f"{name}Test.{method.name} must call ensure_packages before anything else"
 
 
 def test_volume_nodes_round_trip_an_oblique_geometry(patient):

@@ -59,7 +59,7 @@ class _Grids:
         return self._known[key]
 
     def _find(self, path: Path, key: str, depth: int) -> Optional[Volume]:
-        if path.is_file():
+        if path.exists():
             return read_volume_grid(path)
         index = self.owner.get(key)
         op = self.ops[index] if index is not None else None

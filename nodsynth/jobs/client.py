@@ -130,7 +130,8 @@ class JobHost:
         if process is None or process.poll() is not None:
             return
         if os.name == "nt":
-            subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, check=False)
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, check=False,
+                           creationflags=subprocess.CREATE_NO_WINDOW)  # no console flashing over Slicer
         else:
             try:
                 os.killpg(process.pid, signal.SIGKILL)

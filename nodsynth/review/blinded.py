@@ -12,6 +12,11 @@ Every case, whatever its source, goes through the same rules:
 * **File**: NIfTI-1, int16, **uncompressed** (``.nii``): a compressed size would reveal how smooth
   or noisy the image is; the size of an uncompressed file depends on its shape only. The header is
   written by ITK from a fresh image (no description, no source names, scaling 1 / 0).
+* **DICOM** (``--format dicom``): a CT series folder per case written by :func:`write_case_dicom`, the
+  same writer and header set for every case: a new patient (the case id) and study per case, UIDs
+  from one generator, ImageType DERIVED\\SECONDARY\\AXIAL (every case is resampled), int16 with
+  intercept 0, no dates, no private tags, no DerivationDescription, fixed file names. The master copies
+  (``nodsynth dicom export``) keep their honest labels; these copies carry none.
 * **Montage** (cropped cases): axial / coronal / sagittal through the centre at a fixed window
   and scale, stored as an uncompressed PNG (same size for every cube) without text chunks.
 """
@@ -108,6 +113,26 @@ def write_case_volume(volume: Volume, path: str | os.PathLike) -> Path:
     if volume.array.dtype != np.int16 or not path.name.endswith(".nii"):
         raise InputError(f"blinded cases are int16 .nii files, got {volume.array.dtype} for {path.name}")
     return write_volume(volume, path, compress=False)
+
+
+def write_case_dicom(volume: Volume, folder: str | os.PathLike, case_id: str) -> Path:
+    """Write a blinded case volume as a CT series in the new folder ``folder`` (see the module)."""
+    from pydicom.uid import generate_uid
+
+    from ..dicom.write import SeriesHeader, ct_slices, save_slices
+
+    folder = Path(folder)
+    if volume.array.dtype != np.int16:
+        raise InputError(f"blinded cases are int16, got {volume.array.dtype} for {folder.name}")
+    header = SeriesHeader(
+        patient=dict(PatientName=f"Case^{case_id}", PatientID=case_id, PatientBirthDate="", PatientSex=""),
+        study=dict(StudyInstanceUID=generate_uid(), StudyDate="", StudyTime="", StudyID="", AccessionNumber="",
+                   ReferringPhysicianName=""),
+        frame_of_reference_uid=generate_uid(), series_instance_uid=generate_uid(),
+        series_description=f"Case {case_id}", image_type=("DERIVED", "SECONDARY", "AXIAL"))
+    folder.mkdir(parents=True)
+    save_slices(ct_slices(volume, header), folder)
+    return folder
 
 
 def write_montage(volume: Volume, path: str | os.PathLike) -> Path:

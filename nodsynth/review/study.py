@@ -7,6 +7,8 @@ nodule gets a different id in each phase) and a random reading order per phase, 
 * ``cropped/<id>.nii`` + ``cropped/<id>.png``: a cube around the nodule (``cube_mm``, isotropic
   spacing) and its axial / coronal / sagittal montage;
 * ``full/<id>.nii``: the lung box (or the whole CT) with the full context;
+* with ``volume_format="dicom"`` each case volume is a CT series folder ``<phase>/<id>/`` instead of
+  ``<phase>/<id>.nii`` (:func:`.blinded.write_case_dicom`);
 * ``study.json``: what a reader (or the Slicer reading session) needs - phases, the cases of each
   phase in reading order with their files and the nodule's point in the case volume (LPS mm) - and
   the SHA-256 of the key;
@@ -41,13 +43,14 @@ from ..segment.postprocess import lung_region
 from ..volume import read_volume, read_volume_grid
 from ..weights import sha256_of
 from .balance import allocate, balance_table, choose, size_bin
-from .blinded import box_of_mask, cropped_case, full_case, write_case_volume, write_montage
+from .blinded import box_of_mask, cropped_case, full_case, write_case_dicom, write_case_volume, write_montage
 from .key import STUDY_FILE, KeyRow, default_key_path, key_text
 from .study_inputs import StudyInput, check_distinct, describe_inputs
 
 PHASES = ("cropped", "full")
 """Reading phases in the order they are read (all cropped cases before the full-context ones)."""
 FULL_CONTEXTS = ("lung-box", "whole")
+VOLUME_FORMATS = ("nifti", "dicom")
 DEFAULT_CUBE_MM = 64.0
 STUDY_FORMAT = "nodsynth-turing-study-1"
 ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -168,12 +171,18 @@ def build_study(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], out
                 cube_mm: float = DEFAULT_CUBE_MM, cropped_spacing_mm: Optional[float] = None,
                 full_spacing_mm: Optional[Sequence[float]] = None, full_context: str = "lung-box",
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
-                key_path: Optional[str | os.PathLike] = None) -> dict:
+                key_path: Optional[str | os.PathLike] = None, volume_format: str = "nifti") -> dict:
     """Write the study folder ``out`` and its key (see the module docstring); returns the study summary
     with the balance, the key's path (``key_path``) and the ``seed``."""
     report = progress or no_progress
     phases = parse_phases(",".join(phases))
     _check_request(real, synthetic, n_real, n_synthetic, cube_mm, full_context, (cropped_spacing_mm, full_spacing_mm))
+    if volume_format not in VOLUME_FORMATS:
+        raise InputError(f"unknown case volume format {volume_format!r}; use one of {', '.join(VOLUME_FORMATS)}")
+    if volume_format == "dicom":
+        from ..dicom.series import pydicom_module
+
+        pydicom_module()  # refused before any work when pydicom is missing
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out} already exists and is not an empty folder; choose a new study folder")
@@ -202,7 +211,8 @@ def build_study(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], out
                 report(0.1 + 0.88 * done / len(work), f"{case.phase} {case.case_id}")
                 try:
                     cache.load(case.item, case.phase == "full")
-                    entries[case.phase][case.case_id] = _write_case(stage, case, cache, cube_mm, cropped_spacing)
+                    entries[case.phase][case.case_id] = _write_case(stage, case, cache, cube_mm, cropped_spacing,
+                                                                     volume_format)
                 except InputError as exc:
                     raise InputError(f"{case.item.truth} nodule {case.item.source} ({case.item.ct}): {exc}") from exc
             key_rows = [KeyRow(c.case_id, c.phase, c.item.truth, c.item.source, c.item.subtype, c.item.diameter_mm)
@@ -243,10 +253,12 @@ def same_times(folder: Path) -> None:
         os.utime(path, (now, now))
 
 
-def _write_case(stage: Path, case: StudyCase, cache: _SourceCache, cube_mm: float, spacing_mm: float) -> dict:
+def _write_case(stage: Path, case: StudyCase, cache: _SourceCache, cube_mm: float, spacing_mm: float,
+                volume_format: str = "nifti") -> dict:
     """Write one case's files; returns its ``study.json`` entry."""
     folder = stage / case.phase
-    entry = {"case_id": case.case_id, "volume": f"{case.phase}/{case.case_id}.nii"}
+    volume_name = f"{case.case_id}.nii" if volume_format == "nifti" else case.case_id
+    entry = {"case_id": case.case_id, "volume": f"{case.phase}/{volume_name}"}
     centre = np.asarray(case.item.centre_lps_mm, np.float64)
     cache.ct.world_to_kji(centre)  # raises when the centre lies outside its CT
     if case.phase == "cropped":
@@ -256,5 +268,8 @@ def _write_case(stage: Path, case: StudyCase, cache: _SourceCache, cube_mm: floa
     else:
         volume = cache.full
         entry["point_lps_mm"] = [round(float(v), 3) for v in centre - cache.full_centre]
-    write_case_volume(volume, folder / f"{case.case_id}.nii")
+    if volume_format == "nifti":
+        write_case_volume(volume, folder / volume_name)
+    else:
+        write_case_dicom(volume, folder / volume_name, case.case_id)
     return entry

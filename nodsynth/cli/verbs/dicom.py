@@ -6,9 +6,11 @@ import argparse
 import importlib
 
 VERB = "dicom"
-HELP = "move DICOM series to and from a PACS (DICOMweb or DIMSE)"
+HELP = ("write synthetic CTs as DICOM (CT series, SEG, TID 1500 SR); move DICOM series to and from a PACS "
+        "(DICOMweb or DIMSE)")
 
 SUB_VERB_MODULES = [
+    "nodsynth.dicom.export_cli",
     "nodsynth.dicom.transport_push",
     "nodsynth.dicom.transport_pull",
 ]

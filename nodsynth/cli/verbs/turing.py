@@ -17,7 +17,7 @@ from ...review.answers import read_answer_sheets
 from ...review.key import locate_key, read_key
 from ...review.score import score_answers
 from ...review.score_report import score_html, score_metadata
-from ...review.study import DEFAULT_CUBE_MM, FULL_CONTEXTS, build_study, parse_phases
+from ...review.study import DEFAULT_CUBE_MM, FULL_CONTEXTS, VOLUME_FORMATS, build_study, parse_phases
 from ...review.study_inputs import read_study_inputs
 from ..common import parse_triple, progress_bar, refuse_overwrite
 
@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="isotropic spacing of the cubes (default: the finest of the chosen CTs)")
     build.add_argument("--full-spacing-mm", help="spacing of the full-context volumes, one number or x,y,z "
                                                  "(default: the coarsest of the chosen CTs per axis)")
+    build.add_argument("--format", dest="volume_format", choices=VOLUME_FORMATS, default="nifti",
+                       help="case volumes as uncompressed NIfTI (default) or as a DICOM CT series folder per case, "
+                            "the same writer and header set for real and synthetic (needs pydicom)")
     build.add_argument("--full", choices=FULL_CONTEXTS, default="lung-box",
                        help="full context: the lung box (default) or the whole CT")
     score = sub.add_parser("score", help="score the readers' answers: confusion matrices, rates, Wilson CI, binomial p, "
@@ -71,7 +74,8 @@ def _build(args: argparse.Namespace) -> int:
     synthetic = read_study_inputs(args.synthetic, "synthetic")
     summary = build_study(real, synthetic, args.out, args.n_real, args.n_synthetic, phases, args.seed, args.cube_mm,
                           args.cropped_spacing_mm, _full_spacing(args.full_spacing_mm), args.full,
-                          progress=progress_bar("turing build"), key_path=args.key_out)
+                          progress=progress_bar("turing build"), key_path=args.key_out,
+                          volume_format=args.volume_format)
     balance = summary["balance"]
     print(f"wrote {args.out}: {sum(len(v) for v in summary['cases'].values())} cases in phase(s) "
           f"{', '.join(summary['phases'])}; key (with the seed) {summary['key_path']} (SHA-256 "
