@@ -67,7 +67,47 @@ def scenario_roundtrip(orthanc, workdir: Path, slabs: str) -> dict:
     result["nothing_written"] = not (workdir / "nothing").exists()
     result["nodelay_option"] = _nodelay_option(orthanc, series1)
     result.update(_remote_input(orthanc, workdir, ct1, series1))
+    result.update(_pacs_loop(orthanc, workdir, series1, study1))
     result.update(_batch_to_second_pacs(orthanc, workdir, ct1, seg1, series1, seg_series))
+    return result
+
+
+def _pacs_loop(orthanc, workdir: Path, series1: str, study1: str) -> dict:
+    """A batch inpaints a nodule into the CT it reads from the PACS (dicomweb://), the result is exported as
+    DICOM (CT + SEG + SR in the source's study) and a second batch pushes it back; the whole run twice."""
+    import pydicom
+    from pacs_scenarios import cli, compare_folders, dicomweb_args
+
+    os.environ["NODSYNTH_PACS_CACHE"] = str(workdir / "loop-cache")
+    folder, address = workdir / "loop", f"dicomweb://{orthanc.dicomweb_url.split('://')[1]}?series={series1}"
+    folder.mkdir()
+    inpaint = folder / "inpaint.jsonl"
+    inpaint.write_text(json.dumps({"id": "syn", "op": "inpaint", "inputs": {"ct": address}, "seed": 1,
+                                   "params": {"sample": "inner", "diameter_mm": 8, "engine": "classic"},
+                                   "outputs": {"ct": "out/syn.nii.gz", "mask": "out/syn_mask.nii.gz"}}) + "\n")
+    push = folder / "push.jsonl"
+    push.write_text("".join(json.dumps({"id": f"push-{name}", "op": "push", "inputs": {"series": series},
+                                        "params": {"url": orthanc.dicomweb_url}, "outputs": {"receipt": f"out/{name}.json"}})
+                            + "\n" for name, series in (("ct", "export/ct"), ("seg-sr", "export"))))
+    result = {}
+    for run in ("loop_first", "loop_again"):
+        steps = {"inpaint": cli("batch", "run", str(inpaint), "--executor", "inline")}
+        if not (folder / "export").exists():  # the pipeline's own re-run rule: export once
+            cache = os.environ["NODSYNTH_PACS_CACHE"] + "/" + series1
+            steps["export"] = cli("dicom", "export", "--ct", str(folder / "out" / "syn.nii.gz"), "--mask",
+                                  str(folder / "out" / "syn_mask.nii.gz"), "--like", cache, "--same-study", "--seed", "1",
+                                  "--out", str(folder / "export"))
+        steps["push"] = cli("batch", "run", str(push), "--executor", "inline")
+        steps["cache"] = sorted((str(p), p.stat().st_mtime_ns) for p in (workdir / "loop-cache").rglob("*"))
+        result[run] = steps
+    result["loop_receipts"] = {n: json.loads((folder / "out" / f"{n}.json").read_text()) for n in ("ct", "seg-sr")}
+    result["loop_push_cli"] = cli("dicom", "push", str(folder / "export"), str(folder / "export" / "ct"), *dicomweb_args(orthanc))
+    pulled = workdir / "loop-pulled"
+    result["loop_pull_study"] = cli("dicom", "pull", "--study", study1, "--out", str(pulled), *dicomweb_args(orthanc))
+    exported = sorted((folder / "export" / "ct").glob("*.dcm"))
+    syn_series = str(pydicom.dcmread(exported[0], stop_before_pixels=True).SeriesInstanceUID)
+    result["loop_syn_compare"] = compare_folders(exported, pulled / syn_series)
+    result["loop_study_series"] = len([p for p in pulled.iterdir() if p.is_dir()])
     return result
 
 
@@ -233,3 +273,22 @@ def test_batch_from_one_pacs_to_another_moves_nothing_twice(roundtrip):
     assert roundtrip["batch_cache_untouched"]
     compared = roundtrip["batch_pull_b_compare"]
     assert compared["missing"] == [] and compared["differences"] == [] and compared["compared"] == ct1
+
+
+def test_pacs_loop_inputs_from_the_pacs_outputs_back_to_it_rerun_moves_nothing(roundtrip):
+    first, again = roundtrip["loop_first"], roundtrip["loop_again"]
+    for step in ("inpaint", "export", "push"):
+        _ok(first[step])
+    assert re.search(r"^total\s+1\s+1\s+0\s", first["inpaint"]["stdout"], re.M)
+    assert re.search(r"^total\s+2\s+2\s+0\s", first["push"]["stdout"], re.M)
+    assert re.search(r"^total\s+1\s+0\s+1\s", _ok(again["inpaint"])["stdout"], re.M)  # skipped: its record
+    assert re.search(r"^total\s+2\s+0\s+2\s", _ok(again["push"])["stdout"], re.M)
+    assert again["cache"] == first["cache"]  # the CT was pulled once
+    receipts = roundtrip["loop_receipts"]
+    slices = len(receipts["ct"]["sop_instance_uids"])
+    assert (receipts["ct"]["stored"], receipts["seg-sr"]["stored"]) == (slices, 2)
+    assert _ok(roundtrip["loop_push_cli"])["stdout"].startswith(f"0 instance(s) stored, {slices + 2} already")
+    _ok(roundtrip["loop_pull_study"])
+    compared = roundtrip["loop_syn_compare"]
+    assert compared["missing"] == [] and compared["differences"] == [] and compared["compared"] == slices
+    assert roundtrip["loop_study_series"] == 6  # CT, SEG, SR and their synthetic twins, in one study
