@@ -170,8 +170,10 @@ def _nodelay_option(orthanc, series: str) -> dict:
 
 def _remote_input(orthanc, workdir: Path, ct1: list[Path], series1: str) -> dict:
     """A batch manifest naming the CT on the server as input: pulled into the cache once, then read from it
-    even with the server's address unreachable; a batch spec naming it gets the same folder."""
+    even with the server's address unreachable; a batch spec and a Slicer batch script's case table naming it get
+    the same folder."""
     from nodsynth.batch.manifest import read_manifest
+    from NodMAISICommon.batch import read_case_table
     from nodsynth.batch.plan import spec_cases
     from pacs_scenarios import compare_folders
 
@@ -188,8 +190,11 @@ def _remote_input(orthanc, workdir: Path, ct1: list[Path], series1: str) -> dict
     unreachable.write_text(json.dumps({**row, "inputs": {"ct": address.replace(":8042/", ":9/")}}) + "\n")
     second = read_manifest(unreachable).jobs[0].inputs["ct"]
     spec_case = spec_cases({"ct": address}, manifest.parent)[0].case_files["ct"]
+    table = manifest.with_name("cases.csv")  # a case table of the Slicer batch scripts (hrldminpaint_batch.py)
+    table.write_text(f"case_id,ct\nc1,{address}\n")
+    slicer_case = read_case_table(str(table), ("case_id", "ct"), ("ct",))[0][1]["ct"]
     return {"cache_folder": str(first), "cache_compare": compare_folders(ct1, first), "cache_second": str(second),
-            "cache_spec": str(spec_case),
+            "cache_spec": str(spec_case), "cache_slicer_table": str(slicer_case),
             "cache_untouched": stamps == sorted((p.name, p.stat().st_mtime_ns) for p in second.iterdir())}
 
 
@@ -257,7 +262,7 @@ def test_wrong_password_is_one_line_and_writes_nothing(roundtrip):
 def test_dicomweb_input_is_pulled_once_into_verified_cache(roundtrip):
     compared = roundtrip["cache_compare"]
     assert compared["missing"] == [] and compared["differences"] == [] and compared["compared"] == roundtrip["instances"]["ct1"]
-    assert roundtrip["cache_second"] == roundtrip["cache_folder"] == roundtrip["cache_spec"]
+    assert roundtrip["cache_second"] == roundtrip["cache_folder"] == roundtrip["cache_spec"] == roundtrip["cache_slicer_table"]
     assert roundtrip["cache_untouched"]
 
 
