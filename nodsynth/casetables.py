@@ -14,6 +14,9 @@ from typing import Any, Optional, Sequence
 
 from .errors import InputError
 
+REMOTE_PREFIXES = ("dicomweb://", "dicomweb+https://")
+"""Path cells naming a series on a DICOMweb server (:mod:`nodsynth.dicom.pacs_cache`)."""
+
 
 def read_text(path: str | os.PathLike, what: str) -> str:
     """The text of a UTF-8 file (a leading byte-order mark dropped); :class:`InputError` naming the file
@@ -74,14 +77,22 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
 
 
 def path_in_folder(folder: Path, text: str) -> Path:
-    """A path written in a file of ``folder`` (``~`` expanded; a relative one is relative to ``folder``), absolute."""
+    """A path written in a file of ``folder`` (``~`` expanded; a relative one is relative to ``folder``), absolute;
+    a series on a DICOMweb server (``dicomweb://...``, :mod:`nodsynth.dicom.pacs_cache`): its local cached folder."""
+    if text.startswith(REMOTE_PREFIXES):
+        from .dicom.pacs_cache import local_series
+
+        return local_series(text)
     return Path(os.path.abspath(folder / os.path.expanduser(text)))
 
 
 def manifest_path(manifest: Path, text: str) -> Optional[Path]:
-    """A path cell of a manifest: relative to the manifest's folder; None for an empty cell."""
+    """A path cell of a manifest: relative to the manifest's folder (a ``dicomweb://`` series: its cached
+    folder, see :func:`path_in_folder`); None for an empty cell."""
     if not text:
         return None
+    if text.startswith(REMOTE_PREFIXES):
+        return path_in_folder(manifest.parent, text)
     path = Path(text).expanduser()
     return path if path.is_absolute() else manifest.parent / path
 

@@ -59,7 +59,7 @@ class _Grids:
         return self._known[key]
 
     def _find(self, path: Path, key: str, depth: int) -> Optional[Volume]:
-        if path.is_file():
+        if path.exists():
             return read_volume_grid(path)
         index = self.owner.get(key)
         op = self.ops[index] if index is not None else None
@@ -81,7 +81,7 @@ def _slot_problems(job: Job, op: ModuleType, owner: dict[str, int]) -> list[str]
         if missing:
             problems.append(f"op {op.OP!r} needs {kind}(s) {', '.join(missing)}")
     for name, path in job.inputs.items():
-        if not path.is_file() and real(path) not in owner:
+        if not path.exists() and real(path) not in owner:
             problems.append(f"input '{name}' not found: {path}")
     for name, path in job.outputs.items():
         source = overwritten_input(path, job.inputs.values())

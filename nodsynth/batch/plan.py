@@ -8,7 +8,8 @@ A spec is a JSON object; relative paths are relative to the spec's folder::
                {"op": "twin", "seeds": [0, 1], "engines": ["nodmaisi"], "params": {"steps": 30}}]}
 
 * ``inputs``: input name -> a glob or a list of files; one case per file (named by its file name
-  without suffix). With several names, the sorted lists are paired in order and must be equally long.
+  without suffix). A ``dicomweb://...?series=UID`` entry is a series on a PACS, pulled into the series
+  cache (:mod:`nodsynth.dicom.pacs_cache`; the case is named by the UID). With several names, the sorted lists are paired in order and must be equally long.
 * ``steps``: each step runs on every job of the previous step (the first on every case), once per
   combination of its ``percents`` (params.percent), ``seeds`` (the job seed), ``engines``
   (params.engine) and ``vary`` (``{"param": [values]}``); ``params`` are fixed options.
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..atomic import write_text_atomic
-from ..casetables import path_in_folder, read_json
+from ..casetables import REMOTE_PREFIXES, path_in_folder, read_json
 from ..errors import InputError
 from ..volume import volume_stem
 from .manifest import Job, job_to_row
@@ -51,6 +52,8 @@ class _Item:
 
 
 def _files(value: Any, name: str, folder: Path) -> list[Path]:
+    if isinstance(value, str) and value.startswith(REMOTE_PREFIXES):  # one series on a DICOMweb server
+        return [path_in_folder(folder, value)]
     if isinstance(value, str):
         found = sorted(Path(p) for p in glob.glob(str(folder / os.path.expanduser(value))))
         if not found:

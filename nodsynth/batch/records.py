@@ -10,6 +10,7 @@ appends one line to ``.records/<manifest>/journal.jsonl`` (one ``write`` of a sh
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -38,7 +39,14 @@ class HashCache:
         return self._known[key]
 
     def describe(self, path: Path) -> dict[str, Any]:
-        return {"path": str(path), "sha256": self.sha256(path), "bytes": os.path.getsize(path)}
+        """Path, SHA-256 and size of a file; of a folder (a DICOM series), the SHA-256 of its files' names and
+        SHA-256s, and their total size."""
+        if not path.is_dir():
+            return {"path": str(path), "sha256": self.sha256(path), "bytes": os.path.getsize(path)}
+        files = sorted(p for p in path.iterdir() if p.is_file())
+        listing = "".join(f"{p.name} {self.sha256(p)}\n" for p in files)
+        return {"path": str(path), "sha256": hashlib.sha256(listing.encode("utf-8")).hexdigest(),
+                "bytes": sum(p.stat().st_size for p in files), "files": len(files)}
 
 
 def read_record(path: Path) -> Optional[dict]:

@@ -6,10 +6,13 @@ import argparse
 import importlib
 
 VERB = "dicom"
-HELP = "write synthetic CTs as DICOM: CT series, SEG and TID 1500 SR"
+HELP = ("write synthetic CTs as DICOM (CT series, SEG, TID 1500 SR); move DICOM series to and from a PACS "
+        "(DICOMweb or DIMSE)")
 
 SUB_VERB_MODULES = [
     "nodsynth.dicom.export_cli",
+    "nodsynth.dicom.transport_push",
+    "nodsynth.dicom.transport_pull",
 ]
 
 
