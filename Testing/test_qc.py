@@ -214,7 +214,7 @@ def test_twin_cli_regenerates_keeps_and_marks_a_ct_that_never_passes(tmp_path, l
 
 
 def test_a_batch_twin_row_with_qc_stats_records_its_verdict(tmp_path, statistics):
-    from batch_cases import ENGINE_OPTIONS, twin_row, write_inputs, write_manifest
+    from batch_cases import ENGINE_OPTIONS, record_file, twin_row, write_inputs, write_manifest
     from nodsynth.batch import check_manifest, run_manifest
     from test_nodmaisi_engine import tiny_weights_folder
 
@@ -227,7 +227,7 @@ def test_a_batch_twin_row_with_qc_stats_records_its_verdict(tmp_path, statistics
     options = {"nodmaisi": {**ENGINE_OPTIONS["nodmaisi"], "weights_dir": str(tiny_weights_folder(tmp_path / "w"))}}
     check_manifest(manifest, None, options)
     assert run_manifest(manifest, executor="inline", engine_options=options).ok
-    record = json.loads((tmp_path / "out" / "twin" / ".records" / "twin-00.json").read_text())
+    record = json.loads(record_file(tmp_path / "out" / "twin", "twin-00").read_text())
     facts = json.dumps(record)
     assert '"qc_passed": false' in facts and facts.count('"verdict"') == 1
     assert (tmp_path / "out" / "twin" / "twin-00.nii.gz").exists()  # kept although it failed
