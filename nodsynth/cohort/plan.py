@@ -14,6 +14,7 @@ seed give byte-identical files.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from .table import COLUMNS
 MAX_TRIES = 300
 """Candidate centres tried per nodule before the plan is refused."""
 CASES_FOLDER = "cases"
-PLAN_FILES = ("cohort.csv", "manifest.jsonl")
+PLAN_FILES = ("cohort.csv", "manifest.jsonl", "cohort.json")
 
 
 @dataclass
@@ -203,8 +204,16 @@ def case_jobs(spec: CohortSpec, cases: list[Case], folder: Path) -> list[Job]:
     return jobs
 
 
+def plan_facts(spec: CohortSpec, folder: Path) -> dict:
+    """What the exports carry from the spec: its path, seed, engine and the sources' licences."""
+    return {"format": "nodsynth-cohort-1", "spec": _relative(spec.path, folder), "seed": spec.seed,
+            "engine": spec.engine, "licences": spec.licences, "clearance_mm": spec.clearance_mm,
+            "pleura_clearance_mm": spec.pleura_clearance_mm}
+
+
 def write_plan(spec: CohortSpec, cases: list[Case], out: str | os.PathLike) -> Path:
-    """``out/cohort.csv`` and ``out/manifest.jsonl`` (each atomically)."""
+    """``out/cohort.csv``, ``out/cohort.json`` (:func:`plan_facts`) and ``out/manifest.jsonl`` (each atomically)."""
     folder = Path(os.path.abspath(out))
     write_csv_atomic(folder / PLAN_FILES[0], cohort_rows(spec, cases, folder), COLUMNS)
+    write_text_atomic(folder / PLAN_FILES[2], json.dumps(plan_facts(spec, folder), indent=1) + "\n")
     return write_manifest(case_jobs(spec, cases, folder), folder / PLAN_FILES[1])

@@ -11,11 +11,12 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
+from ...cohort.export import FORMATS
 from ...errors import InputError
 from ..common import progress_bar
 
 VERB = "cohort"
-HELP = "plan a synthetic cohort (counts per subtype and size bin) as a batch manifest"
+HELP = "plan a synthetic cohort (counts per subtype and size bin) as a batch manifest, export it as a training set"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     plan.add_argument("spec", type=Path, help="cohort spec (JSON)")
     plan.add_argument("--out", type=Path, required=True,
                       help="folder for cohort.csv and manifest.jsonl (new, empty, or an earlier plan's)")
+    export = sub.add_parser("export", help="write a made cohort as a training set (MONAI detection, LUNA16, "
+                                           "nnU-Net v2, classification) with a provenance sidecar")
+    export.add_argument("folder", type=Path, help="the plan folder, after nodsynth batch run made its cases")
+    export.add_argument("--format", required=True, choices=FORMATS, help="training-set layout")
+    export.add_argument("--out", type=Path, required=True,
+                        help="new folder to write (nnunet: the raw dataset folder Dataset<ID>_<name>)")
+    export.add_argument("--dataset-id", type=int, help="nnunet: the dataset ID (1..999) in the folder's name")
 
 
 def _plan_folder(out: Path) -> None:
@@ -50,5 +58,21 @@ def run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    from ...cohort.export import check_nnunet_folder, export_cohort
+    from ...cohort.made import made_cases
+
+    if args.format == "nnunet":
+        check_nnunet_folder(args.out, args.dataset_id)
+    folder = args.folder.absolute()
+    if folder == args.out.absolute() or folder in args.out.absolute().parents:
+        raise InputError(f"--out {args.out} must lie outside the plan folder {args.folder}")
+    cases = made_cases(args.folder)
+    export_cohort(cases, args.format, args.out)
+    print(f"wrote {args.out}: {args.format}, {len(cases)} synthetic case(s), "
+          f"{sum(len(c.nodules) for c in cases)} nodule(s); provenance in {args.out / 'provenance.json'}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    return {"plan": run_plan}[args.action](args)
+    return {"plan": run_plan, "export": run_export}[args.action](args)
