@@ -30,7 +30,7 @@ def nodule_ids(rows: list[dict], grid: Volume, library: Optional[ShapeLibrary]) 
     ids = np.zeros(grid.shape_kji, dtype=np.uint16)
     for row in rows:
         seed = int(row["seed"])
-        mask = local_mask(nodule_shape(row["shape_source"], seed, library), grid, centre_lps(row),
+        mask = local_mask(nodule_shape(row["shape_source"], library), grid, centre_lps(row),
                           float(row["diameter_mm"]), seed)
         ids[mask.slices()][mask.array] = int(row["nodule_id"])
     return grid.with_array(ids)

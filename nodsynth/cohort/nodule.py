@@ -6,6 +6,7 @@ planner can try many places), and pasted back at ``start_kji``.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -16,7 +17,9 @@ from ..shapes import ShapeLibrary, bounding_diameter_mm, place_shape, procedural
 from ..volume import Volume
 
 PROCEDURAL = "procedural"
-"""``shape_source`` of a procedural shape (its elongation, lobulation and spiculation drawn from the seed)."""
+"""``shape_source`` ``procedural:<k>``: procedural shape ``k`` (its elongation, lobulation and spiculation drawn
+from ``k``), one of :data:`PROCEDURAL_SHAPES`; each nodule turns it by its own seed's rotation."""
+PROCEDURAL_SHAPES = 64
 
 MAX_ELONGATION = 1.6
 MAX_LOBULATION = 0.6
@@ -29,13 +32,21 @@ def procedural_parameters(seed: int) -> tuple[float, float, float]:
     return (1.0 + (MAX_ELONGATION - 1.0) * float(u[0]), MAX_LOBULATION * float(u[1]), MAX_SPICULATION * float(u[2]))
 
 
-def nodule_shape(shape_source: str, seed: int, library: ShapeLibrary | None = None) -> np.ndarray:
-    """The occupancy grid of ``shape_source``: ``procedural`` or ``library:<index>`` (of ``library``)."""
-    if shape_source == PROCEDURAL:
-        return procedural_shape(*procedural_parameters(seed), seed=seed)
+@functools.lru_cache(maxsize=PROCEDURAL_SHAPES)
+def numbered_procedural_shape(number: int) -> np.ndarray:
+    """Procedural shape ``number`` (computed once per process)."""
+    return procedural_shape(*procedural_parameters(number), seed=number)
+
+
+def nodule_shape(shape_source: str, library: ShapeLibrary | None = None) -> np.ndarray:
+    """The occupancy grid of ``shape_source``: ``procedural:<k>`` or ``library:<index>`` (of ``library``)."""
     kind, _, index = shape_source.partition(":")
-    if kind != "library" or not index.isdigit():
-        raise InputError(f"unknown shape source {shape_source!r}; use {PROCEDURAL!r} or 'library:<index>'")
+    if kind not in (PROCEDURAL, "library") or not index.isdigit():
+        raise InputError(f"unknown shape source {shape_source!r}; use '{PROCEDURAL}:<k>' or 'library:<index>'")
+    if kind == PROCEDURAL:
+        if int(index) >= PROCEDURAL_SHAPES:
+            raise InputError(f"shape source {shape_source!r}: there are {PROCEDURAL_SHAPES} procedural shapes")
+        return numbered_procedural_shape(int(index))
     if library is None or int(index) >= len(library):
         raise InputError(f"shape source {shape_source!r} needs a shape library with more than {index} shapes")
     return library.shapes[int(index)]

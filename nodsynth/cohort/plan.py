@@ -32,7 +32,7 @@ from ..place import resolve_lung
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..shapes import ShapeLibrary, bounding_diameter_mm
 from ..volume import Volume, read_volume
-from .nodule import PROCEDURAL, LocalMask, local_mask, nodule_shape
+from .nodule import PROCEDURAL, PROCEDURAL_SHAPES, LocalMask, local_mask, nodule_shape
 from .room import CaseRoom, SourceLung, require_lung
 from .spec import CohortSpec, Source
 from .table import COLUMNS
@@ -50,7 +50,7 @@ class Planned:
     diameter_mm: float
     location: str
     seed: int
-    shape_source: str = PROCEDURAL
+    shape_source: str
     centre: Optional[np.ndarray] = None
 
 
@@ -69,7 +69,8 @@ def planned_nodules(spec: CohortSpec, rng: np.random.Generator, library: Optiona
             diameter = round(float(rng.uniform(b.lo_mm, b.hi_mm)), 2)
             diameter = min(diameter, math.nextafter(b.hi_mm, 0.0))
             seed = int(rng.integers(0, 2 ** 31 - 1))
-            shape = PROCEDURAL if library is None else f"library:{int(rng.integers(len(library)))}"
+            kind, choices = (PROCEDURAL, PROCEDURAL_SHAPES) if library is None else ("library", len(library))
+            shape = f"{kind}:{int(rng.integers(choices))}"
             nodules.append(Planned(b.subtype, b.name, diameter, "inner", seed, shape))
     subpleural = int(round(spec.subpleural_fraction * len(nodules)))
     for index in rng.permutation(len(nodules))[:subpleural]:
@@ -103,9 +104,9 @@ def deal_cases(spec: CohortSpec, nodules: list[Planned], rng: np.random.Generato
 
 
 def source_lung(source: Source) -> tuple[Volume, SourceLung]:
-    """The source's grid and its lung (label map when given, else a CT threshold)."""
+    """The source's grid and its lung (the label map when given, else a CT threshold)."""
     labelmap = read_volume(source.labelmap) if source.labelmap else None
-    ct = read_volume(source.ct) if source.ct else None
+    ct = read_volume(source.ct) if labelmap is None else None
     lung, existing = resolve_lung(ct, labelmap)
     grid = labelmap if labelmap is not None else ct
     return grid, SourceLung.from_masks(lung, existing)
@@ -114,7 +115,7 @@ def source_lung(source: Source) -> tuple[Volume, SourceLung]:
 def place_nodule(nodule: Planned, case: Case, grid: Volume, room: CaseRoom, spec: CohortSpec,
                  library: Optional[ShapeLibrary]) -> None:
     """Find the nodule a centre meeting every rule (or refuse the plan), and take its room."""
-    shape = nodule_shape(nodule.shape_source, nodule.seed, library)
+    shape = nodule_shape(nodule.shape_source, library)
     bounding = bounding_diameter_mm(shape, nodule.diameter_mm)
     what = f"a {nodule.diameter_mm:g} mm {nodule.subtype} nodule (bin {nodule.bin_name} mm)"
     require_lung(room.lung, bounding, f"{what} in source {case.source.name}")

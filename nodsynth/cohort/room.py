@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
-from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from ..errors import InputError
 from ..place import _bounding_crop, _distance_mm
@@ -36,6 +36,22 @@ class SourceLung:
     start_kji: np.ndarray  # the crop's start on the source grid
     pleura_mm: np.ndarray  # float32
     existing: np.ndarray  # bool
+    by_depth: np.ndarray = field(init=False)  # flat indices of the lung voxels, by increasing pleura distance
+    depths: np.ndarray = field(init=False)  # their pleura distances (mm), increasing
+
+    def __post_init__(self) -> None:
+        flat = self.pleura_mm.ravel()
+        lung = np.flatnonzero(flat > 0)
+        order = np.argsort(flat[lung], kind="stable")
+        self.by_depth = lung[order].astype(np.int64)
+        self.depths = flat[self.by_depth]
+
+    def at_depth(self, low_mm: float, high_mm: float, low_open: bool = False) -> np.ndarray:
+        """Flat indices of the lung voxels whose pleura distance lies in ``[low_mm, high_mm]`` (``(low, high]``
+        with ``low_open``)."""
+        low, high = np.float32(low_mm), np.float32(min(high_mm, np.finfo(np.float32).max))
+        start = np.searchsorted(self.depths, low, side="right" if low_open else "left")
+        return self.by_depth[start:np.searchsorted(self.depths, high, side="right")]
 
     @classmethod
     def from_masks(cls, lung: Volume, nodules: Optional[Volume]) -> "SourceLung":
@@ -66,10 +82,9 @@ class CaseRoom:
         """Flat indices (on the crop) of centres where a nodule of this equivalent and bounding diameter could
         meet ``location``'s rule (inner: its bounding sphere does; sub-pleural: the centre lies deeper than half
         the equivalent sphere and no deeper than the bounding sphere reaches)."""
-        pleura = self.lung.pleura_mm
         if location == "inner":
-            return np.flatnonzero(pleura >= 0.5 * bounding_mm + self.pleura_clearance_mm)
-        return np.flatnonzero((pleura > 0.25 * diameter_mm) & (pleura <= 0.5 * bounding_mm + SUBPLEURAL_MM))
+            return self.lung.at_depth(0.5 * bounding_mm + self.pleura_clearance_mm, np.inf)
+        return self.lung.at_depth(0.25 * diameter_mm, 0.5 * bounding_mm + SUBPLEURAL_MM, low_open=True)
 
     def fits(self, mask: LocalMask, location: str) -> bool:
         """Whether the mask (on the crop's grid) meets the lung, location and clearance rules."""
@@ -93,12 +108,11 @@ class CaseRoom:
         margin = np.ceil(self.clearance_mm / spacing_kji).astype(int) + 1
         start = np.maximum(mask.start_kji - margin, 0)
         stop = np.minimum(mask.start_kji + np.asarray(mask.array.shape) + margin, self.taken.shape)
-        window = self.taken[tuple(slice(a, b) for a, b in zip(start, stop))]
-        if not window.any():
+        taken = np.argwhere(self.taken[tuple(slice(a, b) for a, b in zip(start, stop))])
+        if len(taken) == 0:
             return float("inf")
-        distance = ndimage.distance_transform_edt(~window, sampling=spacing_kji)
-        local = mask.voxels_kji() - start
-        return float(distance[tuple(local.T)].min())
+        distance, _ = cKDTree(taken * spacing_kji).query((mask.voxels_kji() - start) * spacing_kji)
+        return float(distance.min())
 
     def take(self, mask: LocalMask) -> None:
         self.taken[tuple(mask.voxels_kji().T)] = True
