@@ -130,3 +130,32 @@ def test_a_cohort_whose_cases_are_not_made_is_refused_and_nothing_written(tmp_pa
     out = tmp_path / "det"
     assert main(["cohort", "export", str(plan), "--format", "monai-detection", "--out", str(out)]) == 2
     assert "not made yet (demo0_c001); run nodsynth batch run" in capsys.readouterr().err and not out.exists()
+
+
+def test_report_holds_planned_vs_measured_per_nodule_and_counts_per_bin(made, tmp_path):
+    from nodsynth.cohort.report import NODULE_COLUMNS
+
+    out = tmp_path / "report"
+    assert main(["cohort", "report", str(made), "--out", str(out)]) == 0
+    with open(out / "report.csv", newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert tuple(reader.fieldnames) == NODULE_COLUMNS and len(rows) == 5
+    for row in rows:
+        assert abs(float(row["measured_diameter_mm"]) - float(row["diameter_mm"])) <= 1.0
+        assert row["measured_location"] == row["location"] and row["inside_lung"] == "True"
+        assert -1000 < float(row["mean_hu"]) < 400 and row["qc_passed"] == ""
+    with open(out / "bins.csv", newline="") as handle:
+        bins = list(csv.DictReader(handle))
+    assert {(b["subtype"], b["bin_mm"]): int(b["planned"]) for b in bins} == {
+        (s, b): n for s, by_bin in COUNTS.items() for b, n in by_bin.items()}
+    assert all(b["planned"] == b["measured_in_bin"] for b in bins)
+    assert "Counts per bin" in (out / "report.html").read_text()
+
+
+def test_the_re_estimated_subtype_follows_the_hu_of_the_voxels():
+    from nodsynth.cohort.report import estimated_subtype
+
+    rng = np.random.default_rng(0)
+    assert estimated_subtype(rng.normal(30, 40, 500)) == "solid"
+    assert estimated_subtype(rng.normal(-700, 60, 500)) == "ground-glass"

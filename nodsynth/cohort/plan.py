@@ -206,10 +206,11 @@ def case_jobs(spec: CohortSpec, cases: list[Case], folder: Path) -> list[Job]:
 
 
 def plan_facts(spec: CohortSpec, folder: Path) -> dict:
-    """What the exports carry from the spec: its path, seed, engine and the sources' licences."""
+    """What exports and reports read from the spec: its path, seed, engine, the sources' licences, rules and bins."""
     return {"format": "nodsynth-cohort-1", "spec": _relative(spec.path, folder), "seed": spec.seed,
             "engine": spec.engine, "licences": spec.licences, "clearance_mm": spec.clearance_mm,
-            "pleura_clearance_mm": spec.pleura_clearance_mm}
+            "pleura_clearance_mm": spec.pleura_clearance_mm,
+            "bins": [{"subtype": b.subtype, "lo_mm": b.lo_mm, "hi_mm": b.hi_mm, "count": b.count} for b in spec.bins]}
 
 
 def write_plan(spec: CohortSpec, cases: list[Case], out: str | os.PathLike) -> Path:

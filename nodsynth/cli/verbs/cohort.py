@@ -16,7 +16,7 @@ from ...errors import InputError
 from ..common import progress_bar
 
 VERB = "cohort"
-HELP = "plan a synthetic cohort (counts per subtype and size bin) as a batch manifest, export it as a training set"
+HELP = "plan a synthetic cohort (counts per subtype and size bin) as a batch manifest, export and report it"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--out", type=Path, required=True,
                         help="new folder to write (nnunet: the raw dataset folder Dataset<ID>_<name>)")
     export.add_argument("--dataset-id", type=int, help="nnunet: the dataset ID (1..999) in the folder's name")
+    report = sub.add_parser("report", help="planned vs measured per nodule, counts per bin, QC verdicts (CSV + HTML)")
+    report.add_argument("folder", type=Path, help="the plan folder, after nodsynth batch run made its cases")
+    report.add_argument("--out", type=Path, required=True, help="folder for report.csv, bins.csv and report.html")
 
 
 def _plan_folder(out: Path) -> None:
@@ -74,5 +77,14 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_report(args: argparse.Namespace) -> int:
+    from ...cohort.report import write_report
+
+    csv_path, html_path, records = write_report(args.folder, args.out)
+    agree = sum(r["estimated_subtype"] == r["subtype"] for r in records)
+    print(f"wrote {csv_path} and {html_path}: {len(records)} nodules, re-estimated subtype as planned for {agree}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    return {"plan": run_plan, "export": run_export}[args.action](args)
+    return {"plan": run_plan, "export": run_export, "report": run_report}[args.action](args)
