@@ -34,6 +34,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--out", type=Path, required=True,
                         help="new folder to write (nnunet: the raw dataset folder Dataset<ID>_<name>)")
     export.add_argument("--dataset-id", type=int, help="nnunet: the dataset ID (1..999) in the folder's name")
+    recipe = sub.add_parser("recipe", help="plan the NodMAISI recipe: every nodule shrunk by Algorithm 1, then a twin "
+                                           "per shrunken label map",
+                            description="the NodMAISI recipe as a batch manifest: augment --method paper (at most "
+                                        "50 steps) of every nodule to --percent, then a NodMAISI twin of each map")
+    recipe.add_argument("--labelmaps", type=Path, nargs="+", required=True, help="source MAISI label maps")
+    recipe.add_argument("--percent", type=float, required=True, help="volume percent every nodule is shrunk to")
+    recipe.add_argument("--seed", type=int, default=0, help="twin noise seed (default 0)")
+    recipe.add_argument("--qc-stats", type=Path, help="nodsynth qc stats file: twins regenerated while they fail")
+    recipe.add_argument("--max-tries", type=int, help="twin tries with --qc-stats (default: the twin verb's)")
+    recipe.add_argument("--out", type=Path, required=True, help="folder for manifest.jsonl and the outputs")
     report = sub.add_parser("report", help="planned vs measured per nodule, counts per bin, QC verdicts (CSV + HTML)")
     report.add_argument("folder", type=Path, help="the plan folder, after nodsynth batch run made its cases")
     report.add_argument("--out", type=Path, required=True, help="folder for report.csv, bins.csv and report.html")
@@ -77,6 +87,19 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_recipe(args: argparse.Namespace) -> int:
+    from ...augment import check_percent
+    from ...batch.plan import write_manifest
+    from ...cohort.recipe import recipe_jobs
+
+    check_percent(args.percent)
+    jobs = recipe_jobs(args.labelmaps, args.percent, args.out, args.seed, args.qc_stats, args.max_tries)
+    manifest = write_manifest(jobs, args.out / "manifest.jsonl")
+    print(f"wrote {manifest}: {len(jobs) // 2} label map(s): augment (paper, {args.percent:g} %) then twin; "
+          f"next: nodsynth batch run {manifest}")
+    return 0
+
+
 def run_report(args: argparse.Namespace) -> int:
     from ...cohort.report import write_report
 
@@ -87,4 +110,4 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"plan": run_plan, "export": run_export, "report": run_report}[args.action](args)
+    return {"plan": run_plan, "export": run_export, "recipe": run_recipe, "report": run_report}[args.action](args)
