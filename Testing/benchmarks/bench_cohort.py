@@ -49,7 +49,9 @@ def child_rss(*argv: str) -> tuple[float, float]:
     """Run the CLI with ``argv`` in a child process: (wall seconds, its peak resident memory in MiB)."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, *argv], check=True, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", CHILD, *argv], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"nodsynth {' '.join(argv)} failed: {done.stderr.strip()}")
     seconds = time.perf_counter() - start
     kib = next(int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("MAXRSS_KIB"))
     return seconds, kib / 1024.0

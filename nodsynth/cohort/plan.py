@@ -39,6 +39,9 @@ from .table import COLUMNS
 
 MAX_TRIES = 300
 """Candidate centres tried per nodule before the plan is refused."""
+MAX_BOUNDING_RATIO = 2.0
+"""Library shapes whose bounding sphere is wider than this many equivalent spheres (thin or scattered masks,
+about 14 % of the LIDC ones) are not drawn."""
 CASES_FOLDER = "cases"
 PLAN_FILES = ("cohort.csv", "manifest.jsonl", "cohort.json")
 
@@ -51,6 +54,8 @@ class Planned:
     location: str
     seed: int
     shape_source: str
+    label: str = ""
+    donor_patient_id: str = ""
     centre: Optional[np.ndarray] = None
 
 
@@ -61,6 +66,25 @@ class Case:
     nodules: list[Planned]
 
 
+def _bounding_ratio(entry: dict) -> float:
+    """Bounding over equivalent-sphere diameter of a library shape's nodule (1 for an entry without them)."""
+    return entry.get("bounding_diameter_mm", 1.0) / entry.get("equivalent_diameter_mm", 1.0)
+
+
+def draw_shape(subtype: str, rng: np.random.Generator, library: Optional[ShapeLibrary]) -> tuple[str, str, str]:
+    """``(shape_source, label, donor_patient_id)``: a library shape of the subtype (any when none has it), among
+    those no more than :data:`MAX_BOUNDING_RATIO` times as wide as their equivalent sphere, with the malignancy and
+    patient of its nodule; or a procedural shape (no label, no donor)."""
+    if library is None:
+        return f"{PROCEDURAL}:{int(rng.integers(PROCEDURAL_SHAPES))}", "", ""
+    compact = [i for i, e in enumerate(library.entries) if _bounding_ratio(e) <= MAX_BOUNDING_RATIO] or list(
+        range(len(library)))
+    same = [i for i in compact if library.entries[i].get("subtype") == subtype] or compact
+    index = same[int(rng.integers(len(same)))]
+    entry = library.entries[index]
+    return f"library:{index}", str(entry.get("malignancy", "")), str(entry.get("patient_id", ""))
+
+
 def planned_nodules(spec: CohortSpec, rng: np.random.Generator, library: Optional[ShapeLibrary]) -> list[Planned]:
     """Every nodule the counts ask for, shuffled, with its diameter, location, seed and shape."""
     nodules = []
@@ -69,9 +93,7 @@ def planned_nodules(spec: CohortSpec, rng: np.random.Generator, library: Optiona
             diameter = round(float(rng.uniform(b.lo_mm, b.hi_mm)), 2)
             diameter = min(diameter, math.nextafter(b.hi_mm, 0.0))
             seed = int(rng.integers(0, 2 ** 31 - 1))
-            kind, choices = (PROCEDURAL, PROCEDURAL_SHAPES) if library is None else ("library", len(library))
-            shape = f"{kind}:{int(rng.integers(choices))}"
-            nodules.append(Planned(b.subtype, b.name, diameter, "inner", seed, shape))
+            nodules.append(Planned(b.subtype, b.name, diameter, "inner", seed, *draw_shape(b.subtype, rng, library)))
     subpleural = int(round(spec.subpleural_fraction * len(nodules)))
     for index in rng.permutation(len(nodules))[:subpleural]:
         nodules[index].location = "subpleural"
@@ -176,7 +198,8 @@ def cohort_rows(spec: CohortSpec, cases: list[Case], folder: Path) -> list[dict]
             rows.append(dict(zip(COLUMNS, (
                 case.case_id, number, _relative(case.source.ct, folder), _relative(case.source.labelmap, folder),
                 nodule.subtype, f"{nodule.diameter_mm:.2f}", nodule.location,
-                *(f"{v:.3f}" for v in nodule.centre), nodule.shape_source, DEFAULT_HISTOGRAM_SOURCE, "", "",
+                *(f"{v:.3f}" for v in nodule.centre), nodule.shape_source, DEFAULT_HISTOGRAM_SOURCE, nodule.label,
+                nodule.donor_patient_id,
                 spec.engine, nodule.seed))))
     return rows
 

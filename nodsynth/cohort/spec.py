@@ -14,7 +14,9 @@
 * ``nodules_per_ct``: ``[min, max]`` nodules per case; a source serves several cases when needed.
 * ``clearance_mm`` (nodule to nodule, new and existing), ``pleura_clearance_mm`` (inner nodules): see
   :mod:`nodsynth.cohort.room`.
-* optional: ``shapes`` (a shape library .npz: real shapes; default procedural), ``engine_params`` (the
+* optional: ``shapes``: ``"lidc"`` (the default: the shipped real LIDC shapes, :mod:`.lidc_shapes`; a nodule
+  inherits its shape's malignancy as ``label`` and patient as ``donor_patient_id``), ``"procedural"`` or the
+  path of a shape library .npz (entries may carry ``subtype``, ``malignancy``, ``patient_id``); ``engine_params`` (the
   op's engine options: ``weights``, ``sampler``, ``steps``, ``margin_mm``), ``licences``
   (``{"ct": "...", "labelmap": "..."}``, carried into exports), ``seed`` (default 0).
 """
@@ -31,11 +33,14 @@ from ..engines import SUBTYPES
 from ..engines.base import subtype_index
 from ..engines.registry import ENGINE_OPERATIONS
 from ..errors import InputError
+from .lidc_shapes import lidc_shapes_path
+from .nodule import PROCEDURAL
 
 KEYS = ("sources", "engine", "counts", "subpleural_fraction", "nodules_per_ct", "clearance_mm",
         "pleura_clearance_mm", "seed", "shapes", "engine_params", "licences")
 SOURCE_KINDS = ("ct", "labelmap")
 ENGINE_PARAMS = ("weights", "sampler", "steps", "margin_mm")
+LIDC = "lidc"
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,13 @@ def _engine(value: Any, labelmap_only: bool, has_labelmap: bool) -> str:
     return value
 
 
+def _shapes(text: str, folder: Path) -> Optional[Path]:
+    """The shape library file the spec names (None: procedural shapes)."""
+    if text == PROCEDURAL:
+        return None
+    return lidc_shapes_path() if text == LIDC else path_in_folder(folder, text)
+
+
 def read_spec(path: str | os.PathLike) -> CohortSpec:
     """The spec at ``path``, checked; :class:`InputError` names the first bad key."""
     path = Path(os.path.abspath(path))
@@ -168,9 +180,9 @@ def read_spec(path: str | os.PathLike) -> CohortSpec:
     seed = spec.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InputError(f"spec 'seed' must be a whole number >= 0, got {seed!r}")
-    shapes = spec.get("shapes")
-    if shapes is not None and not isinstance(shapes, str):
-        raise InputError("spec 'shapes' must be the path of a shape library (.npz)")
+    shapes = spec.get("shapes", LIDC)
+    if not isinstance(shapes, str) or not shapes:
+        raise InputError(f"spec 'shapes' must be {LIDC!r}, {PROCEDURAL!r} or the path of a shape library (.npz)")
     return CohortSpec(
         path=path, sources=sources,
         engine=_engine(spec.get("engine", "nodmaisi" if labelmap_only else "classic"), labelmap_only,
@@ -179,5 +191,5 @@ def read_spec(path: str | os.PathLike) -> CohortSpec:
         subpleural_fraction=_number(spec, "subpleural_fraction", 0.0, 0.0, 1.0),
         per_ct=_per_ct(spec.get("nodules_per_ct", [1, 1])),
         clearance_mm=_number(spec, "clearance_mm", 5.0), pleura_clearance_mm=_number(spec, "pleura_clearance_mm", 3.0),
-        seed=seed, shapes=None if shapes is None else path_in_folder(path.parent, shapes),
+        seed=seed, shapes=_shapes(shapes, path.parent),
         engine_params=engine_params, licences=licences)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ...cohort.export import FORMATS
 from ...errors import InputError
-from ..common import progress_bar
+from ..common import progress_bar, refuse_overwrite
 
 VERB = "cohort"
 HELP = "plan a synthetic cohort (counts per subtype and size bin) as a batch manifest, export and report it"
@@ -44,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--qc-stats", type=Path, help="nodsynth qc stats file: twins regenerated while they fail")
     recipe.add_argument("--max-tries", type=int, help="twin tries with --qc-stats (default: the twin verb's)")
     recipe.add_argument("--out", type=Path, required=True, help="folder for manifest.jsonl and the outputs")
+    shapes = sub.add_parser("shapes", help="build the real-shape library from LIDC nodule masks (subtype, "
+                                           "malignancy and patient per shape)")
+    shapes.add_argument("--vois", type=Path, required=True, help="lidc_vois folder (nodule_mask/, nodules.csv)")
+    shapes.add_argument("--out", type=Path, required=True, help="library to write (.npz; its .json index beside it)")
     report = sub.add_parser("report", help="planned vs measured per nodule, counts per bin, QC verdicts (CSV + HTML)")
     report.add_argument("folder", type=Path, help="the plan folder, after nodsynth batch run made its cases")
     report.add_argument("--out", type=Path, required=True, help="folder for report.csv, bins.csv and report.html")
@@ -100,6 +104,16 @@ def run_recipe(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_shapes(args: argparse.Namespace) -> int:
+    from ...cohort.lidc_shapes import build_lidc_shapes, save_lidc_shapes
+
+    refuse_overwrite([args.out, args.out.with_suffix(".json")], [args.vois / "nodules.csv"])
+    library = build_lidc_shapes(args.vois, progress=progress_bar("cohort shapes"))
+    save_lidc_shapes(library, args.out)
+    print(f"wrote {len(library)} shapes to {args.out} (index {args.out.with_suffix('.json')})")
+    return 0
+
+
 def run_report(args: argparse.Namespace) -> int:
     from ...cohort.report import write_report
 
@@ -110,4 +124,5 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"plan": run_plan, "export": run_export, "recipe": run_recipe, "report": run_report}[args.action](args)
+    return {"plan": run_plan, "export": run_export, "recipe": run_recipe, "shapes": run_shapes,
+            "report": run_report}[args.action](args)
