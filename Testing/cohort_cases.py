@@ -40,14 +40,15 @@ def write_spec(folder: Path, **changes) -> Path:
     return path
 
 
-def run_cases(manifest: Path, ops=("cohort_case",)) -> Path:
-    """Run the manifest's jobs of ``ops`` (inline) through a manifest holding only those rows."""
+def run_cases(manifest: Path, ops=("cohort_case", "cohort_edit"), **options) -> Path:
+    """Run the manifest's jobs of ``ops`` (inline, with ``run_manifest`` ``options``) through a manifest holding
+    only those rows."""
     from nodsynth.batch import run_manifest
 
     rows = [line for line in manifest.read_text().splitlines() if json.loads(line)["op"] in ops]
     subset = manifest.with_name("subset.jsonl")
     subset.write_text("".join(r + "\n" for r in rows))
-    summary = run_manifest(subset, executor="inline")
+    summary = run_manifest(subset, executor="inline", **options)
     assert summary.ok, summary
     return subset
 

@@ -2,8 +2,9 @@
 
 * ``ids``: the nodules' label mask (uint16, nodule ``i`` of the case = ``i``, 0 elsewhere), on the source grid;
 * with a label map: the label map with every new nodule painted as label 23 (a NodMAISI twin's condition);
-* with a CT: the CT with every nodule inserted by the engine: one ``inpaint`` per nodule (classic, HR-LDM),
-  each on the CT the previous one left, or one ROI ``edit`` of the label map holding them all (NodMAISI).
+* with a CT: the CT with every nodule inserted by the engine, one call per nodule, each on the CT the previous
+  one left: ``inpaint`` (classic, HR-LDM) or, for engines that edit through the label map (NodMAISI), an ROI
+  ``edit`` of the label map with the nodule painted in (one small box each, however far apart the nodules are).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def nodule_ids(rows: list[dict], grid: Volume, library: Optional[ShapeLibrary]) 
 
 
 def painted_labelmap(labelmap: Volume, ids: Volume) -> Volume:
-    """The label map with every nodule of ``ids`` as label 23."""
+    """The label map with every nodule of ``ids`` (any mask: non-zero voxels) as label 23."""
     labels = np.array(labelmap.array, copy=True)
     labels[np.asarray(ids.array) > 0] = NODULE
     return labelmap.with_array(labels)
@@ -54,26 +55,28 @@ class EngineOptions:
 def insert_all(engine: Engine, options: EngineOptions, ct: Volume, labelmap: Optional[Volume], ids: Volume,
                rows: list[dict], progress: Optional[ProgressFn] = None,
                cancel: Optional[CancelToken] = None) -> SynthesisResult:
-    """The CT with every nodule of ``ids`` inserted (see the module docstring); ``info['nodules']`` times each."""
+    """The CT with every nodule of ``ids`` inserted, one engine call per nodule on the CT the previous call left
+    (see the module docstring)."""
     report = progress or no_progress
     start = time.perf_counter()
-    if "inpaint" not in ENGINE_OPERATIONS.get(options.name, ("inpaint",)):
-        edited = painted_labelmap(labelmap, ids)
-        request = EditRequest(ct, labelmap, edited, seed=int(rows[0]["seed"]), margin_mm=options.margin_mm,
-                              **({"steps": options.steps} if options.steps else {}))
-        result = engine.edit(request, progress=progress, cancel=cancel)
-        result.seconds = time.perf_counter() - start
-        return result
-    lung = resolve_lung(ct, labelmap)[0]
-    current, result = ct, None
+    inpaints = "inpaint" in ENGINE_OPERATIONS.get(options.name, ("inpaint",))
+    lung = resolve_lung(ct, labelmap)[0] if inpaints else None
+    current, current_map, result = ct, labelmap, None
     labels = np.asarray(ids.array)
     for number, row in enumerate(rows):
         check_cancel(cancel)
         report(number / len(rows), f"nodule {row['nodule_id']} of {len(rows)}")
         mask = ct.with_array((labels == int(row["nodule_id"])).astype(np.uint8))
-        request = InpaintRequest(current, mask, subtype=row["subtype"], lung_mask=lung, sampler=options.sampler,
-                                 seed=int(row["seed"]), steps=options.steps or DEFAULT_INPAINT_STEPS[options.sampler])
-        result = engine.inpaint(request, cancel=cancel)
+        if inpaints:
+            request = InpaintRequest(current, mask, subtype=row["subtype"], lung_mask=lung, sampler=options.sampler,
+                                     seed=int(row["seed"]), steps=options.steps or DEFAULT_INPAINT_STEPS[options.sampler])
+            result = engine.inpaint(request, cancel=cancel)
+        else:
+            edited = painted_labelmap(current_map, mask)
+            result = engine.edit(EditRequest(current, current_map, edited, seed=int(row["seed"]),
+                                             margin_mm=options.margin_mm,
+                                             **({"steps": options.steps} if options.steps else {})), cancel=cancel)
+            current_map = edited
         current = result.ct
     result.seconds = time.perf_counter() - start
     return result

@@ -26,6 +26,7 @@ import numpy as np
 from ..atomic import write_csv_atomic, write_text_atomic
 from ..batch.manifest import Job
 from ..batch.plan import write_manifest
+from ..engines.registry import ENGINE_OPERATIONS
 from ..errors import InputError
 from ..histogram_library import DEFAULT_HISTOGRAM_SOURCE
 from ..place import resolve_lung
@@ -204,8 +205,13 @@ def cohort_rows(spec: CohortSpec, cases: list[Case], folder: Path) -> list[dict]
     return rows
 
 
+def case_op(spec: CohortSpec) -> str:
+    """``cohort_case`` (the engine inserts nodules, or the sources are label maps only), else ``cohort_edit``."""
+    return "cohort_case" if spec.labelmap_only or "inpaint" in ENGINE_OPERATIONS[spec.engine] else "cohort_edit"
+
+
 def case_jobs(spec: CohortSpec, cases: list[Case], folder: Path) -> list[Job]:
-    """One ``cohort_case`` job per case (plus its ``twin`` for label-map-only sources)."""
+    """One ``cohort_case`` (``cohort_edit``) job per case, plus its ``twin`` for label-map-only sources."""
     jobs = []
     table = folder / PLAN_FILES[0]
     for case in cases:
@@ -220,7 +226,7 @@ def case_jobs(spec: CohortSpec, cases: list[Case], folder: Path) -> list[Job]:
             outputs["ct"] = out / "ct.nii.gz"
             params.update(engine=spec.engine, **spec.engine_params)
         seed = case.nodules[0].seed
-        jobs.append(Job(f"cohort-{case.case_id}", "cohort_case", inputs, params, seed, outputs, 0, folder))
+        jobs.append(Job(f"cohort-{case.case_id}", case_op(spec), inputs, params, seed, outputs, 0, folder))
         if spec.labelmap_only:
             twin_params = {"engine": spec.engine, **{k: v for k, v in spec.engine_params.items() if k == "weights"}}
             jobs.append(Job(f"twin-{case.case_id}", "twin", {"labelmap": outputs["labelmap"]}, twin_params, seed,
