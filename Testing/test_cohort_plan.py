@@ -74,12 +74,14 @@ def test_an_unmeetable_spec_is_refused_naming_the_constraint_and_nothing_is_writ
 
 def test_label_map_only_sources_are_planned_into_label_23_for_twins(sources, tmp_path):
     out = tmp_path / "plan"
+    (sources / "stats.json").write_text("{}")
     spec = write_spec(sources, sources={"labelmap": "maps/*.nii.gz"}, engine="nodmaisi",
-                      counts={"solid": {"6-10": 2}, "ground-glass": {"8-12": 2}})
+                      counts={"solid": {"6-10": 2}, "ground-glass": {"8-12": 2}}, qc_stats="stats.json", max_tries=3)
     assert plan(spec, out) == 0
     rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     twins = [r for r in rows if r["op"] == "twin"]
-    assert len(twins) == len(rows) // 2 and all(r["params"]["engine"] == "nodmaisi" for r in twins)
+    assert len(twins) == len(rows) // 2 and all(r["params"] == {"engine": "nodmaisi", "max_tries": 3} for r in twins)
+    assert all(Path(out / r["inputs"]["qc_stats"]).resolve() == (sources / "stats.json").resolve() for r in twins)
     assert all(t["inputs"]["labelmap"] == c["outputs"]["labelmap"] for c, t in zip(rows[::2], twins))
     run_cases(out / "manifest.jsonl")
     records = measured(out, SPEC["pleura_clearance_mm"])

@@ -228,8 +228,10 @@ def case_jobs(spec: CohortSpec, cases: list[Case], folder: Path) -> list[Job]:
         seed = case.nodules[0].seed
         jobs.append(Job(f"cohort-{case.case_id}", case_op(spec), inputs, params, seed, outputs, 0, folder))
         if spec.labelmap_only:
-            twin_params = {"engine": spec.engine, **{k: v for k, v in spec.engine_params.items() if k == "weights"}}
-            jobs.append(Job(f"twin-{case.case_id}", "twin", {"labelmap": outputs["labelmap"]}, twin_params, seed,
+            twin_params = {"engine": spec.engine, **{k: v for k, v in spec.engine_params.items() if k == "weights"},
+                           **({"max_tries": spec.max_tries} if spec.max_tries else {})}
+            twin_inputs = {"labelmap": outputs["labelmap"], **({"qc_stats": spec.qc_stats} if spec.qc_stats else {})}
+            jobs.append(Job(f"twin-{case.case_id}", "twin", twin_inputs, twin_params, seed,
                             {"ct": out / "ct.nii.gz"}, 0, folder))
     return jobs
 

@@ -18,7 +18,9 @@
   inherits its shape's malignancy as ``label`` and patient as ``donor_patient_id``), ``"procedural"`` or the
   path of a shape library .npz (entries may carry ``subtype``, ``malignancy``, ``patient_id``); ``engine_params`` (the
   op's engine options: ``weights``, ``sampler``, ``steps``, ``margin_mm``), ``licences``
-  (``{"ct": "...", "labelmap": "..."}``, carried into exports), ``seed`` (default 0).
+  (``{"ct": "...", "labelmap": "..."}``, carried into exports), ``seed`` (default 0); for label-map-only
+  sources ``qc_stats`` (``nodsynth qc stats``' file: each twin is checked and regenerated while it fails) and
+  ``max_tries``.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from .lidc_shapes import lidc_shapes_path
 from .nodule import PROCEDURAL
 
 KEYS = ("sources", "engine", "counts", "subpleural_fraction", "nodules_per_ct", "clearance_mm",
-        "pleura_clearance_mm", "seed", "shapes", "engine_params", "licences")
+        "pleura_clearance_mm", "seed", "shapes", "engine_params", "licences", "qc_stats", "max_tries")
 SOURCE_KINDS = ("ct", "labelmap")
 ENGINE_PARAMS = ("weights", "sampler", "steps", "margin_mm")
 LIDC = "lidc"
@@ -76,6 +78,8 @@ class CohortSpec:
     shapes: Optional[Path] = None
     engine_params: dict[str, Any] = field(default_factory=dict)
     licences: dict[str, str] = field(default_factory=dict)
+    qc_stats: Optional[Path] = None
+    max_tries: Optional[int] = None
 
     @property
     def total(self) -> int:
@@ -183,6 +187,11 @@ def read_spec(path: str | os.PathLike) -> CohortSpec:
     shapes = spec.get("shapes", LIDC)
     if not isinstance(shapes, str) or not shapes:
         raise InputError(f"spec 'shapes' must be {LIDC!r}, {PROCEDURAL!r} or the path of a shape library (.npz)")
+    qc_stats, max_tries = spec.get("qc_stats"), spec.get("max_tries")
+    if qc_stats is not None and (not isinstance(qc_stats, str) or not labelmap_only):
+        raise InputError("spec 'qc_stats' is the path of a nodsynth qc stats file, for label-map-only sources (twins)")
+    if max_tries is not None and (isinstance(max_tries, bool) or not isinstance(max_tries, int) or max_tries < 1):
+        raise InputError(f"spec 'max_tries' must be a whole number >= 1, got {max_tries!r}")
     return CohortSpec(
         path=path, sources=sources,
         engine=_engine(spec.get("engine", "nodmaisi" if labelmap_only else "classic"), labelmap_only,
@@ -192,4 +201,5 @@ def read_spec(path: str | os.PathLike) -> CohortSpec:
         per_ct=_per_ct(spec.get("nodules_per_ct", [1, 1])),
         clearance_mm=_number(spec, "clearance_mm", 5.0), pleura_clearance_mm=_number(spec, "pleura_clearance_mm", 3.0),
         seed=seed, shapes=_shapes(shapes, path.parent),
-        engine_params=engine_params, licences=licences)
+        engine_params=engine_params, licences=licences,
+        qc_stats=None if qc_stats is None else path_in_folder(path.parent, qc_stats), max_tries=max_tries)
