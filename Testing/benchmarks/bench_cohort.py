@@ -37,12 +37,14 @@ DLCS_COUNTS = {"solid": {"6-10": 4}, "part-solid": {"10-20": 3}, "ground-glass":
 RULES = {"subpleural_fraction": 0.3, "nodules_per_ct": [1, 3], "clearance_mm": 5, "pleura_clearance_mm": 3, "seed": 0}
 
 
-CHILD = """import resource, sys
+CHILD = """import sys
 from nodsynth.cli.main import build_parser, main
 rc = main(sys.argv[1:]) if len(sys.argv) > 1 else build_parser() and 0
-print("MAXRSS_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")))
 sys.exit(rc)
 """
+"""VmHWM, the peak resident memory of this process image (getrusage's ru_maxrss would include the parent's, which
+a child inherits across fork and exec)."""
 
 
 def child_rss(*argv: str) -> tuple[float, float]:
@@ -53,7 +55,7 @@ def child_rss(*argv: str) -> tuple[float, float]:
     if done.returncode:
         raise RuntimeError(f"nodsynth {' '.join(argv)} failed: {done.stderr.strip()}")
     seconds = time.perf_counter() - start
-    kib = next(int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("MAXRSS_KIB"))
+    kib = next(int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("VmHWM"))
     return seconds, kib / 1024.0
 
 
