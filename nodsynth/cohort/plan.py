@@ -29,6 +29,7 @@ from ..batch.plan import write_manifest
 from ..engines.registry import ENGINE_OPERATIONS
 from ..errors import InputError
 from ..histogram_library import DEFAULT_HISTOGRAM_SOURCE
+from ..labelmap import load_labelmap
 from ..place import resolve_lung
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..shapes import ShapeLibrary, bounding_diameter_mm
@@ -128,7 +129,7 @@ def deal_cases(spec: CohortSpec, nodules: list[Planned], rng: np.random.Generato
 
 def source_lung(source: Source) -> tuple[Volume, SourceLung]:
     """The source's grid and its lung (the label map when given, else a CT threshold)."""
-    labelmap = read_volume(source.labelmap) if source.labelmap else None
+    labelmap = load_labelmap(source.labelmap) if source.labelmap else None
     ct = read_volume(source.ct) if labelmap is None else None
     lung, existing = resolve_lung(ct, labelmap)
     grid = labelmap if labelmap is not None else ct
