@@ -22,8 +22,9 @@ overshoot the target, then a whole-grid nearest-lobe refill.
 
 ``method="paper"`` is the NodMAISI paper's Algorithm 1 rule: erode the nodule (shrink) or dilate it into
 the lung lobes (grow) one 6-connected step at a time and keep the mask whose volume is *closest* to the
-target (the first of equally close ones), so the achieved volume moves in whole shells (one voxel
-layer) rather than exactly; removed voxels take the nearest lobe as in the default method.
+target (the first of equally close ones), at most N = 50 steps as the algorithm states, so the achieved
+volume moves in whole shells (one voxel layer) rather than exactly; removed voxels take the nearest lobe as
+in the default method.
 """
 from __future__ import annotations
 
@@ -455,14 +456,18 @@ def erosion_refill(labels: np.ndarray, removed: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- paper method (Algorithm 1, closest mask)
+PAPER_MAX_ITERATIONS = 50
+"""Algorithm 1 of the NodMAISI paper stops after N = 50 erosion (dilation) steps."""
+
+
 def closest_iterate(nodule: np.ndarray, allowed: np.ndarray, target: int, grow: bool) -> np.ndarray:
     """The erosion (or dilation within ``allowed``) iterate of ``nodule`` whose voxel count is closest to ``target``.
 
-    Iterates until a step changes nothing, empties the mask or passes the target; the first of
-    equally close iterates wins.
+    Iterates until a step changes nothing, empties the mask, passes the target or :data:`PAPER_MAX_ITERATIONS`
+    steps were taken; the first of equally close iterates wins.
     """
     best, best_gap, current = nodule, abs(int(nodule.sum()) - target), nodule
-    while True:
+    for _ in range(PAPER_MAX_ITERATIONS):
         if grow:
             step = ndi.binary_dilation(current, SIX_CONNECTED) & allowed
         else:
@@ -475,6 +480,7 @@ def closest_iterate(nodule: np.ndarray, allowed: np.ndarray, target: int, grow: 
         current = step
         if (count > target) if grow else (count < target):
             return best
+    return best
 
 
 def paper_keep(labels: np.ndarray, coords_kji: np.ndarray, percent: float, spacing_kji: np.ndarray) -> np.ndarray:

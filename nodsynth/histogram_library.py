@@ -38,11 +38,12 @@ NEIGHBOURS = 8
 HISTOGRAM_SOURCES = ("library", "preset")
 DEFAULT_HISTOGRAM_SOURCE = "library"
 """HR-LDM's default target: a real nodule's histogram; ``preset`` is the subtype mean."""
-LIDC_LICENCE = ("Derived from LIDC-IDRI (The Cancer Imaging Archive), licensed CC BY 3.0: Armato SG III, McLennan G, "
-                "Bidaut L, et al. The Lung Image Database Consortium (LIDC) and Image Database Resource Initiative "
-                "(IDRI): a completed reference database of lung nodules on CT scans. Med Phys 2011;38(2):915-931. "
-                "Data: doi:10.7937/K9/TCIA.2015.LO9QL9SX. Histograms of the CT inside the expert nodule masks of "
-                "the ct-slicing crops; no image data.")
+LIDC_ATTRIBUTION = ("Derived from LIDC-IDRI (The Cancer Imaging Archive), licensed CC BY 3.0: Armato SG III, "
+                    "McLennan G, Bidaut L, et al. The Lung Image Database Consortium (LIDC) and Image Database Resource "
+                    "Initiative (IDRI): a completed reference database of lung nodules on CT scans. Med Phys "
+                    "2011;38(2):915-931. Data: doi:10.7937/K9/TCIA.2015.LO9QL9SX.")
+LIDC_LICENCE = (LIDC_ATTRIBUTION + " Histograms of the CT inside the expert nodule masks of the ct-slicing crops; "
+                "no image data.")
 
 
 def library_entry(nodule: LabelledNodule) -> dict:

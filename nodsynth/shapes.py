@@ -230,8 +230,9 @@ class ShapeLibrary:
         index = int(np.random.default_rng(seed).integers(len(self)))
         return self.shapes[index], self.entries[index]
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write ``path`` (.npz) and its JSON index ``path.with_suffix('.json')`` atomically."""
+    def save(self, path: str | os.PathLike, **index_fields) -> Path:
+        """Write ``path`` (.npz) and its JSON index ``path.with_suffix('.json')`` (with ``index_fields``, e.g. a
+        licence) atomically."""
         path = Path(path)
         if path.suffix != ".npz":
             raise InputError(f"a shape library file must end in .npz, got {path.name}")
@@ -240,7 +241,7 @@ class ShapeLibrary:
                 np.savez_compressed(handle, shapes=self.shapes)
         index = {"format": "nodsynth-shapes-1", "shape_size": int(self.shapes.shape[1]),
                  "convention": "unit bounding sphere, world-aligned LPS axes, occupancy 0..255",
-                 "shapes": self.entries}
+                 **index_fields, "shapes": self.entries}
         write_text_atomic(path.with_suffix(".json"), json.dumps(index, indent=1))
         return path
 
