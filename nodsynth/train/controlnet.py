@@ -39,6 +39,8 @@ from ..errors import InputError
 from ..labels import NODULE
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..volume import Volume, read_volume, require_same_grid
+from .distributed import DataParallel, data_parallel
+from .keyed import draw_seed, seeded_init
 
 CHECKPOINT_NAME = "controlnet.pt"
 DEFAULT_LR = 1e-5
@@ -170,12 +172,13 @@ def draw_noise(scheduler, latent, seed: int, schedule_numel: Optional[int] = Non
 
 
 def accumulate_gradients(nets, controlnet, examples: Sequence[TrainingExample], draws: Sequence[NoiseDraw],
-                         micro_batch: int = DEFAULT_MICRO_BATCH, scaler=None) -> float:
-    """Backpropagate the batch-mean weighted L1 loss of ``examples`` in micro-batches; returns that loss.
+                         micro_batch: int = DEFAULT_MICRO_BATCH, scaler=None, batch_size: Optional[int] = None) -> float:
+    """Backpropagate the batch-mean weighted L1 loss of ``examples`` in micro-batches; returns their share of it.
 
-    Each micro-batch's loss is scaled by its share of the batch, so the accumulated gradient equals
-    the gradient of the whole batch in one pass (examples of one batch share a size). ``scaler``: a
-    ``GradScaler`` (CUDA float16) or None.
+    Each micro-batch's loss is scaled by its share of the batch of ``batch_size`` examples (default:
+    ``examples`` are the whole batch; under data parallelism they are this rank's part of it), so the
+    accumulated gradient, summed over ranks, equals the gradient of the whole batch in one pass
+    (examples of one batch share a size). ``scaler``: a ``GradScaler`` (CUDA float16) or None.
     """
     import torch
 
@@ -184,9 +187,9 @@ def accumulate_gradients(nets, controlnet, examples: Sequence[TrainingExample], 
     from ..engines.nodmaisi.sampling import make_scheduler
 
     scheduler = make_scheduler(nets.config)
-    total, count = 0.0, len(examples)
-    for first in range(0, count, max(int(micro_batch), 1)):
-        part = list(range(first, min(first + int(micro_batch), count)))
+    total, count = 0.0, int(batch_size or len(examples))
+    for first in range(0, len(examples), max(int(micro_batch), 1)):
+        part = list(range(first, min(first + int(micro_batch), len(examples))))
         latent = torch.cat([examples[i].latent for i in part])
         noise = torch.cat([draws[i].noise for i in part])
         timesteps = torch.cat([draws[i].timesteps for i in part])
@@ -206,8 +209,12 @@ def accumulate_gradients(nets, controlnet, examples: Sequence[TrainingExample], 
     return total
 
 
-def frozen_networks(config, weights_dir, device):
-    """The frozen autoencoder and U-Net, and the ControlNet to train (a given one, else a copy of the U-Net)."""
+def frozen_networks(config, weights_dir, device, seed: int = 0):
+    """The frozen autoencoder and U-Net, and the ControlNet to train (a given one, else a copy of the U-Net).
+
+    The ControlNet's own layers (``controlnet_cond_embedding.*``, its output convolutions: those not
+    copied from the U-Net) are initialised from ``seed``.
+    """
     from ..engines.maisi import MaisiNetworks, load_autoencoder, load_config, load_diffusion_unet
     from ..engines.maisi.checkpoints import controlnet_from_unet, load_controlnet
     from ..weights import find_weights
@@ -220,7 +227,8 @@ def frozen_networks(config, weights_dir, device):
     for module in (autoencoder, unet):
         module.eval().requires_grad_(False)
     start = files.get("controlnet")
-    controlnet = load_controlnet(start, unet, cfg, device) if start else controlnet_from_unet(unet, cfg, device)
+    with seeded_init(seed):
+        controlnet = load_controlnet(start, unet, cfg, device) if start else controlnet_from_unet(unet, cfg, device)
     return MaisiNetworks(autoencoder, unet, controlnet, cfg, next(unet.parameters()).device, scale_factor), start
 
 
@@ -230,8 +238,12 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
                      seed: int = 0, fixed_batch: bool = False, resume: bool = False, save_every: int = 100,
                      patch_voxels: Optional[int] = None, batch_size: int = DEFAULT_BATCH_SIZE,
                      micro_batch: int = DEFAULT_MICRO_BATCH, schedule_steps: Optional[int] = None,
-                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> TrainingOutcome:
+                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                     parallel: DataParallel = DataParallel()) -> TrainingOutcome:
     """Train until ``steps`` total optimizer steps (counting resumed ones); write ``out_dir/controlnet.pt`` atomically.
+
+    Example ``i`` of a step's batch trains with noise and a timestep drawn from ``(seed, step, i)``;
+    ``parallel`` (see :mod:`nodsynth.train.distributed`) gives this process its share of the batch.
 
     ``fixed_batch`` reuses the first step's noise and timesteps every step (an over-fitting check).
     ``weights_dir`` holds the frozen ``autoencoder`` and ``diffusion_unet`` (and optionally a ControlNet
@@ -249,6 +261,7 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     if steps < 1 or lr <= 0 or tumor_weight <= 0 or batch_size < 1 or micro_batch < 1:
         raise InputError(f"steps, lr, tumor weight, batch size and micro-batch must be positive, got {steps}, {lr}, "
                          f"{tumor_weight}, {batch_size}, {micro_batch}")
+    positions = parallel.local_positions(batch_size)
     horizon = int(schedule_steps or steps)
     if horizon < steps:
         raise InputError(f"schedule_steps ({horizon}) must be at least steps ({steps})")
@@ -266,7 +279,7 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     if resume and not checkpoint_path.is_file():
         raise InputError(f"--resume: no checkpoint to resume from at {checkpoint_path}")
     began = time.perf_counter()
-    nets, started_from = frozen_networks(config, weights_dir, device)
+    nets, started_from = frozen_networks(config, weights_dir, device, seed)
     examples = training_examples(nets, pairs, tumor_weight)
     controlnet = nets.controlnet.train()
     optimizer = torch.optim.AdamW(controlnet.parameters(), lr=lr)
@@ -286,18 +299,22 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     learning_rates: list[float] = []
 
     def save(step: int, loss: float) -> None:
-        save_controlnet(controlnet, checkpoint_path, step=step, loss=loss, lr=lr, config=nets.config.get("name"),
-                        optimizer_state_dict=optimizer.state_dict(), lr_scheduler_state_dict=lr_schedule.state_dict())
+        if parallel.is_main:
+            save_controlnet(controlnet, checkpoint_path, step=step, loss=loss, lr=lr, config=nets.config.get("name"),
+                            optimizer_state_dict=optimizer.state_dict(), lr_scheduler_state_dict=lr_schedule.state_dict(),
+                            world_size=parallel.world_size)
+        parallel.barrier()
 
     for step in range(start_step, int(steps)):
         check_cancel(cancel)
-        chosen = [(step * batch_size + i) % len(examples) for i in range(batch_size)]
-        draws = [draw_noise(scheduler, examples[e].latent,
-                            seed + i if fixed_batch else seed * 1_000_003 + step * batch_size + i, whole_numel[e])
-                 for i, e in enumerate(chosen)]
+        chosen = [(step * batch_size + i) % len(examples) for i in positions]
+        draws = [draw_noise(scheduler, examples[e].latent, draw_seed(seed, 0 if fixed_batch else step, i), whole_numel[e])
+                 for i, e in zip(positions, chosen)]
         optimizer.zero_grad(set_to_none=True)
         learning_rates.append(float(optimizer.param_groups[0]["lr"]))
-        losses.append(accumulate_gradients(nets, controlnet, [examples[e] for e in chosen], draws, micro_batch, scaler))
+        local = accumulate_gradients(nets, controlnet, [examples[e] for e in chosen], draws, micro_batch, scaler, batch_size)
+        parallel.sum_gradients(controlnet.parameters())
+        losses.append(parallel.sum(local))
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
@@ -316,7 +333,8 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
                             "examples": len(examples), "latent_shapes": [list(e.latent.shape) for e in examples],
                             "optimizer": type(optimizer).__name__, "batch_size": batch_size, "micro_batch": micro_batch,
                             "lr_poly_power": LR_POLY_POWER, "schedule_steps": horizon,
-                            "learning_rates": learning_rates, "schedule_latent_voxels": whole_numel[0]})
+                            "learning_rates": learning_rates, "schedule_latent_voxels": whole_numel[0],
+                            "world_size": parallel.world_size})
 
 
 # ------------------------------------------------------------------ command line
@@ -335,7 +353,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="step at which the polynomial learning-rate decay reaches 0 (default: --steps)")
     parser.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"AdamW learning rate (default {DEFAULT_LR})")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"examples per optimizer step (default {DEFAULT_BATCH_SIZE}, the paper's), by gradient accumulation")
+                        help=f"examples per optimizer step over all processes (the global batch under torchrun; default "
+                             f"{DEFAULT_BATCH_SIZE}, the paper's), by gradient accumulation")
     parser.add_argument("--micro-batch", type=int, default=DEFAULT_MICRO_BATCH,
                         help=f"examples per forward pass (default {DEFAULT_MICRO_BATCH}: one whole CT at a time)")
     parser.add_argument("--tumor-weight", type=float, default=DEFAULT_TUMOR_WEIGHT,
@@ -376,13 +395,22 @@ def _load_pairs(args: argparse.Namespace) -> list[tuple[Volume, Volume]]:
     return pairs
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> int:
+    """``nodsynth train controlnet``: train (or resume) into ``--out``; under ``torchrun`` this process's share."""
     from ..cli.common import progress_bar
 
-    outcome = train_controlnet(_load_pairs(args), args.out, args.steps, args.config, args.weights, args.device,
-                               args.lr, args.tumor_weight, args.seed, args.fixed_batch, args.resume,
-                               args.save_every, args.patch, batch_size=args.batch_size, micro_batch=args.micro_batch,
-                               schedule_steps=args.schedule_steps, progress=progress_bar("train controlnet"))
+    parallel, device = data_parallel(args.device)
+    try:
+        outcome = train_controlnet(_load_pairs(args), args.out, args.steps, args.config, args.weights, device,
+                                   args.lr, args.tumor_weight, args.seed, args.fixed_batch, args.resume,
+                                   args.save_every, args.patch, batch_size=args.batch_size, micro_batch=args.micro_batch,
+                                   schedule_steps=args.schedule_steps,
+                                   progress=(progress or progress_bar("train controlnet")) if parallel.is_main else None,
+                                   cancel=cancel, parallel=parallel)
+    finally:
+        parallel.close()
+    if not parallel.is_main:
+        return 0
     first = f"{outcome.losses[0]:.4f}" if outcome.losses else "-"
     last = f"{outcome.losses[-1]:.4f}" if outcome.losses else "-"
     print(f"trained steps {outcome.start_step}..{outcome.step} in {outcome.seconds:.1f} s; loss {first} -> {last}; "
