@@ -231,22 +231,29 @@ class HRLDMTrainer:
         return {"loss": noise_loss + self.lambda_hist * hist_loss, "noise": noise_loss, "hist": hist_loss}
 
     def step(self, batch: dict[str, torch.Tensor], timesteps: torch.Tensor, noise: torch.Tensor,
-             global_batch: Optional[int] = None) -> dict[str, float]:
+             global_batch: Optional[int] = None, micro_batch: Optional[int] = None) -> dict[str, float]:
         """One optimizer step on ``batch`` (this rank's part of a batch of ``global_batch`` examples).
 
+        Gradients are accumulated over passes of ``micro_batch`` examples (default: one pass).
         Returns the global batch's losses (summed over the ranks).
         """
         local = int(batch["latent"].shape[0])
+        size, count = int(micro_batch or local), int(global_batch or local)
         region_total = self.parallel.sum(float(batch["region_latent"].sum()) * int(noise.shape[1]), self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        parts = self.losses(batch, timesteps, noise, region_total, local / int(global_batch or local))
-        self.grad_scaler.scale(parts["loss"]).backward()
+        totals: dict[str, float] = {}
+        for first in range(0, local, size):
+            part = slice(first, min(first + size, local))
+            parts = self.losses({k: v[part] for k, v in batch.items()}, timesteps[part], noise[part], region_total,
+                                (part.stop - part.start) / count)
+            self.grad_scaler.scale(parts["loss"]).backward()
+            totals = {k: totals.get(k, 0.0) + float(v.detach()) for k, v in parts.items()}
         self.parallel.sum_gradients(self.network.parameters())
         self.grad_scaler.step(self.optimizer)
         self.grad_scaler.update()
         self.lr_schedule.step()
         self.step_count += 1
-        return {k: self.parallel.sum(float(v.detach()), self.device) for k, v in parts.items()}
+        return {k: self.parallel.sum(v, self.device) for k, v in totals.items()}
 
     def training_state(self) -> dict:
         """Optimizer, learning-rate schedule and scaler state for a resumable checkpoint."""
@@ -279,6 +286,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=1000, help="optimizer steps in total (default 1000)")
     parser.add_argument("--batch-size", type=int, default=2,
                         help="examples per optimizer step over all processes (the global batch under torchrun; default 2)")
+    parser.add_argument("--micro-batch", type=int,
+                        help="examples per forward pass, gradients accumulated (default: a process's whole share of the batch)")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default: the configuration's, 1e-5)")
     parser.add_argument("--lambda-hist", type=float, help="weight of the histogram JSD loss (default 10; 0 = ablation)")
     parser.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
@@ -349,8 +358,8 @@ def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[st
     report = progress or no_progress
     device = resolve_device(device)
     out = Path(args.out)
-    if args.batch_size < 1 or args.save_every < 1:
-        raise InputError("--batch-size and --save-every must be >= 1")
+    if args.batch_size < 1 or args.save_every < 1 or (args.micro_batch is not None and args.micro_batch < 1):
+        raise InputError("--batch-size, --micro-batch and --save-every must be >= 1")
     positions = parallel.local_positions(args.batch_size)
     checkpoint = None
     if args.resume:
@@ -388,7 +397,7 @@ def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[st
         chosen = step_examples(args.seed, step, len(samples), positions)
         draws = [example_draw(args.seed, step, i, samples[e].latent.shape, num_timesteps) for i, e in zip(positions, chosen)]
         parts = trainer.step(collate([samples[e] for e in chosen], device), torch.cat([t for t, _ in draws]).to(device),
-                             torch.cat([n for _, n in draws]).to(device), args.batch_size)
+                             torch.cat([n for _, n in draws]).to(device), args.batch_size, args.micro_batch)
         log.append({"step": trainer.step_count, **{k: f"{v:.6g}" for k, v in parts.items()}})
         report(trainer.step_count / args.steps, f"step {trainer.step_count}: loss {parts['loss']:.4f}")
         if trainer.step_count % args.save_every == 0:
