@@ -25,12 +25,21 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="module")
 def frozen(tmp_path_factory):
-    return tiny_weights_folder(tmp_path_factory.mktemp("frozen"), with_controlnet=False)
+    """The tiny frozen networks, and a 64-voxel crop of the demo patient around its nodule (CT, label map)."""
+    from nodsynth.phantom import make_demo_patient
+    from nodsynth.volume import write_volume
+
+    folder = tiny_weights_folder(tmp_path_factory.mktemp("frozen"), with_controlnet=False)
+    patient = make_demo_patient()
+    ct, labels = controlnet.nodule_patch(patient.ct, patient.labelmap, 64, 32)
+    write_volume(ct, folder / "demo_ct.nii.gz")
+    write_volume(labels, folder / "demo_labels.nii.gz")
+    return folder
 
 
 def _controlnet_options(frozen: Path, out: Path, *more: str) -> list[str]:
-    return ["--demo", "--patch", "32", "--config", "maisi_tiny", "--weights", str(frozen), "--device", "cpu",
-            "--lr", "1e-3", "--out", str(out), *more]
+    return ["--pair", str(frozen / "demo_ct.nii.gz"), str(frozen / "demo_labels.nii.gz"), "--patch", "32",
+            "--config", "maisi_tiny", "--weights", str(frozen), "--device", "cpu", "--lr", "1e-3", "--out", str(out), *more]
 
 
 def _hrldm_options(manifest: Path, out: Path, *more: str) -> list[str]:
