@@ -64,7 +64,7 @@ def test_train_verb_errors_are_clear(tmp_path, capsys):
     assert main(["train", "controlnet", "--out", str(tmp_path), "--resume", "--demo", "--weights", str(tmp_path)]) == 2
     assert "no checkpoint to resume from" in capsys.readouterr().err
     assert main(["train", "controlnet", "--out", str(tmp_path)]) == 2
-    assert "--pair CT LABELMAP, --manifest FILE or --demo" in capsys.readouterr().err
+    assert "--pair CT LABELMAP, --manifest FILE, --embeddings FILE... or --demo" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- issue 15: the published training recipe

@@ -150,6 +150,27 @@ def training_examples(nets, pairs: Sequence[tuple[Volume, Volume]], tumor_weight
     return examples
 
 
+def embedding_examples(nets, paths: Sequence[Path], autoencoder_sha256: str, tumor_weight: float) -> list[TrainingExample]:
+    """Training examples from ``nodsynth encode`` files (made by this autoencoder, with label maps)."""
+    from ..engines.nodmaisi.conditioning import label_bitplanes, spacing_tensor
+    from .encode import read_embedding
+
+    examples = []
+    for path in paths:
+        saved = read_embedding(path)
+        if saved["vae_sha256"] != autoencoder_sha256:
+            raise InputError(f"{path} was encoded by another autoencoder (SHA-256 {saved['vae_sha256'][:12]}...) than "
+                             f"the frozen one training uses ({autoencoder_sha256[:12]}...); encode again with it")
+        if saved.get("labels") is None:
+            raise InputError(f"{path} has no label map; encode it with --labelmaps")
+        labels = saved["labels"].numpy()
+        latent = saved["latent"].float().to(nets.device) * nets.scale_factor
+        examples.append(TrainingExample(latent, label_bitplanes(labels, nets.device),
+                                        spacing_tensor(saved["spacing_xyz_mm"], nets.device),
+                                        latent_loss_weights(labels, latent.shape, tumor_weight).to(nets.device)))
+    return examples
+
+
 def draw_noise(scheduler, latent, seed: int, schedule_numel: Optional[int] = None) -> NoiseDraw:
     """Noise and a timestep for one example, from ``seed`` (repeatable, so a resumed run continues the same way).
 
@@ -239,11 +260,12 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
                      patch_voxels: Optional[int] = None, batch_size: int = DEFAULT_BATCH_SIZE,
                      micro_batch: int = DEFAULT_MICRO_BATCH, schedule_steps: Optional[int] = None,
                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
-                     parallel: DataParallel = DataParallel()) -> TrainingOutcome:
+                     parallel: DataParallel = DataParallel(), embeddings: Sequence[Path] = ()) -> TrainingOutcome:
     """Train until ``steps`` total optimizer steps (counting resumed ones); write ``out_dir/controlnet.pt`` atomically.
 
     Example ``i`` of a step's batch trains with noise and a timestep drawn from ``(seed, step, i)``;
     ``parallel`` (see :mod:`nodsynth.train.distributed`) gives this process its share of the batch.
+    ``embeddings``: files of ``nodsynth encode`` (whole CTs, already encoded), trained on after ``pairs``.
 
     ``fixed_batch`` reuses the first step's noise and timesteps every step (an over-fitting check).
     ``weights_dir`` holds the frozen ``autoencoder`` and ``diffusion_unet`` (and optionally a ControlNet
@@ -256,8 +278,10 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     from ..engines.maisi.checkpoints import load_state_strict, read_checkpoint, save_controlnet
     from ..engines.nodmaisi.sampling import make_scheduler
 
-    if not pairs:
-        raise InputError("no training pairs (CT + label map) given")
+    if not pairs and not embeddings:
+        raise InputError("no training pairs (CT + label map) or embeddings given")
+    if embeddings and patch_voxels:
+        raise InputError("--patch crops CTs; embeddings are whole encoded CTs: give one or the other")
     if steps < 1 or lr <= 0 or tumor_weight <= 0 or batch_size < 1 or micro_batch < 1:
         raise InputError(f"steps, lr, tumor weight, batch size and micro-batch must be positive, got {steps}, {lr}, "
                          f"{tumor_weight}, {batch_size}, {micro_batch}")
@@ -281,6 +305,12 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     began = time.perf_counter()
     nets, started_from = frozen_networks(config, weights_dir, device, seed)
     examples = training_examples(nets, pairs, tumor_weight)
+    if embeddings:
+        from ..weights import find_weights, sha256_of
+
+        autoencoder = find_weights("nodmaisi", weights_dir, required_roles=("autoencoder",), allow_fallback=True)["autoencoder"]
+        examples += embedding_examples(nets, embeddings, sha256_of(Path(autoencoder)), tumor_weight)
+        whole_numel += [int(np.prod(e.latent.shape[2:])) for e in examples[len(pairs):]]
     controlnet = nets.controlnet.train()
     optimizer = torch.optim.AdamW(controlnet.parameters(), lr=lr)
     lr_schedule = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=horizon, power=LR_POLY_POWER)
@@ -344,6 +374,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="a CT and its MAISI label map (nodule = 23); repeat for more")
     data.add_argument("--manifest", help="CSV (columns ct,labelmap) or JSON list of {ct, labelmap}; paths relative to it")
     data.add_argument("--demo", action="store_true", help="train on the embedded demo patient (smoke runs)")
+    data.add_argument("--embeddings", nargs="+", default=[], metavar="FILE",
+                      help="whole CTs already encoded by nodsynth encode --labelmaps (<stem>_emb.pt)")
     parser.add_argument("--out", required=True, help="folder for controlnet.pt (the checkpoint; also resumed from)")
     parser.add_argument("--weights", metavar="DIR", help="folder with the frozen autoencoder and diffusion U-Net")
     parser.add_argument("--config", default="maisi_v2", help="network configuration: maisi_v2 (default), maisi_tiny or a JSON file")
@@ -390,8 +422,8 @@ def _load_pairs(args: argparse.Namespace) -> list[tuple[Volume, Volume]]:
 
         patient = make_demo_patient()
         pairs.append((patient.ct, patient.labelmap))
-    if not pairs:
-        raise InputError("give training data with --pair CT LABELMAP, --manifest FILE or --demo")
+    if not pairs and not args.embeddings:
+        raise InputError("give training data with --pair CT LABELMAP, --manifest FILE, --embeddings FILE... or --demo")
     return pairs
 
 
@@ -406,7 +438,7 @@ def run(args: argparse.Namespace, progress: Optional[ProgressFn] = None, cancel:
                                    args.save_every, args.patch, batch_size=args.batch_size, micro_batch=args.micro_batch,
                                    schedule_steps=args.schedule_steps,
                                    progress=(progress or progress_bar("train controlnet")) if parallel.is_main else None,
-                                   cancel=cancel, parallel=parallel)
+                                   cancel=cancel, parallel=parallel, embeddings=[Path(p) for p in args.embeddings])
     finally:
         parallel.close()
     if not parallel.is_main:
