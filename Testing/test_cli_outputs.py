@@ -25,7 +25,8 @@ NOT_PATHS = frozenset({
     "n_synthetic", "nodule_margin_mm", "options", "partition", "patch", "percent", "phases", "point", "port",
     "python", "ray_address", "render", "sample", "sampler", "save_every", "schedule_steps", "seed", "series",
     "server", "setup", "shard", "shards", "size", "slices", "spacing", "spiculation", "stale_after_s", "steps",
-    "subtype", "target_shape", "threads_per_job", "time", "trainer", "tumor_weight", "workers"})
+    "subtype", "target_shape", "threads_per_job", "time", "trainer", "tumor_weight", "workers",
+    "val_every", "val_fraction", "val_patients"})
 """Options that take numbers, words, choices or commands, not files."""
 
 

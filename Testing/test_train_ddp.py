@@ -3,7 +3,6 @@ weight updates of one process with the same global batch, records ``world_size``
 today's format (no ``module.`` prefix), and refuses a global batch the processes do not divide."""
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys

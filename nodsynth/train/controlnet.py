@@ -40,9 +40,12 @@ from ..labels import NODULE
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..volume import Volume, read_volume, require_same_grid
 from .distributed import DataParallel, data_parallel
-from .keyed import draw_seed, seeded_init
+from .keyed import VALIDATION_STEP, draw_seed, seeded_init
+from .run_log import RunLog
 
 CHECKPOINT_NAME = "controlnet.pt"
+BEST_CHECKPOINT_NAME = "controlnet_best.pt"
+"""The ControlNet of the lowest validation loss (with a validation set)."""
 DEFAULT_LR = 1e-5
 DEFAULT_TUMOR_WEIGHT = 100.0
 DEFAULT_BATCH_SIZE = 8
@@ -201,33 +204,84 @@ def accumulate_gradients(nets, controlnet, examples: Sequence[TrainingExample], 
     accumulated gradient, summed over ranks, equals the gradient of the whole batch in one pass
     (examples of one batch share a size). ``scaler``: a ``GradScaler`` (CUDA float16) or None.
     """
-    import torch
-
-    from ..engines.maisi import autocast_context
-    from ..engines.nodmaisi.conditioning import modality_tensor
     from ..engines.nodmaisi.sampling import make_scheduler
 
     scheduler = make_scheduler(nets.config)
     total, count = 0.0, int(batch_size or len(examples))
     for first in range(0, len(examples), max(int(micro_batch), 1)):
         part = list(range(first, min(first + int(micro_batch), len(examples))))
-        latent = torch.cat([examples[i].latent for i in part])
-        noise = torch.cat([draws[i].noise for i in part])
-        timesteps = torch.cat([draws[i].timesteps for i in part])
-        noisy = scheduler.add_noise(original_samples=latent, noise=noise, timesteps=timesteps)
-        modality = modality_tensor(nets.device).expand(len(part))
-        with autocast_context(nets.device):
-            down, mid = controlnet(x=noisy, timesteps=timesteps, controlnet_cond=torch.cat([examples[i].bitplanes for i in part]),
-                                   class_labels=modality)
-            velocity = nets.diffusion_unet(x=noisy, timesteps=timesteps,
-                                           spacing_tensor=torch.cat([examples[i].spacing for i in part]),
-                                           class_labels=modality, down_block_additional_residuals=down,
-                                           mid_block_additional_residual=mid)
-        weights = torch.cat([examples[i].weights for i in part])
-        loss = ((velocity.float() - (latent - noise)).abs() * weights).mean() * (len(part) / count)
+        loss = part_loss(nets, controlnet, scheduler, [examples[i] for i in part], [draws[i] for i in part])
+        loss = loss * (len(part) / count)
         (scaler.scale(loss) if scaler is not None else loss).backward()
         total += float(loss.detach())
     return total
+
+
+def part_loss(nets, controlnet, scheduler, examples: Sequence[TrainingExample], draws: Sequence[NoiseDraw]):
+    """The weighted L1 velocity loss of examples (of one size) in one pass, averaged (a tensor)."""
+    import torch
+
+    from ..engines.maisi import autocast_context
+    from ..engines.nodmaisi.conditioning import modality_tensor
+
+    latent = torch.cat([e.latent for e in examples])
+    noise = torch.cat([d.noise for d in draws])
+    timesteps = torch.cat([d.timesteps for d in draws])
+    noisy = scheduler.add_noise(original_samples=latent, noise=noise, timesteps=timesteps)
+    modality = modality_tensor(nets.device).expand(len(examples))
+    with autocast_context(nets.device):
+        down, mid = controlnet(x=noisy, timesteps=timesteps, controlnet_cond=torch.cat([e.bitplanes for e in examples]),
+                               class_labels=modality)
+        velocity = nets.diffusion_unet(x=noisy, timesteps=timesteps, spacing_tensor=torch.cat([e.spacing for e in examples]),
+                                       class_labels=modality, down_block_additional_residuals=down,
+                                       mid_block_additional_residual=mid)
+    weights = torch.cat([e.weights for e in examples])
+    return ((velocity.float() - (latent - noise)).abs() * weights).mean()
+
+
+def validation_loss(nets, controlnet, scheduler, examples: Sequence[TrainingExample], schedule_numel: Sequence[int],
+                    seed: int, parallel: DataParallel) -> float:
+    """Mean loss over the validation examples, each with the same keyed noise at every validation."""
+    import torch
+
+    total = 0.0
+    controlnet.eval()
+    with torch.no_grad():
+        for i in range(parallel.rank, len(examples), parallel.world_size):
+            draw = draw_noise(scheduler, examples[i].latent, draw_seed(seed, VALIDATION_STEP, i), schedule_numel[i])
+            total += float(part_loss(nets, controlnet, scheduler, [examples[i]], [draw]))
+    controlnet.train()
+    return parallel.sum(total, nets.device) / len(examples)
+
+
+def prepare_pairs(pairs: Sequence[tuple[Volume, Volume]], config: Mapping[str, Any],
+                  patch_voxels: Optional[int] = None) -> tuple[list[tuple[Volume, Volume]], list[int]]:
+    """Checked whole CTs (or cubes around their nodules with ``patch_voxels``), and the latent voxels of each
+    whole CT (its timestep schedule)."""
+    from ..engines.maisi import latent_downsample, unet_size_multiple
+
+    downsample = latent_downsample(config)
+    whole_numel = [int(np.prod([n // downsample for n in ct.shape_kji])) for ct, _ in pairs]
+    if patch_voxels:  # cubes only need sizes the networks accept; whole CTs follow the published recipe
+        return [nodule_patch(ct, lab, patch_voxels, downsample * unet_size_multiple(config)) for ct, lab in pairs], whole_numel
+    for ct, lab in pairs:
+        check_training_volume(ct, lab, volume_multiple(config))
+    return list(pairs), whole_numel
+
+
+def encoded_examples(nets, pairs: Sequence[tuple[Volume, Volume]], whole_numel: Sequence[int], embeddings: Sequence[Path],
+                     weights_dir, tumor_weight: float) -> tuple[list[TrainingExample], list[int]]:
+    """Examples of prepared pairs (:func:`prepare_pairs`) then of embedding files, and their schedules' latent voxels."""
+    whole_numel = list(whole_numel)
+    examples = training_examples(nets, pairs, tumor_weight)
+    if embeddings:
+        from ..weights import find_weights, sha256_of
+
+        autoencoder = find_weights("nodmaisi", weights_dir, required_roles=("autoencoder",), allow_fallback=True)["autoencoder"]
+        encoded = embedding_examples(nets, embeddings, sha256_of(Path(autoencoder)), tumor_weight)
+        examples += encoded
+        whole_numel += [int(np.prod(e.latent.shape[2:])) for e in encoded]
+    return examples, whole_numel
 
 
 def frozen_networks(config, weights_dir, device, seed: int = 0):
@@ -260,12 +314,18 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
                      patch_voxels: Optional[int] = None, batch_size: int = DEFAULT_BATCH_SIZE,
                      micro_batch: int = DEFAULT_MICRO_BATCH, schedule_steps: Optional[int] = None,
                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
-                     parallel: DataParallel = DataParallel(), embeddings: Sequence[Path] = ()) -> TrainingOutcome:
+                     parallel: DataParallel = DataParallel(), embeddings: Sequence[Path] = (),
+                     val_pairs: Sequence[tuple[Volume, Volume]] = (), val_embeddings: Sequence[Path] = (),
+                     val_every: Optional[int] = None, tensorboard: bool = False) -> TrainingOutcome:
     """Train until ``steps`` total optimizer steps (counting resumed ones); write ``out_dir/controlnet.pt`` atomically.
 
     Example ``i`` of a step's batch trains with noise and a timestep drawn from ``(seed, step, i)``;
     ``parallel`` (see :mod:`nodsynth.train.distributed`) gives this process its share of the batch.
     ``embeddings``: files of ``nodsynth encode`` (whole CTs, already encoded), trained on after ``pairs``.
+    ``val_pairs``/``val_embeddings``: the validation set; its loss (the same keyed noise every time) is
+    computed every ``val_every`` steps (default ``save_every``) and at the end, and the ControlNet with
+    the lowest one is kept in ``controlnet_best.pt`` (``controlnet.pt`` is the last). ``tensorboard``:
+    a TensorBoard log in ``out_dir/tensorboard`` (:mod:`nodsynth.train.run_log`).
 
     ``fixed_batch`` reuses the first step's noise and timesteps every step (an over-fitting check).
     ``weights_dir`` holds the frozen ``autoencoder`` and ``diffusion_unet`` (and optionally a ControlNet
@@ -274,7 +334,7 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     """
     import torch
 
-    from ..engines.maisi import latent_downsample, load_config, unet_size_multiple
+    from ..engines.maisi import load_config
     from ..engines.maisi.checkpoints import load_state_strict, read_checkpoint, save_controlnet
     from ..engines.nodmaisi.sampling import make_scheduler
 
@@ -290,27 +350,18 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     if horizon < steps:
         raise InputError(f"schedule_steps ({horizon}) must be at least steps ({steps})")
     cfg = load_config(config)
-    downsample = latent_downsample(cfg)
-    whole_numel = [int(np.prod([n // downsample for n in ct.shape_kji])) for ct, _ in pairs]
-    if patch_voxels:  # cubes only need sizes the networks accept; whole CTs follow the published recipe
-        pairs = [nodule_patch(ct, lab, patch_voxels, downsample * unet_size_multiple(cfg)) for ct, lab in pairs]
-    else:
-        for ct, lab in pairs:
-            check_training_volume(ct, lab, volume_multiple(cfg))
+    pairs, whole_numel = prepare_pairs(pairs, cfg, patch_voxels)
+    val_pairs, val_numel = prepare_pairs(val_pairs, cfg, patch_voxels)
     report = progress or no_progress
     out = Path(out_dir)
     checkpoint_path = out / CHECKPOINT_NAME
     if resume and not checkpoint_path.is_file():
         raise InputError(f"--resume: no checkpoint to resume from at {checkpoint_path}")
     began = time.perf_counter()
+    run_log = RunLog(out, tensorboard and parallel.is_main)
     nets, started_from = frozen_networks(config, weights_dir, device, seed)
-    examples = training_examples(nets, pairs, tumor_weight)
-    if embeddings:
-        from ..weights import find_weights, sha256_of
-
-        autoencoder = find_weights("nodmaisi", weights_dir, required_roles=("autoencoder",), allow_fallback=True)["autoencoder"]
-        examples += embedding_examples(nets, embeddings, sha256_of(Path(autoencoder)), tumor_weight)
-        whole_numel += [int(np.prod(e.latent.shape[2:])) for e in examples[len(pairs):]]
+    examples, whole_numel = encoded_examples(nets, pairs, whole_numel, embeddings, weights_dir, tumor_weight)
+    val_examples, val_numel = encoded_examples(nets, val_pairs, val_numel, val_embeddings, weights_dir, tumor_weight)
     controlnet = nets.controlnet.train()
     optimizer = torch.optim.AdamW(controlnet.parameters(), lr=lr)
     lr_schedule = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=horizon, power=LR_POLY_POWER)
@@ -324,16 +375,27 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
         if "lr_scheduler_state_dict" in saved:
             lr_schedule.load_state_dict(saved["lr_scheduler_state_dict"])
         start_step = int(saved.get("step", 0))
+    best_path = out / BEST_CHECKPOINT_NAME
+    best = float(read_checkpoint(best_path)["val_loss"]) if resume and best_path.is_file() else float("inf")
     scheduler = make_scheduler(nets.config)
     losses: list[float] = []
     learning_rates: list[float] = []
+    val_losses: list[tuple[int, float]] = []
 
-    def save(step: int, loss: float) -> None:
+    def save(step: int, loss: float, path: Path = checkpoint_path) -> None:
         if parallel.is_main:
-            save_controlnet(controlnet, checkpoint_path, step=step, loss=loss, lr=lr, config=nets.config.get("name"),
+            save_controlnet(controlnet, path, step=step, loss=loss, lr=lr, config=nets.config.get("name"),
                             optimizer_state_dict=optimizer.state_dict(), lr_scheduler_state_dict=lr_schedule.state_dict(),
-                            world_size=parallel.world_size)
+                            world_size=parallel.world_size, val_loss=val_losses[-1][1] if val_losses else None)
         parallel.barrier()
+
+    def validate(step: int) -> None:
+        nonlocal best
+        val_losses.append((step, validation_loss(nets, controlnet, scheduler, val_examples, val_numel, seed, parallel)))
+        run_log.scalar("val/loss", val_losses[-1][1], step)
+        if val_losses[-1][1] < best:
+            best = val_losses[-1][1]
+            save(step, losses[-1], best_path)
 
     for step in range(start_step, int(steps)):
         check_cancel(cancel)
@@ -344,19 +406,24 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
         learning_rates.append(float(optimizer.param_groups[0]["lr"]))
         local = accumulate_gradients(nets, controlnet, [examples[e] for e in chosen], draws, micro_batch, scaler, batch_size)
         parallel.sum_gradients(controlnet.parameters())
-        losses.append(parallel.sum(local))
+        losses.append(parallel.sum(local, nets.device))
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
         else:
             optimizer.step()
         lr_schedule.step()
+        run_log.scalar("train/loss", losses[-1], step + 1)
+        run_log.scalar("train/lr", learning_rates[-1], step + 1)
         report((step + 1) / steps, f"step {step + 1}/{steps} loss {losses[-1]:.4f}")
+        if val_examples and ((step + 1) % max(int(val_every or save_every), 1) == 0 or step + 1 == steps):
+            validate(step + 1)
         if (step + 1) % max(int(save_every), 1) == 0:
             save(step + 1, losses[-1])
     final_step = max(int(steps), start_step)
     if losses or not checkpoint_path.is_file():
         save(final_step, losses[-1] if losses else float("nan"))
+    run_log.close()
     controlnet.eval()
     return TrainingOutcome(final_step, losses, checkpoint_path, time.perf_counter() - began, start_step,
                            {"started_from": str(started_from) if started_from else "U-Net copy",
@@ -364,7 +431,7 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
                             "optimizer": type(optimizer).__name__, "batch_size": batch_size, "micro_batch": micro_batch,
                             "lr_poly_power": LR_POLY_POWER, "schedule_steps": horizon,
                             "learning_rates": learning_rates, "schedule_latent_voxels": whole_numel[0],
-                            "world_size": parallel.world_size})
+                            "world_size": parallel.world_size, "val_losses": val_losses, "best_val_loss": best})
 
 
 # ------------------------------------------------------------------ command line
@@ -372,7 +439,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--pair", nargs=2, action="append", metavar=("CT", "LABELMAP"), default=[],
                       help="a CT and its MAISI label map (nodule = 23); repeat for more")
-    data.add_argument("--manifest", help="CSV (columns ct,labelmap) or JSON list of {ct, labelmap}; paths relative to it")
+    data.add_argument("--manifest", help="CSV (columns ct,labelmap[,patient_id]) or JSON list of {ct, labelmap[, patient_id]}; "
+                                         "paths relative to it")
     data.add_argument("--demo", action="store_true", help="train on the embedded demo patient (smoke runs)")
     data.add_argument("--embeddings", nargs="+", default=[], metavar="FILE",
                       help="whole CTs already encoded by nodsynth encode --labelmaps (<stem>_emb.pt)")
@@ -396,10 +464,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fixed-batch", action="store_true", help="same noise and timesteps every step (over-fitting check)")
+    validation = parser.add_argument_group("validation (a split by patient: the manifest's patient_id, else the CT's file stem)")
+    validation.add_argument("--val-fraction", type=float, default=0.0,
+                            help="hold out this fraction of the patients (rounded up; chosen by --seed)")
+    validation.add_argument("--val-patients", nargs="+", default=[], metavar="ID", help="hold out these patients")
+    validation.add_argument("--val-every", type=int, help="validation loss every N steps (default: --save-every) and at the end")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="TensorBoard log (loss, lr, validation loss) in OUT/tensorboard (needs the tensorboard package)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/controlnet.pt")
 
 
-def _manifest_pairs(path: Path) -> list[tuple[Path, Path]]:
+def _manifest_pairs(path: Path) -> list[tuple[Path, Path, str]]:
+    """``(ct, labelmap, patient)`` per manifest entry; the patient is ``patient_id``, else the CT's stem."""
+    from ..volume import volume_stem
+
     if not path.is_file():
         raise InputError(f"manifest not found: {path}")
     if path.suffix.lower() == ".json":
@@ -407,38 +485,54 @@ def _manifest_pairs(path: Path) -> list[tuple[Path, Path]]:
     else:
         rows = csv_dicts(path, "manifest")
     try:
-        return [(path.parent / r["ct"], path.parent / r["labelmap"]) for r in rows]
-    except (KeyError, TypeError) as exc:
+        return [(path.parent / r["ct"], path.parent / r["labelmap"], str(r.get("patient_id") or volume_stem(r["ct"])))
+                for r in rows]
+    except (KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: every entry needs 'ct' and 'labelmap'") from exc
 
 
-def _load_pairs(args: argparse.Namespace) -> list[tuple[Volume, Volume]]:
-    files = [(Path(c), Path(l)) for c, l in args.pair]
+def _load_data(args: argparse.Namespace) -> dict[str, list]:
+    """Training and validation pairs and embeddings (``pairs``, ``embeddings``, ``val_pairs``, ``val_embeddings``)."""
+    from ..volume import volume_stem
+    from .encode import SUFFIX
+    from .validation import validation_patients
+
+    files = [(Path(c), Path(l), volume_stem(c)) for c, l in args.pair]
     if args.manifest:
         files += _manifest_pairs(Path(args.manifest))
-    pairs = [(read_volume(c), read_volume(l)) for c, l in files]
+    embeddings = [(Path(p), Path(p).name[: -len(SUFFIX)] if p.endswith(SUFFIX) else volume_stem(p)) for p in args.embeddings]
+    if not files and not embeddings and not args.demo:
+        raise InputError("give training data with --pair CT LABELMAP, --manifest FILE, --embeddings FILE... or --demo")
+    held_out = validation_patients([f[2] for f in files] + [e[1] for e in embeddings] + (["demo"] if args.demo else []),
+                                   args.val_fraction, args.val_patients, args.seed)
+    data: dict[str, list] = {"pairs": [], "embeddings": [], "val_pairs": [], "val_embeddings": []}
+    for ct, labelmap, patient in files:
+        data["val_pairs" if patient in held_out else "pairs"].append((read_volume(ct), read_volume(labelmap)))
+    for path, patient in embeddings:
+        data["val_embeddings" if patient in held_out else "embeddings"].append(path)
     if args.demo:
         from ..phantom import make_demo_patient
 
         patient = make_demo_patient()
-        pairs.append((patient.ct, patient.labelmap))
-    if not pairs and not args.embeddings:
-        raise InputError("give training data with --pair CT LABELMAP, --manifest FILE, --embeddings FILE... or --demo")
-    return pairs
+        data["val_pairs" if "demo" in held_out else "pairs"].append((patient.ct, patient.labelmap))
+    return data
 
 
 def run(args: argparse.Namespace, progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> int:
     """``nodsynth train controlnet``: train (or resume) into ``--out``; under ``torchrun`` this process's share."""
     from ..cli.common import progress_bar
 
+    data = _load_data(args)
     parallel, device = data_parallel(args.device)
     try:
-        outcome = train_controlnet(_load_pairs(args), args.out, args.steps, args.config, args.weights, device,
+        outcome = train_controlnet(data["pairs"], args.out, args.steps, args.config, args.weights, device,
                                    args.lr, args.tumor_weight, args.seed, args.fixed_batch, args.resume,
                                    args.save_every, args.patch, batch_size=args.batch_size, micro_batch=args.micro_batch,
                                    schedule_steps=args.schedule_steps,
                                    progress=(progress or progress_bar("train controlnet")) if parallel.is_main else None,
-                                   cancel=cancel, parallel=parallel, embeddings=[Path(p) for p in args.embeddings])
+                                   cancel=cancel, parallel=parallel, embeddings=data["embeddings"],
+                                   val_pairs=data["val_pairs"], val_embeddings=data["val_embeddings"],
+                                   val_every=args.val_every, tensorboard=args.tensorboard)
     finally:
         parallel.close()
     if not parallel.is_main:
@@ -447,4 +541,7 @@ def run(args: argparse.Namespace, progress: Optional[ProgressFn] = None, cancel:
     last = f"{outcome.losses[-1]:.4f}" if outcome.losses else "-"
     print(f"trained steps {outcome.start_step}..{outcome.step} in {outcome.seconds:.1f} s; loss {first} -> {last}; "
           f"checkpoint {outcome.checkpoint}")
+    if outcome.info["val_losses"]:
+        print(f"validation loss {outcome.info['val_losses'][-1][1]:.4f} at step {outcome.info['val_losses'][-1][0]}; "
+              f"best {outcome.info['best_val_loss']:.4f} in {Path(args.out) / BEST_CHECKPOINT_NAME}")
     return 0

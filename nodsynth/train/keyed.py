@@ -14,6 +14,8 @@ import numpy as np
 
 EXAMPLE_CHOICE = -1
 """The index under which a step's choice of examples is drawn (no example has it)."""
+VALIDATION_STEP = -1
+"""The step under which validation draws are keyed: the same noise at every validation (no step has it)."""
 
 
 def draw_seed(seed: int, step: int, index: int) -> int:
