@@ -26,7 +26,7 @@ NOT_PATHS = frozenset({
     "python", "ray_address", "render", "sample", "sampler", "save_every", "schedule_steps", "seed", "series",
     "server", "setup", "shard", "shards", "size", "slices", "spacing", "spiculation", "stale_after_s", "steps",
     "subtype", "target_shape", "threads_per_job", "time", "trainer", "tumor_weight", "workers",
-    "val_every", "val_fraction", "val_patients"})
+    "val_every", "val_fraction", "val_patients", "num_images"})
 """Options that take numbers, words, choices or commands, not files."""
 
 
