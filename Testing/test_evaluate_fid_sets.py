@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,3 +63,24 @@ def test_matrix_gives_the_fid_of_every_pair(images, network_file, tmp_path, caps
                  "--json", str(tmp_path / "one.json")]) == 2
     assert "--matrix needs at least two sets" in capsys.readouterr().err
     assert not (tmp_path / "one.json").exists()
+
+
+def test_a_rank_computes_only_its_share_of_the_files(monkeypatch):
+    from nodsynth.evaluate import ct_fid as ct_fid_module
+    from nodsynth.train.distributed import DataParallel
+
+    computed = []
+
+    def features(path, *args, **kwargs):
+        computed.append(path.name)
+        return {plane: np.full((2, 3), float(path.name[1:])) for plane in ("xy", "yz", "zx")}
+
+    class SecondOfTwo(DataParallel):
+        def gather_in_order(self, local):  # what rank 0 would send: files 0, 2, 4
+            return [value for _, value in sorted([*local, *[(i, features(Path(f"f{i}"))) for i in (0, 2, 4)]])]
+
+    monkeypatch.setattr(ct_fid_module, "ct_features", features)
+    stacked = ct_fid_module.side_features([Path(f"f{i}") for i in range(5)], "real", None, "cpu", SETTINGS, None, "",
+                                          parallel=SecondOfTwo(rank=1, world_size=2))
+    assert computed[:2] == ["f1", "f3"]  # this rank's files; then the stand-in for rank 0's
+    assert stacked["xy"][:, 0].tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]  # gathered in file order

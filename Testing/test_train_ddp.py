@@ -81,3 +81,30 @@ def test_a_global_batch_the_processes_do_not_divide_is_refused(frozen, tmp_path)
     assert done.returncode != 0
     assert "--batch-size 3 (the global batch) must be a multiple of the 2 processes" in done.stderr
     assert not (tmp_path / "odd" / controlnet.CHECKPOINT_NAME).exists()
+
+
+def test_fid_features_of_two_processes_are_gathered_in_file_order(tmp_path):
+    from conftest import shared_path
+    from test_evaluate_fid_anchor import tiny_network
+
+    images = sorted(shared_path("lidc_vois", "image").glob("*.nii.gz"))
+    (tmp_path / "real.txt").write_text("\n".join(str(p) for p in images[20:25]) + "\n")  # 5 files: 3 + 2
+    (tmp_path / "synthetic.txt").write_text("\n".join(str(p) for p in images[40:43]) + "\n")
+    torch.jit.script(tiny_network()).save(str(tmp_path / "tiny.pt"))
+    common = ["fid", "--real", str(tmp_path / "real.txt"), "--synthetic", str(tmp_path / "synthetic.txt"),
+              "--network", str(tmp_path / "tiny.pt"), "--target-shape", "40x40x16", "--device", "cpu"]
+    from nodsynth.cli.main import main
+
+    assert main(["evaluate", *common, "--json", str(tmp_path / "one.json")]) == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "nodsynth", "evaluate", *common, "--json", str(tmp_path / "two.json")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    print(f"2.5D FID, 1 process {one['fid_avg']!r}, 2 processes {two['fid_avg']!r}")
+    assert one["n_slices_real"] == two["n_slices_real"] and one["n_real"] == two["n_real"] == 5
+    for key in ("fid_xy", "fid_yz", "fid_zx", "fid_avg"):
+        assert two[key] == pytest.approx(one[key], abs=1e-8)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, no_progress
+from ..train.distributed import DataParallel
 from ..volume import read_volume
 from ..weights import sha256_of
 from .ct_prep import PrepSettings, prepare_ct
@@ -74,10 +75,15 @@ def stack_side(per_file: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarra
 
 
 def side_features(paths: Sequence[Path], side: str, network, device, settings: FidSettings, cache: FeatureCache,
-                  fingerprint: str, on_batch=None, cancel: Optional[CancelToken] = None) -> dict[str, np.ndarray]:
-    """Plane -> the stacked features of one set of CT files (in file order); enough slices checked."""
-    stacked = stack_side([ct_features(Path(p), network, device, settings, cache, fingerprint, on_batch, cancel)
-                          for p in paths])
+                  fingerprint: str, on_batch=None, cancel: Optional[CancelToken] = None,
+                  parallel: DataParallel = DataParallel()) -> dict[str, np.ndarray]:
+    """Plane -> the stacked features of one set of CT files (in file order); enough slices checked.
+
+    Under ``torchrun`` rank ``r`` computes files ``i mod W == r`` and all ranks gather them in file order.
+    """
+    mine = [(i, ct_features(Path(paths[i]), network, device, settings, cache, fingerprint, on_batch, cancel))
+            for i in range(parallel.rank, len(paths), parallel.world_size)]
+    stacked = stack_side(parallel.gather_in_order(mine))
     for plane in PLANES:
         require_samples(len(stacked[plane]), side, f"{plane} slices left (after dropping empty ones)")
     return stacked
@@ -85,7 +91,7 @@ def side_features(paths: Sequence[Path], side: str, network, device, settings: F
 
 def fid_matrix(sets: dict[str, Sequence[Path]], network, device, settings: FidSettings,
                cache: Optional[FeatureCache] = None, progress: Optional[ProgressFn] = None,
-               cancel: Optional[CancelToken] = None) -> dict:
+               cancel: Optional[CancelToken] = None, parallel: DataParallel = DataParallel()) -> dict:
     """The 2.5D FID of every pair of sets (a real-vs-real reference, NodMAISI's Table 2), features computed once per set.
 
     ``{"sets": names, "n_images": {name: count}, "fid_xy" | "fid_yz" | "fid_zx" | "fid_avg": square matrix}``
@@ -104,7 +110,8 @@ def fid_matrix(sets: dict[str, Sequence[Path]], network, device, settings: FidSe
         report(done[0] / total, f"{done[0]}/{total} slices")
 
     names = list(sets)
-    features = {n: side_features(sets[n], n, network, device, settings, cache, fingerprint, on_batch, cancel) for n in names}
+    features = {n: side_features(sets[n], n, network, device, settings, cache, fingerprint, on_batch, cancel, parallel)
+                for n in names}
     keys = ("fid_xy", "fid_yz", "fid_zx", "fid_avg")
     matrix = {key: [[0.0] * len(names) for _ in names] for key in keys}
     for i, first in enumerate(names):
@@ -118,8 +125,8 @@ def fid_matrix(sets: dict[str, Sequence[Path]], network, device, settings: FidSe
 
 def ct_fid(real: Sequence[Path], synthetic: Sequence[Path], network, device, settings: FidSettings,
            cache: Optional[FeatureCache] = None, progress: Optional[ProgressFn] = None,
-           cancel: Optional[CancelToken] = None) -> dict:
-    """The 2.5D FID report of two lists of CT files (see the module docstring)."""
+           cancel: Optional[CancelToken] = None, parallel: DataParallel = DataParallel()) -> dict:
+    """The 2.5D FID report of two lists of CT files (see the module docstring); ``parallel``: this torchrun rank."""
     require_samples(len(real), "real", "CT files")
     require_samples(len(synthetic), "synthetic", "CT files")
     cache = cache or FeatureCache(None)
@@ -132,7 +139,7 @@ def ct_fid(real: Sequence[Path], synthetic: Sequence[Path], network, device, set
         done[0] += count
         report(done[0] / total, f"{done[0]}/{total} slices")
 
-    sides = {side: side_features(paths, side, network, device, settings, cache, fingerprint, on_batch, cancel)
+    sides = {side: side_features(paths, side, network, device, settings, cache, fingerprint, on_batch, cancel, parallel)
              for side, paths in (("real", real), ("synthetic", synthetic))}
     out = fid_by_plane(sides["real"], sides["synthetic"])
     out.update(n_real=len(real), n_synthetic=len(synthetic),

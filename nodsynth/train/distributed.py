@@ -7,13 +7,14 @@ batch of ``B`` examples is split by global position: rank ``r`` takes positions 
 Each rank weights its examples' losses by ``1 / B`` (the global batch) and the gradients are summed
 across ranks (one SUM all-reduce): the loss is scaled once, as in one process. Rank 0 alone logs and
 saves; checkpoints hold the plain network (no ``module.`` prefix) and the world size.
-Without ``torchrun`` (or with W = 1) everything is local and no process group is made.
+Without ``torchrun`` (or with W = 1) everything is local and no process group is made. The 2.5D FID
+feature pass shares its CT files the same way and gathers the features in file order.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 from ..errors import InputError
 
@@ -63,6 +64,17 @@ class DataParallel:
         total = torch.tensor([float(value)], dtype=torch.float64, device=device)
         dist.all_reduce(total, op=dist.ReduceOp.SUM)
         return float(total.item())
+
+    def gather_in_order(self, local: Sequence[tuple[int, Any]]) -> list[Any]:
+        """Every rank's ``(index, value)`` pairs, as the values in index order (on every rank)."""
+        pairs = list(local)
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            everyone: list = [None] * self.world_size
+            dist.all_gather_object(everyone, pairs)
+            pairs = [pair for part in everyone for pair in part]
+        return [value for _, value in sorted(pairs, key=lambda pair: pair[0])]
 
     def barrier(self) -> None:
         """Wait for every rank (after rank 0 writes)."""

@@ -102,13 +102,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     froc.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
 
 
-def _network(args: argparse.Namespace):
+def _network(args: argparse.Namespace, device_name=None):
     from ...engines.maisi.device import resolve_device
     from ...evaluate.network import load_feature_network
 
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
-    device = resolve_device(args.device)
+    device = resolve_device(device_name or args.device)
     return load_feature_network(args.network, args.entry, device, args.network_weights), device
 
 
@@ -116,12 +116,20 @@ def _run_fid_matrix(args: argparse.Namespace, settings) -> int:
     from ...evaluate.ct_fid import fid_matrix
     from ...evaluate.ct_inputs import named_sets
     from ...evaluate.feature_cache import FeatureCache
+    from ...train.distributed import data_parallel
 
     sets = named_sets(args.matrix, args.num_images)
     refuse_overwrite([args.json], [p for paths in sets.values() for p in paths])
     settings.slice_ranges()
-    network, device = _network(args)
-    report = fid_matrix(sets, network, device, settings, FeatureCache(args.cache), progress_bar("evaluate fid --matrix"))
+    parallel, device_name = data_parallel(args.device)
+    try:
+        network, device = _network(args, device_name)
+        report = fid_matrix(sets, network, device, settings, FeatureCache(args.cache),
+                            progress_bar("evaluate fid --matrix") if parallel.is_main else None, parallel=parallel)
+    finally:
+        parallel.close()
+    if not parallel.is_main:
+        return 0
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     names = report["sets"]
     print(f"wrote {args.json}: average FID of {len(names)} sets ({', '.join(names)}):")
@@ -133,6 +141,7 @@ def _run_fid_matrix(args: argparse.Namespace, settings) -> int:
 def _run_fid(args: argparse.Namespace) -> int:
     from ...evaluate.ct_fid import FidSettings, ct_fid
     from ...evaluate.ct_inputs import first_images, list_ct_files
+    from ...train.distributed import data_parallel
     from ...evaluate.ct_prep import PrepSettings
     from ...evaluate.feature_cache import FeatureCache
     from ...evaluate.features_2p5d import FeatureOptions
@@ -149,8 +158,15 @@ def _run_fid(args: argparse.Namespace) -> int:
     synthetic = first_images(list_ct_files(args.synthetic, "--synthetic"), args.num_images)
     refuse_overwrite([args.json], list(real) + list(synthetic) + [args.real, args.synthetic])
     settings.slice_ranges()  # checks the ratio before the network is loaded
-    network, device = _network(args)
-    report = ct_fid(real, synthetic, network, device, settings, FeatureCache(args.cache), progress_bar("evaluate fid"))
+    parallel, device_name = data_parallel(args.device)  # under torchrun: this rank's share of the CTs
+    try:
+        network, device = _network(args, device_name)
+        report = ct_fid(real, synthetic, network, device, settings, FeatureCache(args.cache),
+                        progress_bar("evaluate fid") if parallel.is_main else None, parallel=parallel)
+    finally:
+        parallel.close()
+    if not parallel.is_main:
+        return 0
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.json}: FID xy {report['fid_xy']:.4f}, yz {report['fid_yz']:.4f}, zx {report['fid_zx']:.4f}, "
           f"average {report['fid_avg']:.4f} ({report['n_real']} real vs {report['n_synthetic']} synthetic CTs)")
