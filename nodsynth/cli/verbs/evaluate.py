@@ -112,23 +112,31 @@ def _network(args: argparse.Namespace, device_name=None):
     return load_feature_network(args.network, args.entry, device, args.network_weights), device
 
 
+def _on_this_rank(args: argparse.Namespace, compute):
+    """``compute(network, device, parallel, progress)`` on this process (a ``torchrun`` rank computes its share of
+    the CTs); the report on rank 0 (or without torchrun), None on the other ranks."""
+    from ...train.distributed import data_parallel
+
+    parallel, device_name = data_parallel(args.device)
+    try:
+        network, device = _network(args, device_name)
+        report = compute(network, device, parallel, progress_bar("evaluate fid") if parallel.is_main else None)
+    finally:
+        parallel.close()
+    return report if parallel.is_main else None
+
+
 def _run_fid_matrix(args: argparse.Namespace, settings) -> int:
     from ...evaluate.ct_fid import fid_matrix
     from ...evaluate.ct_inputs import named_sets
     from ...evaluate.feature_cache import FeatureCache
-    from ...train.distributed import data_parallel
 
     sets = named_sets(args.matrix, args.num_images)
     refuse_overwrite([args.json], [p for paths in sets.values() for p in paths])
     settings.slice_ranges()
-    parallel, device_name = data_parallel(args.device)
-    try:
-        network, device = _network(args, device_name)
-        report = fid_matrix(sets, network, device, settings, FeatureCache(args.cache),
-                            progress_bar("evaluate fid --matrix") if parallel.is_main else None, parallel=parallel)
-    finally:
-        parallel.close()
-    if not parallel.is_main:
+    report = _on_this_rank(args, lambda network, device, parallel, progress: fid_matrix(
+        sets, network, device, settings, FeatureCache(args.cache), progress, parallel=parallel))
+    if report is None:
         return 0
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     names = report["sets"]
@@ -141,7 +149,6 @@ def _run_fid_matrix(args: argparse.Namespace, settings) -> int:
 def _run_fid(args: argparse.Namespace) -> int:
     from ...evaluate.ct_fid import FidSettings, ct_fid
     from ...evaluate.ct_inputs import first_images, list_ct_files
-    from ...train.distributed import data_parallel
     from ...evaluate.ct_prep import PrepSettings
     from ...evaluate.feature_cache import FeatureCache
     from ...evaluate.features_2p5d import FeatureOptions
@@ -158,14 +165,9 @@ def _run_fid(args: argparse.Namespace) -> int:
     synthetic = first_images(list_ct_files(args.synthetic, "--synthetic"), args.num_images)
     refuse_overwrite([args.json], list(real) + list(synthetic) + [args.real, args.synthetic])
     settings.slice_ranges()  # checks the ratio before the network is loaded
-    parallel, device_name = data_parallel(args.device)  # under torchrun: this rank's share of the CTs
-    try:
-        network, device = _network(args, device_name)
-        report = ct_fid(real, synthetic, network, device, settings, FeatureCache(args.cache),
-                        progress_bar("evaluate fid") if parallel.is_main else None, parallel=parallel)
-    finally:
-        parallel.close()
-    if not parallel.is_main:
+    report = _on_this_rank(args, lambda network, device, parallel, progress: ct_fid(
+        real, synthetic, network, device, settings, FeatureCache(args.cache), progress, parallel=parallel))
+    if report is None:
         return 0
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.json}: FID xy {report['fid_xy']:.4f}, yz {report['fid_yz']:.4f}, zx {report['fid_zx']:.4f}, "
