@@ -13,6 +13,7 @@ from nodsynth.errors import InputError  # noqa: E402
 from nodsynth.train import controlnet  # noqa: E402
 from nodsynth.train.validation import validation_patients  # noqa: E402
 from test_hrldm import one_thread  # noqa: E402,F401
+from test_hrldm_train import manifest  # noqa: E402,F401
 from test_train_reproducible import _controlnet_options, _run, frozen  # noqa: E402,F401
 
 
@@ -62,3 +63,27 @@ def test_validation_loss_best_and_last_checkpoints_and_tensorboard(frozen, tmp_p
                       *[a for a in _controlnet_options(frozen, tmp_path / "plain", "--steps", "4", "--batch-size", "1")[3:]]])
     plain = torch.load(tmp_path / "plain" / controlnet.CHECKPOINT_NAME, weights_only=True)
     assert all(torch.equal(plain["controlnet_state_dict"][k], v) for k, v in last["controlnet_state_dict"].items())
+
+
+def test_hrldm_validation_best_checkpoint_and_tensorboard(manifest, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from nodsynth.train import hrldm
+    from nodsynth.volume import volume_stem
+    from test_train_reproducible import _hrldm_options
+
+    rows = list(csv.DictReader(open(manifest)))
+    held = volume_stem(rows[2]["image"])  # no patient_id column: the image's stem is the patient
+    _run(hrldm, _hrldm_options(manifest, tmp_path / "run", "--steps", "4", "--batch-size", "2", "--val-patients", held,
+                               "--val-every", "2", "--tensorboard"))
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    val = [(e.step, e.value) for e in events.Scalars("val/loss")]
+    print("HR-LDM validation losses:", val)
+    assert [step for step, _ in val] == [2, 4] and [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
+    best = torch.load(tmp_path / "run" / hrldm.BEST_CHECKPOINT_NAME, weights_only=True)
+    low = min(val, key=lambda sv: sv[1])
+    assert best["step"] == low[0] and best["val_loss"] == pytest.approx(low[1], rel=1e-6)
+    last = torch.load(tmp_path / "run" / hrldm.CHECKPOINT_NAME, weights_only=True)
+    assert last["step"] == 4 and last["val_loss"] == pytest.approx(val[-1][1], rel=1e-6)

@@ -54,14 +54,18 @@ from ..casetables import csv_dicts
 from ..engines.base import SUBTYPES, subtype_index
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
-from ..volume import Volume, read_volume, require_same_grid
+from ..volume import Volume, read_volume, require_same_grid, volume_stem
 from .distributed import DataParallel, data_parallel
-from .keyed import EXAMPLE_CHOICE, keyed_generator, seeded_init
+from .keyed import EXAMPLE_CHOICE, VALIDATION_STEP, keyed_generator, seeded_init
+from .run_log import RunLog
+from .validation import validation_patients
 
 NOISE_DELTA = 1e-6
 """delta in the masked L1 normaliser."""
 
 CHECKPOINT_NAME = "hrldm.pt"
+BEST_CHECKPOINT_NAME = "hrldm_best.pt"
+"""The network of the lowest validation loss (with a validation set)."""
 LOG_NAME = "train_log.csv"
 
 
@@ -129,7 +133,8 @@ def read_manifest(path: str | Path) -> list[dict]:
     out = []
     for row in rows:
         entry = {"image": path.parent / row["image"], "mask": path.parent / row["mask"],
-                 "subtype": SUBTYPES[subtype_index(int(row["subtype"]) if row["subtype"].isdigit() else row["subtype"])]}
+                 "subtype": SUBTYPES[subtype_index(int(row["subtype"]) if row["subtype"].isdigit() else row["subtype"])],
+                 "patient": row.get("patient_id") or volume_stem(row["image"])}
         if row.get("histogram"):
             entry["histogram"] = path.parent / row["histogram"]
         out.append(entry)
@@ -293,6 +298,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="torch device (default: cuda when available)")
+    validation = parser.add_argument_group("validation (a split by patient: patient_id of the table or manifest, else "
+                                           "the image's file stem)")
+    validation.add_argument("--val-fraction", type=float, default=0.0,
+                            help="hold out this fraction of the patients (rounded up; chosen by --seed)")
+    validation.add_argument("--val-patients", nargs="+", default=[], metavar="ID", help="hold out these patients")
+    validation.add_argument("--val-every", type=int, help="validation loss every N steps (default: --save-every) and at the end")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="TensorBoard log (loss, lr, validation loss) in OUT/tensorboard (needs the tensorboard package)")
+
+
+def validation_loss(trainer: HRLDMTrainer, samples: Sequence[NoduleSample], seed: int) -> float:
+    """Mean loss of the validation nodules, one at a time, each with the same keyed timestep and noise every time."""
+    trainer.network.eval()
+    total = 0.0
+    with torch.no_grad():
+        for i in range(trainer.parallel.rank, len(samples), trainer.parallel.world_size):
+            timestep, noise = example_draw(seed, VALIDATION_STEP, i, samples[i].latent.shape,
+                                           trainer.scheduler.num_train_timesteps)
+            total += float(trainer.losses(collate([samples[i]], trainer.device), timestep.to(trainer.device),
+                                          noise.to(trainer.device))["loss"])
+    trainer.network.train()
+    return trainer.parallel.sum(total, trainer.device) / len(samples)
 
 
 def _autoencoder(args: argparse.Namespace, config: dict, device: torch.device) -> torch.nn.Module:
@@ -316,7 +343,10 @@ def _entries(args: argparse.Namespace) -> list[dict]:
     else:
         from ..presets import read_voi_table
 
-        entries = [{"image": n.image, "mask": n.mask, "subtype": n.subtype} for n in read_voi_table(args.vois)]
+        table = Path(args.vois) / "nodules.csv"
+        patients = {r["file"]: r.get("patient_id") for r in csv_dicts(table, "nodule table")} if table.is_file() else {}
+        entries = [{"image": n.image, "mask": n.mask, "subtype": n.subtype,
+                    "patient": patients.get(Path(n.image).name) or volume_stem(n.image)} for n in read_voi_table(args.vois)]
     if args.limit is not None:
         if args.limit < 1:
             raise InputError(f"--limit must be >= 1, got {args.limit}")
@@ -358,8 +388,9 @@ def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[st
     report = progress or no_progress
     device = resolve_device(device)
     out = Path(args.out)
-    if args.batch_size < 1 or args.save_every < 1 or (args.micro_batch is not None and args.micro_batch < 1):
-        raise InputError("--batch-size, --micro-batch and --save-every must be >= 1")
+    if args.batch_size < 1 or args.save_every < 1 or (args.micro_batch is not None and args.micro_batch < 1) \
+            or (args.val_every is not None and args.val_every < 1):
+        raise InputError("--batch-size, --micro-batch, --save-every and --val-every must be >= 1")
     positions = parallel.local_positions(args.batch_size)
     checkpoint = None
     if args.resume:
@@ -368,8 +399,12 @@ def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[st
         config = load_hrldm_config(args.config)
         with seeded_init(args.seed):
             network, scale_factor = HRLDMNet(config).to(device), None
+    entries = _entries(args)
+    held_out = validation_patients([e["patient"] for e in entries], args.val_fraction, args.val_patients, args.seed)
+    run_log = RunLog(out, args.tensorboard and parallel.is_main)
     autoencoder = _autoencoder(args, config, device)
-    samples = load_samples(_entries(args), autoencoder, config, cancel=cancel)
+    samples = load_samples([e for e in entries if e["patient"] not in held_out], autoencoder, config, cancel=cancel)
+    val_samples = load_samples([e for e in entries if e["patient"] in held_out], autoencoder, config, cancel=cancel)
     if scale_factor is None:
         scale_factor = latent_scale_factor(torch.stack([s.latent for s in samples]))
     training = config["training"]
@@ -383,10 +418,15 @@ def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[st
             with open(out / LOG_NAME, newline="", encoding="utf-8") as handle:
                 log = [row for row in csv.DictReader(handle) if int(row["step"]) <= trainer.step_count]
 
-    def save() -> None:
+    best_path = out / BEST_CHECKPOINT_NAME
+    best = float(load_hrldm_checkpoint(best_path)[3]["val_loss"]) if checkpoint is not None and best_path.is_file() \
+        else float("inf")
+    val_loss = None
+
+    def save(path: Path = out / CHECKPOINT_NAME) -> None:
         if parallel.is_main:
-            save_hrldm_checkpoint(out / CHECKPOINT_NAME, trainer.network, config, scale_factor, trainer.step_count,
-                                  world_size=parallel.world_size, **trainer.training_state())
+            save_hrldm_checkpoint(path, trainer.network, config, scale_factor, trainer.step_count,
+                                  world_size=parallel.world_size, val_loss=val_loss, **trainer.training_state())
             write_csv_atomic(out / LOG_NAME, log, columns=["step", "loss", "noise", "hist"])
         parallel.barrier()
 
@@ -399,11 +439,20 @@ def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[st
         parts = trainer.step(collate([samples[e] for e in chosen], device), torch.cat([t for t, _ in draws]).to(device),
                              torch.cat([n for _, n in draws]).to(device), args.batch_size, args.micro_batch)
         log.append({"step": trainer.step_count, **{k: f"{v:.6g}" for k, v in parts.items()}})
+        run_log.scalar("train/loss", parts["loss"], trainer.step_count)
+        run_log.scalar("train/lr", trainer.optimizer.param_groups[0]["lr"], trainer.step_count)
         report(trainer.step_count / args.steps, f"step {trainer.step_count}: loss {parts['loss']:.4f}")
+        if val_samples and (trainer.step_count % (args.val_every or args.save_every) == 0 or trainer.step_count == args.steps):
+            val_loss = validation_loss(trainer, val_samples, args.seed)
+            run_log.scalar("val/loss", val_loss, trainer.step_count)
+            if val_loss < best:
+                best = val_loss
+                save(best_path)
         if trainer.step_count % args.save_every == 0:
             save()
     save()
+    run_log.close()
     if parallel.is_main:
         print(f"HR-LDM: {trainer.step_count} steps, last loss {log[-1]['loss'] if log else 'n/a'}; "
-              f"wrote {out / CHECKPOINT_NAME}")
+              f"wrote {out / CHECKPOINT_NAME}" + (f"; best validation loss {best:.4f} in {best_path}" if val_samples else ""))
     return 0
