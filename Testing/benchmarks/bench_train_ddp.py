@@ -2,11 +2,12 @@
 same global batch, for ``train controlnet`` (tiny configuration, 32-voxel cubes of a demo crop) and
 ``train hrldm`` (tiny configuration, LIDC nodules when ../shared/data is present).
 
-Each setting runs twice, for ``--short`` and ``--long`` steps; the throughput is
-``(long - short) x batch / (time_long - time_short)``, so start-up and encoding cancel out. Each process
-uses ``--threads`` threads (default 1). The ratio 2 processes / 1 process is printed.
+Each setting runs for ``--short`` and ``--long`` steps (the fastest of ``--repeats`` runs each); the
+throughput is ``(long - short) x batch / (time_long - time_short)``, so start-up and encoding cancel out
+(a machine too busy to tell them apart is reported, not divided by). Each process uses ``--threads``
+threads (default 1). The ratio 2 processes / 1 process is printed.
 
-    python Testing/benchmarks/bench_train_ddp.py [--batch-size 4] [--short 2] [--long 8] [--device cpu] [--json out.json]
+    python Testing/benchmarks/bench_train_ddp.py [--batch-size 4] [--short 2] [--long 8] [--repeats 2] [--device cpu] [--json out.json]
 """
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def main() -> int:
     parser.add_argument("--short", type=int, default=2)
     parser.add_argument("--long", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -75,9 +77,13 @@ def main() -> int:
         for trainer, options in _data(folder).items():
             rates = {}
             for processes in (1, 2):
-                times = [_seconds(processes, trainer, options, steps, args, folder / f"{trainer}{processes}_{steps}")
-                         for steps in (args.short, args.long)]
-                rates[processes] = (args.long - args.short) * args.batch_size / max(times[1] - times[0], 1e-9)
+                times = [min(_seconds(processes, trainer, options, steps, args, folder / f"{trainer}{processes}_{steps}_{r}")
+                             for r in range(args.repeats)) for steps in (args.short, args.long)]
+                if times[1] <= times[0]:
+                    raise SystemExit(f"train {trainer}, {processes} process(es): the {args.long}-step run took no longer "
+                                     f"than the {args.short}-step one ({times[1]:.1f} s vs {times[0]:.1f} s): the machine "
+                                     "is too busy to measure; use more --repeats or a larger --long")
+                rates[processes] = (args.long - args.short) * args.batch_size / (times[1] - times[0])
                 print(f"train {trainer}, {processes} process(es) x {args.threads} thread(s), global batch "
                       f"{args.batch_size}: {rates[processes]:.2f} examples/s (runs of {args.short} and {args.long} "
                       f"steps: {times[0]:.1f} s, {times[1]:.1f} s)")
