@@ -42,6 +42,8 @@ from ..volume import Volume, read_volume, require_same_grid
 from .distributed import DataParallel, data_parallel
 from .keyed import VALIDATION_STEP, draw_seed, seeded_init
 from .run_log import RunLog
+from .run_log import add_argument as add_tensorboard_argument
+from .validation import add_arguments as add_validation_arguments
 
 CHECKPOINT_NAME = "controlnet.pt"
 BEST_CHECKPOINT_NAME = "controlnet_best.pt"
@@ -358,7 +360,7 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     if resume and not checkpoint_path.is_file():
         raise InputError(f"--resume: no checkpoint to resume from at {checkpoint_path}")
     began = time.perf_counter()
-    run_log = RunLog(out, tensorboard and parallel.is_main)
+    board = RunLog(out, tensorboard and parallel.is_main)
     nets, started_from = frozen_networks(config, weights_dir, device, seed)
     examples, whole_numel = encoded_examples(nets, pairs, whole_numel, embeddings, weights_dir, tumor_weight)
     val_examples, val_numel = encoded_examples(nets, val_pairs, val_numel, val_embeddings, weights_dir, tumor_weight)
@@ -392,7 +394,7 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     def validate(step: int) -> None:
         nonlocal best
         val_losses.append((step, validation_loss(nets, controlnet, scheduler, val_examples, val_numel, seed, parallel)))
-        run_log.scalar("val/loss", val_losses[-1][1], step)
+        board.scalar("val/loss", val_losses[-1][1], step)
         if val_losses[-1][1] < best:
             best = val_losses[-1][1]
             save(step, losses[-1], best_path)
@@ -413,8 +415,8 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
         else:
             optimizer.step()
         lr_schedule.step()
-        run_log.scalar("train/loss", losses[-1], step + 1)
-        run_log.scalar("train/lr", learning_rates[-1], step + 1)
+        board.scalar("train/loss", losses[-1], step + 1)
+        board.scalar("train/lr", learning_rates[-1], step + 1)
         report((step + 1) / steps, f"step {step + 1}/{steps} loss {losses[-1]:.4f}")
         if val_examples and ((step + 1) % max(int(val_every or save_every), 1) == 0 or step + 1 == steps):
             validate(step + 1)
@@ -423,7 +425,7 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
     final_step = max(int(steps), start_step)
     if losses or not checkpoint_path.is_file():
         save(final_step, losses[-1] if losses else float("nan"))
-    run_log.close()
+    board.close()
     controlnet.eval()
     return TrainingOutcome(final_step, losses, checkpoint_path, time.perf_counter() - began, start_step,
                            {"started_from": str(started_from) if started_from else "U-Net copy",
@@ -464,13 +466,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fixed-batch", action="store_true", help="same noise and timesteps every step (over-fitting check)")
-    validation = parser.add_argument_group("validation (a split by patient: the manifest's patient_id, else the CT's file stem)")
-    validation.add_argument("--val-fraction", type=float, default=0.0,
-                            help="hold out this fraction of the patients (rounded up; chosen by --seed)")
-    validation.add_argument("--val-patients", nargs="+", default=[], metavar="ID", help="hold out these patients")
-    validation.add_argument("--val-every", type=int, help="validation loss every N steps (default: --save-every) and at the end")
-    parser.add_argument("--tensorboard", action="store_true",
-                        help="TensorBoard log (loss, lr, validation loss) in OUT/tensorboard (needs the tensorboard package)")
+    add_validation_arguments(parser, "the manifest's patient_id, else the CT's file stem")
+    add_tensorboard_argument(parser)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/controlnet.pt")
 
 

@@ -58,6 +58,8 @@ from ..volume import Volume, read_volume, require_same_grid, volume_stem
 from .distributed import DataParallel, data_parallel
 from .keyed import EXAMPLE_CHOICE, VALIDATION_STEP, keyed_generator, seeded_init
 from .run_log import RunLog
+from .run_log import add_argument as add_tensorboard_argument
+from .validation import add_arguments as add_validation_arguments
 from .validation import validation_patients
 
 NOISE_DELTA = 1e-6
@@ -298,14 +300,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="torch device (default: cuda when available)")
-    validation = parser.add_argument_group("validation (a split by patient: patient_id of the table or manifest, else "
-                                           "the image's file stem)")
-    validation.add_argument("--val-fraction", type=float, default=0.0,
-                            help="hold out this fraction of the patients (rounded up; chosen by --seed)")
-    validation.add_argument("--val-patients", nargs="+", default=[], metavar="ID", help="hold out these patients")
-    validation.add_argument("--val-every", type=int, help="validation loss every N steps (default: --save-every) and at the end")
-    parser.add_argument("--tensorboard", action="store_true",
-                        help="TensorBoard log (loss, lr, validation loss) in OUT/tensorboard (needs the tensorboard package)")
+    add_validation_arguments(parser, "patient_id of the table or manifest, else the image's file stem")
+    add_tensorboard_argument(parser)
 
 
 def validation_loss(trainer: HRLDMTrainer, samples: Sequence[NoduleSample], seed: int) -> float:
@@ -401,7 +397,7 @@ def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[st
             network, scale_factor = HRLDMNet(config).to(device), None
     entries = _entries(args)
     held_out = validation_patients([e["patient"] for e in entries], args.val_fraction, args.val_patients, args.seed)
-    run_log = RunLog(out, args.tensorboard and parallel.is_main)
+    board = RunLog(out, args.tensorboard and parallel.is_main)
     autoencoder = _autoencoder(args, config, device)
     samples = load_samples([e for e in entries if e["patient"] not in held_out], autoencoder, config, cancel=cancel)
     val_samples = load_samples([e for e in entries if e["patient"] in held_out], autoencoder, config, cancel=cancel)
@@ -439,19 +435,19 @@ def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[st
         parts = trainer.step(collate([samples[e] for e in chosen], device), torch.cat([t for t, _ in draws]).to(device),
                              torch.cat([n for _, n in draws]).to(device), args.batch_size, args.micro_batch)
         log.append({"step": trainer.step_count, **{k: f"{v:.6g}" for k, v in parts.items()}})
-        run_log.scalar("train/loss", parts["loss"], trainer.step_count)
-        run_log.scalar("train/lr", trainer.optimizer.param_groups[0]["lr"], trainer.step_count)
+        board.scalar("train/loss", parts["loss"], trainer.step_count)
+        board.scalar("train/lr", trainer.optimizer.param_groups[0]["lr"], trainer.step_count)
         report(trainer.step_count / args.steps, f"step {trainer.step_count}: loss {parts['loss']:.4f}")
         if val_samples and (trainer.step_count % (args.val_every or args.save_every) == 0 or trainer.step_count == args.steps):
             val_loss = validation_loss(trainer, val_samples, args.seed)
-            run_log.scalar("val/loss", val_loss, trainer.step_count)
+            board.scalar("val/loss", val_loss, trainer.step_count)
             if val_loss < best:
                 best = val_loss
                 save(best_path)
         if trainer.step_count % args.save_every == 0:
             save()
     save()
-    run_log.close()
+    board.close()
     if parallel.is_main:
         print(f"HR-LDM: {trainer.step_count} steps, last loss {log[-1]['loss'] if log else 'n/a'}; "
               f"wrote {out / CHECKPOINT_NAME}" + (f"; best validation loss {best:.4f} in {best_path}" if val_samples else ""))

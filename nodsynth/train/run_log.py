@@ -6,12 +6,19 @@ nodsynth[train]``); asking for the log without it is refused before any work.
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Optional
 
 from ..errors import InputError
 
 FOLDER = "tensorboard"
+
+
+def add_argument(parser: argparse.ArgumentParser) -> None:
+    """``--tensorboard``."""
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="TensorBoard log (loss, lr, validation loss) in OUT/tensorboard (needs the tensorboard package)")
 
 
 class RunLog:

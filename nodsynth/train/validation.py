@@ -6,6 +6,7 @@ keyed by the seed (SHA-256 of seed and id), so the split does not depend on the 
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import math
 from typing import Sequence
@@ -32,3 +33,12 @@ def validation_patients(patient_ids: Sequence[str], fraction: float = 0.0, named
     if len(chosen) >= len(patients):
         raise InputError(f"the validation split takes all {len(patients)} patients; none would be left to train on")
     return chosen
+
+
+def add_arguments(parser: argparse.ArgumentParser, patients: str) -> None:
+    """``--val-fraction``, ``--val-patients``, ``--val-every``; ``patients`` says where patient ids come from."""
+    validation = parser.add_argument_group(f"validation (a split by patient: {patients})")
+    validation.add_argument("--val-fraction", type=float, default=0.0,
+                            help="hold out this fraction of the patients (rounded up; chosen by --seed)")
+    validation.add_argument("--val-patients", nargs="+", default=[], metavar="ID", help="hold out these patients")
+    validation.add_argument("--val-every", type=int, help="validation loss every N steps (default: --save-every) and at the end")
