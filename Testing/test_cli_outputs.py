@@ -26,7 +26,8 @@ NOT_PATHS = frozenset({
     "python", "ray_address", "render", "same_study", "volume_format", "sample", "sampler", "save_every", "schedule_steps", "seed", "series",
     "server", "setup", "shard", "shards", "size", "slices", "spacing", "spiculation", "stale_after_s", "steps",
     "subtype", "target_shape", "threads_per_job", "time", "trainer", "tumor_weight", "workers",
-    "url", "dimse", "aet", "called_aet", "nodelay", "retries", "series_uid", "study_uid", "query"})
+    "url", "dimse", "aet", "called_aet", "nodelay", "retries", "series_uid", "study_uid", "query",
+    "val_every", "val_fraction", "val_patients", "num_images"})
 """Options that take numbers, words, choices or commands, not files."""
 
 

@@ -47,7 +47,7 @@ def test_loss_falls_on_a_fixed_batch():
     generator = torch.Generator().manual_seed(0)
     timesteps = torch.randint(0, 1000, (len(samples),), generator=generator)
     noise = torch.randn(batch["latent"].shape, generator=generator)
-    losses = [trainer.step(batch, generator, timesteps, noise) for _ in range(30)]
+    losses = [trainer.step(batch, timesteps, noise) for _ in range(30)]
     first, last = losses[0], losses[-1]
     drop = 1.0 - last["loss"] / first["loss"]
     print(f"fixed batch of {len(samples)} LIDC nodules ({', '.join(e['subtype'] for e in entries)}), t={timesteps.tolist()}: "

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, no_progress
+from ..train.distributed import DataParallel
 from ..volume import read_volume
 from ..weights import sha256_of
 from .ct_prep import PrepSettings, prepare_ct
@@ -73,10 +74,59 @@ def stack_side(per_file: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarra
             for plane in PLANES}
 
 
+def side_features(paths: Sequence[Path], side: str, network, device, settings: FidSettings, cache: FeatureCache,
+                  fingerprint: str, on_batch=None, cancel: Optional[CancelToken] = None,
+                  parallel: DataParallel = DataParallel()) -> dict[str, np.ndarray]:
+    """Plane -> the stacked features of one set of CT files (in file order); enough slices checked.
+
+    Under ``torchrun`` rank ``r`` computes files ``i mod W == r`` and all ranks gather them in file order.
+    """
+    mine = [(i, ct_features(Path(paths[i]), network, device, settings, cache, fingerprint, on_batch, cancel))
+            for i in range(parallel.rank, len(paths), parallel.world_size)]
+    stacked = stack_side(parallel.gather_in_order(mine))
+    for plane in PLANES:
+        require_samples(len(stacked[plane]), side, f"{plane} slices left (after dropping empty ones)")
+    return stacked
+
+
+def fid_matrix(sets: dict[str, Sequence[Path]], network, device, settings: FidSettings,
+               cache: Optional[FeatureCache] = None, progress: Optional[ProgressFn] = None,
+               cancel: Optional[CancelToken] = None, parallel: DataParallel = DataParallel()) -> dict:
+    """The 2.5D FID of every pair of sets (a real-vs-real reference, NodMAISI's Table 2), features computed once per set.
+
+    ``{"sets": names, "n_images": {name: count}, "fid_xy" | "fid_yz" | "fid_zx" | "fid_avg": square matrix}``
+    (symmetric, 0 on the diagonal).
+    """
+    for name, paths in sets.items():
+        require_samples(len(paths), name, "CT files")
+    cache = cache or FeatureCache(None)
+    report = progress or no_progress
+    fingerprint = network_fingerprint(network)
+    total = sum(len(p) for p in sets.values()) * slice_count(settings.slice_ranges())
+    done = [0]
+
+    def on_batch(count: int) -> None:
+        done[0] += count
+        report(done[0] / total, f"{done[0]}/{total} slices")
+
+    names = list(sets)
+    features = {n: side_features(sets[n], n, network, device, settings, cache, fingerprint, on_batch, cancel, parallel)
+                for n in names}
+    keys = ("fid_xy", "fid_yz", "fid_zx", "fid_avg")
+    matrix = {key: [[0.0] * len(names) for _ in names] for key in keys}
+    for i, first in enumerate(names):
+        for j in range(i + 1, len(names)):
+            pair = fid_by_plane(features[first], features[names[j]])
+            for key in keys:
+                matrix[key][i][j] = matrix[key][j][i] = float(pair[key])
+    report(1.0, "FID matrix done")
+    return {"sets": names, "n_images": {n: len(sets[n]) for n in names}, **matrix}
+
+
 def ct_fid(real: Sequence[Path], synthetic: Sequence[Path], network, device, settings: FidSettings,
            cache: Optional[FeatureCache] = None, progress: Optional[ProgressFn] = None,
-           cancel: Optional[CancelToken] = None) -> dict:
-    """The 2.5D FID report of two lists of CT files (see the module docstring)."""
+           cancel: Optional[CancelToken] = None, parallel: DataParallel = DataParallel()) -> dict:
+    """The 2.5D FID report of two lists of CT files (see the module docstring); ``parallel``: this torchrun rank."""
     require_samples(len(real), "real", "CT files")
     require_samples(len(synthetic), "synthetic", "CT files")
     cache = cache or FeatureCache(None)
@@ -89,12 +139,8 @@ def ct_fid(real: Sequence[Path], synthetic: Sequence[Path], network, device, set
         done[0] += count
         report(done[0] / total, f"{done[0]}/{total} slices")
 
-    sides = {}
-    for side, paths in (("real", real), ("synthetic", synthetic)):
-        sides[side] = stack_side([ct_features(Path(p), network, device, settings, cache, fingerprint, on_batch, cancel)
-                                  for p in paths])
-        for plane in PLANES:
-            require_samples(len(sides[side][plane]), side, f"{plane} slices left (after dropping empty ones)")
+    sides = {side: side_features(paths, side, network, device, settings, cache, fingerprint, on_batch, cancel, parallel)
+             for side, paths in (("real", real), ("synthetic", synthetic))}
     out = fid_by_plane(sides["real"], sides["synthetic"])
     out.update(n_real=len(real), n_synthetic=len(synthetic),
                n_slices_real={p: int(len(sides["real"][p])) for p in PLANES},

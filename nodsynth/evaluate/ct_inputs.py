@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import Optional
 
 from ..casetables import manifest_path, read_text
 from ..errors import InputError
@@ -53,3 +54,27 @@ def list_ct_files(spec: str | os.PathLike, side: str) -> list[Path]:
     if not files:
         raise InputError(f"{side}: the list {source} names no file")
     return files
+
+
+def first_images(files: list[Path], count: Optional[int]) -> list[Path]:
+    """The first ``count`` files in sorted order (all when None), as ``compute_fid_2-5d_ct.py --num_images`` takes them."""
+    if count is None:
+        return files
+    if count < 1:
+        raise InputError(f"--num-images must be at least 1, got {count}")
+    return sorted(files, key=str)[:count]
+
+
+def named_sets(specs: list[str], count: Optional[int] = None) -> dict[str, list[Path]]:
+    """``NAME=FOLDER_OR_LIST`` entries (``evaluate fid --matrix``) -> name -> CT files (see :func:`list_ct_files`)."""
+    sets: dict[str, list[Path]] = {}
+    for spec in specs:
+        name, sep, source = spec.partition("=")
+        if not sep or not name or not source:
+            raise InputError(f"--matrix takes NAME=FOLDER_OR_LIST entries, got {spec!r}")
+        if name in sets:
+            raise InputError(f"--matrix names the set {name!r} twice")
+        sets[name] = first_images(list_ct_files(source, f"--matrix {name}"), count)
+    if len(sets) < 2:
+        raise InputError(f"--matrix needs at least two sets to compare, got {len(sets)}")
+    return sets

@@ -6,8 +6,13 @@ Data: CT crops with a nodule mask and a subtype, from a ``lidc_vois``-style fold
 ``histogram`` (a histogram file); relative paths are relative to the manifest). The histogram is
 computed from the CT inside the mask when not given. Each nodule becomes a patch of
 ``training.patch_size`` voxels (network axis order, centred on the nodule, edge-padded), encoded
-once by the frozen MAISI autoencoder (posterior mean). ``scale_factor`` = 1 / std of the first
-batch's latents (MAISI's convention) unless resumed.
+once by the frozen MAISI autoencoder (posterior mean). ``scale_factor`` = 1 / std of the training
+latents (MAISI's convention, over all of them rather than a first batch) unless resumed.
+
+Every draw is keyed (:mod:`nodsynth.train.keyed`): the examples of step ``s`` come from a permutation
+drawn from ``(seed, s)``, and the example at global batch position ``i`` takes its timestep and noise
+from ``(seed, s, i)``; so a resumed run continues exactly, and ``torchrun`` (rank ``r`` computes the
+positions ``i mod W == r``, :mod:`nodsynth.train.distributed`) gives the one-process updates.
 
 Mask channels come from :func:`nodsynth.engines.hrldm.inference.mask_channels`, the function inference
 uses (nodule and solid core, the core sized by the nodule's histogram, interpolated x4), so training and
@@ -19,11 +24,12 @@ voxel whose 4 x 4 x 4 block holds nodule, :func:`~nodsynth.engines.hrldm.inferen
 1. ``t ~ U{0..T-1}``, ``eps ~ N(0, I)``, ``z_t = sqrt(a_t) z0 + sqrt(1 - a_t) eps``;
 2. lesion-only noising ``z~_t = (1 - M) * z0 + M * z_t``;
 3. ``eps^ = net(z~_t, t | mask channels, c, h)``;
-4. ``L_noise = sum|M * (eps - eps^)| / (sum M + delta)`` (M broadcast over the 4 latent channels);
+4. ``L_noise = sum|M * (eps - eps^)| / (sum M + delta)`` (M broadcast over the 4 latent channels; the
+   sums run over the whole global batch);
 5. Eq. 6: ``z^0 = (z~_t - sqrt(1 - a_t) eps^) / sqrt(a_t)``, kept only inside ``M`` (``z0`` outside) so
    the decoder sees the real background;
 6. ``L_hist = JSD(H(F(z^0)), H(F(z0)))``: per-channel triangular-kernel soft histograms (Eq. 7) of the
-   truncated-decoder features ``F`` inside the (image-resolution) nodule mask, averaged;
+   truncated-decoder features ``F`` inside the (image-resolution) nodule mask, averaged over the global batch;
 7. ``L = L_noise + lambda_hist * L_hist`` (``--lambda-hist 0`` is the ablation); Adam (lr 1e-5 by
    default) with a polynomial learning-rate decay to 0 at ``--steps``; float16 autocast with a
    gradient scaler on CUDA.
@@ -48,12 +54,20 @@ from ..casetables import csv_dicts
 from ..engines.base import SUBTYPES, subtype_index
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
-from ..volume import Volume, read_volume, require_same_grid
+from ..volume import Volume, read_volume, require_same_grid, volume_stem
+from .distributed import DataParallel, data_parallel
+from .keyed import EXAMPLE_CHOICE, VALIDATION_STEP, keyed_generator, seeded_init
+from .run_log import RunLog
+from .run_log import add_argument as add_tensorboard_argument
+from .validation import add_arguments as add_validation_arguments
+from .validation import validation_patients
 
 NOISE_DELTA = 1e-6
 """delta in the masked L1 normaliser."""
 
 CHECKPOINT_NAME = "hrldm.pt"
+BEST_CHECKPOINT_NAME = "hrldm_best.pt"
+"""The network of the lowest validation loss (with a validation set)."""
 LOG_NAME = "train_log.csv"
 
 
@@ -121,7 +135,8 @@ def read_manifest(path: str | Path) -> list[dict]:
     out = []
     for row in rows:
         entry = {"image": path.parent / row["image"], "mask": path.parent / row["mask"],
-                 "subtype": SUBTYPES[subtype_index(int(row["subtype"]) if row["subtype"].isdigit() else row["subtype"])]}
+                 "subtype": SUBTYPES[subtype_index(int(row["subtype"]) if row["subtype"].isdigit() else row["subtype"])],
+                 "patient": row.get("patient_id") or volume_stem(row["image"])}
         if row.get("histogram"):
             entry["histogram"] = path.parent / row["histogram"]
         out.append(entry)
@@ -155,7 +170,7 @@ def collate(samples: Sequence[NoduleSample], device: torch.device) -> dict[str, 
 
 
 def latent_scale_factor(latents: torch.Tensor) -> float:
-    """MAISI's latent scale: 1 / standard deviation of the (first batch's) latents."""
+    """MAISI's latent scale: 1 / standard deviation of the (training) latents."""
     return float(1.0 / latents.float().std().clamp_min(1e-6))
 
 
@@ -163,7 +178,8 @@ class HRLDMTrainer:
     """Algorithm 1 around an :class:`~nodsynth.engines.hrldm.HRLDMNet` and a frozen autoencoder."""
 
     def __init__(self, network: torch.nn.Module, autoencoder: torch.nn.Module, config: dict, scale_factor: float,
-                 lambda_hist: float, learning_rate: float, total_steps: int, device: torch.device) -> None:
+                 lambda_hist: float, learning_rate: float, total_steps: int, device: torch.device,
+                 parallel: DataParallel = DataParallel()) -> None:
         from ..engines.hrldm.network import TruncatedDecoder, build_scheduler
 
         if lambda_hist < 0:
@@ -181,14 +197,20 @@ class HRLDMTrainer:
         self.amp = device.type == "cuda"
         self.grad_scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.step_count = 0
+        self.parallel = parallel
 
     def lr_factor(self, step: int) -> float:
         """Polynomial decay ``(1 - step / total_steps) ** poly_power`` of the learning rate, 0 at the end."""
         return max(0.0, 1.0 - step / self.total_steps) ** float(self.config["training"]["poly_power"])
 
-    def losses(self, batch: dict[str, torch.Tensor], timesteps: torch.Tensor,
-               noise: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``{"loss", "noise", "hist"}`` of Algorithm 1 for given timesteps and noise (differentiable)."""
+    def losses(self, batch: dict[str, torch.Tensor], timesteps: torch.Tensor, noise: torch.Tensor,
+               region_total: Optional[float] = None, share: float = 1.0) -> dict[str, torch.Tensor]:
+        """``{"loss", "noise", "hist"}`` of Algorithm 1 for given timesteps and noise (differentiable).
+
+        ``batch`` may be one rank's part of the global batch: ``region_total`` is ``sum M`` over the
+        global batch (default: this batch's) and ``share`` this part's fraction of its examples, so the
+        parts' losses add up to the global batch's.
+        """
         from ..engines.hrldm.softhist import feature_histograms, js_divergence
 
         z0 = batch["latent"] * self.scale_factor
@@ -200,7 +222,8 @@ class HRLDMTrainer:
             noise_pred = self.network(z_tilde, timesteps, batch["mask_latent"], batch["subtype"], batch["histogram"])
         noise_pred = noise_pred.float()
         full_region = region.expand_as(noise)
-        noise_loss = (full_region * (noise - noise_pred)).abs().sum() / (full_region.sum() + NOISE_DELTA)
+        total = full_region.sum() if region_total is None else region_total
+        noise_loss = (full_region * (noise - noise_pred)).abs().sum() / (total + NOISE_DELTA)
         zero = noise_loss.new_zeros(())
         hist_loss = zero
         if self.lambda_hist > 0:
@@ -211,26 +234,33 @@ class HRLDMTrainer:
                 real_features = self.decoder(z0 / self.scale_factor)
             fake, real = feature_histograms(self.decoder(z0_hat / self.scale_factor), real_features,
                                             batch["mask_image"], bins, squash)
-            hist_loss = js_divergence(fake, real).mean()
+            hist_loss = js_divergence(fake, real).mean() * share
         return {"loss": noise_loss + self.lambda_hist * hist_loss, "noise": noise_loss, "hist": hist_loss}
 
-    def step(self, batch: dict[str, torch.Tensor], generator: torch.Generator,
-             timesteps: Optional[torch.Tensor] = None, noise: Optional[torch.Tensor] = None) -> dict[str, float]:
-        """One optimizer step; ``timesteps``/``noise`` are drawn from ``generator`` unless given."""
-        batch_size = batch["latent"].shape[0]
-        if timesteps is None:
-            timesteps = torch.randint(0, self.scheduler.num_train_timesteps, (batch_size,), generator=generator,
-                                      device=self.device)
-        if noise is None:
-            noise = torch.randn(batch["latent"].shape, generator=generator, device=self.device)
+    def step(self, batch: dict[str, torch.Tensor], timesteps: torch.Tensor, noise: torch.Tensor,
+             global_batch: Optional[int] = None, micro_batch: Optional[int] = None) -> dict[str, float]:
+        """One optimizer step on ``batch`` (this rank's part of a batch of ``global_batch`` examples).
+
+        Gradients are accumulated over passes of ``micro_batch`` examples (default: one pass).
+        Returns the global batch's losses (summed over the ranks).
+        """
+        local = int(batch["latent"].shape[0])
+        size, count = int(micro_batch or local), int(global_batch or local)
+        region_total = self.parallel.sum(float(batch["region_latent"].sum()) * int(noise.shape[1]), self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        parts = self.losses(batch, timesteps, noise)
-        self.grad_scaler.scale(parts["loss"]).backward()
+        totals: dict[str, float] = {}
+        for first in range(0, local, size):
+            part = slice(first, min(first + size, local))
+            parts = self.losses({k: v[part] for k, v in batch.items()}, timesteps[part], noise[part], region_total,
+                                (part.stop - part.start) / count)
+            self.grad_scaler.scale(parts["loss"]).backward()
+            totals = {k: totals.get(k, 0.0) + float(v.detach()) for k, v in parts.items()}
+        self.parallel.sum_gradients(self.network.parameters())
         self.grad_scaler.step(self.optimizer)
         self.grad_scaler.update()
         self.lr_schedule.step()
         self.step_count += 1
-        return {k: float(v.detach()) for k, v in parts.items()}
+        return {k: self.parallel.sum(v, self.device) for k, v in totals.items()}
 
     def training_state(self) -> dict:
         """Optimizer, learning-rate schedule and scaler state for a resumable checkpoint."""
@@ -261,12 +291,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--random-autoencoder", action="store_true", help="random autoencoder weights (smoke tests only)")
     parser.add_argument("--weights", metavar="DIR", help="weights folder to find the autoencoder in")
     parser.add_argument("--steps", type=int, default=1000, help="optimizer steps in total (default 1000)")
-    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=2,
+                        help="examples per optimizer step over all processes (the global batch under torchrun; default 2)")
+    parser.add_argument("--micro-batch", type=int,
+                        help="examples per forward pass, gradients accumulated (default: a process's whole share of the batch)")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default: the configuration's, 1e-5)")
     parser.add_argument("--lambda-hist", type=float, help="weight of the histogram JSD loss (default 10; 0 = ablation)")
     parser.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="torch device (default: cuda when available)")
+    add_validation_arguments(parser, "patient_id of the table or manifest, else the image's file stem")
+    add_tensorboard_argument(parser)
+
+
+def validation_loss(trainer: HRLDMTrainer, samples: Sequence[NoduleSample], seed: int) -> float:
+    """Mean loss of the validation nodules, one at a time, each with the same keyed timestep and noise every time."""
+    trainer.network.eval()
+    total = 0.0
+    with torch.no_grad():
+        for i in range(trainer.parallel.rank, len(samples), trainer.parallel.world_size):
+            timestep, noise = example_draw(seed, VALIDATION_STEP, i, samples[i].latent.shape,
+                                           trainer.scheduler.num_train_timesteps)
+            total += float(trainer.losses(collate([samples[i]], trainer.device), timestep.to(trainer.device),
+                                          noise.to(trainer.device))["loss"])
+    trainer.network.train()
+    return trainer.parallel.sum(total, trainer.device) / len(samples)
 
 
 def _autoencoder(args: argparse.Namespace, config: dict, device: torch.device) -> torch.nn.Module:
@@ -274,8 +323,8 @@ def _autoencoder(args: argparse.Namespace, config: dict, device: torch.device) -
     from ..weights import find_weights
 
     if args.random_autoencoder:
-        torch.manual_seed(args.seed)
-        autoencoder = build_autoencoder(config["autoencoder_config"], device)
+        with seeded_init(args.seed):
+            autoencoder = build_autoencoder(config["autoencoder_config"], device)
     else:
         path = args.autoencoder or find_weights("hrldm", args.weights)["autoencoder"]
         autoencoder = load_autoencoder(path, config["autoencoder_config"], device)
@@ -290,7 +339,10 @@ def _entries(args: argparse.Namespace) -> list[dict]:
     else:
         from ..presets import read_voi_table
 
-        entries = [{"image": n.image, "mask": n.mask, "subtype": n.subtype} for n in read_voi_table(args.vois)]
+        table = Path(args.vois) / "nodules.csv"
+        patients = {r["file"]: r.get("patient_id") for r in csv_dicts(table, "nodule table")} if table.is_file() else {}
+        entries = [{"image": n.image, "mask": n.mask, "subtype": n.subtype,
+                    "patient": patients.get(Path(n.image).name) or volume_stem(n.image)} for n in read_voi_table(args.vois)]
     if args.limit is not None:
         if args.limit < 1:
             raise InputError(f"--limit must be >= 1, got {args.limit}")
@@ -298,54 +350,105 @@ def _entries(args: argparse.Namespace) -> list[dict]:
     return entries
 
 
+def step_examples(seed: int, step: int, count: int, positions: Sequence[int]) -> list[int]:
+    """Which of ``count`` examples sit at global batch ``positions`` at ``step``: a permutation keyed by (seed, step)."""
+    order = torch.randperm(count, generator=keyed_generator(seed, step, EXAMPLE_CHOICE)).tolist()
+    return [order[i % count] for i in positions]
+
+
+def example_draw(seed: int, step: int, position: int, latent_shape: Sequence[int],
+                 num_timesteps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(timestep [1], noise [1, C, x, y, z])`` of the example at global batch ``position`` at ``step``."""
+    generator = keyed_generator(seed, step, position)
+    timestep = torch.randint(0, int(num_timesteps), (1,), generator=generator)
+    return timestep, torch.randn((1, *latent_shape), generator=generator)
+
+
 def run(args: argparse.Namespace, progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> int:
-    """``nodsynth train hrldm``: train (or resume) and write the checkpoint and loss log to ``--out``."""
+    """``nodsynth train hrldm``: train (or resume) and write the checkpoint and loss log to ``--out``.
+
+    Under ``torchrun`` this process computes its share of each global batch (``--batch-size``).
+    """
+    parallel, device = data_parallel(args.device)
+    try:
+        return _train(args, parallel, device, progress if parallel.is_main else None, cancel)
+    finally:
+        parallel.close()
+
+
+def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[str],
+           progress: Optional[ProgressFn], cancel: Optional[CancelToken]) -> int:
     from ..engines.hrldm import HRLDMNet, load_hrldm_checkpoint, load_hrldm_config, save_hrldm_checkpoint
     from ..engines.maisi import resolve_device
 
     report = progress or no_progress
-    device = resolve_device(args.device)
+    device = resolve_device(device)
     out = Path(args.out)
-    if args.batch_size < 1 or args.save_every < 1:
-        raise InputError("--batch-size and --save-every must be >= 1")
+    if args.batch_size < 1 or args.save_every < 1 or (args.micro_batch is not None and args.micro_batch < 1) \
+            or (args.val_every is not None and args.val_every < 1):
+        raise InputError("--batch-size, --micro-batch, --save-every and --val-every must be >= 1")
+    positions = parallel.local_positions(args.batch_size)
     checkpoint = None
     if args.resume:
         network, config, scale_factor, checkpoint = load_hrldm_checkpoint(args.resume, device)
     else:
         config = load_hrldm_config(args.config)
-        torch.manual_seed(args.seed)
-        network, scale_factor = HRLDMNet(config).to(device), None
+        with seeded_init(args.seed):
+            network, scale_factor = HRLDMNet(config).to(device), None
+    entries = _entries(args)
+    held_out = validation_patients([e["patient"] for e in entries], args.val_fraction, args.val_patients, args.seed)
+    board = RunLog(out, args.tensorboard and parallel.is_main)
     autoencoder = _autoencoder(args, config, device)
-    samples = load_samples(_entries(args), autoencoder, config, cancel=cancel)
+    samples = load_samples([e for e in entries if e["patient"] not in held_out], autoencoder, config, cancel=cancel)
+    val_samples = load_samples([e for e in entries if e["patient"] in held_out], autoencoder, config, cancel=cancel)
     if scale_factor is None:
-        scale_factor = latent_scale_factor(torch.stack([s.latent for s in samples[: args.batch_size]]))
+        scale_factor = latent_scale_factor(torch.stack([s.latent for s in samples]))
     training = config["training"]
     trainer = HRLDMTrainer(network, autoencoder, config, scale_factor,
                            training["lambda_hist"] if args.lambda_hist is None else args.lambda_hist,
-                           training["learning_rate"] if args.lr is None else args.lr, args.steps, device)
+                           training["learning_rate"] if args.lr is None else args.lr, args.steps, device, parallel)
     log: list[dict] = []
     if checkpoint is not None:
         trainer.restore(checkpoint)
         if (out / LOG_NAME).is_file():
             with open(out / LOG_NAME, newline="", encoding="utf-8") as handle:
                 log = [row for row in csv.DictReader(handle) if int(row["step"]) <= trainer.step_count]
-    generator = torch.Generator(device=device)
-    generator.manual_seed(args.seed + trainer.step_count)
-    order = np.random.default_rng(args.seed + trainer.step_count)
 
-    def save() -> None:
-        save_hrldm_checkpoint(out / CHECKPOINT_NAME, trainer.network, config, scale_factor, trainer.step_count,
-                              **trainer.training_state())
-        write_csv_atomic(out / LOG_NAME, log, columns=["step", "loss", "noise", "hist"])
+    best_path = out / BEST_CHECKPOINT_NAME
+    best = float(load_hrldm_checkpoint(best_path)[3]["val_loss"]) if checkpoint is not None and best_path.is_file() \
+        else float("inf")
+    val_loss = None
 
+    def save(path: Path = out / CHECKPOINT_NAME) -> None:
+        if parallel.is_main:
+            save_hrldm_checkpoint(path, trainer.network, config, scale_factor, trainer.step_count,
+                                  world_size=parallel.world_size, val_loss=val_loss, **trainer.training_state())
+            write_csv_atomic(out / LOG_NAME, log, columns=["step", "loss", "noise", "hist"])
+        parallel.barrier()
+
+    num_timesteps = trainer.scheduler.num_train_timesteps
     while trainer.step_count < args.steps:
         check_cancel(cancel)
-        chosen = order.choice(len(samples), size=min(args.batch_size, len(samples)), replace=False)
-        parts = trainer.step(collate([samples[i] for i in chosen], device), generator)
+        step = trainer.step_count
+        chosen = step_examples(args.seed, step, len(samples), positions)
+        draws = [example_draw(args.seed, step, i, samples[e].latent.shape, num_timesteps) for i, e in zip(positions, chosen)]
+        parts = trainer.step(collate([samples[e] for e in chosen], device), torch.cat([t for t, _ in draws]).to(device),
+                             torch.cat([n for _, n in draws]).to(device), args.batch_size, args.micro_batch)
         log.append({"step": trainer.step_count, **{k: f"{v:.6g}" for k, v in parts.items()}})
+        board.scalar("train/loss", parts["loss"], trainer.step_count)
+        board.scalar("train/lr", trainer.optimizer.param_groups[0]["lr"], trainer.step_count)
         report(trainer.step_count / args.steps, f"step {trainer.step_count}: loss {parts['loss']:.4f}")
+        if val_samples and (trainer.step_count % (args.val_every or args.save_every) == 0 or trainer.step_count == args.steps):
+            val_loss = validation_loss(trainer, val_samples, args.seed)
+            board.scalar("val/loss", val_loss, trainer.step_count)
+            if val_loss < best:
+                best = val_loss
+                save(best_path)
         if trainer.step_count % args.save_every == 0:
             save()
     save()
-    print(f"HR-LDM: {trainer.step_count} steps, last loss {log[-1]['loss'] if log else 'n/a'}; wrote {out / CHECKPOINT_NAME}")
+    board.close()
+    if parallel.is_main:
+        print(f"HR-LDM: {trainer.step_count} steps, last loss {log[-1]['loss'] if log else 'n/a'}; "
+              f"wrote {out / CHECKPOINT_NAME}" + (f"; best validation loss {best:.4f} in {best_path}" if val_samples else ""))
     return 0

@@ -60,8 +60,13 @@ def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="metric", metavar="METRIC", required=True)
     fid = sub.add_parser("fid", help="compute the 2.5D FID between two sets of whole CTs (NodMAISI)")
-    fid.add_argument("--real", required=True, type=Path, help="folder, .txt list or .csv list (path column) of CTs")
-    fid.add_argument("--synthetic", required=True, type=Path, help="the same for the synthetic CTs")
+    fid.add_argument("--real", type=Path, help="folder, .txt list or .csv list (path column) of CTs")
+    fid.add_argument("--synthetic", type=Path, help="the same for the synthetic CTs")
+    fid.add_argument("--matrix", nargs="+", metavar="NAME=CTS",
+                     help="instead of --real/--synthetic: the FID of every pair of these sets (a real-vs-real "
+                          "reference, NodMAISI's Table 2); CTS as for --real")
+    fid.add_argument("--num-images", type=int,
+                     help="use the first N CTs of each set in sorted order (compute_fid_2-5d_ct.py --num_images)")
     fid.add_argument("--json", required=True, type=Path, help="report (JSON)")
     fid.add_argument("--target-shape", type=_shape, default=(512, 512, 512),
                      help="x,y,z voxels after padding (-1000 HU) and centre cropping (default 512x512x512)")
@@ -97,30 +102,73 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     froc.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
 
 
-def _network(args: argparse.Namespace):
+def _network(args: argparse.Namespace, device_name=None):
     from ...engines.maisi.device import resolve_device
     from ...evaluate.network import load_feature_network
 
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
-    device = resolve_device(args.device)
+    device = resolve_device(device_name or args.device)
     return load_feature_network(args.network, args.entry, device, args.network_weights), device
+
+
+def _on_this_rank(args: argparse.Namespace, compute):
+    """``compute(network, device, parallel, progress)`` on this process (a ``torchrun`` rank computes its share of
+    the CTs); the report on rank 0 (or without torchrun), None on the other ranks."""
+    from ...train.distributed import data_parallel
+
+    parallel, device_name = data_parallel(args.device)
+    try:
+        network, device = _network(args, device_name)
+        report = compute(network, device, parallel, progress_bar("evaluate fid") if parallel.is_main else None)
+    finally:
+        parallel.close()
+    return report if parallel.is_main else None
+
+
+def _run_fid_matrix(args: argparse.Namespace, settings) -> int:
+    from ...evaluate.ct_fid import fid_matrix
+    from ...evaluate.ct_inputs import named_sets
+    from ...evaluate.feature_cache import FeatureCache
+
+    sets = named_sets(args.matrix, args.num_images)
+    refuse_overwrite([args.json], [p for paths in sets.values() for p in paths])
+    settings.slice_ranges()
+    report = _on_this_rank(args, lambda network, device, parallel, progress: fid_matrix(
+        sets, network, device, settings, FeatureCache(args.cache), progress, parallel=parallel))
+    if report is None:
+        return 0
+    write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
+    names = report["sets"]
+    print(f"wrote {args.json}: average FID of {len(names)} sets ({', '.join(names)}):")
+    for name, row in zip(names, report["fid_avg"]):
+        print(f"  {name}: " + " ".join(f"{v:.4f}" for v in row))
+    return 0
 
 
 def _run_fid(args: argparse.Namespace) -> int:
     from ...evaluate.ct_fid import FidSettings, ct_fid
-    from ...evaluate.ct_inputs import list_ct_files
+    from ...evaluate.ct_inputs import first_images, list_ct_files
     from ...evaluate.ct_prep import PrepSettings
     from ...evaluate.feature_cache import FeatureCache
     from ...evaluate.features_2p5d import FeatureOptions
 
-    real, synthetic = list_ct_files(args.real, "--real"), list_ct_files(args.synthetic, "--synthetic")
-    refuse_overwrite([args.json], list(real) + list(synthetic) + [args.real, args.synthetic])
+    if args.matrix and (args.real or args.synthetic):
+        raise InputError("give --matrix NAME=CTS ... or --real and --synthetic, not both")
     settings = FidSettings(PrepSettings(args.target_shape, args.spacing), args.center_slices_ratio,
                            FeatureOptions(args.drop_empty, args.batch_size))
+    if args.matrix:
+        return _run_fid_matrix(args, settings)
+    if not (args.real and args.synthetic):
+        raise InputError("evaluate fid needs --real and --synthetic (or --matrix NAME=CTS ...)")
+    real = first_images(list_ct_files(args.real, "--real"), args.num_images)
+    synthetic = first_images(list_ct_files(args.synthetic, "--synthetic"), args.num_images)
+    refuse_overwrite([args.json], list(real) + list(synthetic) + [args.real, args.synthetic])
     settings.slice_ranges()  # checks the ratio before the network is loaded
-    network, device = _network(args)
-    report = ct_fid(real, synthetic, network, device, settings, FeatureCache(args.cache), progress_bar("evaluate fid"))
+    report = _on_this_rank(args, lambda network, device, parallel, progress: ct_fid(
+        real, synthetic, network, device, settings, FeatureCache(args.cache), progress, parallel=parallel))
+    if report is None:
+        return 0
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.json}: FID xy {report['fid_xy']:.4f}, yz {report['fid_yz']:.4f}, zx {report['fid_zx']:.4f}, "
           f"average {report['fid_avg']:.4f} ({report['n_real']} real vs {report['n_synthetic']} synthetic CTs)")

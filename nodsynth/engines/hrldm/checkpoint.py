@@ -21,9 +21,8 @@ from typing import Any, Optional
 
 import torch
 
-from ...atomic import atomic_path
 from ...errors import WeightsError
-from ..maisi.checkpoints import load_state_strict, read_checkpoint
+from ..maisi.checkpoints import load_state_strict, read_checkpoint, save_checkpoint
 from .config import load_hrldm_config
 from .network import HRLDMNet
 
@@ -33,10 +32,8 @@ FORMAT = "nodsynth-hrldm-1"
 def save_hrldm_checkpoint(path: str | os.PathLike, network: HRLDMNet, config: dict, scale_factor: float,
                           step: int = 0, **extra: Any) -> Path:
     """Write an HR-LDM checkpoint (see the module docstring) atomically."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "config": config, "network_state_dict": network.state_dict(),
-                    "scale_factor": torch.tensor(float(scale_factor)), "step": int(step), **extra}, tmp)
-    return Path(path)
+    return save_checkpoint({"format": FORMAT, "config": config, "network_state_dict": network.state_dict(),
+                            "scale_factor": torch.tensor(float(scale_factor)), "step": int(step), **extra}, path)
 
 
 def load_hrldm_checkpoint(path: str | os.PathLike, device: Optional[torch.device] = None

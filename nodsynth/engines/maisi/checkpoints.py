@@ -13,6 +13,7 @@ holds no parameter the network lacks; otherwise :class:`~nodsynth.errors.Weights
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -112,22 +113,42 @@ def load_controlnet(path: str | os.PathLike, unet: torch.nn.Module,
     return controlnet
 
 
-def _save(obj: Any, path: str | os.PathLike) -> Path:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+def _interned(obj: Any) -> Any:
+    """``obj`` with every string in its dicts, lists and tuples interned (one object per distinct text)."""
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if isinstance(obj, dict):  # state dicts are OrderedDicts with a _metadata attribute: both kept
+        out = type(obj)((_interned(k), _interned(v)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):
+            out._metadata = _interned(obj._metadata)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_interned(v) for v in obj)
+    return obj
+
+
+def save_checkpoint(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` atomically; equal contents give equal bytes.
+
+    The bytes depend neither on the temporary file's name (a named file would name the archive
+    inside) nor on which equal strings are the same object (pickle refers back to an object it
+    has written: a state loaded from a checkpoint and a fresh one would differ).
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(_interned(obj), handle)
     return Path(path)
 
 
 def save_autoencoder(autoencoder: torch.nn.Module, path: str | os.PathLike) -> Path:
     """Write the autoencoder as a plain state dict (atomically)."""
-    return _save(autoencoder.state_dict(), path)
+    return save_checkpoint(autoencoder.state_dict(), path)
 
 
 def save_diffusion_unet(unet: torch.nn.Module, scale_factor: float, path: str | os.PathLike) -> Path:
     """Write ``{"unet_state_dict", "scale_factor"}`` (atomically)."""
-    return _save({"unet_state_dict": unet.state_dict(), "scale_factor": torch.tensor(float(scale_factor))}, path)
+    return save_checkpoint({"unet_state_dict": unet.state_dict(), "scale_factor": torch.tensor(float(scale_factor))}, path)
 
 
 def save_controlnet(controlnet: torch.nn.Module, path: str | os.PathLike, **extra: Any) -> Path:
     """Write ``{"controlnet_state_dict", **extra}`` (atomically); ``extra`` e.g. the training step."""
-    return _save({"controlnet_state_dict": controlnet.state_dict(), **extra}, path)
+    return save_checkpoint({"controlnet_state_dict": controlnet.state_dict(), **extra}, path)

@@ -112,9 +112,20 @@ def encode_ct(autoencoder: torch.nn.Module, ct_hu, window_latent: Sequence[int] 
     """
     device = next(autoencoder.parameters()).device
     image = hu_to_unit(_as_image_tensor(ct_hu, device))
+    return encode_unit(autoencoder, image, window_latent, overlap, downsample, progress, cancel)[0]
+
+
+@torch.no_grad()
+def encode_unit(autoencoder: torch.nn.Module, image: torch.Tensor, window_latent: Sequence[int] = (32, 32, 32),
+                overlap: float = 0.25, downsample: int = 4, progress: Optional[ProgressFn] = None,
+                cancel: Optional[CancelToken] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image already in 0..1 ``[B,1,X,Y,Z]`` -> posterior ``(z_mu, z_sigma)``, each ``[B,C,X/4,Y/4,Z/4]`` (tiled)."""
+    device = next(autoencoder.parameters()).device
     window = [int(w) * downsample for w in window_latent]
     with autocast_context(device):
-        return _tiled(image, window, overlap, lambda x: autoencoder.encode(x)[0], "encode", progress, cancel)
+        both = _tiled(image.to(device), window, overlap, lambda x: torch.cat(autoencoder.encode(x), dim=1),
+                      "encode", progress, cancel)
+    return both.chunk(2, dim=1)
 
 
 @torch.no_grad()

@@ -1,0 +1,89 @@
+"""Issue 27 item 4: a validation split by patient, a validation loss every K steps, the best and the last
+checkpoints, and a TensorBoard log, for ``train controlnet`` (tiny configuration, demo crop)."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("monai")
+
+from nodsynth.errors import InputError  # noqa: E402
+from nodsynth.train import controlnet  # noqa: E402
+from nodsynth.train.validation import validation_patients  # noqa: E402
+from test_hrldm import one_thread  # noqa: E402,F401
+from test_hrldm_train import manifest  # noqa: E402,F401
+from test_train_reproducible import _controlnet_options, _run, frozen  # noqa: E402,F401
+
+
+def test_the_split_holds_out_whole_patients():
+    ids = ["p1", "p1", "p2", "p3", "p3", "p4"]
+    held = validation_patients(ids, fraction=0.5, seed=3)
+    assert len(held) == 2 and held <= set(ids)
+    assert validation_patients(list(reversed(ids)), fraction=0.5, seed=3) == held  # not the list's order
+    assert validation_patients(ids, named=["p2"]) == {"p2"}
+    assert validation_patients(ids) == set()
+    with pytest.raises(InputError, match="not in the data: p9"):
+        validation_patients(ids, named=["p9"])
+    with pytest.raises(InputError, match="none would be left to train on"):
+        validation_patients(["p1", "p1"], fraction=0.5)
+    with pytest.raises(InputError, match="between 0 and 1"):
+        validation_patients(ids, fraction=1.5)
+
+
+def test_validation_loss_best_and_last_checkpoints_and_tensorboard(frozen, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    manifest = tmp_path / "manifest.csv"
+    with open(manifest, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ct", "labelmap", "patient_id"])
+        for patient in ("a", "a", "b"):
+            writer.writerow([frozen / "demo_ct.nii.gz", frozen / "demo_labels.nii.gz", patient])
+    options = [a for a in _controlnet_options(frozen, tmp_path / "run", "--steps", "4", "--batch-size", "1")[3:]]
+    _run(controlnet, ["--manifest", str(manifest), *options, "--val-patients", "b", "--val-every", "2", "--tensorboard"])
+    last = torch.load(tmp_path / "run" / controlnet.CHECKPOINT_NAME, weights_only=True)
+    best = torch.load(tmp_path / "run" / controlnet.BEST_CHECKPOINT_NAME, weights_only=True)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    val = [(e.step, e.value) for e in events.Scalars("val/loss")]
+    print("validation losses:", val)
+    assert [step for step, _ in val] == [2, 4]
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
+    assert [e.step for e in events.Scalars("train/lr")] == [1, 2, 3, 4]
+    low = min(val, key=lambda sv: sv[1])
+    assert best["step"] == low[0] and best["val_loss"] == pytest.approx(low[1], rel=1e-6)
+    assert last["step"] == 4 and last["val_loss"] == pytest.approx(val[-1][1], rel=1e-6)
+
+    # the held-out patient is not trained on, and validating changes nothing in the training
+    _run(controlnet, ["--pair", str(frozen / "demo_ct.nii.gz"), str(frozen / "demo_labels.nii.gz"),
+                      "--pair", str(frozen / "demo_ct.nii.gz"), str(frozen / "demo_labels.nii.gz"),
+                      *[a for a in _controlnet_options(frozen, tmp_path / "plain", "--steps", "4", "--batch-size", "1")[3:]]])
+    plain = torch.load(tmp_path / "plain" / controlnet.CHECKPOINT_NAME, weights_only=True)
+    assert all(torch.equal(plain["controlnet_state_dict"][k], v) for k, v in last["controlnet_state_dict"].items())
+
+
+def test_hrldm_validation_best_checkpoint_and_tensorboard(manifest, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from nodsynth.train import hrldm
+    from nodsynth.volume import volume_stem
+    from test_train_reproducible import _hrldm_options
+
+    rows = list(csv.DictReader(open(manifest)))
+    held = volume_stem(rows[2]["image"])  # no patient_id column: the image's stem is the patient
+    _run(hrldm, _hrldm_options(manifest, tmp_path / "run", "--steps", "4", "--batch-size", "2", "--val-patients", held,
+                               "--val-every", "2", "--tensorboard"))
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    val = [(e.step, e.value) for e in events.Scalars("val/loss")]
+    print("HR-LDM validation losses:", val)
+    assert [step for step, _ in val] == [2, 4] and [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
+    best = torch.load(tmp_path / "run" / hrldm.BEST_CHECKPOINT_NAME, weights_only=True)
+    low = min(val, key=lambda sv: sv[1])
+    assert best["step"] == low[0] and best["val_loss"] == pytest.approx(low[1], rel=1e-6)
+    last = torch.load(tmp_path / "run" / hrldm.CHECKPOINT_NAME, weights_only=True)
+    assert last["step"] == 4 and last["val_loss"] == pytest.approx(val[-1][1], rel=1e-6)
