@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from batch_cases import mixed_rows, write_inputs, write_manifest
-from nodsynth.cli.common import unwritable_reason
-from nodsynth.cli.main import build_parser, main
-from nodsynth.cli.path_options import INPUT_OPTIONS, OUTPUT_OPTIONS
-from nodsynth.cli.verbs.train import TRAINERS, trainer_module
+pytest.importorskip("torch", reason="the trainers' options (nodsynth train) are read from modules that import torch")
+
+from batch_cases import mixed_rows, write_inputs, write_manifest  # noqa: E402
+from nodsynth.cli.common import unwritable_reason  # noqa: E402
+from nodsynth.cli.main import build_parser, main  # noqa: E402
+from nodsynth.cli.path_options import INPUT_OPTIONS, OUTPUT_OPTIONS  # noqa: E402
+from nodsynth.cli.verbs.train import TRAINERS, trainer_module  # noqa: E402
 
 NOT_PATHS = frozenset({
     "account", "allow_host", "batch_size", "dataset_id", "format", "bootstrap", "box", "center_slices_ratio", "clusters", "cpus_per_task", "crop_size",
