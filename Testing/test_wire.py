@@ -109,8 +109,11 @@ def test_unknown_version_and_garbage_are_rejected_clearly():
     ct, _ = _lidc_case()
     data = wire.join(wire.encode_request("twin", "nodmaisi", TwinRequest(labelmap=ct)))
     newer = data[:8] + struct.pack("<H", wire.WIRE_VERSION + 1) + data[10:]
-    with pytest.raises(wire.WireError, match=r"version 2 is not supported.*reads version 1"):
+    with pytest.raises(wire.WireError, match=r"version 3 is not supported.*reads version 2 .*newer"):
         wire.decode_request(newer)
+    old_client = data[:8] + struct.pack("<H", 1) + data[10:]  # nodsynth before content-addressed inputs
+    with pytest.raises(wire.WireError, match=r"version 1 is not supported.*reads version 2 .*older.*same nodsynth"):
+        wire.decode_request(old_client)
     with pytest.raises(wire.WireError, match="magic"):
         wire.decode_request(b"PK\x03\x04" + data[4:])
     with pytest.raises(wire.WireError, match="truncated"):
@@ -128,7 +131,7 @@ def test_unknown_version_and_garbage_are_rejected_clearly():
 def test_decompression_limit_and_malformed_entries():
     entry = {"name": "labelmap", "kind": "volume", "dtype": "<f8", "shape": [4096, 4096, 4096],
              "spacing": [1, 1, 1], "origin": [0, 0, 0], "direction": [1, 0, 0, 0, 1, 0, 0, 0, 1],
-             "codec": wire.CODEC, "chunks": [10]}
+             "codec": wire.DEFAULT_CODEC, "chunks": [10]}
     header = {"kind": "request", "operation": "twin", "engine": "x", "parameters": {}, "arrays": [entry]}
     with pytest.raises(wire.WireError, match="over the limit"):
         wire.decode_request(_message(header, b"\0" * 10))
