@@ -174,6 +174,8 @@ def _require_codec(codec: str) -> None:
 def _compress(array: np.ndarray, level: int, codec: str) -> list[bytes]:
     """The array's payload chunks in ``codec`` (``none``: views of the array's own bytes, no copy)."""
     _require_codec(codec)
+    if array.size == 0:
+        return []
     if codec == "none":
         buffer = memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
         return [buffer[start:start + CHUNK_BYTES] for start in range(0, len(buffer), CHUNK_BYTES)]
