@@ -167,3 +167,15 @@ def test_one_token_cannot_use_another_tokens_volumes_and_delete_forgets(server, 
     response = httpx.post(server.url + "/v1/jobs", content=refs_only, headers=auth_headers(TOKENS["alice"]),
                           timeout=60)
     assert response.status_code == 409 and len(response.json()["missing"]) == 3
+
+
+def test_a_ct_changed_in_place_after_hashing_is_sent_again_not_answered_from_the_old_copy(server, slab):
+    ct, labels, edited = slab
+    ct = ct.with_array(ct.array.copy())
+    request = EditRequest(ct=ct, labelmap=labels, edited_labelmap=edited, seed=2)
+    with _remote(server, "bob") as engine:
+        engine.edit(request)
+        ct.array[0, 0, :10] = 500  # far from the nodule; the remembered hash is now stale
+        remote = engine.edit(request)
+        assert engine.last_transfer["up"] > ct.array.nbytes // 10  # sent whole after the result did not check
+    assert remote.ct.array.tobytes() == ClassicEngine().edit(request).ct.array.tobytes()
