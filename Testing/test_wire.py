@@ -9,6 +9,7 @@ import pytest
 
 from conftest import shared_path
 from nodsynth import wire
+from nodsynth.changed_boxes import box_voxels, changed_boxes, put_boxes, take_boxes
 from nodsynth.content_hash import cached_content_hash, content_hash, forget
 from nodsynth.engines.base import EditRequest, InpaintRequest, SynthesisResult, TwinRequest
 from nodsynth.errors import InputError
@@ -244,3 +245,14 @@ def test_content_hash_covers_voxels_and_geometry_and_is_remembered_per_array():
     assert cached_content_hash(ct) == digest
     forget(ct)
     assert cached_content_hash(ct) == content_hash(ct) != digest
+
+
+def test_changed_boxes_cover_every_change_and_nothing_far_from_it():
+    ct, _ = _lidc_case("LIDC-IDRI-0003_R_2.nii.gz")
+    after = _changed(ct).array
+    boxes = changed_boxes(ct.array, after)
+    assert put_boxes(ct.array, boxes, take_boxes(after, boxes)).tobytes() == after.tobytes()
+    assert len(boxes) == 2 and box_voxels(boxes) < ct.array.size / 4
+    assert changed_boxes(ct.array, ct.array.copy()) == []
+    negative_zero = np.zeros((2, 2, 2), np.float32), np.full((2, 2, 2), -0.0, np.float32)
+    assert changed_boxes(*negative_zero) == [(0, 2, 0, 2, 0, 2)]  # bits, not values, are compared

@@ -26,16 +26,19 @@ def changed_boxes(before: np.ndarray, after: np.ndarray, block: int = BLOCK_VOXE
     """Boxes covering every voxel whose bits differ between two arrays of one shape and type."""
     if before.shape != after.shape or before.dtype != after.dtype:
         raise ValueError("changed_boxes needs two arrays of one shape and element type")
-    changed = _bits(before) != _bits(after)
-    coarse = changed
-    for axis in range(3):  # any change within each block, one axis at a time
-        coarse = np.logical_or.reduceat(coarse, np.arange(0, changed.shape[axis], block), axis=axis)
+    differs = _bits(before) != _bits(after)
+    shape = np.asarray(before.shape)
+    if np.count_nonzero(differs) * 2 > differs.size:  # mostly changed: one box, the whole volume
+        return [(0, int(shape[0]), 0, int(shape[1]), 0, int(shape[2]))]
+    changed = np.flatnonzero(differs)  # few: a sparse list beats a dense reduction
+    coarse = np.zeros(tuple(-(-shape // block)), bool)
+    coarse[tuple(np.array(np.unravel_index(changed, before.shape)) // block)] = True
     labels, count = ndimage.label(coarse, structure=np.ones((3, 3, 3), bool))
     boxes = []
     for found in ndimage.find_objects(labels)[:count]:
         ranges = []
         for axis, part in enumerate(found):
-            ranges += [part.start * block, min(part.stop * block, changed.shape[axis])]
+            ranges += [part.start * block, min(part.stop * block, int(shape[axis]))]
         boxes.append(tuple(ranges))
     return boxes
 
