@@ -7,7 +7,6 @@ import time
 
 import httpx
 import numpy as np
-import pytest
 
 from conftest import shared_path
 from nodsynth import wire
@@ -18,28 +17,9 @@ from nodsynth.engines.classic import ClassicEngine
 from nodsynth.engines.remote import RemoteEngine
 from nodsynth.server.cache import CACHE_FOLDER, VolumeCache
 from nodsynth.volume import Volume, read_volume
-from server_harness import ServerProcess, auth_headers
-from test_server_tokens import TOKEN_FILE, TOKENS
-
-
-@pytest.fixture(scope="module")
-def slab() -> tuple[Volume, Volume, Volume]:
-    """A real chest CT slab (512 x 512 x 16), a label map from it and the nodule shrunk to 50 %."""
-    ct = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab.nrrd"))
-    mask = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab_nodule_2of4.nrrd"))
-    labels = ct.with_array(np.where(mask.array > 0, 23, np.where(ct.array < -500, 28, 0)).astype(np.uint8))
-    return ct, labels, resize_nodule(labels, "all", 50.0).labelmap
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("serve_cache")
-    token_file = folder / "tokens.txt"
-    token_file.write_text(TOKEN_FILE, encoding="utf-8")
-    token_file.chmod(0o600)
-    proc = ServerProcess(folder / "jobs", token_file).start()
-    yield proc
-    proc.stop()
+from server_harness import auth_headers
+from test_remote_engine import slab  # noqa: F401 (fixture: a real CT slab, its label map, an edit of it)
+from test_server_tokens import TOKENS, server  # noqa: F401 (fixture: a server with tokens alice, bob, ops)
 
 
 def _remote(server, owner: str = "alice", **kwargs) -> RemoteEngine:

@@ -54,7 +54,6 @@ every other field is a JSON parameter (tuples travel as lists and come back as t
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import struct
