@@ -78,6 +78,16 @@ def test_cache_isolates_tokens_expires_unused_files_and_deletes_on_request(tmp_p
     assert cache.delete("alice") == 1 and cache.get("alice", two) is None
 
 
+def test_a_volume_sent_with_a_wrong_hash_is_deleted_once_checked(tmp_path):
+    first, second = _volumes(2)
+    cache = VolumeCache(tmp_path, 1 << 30, keep_s=3600, memory_bytes=1 << 30)
+    cache.put_unchecked("alice", content_hash(second), first)  # claims to be the second
+    cache.put_unchecked("alice", content_hash(first), first)
+    cache.flush()
+    assert cache.get("alice", content_hash(second)) is None
+    assert cache.get("alice", content_hash(first)).array.tobytes() == first.array.tobytes()
+
+
 # ---------------------------------------------------------------------------------- over HTTP
 def test_second_edit_of_the_same_ct_uploads_no_ct_and_results_are_bit_identical(server, slab):
     ct, labels, edited = slab

@@ -17,7 +17,7 @@ from ..engines.base import Engine
 from ..engines.registry import engine_names, get_engine
 from ..errors import NodsynthError
 from . import API_VERSION, WIRE_MEDIA_TYPE, machine_id
-from ..content_hash import content_hash, is_content_hash
+from ..content_hash import is_content_hash
 from .auth import DEFAULT_NAME, ClientToken, bearer_token, find_client
 from .cache import CACHE_FOLDER, VolumeCache
 from .devices import describe_device
@@ -181,14 +181,12 @@ def create_app(config: ServerConfig) -> FastAPI:
                                 client.name, decoded)
 
         def keep_sent_volumes(decoded: wire.WireRequest, owner: str) -> bytes:
-            """Check the hashes of the volumes sent whole and cache them; the request as stored then
-            names every hashed volume by a ref (the job folder holds no second copy)."""
+            """Cache the volumes sent whole (their hashes checked in the background); the request as
+            stored then names every hashed volume by a ref (the job folder holds no second copy)."""
             volumes = wire.request_volumes(decoded.request)
             for name, digest in decoded.hashes.items():
                 if name not in decoded.refs:
-                    if content_hash(volumes[name]) != digest:
-                        raise wire.WireError(f"volume {name!r} does not have the content hash sent with it")
-                    cache.put(owner, digest, volumes[name])
+                    cache.put_unchecked(owner, digest, volumes[name])
             if not decoded.hashes:
                 return body
             return wire.join(wire.encode_request(decoded.operation, decoded.engine, decoded.request,

@@ -11,7 +11,9 @@ counts as absent, so the client is asked to send the volume again. Files survive
 client's folder holds at most ``cap_bytes``: the least recently used files (by modification time,
 refreshed on every use) go first; files unused for ``keep_s`` (``nodsynth serve --keep-hours``)
 expire. Recently used volumes are also held in memory (up to ``memory_bytes`` in all, read-only
-arrays), so a client's next edit of the same CT reads nothing from disk.
+arrays), so a client's next edit of the same CT reads nothing from disk. A volume a client sends is
+stored at once and checked against its hash in the background while its job runs
+(:meth:`VolumeCache.put_unchecked`).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -44,6 +47,7 @@ class VolumeCache:
         self.cap_bytes, self.keep_s, self.memory_bytes = int(cap_bytes), float(keep_s), int(memory_bytes)
         self._memory: OrderedDict[tuple[str, str], Volume] = OrderedDict()
         self._lock = threading.RLock()
+        self._checker = ThreadPoolExecutor(1, thread_name_prefix="nodsynth-cache-check")
 
     def folder(self, owner: str) -> Path:
         return self.root / hashlib.sha256(owner.encode("utf-8")).hexdigest()[:32]
@@ -98,6 +102,21 @@ class VolumeCache:
             path.unlink(missing_ok=True)
             return None
         return volume
+
+    def put_unchecked(self, owner: str, digest: str, volume: Volume) -> None:
+        """:meth:`put` a volume a client sent, then check in a background thread that ``digest`` is its
+        content hash (a volume that does not match is deleted again): its job need not wait for that."""
+        self.put(owner, digest, volume)
+        self._checker.submit(self._check, owner, digest, volume)
+
+    def _check(self, owner: str, digest: str, volume: Volume) -> None:
+        if content_hash(volume) != digest:
+            log.warning("a volume sent by %s does not have the content hash sent with it; deleted", owner)
+            self.delete(owner, digest)
+
+    def flush(self) -> None:
+        """Wait until every volume given to :meth:`put_unchecked` so far is checked."""
+        self._checker.submit(lambda: None).result()
 
     def put(self, owner: str, digest: str, volume: Volume) -> None:
         """Keep ``volume`` (whose content hash is ``digest``) for ``owner``; evicts beyond the byte cap."""
