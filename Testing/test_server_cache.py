@@ -7,6 +7,7 @@ import time
 
 import httpx
 import numpy as np
+import pytest
 
 from conftest import shared_path
 from nodsynth import wire
@@ -14,7 +15,8 @@ from nodsynth.augment import resize_nodule
 from nodsynth.content_hash import cached_content_hash, content_hash
 from nodsynth.engines.base import EditRequest, InpaintRequest
 from nodsynth.engines.classic import ClassicEngine
-from nodsynth.engines.remote import RemoteEngine
+from nodsynth.engines.remote import RemoteEngine, choose_codec
+from nodsynth.errors import InputError
 from nodsynth.server.cache import CACHE_FOLDER, VolumeCache
 from nodsynth.volume import Volume, read_volume
 from server_harness import auth_headers
@@ -169,3 +171,16 @@ def test_a_ct_changed_in_place_after_hashing_is_sent_again_not_answered_from_the
         remote = engine.edit(request)
         assert engine.last_transfer["up"] > ct.array.nbytes // 10  # sent whole after the result did not check
     assert remote.ct.array.tobytes() == ClassicEngine().edit(request).ct.array.tobytes()
+
+
+def test_codec_is_chosen_for_the_link_and_refused_when_one_end_lacks_it(server):
+    every = wire.available_codecs()
+    assert choose_codec("auto", "http://x", every, same_machine=True) == "none"
+    assert choose_codec("auto", "http://x", every, same_machine=False) == (
+        "shuffle-zstd" if "shuffle-zstd" in every else "shuffle-zlib")
+    assert choose_codec("auto", "http://x", ["shuffle-zlib", "none"], same_machine=False) == "shuffle-zlib"
+    with pytest.raises(InputError, match="codec 'shuffle-zstd' is not offered by both"):
+        choose_codec("shuffle-zstd", "http://old-server", ["shuffle-zlib"], same_machine=False)
+    with _remote(server) as engine:  # the test server runs on this machine
+        engine.connect()
+        assert engine.codec == "none"

@@ -13,11 +13,11 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from .. import __version__, wire
+from ..content_hash import is_content_hash
 from ..engines.base import Engine
 from ..engines.registry import engine_names, get_engine
 from ..errors import NodsynthError
 from . import API_VERSION, WIRE_MEDIA_TYPE, machine_id
-from ..content_hash import is_content_hash
 from .auth import DEFAULT_NAME, ClientToken, bearer_token, find_client
 from .cache import CACHE_FOLDER, VolumeCache
 from .devices import describe_device

@@ -57,8 +57,6 @@ class Worker(threading.Thread):
                 for piece in result_pieces:
                     handle.write(piece)
             self.store.finish(job, DONE, "done")
-            for digest, volume in to_cache.items():  # the client may edit this result next
-                self.cache.put(job.owner, digest, volume)
         except Cancelled:
             self.store.finish(job, CANCELLED, "cancelled while running")
         except NodsynthError as exc:
@@ -67,6 +65,16 @@ class Worker(threading.Thread):
             log.exception("job %s failed", job.id)
             self.store.finish(job, FAILED, "failed", f"server error: {type(exc).__name__}: {exc}",
                               "ServerError")
+        else:
+            self._keep_results(job, to_cache)
+
+    def _keep_results(self, job: Job, to_cache: dict[str, Volume]) -> None:
+        """Cache a done job's result volumes: the client may edit this result next (best effort)."""
+        try:
+            for digest, volume in to_cache.items():
+                self.cache.put(job.owner, digest, volume)
+        except OSError:
+            log.exception("could not cache the results of job %s", job.id)
 
     def _resolver(self, owner: str):
         def resolve(digest: str) -> Volume:
