@@ -19,7 +19,8 @@ class KillerEngine(ClassicEngine):
 
 if __name__ == "__main__":
     from nodsynth.cli.main import main
-    from nodsynth.engines.registry import ENGINE_CLASSES
+    from nodsynth.engines.registry import ENGINE_CLASSES, ENGINE_OPERATIONS
 
     ENGINE_CLASSES["killer"] = "killer_serve:KillerEngine"  # this file's folder is on sys.path
+    ENGINE_OPERATIONS["killer"] = ("edit",)
     sys.exit(main(sys.argv[1:]))
