@@ -15,6 +15,7 @@ Header::
      "operation": "twin" | "inpaint" | "edit",        # request only
      "engine": "classic",                              # engine name
      "parameters": {"seed": 0, "steps": 30, ...},      # the request's plain fields (request only)
+     "result_codec": "shuffle-zstd",                   # request only: the codec the result is asked in
      "seconds": 1.2, "info": {...},                    # result only
      "arrays": [{"name": "ct", "kind": "volume" | "array", "dtype": "<i2",
                  "shape": [k, j, i],                   # numpy shape (volumes are indexed k, j, i)
@@ -109,6 +110,10 @@ REQUEST_TYPES: dict[str, type] = {"twin": TwinRequest, "inpaint": InpaintRequest
 
 class WireError(InputError):
     """A message is not a valid nodsynth wire message (bad magic, unknown version, corrupt payload)."""
+
+
+class PatchMismatch(WireError):
+    """A result rebuilt from a patch does not have the content hash the server sent."""
 
 
 @dataclass
@@ -569,10 +574,6 @@ def _rebuild(name: str, patch: _Patch, bases: dict[str, Volume]) -> Volume:
                             "the server's (content hash mismatch): the input changed after it was hashed, "
                             "or the server's copy of it is not this one")
     return volume
-
-
-class PatchMismatch(WireError):
-    """A result rebuilt from a patch does not have the content hash the server sent."""
 
 
 def decode_result(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RAW_BYTES,
