@@ -22,6 +22,7 @@ from conftest import shared_path
 from nodsynth import wire
 from nodsynth.engines.base import SUBTYPES, InpaintRequest
 from nodsynth.engines.remote import RemoteEngine
+from nodsynth.server.cache import CACHE_FOLDER
 from nodsynth.server.lock import LOCK_FILE
 from nodsynth.volume import read_volume
 
@@ -120,7 +121,7 @@ def jobs_dir_entries(jobs_dir: Path) -> list[str]:
     """What the jobs folder holds besides the running server's lock file."""
     if not Path(jobs_dir).exists():
         return []
-    return sorted(p.name for p in Path(jobs_dir).iterdir() if p.name != LOCK_FILE)
+    return sorted(p.name for p in Path(jobs_dir).iterdir() if p.name not in (LOCK_FILE, CACHE_FOLDER))
 
 
 def lidc_inpaint_requests(clients: int, jobs_per_client: int) -> list[list[InpaintRequest]]:
@@ -153,7 +154,7 @@ def zip_bomb(shape: Sequence[int] = (1024, 1024, 1024), dtype: str = "<i2") -> b
     zero_chunk = zlib.compress(bytes(wire.CHUNK_BYTES), 9)
     count = nbytes // wire.CHUNK_BYTES
     entry = {"name": "ct", "kind": "volume", "dtype": dtype, "shape": list(shape), "spacing": [1.0] * 3,
-             "origin": [0.0] * 3, "direction": [1, 0, 0, 0, 1, 0, 0, 0, 1], "codec": wire.CODEC,
+             "origin": [0.0] * 3, "direction": [1, 0, 0, 0, 1, 0, 0, 0, 1], "codec": wire.DEFAULT_CODEC,
              "chunks": [len(zero_chunk)] * count}
     header = json.dumps({"kind": "request", "operation": "inpaint", "engine": "classic", "parameters": {},
                          "arrays": [entry]}).encode("utf-8")

@@ -108,10 +108,13 @@ def test_422_names_other_invalid_requests(server, lidc_edit):
     for body, reason in cases:
         response = _rejected(server, 422, content=body, headers=auth_headers())
         assert reason in response.json()["detail"]
-    newer = bytearray(_body("edit", lidc_edit))
-    newer[8:10] = (wire.WIRE_VERSION + 1).to_bytes(2, "little")
-    response = _rejected(server, 422, content=bytes(newer), headers=auth_headers())
-    assert "version 2 is not supported" in response.json()["detail"]
+    for version, who in ((wire.WIRE_VERSION + 1, "newer"), (1, "older")):  # 1: a client before content hashes
+        other = bytearray(_body("edit", lidc_edit))
+        other[8:10] = version.to_bytes(2, "little")
+        response = _rejected(server, 422, content=bytes(other), headers=auth_headers())
+        assert (f"version {version} is not supported: this nodsynth reads version {wire.WIRE_VERSION} "
+                f"(the sender's nodsynth is {who} than this one); install the same nodsynth version"
+                in response.json()["detail"])
 
 
 def test_job_ids_are_unguessable_and_client_strings_never_paths(server, lidc_edit):

@@ -9,6 +9,8 @@ import pytest
 
 from conftest import shared_path
 from nodsynth import wire
+from nodsynth.changed_boxes import box_voxels, changed_boxes, put_boxes, take_boxes
+from nodsynth.content_hash import cached_content_hash, content_hash, forget
 from nodsynth.engines.base import EditRequest, InpaintRequest, SynthesisResult, TwinRequest
 from nodsynth.errors import InputError
 from nodsynth.volume import Volume, read_volume
@@ -109,8 +111,11 @@ def test_unknown_version_and_garbage_are_rejected_clearly():
     ct, _ = _lidc_case()
     data = wire.join(wire.encode_request("twin", "nodmaisi", TwinRequest(labelmap=ct)))
     newer = data[:8] + struct.pack("<H", wire.WIRE_VERSION + 1) + data[10:]
-    with pytest.raises(wire.WireError, match=r"version 2 is not supported.*reads version 1"):
+    with pytest.raises(wire.WireError, match=r"version 3 is not supported.*reads version 2 .*newer"):
         wire.decode_request(newer)
+    old_client = data[:8] + struct.pack("<H", 1) + data[10:]  # nodsynth before content-addressed inputs
+    with pytest.raises(wire.WireError, match=r"version 1 is not supported.*reads version 2 .*older.*same nodsynth"):
+        wire.decode_request(old_client)
     with pytest.raises(wire.WireError, match="magic"):
         wire.decode_request(b"PK\x03\x04" + data[4:])
     with pytest.raises(wire.WireError, match="truncated"):
@@ -128,7 +133,7 @@ def test_unknown_version_and_garbage_are_rejected_clearly():
 def test_decompression_limit_and_malformed_entries():
     entry = {"name": "labelmap", "kind": "volume", "dtype": "<f8", "shape": [4096, 4096, 4096],
              "spacing": [1, 1, 1], "origin": [0, 0, 0], "direction": [1, 0, 0, 0, 1, 0, 0, 0, 1],
-             "codec": wire.CODEC, "chunks": [10]}
+             "codec": wire.DEFAULT_CODEC, "chunks": [10]}
     header = {"kind": "request", "operation": "twin", "engine": "x", "parameters": {}, "arrays": [entry]}
     with pytest.raises(wire.WireError, match="over the limit"):
         wire.decode_request(_message(header, b"\0" * 10))
@@ -173,3 +178,81 @@ def test_a_zip_bomb_is_refused_from_its_header_before_anything_is_allocated():
     for shape, dtype in (((1024, 1024, 1024), "<i2"), ((1024, 1024, 512), "|u1")):
         with pytest.raises(wire.WireError, match=r"'ct' has \d+ elements .*over the limit of 268435456 voxels"):
             wire.decode_request(zip_bomb(shape, dtype))
+
+
+@pytest.mark.parametrize("codec", wire.available_codecs())
+def test_every_codec_round_trips_bit_exactly(codec):
+    ct, mask = _lidc_case()
+    ct = _oblique(ct)
+    request = InpaintRequest(ct=ct, nodule_mask=ct.with_array(mask.array.astype(np.uint8)), seed=1)
+    decoded = wire.decode_request(wire.join(wire.encode_request("inpaint", "classic", request, codec=codec)))
+    assert_same_volume(decoded.request.ct, ct)
+    assert_same_volume(decoded.request.nodule_mask, request.nodule_mask)
+    header, _ = wire.read_header(wire.encode_request("inpaint", "classic", request, codec=codec)[0])
+    assert {entry["codec"] for entry in header["arrays"]} == {codec}
+
+
+def test_zstd_chunk_claiming_another_size_is_refused():
+    if "shuffle-zstd" not in wire.available_codecs():
+        pytest.skip("zstandard is not installed")
+    ct, _ = _lidc_case()
+    pieces = wire.encode_request("twin", "nodmaisi", TwinRequest(labelmap=ct), codec="shuffle-zstd")
+    header, _ = wire.read_header(pieces[0])
+    bigger = wire._zstd_compress(memoryview(bytes(ct.array.nbytes + 1)), 1)  # one byte more than stated
+    header["arrays"][0]["chunks"] = [len(bigger)]
+    with pytest.raises(wire.WireError, match="does not decompress to its stated size"):
+        wire.decode_request(_message(header, bigger))
+
+
+def _changed(ct: Volume) -> Volume:
+    """The CT with two separate boxes changed, as an inpaint of two nodules changes it."""
+    out = ct.array.copy()
+    out[1:3, 2:6, 3:9] += 7
+    out[-2:, -5:, -4:] = -1000
+    return ct.with_array(out)
+
+
+def test_a_result_travels_as_its_changed_boxes_and_rebuilds_exactly():
+    ct, _ = _lidc_case("LIDC-IDRI-0003_R_2.nii.gz")
+    result = SynthesisResult({"ct": _changed(ct)}, "classic")
+    digest = content_hash(result.ct)
+    pieces = wire.encode_result(result, bases={"ct": ct}, hashes={"ct": digest})
+    header, _ = wire.read_header(pieces[0])
+    entry = header["arrays"][0]
+    assert entry["kind"] == "patch" and len(entry["boxes"]) == 2
+    assert wire.message_size(pieces) < wire.message_size(wire.encode_result(result)) / 4
+    checked = {}
+    rebuilt = wire.decode_result(wire.join(pieces), bases={"ct": ct}, hashes_out=checked)
+    assert_same_volume(rebuilt.ct, result.ct)
+    assert checked == {"ct": digest}
+    stale = ct.with_array(ct.array.copy())
+    stale.array[6, 24, 27] += 1  # outside both boxes: the client's input is not what the server used
+    with pytest.raises(wire.PatchMismatch, match="content hash mismatch"):
+        wire.decode_result(wire.join(pieces), bases={"ct": stale})
+    with pytest.raises(wire.WireError, match="did not send"):
+        wire.decode_result(wire.join(pieces), bases={})
+
+
+def test_content_hash_covers_voxels_and_geometry_and_is_remembered_per_array():
+    ct, _ = _lidc_case()
+    digest = content_hash(ct)
+    assert content_hash(Volume(ct.array.copy(), ct.spacing, ct.origin, ct.direction)) == digest
+    assert content_hash(_oblique(ct)) != digest
+    assert content_hash(ct.with_array(ct.array.astype(np.int32))) != digest
+    assert content_hash(ct.with_array(ct.array.astype(">i2"))) == digest  # voxel values, not byte order
+    assert cached_content_hash(ct) == digest
+    ct.array[0, 0, 0] += 1  # changed in place: the remembered hash is stale until forgotten
+    assert cached_content_hash(ct) == digest
+    forget(ct)
+    assert cached_content_hash(ct) == content_hash(ct) != digest
+
+
+def test_changed_boxes_cover_every_change_and_nothing_far_from_it():
+    ct, _ = _lidc_case("LIDC-IDRI-0003_R_2.nii.gz")
+    after = _changed(ct).array
+    boxes = changed_boxes(ct.array, after)
+    assert put_boxes(ct.array, boxes, take_boxes(after, boxes)).tobytes() == after.tobytes()
+    assert len(boxes) == 2 and box_voxels(boxes) < ct.array.size / 4
+    assert changed_boxes(ct.array, ct.array.copy()) == []
+    negative_zero = np.zeros((2, 2, 2), np.float32), np.full((2, 2, 2), -0.0, np.float32)
+    assert changed_boxes(*negative_zero) == [(0, 2, 0, 2, 0, 2)]  # bits, not values, are compared

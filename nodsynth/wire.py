@@ -4,7 +4,7 @@ Layout of a message (all integers little-endian)::
 
     offset  size  what
     0       8     magic b"NODSYNTH"
-    8       2     wire version (uint16), currently WIRE_VERSION = 1
+    8       2     wire version (uint16), currently WIRE_VERSION = 2
     10      4     header length H in bytes (uint32)
     14      H     header: UTF-8 JSON object (below)
     14+H    ...   the arrays' payloads, back to back, in the order the header lists them
@@ -15,11 +15,28 @@ Header::
      "operation": "twin" | "inpaint" | "edit",        # request only
      "engine": "classic",                              # engine name
      "parameters": {"seed": 0, "steps": 30, ...},      # the request's plain fields (request only)
+     "result_codec": "shuffle-zstd",                   # request only: the codec the result is asked in
      "seconds": 1.2, "info": {...},                    # result only
      "arrays": [{"name": "ct", "kind": "volume" | "array", "dtype": "<i2",
                  "shape": [k, j, i],                   # numpy shape (volumes are indexed k, j, i)
                  "spacing": [..3], "origin": [..3], "direction": [..9],   # volumes: LPS mm, i j k order
-                 "codec": "shuffle-zlib", "chunks": [n1, n2, ...]}]}     # compressed chunk sizes
+                 "hash": "<64 hex>",                   # volumes, optional: content_hash of the volume
+                 "codec": "shuffle-zlib", "chunks": [n1, n2, ...]},      # compressed chunk sizes
+                {"name": "ct", "kind": "ref", "hash": "<64 hex>"},       # a volume the server holds: no payload
+                {"name": "ct", "kind": "patch", "base": "ct", "hash": "<64 hex>",  # result only, see below
+                 "volume_shape": [k, j, i], "boxes": [[k0, k1, j0, j1, i0, i1], ...], "spacing": ...,
+                 "dtype": "<i2", "shape": [n], "codec": ..., "chunks": [...]}]}
+
+A ``ref`` names a volume by its :func:`content_hash` (of the decoded array and its geometry, not of any
+file): the server answers ``409`` with the hashes it does not hold, and the client sends those whole.
+A ``patch`` is a result volume on the grid of the request volume ``base``, which the client holds: the
+result's voxels inside ``boxes`` (half-open voxel index ranges), flattened box after box in C order,
+form its payload (an ``n``-element array); every voxel outside the boxes equals ``base``'s. The client
+rebuilds the volume and checks that its content hash equals ``hash`` (the server's).
+
+Codecs (chosen per message by the sender, see :data:`CODECS`): ``shuffle-zlib``, ``shuffle-zstd``
+(the same byte shuffle, each chunk compressed with zstandard; needs the ``zstandard`` package) and
+``none`` (the raw bytes in chunks: fastest where the link is faster than the compressor).
 
 Payload codec ``shuffle-zlib``: the array's bytes in C order are byte-shuffled (all first bytes of
 every element, then all second bytes, ...; this groups the slowly varying high bytes of CT values and
@@ -27,6 +44,9 @@ roughly halves what zlib has to store), cut into chunks of ``CHUNK_BYTES`` and e
 with zlib independently (so chunks compress in parallel; a chunk that looks incompressible, such as
 the noisy low bytes of CT values, is written as zlib "stored" blocks, level 0). Geometry travels as JSON numbers, which
 Python writes and reads back exactly (shortest round-trip repr), so volumes round-trip bit-exactly.
+
+Messages of another wire version are refused with a message naming both versions (version 1 had no
+refs, patches or codecs other than ``shuffle-zlib``).
 
 A request maps one-to-one onto the dataclasses of :mod:`nodsynth.engines.base`: ``Volume`` fields
 become ``volume`` arrays, numpy fields (``histogram``, ``initial_noise``) become ``array`` arrays and
@@ -41,18 +61,29 @@ import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
 from .engines.base import (MAX_BYTES_PER_VOXEL, MAX_VOLUME_VOXELS, EditRequest, InpaintRequest, SynthesisResult,
                            TwinRequest)
+from .changed_boxes import box_voxels, changed_boxes, put_boxes, take_boxes, valid_box
+from .content_hash import content_hash, is_content_hash, little_endian
 from .errors import InputError
 from .volume import Volume
 
+try:  # optional: the shuffle-zstd codec
+    import zstandard
+except ImportError:  # pragma: no cover - depends on the installation
+    zstandard = None
+
 MAGIC = b"NODSYNTH"
-WIRE_VERSION = 1
-CODEC = "shuffle-zlib"
+WIRE_VERSION = 2
+CODECS = ("shuffle-zlib", "shuffle-zstd", "none")
+"""Payload codecs this build can read and write (``shuffle-zstd`` only where ``zstandard`` imports)."""
+DEFAULT_CODEC = "shuffle-zlib"
+HASH_CHUNK_BYTES = 16 << 20
+"""Bytes per piece of :func:`content_hash` (hashed in parallel; the pieces' digests are hashed again)."""
 CHUNK_BYTES = 4 << 20
 """Uncompressed bytes per independently compressed chunk (4 MiB)."""
 SAMPLE_BYTES = 64 << 10
@@ -81,6 +112,10 @@ class WireError(InputError):
     """A message is not a valid nodsynth wire message (bad magic, unknown version, corrupt payload)."""
 
 
+class PatchMismatch(WireError):
+    """A result rebuilt from a patch does not have the content hash the server sent."""
+
+
 @dataclass
 class WireRequest:
     """A decoded request message: which operation on which engine, and the request dataclass."""
@@ -88,6 +123,9 @@ class WireRequest:
     operation: str
     engine: str
     request: Any
+    hashes: dict[str, str] = dataclasses.field(default_factory=dict)  # content hashes sent, by field name
+    refs: frozenset[str] = frozenset()  # the fields that came as refs (resolved by the server's cache)
+    result_codec: str = DEFAULT_CODEC  # the codec the client asks the result in
 
 
 # ------------------------------------------------------------------------------------------ arrays
@@ -96,6 +134,11 @@ def _wire_dtype(array: np.ndarray) -> np.dtype:
     if dtype.str not in _DTYPES:
         raise InputError(f"cannot send arrays of type {array.dtype} (supported: bool, integers, float16/32/64)")
     return dtype
+
+
+def available_codecs() -> list[str]:
+    """The codecs of :data:`CODECS` this installation can read and write."""
+    return [codec for codec in CODECS if codec != "shuffle-zstd" or zstandard is not None]
 
 
 def _shuffle(array: np.ndarray) -> np.ndarray:
@@ -122,17 +165,46 @@ def _deflate(piece: memoryview, level: int) -> bytes:
     return zlib.compress(piece, level)
 
 
-def _compress(array: np.ndarray, level: int) -> list[bytes]:
+def _zstd_compress(piece: memoryview, level: int) -> bytes:
+    return zstandard.ZstdCompressor(level=level, write_content_size=True).compress(piece)
+
+
+def _require_codec(codec: str) -> None:
+    if codec not in available_codecs():
+        raise WireError(f"codec {codec!r} is not available here; this installation offers "
+                        + ", ".join(available_codecs()) + (" (pip install zstandard)" if codec == "shuffle-zstd" else ""))
+
+
+def _compress(array: np.ndarray, level: int, codec: str) -> list[bytes]:
+    """The array's payload chunks in ``codec`` (``none``: views of the array's own bytes, no copy)."""
+    _require_codec(codec)
+    if array.size == 0:
+        return []
+    if codec == "none":
+        buffer = memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+        return [buffer[start:start + CHUNK_BYTES] for start in range(0, len(buffer), CHUNK_BYTES)]
     buffer = memoryview(_shuffle(array)).cast("B")
     pieces = [buffer[start:start + CHUNK_BYTES] for start in range(0, len(buffer), CHUNK_BYTES)]
+    squeeze = _deflate if codec == "shuffle-zlib" else _zstd_compress
     if len(pieces) <= 1:
-        return [_deflate(piece, level) for piece in pieces]
-    with ThreadPoolExecutor(_pool_size()) as pool:  # zlib releases the GIL
-        return list(pool.map(lambda piece: _deflate(piece, level), pieces))
+        return [squeeze(piece, level) for piece in pieces]
+    with ThreadPoolExecutor(_pool_size()) as pool:  # zlib and zstandard release the GIL
+        return list(pool.map(lambda piece: squeeze(piece, level), pieces))
 
 
-def _inflate(chunk: bytes, expected: int) -> bytes:
+def _inflate(chunk: bytes, expected: int, codec: str) -> bytes:
     """One chunk's bytes; never more than ``expected`` (the size the header states) is inflated."""
+    if codec == "none":
+        if len(chunk) != expected:
+            raise WireError("corrupt array payload (a raw chunk is not of its stated size)")
+        return chunk
+    if codec == "shuffle-zstd":
+        try:
+            if zstandard.frame_content_size(chunk) != expected:
+                raise WireError("corrupt array payload (a chunk does not decompress to its stated size)")
+            return zstandard.ZstdDecompressor().decompress(chunk, max_output_size=expected)
+        except zstandard.ZstdError as exc:
+            raise WireError(f"corrupt array payload ({exc})") from exc
     inflater = zlib.decompressobj()
     try:
         data = inflater.decompress(chunk, expected)
@@ -143,7 +215,7 @@ def _inflate(chunk: bytes, expected: int) -> bytes:
     return data
 
 
-def _decompress(chunks: list[bytes], dtype: np.dtype, count: int) -> np.ndarray:
+def _decompress(chunks: list[bytes], dtype: np.dtype, count: int, codec: str) -> np.ndarray:
     """Inverse of :func:`_compress`: ``count`` elements of ``dtype``. Each chunk is inflated and put in
     its place in the output at once (undoing the byte shuffle), so decoding holds the array plus one
     chunk per thread, never a second copy of the array."""
@@ -155,9 +227,12 @@ def _decompress(chunks: list[bytes], dtype: np.dtype, count: int) -> np.ndarray:
         raise WireError(f"array payload has {len(chunks)} chunks, its size needs {len(sizes)}")
 
     def place(index: int) -> None:
-        data = np.frombuffer(_inflate(chunks[index], sizes[index]), np.uint8)
-        position = index * CHUNK_BYTES  # in the shuffled bytes: plane (byte number) by plane
-        while len(data):
+        data = np.frombuffer(_inflate(chunks[index], sizes[index], codec), np.uint8)
+        position = index * CHUNK_BYTES
+        if codec == "none":  # raw bytes in C order
+            out_bytes.reshape(-1)[position:position + len(data)] = data
+            return
+        while len(data):  # in the shuffled bytes: plane (byte number) by plane
             plane, element = divmod(position, count)
             n = min(len(data), count - element)
             out_bytes[element:element + n, plane] = data[:n]
@@ -167,25 +242,52 @@ def _decompress(chunks: list[bytes], dtype: np.dtype, count: int) -> np.ndarray:
         for index in range(len(chunks)):
             place(index)
     else:
-        with ThreadPoolExecutor(_pool_size()) as pool:  # zlib releases the GIL
+        with ThreadPoolExecutor(_pool_size()) as pool:  # zlib and zstandard release the GIL
             list(pool.map(place, range(len(chunks))))
     return out
 
 
-def _array_entry(name: str, value: Any, level: int) -> tuple[dict, list[bytes]]:
-    """Header entry and compressed chunks of one Volume or numpy array."""
-    if isinstance(value, Volume):
-        array = value.array
-        entry = {"name": name, "kind": "volume", "spacing": value.spacing.tolist(),
-                 "origin": value.origin.tolist(), "direction": value.direction.reshape(-1).tolist()}
-    else:
-        array = _to_numpy(value)
-        entry = {"name": name, "kind": "array"}
+def _geometry(volume: Volume) -> dict:
+    return {"spacing": volume.spacing.tolist(), "origin": volume.origin.tolist(),
+            "direction": volume.direction.reshape(-1).tolist()}
+
+
+def _payload_entry(entry: dict, array: np.ndarray, level: int, codec: str) -> tuple[dict, list[bytes]]:
+    """``entry`` completed with the array's type, shape, codec and chunk sizes; and the chunks."""
     dtype = _wire_dtype(array)
     array = array.astype(dtype, copy=False)
-    chunks = _compress(array, level)
-    entry.update(dtype=dtype.str, shape=list(array.shape), codec=CODEC, chunks=[len(c) for c in chunks])
+    chunks = _compress(array, level, codec)
+    entry.update(dtype=dtype.str, shape=list(array.shape), codec=codec, chunks=[len(c) for c in chunks])
     return entry, chunks
+
+
+def _array_entry(name: str, value: Any, level: int, codec: str, hashes: dict[str, str],
+                 refs: frozenset[str]) -> tuple[dict, list[bytes]]:
+    """Header entry and payload chunks of one Volume (whole, or a ``ref`` when ``name`` is in ``refs``)
+    or numpy array."""
+    if isinstance(value, Volume) and name in refs:
+        return {"name": name, "kind": "ref", "hash": hashes[name]}, []
+    if isinstance(value, Volume):
+        entry = dict(name=name, kind="volume", **_geometry(value))
+        if name in hashes:
+            entry["hash"] = hashes[name]
+        return _payload_entry(entry, value.array, level, codec)
+    return _payload_entry({"name": name, "kind": "array"}, _to_numpy(value), level, codec)
+
+
+def _patch_entry(name: str, base_name: str, base: Volume, result: Volume, digest: str, level: int,
+                 codec: str) -> Optional[tuple[dict, list[bytes]]]:
+    """A ``patch`` entry of ``result`` against the request volume ``base``; ``None`` when it would
+    not be smaller than the whole volume (another grid or type, or most of the volume changed)."""
+    if (base.array.shape != result.array.shape or base.array.dtype != result.array.dtype
+            or _geometry(base) != _geometry(result)):
+        return None
+    boxes = changed_boxes(base.array, result.array)
+    if box_voxels(boxes) * 2 > result.array.size:
+        return None
+    entry = dict(name=name, kind="patch", base=base_name, hash=digest, volume_shape=list(result.array.shape),
+                 boxes=[list(box) for box in boxes], **_geometry(result))
+    return _payload_entry(entry, take_boxes(result.array, boxes), level, codec)
 
 
 def _to_numpy(value: Any) -> np.ndarray:
@@ -197,48 +299,89 @@ def _to_numpy(value: Any) -> np.ndarray:
     return value
 
 
+@dataclass
+class _Patch:
+    """A decoded ``patch`` entry, rebuilt into a volume by :func:`decode_result` from its base."""
+
+    entry: dict
+    values: np.ndarray
+
+
 def _entry_value(entry: dict, chunks: list[bytes]) -> Any:
     dtype, shape = np.dtype(entry["dtype"]), tuple(entry["shape"])
-    array = _decompress(chunks, dtype, int(np.prod(shape, dtype=np.int64))).reshape(shape)
+    array = _decompress(chunks, dtype, int(np.prod(shape, dtype=np.int64)), entry["codec"]).reshape(shape)
     if entry["kind"] == "array":
         return array
+    if entry["kind"] == "patch":
+        return _Patch(entry, array)
     return Volume(array, entry["spacing"], entry["origin"], np.asarray(entry["direction"]).reshape(3, 3))
 
 
-def _check_entry(entry: Any) -> int:
-    """Validate one header array entry; return its uncompressed size in bytes."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-        raise WireError("malformed array entry in the message header")
-    name = entry["name"]
-    if entry.get("kind") not in ("volume", "array") or entry.get("codec") != CODEC:
-        raise WireError(f"array {name!r}: unknown kind {entry.get('kind')!r} or codec {entry.get('codec')!r}")
-    if entry.get("dtype") not in _DTYPES:
-        raise WireError(f"array {name!r}: unsupported element type {entry.get('dtype')!r}")
-    shape, chunks = entry.get("shape"), entry.get("chunks")
-    if (not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape)
-            or not isinstance(chunks, list) or not all(isinstance(n, int) and n >= 0 for n in chunks)):
-        raise WireError(f"array {name!r}: malformed shape or chunk list")
-    if entry["kind"] == "volume":
-        if len(shape) != 3:
-            raise WireError(f"volume {name!r} must be 3-D, got shape {shape}")
-        for key, size in (("spacing", 3), ("origin", 3), ("direction", 9)):
-            values = entry.get(key)
-            if not isinstance(values, list) or len(values) != size or not all(
-                    isinstance(v, (int, float)) for v in values):
-                raise WireError(f"volume {name!r}: {key} must be {size} numbers")
+def _check_geometry(name: str, entry: dict) -> None:
+    for key, size in (("spacing", 3), ("origin", 3), ("direction", 9)):
+        values = entry.get(key)
+        if not isinstance(values, list) or len(values) != size or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise WireError(f"volume {name!r}: {key} must be {size} numbers")
+
+
+def _check_shape(name: str, shape: Any, dims: Optional[int] = None) -> int:
+    """Validate a shape list; return its number of elements."""
+    if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                              for n in shape):
+        raise WireError(f"array {name!r}: malformed shape {shape!r}")
+    if dims is not None and len(shape) != dims:
+        raise WireError(f"volume {name!r} must be {dims}-D, got shape {shape}")
     voxels = int(np.prod(shape, dtype=np.int64))
     if voxels > MAX_VOLUME_VOXELS:
         raise WireError(f"array {name!r} has {voxels} elements ({' x '.join(map(str, shape))}), over the limit "
                         f"of {MAX_VOLUME_VOXELS} voxels, the largest volume the engines accept")
-    return voxels * np.dtype(entry["dtype"]).itemsize
+    return voxels
+
+
+def _check_entry(entry: Any) -> int:
+    """Validate one header array entry; return the bytes it decodes to (a patch: also its rebuilt volume)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise WireError("malformed array entry in the message header")
+    name, kind = entry["name"], entry.get("kind")
+    if kind == "ref":
+        if not is_content_hash(entry.get("hash")):
+            raise WireError(f"volume {name!r}: a ref needs a 64-hex-digit content hash")
+        return 0
+    if kind not in ("volume", "array", "patch") or entry.get("codec") not in CODECS:
+        raise WireError(f"array {name!r}: unknown kind {kind!r} or codec {entry.get('codec')!r} "
+                        f"(this nodsynth reads {', '.join(CODECS)})")
+    _require_codec(entry["codec"])
+    if entry.get("dtype") not in _DTYPES:
+        raise WireError(f"array {name!r}: unsupported element type {entry.get('dtype')!r}")
+    chunks = entry.get("chunks")
+    if not isinstance(chunks, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                               for n in chunks):
+        raise WireError(f"array {name!r}: malformed chunk list")
+    if "hash" in entry and not is_content_hash(entry["hash"]):
+        raise WireError(f"volume {name!r}: malformed content hash")
+    itemsize = np.dtype(entry["dtype"]).itemsize
+    voxels = _check_shape(name, entry.get("shape"), 3 if kind == "volume" else None)
+    if kind == "array":
+        return voxels * itemsize
+    _check_geometry(name, entry)
+    if kind == "volume":
+        return voxels * itemsize
+    full = _check_shape(name, entry.get("volume_shape"), 3)
+    boxes = entry.get("boxes")
+    if (not isinstance(entry.get("base"), str) or "hash" not in entry or not isinstance(boxes, list)
+            or not all(valid_box(box, entry["volume_shape"]) for box in boxes)
+            or entry["shape"] != [box_voxels(boxes)]):
+        raise WireError(f"patch {name!r}: needs a base name, a content hash and boxes inside the volume "
+                        "that hold exactly its values")
+    return (voxels + full) * itemsize
 
 
 # ----------------------------------------------------------------------------------------- messages
-def _pack(header: dict, named_arrays: Iterable[tuple[str, Any]], level: int) -> list[bytes]:
+def _pack(header: dict, entries_and_chunks: Iterable[tuple[dict, list[bytes]]]) -> list[bytes]:
     """Message as a list of byte pieces (prefix+header first); join them or stream them as they are."""
     entries, payload = [], []
-    for name, value in named_arrays:
-        entry, chunks = _array_entry(name, value, level)
+    for entry, chunks in entries_and_chunks:
         entries.append(entry)
         payload.extend(chunks)
     header = dict(header, arrays=entries)
@@ -267,8 +410,10 @@ def read_header(data: bytes | memoryview) -> tuple[dict, int]:
         raise WireError("not a nodsynth wire message (bad magic bytes)")
     _, version, head_len = _PREFIX.unpack(bytes(data[:_PREFIX.size]))
     if version != WIRE_VERSION:
+        older = "the sender's nodsynth is older than this one" if version < WIRE_VERSION else \
+            "the sender's nodsynth is newer than this one"
         raise WireError(f"wire format version {version} is not supported: this nodsynth reads version "
-                        f"{WIRE_VERSION}; install the same nodsynth version on client and server")
+                        f"{WIRE_VERSION} ({older}); install the same nodsynth version on client and server")
     if head_len > MAX_HEADER_BYTES or _PREFIX.size + head_len > len(data):
         raise WireError("truncated or oversized message header")
     try:
@@ -280,7 +425,17 @@ def read_header(data: bytes | memoryview) -> tuple[dict, int]:
     return header, _PREFIX.size + head_len
 
 
-def _unpack(data: bytes | memoryview, max_raw_bytes: int) -> tuple[dict, dict[str, Any]]:
+def ref_hashes(header: dict) -> list[str]:
+    """The content hashes a message's ``ref`` entries name (checked), in order."""
+    refs = [entry for entry in header["arrays"] if isinstance(entry, dict) and entry.get("kind") == "ref"]
+    for entry in refs:
+        _check_entry(entry)
+    return [entry["hash"] for entry in refs]
+
+
+def _unpack(data: bytes | memoryview, max_raw_bytes: int,
+            resolve: Optional[Callable[[str], Volume]] = None) -> tuple[dict, dict[str, Any]]:
+    """Header and values by name; ``ref`` entries become ``resolve(hash)``."""
     header, offset = read_header(data)
     data = memoryview(data)
     raw_total = sum(_check_entry(entry) for entry in header["arrays"])
@@ -289,14 +444,19 @@ def _unpack(data: bytes | memoryview, max_raw_bytes: int) -> tuple[dict, dict[st
                         f"{max_raw_bytes / 2**20:.0f} MiB")
     values: dict[str, Any] = {}
     for entry in header["arrays"]:
+        if entry["name"] in values:
+            raise WireError(f"array {entry['name']!r} appears twice")
+        if entry["kind"] == "ref":
+            if resolve is None:
+                raise WireError(f"volume {entry['name']!r} is a ref, which this message may not hold")
+            values[entry["name"]] = resolve(entry["hash"])
+            continue
         chunks = []
         for size in entry["chunks"]:
             if offset + size > len(data):
                 raise WireError(f"message is truncated inside array {entry['name']!r}")
             chunks.append(data[offset:offset + size])
             offset += size
-        if entry["name"] in values:
-            raise WireError(f"array {entry['name']!r} appears twice")
         values[entry["name"]] = _entry_value(entry, chunks)
     if offset != len(data):
         raise WireError(f"{len(data) - offset} unexpected bytes after the last array")
@@ -312,26 +472,40 @@ def _from_json(value: Any) -> Any:
     return tuple(_from_json(v) for v in value) if isinstance(value, list) else value
 
 
-def encode_request(operation: str, engine: str, request: Any, level: int = 1) -> list[bytes]:
-    """A request dataclass -> message pieces (``b"".join`` them or stream them)."""
+def encode_request(operation: str, engine: str, request: Any, level: int = 1, codec: str = DEFAULT_CODEC,
+                   hashes: Optional[dict[str, str]] = None, refs: Iterable[str] = (),
+                   result_codec: Optional[str] = None) -> list[bytes]:
+    """A request dataclass -> message pieces (``b"".join`` them or stream them), its arrays in ``codec``;
+    the result is asked for in ``result_codec`` (default: ``codec``).
+
+    ``hashes``: content hashes of (some of) the request's volumes by field name, sent with them;
+    the volumes named in ``refs`` (which need a hash) are sent as ``ref`` entries, without voxels."""
     expected = REQUEST_TYPES.get(operation)
     if expected is None or not isinstance(request, expected):
         raise InputError(f"operation {operation!r} needs a {getattr(expected, '__name__', 'known request')}, "
                          f"got {type(request).__name__}")
-    params, arrays = {}, []
+    hashes, refs = dict(hashes or {}), frozenset(refs)
+    if not refs <= set(hashes):
+        raise InputError(f"volumes {sorted(refs - set(hashes))} are sent as refs but have no content hash")
+    params, entries = {}, []
     for f in dataclasses.fields(request):
         value = getattr(request, f.name)
         if _is_array_value(value):
-            arrays.append((f.name, value))
+            entries.append(_array_entry(f.name, value, level, codec, hashes, refs))
         else:
             params[f.name] = value
-    header = {"kind": "request", "operation": operation, "engine": engine, "parameters": params}
-    return _pack(header, arrays, level)
+    header = {"kind": "request", "operation": operation, "engine": engine, "parameters": params,
+              "result_codec": result_codec or codec}
+    return _pack(header, entries)
 
 
-def decode_request(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RAW_BYTES) -> WireRequest:
-    """Message -> :class:`WireRequest`; raises :class:`InputError` naming what is wrong."""
-    header, values = _unpack(data, max_raw_bytes)
+def decode_request(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RAW_BYTES,
+                   resolve: Optional[Callable[[str], Volume]] = None) -> WireRequest:
+    """Message -> :class:`WireRequest`; raises :class:`InputError` naming what is wrong.
+
+    ``resolve(hash)`` gives the volume of a ``ref`` entry (a server's cache; it raises for an unknown
+    hash); without it a request holding refs is refused."""
+    header, values = _unpack(data, max_raw_bytes, resolve)
     if header.get("kind") != "request":
         raise WireError(f"expected a request message, got {header.get('kind')!r}")
     operation, engine = header.get("operation"), header.get("engine")
@@ -342,6 +516,8 @@ def decode_request(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RA
     params = header.get("parameters")
     if not isinstance(params, dict):
         raise WireError("request parameters must be a JSON object")
+    if any(isinstance(v, _Patch) for v in values.values()):
+        raise WireError("a request may not hold patches")
     request_type = REQUEST_TYPES[operation]
     known = {f.name for f in dataclasses.fields(request_type)}
     unknown = sorted((set(params) | set(values)) - known)
@@ -354,24 +530,85 @@ def decode_request(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RA
         request = request_type(**kwargs)
     except TypeError as exc:
         raise InputError(f"invalid {operation} request: {exc}") from exc
-    return WireRequest(operation, engine, request)
+    hashes = {e["name"]: e["hash"] for e in header["arrays"] if e["kind"] in ("volume", "ref") and "hash" in e}
+    refs = frozenset(e["name"] for e in header["arrays"] if e["kind"] == "ref")
+    result_codec = header.get("result_codec", DEFAULT_CODEC)
+    if result_codec not in available_codecs():
+        raise InputError(f"result codec {result_codec!r} is not available on the server; it offers "
+                         + ", ".join(available_codecs()))
+    return WireRequest(operation, engine, request, hashes, refs, result_codec)
 
 
-def encode_result(result: SynthesisResult, level: int = 1) -> list[bytes]:
-    """A :class:`SynthesisResult` -> message pieces."""
-    header = {"kind": "result", "engine": result.engine, "seconds": float(result.seconds),
-              "info": result.info}
-    return _pack(header, result.volumes.items(), level)
+def encode_result(result: SynthesisResult, level: int = 1, codec: str = DEFAULT_CODEC,
+                  bases: Optional[dict[str, Volume]] = None,
+                  hashes: Optional[dict[str, str]] = None) -> list[bytes]:
+    """A :class:`SynthesisResult` -> message pieces.
+
+    A result volume with a content hash in ``hashes`` and a same-named volume in ``bases`` (the
+    request's volumes, which the client holds) on the same grid travels as a ``patch`` of its changed
+    boxes, unless those cover more than half of it; every other volume travels whole."""
+    bases, hashes = bases or {}, hashes or {}
+    entries = []
+    for name, volume in result.volumes.items():
+        patch = None
+        if name in bases and name in hashes:
+            patch = _patch_entry(name, name, bases[name], volume, hashes[name], level, codec)
+        entries.append(patch or _array_entry(name, volume, level, codec, {}, frozenset()))
+    header = {"kind": "result", "engine": result.engine, "seconds": float(result.seconds), "info": result.info}
+    return _pack(header, entries)
 
 
-def decode_result(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RAW_BYTES) -> SynthesisResult:
-    """Message -> :class:`SynthesisResult` (volumes keep their names, e.g. ``"ct"``)."""
+def _rebuild(name: str, patch: _Patch, bases: dict[str, Volume]) -> Volume:
+    """The full volume of a patch, from the base the client holds; its content hash checked."""
+    entry = patch.entry
+    base = bases.get(entry["base"])
+    if base is None:
+        raise WireError(f"result {name!r} is a patch of {entry['base']!r}, which this request did not send")
+    base_array = little_endian(base.array)
+    if (list(base_array.shape) != entry["volume_shape"] or base_array.dtype.str != entry["dtype"]
+            or _geometry(base) != {key: entry[key] for key in ("spacing", "origin", "direction")}):
+        raise WireError(f"result {name!r}: the patch does not fit the grid or type of {entry['base']!r}")
+    volume = base.with_array(put_boxes(base_array, [tuple(box) for box in entry["boxes"]], patch.values))
+    if content_hash(volume) != entry["hash"]:
+        raise PatchMismatch(f"result {name!r} rebuilt here from the request's {entry['base']!r} differs from "
+                            "the server's (content hash mismatch): the input changed after it was hashed, "
+                            "or the server's copy of it is not this one")
+    return volume
+
+
+def decode_result(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RAW_BYTES,
+                  bases: Optional[dict[str, Volume]] = None,
+                  hashes_out: Optional[dict[str, str]] = None) -> SynthesisResult:
+    """Message -> :class:`SynthesisResult` (volumes keep their names, e.g. ``"ct"``).
+
+    Patches are rebuilt from ``bases`` (the request's volumes by field name) and checked against the
+    server's content hash (:class:`PatchMismatch` if they differ); the checked hashes of rebuilt
+    volumes are put in ``hashes_out`` when given."""
     header, values = _unpack(data, max_raw_bytes)
     if header.get("kind") != "result":
         raise WireError(f"expected a result message, got {header.get('kind')!r}")
+    for name, value in list(values.items()):
+        if isinstance(value, _Patch):
+            values[name] = _rebuild(name, value, bases or {})
+            if hashes_out is not None:
+                hashes_out[name] = value.entry["hash"]
     info = header.get("info") if isinstance(header.get("info"), dict) else {}
     return SynthesisResult(volumes=values, engine=str(header.get("engine", "")),
                            seconds=float(header.get("seconds", 0.0)), info=info)
+
+
+def encode_volume(volume: Volume, digest: str) -> list[bytes]:
+    """One volume and its content hash as a message (kind ``volume``, codec ``none``): a cache file."""
+    return _pack({"kind": "volume"}, [_array_entry("volume", volume, 0, "none", {"volume": digest}, frozenset())])
+
+
+def decode_volume(data: bytes | memoryview) -> tuple[Volume, str]:
+    """Inverse of :func:`encode_volume`: the volume and the hash it was stored with (not re-checked)."""
+    header, values = _unpack(data, DEFAULT_MAX_RAW_BYTES)
+    entry = header["arrays"][0] if len(header["arrays"]) == 1 else {}
+    if header.get("kind") != "volume" or entry.get("kind") != "volume" or "hash" not in entry:
+        raise WireError("not a stored volume message")
+    return values["volume"], entry["hash"]
 
 
 def request_volumes(request: Any) -> dict[str, Volume]:
@@ -388,4 +625,3 @@ def join(pieces: Iterable[bytes]) -> bytes:
 def message_size(pieces: Iterable[bytes]) -> int:
     """Total bytes of a message given as pieces."""
     return sum(len(p) for p in pieces)
-

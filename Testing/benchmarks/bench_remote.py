@@ -1,15 +1,21 @@
-"""Remote-engine benchmark (issue 6): transfer cost of a whole CT over loopback, and load.
+"""Remote-engine benchmark (issues 6 and 28): an edit's cost over loopback and shaped links, and load.
 
     python Testing/benchmarks/bench_remote.py --json out.json
+    python Testing/benchmarks/bench_remote.py --skip-load --links 100,1000 --codecs none,shuffle-zstd,shuffle-zlib
 
-1. **Transfer**: a 512 x 512 x 256 int16 CT (real LIDC-IDRI-0001 slab slices, stacked to 256) with
-   the real DLCS_0001 label map's grid (512 x 512 x 256, 0.703 x 0.703 x 1.25 mm). The same model-free
-   ``inpaint`` request (the CT, its nodule mask = label 23 and lung mask = lobes 28-32, both uint8 from
-   the label map) runs through the local ClassicEngine and through ``nodsynth serve`` on 127.0.0.1
-   (RemoteEngine); reports both wall times, the overhead, a phase breakdown (encode, upload +
-   server-side check, queue + compute, download, decode) and the compression ratios of the request,
-   the result CT and the label map itself. (``inpaint`` carries the three volumes a remote job most
-   often sends: CT, nodule mask and lung mask.)
+1. **Edits** (issue 28): a 512 x 512 x 256 int16 CT on the real DLCS_0001 label map's grid (0.703 x
+   0.703 x 1.25 mm) whose slices never repeat: the real LIDC-IDRI-0001 slab slices, tiled, plus
+   seeded Gaussian noise of 10 HU per voxel (repeated slabs would inflate the compression ratio), and
+   its nodule mask (label 23) and lung mask (lobes 28-32), uint8. The model-free ``inpaint`` runs
+   locally (ClassicEngine), then at once through ``nodsynth serve`` on 127.0.0.1 (RemoteEngine), so
+   that the machine's load weighs on both alike (ratio per pair, median of ``--repeats``): the *first*
+   edit of the CT (the server holds nothing: it is hashed, sent, cached) and a *second* edit of the
+   same CT (another seed: nothing but the request is sent; the result comes back as its changed
+   boxes). Every result is checked bit-identical to the local one. Reported: wall times, remote /
+   local ratios, bytes up and down; *before*: the same request as issue 6's client sent it (the whole
+   request with shuffle-zlib, the whole result back) through the same server. Then per codec and per
+   shaped link (:mod:`throttle_proxy`, Mbit/s each way), the first and second edit again, with
+   ``local + wire bytes / bandwidth + 0.5 s`` as the bound of the first.
 2. **Load**: 20 concurrent clients x 3 model-free inpaint jobs on real LIDC nodule crops: total
    seconds, all results checked bit-identical to local runs, and the server's peak RSS.
 
@@ -18,7 +24,9 @@ Reads ``../shared/data`` (or ``NODSYNTH_SHARED_DATA``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,82 +41,112 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared whole-CT 
 from bench_edit import whole_ct_pair  # noqa: E402
 from nodsynth import wire  # noqa: E402
 from nodsynth.atomic import write_text_atomic  # noqa: E402
-from nodsynth.engines.base import InpaintRequest, SynthesisResult  # noqa: E402
+from nodsynth.content_hash import forget  # noqa: E402
+from nodsynth.engines.base import InpaintRequest  # noqa: E402
 from nodsynth.engines.classic import ClassicEngine  # noqa: E402
 from nodsynth.engines.remote import RemoteEngine  # noqa: E402
 from nodsynth.labels import LOBE_IDS, NODULE  # noqa: E402
-from nodsynth.volume import Volume  # noqa: E402
-from server_harness import (TOKEN, ServerProcess, auth_headers, lidc_inpaint_requests,  # noqa: E402
-                            run_clients, shared_path, write_token)
+from server_harness import (TOKEN, ServerProcess, auth_headers, free_port, lidc_inpaint_requests,  # noqa: E402
+                            run_clients, write_token)
 
 
-def whole_ct_request() -> tuple[InpaintRequest, Volume]:
-    """The 512 x 512 x 256 inpaint request and the label map it was made from (see the module docstring)."""
+NOISE_HU = 10.0
+
+
+def whole_ct_request() -> InpaintRequest:
+    """The 512 x 512 x 256 inpaint request of the module docstring (no two CT slices alike)."""
     ct, labels = whole_ct_pair()
-    labels = labels.with_array(labels.array.astype(np.uint8))
+    noise = np.random.default_rng(0).normal(0.0, NOISE_HU, ct.array.shape)
+    ct = ct.with_array(np.clip(ct.array + np.rint(noise), -32768, 32767).astype(np.int16))
+    flat = ct.array.reshape(ct.array.shape[0], -1)
+    assert len({hash(row.tobytes()) for row in flat}) == flat.shape[0], "slices repeat"
     nodules = labels.with_array((labels.array == NODULE).astype(np.uint8))
     lungs = labels.with_array(np.isin(labels.array, LOBE_IDS).astype(np.uint8))
-    return InpaintRequest(ct=ct, nodule_mask=nodules, lung_mask=lungs, subtype="solid", seed=0), labels
+    return InpaintRequest(ct=ct, nodule_mask=nodules, lung_mask=lungs, subtype="solid", seed=0)
 
 
-def raw_bytes(*volumes: Volume) -> int:
-    return sum(v.array.nbytes for v in volumes)
-
-
-def transfer_figures(url: str, request: InpaintRequest, labels: Volume, repeats: int) -> dict:
-    engine = ClassicEngine()
-    local_s, remote_s = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        local = engine.inpaint(request)
-        local_s.append(time.perf_counter() - start)
-        with RemoteEngine(url, token=TOKEN, poll_interval_s=0.05, timeout_s=600) as remote_engine:
-            start = time.perf_counter()
-            remote = remote_engine.inpaint(request)
-            remote_s.append(time.perf_counter() - start)
-        assert remote.ct.array.tobytes() == local.ct.array.tobytes(), "remote and local results differ"
-
-    phases = {}
+def timed(call):
     start = time.perf_counter()
-    pieces = wire.encode_request("inpaint", "classic", request)
-    phases["encode_request_s"] = time.perf_counter() - start
-    request_bytes = wire.message_size(pieces)
-    body = wire.join(pieces)
-    with httpx.Client(base_url=url, headers=auth_headers(), timeout=600) as http:
-        start = time.perf_counter()
-        job = http.post("/v1/jobs", content=body).json()
-        phases["upload_and_server_check_s"] = time.perf_counter() - start
-        start = time.perf_counter()
-        while (status := http.get(f"/v1/jobs/{job['id']}").json())["state"] != "done":
-            time.sleep(0.05)
-        phases["queue_compute_and_store_s"] = time.perf_counter() - start
-        start = time.perf_counter()
-        data = http.get(f"/v1/jobs/{job['id']}/result").content
-        phases["download_s"] = time.perf_counter() - start
-        http.delete(f"/v1/jobs/{job['id']}")
-    start = time.perf_counter()
-    result = wire.decode_result(data)
-    phases["decode_result_s"] = time.perf_counter() - start
-    phases["server_job_run_s"] = status["finished_s"] - status["started_s"]  # read+decode, engine, encode+write
-    phases["server_engine_s"] = result.seconds
+    value = call()
+    return value, time.perf_counter() - start
 
-    req_raw = raw_bytes(request.ct, request.nodule_mask, request.lung_mask)
-    labels_wire = wire.message_size(wire.encode_result(SynthesisResult({"labels": labels}, "none")))
-    res_raw = raw_bytes(result.ct)
-    ct_only = wire.message_size(wire.encode_result(result))
-    return {
-        "volume_size_ijk": list(request.ct.size_ijk), "ct_dtype": str(request.ct.array.dtype),
-        "masks_dtype": str(request.nodule_mask.array.dtype), "repeats": repeats,
-        "local_call_s": min(local_s), "remote_call_s": min(remote_s),
-        "remote_overhead_s": min(remote_s) - min(local_s),
-        "phases_s": {k: round(v, 3) for k, v in phases.items()},
-        "request_raw_mb": req_raw / 2**20, "request_wire_mb": request_bytes / 2**20,
-        "request_compression_ratio": req_raw / request_bytes,
-        "result_ct_raw_mb": res_raw / 2**20, "result_wire_mb": ct_only / 2**20,
-        "ct_compression_ratio": res_raw / ct_only,
-        "labelmap_raw_mb": labels.array.nbytes / 2**20, "labelmap_wire_mb": labels_wire / 2**20,
-        "labelmap_compression_ratio": labels.array.nbytes / labels_wire,
-    }
+
+def before_figures(url: str, request: InpaintRequest, expected: bytes) -> dict:
+    """The whole request up (shuffle-zlib, no hashes: as issue 6's client sent it), the whole result down."""
+    def round_trip():
+        body = wire.join(wire.encode_request("inpaint", "classic", request, codec="shuffle-zlib"))
+        with httpx.Client(base_url=url, headers=auth_headers(), timeout=600) as http:
+            job = http.post("/v1/jobs", content=body).json()
+            while http.get(f"/v1/jobs/{job['id']}").json()["state"] != "done":
+                time.sleep(0.02)
+            data = http.get(f"/v1/jobs/{job['id']}/result").content
+            http.delete(f"/v1/jobs/{job['id']}")
+        assert wire.decode_result(data).ct.array.tobytes() == expected, "remote and local results differ"
+        return len(body), len(data)
+
+    local_s = timed(lambda: ClassicEngine().inpaint(request))[1]
+    (up, down), seconds = timed(round_trip)
+    return {"seconds": seconds, "local_s": local_s, "ratio_to_local": seconds / local_s,
+            "up_mb": up / 2**20, "down_mb": down / 2**20}
+
+
+def edit_pair(url: str, requests: list[InpaintRequest], expected: list[bytes], codec: str) -> dict:
+    """First and second edit of one CT through RemoteEngine (the server's cache emptied first), each
+    timed right after the same edit run locally: the machine's load changes the two alike."""
+    figures = {}
+    with RemoteEngine(url, token=TOKEN, poll_interval_s=0.02, timeout_s=600, codec=codec) as engine:
+        engine.forget_volumes()
+        for volume in wire.request_volumes(requests[0]).values():
+            forget(volume)  # hashing is part of the first edit
+        for name, request, want in zip(("first", "second"), requests, expected):
+            local_s = timed(lambda: ClassicEngine().inpaint(request))[1]
+            result, seconds = timed(lambda: engine.inpaint(request))
+            assert result.ct.array.tobytes() == want, f"remote and local results differ ({name}, {codec})"
+            figures[name] = {"seconds": seconds, "local_s": local_s, "ratio_to_local": seconds / local_s,
+                             "up_mb": engine.last_transfer["up"] / 2**20,
+                             "down_mb": engine.last_transfer["down"] / 2**20}
+        figures["codec"] = engine.codec
+    return figures
+
+
+def median_pair(pairs: list[dict]) -> dict:
+    """Per edit, the sample with the median remote / local ratio, and every sample's ratio."""
+    out = {"codec": pairs[0]["codec"]}
+    for name in ("first", "second"):
+        ranked = sorted((p[name] for p in pairs), key=lambda f: f["ratio_to_local"])
+        out[name] = dict(ranked[len(ranked) // 2], ratios=[round(f["ratio_to_local"], 3) for f in ranked])
+    return out
+
+
+def edit_figures(url: str, repeats: int, codecs: list[str], links_mbit: list[float]) -> dict:
+    request = whole_ct_request()
+    requests = [request, dataclasses.replace(request, seed=1)]
+    expected = [ClassicEngine().inpaint(req).ct.array.tobytes() for req in requests]
+    figures = {"volume_size_ijk": list(request.ct.size_ijk), "noise_hu": NOISE_HU,
+               "request_raw_mb": sum(v.array.nbytes for v in wire.request_volumes(request).values()) / 2**20,
+               "before": before_figures(url, request, expected[0])}
+    figures["loopback"] = {codec: median_pair([edit_pair(url, requests, expected, codec) for _ in range(repeats)])
+                           for codec in codecs}
+    shaped = {}
+    for mbit in links_mbit:
+        port = free_port()
+        proxy = subprocess.Popen([sys.executable, str(Path(__file__).with_name("throttle_proxy.py")), "--listen",
+                                  str(port), "--target", url.rsplit(":", 1)[1], "--mbit", str(mbit)])
+        try:
+            time.sleep(1.0)
+            for codec in codecs:
+                if codec == "auto":
+                    continue
+                pair = edit_pair(f"http://127.0.0.1:{port}", requests, expected, codec)
+                first = pair["first"]
+                first["bound_s"] = first["local_s"] + (first["up_mb"] + first["down_mb"]) * 2**20 * 8 / (mbit * 1e6) + 0.5
+                first["within_bound"] = first["seconds"] <= first["bound_s"]
+                shaped[f"{mbit:g}_mbit/{codec}"] = pair
+        finally:
+            proxy.terminate()
+            proxy.wait()
+    figures["shaped"] = shaped
+    return figures
 
 
 def load_figures(url: str, server: ServerProcess, clients: int, jobs_per_client: int) -> dict:
@@ -128,7 +166,11 @@ def load_figures(url: str, server: ServerProcess, clients: int, jobs_per_client:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the figures here")
-    parser.add_argument("--repeats", type=int, default=2, help="timed repeats of the whole-CT call (best is kept)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed repeats on loopback (best is kept)")
+    parser.add_argument("--codecs", default=",".join(["auto"] + wire.available_codecs()),
+                        help="codecs to compare (auto: RemoteEngine's choice; not measured on shaped links)")
+    parser.add_argument("--links", default="100,1000", help="shaped links to measure, Mbit/s (empty: none)")
+    parser.add_argument("--skip-load", action="store_true", help="only the edit figures")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--jobs-per-client", type=int, default=3)
     args = parser.parse_args()
@@ -137,10 +179,15 @@ def main() -> int:
         folder = Path(folder)
         server = ServerProcess(folder / "jobs", write_token(folder)).start()
         try:
-            figures = {"transfer": transfer_figures(server.url, *whole_ct_request(), args.repeats)}
-            print(json.dumps(figures["transfer"], indent=1))
+            figures = {"edits": edit_figures(server.url, args.repeats, args.codecs.split(","),
+                                             [float(m) for m in args.links.split(",") if m])}
+            print(json.dumps(figures["edits"], indent=1))
         finally:
             server.stop()
+        if args.skip_load:
+            if args.json:
+                write_text_atomic(args.json, json.dumps(figures, indent=1))
+            return 0
         server = ServerProcess(folder / "jobs_load", write_token(folder)).start()
         try:
             figures["load"] = load_figures(server.url, server, args.clients, args.jobs_per_client)

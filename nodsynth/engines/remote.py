@@ -20,8 +20,9 @@ import warnings
 from typing import Any, Callable, Iterator, Optional
 
 from .. import errors, wire
+from ..content_hash import cached_content_hash, forget, remember
 from ..progress import CancelToken, ProgressFn, no_progress, scaled_progress
-from ..server import API_VERSION, WIRE_MEDIA_TYPE
+from ..server import API_VERSION, WIRE_MEDIA_TYPE, machine_id
 from ..server.auth import read_token_file
 from .base import EditRequest, Engine, InpaintRequest, SynthesisResult, TwinRequest, UnsupportedOperation
 
@@ -41,6 +42,14 @@ class RemoteError(errors.NodsynthError):
 
 class ServerUnreachable(RemoteError):
     """No connection, or a proxy says the server behind it is down (502/503/504), after all retries."""
+
+
+class MissingVolumes(RemoteError):
+    """The server does not hold (any more) the volumes a request names by content hash (409)."""
+
+    def __init__(self, message: str, hashes: list[str]) -> None:
+        super().__init__(message)
+        self.hashes = hashes
 
 
 ERROR_TYPES: dict[str, type] = {
@@ -81,6 +90,41 @@ def _error_detail(response: Any) -> tuple[str, str]:
     return response.text.strip()[:300], ""
 
 
+def _never_back(progress: ProgressFn) -> ProgressFn:
+    """``progress`` whose fraction never goes back (a request sent again after a 409 restarts its upload)."""
+    highest = [0.0]
+
+    def report(fraction: float, message: str) -> None:
+        highest[0] = max(highest[0], fraction)
+        progress(highest[0], message)
+    return report
+
+
+def _json_field(response: Any, key: str) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get(key) if isinstance(body, dict) else None
+
+
+def choose_codec(wanted: str, server_url: str, server_codecs: list[str], same_machine: bool) -> str:
+    """The payload codec for a link: ``wanted`` unless ``auto``; ``auto`` takes ``none`` when the server
+    runs on this machine (copying beats compressing; an SSH tunnel's local end to another machine does
+    not count), else ``shuffle-zstd`` where both ends have it, else ``shuffle-zlib`` (measured:
+    Testing/benchmarks/bench_remote.py)."""
+    shared = [codec for codec in wire.available_codecs() if codec in server_codecs]
+    if wanted != "auto":
+        if wanted not in shared:
+            raise errors.InputError(f"codec {wanted!r} is not offered by both this client and {server_url} "
+                                    f"(both offer: {', '.join(shared) or 'none'})")
+        return wanted
+    for codec in (["none"] if same_machine else []) + ["shuffle-zstd", "shuffle-zlib"]:
+        if codec in shared:
+            return codec
+    return wire.DEFAULT_CODEC
+
+
 class RemoteEngine(Engine):
     """An engine running on a ``nodsynth serve`` server (see the module docstring)."""
 
@@ -90,14 +134,19 @@ class RemoteEngine(Engine):
                  engine: str = "classic", engine_config: Optional[dict] = None, timeout_s: float = 60.0,
                  poll_interval_s: float = 0.5, retries: Optional[int] = None, backoff_s: float = 0.5,
                  retry_window_s: float = 60.0, reconnect_s: float = 300.0, verify_tls: bool = True,
-                 **_ignored: Any) -> None:
+                 codec: str = "auto", **_ignored: Any) -> None:
         """``engine_config`` (weights folder, device) is chosen by the server's administrator and is
         therefore not sent; giving one only triggers a warning. ``timeout_s`` bounds each HTTP exchange
         (not the whole job). While the server cannot be reached (restarting, or a proxy answers
         502/503/504) a request is tried again for ``retry_window_s`` seconds (at most ``retries`` times
         when given), waiting ``backoff_s``, then twice as long each time up to :data:`MAX_BACKOFF_S`;
         an operation says so through its progress ("server ... not reachable, retrying (n s left)").
-        While a job runs, the client keeps polling through a server restart for ``reconnect_s``."""
+        While a job runs, the client keeps polling through a server restart for ``reconnect_s``.
+
+        Volumes travel by content hash (:mod:`nodsynth.content_hash`): the server is sent only those it
+        does not hold, and an inpaint's or edit's result comes back as its changed boxes, rebuilt here
+        from the input and checked against the server's hash. ``codec`` (a :data:`nodsynth.wire.CODECS`
+        name, or ``auto``: :func:`choose_codec`) is the payload codec both ways."""
         import httpx
 
         self.server_url = normalize_server_url(server_url)
@@ -115,6 +164,9 @@ class RemoteEngine(Engine):
         self._http = httpx.Client(base_url=self.server_url, headers=headers, verify=verify_tls,
                                   timeout=httpx.Timeout(self.timeout_s))
         self._server_info: Optional[dict] = None
+        self.codec = codec
+        self.last_transfer: dict[str, int] = {}
+        """Bytes of the last operation: ``up`` (requests sent, all tries), ``down`` (the result)."""
 
     def close(self) -> None:
         self._http.close()
@@ -182,6 +234,8 @@ class RemoteEngine(Engine):
             raise RemoteError(f"{self.server_url} refused the token (401): "
                               + ("no token was given; pass token_file / --token-file" if not self.token
                                  else "the token does not match the server's --token-file"))
+        if code == 409 and isinstance(_json_field(response, "missing"), list):
+            raise MissingVolumes(f"{self.server_url}: {detail}", [str(h) for h in _json_field(response, "missing")])
         if code == 413:
             raise RemoteError(f"the request is too large for {self.server_url} (413): {detail}. "
                               "Ask the administrator to raise --max-upload-mb (and the proxy's body size limit, "
@@ -226,6 +280,8 @@ class RemoteEngine(Engine):
                 raise RemoteError(f"server {self.server_url} does not serve engine {self.engine!r}; it serves: "
                                   + ", ".join(sorted(info.get("engines", {}))))
             self._server_info = info
+            self.codec = choose_codec(self.codec, self.server_url, info.get("codecs", [wire.DEFAULT_CODEC]),
+                                      info.get("machine") == machine_id())
         return self._server_info
 
     def describe(self) -> dict:
@@ -253,19 +309,47 @@ class RemoteEngine(Engine):
 
     def run(self, operation: str, request: Any, progress: Optional[ProgressFn] = None,
             cancel: Optional[CancelToken] = None) -> SynthesisResult:
-        """Upload, wait, download, delete: progress 0-10 % upload, 10-95 % server, 95-100 % download."""
-        report = progress or no_progress
+        """Upload, wait, download, delete: progress 0-10 % upload, 10-95 % server, 95-100 % download.
+
+        A result that does not rebuild to the server's content hash (an input changed in place after it
+        was hashed here) is asked for once more with every input sent whole."""
+        try:
+            return self._run(operation, request, progress, cancel, rehash=False)
+        except wire.PatchMismatch as exc:
+            log.warning("%s; sending the inputs whole", exc)
+            return self._run(operation, request, progress, cancel, rehash=True)
+
+    def _run(self, operation: str, request: Any, progress: Optional[ProgressFn], cancel: Optional[CancelToken],
+             rehash: bool) -> SynthesisResult:
+        report = _never_back(progress or no_progress)
         cancel = cancel or CancelToken()
         info = self.connect(self._retrying(report))
         cancel.raise_if_cancelled()
-        report(0.0, f"encoding the {operation} request")
-        pieces = wire.encode_request(operation, self.engine, request)
-        size = wire.message_size(pieces)
-        cap_mb = info.get("max_upload_mb")
-        if isinstance(cap_mb, (int, float)) and size > cap_mb * 2**20:
-            raise RemoteError(f"the request is {size / 2**20:.0f} MiB, over the server's upload cap of "
-                              f"{cap_mb:.0f} MiB (nodsynth serve --max-upload-mb)")
-        job_id = self._submit(pieces, size, scaled_progress(report, 0.0, 0.1), cancel)
+        report(0.0, f"hashing the {operation} request's volumes")
+        volumes = wire.request_volumes(request)
+        if rehash:
+            for volume in volumes.values():
+                forget(volume)
+        hashes = {name: cached_content_hash(volume) for name, volume in volumes.items()}
+        self.last_transfer = {"up": 0, "down": 0}
+        refs = set(hashes)
+        while True:
+            report(0.0, f"encoding the {operation} request")
+            pieces = wire.encode_request(operation, self.engine, request, codec=self.codec, hashes=hashes, refs=refs)
+            size = wire.message_size(pieces)
+            cap_mb = info.get("max_upload_mb")
+            if isinstance(cap_mb, (int, float)) and size > cap_mb * 2**20:
+                raise RemoteError(f"the request is {size / 2**20:.0f} MiB, over the server's upload cap of "
+                                  f"{cap_mb:.0f} MiB (nodsynth serve --max-upload-mb)")
+            self.last_transfer["up"] += size
+            try:
+                job_id = self._submit(pieces, size, scaled_progress(report, 0.0, 0.1), cancel)
+                break
+            except MissingVolumes as exc:
+                missing = {name for name in refs if hashes[name] in exc.hashes}
+                if not missing:  # the server asks for volumes sent whole: it cannot keep them
+                    raise
+                refs -= missing
         try:
             self._wait(job_id, scaled_progress(report, 0.1, 0.95), cancel)
             report(0.95, "downloading the result")
@@ -274,9 +358,17 @@ class RemoteEngine(Engine):
             self._delete_quietly(job_id)
             raise
         self._delete_quietly(job_id)
-        result = wire.decode_result(data)
+        self.last_transfer["down"] = len(data)
+        checked: dict[str, str] = {}
+        result = wire.decode_result(data, bases=volumes, hashes_out=checked)
+        for name, digest in checked.items():  # the server holds these too: editing the result sends no voxels
+            remember(result.volumes[name], digest)
         report(1.0, "done")
         return result
+
+    def forget_volumes(self) -> int:
+        """Delete every volume this client's token holds in the server's cache; returns how many."""
+        return int(self._send("DELETE", "/v1/volumes").json().get("deleted", 0))
 
     def _submit(self, pieces: list[bytes], size: int, progress: ProgressFn, cancel: CancelToken) -> str:
         def body() -> Iterator[bytes]:

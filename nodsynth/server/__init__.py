@@ -3,14 +3,20 @@
 API version 1, all under ``/v1`` (a client checks ``api_version`` of ``/v1/health`` on connect):
 
 * ``GET /v1/health`` -- server and API version, engines (``describe()``: weights found, operations),
-  devices (CPU, or GPU name and free memory), upload cap. No token, no patient data.
-* ``POST /v1/jobs`` -- body: a :mod:`nodsynth.wire` request; ``202`` with ``{"id": ...}``.
+  devices (CPU, or GPU name and free memory), upload cap, wire codecs, :func:`machine_id`. No token,
+  no patient data.
+* ``POST /v1/jobs`` -- body: a :mod:`nodsynth.wire` request; ``202`` with ``{"id": ...}``. Volumes
+  the request names by content hash (``ref``) that the caller's volume cache does not hold:
+  ``409`` with ``missing`` (their hashes), nothing stored; the client sends those whole. Volumes sent
+  whole with a hash are checked against it and cached (:mod:`nodsynth.server.cache`).
   ``401`` without a valid ``Authorization: Bearer`` token, ``413`` over the upload cap (checked while
   the body streams in), ``422`` with ``detail`` (and ``error_type``) for an invalid request.
 * ``GET /v1/jobs`` -- id, state, order and owner of the caller's jobs (an admin token: of every job).
 * ``GET /v1/jobs/{id}`` -- ``state`` (queued, running, done, failed, cancelled), ``progress`` (0..1),
   ``message``, ``error``/``error_type`` (failed jobs), ``queue_position``, ``attempts``.
 * ``GET /v1/jobs/{id}/result`` -- the :mod:`nodsynth.wire` result of a done job (``409`` before).
+* ``DELETE /v1/volumes`` and ``DELETE /v1/volumes/{hash}`` -- delete all or one of the caller's
+  cached volumes (``{"deleted": n}``).
 * ``DELETE /v1/jobs/{id}`` -- cancels a queued or running job; on a finished job, deletes it and its
   result (clients do this after fetching the result; otherwise results expire after ``--keep-hours``).
 
@@ -27,3 +33,17 @@ API_VERSION = 1
 """Bumped whenever a route or a response field changes incompatibly."""
 
 WIRE_MEDIA_TYPE = "application/x-nodsynth-wire"
+
+
+def machine_id() -> str:
+    """An opaque id of this machine (16 hex digits of a hash of the host name and the boot id), which
+    ``/v1/health`` sends so that a client can tell whether the server runs on its own machine."""
+    import hashlib
+    import socket
+
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            boot = handle.read().strip()
+    except OSError:
+        boot = ""
+    return hashlib.sha256(f"{socket.gethostname()}|{boot}".encode()).hexdigest()[:16]

@@ -13,11 +13,13 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from .. import __version__, wire
+from ..content_hash import is_content_hash
 from ..engines.base import Engine
 from ..engines.registry import engine_names, get_engine
 from ..errors import NodsynthError
-from . import API_VERSION, WIRE_MEDIA_TYPE
+from . import API_VERSION, WIRE_MEDIA_TYPE, machine_id
 from .auth import DEFAULT_NAME, ClientToken, bearer_token, find_client
+from .cache import CACHE_FOLDER, VolumeCache
 from .devices import describe_device
 from .jobs import DEFAULT_MAX_ATTEMPTS, DONE, FINISHED, Job, JobStore
 from .origin import foreign_request_reason
@@ -42,6 +44,8 @@ class ServerConfig:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS  # starts of one job before a restart fails it (crash loops)
     allowed_hosts: list[str] = field(default_factory=list)  # Host names besides loopback ones, without tokens
     skip_unavailable_engines: bool = False  # serve what can be created (``--engines all``)
+    cache_bytes: int = 20 << 30  # per client: the volumes it sent and got, on disk (LRU beyond)
+    cache_memory_bytes: int = 2 << 30  # all clients: recently used volumes held in memory
 
 
 def make_engines(config: ServerConfig, device: str) -> dict[str, Engine]:
@@ -92,7 +96,9 @@ async def read_body_capped(request: Request, cap_bytes: int) -> bytearray:
 def create_app(config: ServerConfig) -> FastAPI:
     """The application with its job store and one worker per device (started with the app)."""
     store = JobStore(config.jobs_dir, config.keep_s, config.max_attempts)
-    workers = [Worker(store, make_engines(config, device), device) for device in config.devices]
+    cache = VolumeCache(Path(config.jobs_dir) / CACHE_FOLDER, config.cache_bytes, config.keep_s,
+                        config.cache_memory_bytes)
+    workers = [Worker(store, make_engines(config, device), device, cache) for device in config.devices]
     engines = workers[0].engines
 
     @asynccontextmanager
@@ -151,7 +157,8 @@ def create_app(config: ServerConfig) -> FastAPI:
     def health() -> dict:
         return {"server": "nodsynth", "server_version": __version__, "api_version": API_VERSION,
                 "wire_version": wire.WIRE_VERSION, "auth": "none" if config.tokens is None else "bearer",
-                "max_upload_mb": config.max_upload_bytes / 2**20,
+                "max_upload_mb": config.max_upload_bytes / 2**20, "codecs": wire.available_codecs(),
+                "cache_mb": config.cache_bytes / 2**20, "machine": machine_id(),
                 "engines": {name: engine.describe() for name, engine in engines.items()},
                 "devices": [describe_device(w.device) for w in workers],
                 "jobs": {"queued": sum(j.state == "queued" for j in store.jobs()),
@@ -161,13 +168,43 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def submit(request: Request, client: ClientToken = Depends(require_token)) -> dict:
         body = await read_body_capped(request, config.max_upload_bytes)
 
-        def check_and_store() -> Job:
-            decoded = wire.decode_request(body)
+        def check_and_store() -> Job | JSONResponse:
+            header, _ = wire.read_header(body)
+            held = {digest: cache.get(client.name, digest) for digest in wire.ref_hashes(header)}
+            missing = sorted(digest for digest, volume in held.items() if volume is None)
+            if missing:
+                return JSONResponse({"detail": f"{len(missing)} volume(s) are not in the server's cache; send "
+                                               "them whole", "missing": missing}, status_code=409)
+            decoded = wire.decode_request(body, resolve=held.__getitem__)
             validate_request(decoded, engines)
-            return store.submit([body], decoded.operation, decoded.engine, client.name)
+            return store.submit([keep_sent_volumes(decoded, client.name)], decoded.operation, decoded.engine,
+                                client.name, decoded)
 
-        job = await run_in_threadpool(check_and_store)
-        return job_status(store, job)
+        def keep_sent_volumes(decoded: wire.WireRequest, owner: str) -> bytes:
+            """Cache the volumes sent whole (their hashes checked in the background); the request as
+            stored then names every hashed volume by a ref (the job folder holds no second copy)."""
+            volumes = wire.request_volumes(decoded.request)
+            for name, digest in decoded.hashes.items():
+                if name not in decoded.refs:
+                    cache.put_unchecked(owner, digest, volumes[name])
+            if not decoded.hashes:
+                return body
+            return wire.join(wire.encode_request(decoded.operation, decoded.engine, decoded.request,
+                                                 hashes=decoded.hashes, refs=decoded.hashes,
+                                                 result_codec=decoded.result_codec))
+
+        answer = await run_in_threadpool(check_and_store)
+        return answer if isinstance(answer, JSONResponse) else job_status(store, answer)
+
+    @app.delete("/v1/volumes")
+    def forget_all_volumes(client: ClientToken = Depends(require_token)) -> dict:
+        return {"deleted": cache.delete(client.name)}
+
+    @app.delete("/v1/volumes/{digest}")
+    def forget_volume(digest: str, client: ClientToken = Depends(require_token)) -> dict:
+        if not is_content_hash(digest):
+            raise HTTPException(404, "no such volume of yours (a content hash is 64 hex digits)")
+        return {"deleted": cache.delete(client.name, digest)}
 
     @app.get("/v1/jobs")
     def list_jobs(client: ClientToken = Depends(require_token)) -> list[dict]:

@@ -3,7 +3,7 @@
 One folder per job, named by its server-made id (never by anything a client sent)::
 
     JOBS_DIR/<id>/job.json      state, order, progress, error (rewritten atomically on every change)
-    JOBS_DIR/<id>/request.bin   the wire request as uploaded
+    JOBS_DIR/<id>/request.bin   the wire request (its volumes as refs to the volume cache, when hashed)
     JOBS_DIR/<id>/result.bin    the wire result, once done
 
 A job folder appears in one atomic rename, complete with its request and ``job.json``; half-made
@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from ..atomic import atomic_path, write_text_atomic
 from ..progress import CancelToken
@@ -61,10 +61,11 @@ class Job:
     started_s: Optional[float] = None
     finished_s: Optional[float] = None
     cancel: CancelToken = field(default_factory=CancelToken, repr=False, compare=False)
+    decoded: Any = field(default=None, repr=False, compare=False)  # the request as checked at submission
 
     def record(self) -> dict:
         """The JSON-able persisted fields."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cancel"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("cancel", "decoded")}
 
 
 class JobStore:
@@ -126,8 +127,10 @@ class JobStore:
         self._save(job)
 
     # ---------------------------------------------------------------------------------- clients
-    def submit(self, request_pieces: Iterable[bytes], operation: str, engine: str, owner: str = DEFAULT_NAME) -> Job:
-        """Persist a validated request as a new queued job of ``owner`` and return it."""
+    def submit(self, request_pieces: Iterable[bytes], operation: str, engine: str, owner: str = DEFAULT_NAME,
+               decoded: Any = None) -> Job:
+        """Persist a validated request as a new queued job of ``owner`` and return it; ``decoded``, the
+        request already decoded, spares the worker decoding it again (it is not persisted)."""
         job_id = secrets.token_hex(16)
         incoming = self.root / f"{INCOMING_PREFIX}{job_id}"
         incoming.mkdir()
@@ -136,7 +139,8 @@ class JobStore:
                 for piece in request_pieces:
                     handle.write(piece)
             with self._lock:
-                job = Job(id=job_id, seq=self._next_seq, operation=operation, engine=engine, owner=owner)
+                job = Job(id=job_id, seq=self._next_seq, operation=operation, engine=engine, owner=owner,
+                          decoded=decoded)
                 self._next_seq += 1
                 write_text_atomic(incoming / JOB_FILE, json.dumps(job.record(), indent=1), private=True)
                 incoming.rename(self.root / job_id)

@@ -8,8 +8,11 @@ from typing import Callable
 
 from .. import wire
 from ..atomic import atomic_path
-from ..engines.base import Engine
-from ..errors import Cancelled, NodsynthError
+from ..content_hash import content_hash
+from ..engines.base import Engine, SynthesisResult
+from ..errors import Cancelled, InputError, NodsynthError
+from ..volume import Volume
+from .cache import VolumeCache
 from .jobs import CANCELLED, DONE, FAILED, Job, JobStore
 
 log = logging.getLogger(__name__)
@@ -20,10 +23,11 @@ EXPIRE_EVERY_S = 60.0
 class Worker(threading.Thread):
     """Runs jobs from ``store`` one at a time with the engines made for its device."""
 
-    def __init__(self, store: JobStore, engines: dict[str, Engine], device: str,
+    def __init__(self, store: JobStore, engines: dict[str, Engine], device: str, cache: VolumeCache,
                  poll_s: float = 1.0) -> None:
         super().__init__(name=f"nodsynth-worker-{device}", daemon=True)
         self.store, self.engines, self.device, self.poll_s = store, engines, device, poll_s
+        self.cache = cache
         self._stop_event = threading.Event()
         self._last_expire = 0.0
 
@@ -36,6 +40,7 @@ class Worker(threading.Thread):
                 if time.monotonic() - self._last_expire > EXPIRE_EVERY_S:
                     self._last_expire = time.monotonic()
                     self.store.expire()
+                    self.cache.expire()
                 job = self.store.next_job(timeout_s=self.poll_s)
             except OSError:  # e.g. the jobs disk is full: keep serving, try again shortly
                 log.exception("job store error; retrying in %.0f s", self.poll_s)
@@ -47,7 +52,7 @@ class Worker(threading.Thread):
     def run_job(self, job: Job) -> None:
         """Run one job to a finished state; never raises."""
         try:
-            result_pieces = self._compute(job, lambda f, m: self.store.report(job, f, m))
+            result_pieces, to_cache = self._compute(job, lambda f, m: self.store.report(job, f, m))
             with atomic_path(self.store.result_path(job), private=True) as tmp, open(tmp, "wb") as handle:
                 for piece in result_pieces:
                     handle.write(piece)
@@ -60,13 +65,44 @@ class Worker(threading.Thread):
             log.exception("job %s failed", job.id)
             self.store.finish(job, FAILED, "failed", f"server error: {type(exc).__name__}: {exc}",
                               "ServerError")
+        else:
+            self._keep_results(job, to_cache)
 
-    def _compute(self, job: Job, progress: Callable[[float, str], None]) -> list[bytes]:
-        data = self.store.request_path(job).read_bytes()
-        decoded = wire.decode_request(data)
-        del data
+    def _keep_results(self, job: Job, to_cache: dict[str, Volume]) -> None:
+        """Cache a done job's result volumes: the client may edit this result next (best effort)."""
+        try:
+            for digest, volume in to_cache.items():
+                self.cache.put(job.owner, digest, volume)
+        except OSError:
+            log.exception("could not cache the results of job %s", job.id)
+
+    def _resolver(self, owner: str):
+        def resolve(digest: str) -> Volume:
+            volume = self.cache.get(owner, digest)
+            if volume is None:
+                raise InputError(f"input volume {digest[:12]}... is no longer in the server's cache (evicted "
+                                 "or deleted since the job was queued); submit the job again")
+            return volume
+        return resolve
+
+    def _compute(self, job: Job, progress: Callable[[float, str], None]) -> tuple[list[bytes], dict[str, Volume]]:
+        """The result message of the job, and the result volumes to keep in the cache by content hash."""
+        decoded, job.decoded = job.decoded, None
+        if decoded is None:  # queued before a restart: read back from disk
+            decoded = wire.decode_request(self.store.request_path(job).read_bytes(), resolve=self._resolver(job.owner))
         engine = self.engines[decoded.engine]
         job.cancel.raise_if_cancelled()
         result = getattr(engine, decoded.operation)(decoded.request, progress=progress, cancel=job.cancel)
         job.cancel.raise_if_cancelled()
-        return wire.encode_result(result)
+        bases = wire.request_volumes(decoded.request)
+        hashes = patchable_hashes(result, bases) if decoded.hashes else {}
+        pieces = wire.encode_result(result, codec=decoded.result_codec, bases=bases, hashes=hashes)
+        return pieces, {digest: result.volumes[name] for name, digest in hashes.items()}
+
+
+def patchable_hashes(result: SynthesisResult, bases: dict[str, Volume]) -> dict[str, str]:
+    """Content hashes of the result volumes that may travel as patches of a same-named request volume
+    on the same grid (a client that hashes its inputs holds those)."""
+    return {name: content_hash(volume) for name, volume in result.volumes.items()
+            if name in bases and bases[name].array.shape == volume.array.shape
+            and bases[name].array.dtype == volume.array.dtype}

@@ -49,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest accepted request in MiB (default 2048)")
     parser.add_argument("--keep-hours", type=float, default=24.0,
                         help="delete finished jobs not fetched within this many hours (default 24)")
+    parser.add_argument("--cache-gb", type=float, default=20.0,
+                        help="disk space of each client's volume cache in GiB: the CTs and masks it sent and "
+                             "the results it got, so the next edit sends only what changed; least recently "
+                             "used go first, unused ones after --keep-hours (default 20)")
+    parser.add_argument("--cache-memory-gb", type=float, default=2.0,
+                        help="recently used cached volumes held in memory, all clients together, in GiB (default 2)")
     parser.add_argument("--max-attempts", type=int, default=DEFAULT_MAX_ATTEMPTS,
                         help="a job the server was running when it stopped is run again at restart, at most "
                              f"this many starts in all; then it fails with that reason (default {DEFAULT_MAX_ATTEMPTS})")
@@ -85,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--token-file is required (or --insecure-no-token when binding to 127.0.0.1)")
     if args.max_upload_mb <= 0 or args.keep_hours <= 0 or args.max_attempts < 1:
         raise InputError("--max-upload-mb, --keep-hours and --max-attempts must be positive")
+    if args.cache_gb < 0 or args.cache_memory_gb < 0:
+        raise InputError("--cache-gb and --cache-memory-gb must be zero or positive")
     every = args.engines.strip().lower() == "all"
     names = ([n for n in engine_names() if n != "remote"] if every
              else [n.strip().lower() for n in args.engines.split(",") if n.strip()])
@@ -93,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
                           engine_options=read_engine_options(args.engine_options),
                           max_upload_bytes=int(args.max_upload_mb * 2**20), keep_s=args.keep_hours * 3600.0,
                           max_attempts=args.max_attempts, allowed_hosts=args.allow_host,
-                          skip_unavailable_engines=every)
+                          skip_unavailable_engines=every, cache_bytes=int(args.cache_gb * 2**30),
+                          cache_memory_bytes=int(args.cache_memory_gb * 2**30))
     lock = JobsFolderLock(args.jobs_dir)
     lock.acquire(f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}")
     try:

@@ -1,0 +1,186 @@
+"""Content-addressed inputs and results as changes (issue 28): the server's per-token volume cache
+(byte cap, LRU, restart, corruption, isolation, delete) and RemoteEngine sending a CT once."""
+from __future__ import annotations
+
+import os
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from nodsynth import wire
+from nodsynth.augment import resize_nodule
+from nodsynth.content_hash import cached_content_hash, content_hash
+from nodsynth.engines.base import EditRequest, InpaintRequest
+from nodsynth.engines.classic import ClassicEngine
+from nodsynth.engines.remote import RemoteEngine, choose_codec
+from nodsynth.errors import InputError
+from nodsynth.server.cache import CACHE_FOLDER, VolumeCache
+from nodsynth.volume import Volume, read_volume
+from server_harness import auth_headers
+from test_remote_engine import slab  # noqa: F401 (fixture: a real CT slab, its label map, an edit of it)
+from test_server_tokens import TOKENS, server  # noqa: F401 (fixture: a server with tokens alice, bob, ops)
+
+
+def _remote(server, owner: str = "alice", **kwargs) -> RemoteEngine:
+    return RemoteEngine(server.url, token=TOKENS[owner], poll_interval_s=0.05, **kwargs)
+
+
+def _volumes(count: int, shape=(4, 32, 32)) -> list[Volume]:
+    """Distinct small volumes of real CT values (crops of the LIDC slab at different offsets)."""
+    ct = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab.nrrd")).array
+    return [Volume(np.ascontiguousarray(ct[:shape[0], 40 * n:40 * n + shape[1], 200:200 + shape[2]]))
+            for n in range(count)]
+
+
+# ------------------------------------------------------------------------------------ cache alone
+def test_cache_evicts_least_recently_used_at_its_byte_cap_and_survives_a_restart(tmp_path):
+    volumes = _volumes(4)
+    digests = [content_hash(v) for v in volumes]
+    file_bytes = wire.message_size(wire.encode_volume(volumes[0], digests[0]))
+    cache = VolumeCache(tmp_path, cap_bytes=3 * file_bytes, keep_s=3600, memory_bytes=0)
+    for n in range(3):
+        cache.put("alice", digests[n], volumes[n])
+        os.utime(cache.folder("alice") / f"{digests[n]}.vol", (1000 + n, 1000 + n))  # distinct use times
+    assert cache.get("alice", digests[0]) is not None  # now the most recently used
+    cache.put("alice", digests[3], volumes[3])  # over the cap: the least recently used (1) goes
+    held = sorted(p.stem for p in cache.folder("alice").glob("*.vol"))
+    assert held == sorted([digests[0], digests[2], digests[3]])
+    restarted = VolumeCache(tmp_path, cap_bytes=3 * file_bytes, keep_s=3600, memory_bytes=0)
+    again = restarted.get("alice", digests[3])
+    assert again.array.tobytes() == volumes[3].array.tobytes() and content_hash(again) == digests[3]
+    assert restarted.get("alice", digests[1]) is None
+
+
+def test_a_corrupted_cache_file_is_detected_deleted_and_reads_as_absent(tmp_path):
+    volume = _volumes(1)[0]
+    digest = content_hash(volume)
+    VolumeCache(tmp_path, 1 << 30, 3600, 0).put("alice", digest, volume)
+    path = VolumeCache(tmp_path, 1 << 30, 3600, 0).folder("alice") / f"{digest}.vol"
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01  # one flipped bit in a voxel
+    path.write_bytes(bytes(data))
+    assert VolumeCache(tmp_path, 1 << 30, 3600, 0).get("alice", digest) is None
+    assert not path.exists()
+    path.parent.joinpath(f"{digest}.vol").write_bytes(bytes(data[:len(data) // 2]))  # truncated
+    assert VolumeCache(tmp_path, 1 << 30, 3600, 0).get("alice", digest) is None
+
+
+def test_cache_isolates_tokens_expires_unused_files_and_deletes_on_request(tmp_path):
+    first, second = _volumes(2)
+    one, two = content_hash(first), content_hash(second)
+    cache = VolumeCache(tmp_path, 1 << 30, keep_s=3600, memory_bytes=1 << 30)
+    cache.put("alice", one, first)
+    cache.put("alice", two, second)
+    assert cache.get("bob", one) is None and cache.get("alice", one) is not None
+    os.utime(cache.folder("alice") / f"{one}.vol", (time.time() - 7200,) * 2)
+    assert cache.expire() == 1 and cache.get("alice", one) is None and cache.get("alice", two) is not None
+    assert cache.delete("alice") == 1 and cache.get("alice", two) is None
+
+
+def test_a_volume_sent_with_a_wrong_hash_is_deleted_once_checked(tmp_path):
+    first, second = _volumes(2)
+    cache = VolumeCache(tmp_path, 1 << 30, keep_s=3600, memory_bytes=1 << 30)
+    cache.put_unchecked("alice", content_hash(second), first)  # claims to be the second
+    cache.put_unchecked("alice", content_hash(first), first)
+    cache.flush()
+    assert cache.get("alice", content_hash(second)) is None
+    assert cache.get("alice", content_hash(first)).array.tobytes() == first.array.tobytes()
+
+
+# ---------------------------------------------------------------------------------- over HTTP
+def test_second_edit_of_the_same_ct_uploads_no_ct_and_results_are_bit_identical(server, slab):
+    ct, labels, edited = slab
+    local = ClassicEngine()
+    first = EditRequest(ct=ct, labelmap=labels, edited_labelmap=edited, seed=11)
+    second = EditRequest(ct=ct, labelmap=labels, edited_labelmap=resize_nodule(labels, "all", 70.0).labelmap,
+                         seed=12)
+    inpaint = InpaintRequest(ct=ct, nodule_mask=labels.with_array((labels.array == 23).astype(np.uint8)), seed=3)
+    with _remote(server, codec="shuffle-zstd") as engine:
+        results = []
+        for request, operation in ((first, "edit"), (second, "edit"), (inpaint, "inpaint")):
+            remote = getattr(engine, operation)(request)
+            expected = getattr(local, operation)(request)
+            assert remote.ct.array.tobytes() == expected.ct.array.tobytes()
+            assert remote.ct.spacing.tobytes() == expected.ct.spacing.tobytes()
+            results.append((remote, dict(engine.last_transfer)))
+        (_, sent_first), (_, sent_second), (_, sent_inpaint) = results
+        assert sent_first["up"] > ct.array.nbytes // 10  # the CT went once, compressed
+        assert sent_second["up"] < ct.array.nbytes // 100  # only the new label map, no CT voxels
+        assert sent_inpaint["up"] < ct.array.nbytes // 100  # only the nodule mask
+        for _, sent in results:  # the changed boxes come back, not the CT
+            assert sent["down"] < ct.array.nbytes // 20, sent
+        # an edit of a result sends no voxels: the server kept the result under its hash
+        edited_result = results[0][0].ct
+        engine.edit(EditRequest(ct=edited_result, labelmap=edited, edited_labelmap=edited, seed=1))
+        assert engine.last_transfer["up"] < 4 << 10
+
+
+def test_a_corrupted_server_copy_is_asked_for_again(server, slab):
+    ct, labels, edited = slab
+    request = EditRequest(ct=ct, labelmap=labels, edited_labelmap=edited, seed=5)
+    expected = ClassicEngine().edit(request)
+    with _remote(server, "bob") as engine:
+        engine.edit(request)
+    folder = VolumeCache(server.jobs_dir / CACHE_FOLDER, 1, 1, 0).folder("bob")
+    path = folder / f"{cached_content_hash(ct)}.vol"
+    data = bytearray(path.read_bytes())
+    data[-1000] ^= 0x10
+    path.write_bytes(bytes(data))
+    server.stop()  # restart: the server's memory tier is gone, it must read (and check) the file
+    server.start(port=server.port)
+    with _remote(server, "bob") as engine:
+        remote = engine.edit(request)
+        assert engine.last_transfer["up"] > ct.array.nbytes // 10  # the CT was asked for again
+    assert remote.ct.array.tobytes() == expected.ct.array.tobytes()
+    with _remote(server, "bob") as engine:
+        engine.edit(request)
+        assert engine.last_transfer["up"] < 4 << 10  # and is held again, across the restart too
+
+
+def test_one_token_cannot_use_another_tokens_volumes_and_delete_forgets(server, slab):
+    ct, labels, edited = slab
+    request = EditRequest(ct=ct, labelmap=labels, edited_labelmap=edited, seed=7)
+    with _remote(server, "alice") as engine:
+        engine.edit(request)
+    refs_only = wire.join(wire.encode_request("edit", "classic", request,
+                                              hashes={n: cached_content_hash(v) for n, v in
+                                                      wire.request_volumes(request).items()},
+                                              refs=("ct", "labelmap", "edited_labelmap")))
+    for owner, status in (("ops", 409), ("alice", 202)):  # ops: another token (an admin one) that never sent them
+        response = httpx.post(server.url + "/v1/jobs", content=refs_only, headers=auth_headers(TOKENS[owner]),
+                              timeout=60)
+        assert response.status_code == status, response.text
+    assert sorted(response.json()) != [] and "missing" not in response.json()
+    with _remote(server, "alice") as engine:
+        assert engine.forget_volumes() >= 3
+    response = httpx.post(server.url + "/v1/jobs", content=refs_only, headers=auth_headers(TOKENS["alice"]),
+                          timeout=60)
+    assert response.status_code == 409 and len(response.json()["missing"]) == 3
+
+
+def test_a_ct_changed_in_place_after_hashing_is_sent_again_not_answered_from_the_old_copy(server, slab):
+    ct, labels, edited = slab
+    ct = ct.with_array(ct.array.copy())
+    request = EditRequest(ct=ct, labelmap=labels, edited_labelmap=edited, seed=2)
+    with _remote(server, "bob") as engine:
+        engine.edit(request)
+        ct.array[0, 0, :10] = 500  # far from the nodule; the remembered hash is now stale
+        remote = engine.edit(request)
+        assert engine.last_transfer["up"] > ct.array.nbytes // 10  # sent whole after the result did not check
+    assert remote.ct.array.tobytes() == ClassicEngine().edit(request).ct.array.tobytes()
+
+
+def test_codec_is_chosen_for_the_link_and_refused_when_one_end_lacks_it(server):
+    every = wire.available_codecs()
+    assert choose_codec("auto", "http://x", every, same_machine=True) == "none"
+    assert choose_codec("auto", "http://x", every, same_machine=False) == (
+        "shuffle-zstd" if "shuffle-zstd" in every else "shuffle-zlib")
+    assert choose_codec("auto", "http://x", ["shuffle-zlib", "none"], same_machine=False) == "shuffle-zlib"
+    with pytest.raises(InputError, match="codec 'shuffle-zstd' is not offered by both"):
+        choose_codec("shuffle-zstd", "http://old-server", ["shuffle-zlib"], same_machine=False)
+    with _remote(server) as engine:  # the test server runs on this machine
+        engine.connect()
+        assert engine.codec == "none"
