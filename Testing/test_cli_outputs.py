@@ -19,7 +19,7 @@ from nodsynth.cli.path_options import INPUT_OPTIONS, OUTPUT_OPTIONS  # noqa: E40
 from nodsynth.cli.verbs.train import TRAINERS, trainer_module  # noqa: E402
 
 NOT_PATHS = frozenset({
-    "account", "allow_host", "batch_size", "dataset_id", "format", "bootstrap", "box", "center_slices_ratio", "clusters", "cpus_per_task", "crop_size",
+    "account", "allow_host", "batch_size", "cache_gb", "cache_memory_gb", "dataset_id", "format", "bootstrap", "box", "center_slices_ratio", "clusters", "cpus_per_task", "crop_size",
     "crop_spacing", "cropped_spacing_mm", "cube_mm", "device", "devices", "diameter_mm", "elongation", "engine",
     "engines", "entry", "executor", "expand_mm", "full", "full_spacing_mm", "gpus_per_task", "host", "job_name",
     "keep_hours", "kid_subset_size", "kid_subsets", "labels", "lambda_hist", "limit", "lobulation", "log_level",
