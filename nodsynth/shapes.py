@@ -161,23 +161,26 @@ def place_shape(shape: np.ndarray, ct: Volume, centroid_lps: Sequence[float], di
     target_mm3 = np.pi / 6.0 * float(diameter_mm) ** 3
     best, best_error = None, np.inf
     for _ in range(PLACE_ITERATIONS):
-        mask = _place_at_bounding_diameter(shape, ct, centroid_lps, bounding_mm, rotation)
-        volume_mm3 = int(mask.sum()) * ct.voxel_volume_mm3
+        box, box_mask = _place_at_bounding_diameter(shape, ct, centroid_lps, bounding_mm, rotation)
+        volume_mm3 = int(box_mask.sum()) * ct.voxel_volume_mm3
         if abs(volume_mm3 - target_mm3) < best_error:
-            best, best_error = mask, abs(volume_mm3 - target_mm3)
+            best, best_error = (box, box_mask), abs(volume_mm3 - target_mm3)
         if volume_mm3 == target_mm3:
             break
         bounding_mm *= (target_mm3 / volume_mm3) ** (1.0 / 3.0) if volume_mm3 else 1.5
-    if not best.any():
+    if not best[1].any():
         centroid = np.asarray(centroid_lps, dtype=np.float64).reshape(3)
         raise InputError(f"the {diameter_mm:g} mm nodule at {np.round(centroid, 1).tolist()} mm (LPS) "
                          "covers no CT voxel (too small for the voxel size, or outside the CT)")
-    return ct.with_array(best)
+    mask = np.zeros(ct.shape_kji, dtype=np.uint8)  # one CT-sized array, not one per try
+    mask[best[0]] = best[1]
+    return ct.with_array(mask)
 
 
 def _place_at_bounding_diameter(shape: np.ndarray, ct: Volume, centroid_lps: Sequence[float], bounding_mm: float,
-                                rotation: Optional[np.ndarray]) -> np.ndarray:
-    """The 0/1 array on ``ct``'s grid of ``shape`` with its bounding sphere ``bounding_mm`` wide."""
+                                rotation: Optional[np.ndarray]) -> tuple[tuple[slice, ...], np.ndarray]:
+    """``(box, mask)``: the box (slices of ``ct``'s array) around ``shape`` with its bounding sphere
+    ``bounding_mm`` wide, and the shape's 0/1 mask in that box."""
     grid = np.asarray(shape, dtype=np.float32) / 255.0
     if grid.ndim != 3 or len(set(grid.shape)) != 1:
         raise InputError(f"a shape must be a cubic 3-D grid, got shape {grid.shape}")
@@ -190,7 +193,6 @@ def _place_at_bounding_diameter(shape: np.ndarray, ct: Volume, centroid_lps: Seq
     stop_kji = np.ceil(centre_ijk + half_ijk).astype(int)[::-1] + 1
     start_kji = np.clip(start_kji, 0, ct.shape_kji)
     stop_kji = np.clip(stop_kji, 0, ct.shape_kji)
-    mask = np.zeros(ct.shape_kji, dtype=np.uint8)
     if np.any(stop_kji <= start_kji):
         raise InputError(f"a nodule {bounding_mm:.1f} mm wide at {np.round(centroid, 1).tolist()} mm (LPS) "
                          "lies outside the CT")
@@ -199,9 +201,8 @@ def _place_at_bounding_diameter(shape: np.ndarray, ct: Volume, centroid_lps: Seq
     unit = ((world - centroid) @ rot) / radius_mm  # shape-local coordinates in [-1, 1]
     index = (unit + 1.0) * 0.5 * (grid.shape[0] - 1)
     occupancy = ndimage.map_coordinates(grid, index.T, order=1, mode="constant", cval=0.0)
-    mask[tuple(slice(a, b) for a, b in zip(start_kji, stop_kji))] = (
-        occupancy.reshape(box.shape[:3]) > INSIDE_LEVEL).astype(np.uint8)
-    return mask
+    return (tuple(slice(a, b) for a, b in zip(start_kji, stop_kji)),
+            (occupancy.reshape(box.shape[:3]) > INSIDE_LEVEL).astype(np.uint8))
 
 
 def random_rotation(seed: Optional[int]) -> np.ndarray:
