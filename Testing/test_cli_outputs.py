@@ -25,7 +25,7 @@ NOT_PATHS = frozenset({
     "n_synthetic", "nodule_margin_mm", "options", "partition", "patch", "percent", "patch_voxels", "phases", "point", "port", "protocol", "runs",
     "python", "ray_address", "render", "sample", "sampler", "save_every", "schedule_steps", "seed", "series",
     "server", "setup", "shard", "shards", "size", "slices", "spacing", "spiculation", "stale_after_s", "steps",
-    "subtype", "synthetic_ratio", "target_shape", "threads_per_job", "time", "trainer", "tumor_weight", "widen_factor", "workers"})
+    "subtype", "synthetic_ratio", "target_shape", "threads", "threads_per_job", "time", "trainer", "tumor_weight", "widen_factor", "workers"})
 """Options that take numbers, words, choices or commands, not files."""
 
 

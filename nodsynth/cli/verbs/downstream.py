@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
+from typing import Iterator, Optional
 
 from ...errors import InputError
 from ..common import progress_bar
@@ -25,6 +27,24 @@ def _patch_voxels(text: str) -> tuple[int, int, int]:
     if len(values) not in (1, 3):
         raise argparse.ArgumentTypeError(f"give one size or three (x,y,z) in voxels, got {text!r}")
     return values * 3 if len(values) == 1 else values  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def torch_threads(count: Optional[int]) -> Iterator[None]:
+    """Run with ``count`` torch CPU threads (None: unchanged), then restore the earlier count."""
+    if count is None:
+        yield
+        return
+    if count < 1:
+        raise InputError(f"--threads must be at least 1, got {count}")
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--runs", type=int, default=1, help="repeats with new folds and seeds (default %(default)s)")
     c.add_argument("--seed", type=int, default=0, help="seed of splits, folds, networks and batches (default %(default)s)")
     c.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default %(default)s)")
+    c.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: torch's); identical predictions need the same count")
     c.add_argument("--widen-factor", type=float, default=1.0,
                    help="network width (channels) scaled by this factor; 1 = the paper's (default %(default)s)")
     c.add_argument("--patch-voxels", type=_patch_voxels,
@@ -67,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
                               fractions=args.fractions, synthetic_ratio=args.synthetic_ratio, epochs=args.epochs,
                               batch_size=args.batch_size, lr=args.lr, runs=args.runs, seed=args.seed,
                               device=args.device, widen_factor=args.widen_factor, patch_voxels=args.patch_voxels)
-    document = classify(options, args.out, args.resume, progress_bar)
+    with torch_threads(args.threads):
+        document = classify(options, args.out, args.resume, progress_bar)
     for arm, fractions in document["arms"].items():
         for fraction, entry in fractions.items():
             mean = "null" if entry["auc_mean"] is None else f"{entry['auc_mean']:.3f}"
