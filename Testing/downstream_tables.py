@@ -86,7 +86,8 @@ def patient_subset(rows: Sequence[dict], patients: int, seed: int = 0, both_labe
     if both_labels:
         ones = [p for p in names if by_patient[p][0]["label"] == 1]
         zeros = [p for p in names if by_patient[p][0]["label"] == 0]
-        names = [p for pair in zip(ones, zeros) for p in pair]
+        paired = [p for pair in zip(ones, zeros) for p in pair]
+        names = paired + [p for p in names if p not in set(paired)]
     return [r for p in names[:patients] for r in by_patient[p]]
 
 

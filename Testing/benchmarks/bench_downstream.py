@@ -1,0 +1,181 @@
+"""Benchmark ``nodsynth downstream classify --protocol nodmaisi-malignancy`` on the real LIDC VOIs (CPU).
+
+    python Testing/benchmarks/bench_downstream.py lidc --work /tmp/ds --widen-factor 0.0625 --epochs 2 --json out.json
+    python Testing/benchmarks/bench_downstream.py fold --work /tmp/ds --json fold.json
+
+``lidc``: all LIDC nodules of malignancy 1-2 (label 0) or 4-5 (label 1), 3 dropped, and synthetic nodules made
+model-free from the nodules of 70 % of the patients (``Testing/downstream_tables.py``); the default fractions
+100,50,20,10, arms real and real+synthetic, run twice with the same seed. Checked: every fold's AUC equals
+scikit-learn's on predictions.csv, the DeLong CI and the paired tests equal the direct O(mn) definition, no
+patient in two roles, the rerun's predictions.csv is byte-identical. Reference: the direct DeLong's time vs the
+fast one's on the same folds, and the rerun's wall time vs the first run's.
+
+``fold``: one fold at ``--widen-factor 1`` (the paper's ResNet-50) on 100 real patches of the protocol's size,
+one epoch plus scoring, in a child process (its peak memory); the same at the small width as the reference;
+and the projected time of the full protocol (50 epochs, every unit of the ``lidc`` experiment) from the measured
+seconds per patch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+TESTING = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTING))
+
+
+def _lidc_tables(work: Path):
+    from downstream_tables import lidc_rows, tables
+
+    rows = lidc_rows()
+    patients = len({r["patient_id"] for r in rows})
+    if not (work / "real.csv").is_file():
+        tables(work, patients, synthetic_from=0.7)
+    return work / "real.csv", work / "synthetic.csv", len(rows), patients
+
+
+def _checks(out: Path, synthetic: Path) -> dict:
+    """The must-show checks on one output folder; returns timings of fast vs direct DeLong."""
+    from sklearn.metrics import roc_auc_score
+    from scipy.stats import norm
+
+    from nodsynth.downstream.delong import delong
+    from test_downstream_classify import _groups, direct_delong, read_csv
+
+    results = json.loads((out / "results.json").read_text())
+    predictions = _groups(read_csv(out / "predictions.csv"))
+    fast_s = direct_s = 0.0
+    folds = 0
+    for arm, fractions in results["arms"].items():
+        for fraction, entry in fractions.items():
+            for fold in entry["folds"]:
+                rows = predictions[(arm, fraction, str(fold["fold"]), str(fold["run"]))]
+                labels = [int(r["label"]) for r in rows]
+                scores = [float(r["score"]) for r in rows]
+                assert abs(fold["auc"] - roc_auc_score(labels, scores)) < 1e-12
+                t = time.perf_counter()
+                auc, cov = direct_delong(labels, [scores])
+                direct_s += time.perf_counter() - t
+                t = time.perf_counter()
+                delong(np.asarray(labels), np.asarray(scores))
+                fast_s += time.perf_counter() - t
+                half = norm.ppf(0.975) * np.sqrt(cov[0, 0])
+                assert np.allclose(fold["auc_ci95"], [max(auc[0] - half, 0), min(auc[0] + half, 1)], atol=1e-12)
+                folds += 1
+    for c in results["comparisons"]:
+        a, b = (predictions[(arm, c["fraction"], str(c["fold"]), str(c["run"]))] for arm in c["arms"])
+        aucs, cov = direct_delong([int(r["label"]) for r in a], [[float(r["score"]) for r in s] for s in (a, b)])
+        z = (aucs[0] - aucs[1]) / np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+        assert abs(c["z"] - z) < 1e-9 * max(1, abs(z))
+    syn = read_csv(synthetic)
+    linked = {r["patient_id"] for r in syn} | {r["donor_patient_id"] for r in syn}
+    for rows in _groups(read_csv(out / "splits.csv")).values():
+        test = {r["patient_id"] for r in rows if r["role"] == "test"}
+        train = {r["patient_id"] for r in rows if r["role"] == "train"}
+        assert not test & train and not test & linked
+    return {"folds_checked": folds, "comparisons_checked": len(results["comparisons"]),
+            "delong_fast_s": fast_s, "delong_direct_s": direct_s,
+            "auc_mean": {arm: {k: v["auc_mean"] for k, v in f.items()} for arm, f in results["arms"].items()},
+            "comparisons_p": [c["p_value"] for c in results["comparisons"]]}
+
+
+def lidc(args) -> dict:
+    from nodsynth.cli.main import main
+
+    work = Path(args.work)
+    real, synthetic, nodules, patients = _lidc_tables(work)
+    common = ["downstream", "classify", "--protocol", "nodmaisi-malignancy", "--real", str(real), "--synthetic",
+              str(synthetic), "--widen-factor", str(args.widen_factor), "--epochs", str(args.epochs),
+              "--patch-voxels", str(args.patch_voxels), "--synthetic-ratio", str(args.synthetic_ratio),
+              "--threads", str(args.threads), "--seed", "0"]
+    seconds = []
+    for name in ("run1", "run2"):
+        start = time.perf_counter()
+        assert main(common + ["--out", str(work / name)]) == 0
+        seconds.append(time.perf_counter() - start)
+    identical = (work / "run1" / "predictions.csv").read_bytes() == (work / "run2" / "predictions.csv").read_bytes()
+    report = {"nodules": nodules, "patients": patients, "command": "nodsynth " + " ".join(common) + " --out DIR",
+              "wall_s": seconds, "rerun_vs_first": seconds[1] / seconds[0], "predictions_byte_identical": identical,
+              **_checks(work / "run1", synthetic)}
+    report["delong_direct_vs_fast"] = report["delong_direct_s"] / max(report["delong_fast_s"], 1e-12)
+    assert identical
+    return report
+
+
+CHILD = """
+import json, resource, sys, time
+import numpy as np, torch
+from nodsynth.downstream.cases import read_nodules
+from nodsynth.downstream.networks import resnet50
+from nodsynth.downstream.patches import PatchSettings, load_patches
+from nodsynth.downstream.protocols import PROTOCOLS
+from nodsynth.downstream.training import TrainSettings, predict, train
+from nodsynth.segment.checks import read_ct
+torch.set_num_threads(int(sys.argv[3]))
+p = PROTOCOLS["nodmaisi-malignancy"]
+nodules = read_nodules(sys.argv[1], False, "real")[:100]
+patches = load_patches(nodules, PatchSettings(p.patch_voxels_xyz, p.spacing_xyz_mm, p.clip_hu), read_ct)
+x = np.stack([patches[n.key] for n in nodules]); y = np.asarray([n.label for n in nodules])
+torch.manual_seed(0); model = resnet50(2, float(sys.argv[2]))
+t = time.perf_counter(); train(model, x, y, TrainSettings(1, p.batch_size, p.learning_rate), 0); train_s = time.perf_counter() - t
+t = time.perf_counter(); predict(model, x, "cpu", p.batch_size); predict_s = time.perf_counter() - t
+print(json.dumps({"widen_factor": float(sys.argv[2]), "patches": len(x), "patch_voxels": list(x.shape[1:]),
+                  "train_epoch_s": train_s, "predict_s": predict_s,
+                  "parameters": sum(q.numel() for q in model.parameters()),
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _child(real: Path, widen: float, threads: int) -> dict:
+    done = subprocess.run([sys.executable, "-c", CHILD, str(real), str(widen), str(threads)], check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def fold(args) -> dict:
+    from nodsynth.downstream.classify import ClassifyOptions, build_experiment
+
+    work = Path(args.work)
+    real, synthetic, _, _ = _lidc_tables(work)
+    full = _child(real, 1.0, args.threads)
+    small = _child(real, args.widen_factor, args.threads)
+    experiment = build_experiment(ClassifyOptions("nodmaisi-malignancy", real, synthetic,
+                                                  synthetic_ratio=args.synthetic_ratio))
+    train_patches = sum(len(u.train) for u in experiment.units)
+    scored = len(experiment.units) * len(experiment.test)
+    epochs = experiment.training.epochs
+    per_train, per_score = full["train_epoch_s"] / full["patches"], full["predict_s"] / full["patches"]
+    return {"widen_1": full, "reference_small_width": small,
+            "widen_1_vs_small_train_time": full["train_epoch_s"] / small["train_epoch_s"],
+            "protocol_units": len(experiment.units), "protocol_epochs": epochs,
+            "protocol_train_patch_passes": train_patches * epochs, "protocol_scored_patches": scored,
+            "projected_full_protocol_cpu_h": (per_train * train_patches * epochs + per_score * scored) / 3600}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("part", choices=["lidc", "fold"])
+    parser.add_argument("--work", required=True, help="folder for tables, synthetic CTs and outputs")
+    parser.add_argument("--widen-factor", type=float, default=0.0625)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--patch-voxels", type=int, default=24)
+    parser.add_argument("--synthetic-ratio", type=float, default=0.8)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", help="write the report here")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    options = parse_args()
+    result = (lidc if options.part == "lidc" else fold)(options)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if options.json:
+        Path(options.json).write_text(text + "\n")
