@@ -48,9 +48,11 @@ def real_row(table_dir: Path, r: dict) -> dict:
             "diameter_mm": r["diameter_mm"], "synthetic": "false", "donor_patient_id": ""}
 
 
-def synthetic_rows(table_dir: Path, sources: Sequence[dict], donors: Sequence[dict], seed: int = 0) -> list[dict]:
+def synthetic_rows(table_dir: Path, sources: Sequence[dict], donors: Sequence[dict], seed: int = 0,
+                   subtypes: Sequence[str] = ()) -> list[dict]:
     """One model-free synthetic nodule per source: its VOI's nodule re-rendered (classic engine) with a donor's
-    nodule HU histogram; the donor (another patient, drawn seeded) gives the label."""
+    nodule HU histogram; the donor (another patient, drawn seeded) gives the label and, unless ``subtypes`` are
+    given (used in turn), the subtype."""
     from nodsynth.engines.base import InpaintRequest
     from nodsynth.histogram import hu_histogram
     from nodsynth.render.insert import insert_nodule
@@ -64,7 +66,7 @@ def synthetic_rows(table_dir: Path, sources: Sequence[dict], donors: Sequence[di
         donor_ct, donor_mask = (read_volume(LIDC / k / donor["file"]) for k in ("image", "nodule_mask"))
         histogram = hu_histogram(np.asarray(donor_ct.array)[np.asarray(donor_mask.array) > 0])
         ct, mask = (read_volume(LIDC / k / source["file"]) for k in ("image", "nodule_mask"))
-        subtype = SUBTYPE_OF_TEXTURE.get(donor["Texture"], "solid")
+        subtype = subtypes[n % len(subtypes)] if subtypes else SUBTYPE_OF_TEXTURE.get(donor["Texture"], "solid")
         result = insert_nodule(InpaintRequest(ct, mask, subtype, histogram=histogram, seed=seed + n))
         out = table_dir / "synthetic" / f"syn{n:04d}.nii.gz"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +93,8 @@ def patient_subset(rows: Sequence[dict], patients: int, seed: int = 0, both_labe
     return [r for p in names[:patients] for r in by_patient[p]]
 
 
-def tables(folder: Path, patients: int, synthetic_from: Optional[float] = 0.6, seed: int = 0) -> tuple[Path, Optional[Path]]:
+def tables(folder: Path, patients: int, synthetic_from: Optional[float] = 0.6, seed: int = 0,
+           subtypes: Sequence[str] = ()) -> tuple[Path, Optional[Path]]:
     """``(real.csv, synthetic.csv or None)`` in ``folder``: ``patients`` LIDC patients; synthetic nodules made
     from the nodules of the first ``synthetic_from`` share of the patients (so others remain for the test)."""
     rows = patient_subset(lidc_rows(), patients, seed)
@@ -100,4 +103,4 @@ def tables(folder: Path, patients: int, synthetic_from: Optional[float] = 0.6, s
         return real, None
     linked = sorted({r["patient_id"] for r in rows})[:int(round(synthetic_from * patients))]
     sources = [r for r in rows if r["patient_id"] in linked]
-    return real, write_table(folder / "synthetic.csv", synthetic_rows(folder, sources, sources, seed))
+    return real, write_table(folder / "synthetic.csv", synthetic_rows(folder, sources, sources, seed, subtypes))

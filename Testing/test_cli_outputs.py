@@ -21,8 +21,8 @@ NOT_PATHS = frozenset({
     "crop_spacing", "cropped_spacing_mm", "cube_mm", "device", "devices", "diameter_mm", "elongation", "engine", "epochs", "fractions",
     "engines", "entry", "executor", "expand_mm", "full", "full_spacing_mm", "gpus_per_task", "host", "job_name",
     "keep_hours", "kid_subset_size", "kid_subsets", "labels", "lambda_hist", "limit", "lobulation", "log_level",
-    "lr", "margin_mm", "max_attempts", "max_retries", "max_tries", "max_upload_mb", "max_voi_mm", "mem", "method", "micro_batch", "n_real",
-    "n_synthetic", "nodule_margin_mm", "options", "partition", "patch", "percent", "patch_voxels", "phases", "point", "port", "protocol", "runs",
+    "lr", "margin_mm", "max_attempts", "max_retries", "max_synthetic", "max_tries", "max_upload_mb", "max_voi_mm", "mem", "method", "micro_batch", "n_real",
+    "n_synthetic", "nodule_margin_mm", "options", "partition", "patch", "patience", "percent", "patch_voxels", "phases", "point", "port", "protocol", "runs",
     "python", "ray_address", "render", "sample", "sampler", "save_every", "schedule_steps", "seed", "series",
     "server", "setup", "shard", "shards", "size", "slices", "spacing", "spiculation", "stale_after_s", "steps",
     "subtype", "synthetic_ratio", "target_shape", "threads", "threads_per_job", "time", "trainer", "tumor_weight", "widen_factor", "workers"})

@@ -23,7 +23,7 @@ INPUT_OPTIONS = frozenset({
     "changed", "real", "synthetic", "vois", "csv", "data_root", "annotations", "detections", "scans",
     "excluded", "network", "network_weights", "organs", "totalsegmentator", "nodule", "shapes", "histogram",
     "presets", "masks", "library", "key", "study", "answers", "weights", "config", "engine_options",
-    "token_file", "pair", "resume", "autoencoder", "cts", "labelmaps", "qc_stats", "test"})
+    "token_file", "pair", "resume", "autoencoder", "cts", "labelmaps", "qc_stats", "test", "init"})
 """Files or folders a verb reads (some of these options also take a word: ``--histogram library``)."""
 
 

@@ -7,19 +7,21 @@ output is written. Each output file is written atomically; finished units stay i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ..atomic import write_csv_atomic, write_text_atomic
+from ..engines.base import SUBTYPES
 from ..errors import InputError
 from .cases import Nodule, read_nodules
+from .networks import require_patch_fits
 from .experiment import Experiment, plan_units, unit_results
 from .outputs import SPLIT_COLUMNS, prediction_columns, prediction_rows, results_document, split_rows
 from .patches import PatchSettings, load_patches
 from .protocols import protocol as get_protocol
 from .report import write_report
-from .splits import draw_test_patients, parse_fractions, require_disjoint_roles
+from .splits import draw_test_patients, parse_fractions, parse_retention, require_disjoint_roles
 from .training import TrainSettings
 
 
@@ -29,7 +31,7 @@ class ClassifyOptions:
     real: Path
     synthetic: Optional[Path] = None
     test: Optional[Path] = None
-    fractions: str = "100,50,20,10"
+    fractions: Optional[str] = None
     synthetic_ratio: float = 1.0
     epochs: Optional[int] = None
     batch_size: Optional[int] = None
@@ -39,6 +41,9 @@ class ClassifyOptions:
     device: str = "cpu"
     widen_factor: float = 1.0
     patch_voxels: Optional[tuple[int, int, int]] = None
+    max_synthetic: Optional[int] = None
+    init: Optional[Path] = None
+    patience: Optional[int] = None
 
 
 def require_labels(nodules: Sequence[Nodule], classes: int, what: str) -> None:
@@ -47,6 +52,15 @@ def require_labels(nodules: Sequence[Nodule], classes: int, what: str) -> None:
     if bad:
         raise InputError(f"{what}: case {bad[0].case_id} nodule {bad[0].nodule_id} has label {bad[0].label}, but the "
                          f"protocol has {classes} classes (labels 0..{classes - 1}); binarise malignancy scores first")
+
+
+def with_subtype_labels(nodules: Sequence[Nodule], what: str) -> list[Nodule]:
+    """The nodules labelled by their ``subtype`` column (solid 0, part-solid 1, ground-glass 2)."""
+    bad = [n for n in nodules if n.subtype not in SUBTYPES]
+    if bad:
+        raise InputError(f"{what}: case {bad[0].case_id} nodule {bad[0].nodule_id} has subtype {bad[0].subtype!r}; "
+                         f"this protocol needs one of {', '.join(SUBTYPES)}")
+    return [replace(n, label=SUBTYPES.index(n.subtype)) for n in nodules]
 
 
 def split_tables(real: Sequence[Nodule], synthetic: Sequence[Nodule], test: Optional[Sequence[Nodule]],
@@ -66,16 +80,28 @@ def build_experiment(options: ClassifyOptions) -> Experiment:
     real = read_nodules(options.real, False, "real classification table")
     synthetic = read_nodules(options.synthetic, True, "synthetic classification table") if options.synthetic else []
     test = read_nodules(options.test, False, "test classification table") if options.test else None
+    if protocol.target == "subtype":
+        real, synthetic = with_subtype_labels(real, "--real"), with_subtype_labels(synthetic, "--synthetic")
+        test = None if test is None else with_subtype_labels(test, "--test")
     for nodules, what in ((real, "--real"), (synthetic, "--synthetic"), (test or [], "--test")):
         require_labels(nodules, protocol.classes, what)
-    if not options.synthetic_ratio > 0:
-        raise InputError(f"--synthetic-ratio must be positive, got {options.synthetic_ratio}")
+    if not options.synthetic_ratio > 0 or (options.max_synthetic is not None and options.max_synthetic < 0):
+        raise InputError(f"--synthetic-ratio must be positive and --max-synthetic at least 0, got "
+                         f"{options.synthetic_ratio} and {options.max_synthetic}")
+    if options.init is not None and protocol.name != "hrldm-malignancy":
+        raise InputError("--init (a subtype model's weights) is for --protocol hrldm-malignancy")
     train_real, test = split_tables(real, synthetic, test, options.seed)
-    patch = PatchSettings(options.patch_voxels or protocol.patch_voxels_xyz, protocol.spacing_xyz_mm, protocol.clip_hu)
+    patch = PatchSettings(options.patch_voxels or protocol.patch_voxels_xyz, protocol.spacing_xyz_mm, protocol.clip_hu,
+                          protocol.normalisation)
+    require_patch_fits(protocol.network, patch.size_xyz)
     training = TrainSettings(options.epochs or protocol.epochs, options.batch_size or protocol.batch_size,
-                             options.lr or protocol.learning_rate, options.device)
-    experiment = Experiment(protocol, train_real, synthetic, test, parse_fractions(options.fractions), options.runs,
-                            options.seed, options.synthetic_ratio, options.widen_factor, patch, training)
+                             options.lr or protocol.learning_rate, options.device,
+                             protocol.patience if options.patience is None else options.patience)
+    fractions = parse_fractions(options.fractions or "100,50,20,10") if protocol.design == "fractions" else \
+        parse_retention(options.fractions or "100")
+    experiment = Experiment(protocol, train_real, synthetic, test, fractions, options.runs, options.seed,
+                            options.synthetic_ratio, options.widen_factor, patch, training, options.max_synthetic,
+                            options.init)
     experiment.units = plan_units(experiment)
     return experiment
 
@@ -95,7 +121,7 @@ def classify(options: ClassifyOptions, out_dir: Path, resume: bool = False,
     out_dir = Path(out_dir)
     _require_output_folder(out_dir, resume)
     experiment = build_experiment(options)
-    needed = {n.key: n for unit in experiment.units for n in unit.train}
+    needed = {n.key: n for unit in experiment.units for n in unit.train + unit.val}
     needed.update({n.key: n for n in experiment.test})
     patches = load_patches(list(needed.values()), experiment.patch, read_ct, progress("patches") if progress else None)
     results = unit_results(experiment, out_dir / "units", patches, resume, progress)

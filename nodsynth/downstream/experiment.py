@@ -1,9 +1,16 @@
-"""One downstream classification experiment: arms x training fractions x disjoint folds x runs.
+"""One downstream classification experiment: arms x training fractions x folds x runs.
 
-Every unit (arm, fraction, fold, run) trains a new network from scratch on its fold's real training nodules
-(and, in the ``real+synthetic`` arm, the run's synthetic set) and scores the one test set. Both arms of a
-fold start from the same seed, so they differ by the synthetic data only. A finished unit is kept in
-``DIR/units/`` so ``--resume`` skips it.
+Every unit (arm, fraction, fold, run) trains a new network from scratch on its real training nodules (and, in
+the ``real+synthetic`` arm, the run's synthetic set) and scores the one test set. Both arms of a fold start
+from the same seed, so they differ by the synthetic data only. A finished unit is kept in ``DIR/units/`` (its
+result, and its network as ``.pt``) so ``--resume`` skips it.
+
+* design ``fractions`` (NodMAISI): fraction F = ``100 // F`` disjoint patient folds of the training patients;
+  the synthetic set is ``synthetic_ratio`` x the full real training set.
+* design ``top-up`` (HR-LDM): per run, ``validation_share`` of the real training patients are the validation
+  set (early stopping on real data only); fraction F = F % of the remaining real patients retained (the
+  retention ablation; 0 % = synthetic only); the synthetic set tops every minority class up to the majority
+  class's count in the full real training set, at most ``max_synthetic`` nodules in all.
 """
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ..atomic import write_text_atomic
+from ..atomic import atomic_path, write_text_atomic
 from ..casetables import read_json
 from ..errors import InputError
 from .cases import Nodule
@@ -34,6 +41,7 @@ class Unit:
     fold: int
     run: int
     train: tuple[Nodule, ...]
+    val: tuple[Nodule, ...] = ()
 
     @property
     def name(self) -> str:
@@ -53,13 +61,16 @@ class Experiment:
     widen: float
     patch: PatchSettings
     training: TrainSettings
+    max_synthetic: Optional[int] = None
+    init: Optional[Path] = None
     units: list[Unit] = field(default_factory=list)
 
     def settings(self) -> dict:
         """What makes a unit's result; a resumed folder must have been made with the same."""
         return {"protocol": self.protocol.name, "network": self.protocol.network, "widen_factor": self.widen,
                 "seed": self.seed, "runs": self.runs, "fractions": list(self.fractions),
-                "synthetic_ratio": self.synthetic_ratio, **self.patch.as_dict(), **self.training.as_dict(),
+                "synthetic_ratio": self.synthetic_ratio, "max_synthetic": self.max_synthetic,
+                "init": None if self.init is None else str(self.init), **self.patch.as_dict(), **self.training.as_dict(),
                 "n_real_train": len(self.train_real), "n_synthetic_available": len(self.synthetic),
                 "n_test": len(self.test)}
 
@@ -75,20 +86,67 @@ def synthetic_count(n_real_train: int, available: int, ratio: float) -> int:
 
 def plan_units(experiment: Experiment) -> list[Unit]:
     """Every unit in a fixed order: run, fraction, fold, arm."""
-    arms = [REAL] + ([REAL_SYNTHETIC] if experiment.synthetic else [])
+    plan = _fraction_units if experiment.protocol.design == "fractions" else _top_up_units
+    units = [unit for run in range(experiment.runs) for unit in plan(experiment, run)]
+    for unit in units:
+        if len(unit.train) < 2:
+            raise InputError(f"{unit.arm} at {unit.fraction} %, run {unit.run}: {len(unit.train)} training nodule(s) "
+                             f"(no real data retained and too few synthetic nodules for the top-up); nothing to train on")
+    return units
+
+
+def _arms(experiment: Experiment, with_real: bool = True) -> list[str]:
+    return ([REAL] if with_real else []) + ([REAL_SYNTHETIC] if experiment.synthetic else [])
+
+
+def _fraction_units(experiment: Experiment, run: int) -> list[Unit]:
     count = synthetic_count(len(experiment.train_real), len(experiment.synthetic), experiment.synthetic_ratio) \
         if experiment.synthetic else 0
+    pick = np.random.default_rng([experiment.seed, run, 0x5E]).choice(len(experiment.synthetic), count, replace=False)
+    synthetic = tuple(experiment.synthetic[i] for i in sorted(pick))
     units = []
-    for run in range(experiment.runs):
-        pick = np.random.default_rng([experiment.seed, run, 0x5E]).choice(len(experiment.synthetic), count, replace=False)
-        synthetic = tuple(experiment.synthetic[i] for i in sorted(pick))
-        for fraction in experiment.fractions:
-            folds = fraction_folds((n.patient_id for n in experiment.train_real), fraction, experiment.seed, run)
-            for fold, patients in enumerate(folds):
-                members = set(patients)
-                real = tuple(n for n in experiment.train_real if n.patient_id in members)
-                for arm in arms:
-                    units.append(Unit(arm, fraction, fold, run, real + (synthetic if arm == REAL_SYNTHETIC else ())))
+    for fraction in experiment.fractions:
+        folds = fraction_folds((n.patient_id for n in experiment.train_real), fraction, experiment.seed, run)
+        for fold, patients in enumerate(folds):
+            members = set(patients)
+            real = tuple(n for n in experiment.train_real if n.patient_id in members)
+            units += [Unit(arm, fraction, fold, run, real + (synthetic if arm == REAL_SYNTHETIC else ()))
+                      for arm in _arms(experiment)]
+    return units
+
+
+def top_up(real: Sequence[Nodule], synthetic: Sequence[Nodule], classes: int, cap: Optional[int],
+           rng: np.random.Generator) -> tuple[Nodule, ...]:
+    """Synthetic nodules that bring every class up to the majority class's count in ``real`` (as far as the
+    synthetic table holds them), at most ``cap`` in all (each class's share cut in proportion)."""
+    counts = np.bincount([n.label for n in real], minlength=classes)
+    pools = [[n for n in synthetic if n.label == c] for c in range(classes)]
+    need = np.minimum(counts.max() - counts, [len(p) for p in pools])
+    if cap is not None and need.sum() > cap:
+        need = np.floor(need * cap / need.sum()).astype(int)
+    picked = [pools[c][i] for c in range(classes) for i in sorted(rng.choice(len(pools[c]), need[c], replace=False))]
+    return tuple(picked)
+
+
+def _top_up_units(experiment: Experiment, run: int) -> list[Unit]:
+    rng = np.random.default_rng([experiment.seed, run, 0x70])
+    patients = sorted({n.patient_id for n in experiment.train_real})
+    order = [patients[i] for i in rng.permutation(len(patients))]
+    n_val = int(round(experiment.protocol.validation_share * len(patients)))
+    if n_val < 1 or n_val >= len(patients):
+        raise InputError(f"{len(patients)} real training patient(s) cannot give a {experiment.protocol.validation_share:.0%} "
+                         f"validation set and a training set")
+    val = tuple(n for n in experiment.train_real if n.patient_id in set(order[:n_val]))
+    pool = order[n_val:]
+    full = [n for n in experiment.train_real if n.patient_id in set(pool)]
+    synthetic = top_up(full, experiment.synthetic, experiment.protocol.classes, experiment.max_synthetic, rng) \
+        if experiment.synthetic else ()
+    units = []
+    for fraction in experiment.fractions:
+        kept = set(pool[:int(round(fraction / 100 * len(pool)))])
+        real = tuple(n for n in full if n.patient_id in kept)
+        units += [Unit(arm, fraction, 0, run, real + (synthetic if arm == REAL_SYNTHETIC else ()), val)
+                  for arm in _arms(experiment, with_real=bool(real))]
     return units
 
 
@@ -97,19 +155,46 @@ def unit_seed(seed: int, unit: Unit) -> int:
     return int(np.random.SeedSequence([seed, unit.run, unit.fraction, unit.fold]).generate_state(1)[0])
 
 
-def run_unit(experiment: Experiment, unit: Unit, patches: dict, progress: Optional[Callable] = None) -> dict:
-    """Train the unit's network and score the test set: ``{"unit": ..., "scores": [[p per class] per test nodule]}``."""
-    seed = unit_seed(experiment.seed, unit)
+def _arrays(nodules: Sequence[Nodule], patches: dict) -> tuple[np.ndarray, np.ndarray]:
+    return np.stack([patches[n.key] for n in nodules]), np.asarray([n.label for n in nodules])
+
+
+def run_unit(experiment: Experiment, unit: Unit, patches: dict, model_file: Path,
+             progress: Optional[Callable] = None) -> dict:
+    """Train the unit's network (saved to ``model_file``) and score the test set:
+    ``{"unit": ..., "scores": [[p per class] per test nodule], ...}``."""
     import torch
 
+    seed = unit_seed(experiment.seed, unit)
     torch.manual_seed(seed)
     model = NETWORKS[experiment.protocol.network](experiment.protocol.classes, experiment.widen)
-    x = np.stack([patches[n.key] for n in unit.train])
-    y = np.asarray([n.label for n in unit.train])
-    train(model, x, y, experiment.training, seed, progress)
-    test_x = np.stack([patches[n.key] for n in experiment.test])
-    scores = predict(model, test_x, experiment.training.device, experiment.training.batch_size)
-    return {"unit": unit.name, "seed": seed, "n_train": len(unit.train), "scores": scores.tolist()}
+    if experiment.init is not None:
+        load_init(model, experiment.init)
+    validation = _arrays(unit.val, patches) if unit.val else None
+    log = train(model, *_arrays(unit.train, patches), experiment.training, seed, progress, validation)
+    scores = predict(model, _arrays(experiment.test, patches)[0], experiment.training.device,
+                     experiment.training.batch_size)
+    with atomic_path(model_file) as tmp:
+        torch.save(model.state_dict(), tmp)
+    return {"unit": unit.name, "seed": seed, "n_train": len(unit.train), "n_val": len(unit.val),
+            "n_synthetic": sum(n.synthetic for n in unit.train), **log, "scores": scores.tolist()}
+
+
+def load_init(model, path: Path) -> None:
+    """Initialise ``model`` from a saved network of the same family (e.g. a subtype model for malignancy): every
+    weight whose name and shape match is loaded, the rest (the classifier layer) keeps its random start."""
+    import torch
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a file that is not a state dict
+        raise InputError(f"--init {path}: not a saved network ({exc.__class__.__name__})") from exc
+    own = model.state_dict()
+    matching = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+    if len(matching) < len(own) // 2:
+        raise InputError(f"--init {path}: only {len(matching)} of the network's {len(own)} weights match; "
+                         f"give a network of this protocol's family and --widen-factor")
+    model.load_state_dict(matching, strict=False)
 
 
 def unit_results(experiment: Experiment, units_dir: Path, patches: dict, resume: bool,
@@ -126,6 +211,7 @@ def unit_results(experiment: Experiment, units_dir: Path, patches: dict, resume:
         if resume and path.is_file():
             results[unit.name] = read_json(path, "unit result")
             continue
-        results[unit.name] = run_unit(experiment, unit, patches, progress(unit.name) if progress else None)
+        results[unit.name] = run_unit(experiment, unit, patches, units_dir / f"{unit.name}.pt",
+                                      progress(unit.name) if progress else None)
         write_text_atomic(path, json.dumps(results[unit.name]) + "\n")
     return results

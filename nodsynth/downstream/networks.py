@@ -37,3 +37,11 @@ def densenet121(num_classes: int, widen: float = 1.0):
 
 
 NETWORKS = {"resnet50": resnet50, "densenet121": densenet121}
+MIN_PATCH_VOXELS = {"resnet50": 4, "densenet121": 32}
+"""The smallest patch edge each network's down-sampling takes (DenseNet-121 halves it five times)."""
+
+
+def require_patch_fits(network: str, size_xyz) -> None:
+    if min(size_xyz) < MIN_PATCH_VOXELS[network]:
+        raise InputError(f"--patch-voxels {list(size_xyz)}: {network} needs at least {MIN_PATCH_VOXELS[network]} voxels "
+                         f"along every axis")

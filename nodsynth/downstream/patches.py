@@ -3,7 +3,8 @@
 A patch is ``size_xyz`` voxels at ``spacing_xyz_mm`` on a RAS-aligned grid (array ``[x, y, z]``) with the
 nodule centre on voxel ``size // 2`` of each axis; the CT is resampled onto it linearly. Where the patch
 reaches beyond the CT (tight crops), it is **padded with -1000 HU** (air). The HU are clipped to
-``clip_hu`` and the patch is z-scored by its own mean and SD (MONAI ``NormalizeIntensity``).
+``clip_hu`` and the patch is z-scored by its own mean and SD (MONAI ``NormalizeIntensity``) or, for
+``normalisation="unit"``, scaled from the clip range to [0, 1] (MONAI ``ScaleIntensityRange``).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class PatchSettings:
     size_xyz: tuple[int, int, int]
     spacing_xyz_mm: tuple[float, float, float]
     clip_hu: tuple[float, float]
+    normalisation: str = "z-score"
 
     def __post_init__(self) -> None:
         if len(self.size_xyz) != 3 or any(int(n) < 4 for n in self.size_xyz):
@@ -34,7 +36,7 @@ class PatchSettings:
     def as_dict(self) -> dict:
         return {"patch_voxels_xyz": [int(n) for n in self.size_xyz],
                 "patch_spacing_mm_xyz": [float(s) for s in self.spacing_xyz_mm],
-                "clip_hu": [float(c) for c in self.clip_hu], "pad_hu": PAD_HU, "normalisation": "z-score per patch"}
+                "clip_hu": [float(c) for c in self.clip_hu], "pad_hu": PAD_HU, "normalisation": self.normalisation}
 
 
 def hu_patch(ct: Volume, centre_lps: Sequence[float], settings: PatchSettings) -> np.ndarray:
@@ -54,6 +56,14 @@ def z_score(patch: np.ndarray) -> np.ndarray:
     return ((patch - patch.mean()) / sd if sd > 0 else np.zeros_like(patch)).astype(np.float32)
 
 
+def normalised(patch: np.ndarray, settings: PatchSettings) -> np.ndarray:
+    """The clipped HU patch z-scored, or scaled from the clip range to [0, 1] (``normalisation="unit"``)."""
+    if settings.normalisation == "unit":
+        low, high = settings.clip_hu
+        return ((patch - low) / (high - low)).astype(np.float32)
+    return z_score(patch)
+
+
 def load_patches(nodules: Sequence[Nodule], settings: PatchSettings,
                  read_ct: Callable[[object], Volume], progress: Optional[Callable[[float, str], None]] = None
                  ) -> dict[tuple[str, str], np.ndarray]:
@@ -66,5 +76,5 @@ def load_patches(nodules: Sequence[Nodule], settings: PatchSettings,
             progress(n / len(by_ct), path.name)
         ct = read_ct(path)
         for nodule in group:
-            patches[nodule.key] = z_score(hu_patch(ct, nodule.centre_lps, settings))
+            patches[nodule.key] = normalised(hu_patch(ct, nodule.centre_lps, settings), settings)
     return patches

@@ -12,7 +12,7 @@ import numpy as np
 from ..atomic import write_text_atomic
 from ..overlay import save_image
 from .experiment import Experiment
-from .outputs import fold_auc
+from .outputs import class_names, fold_auc
 from .plots import Series, line_plot
 
 DIAMETER_BINS_MM = ((6.0, 10.0), (10.0, 20.0), (20.0, 30.0))
@@ -21,13 +21,20 @@ DIAMETER_BINS_MM = ((6.0, 10.0), (10.0, 20.0), (20.0, 30.0))
 def _roc_image(experiment: Experiment, results: dict):
     from sklearn.metrics import roc_curve
 
-    labels = [n.label for n in experiment.test]
+    labels = np.asarray([n.label for n in experiment.test])
     fraction = max(experiment.fractions)
+    binary = experiment.protocol.classes == 2
     series = []
     for unit in experiment.units:
-        if unit.fraction == fraction and len(set(labels)) == 2:
-            fpr, tpr, _ = roc_curve(labels, [p[1] for p in results[unit.name]["scores"]])
-            series.append(Series(f"{unit.arm} fold {unit.fold} run {unit.run}", fpr, tpr))
+        if unit.fraction != fraction or (not binary and unit.run > 0):
+            continue
+        scores = np.asarray(results[unit.name]["scores"])
+        for c, name in enumerate(class_names(experiment)):
+            if (binary and c == 0) or len(set((labels == c).tolist())) < 2:
+                continue
+            fpr, tpr, _ = roc_curve(labels == c, scores[:, c])
+            label = f"{unit.arm} fold {unit.fold} run {unit.run}" if binary else f"{unit.arm} {name} vs rest"
+            series.append(Series(label, fpr, tpr))
     return line_plot(series, (0, 1), (0, 1), f"ROC, {fraction} % of the training patients",
                      "1 - specificity", "sensitivity", diagonal=True)
 
@@ -37,9 +44,10 @@ def _fraction_image(document: dict):
     for arm, fractions in document["arms"].items():
         keys = sorted((k for k in fractions if fractions[k]["auc_mean"] is not None), key=int)
         cis = [[f["auc_ci95"] for f in fractions[k]["folds"] if f["auc_ci95"]] for k in keys]
+        bars = all(cis)
         series.append(Series(arm, [int(k) for k in keys], [fractions[k]["auc_mean"] for k in keys],
-                             [float(np.mean([c[0] for c in ci])) for ci in cis],
-                             [float(np.mean([c[1] for c in ci])) for ci in cis]))
+                             [float(np.mean([c[0] for c in ci])) for ci in cis] if bars else None,
+                             [float(np.mean([c[1] for c in ci])) for ci in cis] if bars else None))
     return line_plot(series, (0, 100), (0, 1), "AUC vs training fraction (mean of folds, mean DeLong 95 % CI)",
                      "training patients (%)", "AUC")
 
@@ -85,12 +93,18 @@ def write_report(out_dir: Path, experiment: Experiment, results: dict, document:
               "n_test": f["n_test"], "auc": f["auc"],
               "auc 95% CI": "-" if not f["auc_ci95"] else f"{f['auc_ci95'][0]:.3f}-{f['auc_ci95'][1]:.3f}"}
              for arm, fractions in document["arms"].items() for k, e in fractions.items() for f in e["folds"]]
-    tests = [{k: c.get(k) for k in ("fraction", "fold", "run", "z", "p_value")} for c in document["comparisons"]]
+    keys = ("fraction", "fold", "run", "z", "p_value") if experiment.protocol.classes == 2 else \
+        ("fraction", "class", "bin", "metric", "u", "p_value")
+    tests = [{k: c.get(k) for k in keys} for c in document["comparisons"]]
+    bins = bin_rows(experiment, results) if experiment.protocol.classes == 2 else [
+        {"arm": arm, "fraction": f, "class": name, "bin": b, **cell}
+        for arm, fractions in document["per_bin_summary"].items() for f, classes in fractions.items()
+        for name, cells in classes.items() for b, cell in cells.items()]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(document['protocol'])}</title>"
             "<style>body{font-family:sans-serif;max-width:1350px}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
             "img{max-width:100%}</style></head><body>"
             f"<h1>Downstream classification: {html.escape(document['protocol'])}</h1>"
             "<img src='roc.png' alt='ROC curves'><img src='auc_by_fraction.png' alt='AUC by training fraction'>"
-            f"<h2>Folds (DeLong 95 % CI)</h2>{_table(folds)}<h2>Paired DeLong tests, real vs real+synthetic</h2>"
-            f"{_table(tests)}<h2>AUC per nodule diameter bin</h2>{_table(bin_rows(experiment, results))}</body></html>\n")
+            f"<h2>Folds (DeLong 95 % CI)</h2>{_table(folds)}<h2>Tests, real vs real+synthetic</h2>"
+            f"{_table(tests)}<h2>AUC per nodule diameter bin</h2>{_table(bins)}</body></html>\n")
     return write_text_atomic(out_dir / "report.html", page)

@@ -57,6 +57,18 @@ def parse_fractions(text: str) -> list[int]:
     return values
 
 
+def parse_retention(text: str) -> list[int]:
+    """Real-data retention percentages (the HR-LDM ablation) from ``"100,50,20,10,0"``: distinct, 0..100."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 0 or v > 100 for v in values) or len(set(values)) != len(values):
+        raise InputError(f"--fractions (real data retained, %) must be distinct whole percentages 0..100 "
+                         f"(e.g. 100,50,20,10,0), got {text!r}")
+    return values
+
+
 def fraction_folds(patients: Iterable[str], fraction: int, seed: int, run: int) -> list[list[str]]:
     """The training patients in ``100 // fraction`` disjoint folds (seeded shuffle; sorted within a fold)."""
     ordered = sorted(set(patients))

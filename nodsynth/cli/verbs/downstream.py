@@ -61,10 +61,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="classification table of the test nodules (default: 20 %% of the real patients, drawn among "
                         "those no synthetic nodule comes from)")
     c.add_argument("--out", type=Path, required=True, help="output folder (new or empty, unless --resume)")
-    c.add_argument("--fractions", default="100,50,20,10",
-                   help="training fractions in %% of the training patients, each as 100/F disjoint folds (default %(default)s)")
+    c.add_argument("--fractions",
+                   help="nodmaisi-malignancy: training fractions in %% of the training patients, each as 100/F disjoint "
+                        "folds (default 100,50,20,10); hrldm-*: real data retained in %% (the ablation: 100,50,20,10,0; "
+                        "default 100)")
     c.add_argument("--synthetic-ratio", type=float, default=1.0,
                    help="synthetic nodules added, as a multiple of the full real training set (default %(default)s)")
+    c.add_argument("--max-synthetic", type=int,
+                   help="hrldm-*: at most this many synthetic nodules in the minority top-up (default: no cap)")
+    c.add_argument("--init", type=Path, help="hrldm-malignancy: start from this subtype model (units/*.pt of a "
+                                             "hrldm-subtype run) instead of random weights")
+    c.add_argument("--patience", type=int,
+                   help="hrldm-*: stop after this many epochs without a lower validation loss (default: the protocol's)")
     c.add_argument("--epochs", type=int, help="training epochs (default: the protocol's)")
     c.add_argument("--batch-size", type=int, help="mini-batch size (default: the protocol's)")
     c.add_argument("--lr", type=float, help="Adam learning rate (default: the protocol's)")
@@ -88,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     options = ClassifyOptions(protocol=args.protocol, real=args.real, synthetic=args.synthetic, test=args.test,
                               fractions=args.fractions, synthetic_ratio=args.synthetic_ratio, epochs=args.epochs,
                               batch_size=args.batch_size, lr=args.lr, runs=args.runs, seed=args.seed,
-                              device=args.device, widen_factor=args.widen_factor, patch_voxels=args.patch_voxels)
+                              device=args.device, widen_factor=args.widen_factor, patch_voxels=args.patch_voxels,
+                              max_synthetic=args.max_synthetic, init=args.init, patience=args.patience)
     with torch_threads(args.threads):
         document = classify(options, args.out, args.resume, progress_bar)
     for arm, fractions in document["arms"].items():
