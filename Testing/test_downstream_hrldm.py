@@ -20,7 +20,8 @@ from nodsynth.engines.base import SUBTYPES
 from test_downstream_classify import _groups, read_csv
 
 pytestmark = pytest.mark.shared_data
-TINY = ["--epochs", "2", "--widen-factor", "0.0625", "--patch-voxels", "32", "--seed", "1", "--threads", "1"]
+TINY = ["--epochs", "2", "--batch-size", "8", "--widen-factor", "0.0625", "--patch-voxels", "32", "--seed", "1",
+        "--threads", "1"]
 BINS = {"6-10": (6, 10), "10-20": (10, 20), "20-30": (20, 30)}
 
 
