@@ -59,11 +59,12 @@ def _groups(rows):
     return groups
 
 
-def test_every_fold_auc_equals_sklearn_and_delong_ci_equals_direct(experiment):
-    _, _, _, out = experiment
+def check_folds(out: Path) -> list[tuple[list, list]]:
+    """Assert every fold's auc equals sklearn's on predictions.csv and its CI the direct DeLong one; returns the
+    folds' (labels, scores)."""
     results = json.loads((out / "results.json").read_text())
     predictions = _groups(read_csv(out / "predictions.csv"))
-    checked = 0
+    checked = []
     for arm, fractions in results["arms"].items():
         for fraction, entry in fractions.items():
             for fold in entry["folds"]:
@@ -75,16 +76,14 @@ def test_every_fold_auc_equals_sklearn_and_delong_ci_equals_direct(experiment):
                 auc, cov = direct_delong(labels, [scores])
                 half = norm.ppf(0.975) * np.sqrt(cov[0, 0])
                 assert fold["auc_ci95"] == pytest.approx([max(auc[0] - half, 0), min(auc[0] + half, 1)], abs=1e-12)
-                checked += 1
-    assert checked == 6  # 2 arms x (1 + 2 folds)
-    assert set(results["arms"]) == {"real", "real+synthetic"} and set(results["arms"]["real"]) == {"100", "50"}
+                checked.append((labels, scores))
+    return checked
 
 
-def test_paired_delong_equals_direct(experiment):
-    _, _, _, out = experiment
+def check_comparisons(out: Path) -> int:
+    """Assert every paired DeLong test equals the direct computation; returns how many."""
     results = json.loads((out / "results.json").read_text())
     predictions = _groups(read_csv(out / "predictions.csv"))
-    assert len(results["comparisons"]) == 3
     for c in results["comparisons"]:
         a, b = (predictions[(arm, c["fraction"], str(c["fold"]), str(c["run"]))] for arm in c["arms"])
         assert [(r["case_id"], r["label"]) for r in a] == [(r["case_id"], r["label"]) for r in b]
@@ -93,10 +92,12 @@ def test_paired_delong_equals_direct(experiment):
         assert c["auc"] == pytest.approx(list(aucs), abs=1e-12)
         assert c["z"] == pytest.approx(z, rel=1e-9)
         assert c["p_value"] == pytest.approx(2 * norm.sf(abs(z)), rel=1e-9)
+    return len(results["comparisons"])
 
 
-def test_no_patient_in_two_roles_and_fraction_folds_are_disjoint(experiment):
-    _, real, synthetic, out = experiment
+def check_roles(out: Path, synthetic: Path) -> dict:
+    """Assert no test patient is a training patient or a synthetic nodule's patient or donor, in every unit, and
+    one test set throughout; returns each unit's real training patients."""
     splits = _groups(read_csv(out / "splits.csv"))
     synthetic_rows = read_csv(synthetic)
     donors = {r["patient_id"] for r in synthetic_rows} | {r["donor_patient_id"] for r in synthetic_rows}
@@ -111,11 +112,28 @@ def test_no_patient_in_two_roles_and_fraction_folds_are_disjoint(experiment):
                                              if r["role"] == "train" and r["case_id"] not in synthetic_cases}
         assert (arm == "real+synthetic") == any(r["case_id"] in synthetic_cases for r in rows)
     assert len(test_sets) == 1
+    return {"test": next(iter(test_sets)), "real_train": real_train}
+
+
+def test_every_fold_auc_equals_sklearn_and_delong_ci_equals_direct(experiment):
+    out = experiment[3]
+    assert len(check_folds(out)) == 6  # 2 arms x (1 + 2 folds)
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["arms"]) == {"real", "real+synthetic"} and set(results["arms"]["real"]) == {"100", "50"}
+
+
+def test_paired_delong_equals_direct(experiment):
+    assert check_comparisons(experiment[3]) == 3
+
+
+def test_no_patient_in_two_roles_and_fraction_folds_are_disjoint(experiment):
+    _, real, synthetic, out = experiment
+    roles = check_roles(out, synthetic)
     everyone = {r["patient_id"] for r in read_csv(real)}
     for arm in ("real", "real+synthetic"):
-        halves = real_train[(arm, "50", "0")], real_train[(arm, "50", "1")]
+        halves = roles["real_train"][(arm, "50", "0")], roles["real_train"][(arm, "50", "1")]
         assert not halves[0] & halves[1]
-        assert halves[0] | halves[1] == real_train[(arm, "100", "0")] == everyone - next(iter(test_sets))
+        assert halves[0] | halves[1] == roles["real_train"][(arm, "100", "0")] == everyone - roles["test"]
 
 
 def test_same_seed_gives_byte_identical_predictions(experiment):
