@@ -172,3 +172,26 @@ def test_bad_table_is_refused(experiment, capsys, change, message):
                  "--out", str(out), *TINY]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_resume_reuses_finished_units_and_refuses_other_settings(experiment, capsys):
+    import shutil
+
+    folder, real, synthetic, out = experiment
+    resumed = folder / "resumed"
+    shutil.copytree(out / "units", resumed / "units")
+    command = ["downstream", "classify", "--protocol", "nodmaisi-malignancy", "--real", str(real),
+               "--synthetic", str(synthetic), "--out", str(resumed), *TINY]
+    assert main(command) == 2
+    assert "is not empty; choose a new folder or pass --resume" in capsys.readouterr().err
+    for unit in (resumed / "units").glob("*.json"):
+        if unit.name != "settings.json":
+            saved = json.loads(unit.read_text())
+            saved["scores"][0] = [0.25, 0.75]  # marks the reuse
+            unit.write_text(json.dumps(saved))
+            break
+    assert main(command + ["--resume"]) == 0
+    predictions = read_csv(resumed / "predictions.csv")
+    assert sum(r["score"] == "0.75" for r in predictions) >= 1
+    assert main(command + ["--resume", "--epochs", "2"]) == 2
+    assert "made with other settings" in capsys.readouterr().err

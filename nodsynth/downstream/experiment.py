@@ -210,6 +210,9 @@ def unit_results(experiment: Experiment, units_dir: Path, patches: dict, resume:
         path = units_dir / f"{unit.name}.json"
         if resume and path.is_file():
             results[unit.name] = read_json(path, "unit result")
+            if len(results[unit.name].get("scores", [])) != len(experiment.test):
+                raise InputError(f"{path}: scores for {len(results[unit.name].get('scores', []))} test nodules, "
+                                 f"but the test set holds {len(experiment.test)}; delete it to rerun the unit")
             continue
         results[unit.name] = run_unit(experiment, unit, patches, units_dir / f"{unit.name}.pt",
                                       progress(unit.name) if progress else None)
