@@ -26,9 +26,8 @@ def delong(labels: Sequence[int], scores: np.ndarray) -> tuple[np.ndarray, np.nd
     if m == 0 or n == 0:
         raise ValueError("DeLong's AUC needs positive and negative cases")
     positives, negatives = scores[:, labels], scores[:, ~labels]
-    rank_all = np.apply_along_axis(rankdata, 1, np.concatenate([positives, negatives], axis=1))
-    rank_pos = np.apply_along_axis(rankdata, 1, positives)
-    rank_neg = np.apply_along_axis(rankdata, 1, negatives)
+    rank_all = rankdata(np.concatenate([positives, negatives], axis=1), axis=1)
+    rank_pos, rank_neg = rankdata(positives, axis=1), rankdata(negatives, axis=1)
     v10 = (rank_all[:, :m] - rank_pos) / n
     v01 = 1.0 - (rank_all[:, m:] - rank_neg) / m
     aucs = v10.mean(axis=1)
