@@ -10,6 +10,9 @@ scikit-learn's on predictions.csv, the DeLong CI and the paired tests equal the 
 patient in two roles, the rerun's predictions.csv is byte-identical. Reference: the direct DeLong's time vs the
 fast one's on the same folds, and the rerun's wall time vs the first run's.
 
+``hrldm``: ``hrldm-subtype`` on the same tables (small width, ``--max-synthetic 20``, 3 runs), checked with the
+tests' own checks: per-bin AUROC / AUPRC equal scikit-learn's, Mann-Whitney p-values equal scipy's; wall time.
+
 ``fold``: one fold at ``--widen-factor 1`` (the paper's ResNet-50) on 100 real patches of the protocol's size,
 one epoch plus scoring, in a child process (its peak memory); the same at the small width as the reference;
 and the projected time of the full protocol (50 epochs, every unit of the ``lidc`` experiment) from the measured
@@ -87,6 +90,30 @@ def lidc(args) -> dict:
     return report
 
 
+def hrldm(args) -> dict:
+    from nodsynth.cli.main import main
+    from test_downstream_hrldm import test_mann_whitney_between_arms_equals_scipy, test_per_bin_auroc_auprc_equal_sklearn
+
+    work = Path(args.work)
+    real, synthetic, _, _ = _lidc_tables(work)
+    command = ["downstream", "classify", "--protocol", "hrldm-subtype", "--real", str(real), "--synthetic", str(synthetic),
+               "--widen-factor", str(args.widen_factor), "--epochs", str(args.epochs), "--batch-size", "8",
+               "--patch-voxels", "32", "--runs", "3", "--max-synthetic", "20", "--threads", str(args.threads)]
+    out = work / "hrldm"
+    start = time.perf_counter()
+    assert main(command + ["--out", str(out)]) == 0
+    seconds = time.perf_counter() - start
+    run = (work, real, real, synthetic, out)  # the real table holds every test nodule's diameter
+    test_per_bin_auroc_auprc_equal_sklearn(run)
+    test_mann_whitney_between_arms_equals_scipy(run)
+    results = json.loads((out / "results.json").read_text())
+    return {"command": "nodsynth " + " ".join(command) + " --out DIR", "wall_s": seconds,
+            "per_bin_checked_vs_sklearn": True, "mann_whitney_checked_vs_scipy": True,
+            "per_bin_summary": results["per_bin_summary"],
+            "comparisons": [{k: c.get(k) for k in ("class", "bin", "metric", "u", "p_value", "reason")}
+                            for c in results["comparisons"]]}
+
+
 CHILD = """
 import json, resource, sys, time
 import numpy as np, torch
@@ -139,7 +166,7 @@ def fold(args) -> dict:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["lidc", "fold"])
+    parser.add_argument("part", choices=["lidc", "hrldm", "fold"])
     parser.add_argument("--work", required=True, help="folder for tables, synthetic CTs and outputs")
     parser.add_argument("--widen-factor", type=float, default=0.0625)
     parser.add_argument("--epochs", type=int, default=2)
@@ -152,7 +179,7 @@ def parse_args(argv=None):
 
 if __name__ == "__main__":
     options = parse_args()
-    result = (lidc if options.part == "lidc" else fold)(options)
+    result = {"lidc": lidc, "hrldm": hrldm, "fold": fold}[options.part](options)
     text = json.dumps(result, indent=1)
     print(text)
     if options.json:
