@@ -93,5 +93,6 @@ def run_comparison(a: Sequence[Optional[float]], b: Sequence[Optional[float]]) -
     a, b = [v for v in a if v is not None], [v for v in b if v is not None]
     if min(len(a), len(b)) < MIN_RUNS:
         return {"u": None, "p_value": None,
-                "reason": f"Mann-Whitney U needs >= {MIN_RUNS} runs per arm, got {len(a)} and {len(b)}"}
+                "reason": f"Mann-Whitney U needs >= {MIN_RUNS} runs per arm with a value (a bin holding both "
+                          f"classes), got {len(a)} and {len(b)}"}
     return mann_whitney(a, b)
