@@ -19,17 +19,19 @@ from nodsynth.cli.path_options import INPUT_OPTIONS, OUTPUT_OPTIONS  # noqa: E40
 from nodsynth.cli.verbs.train import TRAINERS, trainer_module  # noqa: E402
 
 NOT_PATHS = frozenset({
-    "account", "allow_host", "batch_size", "cache_gb", "cache_memory_gb", "dataset_id", "format", "bootstrap", "box", "center_slices_ratio", "clusters", "cpus_per_task", "crop_size",
-    "crop_spacing", "cropped_spacing_mm", "cube_mm", "device", "devices", "diameter_mm", "elongation", "engine",
-    "engines", "entry", "executor", "expand_mm", "full", "full_spacing_mm", "gpus_per_task", "host", "job_name",
-    "keep_hours", "kid_subset_size", "kid_subsets", "labels", "lambda_hist", "limit", "lobulation", "log_level",
-    "lr", "margin_mm", "max_attempts", "max_retries", "max_tries", "max_upload_mb", "max_voi_mm", "mem", "method", "micro_batch", "n_real",
-    "n_synthetic", "nodule_margin_mm", "options", "partition", "patch", "percent", "phases", "point", "port",
-    "python", "ray_address", "render", "same_study", "volume_format", "sample", "sampler", "save_every", "schedule_steps", "seed", "series",
-    "server", "setup", "shard", "shards", "size", "slices", "spacing", "spiculation", "stale_after_s", "steps",
-    "subtype", "target_shape", "threads_per_job", "time", "trainer", "tumor_weight", "workers",
-    "url", "dimse", "aet", "called_aet", "nodelay", "retries", "series_uid", "study_uid", "query",
-    "val_every", "val_fraction", "val_patients", "num_images"})
+    "account", "aet", "allow_host", "batch_size", "bootstrap", "box", "cache_gb", "cache_memory_gb", "called_aet",
+    "center_slices_ratio", "clusters", "cpus_per_task", "crop_size", "crop_spacing", "cropped_spacing_mm",
+    "cube_mm", "dataset_id", "device", "devices", "diameter_mm", "dimse", "elongation", "engine", "engines",
+    "entry", "epochs", "executor", "expand_mm", "format", "fractions", "full", "full_spacing_mm", "gpus_per_task",
+    "host", "job_name", "keep_hours", "kid_subset_size", "kid_subsets", "labels", "lambda_hist", "limit",
+    "lobulation", "log_level", "lr", "margin_mm", "max_attempts", "max_retries", "max_synthetic", "max_tries",
+    "max_upload_mb", "max_voi_mm", "mem", "method", "micro_batch", "n_real", "n_synthetic", "nodelay",
+    "nodule_margin_mm", "num_images", "options", "partition", "patch", "patch_voxels", "patience", "percent",
+    "phases", "point", "port", "protocol", "python", "query", "ray_address", "render", "retries", "runs",
+    "same_study", "sample", "sampler", "save_every", "schedule_steps", "seed", "series", "series_uid", "server",
+    "setup", "shard", "shards", "size", "slices", "spacing", "spiculation", "stale_after_s", "steps", "study_uid",
+    "subtype", "synthetic_ratio", "target_shape", "threads", "threads_per_job", "time", "trainer", "tumor_weight",
+    "url", "val_every", "val_fraction", "val_patients", "volume_format", "widen_factor", "workers"})
 """Options that take numbers, words, choices or commands, not files."""
 
 

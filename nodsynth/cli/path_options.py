@@ -24,7 +24,8 @@ INPUT_OPTIONS = frozenset({
     "excluded", "network", "network_weights", "organs", "totalsegmentator", "nodule", "shapes", "histogram",
     "presets", "masks", "library", "key", "study", "answers", "weights", "config", "engine_options",
     "token_file", "pair", "resume", "autoencoder", "cts", "labelmaps", "qc_stats", "like",
-    "basic_auth_file", "folder", "embeddings", "matrix"})
+    "basic_auth_file", "folder", "embeddings", "matrix", "test",
+    "init"})
 """Files or folders a verb reads (some of these options also take a word: ``--histogram library``)."""
 
 

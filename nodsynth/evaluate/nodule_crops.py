@@ -50,11 +50,16 @@ def mask_centre_lps(mask: Volume) -> np.ndarray:
     return mask.index_to_world(voxels.mean(axis=0)[::-1])
 
 
+def centred_ras_grid(centre_lps: Sequence[float], size_xyz: Sequence[int], spacing_xyz_mm: Sequence[float]) -> Volume:
+    """The (empty) RAS-aligned grid of ``size_xyz`` voxels with ``centre_lps`` on voxel ``size // 2`` of each axis."""
+    size, spacing = np.asarray(size_xyz, dtype=int), np.asarray(spacing_xyz_mm, dtype=np.float64)
+    origin = np.asarray(centre_lps, dtype=np.float64) - RAS_AXES_IN_LPS @ (spacing * (size // 2))
+    return Volume(np.zeros(tuple(size[::-1]), dtype=np.uint8), spacing, origin, RAS_AXES_IN_LPS)
+
+
 def crop_grid(centre_lps: Sequence[float], settings: CropSettings) -> Volume:
     """The (empty) RAS-aligned crop grid with ``centre_lps`` on voxel ``size // 2``."""
-    n, spacing = settings.size_voxels, settings.spacing_mm
-    origin = np.asarray(centre_lps, dtype=np.float64) - RAS_AXES_IN_LPS @ np.full(3, spacing * (n // 2))
-    return Volume(np.zeros((n, n, n), dtype=np.uint8), np.full(3, spacing), origin, RAS_AXES_IN_LPS)
+    return centred_ras_grid(centre_lps, (settings.size_voxels,) * 3, (settings.spacing_mm,) * 3)
 
 
 def nodule_crop(ct: Volume, centre_lps: Sequence[float], settings: CropSettings) -> np.ndarray:
