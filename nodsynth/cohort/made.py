@@ -72,7 +72,7 @@ def made_cases(folder: str | Path) -> list[MadeCase]:
     facts = read_json(folder / PLAN_FILES[2], "cohort plan facts")
     manifest = read_manifest(folder / PLAN_FILES[1])
     jobs = {job.id: job for job in manifest.jobs}
-    layout = layout_for(manifest.jobs)
+    layout = layout_for(manifest.jobs, manifest.path)
     cases, missing = [], []
     for case_id in dict.fromkeys(r["case_id"] for r in rows):
         job, twin = jobs.get(f"cohort-{case_id}"), jobs.get(f"twin-{case_id}")
@@ -86,7 +86,7 @@ def made_cases(folder: str | Path) -> list[MadeCase]:
         mine = case_rows(rows, case_id)
         first = mine[0]
         source = manifest_path(table, first["source_ct"] or first["source_labelmap"])
-        record = read_record(layout, final.id)
+        record = read_record(layout.record_path(final.id))
         provenance = {
             "synthetic": True, "engine": final.params.get("engine", facts["engine"]), "weights_sha256": _weights(record),
             "seeds": {"nodules": [int(r["seed"]) for r in mine], **({"twin": twin.seed} if twin else {})},
