@@ -75,8 +75,8 @@ def _numbers(text: str, cast=int) -> list:
 
 
 def _transform(config: dict, target: str, where: Path) -> dict:
-    """The first enabled preprocessing transform ``target`` (``_disabled_`` of a raw CT is honoured as the bundle
-    runs on raw CTs: ``whether_raw_luna16`` true)."""
+    """The first preprocessing transform ``target``. Its ``_disabled_`` switch is not read: the bundle turns
+    ``Spacingd`` off for LUNA16 images it resampled beforehand; the CTs here are raw (``whether_raw_luna16``)."""
     for item in _need(config, "preprocessing", where).get("transforms", []):
         if item.get("_target_") == target:
             return item
