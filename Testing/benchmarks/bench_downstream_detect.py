@@ -12,7 +12,8 @@ reading, resampling, inference, CSV):
 * ``ct_small``: the whole demo CT (256 x 256 x 128 at 1.25 x 1.25 x 2 mm) at 0.0625, patch 192x192x96.
 
 Reference: ``crop_small``. Printed: each time and its ratio to the reference; and the whole CT at full width
-projected as ``crop_full x ct_small / crop_small`` (full width on the whole CT is hours on a laptop CPU).
+projected as ``ct_small + (crop_full - crop_small) x V_ct / V_crop`` (V: voxels after resampling to the bundle's
+spacing; the width's extra cost grows with the voxels, the rest is in ``ct_small``); it is hours on a laptop CPU.
 """
 from __future__ import annotations
 
@@ -65,6 +66,17 @@ def _inputs(work: Path) -> tuple[Path, Path]:
     return work / "crop.csv", work / "ct.csv"
 
 
+def _resampled_voxels(cts: Path) -> float:
+    """Voxels of the list's one CT at the bundle's spacing (the test's config)."""
+    from test_downstream_detect import BUNDLE_CONFIG
+
+    from nodsynth.volume import read_volume_grid
+
+    spacing = next(t["pixdim"] for t in BUNDLE_CONFIG["preprocessing"]["transforms"] if t["_target_"] == "Spacingd")
+    grid = read_volume_grid(cts.parent / cts.read_text().splitlines()[1].split(",")[1])
+    return float(np.prod(np.asarray(grid.size_ijk) * grid.spacing / np.asarray(spacing)))
+
+
 def _timed(work: Path, name: str, bundle: Path, cts: Path, widen: float, patch: str, threads: int) -> dict:
     out = work / f"{name}.csv"
     out.unlink(missing_ok=True)
@@ -97,7 +109,8 @@ def main() -> None:
         entry["ratio_to_crop_small"] = round(entry["seconds"] / reference, 2)
         print(f"{name:11s} {entry['ratio_to_crop_small']:7.2f} x crop_small")
     if "ct_small" in results:
-        projected = results["crop_full"]["seconds"] * results["ct_small"]["seconds"] / reference
+        scale = _resampled_voxels(args.work / "ct.csv") / _resampled_voxels(crop)
+        projected = results["ct_small"]["seconds"] + (results["crop_full"]["seconds"] - reference) * scale
         results["ct_full_projected_s"] = round(projected, 1)
         print(f"whole demo CT at full width, projected: {projected:.0f} s")
     if args.json:
