@@ -16,7 +16,7 @@ from typing import Any
 from .common import refuse_overwrite, require_writable
 
 OUTPUT_OPTIONS = frozenset({"out", "out_dir", "out_mask", "json", "html", "png", "stats", "cache", "logs", "jobs_dir",
-                            "key_out"})
+                            "key_out", "annotations_from_labelmaps"})
 """Files or folders a verb writes (``cache``: a feature cache, read and written; ``key_out``: ``turing build --key``)."""
 INPUT_OPTIONS = frozenset({
     "input", "spec", "manifest", "ct", "ct_dir", "mask", "labelmap", "lung", "lung_mask", "edited_labelmap",
@@ -25,7 +25,7 @@ INPUT_OPTIONS = frozenset({
     "presets", "masks", "library", "key", "study", "answers", "weights", "config", "engine_options",
     "token_file", "pair", "resume", "autoencoder", "cts", "labelmaps", "qc_stats", "like",
     "basic_auth_file", "folder", "embeddings", "matrix", "test",
-    "init"})
+    "init", "bundle"})
 """Files or folders a verb reads (some of these options also take a word: ``--histogram library``)."""
 
 

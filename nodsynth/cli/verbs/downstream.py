@@ -1,9 +1,14 @@
-"""``nodsynth downstream classify``: does synthetic data make a better classifier? The papers' protocols.
+"""``nodsynth downstream classify | detect``: does synthetic data make a better classifier? The papers' protocols;
+does a detector find synthetic nodules as it finds real ones?
 
 ``downstream classify --protocol nodmaisi-malignancy --real REAL.csv [--synthetic SYN.csv] [--test TEST.csv]
 --out DIR`` trains the protocol's network from scratch per arm (real, real+synthetic), training fraction
 (disjoint patient folds) and run, and writes ``DIR/splits.csv``, ``DIR/predictions.csv``, ``DIR/results.json``
 (AUC with DeLong CIs, paired DeLong tests between arms) and ``DIR/report.html``.
+
+``downstream detect --bundle DIR --cts LIST --out detections.csv [--annotations-from-labelmaps annotations.csv]``
+runs a MONAI ``lung_nodule_ct_detection`` bundle (its own ``models/model.pt``; nothing is downloaded) over the
+CTs of LIST (``seriesuid, ct[, labelmap]``) and writes LUNA16 detections for ``nodsynth evaluate froc``.
 """
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ from ...errors import InputError
 from ..common import progress_bar
 
 VERB = "downstream"
-HELP = "train and test classifiers with and without synthetic nodules, as the NodMAISI and HR-LDM papers did"
+HELP = ("train and test classifiers with and without synthetic nodules, as the NodMAISI and HR-LDM papers did; "
+        "run a MONAI nodule detection bundle over CTs for FROC")
 
 
 def _patch_voxels(text: str) -> tuple[int, int, int]:
@@ -86,9 +92,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--patch-voxels", type=_patch_voxels,
                    help="patch size in voxels, one or three (x,y,z) (default: the protocol's)")
     c.add_argument("--resume", action="store_true", help="keep the finished units of an earlier run into --out")
+    d = sub.add_parser("detect", help="run a MONAI lung_nodule_ct_detection bundle over CTs, LUNA16 detections for "
+                                      "evaluate froc")
+    d.add_argument("--bundle", type=Path, required=True,
+                   help="the bundle folder (configs/inference.json and models/model.pt, user-supplied)")
+    d.add_argument("--cts", type=Path, required=True,
+                   help="CSV seriesuid,ct[,labelmap] (cohort export luna16's cts.csv), paths relative to it")
+    d.add_argument("--out", type=Path, required=True,
+                   help="detections CSV: seriesuid,coordX,coordY,coordZ (LPS mm, box centres),probability")
+    d.add_argument("--annotations-from-labelmaps", type=Path,
+                   help="also write this annotations CSV (seriesuid,coordX,coordY,coordZ,diameter_mm) from the "
+                        "label-23 components of each row's labelmap: centroid (LPS mm), equivalent-sphere diameter")
+    d.add_argument("--patch-voxels", type=_patch_voxels,
+                   help="sliding-window patch in voxels of the resampled CT, one or three (x,y,z), multiples of the "
+                        "bundle's size_divisible (default: the bundle's infer_patch_size); smaller uses less memory")
+    d.add_argument("--widen-factor", type=float, default=1.0,
+                   help="network width scaled by this factor, for weights trained at that width; 1 = the bundle's "
+                        "(default %(default)s)")
+    d.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default %(default)s)")
+    d.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
+
+
+def _run_detect(args: argparse.Namespace) -> int:
+    from ...downstream.detect import detect
+
+    with torch_threads(args.threads):
+        found, nodules = detect(args.bundle, args.cts, args.out, args.annotations_from_labelmaps, args.patch_voxels,
+                                args.widen_factor, args.device, progress_bar("downstream detect"))
+    print(f"wrote {args.out} ({found} detection(s))" + (f" and {args.annotations_from_labelmaps} ({nodules} nodule(s))"
+                                                     if args.annotations_from_labelmaps else ""))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    return {"classify": _run_classify, "detect": _run_detect}[args.action](args)
+
+
+def _run_classify(args: argparse.Namespace) -> int:
     from ...downstream.classify import ClassifyOptions, classify
 
     if args.runs < 1 or (args.epochs is not None and args.epochs < 1) or (args.batch_size is not None and args.batch_size < 1):
