@@ -2,6 +2,7 @@
 states, and ``cohort recipe nodmaisi`` plans every source label map's nodules shrunk that way, then a twin each."""
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -156,3 +157,42 @@ def test_without_a_table_the_label_is_empty_and_the_donor_is_the_source(tmp_path
     assert main(["cohort", "recipe", "--labelmaps", labelmap.name, "--percent", "50", "--out", "recipe"]) == 0
     rows = read_cohort(tmp_path / "recipe" / "cohort.csv")
     assert [(r["nodule_id"], r["label"], r["donor_patient_id"]) for r in rows] == [("1", "", "pair"), ("2", "", "pair")]
+
+
+def test_cohort_export_carries_the_inherited_label_and_donor_of_every_recipe_nodule(tmp_path, monkeypatch):
+    pytest.importorskip("torch", reason="the NodMAISI twin needs torch")
+    from cohort_cases import write_sources
+    from tiny_weights import nodmaisi_tiny_weights
+
+    from nodsynth.batch import run_manifest
+    from nodsynth.cli.main import main
+    from nodsynth.cohort.export import CLASSIFICATION_COLUMNS
+
+    write_sources(tmp_path, seeds=(0,), slab=False)  # a whole demo map: the twin's grid rules
+    labelmap = tmp_path / "maps" / "demo0.nii.gz"
+    nodules = real_nodules(labelmap)
+    table = write_table(tmp_path / "nodules.csv", [["demo0", f"donor{n}", *np.round(points.mean(axis=0), 2), n % 2]
+                                                  for n, points in enumerate(nodules[:-1], start=1)])
+    monkeypatch.chdir(tmp_path)
+    assert main(["cohort", "recipe", "--labelmaps", "maps/demo0.nii.gz", "--percent", "50", "--nodules", str(table),
+                 "--licence", "CC0 (demo phantom)", "--out", "recipe"]) == 0
+    manifest = tmp_path / "recipe" / "manifest.jsonl"
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for row in rows:
+        if row["op"] == "twin":
+            row["params"]["steps"] = 2  # tiny networks, few steps: the test is about the tables
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert run_manifest(manifest, executor="inline", weights_dir=str(nodmaisi_tiny_weights(tmp_path / "weights")),
+                        engine_options={"nodmaisi": {"config": "maisi_tiny"}}).ok
+    assert main(["cohort", "export", "recipe", "--format", "classification", "--out", "export"]) == 0
+    with open(tmp_path / "export" / "nodules.csv", newline="") as handle:
+        exported = list(csv.DictReader(handle))
+    assert tuple(exported[0]) == CLASSIFICATION_COLUMNS
+    expected = [(str(n), "demo0", str(n % 2), f"donor{n}") for n in range(1, len(nodules))]
+    expected.append((str(len(nodules)), "demo0", "", "demo0"))  # no row names the last nodule
+    assert [(r["nodule_id"], r["patient_id"], r["label"], r["donor_patient_id"]) for r in exported] == expected
+    assert all(r["synthetic"] == "1" for r in exported)
+    provenance = json.loads((tmp_path / "export" / "provenance.json").read_text())["cases"]["demo0"]
+    assert provenance["licences"] == {"labelmap": "CC0 (demo phantom)"} and provenance["seeds"]["twin"] == 0
+    assert main(["cohort", "report", "recipe", "--out", "report"]) != 0  # no bins to report against: refused
+    assert not (tmp_path / "report").exists()
