@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     plan.add_argument("--out", type=Path, required=True,
                       help="folder for cohort.csv and manifest.jsonl (new, empty, or an earlier plan's)")
     export = sub.add_parser("export", help="write a made cohort as a training set (MONAI detection, LUNA16, "
-                                           "nnU-Net v2, classification) with a provenance sidecar")
+                                           "nnU-Net v2, classification) or as DICOM (per case a CT series, SEG and "
+                                           "TID 1500 SR, marked synthetic, a new de-identified patient) with a "
+                                           "provenance sidecar")
     export.add_argument("folder", type=Path, help="the plan folder, after nodsynth batch run made its cases")
     export.add_argument("--format", required=True, choices=FORMATS, help="training-set layout")
     export.add_argument("--out", type=Path, required=True,
@@ -90,6 +92,10 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.format == "nnunet":
         check_nnunet_folder(args.out, args.dataset_id)
+    if args.format == "dicom":
+        from ...dicom.seg import highdicom_module
+
+        highdicom_module()  # refused before any work when the package is missing
     folder = args.folder.absolute()
     if folder == args.out.absolute() or folder in args.out.absolute().parents:
         raise InputError(f"--out {args.out} must lie outside the plan folder {args.folder}")
