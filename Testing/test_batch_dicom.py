@@ -5,7 +5,6 @@ place whole, recorded, and skipped on a rerun."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,7 +45,8 @@ def test_an_inpaint_job_writes_a_valid_synthetic_dicom_series_with_the_niftis_vo
         assert dicom_errors([dciodvfy, str(path)]) == [], path.name
     back, expected = read_volume(series), read_volume(volume)
     assert np.array_equal(back.array, np.rint(expected.array))
-    assert np.allclose(back.origin, expected.origin, atol=1e-4) and np.allclose(back.spacing, expected.spacing, atol=1e-4)
+    assert np.allclose(back.origin, expected.origin, atol=1e-4)
+    assert np.allclose(back.spacing, expected.spacing, atol=1e-4)
     assert np.allclose(back.direction, expected.direction, atol=1e-6)
     header = pydicom.dcmread(slices[0], stop_before_pixels=True)
     assert "SYNTHETIC" in header.SeriesDescription and str(header.PatientID).startswith("SYN-")
