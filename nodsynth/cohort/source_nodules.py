@@ -8,33 +8,25 @@ the number of the real nodule it was shrunk from (or grown from).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from ..augment import nodule_components
-from ..labelmap import SIX_CONNECTED
 from ..labels import LOBE_IDS, NODULE
 from ..place import _distance_mm
 from ..volume import Volume
 from .room import SUBPLEURAL_MM
 
 
-def component_ids(labelmap: Volume) -> np.ndarray:
-    """uint16 array on the map's grid: real nodule ``c`` (see the module) = ``c``, 0 elsewhere."""
-    ids = np.zeros(labelmap.shape_kji, dtype=np.uint16)
-    for number, coords in enumerate(nodule_components(labelmap), start=1):
-        ids[tuple(coords.T)] = number
-    return ids
-
-
 def resized_ids(before: Volume, after: Volume) -> Volume:
     """The id mask (uint16) of ``after``'s nodules: each label-23 component of ``after`` takes the number of the
-    real nodule of ``before`` it overlaps (0 for one that overlaps none)."""
-    source = component_ids(before)
-    labels, count = ndi.label(np.asarray(after.array) == NODULE, structure=SIX_CONNECTED)
-    lookup = np.zeros(count + 1, dtype=np.uint16)
-    if count:
-        lookup[1:] = ndi.maximum(source, labels, index=np.arange(1, count + 1))
-    return after.with_array(lookup[labels])
+    real nodule of ``before`` it overlaps (0 for one that overlaps none); worked out on the nodules' voxels only."""
+    shape = before.shape_kji
+    real = [np.ravel_multi_index(tuple(coords.T), shape) for coords in nodule_components(before)]
+    ids = np.zeros(shape, dtype=np.uint16)
+    for coords in nodule_components(after):
+        flat = np.ravel_multi_index(tuple(coords.T), shape)
+        ids[tuple(coords.T)] = max((n for n, voxels in enumerate(real, start=1) if np.isin(flat, voxels).any()),
+                                   default=0)
+    return after.with_array(ids)
 
 
 def pleura_location(labelmap: Volume, mine: np.ndarray) -> str:
