@@ -82,3 +82,11 @@ def tool(name: str) -> str:
         __import__("pytest").skip(f"{name} is not installed (dicom3tools from Debian, dcmqi from PyPI): .ci/run "
                                   "installs them")
     return found
+
+
+def dicom_errors(command: list[str]) -> list[str]:
+    """The ``Error`` / ``Abort`` lines a dicom3tools judge (``[tool("dciodvfy"), file]``) prints."""
+    import subprocess
+
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return [line for line in (done.stdout + done.stderr).splitlines() if line.startswith(("Error", "Abort"))]

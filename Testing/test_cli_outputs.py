@@ -23,7 +23,7 @@ NOT_PATHS = frozenset({
     "center_slices_ratio", "clusters", "cpus_per_task", "crop_size", "crop_spacing", "cropped_spacing_mm",
     "cube_mm", "dataset_id", "device", "devices", "diameter_mm", "dimse", "elongation", "engine", "engines",
     "entry", "epochs", "executor", "expand_mm", "format", "fractions", "full", "full_spacing_mm", "gpus_per_task",
-    "host", "job_name", "keep_hours", "kid_subset_size", "kid_subsets", "labels", "lambda_hist", "limit",
+    "host", "job_name", "keep_hours", "kid_subset_size", "kid_subsets", "labels", "lambda_hist", "licence", "limit",
     "lobulation", "log_level", "lr", "margin_mm", "max_attempts", "max_retries", "max_synthetic", "max_tries",
     "max_upload_mb", "max_voi_mm", "mem", "method", "micro_batch", "n_real", "n_synthetic", "nodelay",
     "nodule_margin_mm", "num_images", "options", "partition", "patch", "patch_voxels", "patience", "percent",

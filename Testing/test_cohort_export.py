@@ -159,3 +159,34 @@ def test_the_re_estimated_subtype_follows_the_hu_of_the_voxels():
     rng = np.random.default_rng(0)
     assert estimated_subtype(rng.normal(30, 40, 500)) == "solid"
     assert estimated_subtype(rng.normal(-700, 60, 500)) == "ground-glass"
+
+
+def test_dicom_export_writes_each_case_as_a_valid_synthetic_ct_series_seg_and_sr(made, tmp_path):
+    pytest.importorskip("highdicom", reason="highdicom is not installed (pip install 'nodsynth[dicom]')")
+    from dicom_series_writer import dicom_errors, pydicom, tool
+
+    from nodsynth.cohort.made import made_cases
+    from nodsynth.cohort.table import read_cohort
+    from nodsynth.dicom.seg_read import read_segmentation
+
+    dciodvfy = tool("dciodvfy")
+    out = export(made, "dicom", tmp_path / "dicom")
+    with open(out / "dicom.csv", newline="") as handle:
+        index = {r["case_id"]: r for r in csv.DictReader(handle)}
+    cases = made_cases(made)
+    assert set(index) == {c.case_id for c in cases}
+    assert len({r["dicom_patient_id"] for r in index.values()}) == len(cases)  # a new patient per case
+    for case in cases:
+        folder = out / index[case.case_id]["folder"]
+        slices = sorted((folder / "ct").iterdir())
+        for path in [*slices, folder / "seg.dcm", folder / "sr.dcm"]:
+            assert dicom_errors([dciodvfy, str(path)]) == [], path
+        ct, back = read_volume(case.ct), read_volume(folder / "ct")
+        assert np.array_equal(back.array, np.rint(ct.array)) and np.allclose(back.origin, ct.origin, atol=1e-4)
+        assert np.array_equal(read_segmentation(folder / "seg.dcm").array, read_volume(case.ids).array)
+        header = pydicom.dcmread(slices[0], stop_before_pixels=True)
+        assert "SYNTHETIC" in header.SeriesDescription and list(header.ImageType)[:2] == ["DERIVED", "SECONDARY"]
+        assert header.PatientID == index[case.case_id]["dicom_patient_id"] != case.patient_id
+        seeds = ", ".join(r["seed"] for r in read_cohort(made / "cohort.csv") if r["case_id"] == case.case_id)
+        assert header.DerivationDescription.endswith(f"engine classic; weights SHA-256 not recorded; seed {seeds}")
+    assert json.loads((out / "provenance.json").read_text())["synthetic"] is True

@@ -88,7 +88,7 @@ def _slot_problems(job: Job, op: ModuleType, owner: dict[str, int]) -> list[str]
         if source is not None:
             input_name = next(n for n, p in job.inputs.items() if p is source)
             problems.append(f"output '{name}' would overwrite its own input '{input_name}' ({path})")
-        elif path.is_dir():
+        elif path.is_dir() and job.params.get("output_format") != "dicom":  # a DICOM series is a folder
             problems.append(f"output '{name}' is a folder: {path}")
         elif (reason := unwritable_reason(path)) is not None:
             problems.append(f"output '{name}' cannot be written: {reason}")

@@ -17,7 +17,8 @@ A spec is a JSON object; relative paths are relative to the spec's folder::
   of that name; ``"inputs": {"edited_labelmap": "prev.labelmap", "labelmap": "case.labelmap"}``
   chooses explicitly. ``"outputs": [...]`` adds optional outputs (default: the op's required ones).
 * Outputs go to ``<out>/<op>/<tag>_<output><suffix>`` and ids are ``<op>-<tag>``, where the tag is the
-  case name plus one part per varied value (``DLCS_0001_p50_s1``).
+  case name plus one part per varied value (``DLCS_0001_p50_s1``); with ``"output_format": "dicom"`` the ``ct``
+  output is a series folder, without suffix.
 """
 from __future__ import annotations
 
@@ -149,7 +150,9 @@ def expand_step(step: Any, number: int, items: list[_Item], out: Path, folder: P
                 elif slot.required:
                     raise InputError(f"{where}: nothing provides input {name!r} (the spec inputs or the previous "
                                      "step's outputs need one of that name, or map it with \"inputs\")")
-            outputs = {name: out / op.OP / f"{tag}_{name}{op.OUTPUTS[name].suffix}" for name in wanted}
+            dicom = params.get("output_format") == "dicom"  # the ct output is then a series folder
+            outputs = {name: out / op.OP / f"{tag}_{name}{'' if dicom and name == 'ct' else op.OUTPUTS[name].suffix}"
+                       for name in wanted}
             job = Job(f"{op.OP}-{tag}", op.OP, inputs, params, seed, outputs, 0, folder)
             op_arguments(op, job, outputs)
             jobs.append(job)

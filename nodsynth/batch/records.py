@@ -62,7 +62,7 @@ def is_done(job: Job, layout: BatchLayout) -> bool:
     """The job's record (this manifest's, or a legacy one) exists for this job definition and every output exists."""
     return (any((read_record(path) or {}).get("job_key") == job.key()
                 for path in (layout.record_path(job.id), layout.legacy_record_path(job.id)))
-            and all(p.is_file() for p in job.outputs.values()))
+            and all(p.exists() for p in job.outputs.values()))
 
 
 def environment(device: str, threads: int) -> dict[str, Any]:

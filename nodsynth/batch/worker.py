@@ -90,9 +90,27 @@ def limit_threads(threads: int) -> None:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
 
+def _replace_folder(staged: Path, target: Path) -> None:
+    """Move the folder ``staged`` (a DICOM series) onto ``target``, an earlier one moved aside first, then removed;
+    across filesystems a copy made beside ``target`` is moved."""
+    if os.stat(staged).st_dev != os.stat(target.parent).st_dev:
+        copy = target.with_name(f".{target.name}.{os.getpid()}.copy")
+        shutil.copytree(staged, copy)
+        staged = copy
+    aside = target.with_name(f".{target.name}.{os.getpid()}.replaced")
+    if target.exists():
+        os.replace(target, aside)
+    os.replace(staged, target)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def move_into_place(staged: Path, target: Path) -> None:
-    """``os.replace`` onto ``target``; across filesystems, copy beside it and rename (still atomic)."""
+    """``os.replace`` onto ``target``; across filesystems, copy beside it and rename (still atomic); a folder
+    replaces an earlier one whole (:func:`_replace_folder`)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    if staged.is_dir():
+        _replace_folder(staged, target)
+        return
     try:
         os.replace(staged, target)
     except OSError as exc:
@@ -202,7 +220,7 @@ class WorkerState:
         t0 = time.perf_counter()
         facts = op.run(JobContext(job, args, staged, self.engine, progress, cancel))
         t1 = time.perf_counter()
-        missing = [name for name, path in staged.items() if not path.is_file()]
+        missing = [name for name, path in staged.items() if not path.exists()]
         if missing:
             raise NodsynthError(f"op {job.op!r} did not write output(s) {', '.join(missing)}")
         engine = self.engine(args.engine, args.weights) if op.ENGINE_OPERATION else None

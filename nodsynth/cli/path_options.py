@@ -25,7 +25,7 @@ INPUT_OPTIONS = frozenset({
     "presets", "masks", "library", "key", "study", "answers", "weights", "config", "engine_options",
     "token_file", "pair", "resume", "autoencoder", "cts", "labelmaps", "qc_stats", "like",
     "basic_auth_file", "folder", "embeddings", "matrix", "test",
-    "init", "bundle"})
+    "init", "bundle", "nodules"})
 """Files or folders a verb reads (some of these options also take a word: ``--histogram library``)."""
 
 

@@ -13,6 +13,10 @@ engine, weights SHA-256, seeds, source CT / label map and the sources' licences,
 * ``nnunet``: the folder is the nnU-Net v2 raw dataset ``Dataset<ID>_<name>``: ``imagesTr/<case>_0000.nii.gz``,
   ``labelsTr/<case>.nii.gz`` (every nodule = 1), ``dataset.json``.
 * ``classification``: ``nodules.csv``, one row per nodule (``patient_id`` = the source's file stem).
+* ``dicom``: per case ``<case_id>/ct/`` (a CT Image Storage series), ``<case_id>/seg.dcm`` (DICOM SEG, one segment
+  per nodule) and ``<case_id>/sr.dcm`` (TID 1500 measurements), written by ``nodsynth dicom export``'s writer
+  (:mod:`nodsynth.dicom.export`): marked synthetic, each case a new de-identified patient and study;
+  ``dicom.csv`` maps each case to its DICOM patient, study and series.
 
 Coordinates are the nodule mask's centroid (LPS mm), diameters its equivalent sphere (mm), measured on the
 case's ``ids`` mask.
@@ -33,7 +37,7 @@ from ..errors import InputError
 from ..volume import read_volume, write_volume
 from .made import MadeCase
 
-FORMATS = ("monai-detection", "luna16", "nnunet", "classification")
+FORMATS = ("monai-detection", "luna16", "nnunet", "classification", "dicom")
 PROVENANCE = "provenance.json"
 DETECTION_LABEL = 0
 """The bundle's one class (nodule) has label 0."""
@@ -94,9 +98,40 @@ def write_nnunet(cases: list[MadeCase], staging: Path, out: Path) -> None:
     write_text_atomic(staging / "dataset.json", json.dumps(nnunet_dataset_json(len(cases), out.name), indent=1) + "\n")
 
 
+DICOM_COLUMNS = ("case_id", "folder", "dicom_patient_id", "study_instance_uid", "series_instance_uid", "nodules")
+
+
+def dicom_provenance(case: MadeCase) -> tuple[dict[str, str], str]:
+    """The CT file's ``nodsynth_*`` header entries completed from the case's provenance (engine, weights), and its
+    seed(s): the twin's, else every nodule's."""
+    from ..dicom.export import file_provenance
+
+    known = case.provenance
+    entries = {"nodsynth_engine": known["engine"],
+               **{f"nodsynth_{role}_sha256": sha for role, sha in known["weights_sha256"].items() if sha},
+               **file_provenance(case.ct)}
+    seeds = known["seeds"]
+    return entries, str(seeds["twin"]) if "twin" in seeds else ", ".join(map(str, seeds["nodules"]))
+
+
+def write_dicom(cases: list[MadeCase], staging: Path, out: Path) -> None:
+    from ..dicom.export import synthetic_header, write_export
+    from ..labelmap import load_labelmap
+
+    rows = []
+    for case in cases:
+        header = synthetic_header(*dicom_provenance(case))
+        summary = write_export(read_volume(case.ct), header, staging / case.case_id,
+                               load_labelmap(case.ids, "nodule ids mask"))
+        rows.append({"case_id": case.case_id, "folder": case.case_id, "dicom_patient_id": header.patient["PatientID"],
+                     "study_instance_uid": summary["study_instance_uid"],
+                     "series_instance_uid": summary["series_instance_uid"], "nodules": summary["nodules"]})
+    write_csv_atomic(staging / "dicom.csv", rows, DICOM_COLUMNS)
+
+
 WRITERS: dict[str, Callable[[list[MadeCase], Path, Path], None]] = {
     "monai-detection": write_monai_detection, "luna16": write_luna16, "nnunet": write_nnunet,
-    "classification": write_classification}
+    "classification": write_classification, "dicom": write_dicom}
 
 
 def check_nnunet_folder(out: Path, dataset_id: int | None) -> None:

@@ -75,7 +75,8 @@ def made_cases(folder: str | Path) -> list[MadeCase]:
     layout = layout_for(manifest.jobs, manifest.path)
     cases, missing = [], []
     for case_id in dict.fromkeys(r["case_id"] for r in rows):
-        job, twin = jobs.get(f"cohort-{case_id}"), jobs.get(f"twin-{case_id}")
+        names = facts.get("case_jobs", {}).get(case_id, {"ids": f"cohort-{case_id}", "ct": f"twin-{case_id}"})
+        job, twin = jobs.get(names["ids"]), jobs.get(names["ct"])
         if job is None:
             raise InputError(f"{folder}: the manifest has no job for case {case_id}")
         final = twin or job

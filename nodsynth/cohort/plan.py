@@ -23,7 +23,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..atomic import write_csv_atomic, write_text_atomic
+from ..atomic import write_text_atomic
 from ..batch.manifest import Job
 from ..batch.plan import write_manifest
 from ..engines.registry import ENGINE_OPERATIONS
@@ -37,7 +37,7 @@ from ..volume import Volume, read_volume
 from .nodule import PROCEDURAL, PROCEDURAL_SHAPES, LocalMask, local_mask, nodule_shape
 from .room import CaseRoom, SourceLung, require_lung
 from .spec import CohortSpec, Source
-from .table import COLUMNS
+from .table import cohort_row, write_cohort
 
 MAX_TRIES = 300
 """Candidate centres tried per nodule before the plan is refused."""
@@ -194,16 +194,10 @@ def _relative(path: Optional[Path], folder: Path) -> str:
 
 
 def cohort_rows(spec: CohortSpec, cases: list[Case], folder: Path) -> list[dict]:
-    rows = []
-    for case in cases:
-        for number, nodule in enumerate(case.nodules, start=1):
-            rows.append(dict(zip(COLUMNS, (
-                case.case_id, number, _relative(case.source.ct, folder), _relative(case.source.labelmap, folder),
-                nodule.subtype, f"{nodule.diameter_mm:.2f}", nodule.location,
-                *(f"{v:.3f}" for v in nodule.centre), nodule.shape_source, DEFAULT_HISTOGRAM_SOURCE, nodule.label,
-                nodule.donor_patient_id,
-                spec.engine, nodule.seed))))
-    return rows
+    return [cohort_row(case.case_id, number, _relative(case.source.ct, folder), _relative(case.source.labelmap, folder),
+                       nodule.subtype, nodule.diameter_mm, nodule.location, nodule.centre, nodule.shape_source,
+                       DEFAULT_HISTOGRAM_SOURCE, nodule.label, nodule.donor_patient_id, spec.engine, nodule.seed)
+            for case in cases for number, nodule in enumerate(case.nodules, start=1)]
 
 
 def case_op(spec: CohortSpec) -> str:
@@ -248,6 +242,6 @@ def plan_facts(spec: CohortSpec, folder: Path) -> dict:
 def write_plan(spec: CohortSpec, cases: list[Case], out: str | os.PathLike) -> Path:
     """``out/cohort.csv``, ``out/cohort.json`` (:func:`plan_facts`) and ``out/manifest.jsonl`` (each atomically)."""
     folder = Path(os.path.abspath(out))
-    write_csv_atomic(folder / PLAN_FILES[0], cohort_rows(spec, cases, folder), COLUMNS)
+    write_cohort(folder / PLAN_FILES[0], cohort_rows(spec, cases, folder))
     write_text_atomic(folder / PLAN_FILES[2], json.dumps(plan_facts(spec, folder), indent=1) + "\n")
     return write_manifest(case_jobs(spec, cases, folder), folder / PLAN_FILES[1])

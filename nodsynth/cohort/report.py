@@ -15,6 +15,7 @@ import numpy as np
 from ..atomic import write_csv_atomic, write_text_atomic
 from ..casetables import read_json
 from ..engines import SUBTYPES
+from ..errors import InputError
 from ..histogram import hu_histogram, jensen_shannon
 from ..presets import preset_histogram
 from ..review.html import escape, page, table
@@ -60,6 +61,9 @@ def write_report(folder: str | os.PathLike, out: str | os.PathLike) -> tuple[Pat
     """``out/report.csv`` (one row per nodule), ``out/bins.csv`` and ``out/report.html``; returns the records."""
     folder, out = Path(folder), Path(out)
     facts = read_json(folder / PLAN_FILES[2], "cohort plan facts")
+    if "recipe" in facts:
+        raise InputError(f"{folder} is a cohort recipe (nodules shrunk from real ones, no bins or placement rules "
+                         "to report against); read its cohort.csv, or export it with nodsynth cohort export")
     records = [r for case in made_cases(folder) for r in case_records(case, facts["pleura_clearance_mm"])]
     bins = bin_rows(records, facts["bins"])
     write_csv_atomic(out / "report.csv", [{c: r[c] for c in NODULE_COLUMNS} for r in records], NODULE_COLUMNS)

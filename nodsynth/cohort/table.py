@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from ..atomic import write_csv_atomic
 from ..casetables import parse_float, read_rows
 from ..errors import InputError
 
@@ -12,6 +13,20 @@ COLUMNS = ("case_id", "nodule_id", "source_ct", "source_labelmap", "subtype", "d
            "coordX", "coordY", "coordZ", "shape_source", "histogram_source", "label", "donor_patient_id",
            "engine", "seed")
 """``coordX/Y/Z``: the centre the nodule's shape was placed at (LPS mm); ``diameter_mm``: equivalent sphere."""
+
+
+def cohort_row(case_id: str, nodule_id: int, source_ct: str, source_labelmap: str, subtype: str, diameter_mm: float,
+               location: str, centre_lps: np.ndarray, shape_source: str, histogram_source: str, label: str,
+               donor_patient_id: str, engine: str, seed: int) -> dict:
+    """One row, numbers written as every cohort table writes them (diameter 0.01 mm, centre 0.001 mm)."""
+    return dict(zip(COLUMNS, (case_id, nodule_id, source_ct, source_labelmap, subtype, f"{diameter_mm:.2f}", location,
+                              *(f"{v:.3f}" for v in centre_lps), shape_source, histogram_source, label,
+                              donor_patient_id, engine, seed)))
+
+
+def write_cohort(path: str | os.PathLike, rows: list[dict]) -> None:
+    """``cohort.csv`` (atomically)."""
+    write_csv_atomic(path, rows, COLUMNS)
 
 
 def read_cohort(path: str | os.PathLike) -> list[dict]:

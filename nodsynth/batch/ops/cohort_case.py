@@ -22,6 +22,7 @@ from ...labelmap import load_labelmap
 from ...shapes import ShapeLibrary
 from ...volume import read_volume, write_volume
 from ..opspec import JobContext, Slot, result_facts
+from ._ct_output import PARAM, add_output_format, check_output_format, ct_output
 
 OP = "cohort_case"
 ENGINE_OPERATION = "inpaint"
@@ -29,7 +30,7 @@ INPUTS = {"nodules": Slot("--nodules", volume=False, suffix=".csv"), "ct": Slot(
           "labelmap": Slot("--labelmap", required=False), "shapes": Slot("--shapes", required=False, volume=False)}
 OUTPUTS = {"ids": Slot("--out-ids"), "json": Slot("--json", volume=False, suffix=".json"),
            "labelmap": Slot("--out-labelmap", required=False), "ct": Slot("--out", required=False)}
-PARAMS = ("case_id", "engine", "weights", "sampler", "steps", "margin_mm")
+PARAMS = ("case_id", "engine", "weights", "sampler", "steps", "margin_mm", PARAM)
 SEEDED = True
 SAME_GRID = ("ct", "labelmap")
 OUTPUT_GRID = {"ct": "ct", "labelmap": "labelmap", "ids": "labelmap"}
@@ -50,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin-mm", type=float, default=EditRequest.margin_mm, help="NodMAISI ROI edit margin (mm)")
     parser.add_argument("--seed", type=int, default=0, help="unused: each nodule has its own seed in the table")
     add_engine_arguments(parser, default="classic", operations=("inpaint", "edit"))
+    add_output_format(parser)
 
 
 def validate(args, job) -> None:
@@ -58,6 +60,7 @@ def validate(args, job) -> None:
     for output, source in (("ct", "ct"), ("labelmap", "labelmap")):
         if output in job.outputs and source not in job.inputs:
             raise InputError(f"output '{output}' needs input '{source}'")
+    check_output_format(args, job)
 
 
 def run(ctx: JobContext) -> dict:
@@ -74,7 +77,8 @@ def run(ctx: JobContext) -> dict:
     if "ct" in ctx.outputs:
         options = EngineOptions(args.engine, args.sampler, args.steps, args.margin_mm)
         result = insert_all(ctx.engine(), options, ct, labelmap, ids, rows, ctx.progress, ctx.cancel)
-        write_volume(result.ct, ctx.outputs["ct"], metadata=result.file_metadata())
+        with ct_output(ctx, ", ".join(r["seed"] for r in rows)) as path:
+            write_volume(result.ct, path, metadata=result.file_metadata())
         facts.update(result_facts(result))
         facts["checkpoints"] = result.info.get("checkpoints") or {}
     write_text_atomic(ctx.outputs["json"], json.dumps(facts, indent=1, default=str))

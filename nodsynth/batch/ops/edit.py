@@ -13,12 +13,13 @@ from ...engines.base import EditRequest
 from ...labelmap import load_labelmap
 from ...volume import read_volume, write_volume
 from ..opspec import JobContext, Slot, result_facts
+from ._ct_output import PARAM, add_output_format, check_output_format, ct_output
 
 OP = "edit"
 ENGINE_OPERATION = "edit"
 INPUTS = {"ct": Slot("--ct"), "labelmap": Slot("--labelmap"), "edited_labelmap": Slot("--edited-labelmap")}
 OUTPUTS = {"ct": Slot("--out")}
-PARAMS = ("steps", "margin_mm", "engine", "weights")
+PARAMS = ("steps", "margin_mm", "engine", "weights", PARAM)
 SEEDED = True
 SAME_GRID = ("ct", "labelmap", "edited_labelmap")
 OUTPUT_GRID = {"ct": "ct"}
@@ -33,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin-mm", type=float, default=EditRequest.margin_mm)
     parser.add_argument("--seed", type=int, default=0)
     add_engine_arguments(parser, default="classic", operations=("edit",))
+    add_output_format(parser)
+
+
+validate = check_output_format
 
 
 def run(ctx: JobContext) -> dict:
@@ -40,5 +45,6 @@ def run(ctx: JobContext) -> dict:
     request = EditRequest(read_volume(args.ct), load_labelmap(args.labelmap), load_labelmap(args.edited_labelmap),
                           steps=args.steps, seed=args.seed, margin_mm=args.margin_mm)
     result = ctx.engine().edit(request, progress=ctx.progress, cancel=ctx.cancel)
-    write_volume(result.ct, ctx.outputs["ct"], metadata=result.file_metadata())
+    with ct_output(ctx) as path:
+        write_volume(result.ct, path, metadata=result.file_metadata())
     return result_facts(result)

@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     plan.add_argument("--out", type=Path, required=True,
                       help="folder for cohort.csv and manifest.jsonl (new, empty, or an earlier plan's)")
     export = sub.add_parser("export", help="write a made cohort as a training set (MONAI detection, LUNA16, "
-                                           "nnU-Net v2, classification) with a provenance sidecar")
+                                           "nnU-Net v2, classification) or as DICOM (per case a CT series, SEG and "
+                                           "TID 1500 SR, marked synthetic, a new de-identified patient) with a "
+                                           "provenance sidecar")
     export.add_argument("folder", type=Path, help="the plan folder, after nodsynth batch run made its cases")
     export.add_argument("--format", required=True, choices=FORMATS, help="training-set layout")
     export.add_argument("--out", type=Path, required=True,
@@ -43,7 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--seed", type=int, default=0, help="twin noise seed (default 0)")
     recipe.add_argument("--qc-stats", type=Path, help="nodsynth qc stats file: twins regenerated while they fail")
     recipe.add_argument("--max-tries", type=int, help="twin tries with --qc-stats (default: the twin verb's)")
-    recipe.add_argument("--out", type=Path, required=True, help="folder for manifest.jsonl and the outputs")
+    recipe.add_argument("--nodules", type=Path,
+                        help="per-nodule table (CSV: labelmap, coordX, coordY, coordZ in LPS mm, label; optional "
+                             "patient_id, subtype): each shrunken nodule inherits the label, donor patient and subtype "
+                             "of the real nodule holding (or nearest within 5 mm of) its row's point; without it the "
+                             "label is empty and the donor patient is the source's (the label map's file stem)")
+    recipe.add_argument("--licence", help="licence of the source label maps, for the exports' provenance "
+                                          "(the DLCS maps: CC BY-NC 4.0)")
+    recipe.add_argument("--out", type=Path, required=True,
+                        help="folder for cohort.csv (one row per shrunken nodule), cohort.json, manifest.jsonl and "
+                             "the outputs (new, empty, or an earlier plan's)")
     shapes = sub.add_parser("shapes", help="build the real-shape library from LIDC nodule masks (subtype, "
                                            "malignancy and patient per shape)")
     shapes.add_argument("--vois", type=Path, required=True, help="lidc_vois folder (nodule_mask/, nodules.csv)")
@@ -81,6 +92,10 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.format == "nnunet":
         check_nnunet_folder(args.out, args.dataset_id)
+    if args.format == "dicom":
+        from ...dicom.seg import highdicom_module
+
+        highdicom_module()  # refused before any work when the package is missing
     folder = args.folder.absolute()
     if folder == args.out.absolute() or folder in args.out.absolute().parents:
         raise InputError(f"--out {args.out} must lie outside the plan folder {args.folder}")
@@ -93,14 +108,15 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_recipe(args: argparse.Namespace) -> int:
     from ...augment import check_percent
-    from ...batch.plan import write_manifest
-    from ...cohort.recipe import recipe_jobs
+    from ...cohort.recipe import write_recipe
 
     check_percent(args.percent)
-    jobs = recipe_jobs(args.labelmaps, args.percent, args.out, args.seed, args.qc_stats, args.max_tries)
-    manifest = write_manifest(jobs, args.out / "manifest.jsonl")
-    print(f"wrote {manifest}: {len(jobs) // 2} label map(s): augment (paper, {args.percent:g} %) then twin; "
-          f"next: nodsynth batch run {manifest}")
+    _plan_folder(args.out)
+    manifest, rows = write_recipe(args.labelmaps, args.percent, args.out, args.seed, args.qc_stats, args.max_tries,
+                                  args.nodules, args.licence, progress=progress_bar("cohort recipe"))
+    labelled = sum(bool(r["label"]) for r in rows)
+    print(f"wrote {args.out}: {len(rows)} nodule(s) of {len(args.labelmaps)} label map(s) ({labelled} with a label): "
+          f"augment (paper, {args.percent:g} %) then twin; next: nodsynth batch run {manifest}")
     return 0
 
 
