@@ -12,7 +12,10 @@ referring node is Modified); ``Clear()`` removes non-singleton nodes and resets 
 (parameters, attributes and references cleared) between StartCloseEvent and EndCloseEvent;
 ``CreateNodeByClass`` and ``GetNodesByClass`` return objects the caller owns (one extra
 reference, which the real callers release with ``UnRegister``); ``StartModify``/``EndModify``
-compress Modified events; ``vtkSegment.GetTag`` takes an output ``vtk.reference``.
+compress Modified events; ``vtkSegment.GetTag`` takes an output ``vtk.reference``; the subject
+hierarchy (``scene.GetSubjectHierarchyNode()``) gives every data node a plugin owns an item under the
+scene item when it is added and drops it when the node is removed (qSlicerSubjectHierarchyPluginLogic),
+with item ids, parents, levels (Patient, Study, Folder) and item attributes as vtkMRMLSubjectHierarchyNode.h.
 """
 from __future__ import annotations
 
