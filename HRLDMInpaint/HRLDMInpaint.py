@@ -15,12 +15,12 @@ from nodsynth.errors import InputError
 from nodsynth.histogram import BIN_CENTERS_HU
 from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
 from NodMAISICommon.engines import ENGINE_JOB, engine_from_settings
+from NodMAISICommon.hierarchy import place_beside
 from NodMAISICommon.markups import add_control_point_lps, control_points_lps
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.segments import prepare_segmentation, read_segment, region_from_node, segment_ids, write_segment
 from NodMAISICommon.settings import EngineSettings
 from NodMAISICommon.tablenodes import fill_table
-from NodMAISICommon.hierarchy import place_beside
 from NodMAISICommon.views import named_node, show_side_by_side
 from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase

@@ -19,8 +19,8 @@ from nodsynth.render.modes import DEFAULT_RENDER_MODE, RENDER_MODES
 from nodsynth.place import nodules_from_labelmap
 from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
 from NodMAISICommon.engines import ENGINE_JOB, engine_from_settings
-from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.hierarchy import place_beside
+from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.labelmapnodes import labelmap_node_from_segmentation
 from NodMAISICommon.markups import control_points_lps, defined_point_indices
 from NodMAISICommon.segments import prepare_segmentation, write_segment

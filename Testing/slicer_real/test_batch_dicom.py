@@ -3,39 +3,13 @@ wherever they take a CT, and give the same result as from the NRRD of the same C
 by an independent writer (pydicom directly, :mod:`dicom_series_writer`)."""
 from __future__ import annotations
 
-import csv
-import runpy
-import sys
-
 import numpy as np
 import pytest
 
-import slicer
-import slicer_harness
 from nodsynth.volume import read_volume, write_volume
+from test_batch_scripts import run_batch, write_csv
 
 pytest.importorskip("pydicom", reason="pydicom is not installed (pip install 'nodsynth[dicom]')")
-SCRIPTS = slicer_harness.REPO / "Resources" / "Scripts"
-
-
-def run_batch(script: str, *args) -> int:
-    saved = sys.argv
-    sys.argv = [str(SCRIPTS / script), "--", *[str(a) for a in args]]
-    try:
-        runpy.run_path(str(SCRIPTS / script), run_name="__main__")
-    finally:
-        sys.argv = saved
-    [status] = slicer.app._exit_calls
-    slicer.app._exit_calls.clear()
-    return status
-
-
-def write_csv(path, header, rows):
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture(scope="module")
