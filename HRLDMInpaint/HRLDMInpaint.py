@@ -15,6 +15,7 @@ from nodsynth.errors import InputError
 from nodsynth.histogram import BIN_CENTERS_HU
 from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
 from NodMAISICommon.engines import ENGINE_JOB, engine_from_settings
+from NodMAISICommon.hierarchy import place_beside
 from NodMAISICommon.markups import add_control_point_lps, control_points_lps
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.segments import prepare_segmentation, read_segment, region_from_node, segment_ids, write_segment
@@ -116,7 +117,8 @@ class HRLDMInpaintWidget(ModuleWidgetBase):
     def onShowHistogram(self) -> None:
         with slicer.util.tryWithErrorDisplay("Could not compute the histogram.", waitCursor=True):
             ensure_packages(CORE_REQUIREMENTS)
-            self.logic.showHistogram(self.logic.histogram(self._parameterNode))
+            p = self._parameterNode
+            self.logic.showHistogram(self.logic.histogram(p), p.inputVolume)
 
     def onApply(self) -> None:
         if self.toggleCancel(self.ui.applyButton):
@@ -172,8 +174,8 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
                                 self._segmentMask(p) if ct is not None else None, p.diameterMm, p.seed)
 
     @staticmethod
-    def showHistogram(histogram) -> None:
-        """A 40-bar plot of the target histogram (table 'Nodule histogram', chart in the layout)."""
+    def showHistogram(histogram, ctNode=None) -> None:
+        """A 40-bar plot of the target histogram (table 'Nodule histogram', chart in the layout), beside ``ctNode``."""
         table = named_node("vtkMRMLTableNode", "Nodule histogram")
         fill_table(table, [{"bin_center_hu": float(hu), "fraction": float(f)} for hu, f in zip(BIN_CENTERS_HU, histogram)])
         series = named_node("vtkMRMLPlotSeriesNode", "Nodule histogram bars")
@@ -185,6 +187,7 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
         chart.SetAndObservePlotSeriesNodeID(series.GetID())
         chart.SetXAxisTitle("HU")
         chart.SetYAxisTitle("fraction of nodule voxels")
+        place_beside(ctNode, table, series, chart)
         slicer.modules.plots.logic().ShowChartInLayout(chart)
 
     def prepareJob(self, p) -> tuple:
@@ -208,6 +211,7 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
         prepare_segmentation(segmentationNode, inputNode)
         write_segment(segmentationNode, inputNode, mask, "Inserted nodule", segmentId="InsertedNodule")
         segmentationNode.GetDisplayNode().SetVisibility2DFill(False)
+        place_beside(inputNode, outputNode, segmentationNode, synthetic=True)
         show_side_by_side(inputNode, outputNode)
         return outputNode, segmentationNode
 

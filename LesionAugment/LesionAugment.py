@@ -19,6 +19,7 @@ from nodsynth.render.modes import DEFAULT_RENDER_MODE, RENDER_MODES
 from nodsynth.place import nodules_from_labelmap
 from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
 from NodMAISICommon.engines import ENGINE_JOB, engine_from_settings
+from NodMAISICommon.hierarchy import place_beside
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.labelmapnodes import labelmap_node_from_segmentation
 from NodMAISICommon.markups import control_points_lps, defined_point_indices
@@ -172,7 +173,7 @@ class LesionAugmentWidget(ModuleWidgetBase):
 
     def _onRendered(self, ct, inputVolume) -> None:
         p = self._parameterNode
-        p.outputVolume = node_from_volume(ct, "Rendered CT", node=p.outputVolume, like=inputVolume)
+        p.outputVolume = self.logic.showRendered(ct, inputVolume, p.outputVolume)
         slicer.util.setSliceViewerLayers(background=p.outputVolume, fit=False)
 
 
@@ -200,6 +201,7 @@ class LesionAugmentLogic(ScriptedLoadableModuleLogic):
         if tableNode is None:
             tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "Nodules")
         fill_table(tableNode, nodule_table_rows(volume_from_node(labelmapNode, "label map")))
+        place_beside(labelmapNode, tableNode)
         return tableNode
 
     def writeResults(self, results, labelmapNode, outputLabelmapNode=None, contourNode=None, tableNode=None):
@@ -220,6 +222,7 @@ class LesionAugmentLogic(ScriptedLoadableModuleLogic):
         if tableNode is None:
             tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "Resize statistics")
         fill_table(tableNode, stats_rows(results))
+        place_beside(labelmapNode, outputLabelmapNode, contourNode, tableNode, synthetic=True)
         return outputLabelmapNode, contourNode, tableNode
 
     def renderNode(self, ctNode, labelmapNode, editedLabelmapNode, engineName: str = "classic",
@@ -231,7 +234,14 @@ class LesionAugmentLogic(ScriptedLoadableModuleLogic):
         ct = render_ct(engine_from_settings(engineName, settings), volume_from_node(ctNode, "CT"),
                        volume_from_node(labelmapNode, "label map"), volume_from_node(editedLabelmapNode, "edited label map"),
                        steps, seed, mode, progress=progress, cancel=cancel)
-        return node_from_volume(ct, "Rendered CT", node=outputNode, like=ctNode)
+        return self.showRendered(ct, ctNode, outputNode)
+
+    @staticmethod
+    def showRendered(ct, ctNode, outputNode=None):
+        """The rendered CT as a node (``outputNode`` updated, or a new one) beside ``ctNode``, marked synthetic."""
+        outputNode = node_from_volume(ct, "Rendered CT", node=outputNode, like=ctNode)
+        place_beside(ctNode, outputNode, synthetic=True)
+        return outputNode
 
     @staticmethod
     def resizeSeries(labelmapNode, noduleId: int = 0, percents=(50.0,), method: str = "distance",

@@ -13,6 +13,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 from nodsynth.place import nodules_from_labelmap
 from NodMAISICommon.dependencies import ensure_engine_dependencies, ensure_packages
 from NodMAISICommon.engines import ENGINE_JOB, engine_from_settings
+from NodMAISICommon.hierarchy import place_beside
 from NodMAISICommon.labelmapnodes import labelmap_node_from_segmentation
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.segments import prepare_segmentation, write_segment
@@ -171,6 +172,8 @@ class NodMAISILogic(ScriptedLoadableModuleLogic, ReviewLogic):
             write_segment(contour, labelmapNode, nodules.with_array(nodules.array.astype(np.uint8)), "Nodule",
                           segmentId="Nodule")
             contour.GetDisplayNode().SetVisibility2DFill(False)
+            place_beside(originalNode or labelmapNode, contour)
+        place_beside(originalNode or labelmapNode, outputNode, synthetic=True)
         show_side_by_side(originalNode or labelmapNode, outputNode)
         return outputNode
 

@@ -95,9 +95,14 @@ def run_script(main: Callable[[list], int], argv: Sequence[str]) -> int:
 
 
 def argument_parser(description: str) -> argparse.ArgumentParser:
-    """A parser whose usage names the Slicer command line the script runs under."""
+    """A parser whose usage names the Slicer command line the script runs under, and whose help says
+    which files name a CT or label map (as the verbs' help does)."""
+    from nodsynth.cli.volume_options import VOLUME_FORMATS
+
     return argparse.ArgumentParser(description=description, usage=(
-        "Slicer --no-main-window --python-script %(prog)s -- [options]"))
+        "Slicer --no-main-window --python-script %(prog)s -- [options]"),
+        epilog=f"A CT or label map (named in a CSV or an option): {VOLUME_FORMATS}; a label map also as a DICOM SEG "
+               "file.")
 
 
 def add_manifest_option(parser: argparse.ArgumentParser) -> None:

@@ -1,6 +1,7 @@
 """Build a MAISI label map node from a CT node and a segmentation node (Slicer side)."""
 from __future__ import annotations
 
+from .hierarchy import place_beside
 from .labelmaps import build_labelmap
 from .segments import is_nodule_segment, read_segment, segment_ids
 from .volumes import node_from_volume, volume_from_node
@@ -19,4 +20,6 @@ def labelmap_node_from_segmentation(ctNode, segmentationNode, labelmapNode=None)
         else:
             organs[segment.GetName()] = mask
     labelmap = build_labelmap(organs, nodules, ct)
-    return node_from_volume(labelmap, "MAISI label map", node=labelmapNode, label=True, like=ctNode)
+    labelmapNode = node_from_volume(labelmap, "MAISI label map", node=labelmapNode, label=True, like=ctNode)
+    place_beside(ctNode, labelmapNode)
+    return labelmapNode

@@ -15,6 +15,7 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
 
 from NodMAISICommon.dependencies import ensure_packages
+from NodMAISICommon.hierarchy import place_beside
 from NodMAISICommon.markups import add_control_point_lps, control_points_lps, defined_point_indices
 from NodMAISICommon.requirements import CORE_REQUIREMENTS
 from NodMAISICommon.segments import prepare_segmentation, region_from_node, write_segment
@@ -192,6 +193,7 @@ class PseudoNoduleSegLogic(ScriptedLoadableModuleLogic):
                 else [o.measurements for o in outcomes])
         if tableNode is not None:
             fill_table(tableNode, rows)
+        place_beside(volumeNode, segmentationNode, tableNode)
         return rows
 
     @staticmethod

@@ -110,3 +110,11 @@ def test_reads_real_lidc_voi_geometry():
     vol = read_volume(path)
     image = sitk.ReadImage(str(path))
     np.testing.assert_allclose(vol.index_to_world([5, 6, 7]), image.TransformIndexToPhysicalPoint((5, 6, 7)))
+
+
+def test_a_dicom_series_chosen_by_uid_is_named_after_its_folder_and_uid():
+    """Issue 26: ``FOLDER::UID`` named outputs ``FOLDER::1.2`` (cut at the UID's last dot)."""
+    from nodsynth.volume import volume_stem
+
+    assert volume_stem("cts/case_01::1.2.840.99") == "case_01_1.2.840.99"
+    assert volume_stem("cts/case_01") == "case_01" and volume_stem("cts/case_01.nii.gz") == "case_01"

@@ -214,7 +214,13 @@ def read_volume_grid(path: str | os.PathLike) -> Volume:
 
 
 def volume_stem(path: str | os.PathLike) -> str:
-    """``cts/case_01.nii.gz`` -> ``case_01``: a volume file's name without its (double) suffix."""
+    """``cts/case_01.nii.gz`` -> ``case_01``: a volume file's name without its (double) suffix; a DICOM
+    series chosen in a folder, ``cts/case_01::UID`` -> ``case_01_UID``."""
+    from .dicom.series import split_series_path
+
+    folder, uid = split_series_path(path)
+    if uid is not None:
+        return f"{folder.name}_{uid}"
     name = Path(path).name
     for suffix in sorted(VOLUME_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):

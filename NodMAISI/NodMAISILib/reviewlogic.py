@@ -14,6 +14,7 @@ from nodsynth.review.reading import ReadingCase
 from nodsynth.review.triplets import DIFFERENCE_WINDOW_HU
 from nodsynth.volume import lps_to_ras, read_volume
 from NodMAISICommon.geometry import apply_homogeneous
+from NodMAISICommon.hierarchy import place_beside
 from NodMAISICommon.segments import prepare_segmentation, write_segment
 from NodMAISICommon.tablenodes import fill_table
 from NodMAISICommon.views import named_node, show_side_by_side
@@ -148,6 +149,8 @@ class ReviewLogic:
             set_fixed_window(difference, (-DIFFERENCE_WINDOW_HU, DIFFERENCE_WINDOW_HU))
             # a third view (Green) beside real (Red) and synthetic (Yellow)
             show_in_view(slicer.vtkMRMLLayoutNode.SlicerLayoutConventionalView, "Green", difference, linked=True)
+        place_beside(realNode, table, contours)
+        place_beside(realNode, difference, synthetic=True)
         if view.centres_lps_mm:
             jump_to(realNode, view.centres_lps_mm[0])
         return table, contours, difference

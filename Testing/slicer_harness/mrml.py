@@ -12,7 +12,10 @@ referring node is Modified); ``Clear()`` removes non-singleton nodes and resets 
 (parameters, attributes and references cleared) between StartCloseEvent and EndCloseEvent;
 ``CreateNodeByClass`` and ``GetNodesByClass`` return objects the caller owns (one extra
 reference, which the real callers release with ``UnRegister``); ``StartModify``/``EndModify``
-compress Modified events; ``vtkSegment.GetTag`` takes an output ``vtk.reference``.
+compress Modified events; ``vtkSegment.GetTag`` takes an output ``vtk.reference``; the subject
+hierarchy (``scene.GetSubjectHierarchyNode()``) gives every data node a plugin owns an item under the
+scene item when it is added and drops it when the node is removed (qSlicerSubjectHierarchyPluginLogic),
+with item ids, parents, levels (Patient, Study, Folder) and item attributes as vtkMRMLSubjectHierarchyNode.h.
 """
 from __future__ import annotations
 
@@ -46,6 +49,8 @@ class vtkMRMLNode(vtk.vtkObject):
 
     _CLASS = "vtkMRMLNode"
     _TAG = "Node"
+    _IN_SUBJECT_HIERARCHY = False
+    """Whether a subject hierarchy plugin owns nodes of this class (they get an item when added)."""
     ReferenceAddedEvent, ReferenceModifiedEvent, ReferenceRemovedEvent = _event_id(), _event_id(), _event_id()
 
     def __init__(self) -> None:
@@ -220,6 +225,7 @@ class vtkMRMLNode(vtk.vtkObject):
 
 class vtkMRMLStorableNode(vtkMRMLNode):
     _CLASS = "vtkMRMLStorableNode"
+    _IN_SUBJECT_HIERARCHY = True
 
     def GetStorageNode(self) -> Optional["vtkMRMLNode"]:
         return self.GetNodeReference("storage")
@@ -719,6 +725,7 @@ class vtkMRMLTableNode(vtkMRMLStorableNode):
 
 class vtkMRMLPlotSeriesNode(vtkMRMLNode):
     _CLASS = "vtkMRMLPlotSeriesNode"
+    _IN_SUBJECT_HIERARCHY = True
     PlotTypeLine, PlotTypeBar, PlotTypeScatter, PlotTypeScatterBar = 0, 1, 2, 3
 
     def __init__(self) -> None:
@@ -763,6 +770,7 @@ class vtkMRMLPlotSeriesNode(vtkMRMLNode):
 
 class vtkMRMLPlotChartNode(vtkMRMLNode):
     _CLASS = "vtkMRMLPlotChartNode"
+    _IN_SUBJECT_HIERARCHY = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -949,12 +957,287 @@ class vtkMRMLMessageCollection(vtk.vtkObject):
         return "\n".join(self._messages)
 
 
+# ------------------------------------------------------------------------------------- subject hierarchy
+class vtkMRMLSubjectHierarchyConstants:
+    """The level and attribute names of vtkMRMLSubjectHierarchyConstants.h (static methods)."""
+
+    @staticmethod
+    def GetSubjectHierarchyLevelFolder() -> str:
+        return "Folder"
+
+    @staticmethod
+    def GetDICOMLevelPatient() -> str:
+        return "Patient"
+
+    @staticmethod
+    def GetDICOMLevelStudy() -> str:
+        return "Study"
+
+    @staticmethod
+    def GetDICOMAttributePrefix() -> str:
+        return "DICOM."
+
+    @staticmethod
+    def GetDICOMUIDName() -> str:
+        return "DICOM"
+
+
+_ITEM_IDS = itertools.count(1)  # vtkSubjectHierarchyItem::NextSubjectHierarchyItemID: static, shared by every node
+
+
+def _item_id(value: Any, argument: int, method: str) -> int:
+    """A ``vtkIdType`` argument as VTK's Python wrapping takes it: an int (None is a TypeError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{method} argument {argument}: expected vtkIdType (int), got {type(value).__name__}")
+    return int(value)
+
+
+def _text(value: Any, argument: int, method: str) -> str:
+    """A ``std::string`` argument: str only (None is a TypeError in VTK's wrapping)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{method} argument {argument}: expected str (std::string), got {type(value).__name__}")
+    return value
+
+
+class _Item:
+    def __init__(self, item_id: int, parent: Optional["_Item"], name: str, level: str, data_node: Any) -> None:
+        self.id, self.parent, self.name, self.data_node = item_id, parent, name, data_node
+        self.children: list = []
+        self.attributes = {"Level": level} if level else {}
+        self.uids: dict = {}
+
+
+class vtkMRMLSubjectHierarchyNode(vtkMRMLNode):
+    """The scene's subject hierarchy as vtkMRMLSubjectHierarchyNode.h/.cxx: items with ids (0 is invalid),
+    a scene item at the root, parents, levels (an item attribute), attributes and UIDs; data nodes
+    the plugins own get an item under the scene item when added, lose it when removed (what
+    qSlicerSubjectHierarchyPluginLogic does). Errors are logged and an invalid id returned, as in C++;
+    the log is kept in ``errors`` (test helper, not MRML)."""
+
+    _CLASS = "vtkMRMLSubjectHierarchyNode"
+    _TAG = "SubjectHierarchy"
+    SubjectHierarchyItemReparentedEvent = 62006
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._root = _Item(next(_ITEM_IDS), None, "Scene", "Scene", None)
+        self._items = {self._root.id: self._root}
+        self.errors: list = []
+
+    # lookup -----------------------------------------------------------------------------
+    @staticmethod
+    def GetSubjectHierarchyNode(scene: "vtkMRMLScene") -> Optional["vtkMRMLSubjectHierarchyNode"]:
+        if not isinstance(scene, vtkMRMLScene):
+            raise TypeError("GetSubjectHierarchyNode argument 1: expected vtkMRMLScene")
+        return scene.GetSubjectHierarchyNode()
+
+    @staticmethod
+    def GetInvalidItemID() -> int:
+        return 0
+
+    def _error(self, message: str) -> int:
+        self.errors.append(message)
+        return 0
+
+    def _find(self, item_id: int, method: str) -> Optional[_Item]:
+        item = self._items.get(_item_id(item_id, 1, method))
+        if item is None:
+            self._error(f"{method}: Failed to find subject hierarchy item by ID {item_id}")
+        return item
+
+    def GetSceneItemID(self) -> int:
+        return self._root.id
+
+    def GetItemByDataNode(self, dataNode: Optional[vtkMRMLNode]) -> int:
+        if dataNode is None:
+            return self._error("GetItemByDataNode: Invalid data node to find")
+        return next((i.id for i in self._items.values() if i.data_node is dataNode), 0)
+
+    def GetItemDataNode(self, itemID: int) -> Optional[vtkMRMLNode]:
+        item = self._find(itemID, "GetItemDataNode")
+        return item.data_node if item is not None else None
+
+    def GetItemParent(self, itemID: int) -> int:
+        if not _item_id(itemID, 1, "GetItemParent"):
+            return self._error("GetItemParent: Invalid item ID given")
+        item = self._find(itemID, "GetItemParent")
+        return item.parent.id if item is not None and item.parent is not None else 0
+
+    def GetItemChildren(self, itemID: int, childIDs: "vtk.vtkIdList", recursive: bool = False) -> None:
+        if not isinstance(childIDs, vtk.vtkIdList):
+            raise TypeError("GetItemChildren argument 2: expected vtkIdList (the std::vector form is not wrapped)")
+        childIDs.Reset()
+        item = self._find(itemID, "GetItemChildren")
+        pending = list(item.children) if item is not None else []
+        while pending:
+            child = pending.pop(0)
+            childIDs.InsertNextId(child.id)
+            if recursive:
+                pending[:0] = child.children
+
+    def GetNumberOfItemChildren(self, itemID: int, recursive: bool = False) -> int:
+        children = vtk.vtkIdList()
+        self.GetItemChildren(itemID, children, recursive)
+        return children.GetNumberOfIds()
+
+    def GetNumberOfItems(self) -> int:
+        return len(self._items) - 1
+
+    # item properties --------------------------------------------------------------------
+    def GetItemName(self, itemID: int) -> str:
+        item = self._find(itemID, "GetItemName")
+        if item is None:
+            return ""
+        return item.data_node.GetName() if item.data_node is not None else item.name
+
+    def SetItemName(self, itemID: int, name: str) -> None:
+        item = self._find(itemID, "SetItemName")
+        if item is not None and item.data_node is not None:
+            item.data_node.SetName(_text(name, 2, "SetItemName"))
+        elif item is not None:
+            item.name = _text(name, 2, "SetItemName")
+
+    def GetItemLevel(self, itemID: int) -> str:
+        return self.GetItemAttribute(itemID, "Level")
+
+    def SetItemLevel(self, itemID: int, level: str) -> None:
+        self.SetItemAttribute(itemID, "Level", level)
+
+    def IsItemLevel(self, itemID: int, level: str) -> bool:
+        return self.GetItemLevel(itemID) == _text(level, 2, "IsItemLevel")
+
+    def GetItemAncestorAtLevel(self, itemID: int, level: str) -> int:
+        item = self._find(itemID, "GetItemAncestorAtLevel")
+        level = _text(level, 2, "GetItemAncestorAtLevel")
+        ancestor = item.parent if item is not None else None
+        while ancestor is not None and ancestor.attributes.get("Level") != level:
+            ancestor = ancestor.parent
+        return ancestor.id if ancestor is not None else 0
+
+    def SetItemAttribute(self, itemID: int, attributeName: str, attributeValue: str) -> None:
+        item = self._find(itemID, "SetItemAttribute")
+        if item is not None:
+            item.attributes[_text(attributeName, 2, "SetItemAttribute")] = _text(attributeValue, 3, "SetItemAttribute")
+
+    def GetItemAttribute(self, itemID: int, attributeName: str) -> str:
+        item = self._find(itemID, "GetItemAttribute")
+        return item.attributes.get(_text(attributeName, 2, "GetItemAttribute"), "") if item is not None else ""
+
+    def HasItemAttribute(self, itemID: int, attributeName: str) -> bool:
+        item = self._find(itemID, "HasItemAttribute")
+        return item is not None and _text(attributeName, 2, "HasItemAttribute") in item.attributes
+
+    def RemoveItemAttribute(self, itemID: int, attributeName: str) -> bool:
+        item = self._find(itemID, "RemoveItemAttribute")
+        return item is not None and item.attributes.pop(_text(attributeName, 2, "RemoveItemAttribute"), None) is not None
+
+    def GetItemAttributeNames(self, itemID: int) -> tuple:
+        item = self._find(itemID, "GetItemAttributeNames")
+        return tuple(item.attributes) if item is not None else ()
+
+    def SetItemUID(self, itemID: int, uidName: str, uidValue: str) -> None:
+        item = self._find(itemID, "SetItemUID")
+        if item is not None:
+            item.uids[_text(uidName, 2, "SetItemUID")] = _text(uidValue, 3, "SetItemUID")
+
+    def GetItemUID(self, itemID: int, uidName: str) -> str:
+        item = self._find(itemID, "GetItemUID")
+        return item.uids.get(_text(uidName, 2, "GetItemUID"), "") if item is not None else ""
+
+    # structure --------------------------------------------------------------------------
+    def _add(self, parent: _Item, name: str, level: str, data_node: Any) -> int:
+        item = _Item(next(_ITEM_IDS), parent, name, level, data_node)
+        parent.children.append(item)
+        self._items[item.id] = item
+        self.Modified()
+        return item.id
+
+    def CreateItem(self, parentItemID: int, dataNode: Optional[vtkMRMLNode], ownerPluginName: Optional[str] = None) -> int:
+        """The data node's item (its existing one, moved under a valid parent that differs)."""
+        parent_id = _item_id(parentItemID, 1, "CreateItem")
+        if not isinstance(dataNode, vtkMRMLNode):
+            return self._error("CreateItem: Valid data node must be given to this function")
+        existing = self.GetItemByDataNode(dataNode)
+        if existing:
+            if parent_id and self._items[existing].parent.id != parent_id:
+                if self._find(parent_id, "CreateItem") is None:
+                    return 0
+                self._reparent(self._items[existing], self._items[parent_id])
+            return existing
+        parent = self._find(parent_id, "CreateItem")
+        return self._add(parent, "", "", dataNode) if parent is not None else 0
+
+    def CreateHierarchyItem(self, parentItemID: int, name: str, level: str, positionUnderParent: int = -1) -> int:
+        parent = self._find(parentItemID, "CreateHierarchyItem")
+        name, level = _text(name, 2, "CreateHierarchyItem"), _text(level, 3, "CreateHierarchyItem")
+        return self._add(parent, name, level, None) if parent is not None else 0
+
+    def CreateSubjectItem(self, parentItemID: int, name: str) -> int:
+        return self.CreateHierarchyItem(parentItemID, name, vtkMRMLSubjectHierarchyConstants.GetDICOMLevelPatient())
+
+    def CreateStudyItem(self, parentItemID: int, name: str) -> int:
+        return self.CreateHierarchyItem(parentItemID, name, vtkMRMLSubjectHierarchyConstants.GetDICOMLevelStudy())
+
+    def CreateFolderItem(self, parentItemID: int, name: str) -> int:
+        return self.CreateHierarchyItem(parentItemID, name,
+                                        vtkMRMLSubjectHierarchyConstants.GetSubjectHierarchyLevelFolder())
+
+    def _reparent(self, item: _Item, parent: _Item) -> None:
+        item.parent.children.remove(item)
+        parent.children.append(item)
+        item.parent = parent
+        self.InvokeEvent(self.SubjectHierarchyItemReparentedEvent)
+        self.Modified()
+
+    def SetItemParent(self, itemID: int, parentItemID: int, enableCircularCheck: bool = True) -> None:
+        item_id, parent_id = _item_id(itemID, 1, "SetItemParent"), _item_id(parentItemID, 2, "SetItemParent")
+        if not item_id or not parent_id:
+            self._error("SetItemParent: Invalid item ID given")
+            return
+        if item_id == parent_id:
+            self._error(f"SetItemParent: Cannot set an item as its own parent: {item_id}")
+            return
+        item, parent = self._items.get(item_id), self._find(parent_id, "SetItemParent")
+        if item is None or item is self._root:
+            self._error(f"SetItemParent: Failed to find non-scene subject hierarchy item by ID {item_id}")
+            return
+        if parent is None:
+            return
+        ancestor = parent.parent
+        while enableCircularCheck and ancestor is not None:
+            if ancestor is item:
+                self._error(f"SetItemParent: Circular parenthood detected, parenting aborted: given parent item "
+                            f"{parent_id} is a child of the reparented item {item_id}")
+                return
+            ancestor = ancestor.parent
+        self._reparent(item, parent)
+
+    def RemoveItem(self, itemID: int, removeDataNode: bool = True, recursive: bool = True) -> bool:
+        if not _item_id(itemID, 1, "RemoveItem"):
+            self._error("RemoveItem: Invalid item ID given")
+            return False
+        item = self._find(itemID, "RemoveItem")
+        if item is None or item is self._root:
+            return False
+        for child in list(item.children):
+            if recursive:
+                self.RemoveItem(child.id, removeDataNode, True)
+            else:  # children move up to the removed item's parent (ReparentChildrenToParent)
+                self._reparent(child, item.parent)
+        item.parent.children.remove(item)
+        del self._items[item.id]
+        if removeDataNode and item.data_node is not None and item.data_node.GetScene() is not None:
+            item.data_node.GetScene().RemoveNode(item.data_node)
+        self.Modified()
+        return True
+
+
 NODE_CLASSES = {klass._CLASS: klass for klass in (
     vtkMRMLScalarVolumeNode, vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeDisplayNode,
     vtkMRMLLabelMapVolumeDisplayNode, vtkMRMLLinearTransformNode, vtkMRMLTransformNode, vtkMRMLMarkupsFiducialNode,
     vtkMRMLMarkupsDisplayNode, vtkMRMLSegmentationNode, vtkMRMLSegmentationDisplayNode, vtkMRMLTableNode,
     vtkMRMLPlotSeriesNode, vtkMRMLPlotChartNode, vtkMRMLScriptedModuleNode, vtkMRMLColorTableNode, vtkMRMLLayoutNode,
-    vtkMRMLSliceCompositeNode, vtkMRMLSliceNode)}
+    vtkMRMLSliceCompositeNode, vtkMRMLSliceNode, vtkMRMLSubjectHierarchyNode)}
 """Concrete node classes the scene can create (abstract ones, e.g. vtkMRMLVolumeNode, cannot be)."""
 
 
@@ -1002,7 +1285,19 @@ class vtkMRMLScene(vtk.vtkObject):
             node._name = self.GenerateUniqueName(node.GetClassName().replace("vtkMRML", "").replace("Node", ""))
         self._nodes.append(node)
         self.InvokeEvent(self.NodeAddedEvent)
+        if node._IN_SUBJECT_HIERARCHY and not node.GetHideFromEditors():  # qSlicerSubjectHierarchyPluginLogic::onNodeAdded
+            hierarchy = self.GetSubjectHierarchyNode()
+            hierarchy.CreateItem(hierarchy.GetSceneItemID(), node)
         return node
+
+    def GetSubjectHierarchyNode(self) -> vtkMRMLSubjectHierarchyNode:
+        """The scene's subject hierarchy node, created when there is none (ResolveSubjectHierarchy)."""
+        found = self._by_class("vtkMRMLSubjectHierarchyNode")
+        if found:
+            return found[0]
+        node = vtkMRMLSubjectHierarchyNode()
+        node.SetName("SubjectHierarchy")
+        return self.AddNode(node)
 
     def AddNewNodeByClass(self, class_name: str, name: str = "") -> Optional[vtkMRMLNode]:
         node = self.CreateNodeByClass(class_name)
@@ -1017,6 +1312,11 @@ class vtkMRMLScene(vtk.vtkObject):
         if node is None or node not in self._nodes:
             return
         self.InvokeEvent(self.NodeAboutToBeRemovedEvent)
+        if not self._closing and not isinstance(node, vtkMRMLSubjectHierarchyNode):  # onNodeAboutToBeRemoved
+            hierarchy = self.GetSubjectHierarchyNode()
+            item = hierarchy.GetItemByDataNode(node)
+            if item:
+                hierarchy.RemoveItem(item, False, False)
         self._nodes.remove(node)
         for other in self._nodes:
             other._drop_references_to(node.GetID())

@@ -190,6 +190,9 @@ def test_compare_view_of_the_demo_patient_and_its_inserted_copy(demo_review, wid
     p.reviewLabelmap = load(demo_review / "phantom" / "labelmap.nii.gz", label=True)
     p.reviewMask = load(review / "synthetic" / "inserted_all.nii.gz", label=True)
     p.showDifference = True
+    sh = slicer.mrmlScene.GetSubjectHierarchyNode()  # the real CT in a study, as when loaded from DICOM
+    study = sh.CreateStudyItem(sh.CreateSubjectItem(sh.GetSceneItemID(), "patient"), "study")
+    sh.SetItemParent(sh.GetItemByDataNode(p.reviewReal), study)
     ui = widget.ui
     assert ui.compareButton.enabled and not ui.nextNoduleButton.enabled
     ui.compareButton.click()
@@ -230,6 +233,8 @@ def test_compare_view_of_the_demo_patient_and_its_inserted_copy(demo_review, wid
     assert (slicer.util.arrayFromSegmentBinaryLabelmap(contours[0], "Resegmented", p.reviewReal) > 0).any()
     display = contours[0].GetDisplayNode()
     assert display.GetVisibility() == 1 and display.GetVisibility2DFill() == 0  # outlines, in every view
+    assert [sh.GetItemParent(sh.GetItemByDataNode(n)) for n in (table, contours[0], difference)] == [study] * 3
+    assert difference.GetAttribute("NodMAISI.Synthetic") == "1" and table.GetAttribute("NodMAISI.Synthetic") is None
 
     # next / previous nodule centre every view on the table's centre (RAS)
     def centred_on(row):

@@ -17,6 +17,7 @@ from .. import __version__
 from ..errors import NodsynthError
 from . import verbs
 from .path_options import check_path_options
+from .volume_options import describe_volume_options
 
 
 def _verb_modules():
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(verb_parser)
         verb_parser.set_defaults(_run=module.run)
         _describe_sub_verbs(verb_parser)
+    describe_volume_options(parser)
     return parser
 
 

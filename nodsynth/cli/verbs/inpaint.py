@@ -37,7 +37,7 @@ HELP = "insert a nodule (mask, point or sampled lung location) into a CT with HR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ct", required=True, help="healthy CT (NIfTI/NRRD/MHA, HU)")
+    parser.add_argument("--ct", required=True, help="healthy CT in HU")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--mask", help="nodule mask on the CT grid (1 = nodule, optional 2 = solid core)")
     where.add_argument("--point", help="nodule centre x,y,z in mm (LPS; RAS with --ras)")

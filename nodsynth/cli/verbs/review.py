@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ...dicom.series import dicom_kind
 from ...errors import InputError
 from ...review.pairs import PAIR_FILE_COLUMNS, ReviewPair, read_pairs, review_pairs
 from ..common import progress_bar
@@ -23,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     compare = sub.add_parser("compare", help="compare one or many real / synthetic pairs: per-nodule fidelity (JSD, Dice of the re-segmented nodule, "
                                              "reproduced), lobe/body HU, ROI-edit numbers, report.html")
-    compare.add_argument("--real", type=Path, help="the real CT (HU)")
+    compare.add_argument("--real", type=Path, help="the real CT in HU")
     compare.add_argument("--synthetic", type=Path, help="the synthetic CT on the same grid")
     compare.add_argument("--labelmap", type=Path, help="MAISI label map of the real CT (nodules 23, lobes 28-32, body 200)")
     compare.add_argument("--mask", type=Path, help="conditioning nodule mask(s) instead of label 23")
@@ -50,7 +51,7 @@ def pairs_from_args(args: argparse.Namespace) -> list[ReviewPair]:
         raise InputError("give --real and --synthetic (or --manifest pairs.csv)")
     for option in given:
         path = getattr(args, option)
-        if not path.is_file():
+        if not path.is_file() and dicom_kind(path) != "series":
             raise InputError(f"--{option.replace('_', '-')} file not found: {path}")
     return [ReviewPair(case_id=args.synthetic.name.split(".")[0], **{o: getattr(args, o) for o in PAIR_FILE_COLUMNS})]
 

@@ -32,7 +32,7 @@ MEASUREMENTS_CSV = "measurements.csv"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     single = parser.add_argument_group("single nodule")
-    single.add_argument("--ct", type=Path, help="CT in Hounsfield units (.nii.gz, .nrrd, .mha)")
+    single.add_argument("--ct", type=Path, help="CT in Hounsfield units")
     single.add_argument("--point", help="click x,y,z in world mm (LPS, or RAS with --ras); write --point=-12,40,-80 "
                         "when it starts with a minus sign")
     single.add_argument("--ras", action="store_true", help="--point is RAS (3D Slicer) instead of LPS")

@@ -20,7 +20,7 @@ HELP = "generate a CT from a MAISI label map (nodule = 23) with NodMAISI"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--labelmap", required=True, help="MAISI label map (NIfTI/NRRD/MHA)")
+    parser.add_argument("--labelmap", required=True, help="MAISI label map")
     parser.add_argument("--out", required=True, help="output CT (.nii.gz, .nrrd, .mha); written atomically")
     parser.add_argument("--steps", type=int, default=30, help="sampling steps (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same CT")
