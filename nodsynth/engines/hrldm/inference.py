@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import torch
@@ -115,8 +115,13 @@ def mask_channels(labels: np.ndarray, histogram: np.ndarray, spacing_xyz, config
     stack = [labels > 0]
     if int(config["mask_channels"]) == 2:
         stack.append(solid_core(labels, histogram, spacing_xyz))
-    image = torch.as_tensor(np.stack(stack).astype(np.float32))[None]
-    size = tuple(int(n) // LATENT_DOWNSAMPLE for n in labels.shape)
+    return to_latent_grid(stack)
+
+
+def to_latent_grid(channels) -> np.ndarray:
+    """``[C, x/4, y/4, z/4]`` float32: image-grid 0/1 channels interpolated x4 down (:data:`MASK_DOWNSAMPLE_MODE`)."""
+    image = torch.as_tensor(np.stack(channels).astype(np.float32))[None]
+    size = tuple(int(n) // LATENT_DOWNSAMPLE for n in image.shape[2:])
     latent = torch.nn.functional.interpolate(image, size=size, mode=MASK_DOWNSAMPLE_MODE, align_corners=False)
     return latent[0].numpy()
 
@@ -138,9 +143,13 @@ def feather_weight(nodule_xyz: np.ndarray, region_xyz: np.ndarray, spacing_xyz, 
 @torch.no_grad()
 def sample_latent(network: HRLDMNet, scheduler, z0: torch.Tensor, mask_channels: torch.Tensor,
                   region: torch.Tensor, subtype: int, histogram: np.ndarray, generator: torch.Generator,
-                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> torch.Tensor:
+                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                  trace: Optional[Callable[[int, torch.Tensor, Optional[torch.Tensor]], None]] = None) -> torch.Tensor:
     """Algorithm 2: denoise the masked latent with the background anchored to ``z0`` re-noised to t-1
-    (fresh noise per DDPM step, the fixed starting noise for DDIM; see the module docstring)."""
+    (fresh noise per DDPM step, the fixed starting noise for DDIM; see the module docstring).
+
+    ``trace(t-1, latent, noise)``, when given, sees every step's re-anchored latent and the noise the
+    background was re-noised with (``None`` at the last step, anchored to ``z0`` itself)."""
     from monai.networks.schedulers import DDIMScheduler
 
     report = progress or no_progress
@@ -161,10 +170,33 @@ def sample_latent(network: HRLDMNet, scheduler, z0: torch.Tensor, mask_channels:
             noise = fixed_noise if fixed_noise is not None else torch.randn(z0.shape, generator=generator, device=device)
             background = scheduler.add_noise(z0, noise, torch.tensor([previous], device=device))
         else:
-            background = z0
+            noise, background = None, z0
         x = region * x + (1.0 - region) * background
+        if trace is not None:
+            trace(previous, x, noise)
         report((number + 1) / len(timesteps), f"denoising step {number + 1}/{len(timesteps)}")
     return x
+
+
+def checked_request(ct: Volume, nodule_mask: Volume, subtype: str | int, steps: int, config: Mapping[str, Any]) -> str:
+    """The subtype's name; :class:`InputError` for a mask off the CT grid or empty, or steps out of range."""
+    require_same_grid(ct, nodule_mask, "CT", "nodule mask")
+    name = SUBTYPES[subtype_index(subtype)]
+    if not 1 <= int(steps) <= int(config["scheduler"]["num_train_timesteps"]):
+        raise InputError(f"steps must be 1..{config['scheduler']['num_train_timesteps']}, got {steps}")
+    if not (np.asarray(nodule_mask.array) > 0.5).any():
+        raise InputError("the nodule mask is empty: nothing to inpaint")
+    return name
+
+
+def seeded_sampler(config: Mapping[str, Any], sampler: str, steps: int, seed: Optional[int],
+                   device: torch.device) -> tuple[Any, torch.Generator]:
+    """The scheduler set to ``steps`` and the generator every draw of the sampling comes from."""
+    scheduler = build_scheduler(config, sampler)
+    scheduler.set_timesteps(int(steps), device=device)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+    return scheduler, generator
 
 
 def inpaint_roi(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram: np.ndarray,
@@ -179,16 +211,11 @@ def inpaint_roi(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram: 
     touches lung voxels: chest wall, mediastinum and airways around a juxta-pleural nodule stay
     bit-identical.
     """
-    require_same_grid(ct, nodule_mask, "CT", "nodule mask")
     if lung_mask is not None:
         require_same_grid(ct, lung_mask, "CT", "lung mask")
-    name = SUBTYPES[subtype_index(subtype)]
-    if not 1 <= int(steps) <= int(config["scheduler"]["num_train_timesteps"]):
-        raise InputError(f"steps must be 1..{config['scheduler']['num_train_timesteps']}, got {steps}")
+    name = checked_request(ct, nodule_mask, subtype, steps, config)
     axes = NetworkAxes.of(ct)
     labels_xyz = axes.to_network(np.rint(np.asarray(nodule_mask.array)).astype(np.int16))
-    if not (labels_xyz > 0).any():
-        raise InputError("the nodule mask is empty: nothing to inpaint")
     ct_xyz = axes.to_network(np.asarray(ct.array))
     spacing_xyz = axes.spacing_xyz(ct)
     roi = latent_roi(labels_xyz > 0, config)
@@ -204,10 +231,7 @@ def inpaint_roi(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram: 
     region_latent = latent_region(nodule) > 0
     region = torch.as_tensor(region_latent[None, None].astype(np.float32), device=device)
 
-    scheduler = build_scheduler(config, sampler)
-    scheduler.set_timesteps(int(steps), device=device)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+    scheduler, generator = seeded_sampler(config, sampler, steps, seed, device)
     latent = sample_latent(network, scheduler, z0, channels, region, subtype_index(name), histogram, generator,
                            scaled_progress(progress, 0.05, 0.9), cancel)
     decoded = decode_latent(autoencoder, latent, scale_factor=float(scale_factor), window_latent=roi.latent_size(),
