@@ -13,6 +13,8 @@
 3. From ``z_T ~ N(0, I)``, every step predicts the noise with the subtype and histogram, steps the
    scheduler to ``t-1`` and re-anchors the background to the encoded CT re-noised to ``t-1``
    (Eq. 10): ``z_{t-1} = M * z_{t-1} + (1 - M) * noised(z0, t-1)``; the last step anchors to ``z0``.
+   ``t-1`` is the timestep the sampler runs next (the previous one of 1000 for DDPM-1000, ``t - 1000/N``
+   for DDIM-N, MONAI's rounded ``linspace`` for DDPM-N), so the network sees the background at its own level.
    DDPM (1000 steps, the paper's sampler and the default) re-noises with fresh noise every step, as
    its stochastic steps do; DDIM-N (the fast option, e.g. 50 steps) is deterministic and re-noises
    with one fixed noise, the starting ``z_T``, so the background follows one consistent trajectory.
@@ -159,13 +161,12 @@ def sample_latent(network: HRLDMNet, scheduler, z0: torch.Tensor, mask_channels:
     x = torch.randn(z0.shape, generator=generator, device=device)
     fixed_noise = x.clone() if isinstance(scheduler, DDIMScheduler) else None
     timesteps = scheduler.timesteps
-    stride = scheduler.num_train_timesteps // scheduler.num_inference_steps
     for number, t in enumerate(timesteps):
         check_cancel(cancel)
         t_batch = torch.full((1,), int(t), device=device, dtype=torch.long)
         noise_pred = network(x, t_batch, mask_channels, labels, hist)
         x, _ = scheduler.step(noise_pred, int(t), x, generator=generator)
-        previous = int(t) - stride
+        previous = int(timesteps[number + 1]) if number + 1 < len(timesteps) else -1  # the next step's t
         if previous >= 0:
             noise = fixed_noise if fixed_noise is not None else torch.randn(z0.shape, generator=generator, device=device)
             background = scheduler.add_noise(z0, noise, torch.tensor([previous], device=device))
