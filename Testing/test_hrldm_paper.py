@@ -182,7 +182,7 @@ def test_algorithm_2_renoises_the_background_at_every_step_and_decodes_the_input
     assert 0 < int((~outside).sum()) < outside.numel()
     alphas = _alphas_cumprod(config)
     timesteps = np.linspace(999, 0, 10).round().astype(int)  # MONAI's DDPM-10 timesteps
-    assert [t for t, _, _ in steps] == timesteps[1:].tolist() + [-1]  # t-1: the step the sampler runs next
+    assert [t for t, _, _ in steps] == (timesteps - 1).tolist()  # t-1: the level MONAI's DDPM step goes to
     gaps = []
     for t, x, noise in steps:
         expected = z0 if noise is None else math.sqrt(alphas[t]) * z0 + math.sqrt(1.0 - alphas[t]) * noise

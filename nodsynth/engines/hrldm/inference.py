@@ -13,8 +13,9 @@
 3. From ``z_T ~ N(0, I)``, every step predicts the noise with the subtype and histogram, steps the
    scheduler to ``t-1`` and re-anchors the background to the encoded CT re-noised to ``t-1``
    (Eq. 10): ``z_{t-1} = M * z_{t-1} + (1 - M) * noised(z0, t-1)``; the last step anchors to ``z0``.
-   ``t-1`` is the timestep the sampler runs next (the previous one of 1000 for DDPM-1000, ``t - 1000/N``
-   for DDIM-N, MONAI's rounded ``linspace`` for DDPM-N), so the network sees the background at its own level.
+   ``t-1`` is the noise level the scheduler's step produces (:func:`stepped_timestep`), so the background
+   and the generated region are at one level: ``t - 1`` for DDPM (MONAI's DDPM step always goes to
+   ``t - 1``), ``t - 1000/N`` for DDIM-N.
    DDPM (1000 steps, the paper's sampler and the default) re-noises with fresh noise every step, as
    its stochastic steps do; DDIM-N (the fast option, e.g. 50 steps) is deterministic and re-noises
    with one fixed noise, the starting ``z_T``, so the background follows one consistent trajectory.
@@ -142,6 +143,15 @@ def feather_weight(nodule_xyz: np.ndarray, region_xyz: np.ndarray, spacing_xyz, 
     return np.where(region_xyz, weight, 0.0)
 
 
+def stepped_timestep(scheduler, timestep: int) -> int:
+    """The timestep whose noise level ``scheduler.step`` produces from ``timestep`` (negative: none, clean)."""
+    from monai.networks.schedulers import DDIMScheduler
+
+    if isinstance(scheduler, DDIMScheduler):
+        return timestep - scheduler.num_train_timesteps // scheduler.num_inference_steps
+    return timestep - 1
+
+
 @torch.no_grad()
 def sample_latent(network: HRLDMNet, scheduler, z0: torch.Tensor, mask_channels: torch.Tensor,
                   region: torch.Tensor, subtype: int, histogram: np.ndarray, generator: torch.Generator,
@@ -166,7 +176,7 @@ def sample_latent(network: HRLDMNet, scheduler, z0: torch.Tensor, mask_channels:
         t_batch = torch.full((1,), int(t), device=device, dtype=torch.long)
         noise_pred = network(x, t_batch, mask_channels, labels, hist)
         x, _ = scheduler.step(noise_pred, int(t), x, generator=generator)
-        previous = int(timesteps[number + 1]) if number + 1 < len(timesteps) else -1  # the next step's t
+        previous = stepped_timestep(scheduler, int(t))
         if previous >= 0:
             noise = fixed_noise if fixed_noise is not None else torch.randn(z0.shape, generator=generator, device=device)
             background = scheduler.add_noise(z0, noise, torch.tensor([previous], device=device))
