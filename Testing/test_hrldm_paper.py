@@ -309,3 +309,37 @@ def test_a_config_of_one_mode_is_refused_by_the_other(paper_tiny, tmp_path):
         load_hrldm_checkpoint(tmp_path / "hrldm.pt", mode="roi")
     with pytest.raises(InputError, match="mask_channels must be 3 in paper mode"):
         load_hrldm_config({**config, "mask_channels": 2})
+
+
+def test_paper_training_reads_nodsynth_encode_embeddings(manifest, tmp_path):
+    from nodsynth.engines.maisi import save_autoencoder
+    from nodsynth.train.encode import encode_cts
+    from nodsynth.weights import sha256_of
+
+    config = load_hrldm_config("hrldm_paper_tiny")
+    torch.manual_seed(3)
+    autoencoder = build_autoencoder(config["autoencoder_config"], "cpu").eval()
+    vae = save_autoencoder(autoencoder, tmp_path / "autoencoder.pt")
+    entries = train_hrldm.read_manifest(manifest)
+    encoded = encode_cts([e["image"] for e in entries], tmp_path / "emb", vae, config="maisi_tiny", device="cpu")
+    with_files = [{**e, "embedding": path} for e, (path, _) in zip(entries, encoded)]
+    direct = train_hrldm.load_samples(entries, autoencoder, config)
+    read = train_hrldm.load_samples(with_files, None, config, vae_sha256=sha256_of(vae))
+    assert all(torch.equal(a.latent, b.latent) and torch.equal(a.mask_latent, b.mask_latent) for a, b in zip(direct, read))
+    with pytest.raises(InputError, match="encoded with autoencoder SHA-256"):
+        train_hrldm.load_samples(with_files, None, config, vae_sha256="0" * 64)
+    with pytest.raises(InputError, match="--mode paper only"):
+        train_hrldm.load_samples(with_files, None, load_hrldm_config("hrldm_tiny"), vae_sha256=sha256_of(vae))
+    with pytest.raises(InputError, match="not --random-autoencoder"):
+        train_hrldm.load_samples(with_files, None, config)
+    table = tmp_path / "with_embeddings.csv"
+    with open(table, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["image", "mask", "subtype", "embedding"])
+        writer.writeheader()
+        writer.writerows({"image": e["image"], "mask": e["mask"], "subtype": e["subtype"], "embedding": e["embedding"]}
+                         for e in with_files)
+    out = tmp_path / "run"
+    assert train_hrldm.run(_train_args("--manifest", str(table), "--autoencoder", str(vae), "--mode", "paper",
+                                       "--config", "hrldm_paper_tiny", "--steps", "1", "--device", "cpu",
+                                       "--out", str(out))) == 0
+    assert load_hrldm_checkpoint(out / "hrldm.pt", mode="paper")[3]["step"] == 1

@@ -143,28 +143,34 @@ def read_manifest(path: str | Path) -> list[dict]:
         entry = {"image": path.parent / row["image"], "mask": path.parent / row["mask"],
                  "subtype": SUBTYPES[subtype_index(int(row["subtype"]) if row["subtype"].isdigit() else row["subtype"])],
                  "patient": row.get("patient_id") or volume_stem(row["image"])}
-        if row.get("histogram"):
-            entry["histogram"] = path.parent / row["histogram"]
+        for column in ("histogram", "embedding"):
+            if row.get(column):
+                entry[column] = path.parent / row[column]
         out.append(entry)
     return out
 
 
 def load_samples(entries: Sequence[dict], autoencoder: torch.nn.Module, config: dict,
-                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> list[NoduleSample]:
-    """:class:`NoduleSample` for each manifest entry."""
+                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                 vae_sha256: Optional[str] = None) -> list[NoduleSample]:
+    """:class:`NoduleSample` for each manifest entry (paper mode: from its ``embedding`` file when it names one,
+    encoded with the autoencoder file of SHA-256 ``vae_sha256``)."""
     from ..presets import read_histogram
 
     report = progress or no_progress
     from ..engines.hrldm.config import config_mode
-    from .hrldm_paper import make_whole_sample
+    from .hrldm_paper import embedded_sample, make_whole_sample
 
     make = make_whole_sample if config_mode(config) == "paper" else make_sample
     samples = []
     for number, entry in enumerate(entries):
         check_cancel(cancel)
         histogram = read_histogram(entry["histogram"]) if entry.get("histogram") else None
-        samples.append(make(read_volume(entry["image"]), read_volume(entry["mask"]), entry["subtype"],
-                            autoencoder, config, histogram))
+        ct, mask = read_volume(entry["image"]), read_volume(entry["mask"])
+        if entry.get("embedding"):
+            samples.append(embedded_sample(ct, mask, entry["subtype"], entry["embedding"], config, vae_sha256, histogram))
+        else:
+            samples.append(make(ct, mask, entry["subtype"], autoencoder, config, histogram))
         report((number + 1) / len(entries), f"encoded {Path(entry['image']).name}")
     return samples
 
@@ -291,7 +297,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``nodsynth train hrldm``."""
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--vois", metavar="DIR", help="lidc_vois-style folder (image/, nodule_mask/, nodules.csv)")
-    data.add_argument("--manifest", metavar="FILE.csv", help="CSV with image, mask, subtype[, histogram]")
+    data.add_argument("--manifest", metavar="FILE.csv",
+                      help="CSV with image, mask, subtype[, histogram][, embedding: a nodsynth encode file, paper mode]")
     parser.add_argument("--limit", type=int, help="use only the first N nodules")
     parser.add_argument("--out", required=True, metavar="DIR", help=f"folder for {CHECKPOINT_NAME} and {LOG_NAME}")
     parser.add_argument("--mode", choices=MODE_CONFIGS, default="roi",
@@ -349,6 +356,15 @@ def _autoencoder(args: argparse.Namespace, config: dict, device: torch.device) -
     for parameter in autoencoder.parameters():
         parameter.requires_grad_(False)
     return autoencoder.eval()
+
+
+def _autoencoder_sha256(args: argparse.Namespace) -> Optional[str]:
+    """SHA-256 of the autoencoder file this run uses (None with ``--random-autoencoder``)."""
+    from ..weights import find_weights, sha256_of
+
+    if args.random_autoencoder:
+        return None
+    return sha256_of(Path(args.autoencoder or find_weights("hrldm", args.weights)["autoencoder"]))
 
 
 def _entries(args: argparse.Namespace) -> list[dict]:
@@ -445,8 +461,11 @@ def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[st
     held_out = validation_patients([e["patient"] for e in entries], args.val_fraction, args.val_patients, args.seed)
     board = RunLog(out, args.tensorboard and parallel.is_main)
     autoencoder = _autoencoder(args, config, device)
-    samples = load_samples([e for e in entries if e["patient"] not in held_out], autoencoder, config, cancel=cancel)
-    val_samples = load_samples([e for e in entries if e["patient"] in held_out], autoencoder, config, cancel=cancel)
+    vae_sha256 = _autoencoder_sha256(args) if any(e.get("embedding") for e in entries) else None
+    samples = load_samples([e for e in entries if e["patient"] not in held_out], autoencoder, config, cancel=cancel,
+                           vae_sha256=vae_sha256)
+    val_samples = load_samples([e for e in entries if e["patient"] in held_out], autoencoder, config, cancel=cancel,
+                               vae_sha256=vae_sha256)
     if scale_factor is None:
         scale_factor = latent_scale_factor(torch.cat([s.latent.flatten() for s in samples]))
     training = config["training"]
