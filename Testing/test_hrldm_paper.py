@@ -343,3 +343,30 @@ def test_paper_training_reads_nodsynth_encode_embeddings(manifest, tmp_path):
                                        "--config", "hrldm_paper_tiny", "--steps", "1", "--device", "cpu",
                                        "--out", str(out))) == 0
     assert load_hrldm_checkpoint(out / "hrldm.pt", mode="paper")[3]["step"] == 1
+
+
+def test_the_slicer_panels_mode_reaches_the_engine(manifest, tmp_path):
+    import sys
+    from pathlib import Path
+
+    from nodsynth.engines import get_engine
+    from tiny_weights import hrldm_tiny_weights
+
+    folder = str(Path(__file__).resolve().parent.parent / "HRLDMInpaint")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    from HRLDMInpaintLib.compute import inpaint as panel_inpaint
+
+    weights = hrldm_tiny_weights(tmp_path / "paper", "hrldm_paper_tiny")
+    ct, mask = read_volume(manifest.parent / "ct0.nii.gz"), read_volume(manifest.parent / "mask0.nii.gz")
+    histogram = preset_histogram("solid")
+    engine = get_engine("hrldm", weights_dir=str(weights), device="cpu")  # roi, the default
+    with pytest.raises(WeightsError, match="paper-mode HR-LDM checkpoint and cannot run in roi mode"):
+        panel_inpaint(engine, ct, mask, "solid", histogram, steps=2, sampler="ddim", mode="roi")
+    from_panel = panel_inpaint(engine, ct, mask, "solid", histogram, steps=2, sampler="ddim", mode="paper")
+    direct = HRLDMEngine(weights_dir=str(weights), device="cpu", mode="paper").inpaint(
+        InpaintRequest(ct, mask, "solid", histogram, steps=2, sampler="ddim")).ct
+    assert np.array_equal(from_panel.array, direct.array) and not np.array_equal(from_panel.array, ct.array)
+    remote = get_engine("remote", server_url="http://127.0.0.1:9", engine="hrldm")
+    with pytest.raises(InputError, match="paper mode runs on this computer only"):
+        panel_inpaint(remote, ct, mask, "solid", histogram, steps=2, sampler="ddim", mode="paper")
