@@ -89,12 +89,12 @@ def target_histogram(source: str, subtype: str, shift_hu: float = 0.0, widen: fl
 
 
 def select_mode(engine: Engine, mode: str) -> None:
-    """Run a local HR-LDM engine in ``mode``; a server's HR-LDM runs in the mode set there (only roi is asked)."""
+    """Run a local HR-LDM engine in ``mode``; a server's HR-LDM runs in the mode set there (only roi may be asked)."""
     if hasattr(engine, "select_mode"):
         engine.select_mode(mode)
     elif mode != HRLDM_MODES[0] and engine.name == "remote":
-        raise InputError(f"HR-LDM's {mode} mode runs on this computer only; a server runs its engine in the mode "
-                         "its administrator set: choose roi or run locally")
+        raise InputError(f"HR-LDM's {mode} mode is chosen here for local runs only; a server runs HR-LDM in the mode "
+                         "of its nodsynth serve --engine-options (roi unless set): choose roi or run locally")
 
 
 def inpaint(engine: Engine, ct: Volume, mask: Volume, subtype: str, histogram: np.ndarray,
