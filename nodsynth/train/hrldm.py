@@ -155,12 +155,11 @@ def load_samples(entries: Sequence[dict], autoencoder: torch.nn.Module, config: 
                  vae_sha256: Optional[str] = None) -> list[NoduleSample]:
     """:class:`NoduleSample` for each manifest entry (paper mode: from its ``embedding`` file when it names one,
     encoded with the autoencoder file of SHA-256 ``vae_sha256``)."""
-    from ..presets import read_histogram
-
-    report = progress or no_progress
     from ..engines.hrldm.config import config_mode
+    from ..presets import read_histogram
     from .hrldm_paper import embedded_sample, make_whole_sample
 
+    report = progress or no_progress
     make = make_whole_sample if config_mode(config) == "paper" else make_sample
     samples = []
     for number, entry in enumerate(entries):
