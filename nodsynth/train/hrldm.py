@@ -448,6 +448,8 @@ def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[st
     if args.batch_size < 1 or args.save_every < 1 or (args.micro_batch is not None and args.micro_batch < 1) \
             or (args.val_every is not None and args.val_every < 1):
         raise InputError("--batch-size, --micro-batch, --save-every and --val-every must be >= 1")
+    if args.mode == "paper" and parallel.world_size > 1:
+        raise InputError(f"--mode paper trains on one whole CT per step: run it in one process, not {parallel.world_size}")
     positions = parallel.local_positions(args.batch_size)
     checkpoint = None
     if args.resume:
