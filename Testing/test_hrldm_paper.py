@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 from contextlib import contextmanager
 from functools import partial
@@ -284,7 +285,10 @@ def test_inpaint_cli_paper_mode_and_mode_mismatch(manifest, tmp_path, capsys):
     ct, mask = manifest.parent / "ct0.nii.gz", manifest.parent / "mask0.nii.gz"
     base = ["inpaint", "--engine", "hrldm", "--ct", str(ct), "--mask", str(mask), "--sampler", "ddim", "--steps", "3",
             "--histogram", "preset", "--device", "cpu"]
-    assert main(base + ["--mode", "paper", "--weights", str(paper), "--out", str(tmp_path / "out.nii.gz")]) == 0
+    assert main(base + ["--mode", "paper", "--weights", str(paper), "--out", str(tmp_path / "out.nii.gz"),
+                        "--json", str(tmp_path / "out.json")]) == 0
+    summary = json.loads((tmp_path / "out.json").read_text())
+    assert summary["mode"] == "paper" and summary["latent_size"] == [CROP // 4] * 3
     result, before = read_volume(tmp_path / "out.nii.gz"), read_volume(ct)
     assert result.shape_kji == before.shape_kji and not np.array_equal(result.array, before.array)
     for weights, wanted, found in ((roi, "paper", "roi"), (paper, "roi", "paper")):

@@ -132,7 +132,7 @@ def inpaint_summary(args: argparse.Namespace, request: InpaintRequest, result, c
             "nodule_voxels": int((request.nodule_mask.array > 0).sum()),
             "equivalent_diameter_mm": round(sphere_diameter_mm(int((request.nodule_mask.array > 0).sum())
                                                                * request.nodule_mask.voxel_volume_mm3), 2),
-            **{k: v for k, v in result.info.items() if k in ("jsd", "latent_roi_size", "sampler", "steps",
+            **{k: v for k, v in result.info.items() if k in ("jsd", "mode", "latent_roi_size", "latent_size", "sampler", "steps",
                                                              "histogram_source", "target_histogram", "checkpoints")}}
 
 

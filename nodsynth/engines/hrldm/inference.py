@@ -262,7 +262,7 @@ def inpaint_roi(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram: 
     changed = w > 0
     target[changed] = cast_hu_like(blended[changed], out_xyz.dtype)
     out = ct.with_array(np.ascontiguousarray(axes.from_network(out_xyz)))
-    info = {"subtype": name, "sampler": sampler, "steps": int(steps), "seed": seed,
+    info = {"mode": "roi", "subtype": name, "sampler": sampler, "steps": int(steps), "seed": seed,
             "target_histogram": [float(v) for v in validate_histogram(histogram)],
             "roi_start_xyz": roi.start_xyz.tolist(), "roi_size_xyz": roi.size_xyz.tolist(),
             "latent_roi_size": list(roi.latent_size()), "changed_voxels": int(changed.sum())}
