@@ -13,7 +13,8 @@
 4. The whole latent is decoded and resized back (trilinear) to the CT's grid. As Algorithm 2 returns
    the decoded ``x0``, **every voxel of the result is the autoencoder's output**: outside the nodule
    (beyond the decoder's reach) it is the VAE reconstruction of the input, not the input itself
-   (ROI mode keeps the input bit-identical outside its blend).
+   (ROI mode keeps the input bit-identical outside its blend). A request's lung mask, which limits ROI
+   mode's blend, has nothing to limit here and is not used.
 """
 from __future__ import annotations
 
