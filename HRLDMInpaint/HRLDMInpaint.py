@@ -24,8 +24,8 @@ from NodMAISICommon.tablenodes import fill_table
 from NodMAISICommon.views import named_node, show_side_by_side
 from NodMAISICommon.volumes import node_from_volume, volume_from_node
 from NodMAISICommon.widgetbase import ModuleWidgetBase
-from HRLDMInpaintLib.compute import (HISTOGRAM_SOURCES, SHAPE_SOURCES, ShapeOptions, inpaint, nodule_mask,
-                                     sample_location, target_histogram)
+from HRLDMInpaintLib.compute import (HISTOGRAM_SOURCES, HRLDM_MODES, SHAPE_SOURCES, ShapeOptions, inpaint,
+                                     nodule_mask, sample_location, target_histogram)
 
 INPAINT_TARGET = "HRLDMInpaintLib.compute:inpaint"
 
@@ -42,7 +42,9 @@ class HRLDMInpaint(ScriptedLoadableModule):
             "sub-pleural), choose its shape (procedural, from a shape library or from a segmented nodule) and "
             "diameter (of the sphere with the nodule's volume), its subtype and its HU histogram (by default a real LIDC nodule's of that subtype and size; or "
             "the subtype's mean preset, or a segmented nodule's; shifted and widened), then inpaint with HR-LDM "
-            "(DDPM-1000 as published; DDIM-50 the fast option) or the model-free engine.")
+            "(DDPM-1000 as published; DDIM-50 the fast option; mode roi, the fast default on a region around the "
+            "nodule, or paper, the whole CT as published, with a checkpoint trained in that mode) or the model-free "
+            "engine.")
         self.parent.acknowledgementText = "HR-LDM: histogram-regularised latent diffusion in the MAISI latent space."
 
 
@@ -64,6 +66,7 @@ class HRLDMInpaintParameterNode:
     histogramShiftHu: Annotated[float, WithinRange(-300.0, 300.0)] = 0.0
     histogramWiden: Annotated[float, WithinRange(0.5, 2.0)] = 1.0
     engine: Annotated[str, Choice(["hrldm", "classic"])] = "hrldm"
+    mode: Annotated[str, Choice(list(HRLDM_MODES))] = HRLDM_MODES[0]
     sampler: Annotated[str, Choice(list(INPAINT_SAMPLERS))] = DEFAULT_INPAINT_SAMPLER
     steps: Annotated[int, WithinRange(1, 1000)] = DEFAULT_INPAINT_STEPS[DEFAULT_INPAINT_SAMPLER]
     seed: Annotated[int, WithinRange(0, 2147483647)] = 0
@@ -105,6 +108,7 @@ class HRLDMInpaintWidget(ModuleWidgetBase):
         self.ui.sampleLocationButton.enabled = ready
         self.ui.applyButton.enabled = self.runner.running or (ready and bool(p.targetPoints))
         self.ui.stepsSpinBox.enabled = bool(p and p.engine != "classic")
+        self.ui.modeComboBox.enabled = bool(p and p.engine != "classic")
         if p:
             self.ui.targetPlaceWidget.setCurrentNode(p.targetPoints)
 
@@ -127,12 +131,12 @@ class HRLDMInpaintWidget(ModuleWidgetBase):
         with slicer.util.tryWithErrorDisplay("Could not start the inpainting.", waitCursor=True):
             settings = self.enginePanel.confirm_upload()
             ensure_engine_dependencies(p.engine, settings)
-            (ct, mask, subtype, histogram, lung, steps, sampler, seed), _ = self.logic.prepareJob(p)
+            (ct, mask, subtype, histogram, lung, steps, sampler, seed, mode), _ = self.logic.prepareJob(p)
             uploads = []  # the CT (once), the nodule mask and the lung go a piece per timer tick
             lungNode = p.lungVolume if p.lungVolume and p.lungVolume.IsA("vtkMRMLVolumeNode") else None  # else computed
             args = (self.storedInput(p.inputVolume, ct, uploads), self.storedInput(None, mask, uploads), subtype,
                     histogram, None if lung is None else self.storedInput(lungNode, lung, uploads), steps, sampler,
-                    seed)
+                    seed, mode)
             inputVolume = p.inputVolume  # the result's geometry: this one, not what is selected when the job ends
             self.startJob(self.ui.applyButton, ENGINE_JOB, (INPAINT_TARGET, p.engine, settings) + args,
                           lambda ct: self._onDone(ct, mask, inputVolume), uploads)
@@ -200,7 +204,7 @@ class HRLDMInpaintLogic(ScriptedLoadableModuleLogic):
         options = ShapeOptions(p.shapeSource, p.diameterMm, p.elongation, p.lobulation, p.spiculation,
                                p.shapeLibraryPath, p.seed)
         mask = nodule_mask(ct, points[0], options, self._segmentMask(p) if p.shapeSource == "segment" else None)
-        args = (ct, mask, p.subtype, self.histogram(p), self._lung(p), p.steps, p.sampler, p.seed)
+        args = (ct, mask, p.subtype, self.histogram(p), self._lung(p), p.steps, p.sampler, p.seed, p.mode)
         return args, mask
 
     def showResult(self, ct, mask, inputNode, outputNode=None, segmentationNode=None):

@@ -27,8 +27,8 @@ def nodmaisi_tiny_weights(folder: Path, with_controlnet: bool = True) -> Path:
     return folder
 
 
-def hrldm_tiny_weights(folder: Path) -> Path:
-    """A random ``hrldm_tiny`` denoiser (zero layers given small weights) and its autoencoder."""
+def hrldm_tiny_weights(folder: Path, config_name: str = "hrldm_tiny") -> Path:
+    """A random ``hrldm_tiny`` (or ``hrldm_paper_tiny``) denoiser (zero layers given small weights) and its autoencoder."""
     import torch
 
     from nodsynth.engines.hrldm.checkpoint import save_hrldm_checkpoint
@@ -36,7 +36,7 @@ def hrldm_tiny_weights(folder: Path) -> Path:
     from nodsynth.engines.hrldm.network import HRLDMNet
     from nodsynth.engines.maisi import build_autoencoder, save_autoencoder
 
-    config = load_hrldm_config("hrldm_tiny")
+    config = load_hrldm_config(config_name)
     torch.manual_seed(0)
     network = HRLDMNet(config).eval()
     with torch.no_grad():

@@ -21,6 +21,9 @@ from nodsynth.volume import Volume
 from NodMAISICommon.labelmaps import split_lung_input
 
 SHAPE_SOURCES = ("procedural", "library", "segment")
+HRLDM_MODES = ("roi", "paper")
+"""HR-LDM modes: roi (fast, the default) and paper (whole-CT latent as published; the checkpoint must be one
+trained with ``--mode paper``)."""
 HISTOGRAM_SOURCES = ("library", "preset", "segment")
 """library: a real LIDC nodule's histogram of the subtype and about the diameter (the default, as the
 engine's own default target); preset: the subtype's mean; segment: a segmented nodule's."""
@@ -85,11 +88,22 @@ def target_histogram(source: str, subtype: str, shift_hu: float = 0.0, widen: fl
     return transform_histogram(base, shift_hu=shift_hu, widen=widen)
 
 
+def select_mode(engine: Engine, mode: str) -> None:
+    """Run a local HR-LDM engine in ``mode``; a server's HR-LDM runs in the mode set there (only roi may be asked)."""
+    if hasattr(engine, "select_mode"):
+        engine.select_mode(mode)
+    elif mode != HRLDM_MODES[0] and engine.name == "remote":
+        raise InputError(f"HR-LDM's {mode} mode is chosen here for local runs only; a server runs HR-LDM in the mode "
+                         "of its nodsynth serve --engine-options (roi unless set): choose roi or run locally")
+
+
 def inpaint(engine: Engine, ct: Volume, mask: Volume, subtype: str, histogram: np.ndarray,
             lung: Optional[Volume] = None, steps: int = DEFAULT_INPAINT_STEPS[DEFAULT_INPAINT_SAMPLER],
-            sampler: str = DEFAULT_INPAINT_SAMPLER, seed: int = 0,
+            sampler: str = DEFAULT_INPAINT_SAMPLER, seed: int = 0, mode: str = HRLDM_MODES[0],
             progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Volume:
-    """The CT with the nodule inserted (voxels outside the engine's ROI stay bit-identical)."""
+    """The CT with the nodule inserted. HR-LDM ``mode`` ``roi``: voxels outside the engine's ROI stay
+    bit-identical; ``paper``: the whole CT is decoded (as published); the model-free engine has no mode."""
+    select_mode(engine, mode)
     labelmap, lung_mask = split_lung_input(lung)
     lung_region = resolve_lung(ct, labelmap, lung_mask)[0] if lung is not None else None
     request = InpaintRequest(ct=ct, nodule_mask=mask, subtype=subtype, histogram=histogram, lung_mask=lung_region,

@@ -31,7 +31,8 @@ def engine_from_args(args: argparse.Namespace) -> Engine:
     """The engine the user chose: local, or the same engine behind a remote server."""
     config: dict[str, Any] = {k: v for k, v in (("weights_dir", args.weights), ("device", args.device),
                                                 ("config", args.config),
-                                                ("allow_baseline_controlnet", args.allow_baseline_controlnet)) if v}
+                                                ("allow_baseline_controlnet", args.allow_baseline_controlnet),
+                                                ("mode", getattr(args, "mode", None))) if v}
     if args.server:
         return get_engine("remote", server_url=args.server, token_file=args.token_file, engine=args.engine,
                           engine_config=config)

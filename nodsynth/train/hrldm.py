@@ -37,6 +37,10 @@ voxel whose 4 x 4 x 4 block holds nodule, :func:`~nodsynth.engines.hrldm.inferen
 Checkpoints (:mod:`nodsynth.engines.hrldm.checkpoint`) are written atomically to ``--out`` every
 ``--save-every`` steps and at the end, with optimizer, scheduler and scaler state; ``--resume``
 continues from one. A loss log ``train_log.csv`` (step, loss, noise, hist) is written beside it.
+
+``--mode paper`` trains HR-LDM as published (whole CTs, batch 1, the paper's mask channels and histogram
+bins; :mod:`nodsynth.train.hrldm_paper`) with the ``hrldm_paper`` configuration; the checkpoint records
+its mode and a resume in the other mode is refused.
 """
 from __future__ import annotations
 
@@ -62,6 +66,8 @@ from .run_log import add_argument as add_tensorboard_argument
 from .validation import add_arguments as add_validation_arguments
 from .validation import validation_patients
 
+MODE_CONFIGS = {"roi": "hrldm", "paper": "hrldm_paper"}
+"""``--mode`` -> its default configuration."""
 NOISE_DELTA = 1e-6
 """delta in the masked L1 normaliser."""
 
@@ -137,24 +143,33 @@ def read_manifest(path: str | Path) -> list[dict]:
         entry = {"image": path.parent / row["image"], "mask": path.parent / row["mask"],
                  "subtype": SUBTYPES[subtype_index(int(row["subtype"]) if row["subtype"].isdigit() else row["subtype"])],
                  "patient": row.get("patient_id") or volume_stem(row["image"])}
-        if row.get("histogram"):
-            entry["histogram"] = path.parent / row["histogram"]
+        for column in ("histogram", "embedding"):
+            if row.get(column):
+                entry[column] = path.parent / row[column]
         out.append(entry)
     return out
 
 
 def load_samples(entries: Sequence[dict], autoencoder: torch.nn.Module, config: dict,
-                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> list[NoduleSample]:
-    """:class:`NoduleSample` for each manifest entry."""
+                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                 vae_sha256: Optional[str] = None) -> list[NoduleSample]:
+    """:class:`NoduleSample` for each manifest entry (paper mode: from its ``embedding`` file when it names one,
+    encoded with the autoencoder file of SHA-256 ``vae_sha256``)."""
+    from ..engines.hrldm.config import config_mode
     from ..presets import read_histogram
+    from .hrldm_paper import embedded_sample, make_whole_sample
 
     report = progress or no_progress
+    make = make_whole_sample if config_mode(config) == "paper" else make_sample
     samples = []
     for number, entry in enumerate(entries):
         check_cancel(cancel)
         histogram = read_histogram(entry["histogram"]) if entry.get("histogram") else None
-        samples.append(make_sample(read_volume(entry["image"]), read_volume(entry["mask"]), entry["subtype"],
-                                   autoencoder, config, histogram))
+        ct, mask = read_volume(entry["image"]), read_volume(entry["mask"])
+        if entry.get("embedding"):
+            samples.append(embedded_sample(ct, mask, entry["subtype"], entry["embedding"], config, vae_sha256, histogram))
+        else:
+            samples.append(make(ct, mask, entry["subtype"], autoencoder, config, histogram))
         report((number + 1) / len(entries), f"encoded {Path(entry['image']).name}")
     return samples
 
@@ -170,7 +185,7 @@ def collate(samples: Sequence[NoduleSample], device: torch.device) -> dict[str, 
 
 
 def latent_scale_factor(latents: torch.Tensor) -> float:
-    """MAISI's latent scale: 1 / standard deviation of the (training) latents."""
+    """MAISI's latent scale: 1 / standard deviation of the (training) latents (all their values)."""
     return float(1.0 / latents.float().std().clamp_min(1e-6))
 
 
@@ -211,7 +226,7 @@ class HRLDMTrainer:
         global batch (default: this batch's) and ``share`` this part's fraction of its examples, so the
         parts' losses add up to the global batch's.
         """
-        from ..engines.hrldm.softhist import feature_histograms, js_divergence
+        from ..engines.hrldm.softhist import js_divergence, lesion_histograms
 
         z0 = batch["latent"] * self.scale_factor
         region = batch["region_latent"]
@@ -229,11 +244,10 @@ class HRLDMTrainer:
         if self.lambda_hist > 0:
             z0_hat = (z_tilde - (1.0 - alphas).sqrt() * noise_pred) / alphas.sqrt()
             z0_hat = region * z0_hat + (1.0 - region) * z0
-            bins, squash = int(self.config["feature_histogram"]["bins"]), float(self.config["feature_histogram"]["squash_scale"])
             with torch.no_grad():
                 real_features = self.decoder(z0 / self.scale_factor)
-            fake, real = feature_histograms(self.decoder(z0_hat / self.scale_factor), real_features,
-                                            batch["mask_image"], bins, squash)
+            fake, real = lesion_histograms(self.config, self.decoder(z0_hat / self.scale_factor), real_features,
+                                           batch["mask_image"])
             hist_loss = js_divergence(fake, real).mean() * share
         return {"loss": noise_loss + self.lambda_hist * hist_loss, "noise": noise_loss, "hist": hist_loss}
 
@@ -282,21 +296,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``nodsynth train hrldm``."""
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--vois", metavar="DIR", help="lidc_vois-style folder (image/, nodule_mask/, nodules.csv)")
-    data.add_argument("--manifest", metavar="FILE.csv", help="CSV with image, mask, subtype[, histogram]")
+    data.add_argument("--manifest", metavar="FILE.csv",
+                      help="CSV with image, mask, subtype[, histogram][, embedding: a nodsynth encode file, paper mode]")
     parser.add_argument("--limit", type=int, help="use only the first N nodules")
     parser.add_argument("--out", required=True, metavar="DIR", help=f"folder for {CHECKPOINT_NAME} and {LOG_NAME}")
-    parser.add_argument("--config", default="hrldm", help="HR-LDM configuration name or JSON (default hrldm)")
+    parser.add_argument("--mode", choices=MODE_CONFIGS, default="roi",
+                        help="roi (default, fast: 64^3 patches around the nodule) or paper (HR-LDM as published: whole "
+                             "CTs resized to multiples of 128, batch 1, mask channels solid core / ground-glass / "
+                             "spiculation (mask label 3, else zeros), bins over the observed feature range)")
+    parser.add_argument("--config", help="HR-LDM configuration name or JSON of the mode (default "
+                                         + ", ".join(f"{m}: {c}" for m, c in MODE_CONFIGS.items()) + ")")
     parser.add_argument("--resume", metavar="CKPT", help="continue from an HR-LDM training checkpoint")
     parser.add_argument("--autoencoder", metavar="FILE", help="MAISI autoencoder checkpoint (default: from the weights folders)")
     parser.add_argument("--random-autoencoder", action="store_true", help="random autoencoder weights (smoke tests only)")
     parser.add_argument("--weights", metavar="DIR", help="weights folder to find the autoencoder in")
     parser.add_argument("--steps", type=int, default=1000, help="optimizer steps in total (default 1000)")
-    parser.add_argument("--batch-size", type=int, default=2,
-                        help="examples per optimizer step over all processes (the global batch under torchrun; default 2)")
+    parser.add_argument("--batch-size", type=int,
+                        help="examples per optimizer step over all processes (the global batch under torchrun; "
+                             "default 2, paper mode 1)")
     parser.add_argument("--micro-batch", type=int,
                         help="examples per forward pass, gradients accumulated (default: a process's whole share of the batch)")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default: the configuration's, 1e-5)")
     parser.add_argument("--lambda-hist", type=float, help="weight of the histogram JSD loss (default 10; 0 = ablation)")
+    parser.add_argument("--poly-power", type=float,
+                        help="power of the polynomial learning-rate decay (default: the configuration's, roi 1.0, "
+                             "paper 0.9: our choice, the paper does not state it)")
     parser.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="torch device (default: cuda when available)")
@@ -333,6 +357,15 @@ def _autoencoder(args: argparse.Namespace, config: dict, device: torch.device) -
     return autoencoder.eval()
 
 
+def _autoencoder_sha256(args: argparse.Namespace) -> Optional[str]:
+    """SHA-256 of the autoencoder file this run uses (None with ``--random-autoencoder``)."""
+    from ..weights import find_weights, sha256_of
+
+    if args.random_autoencoder:
+        return None
+    return sha256_of(Path(args.autoencoder or find_weights("hrldm", args.weights)["autoencoder"]))
+
+
 def _entries(args: argparse.Namespace) -> list[dict]:
     if args.manifest:
         entries = read_manifest(args.manifest)
@@ -348,6 +381,33 @@ def _entries(args: argparse.Namespace) -> list[dict]:
             raise InputError(f"--limit must be >= 1, got {args.limit}")
         entries = entries[: args.limit]
     return entries
+
+
+def _batch_size(args: argparse.Namespace) -> int:
+    """``--batch-size``, else the mode's default; paper mode refuses more than one CT per step."""
+    from .hrldm_paper import PAPER_BATCH_SIZE, check_paper_batch
+
+    if args.mode != "paper":
+        return 2 if args.batch_size is None else args.batch_size
+    size = PAPER_BATCH_SIZE if args.batch_size is None else args.batch_size
+    check_paper_batch(size)
+    return size
+
+
+def _mode_config(args: argparse.Namespace) -> dict:
+    """The configuration of ``--config`` (default: the mode's), refused when made for the other mode;
+    ``--poly-power`` written into it (so the checkpoint records the schedule it was trained with)."""
+    from ..engines.hrldm import load_hrldm_config
+    from ..engines.hrldm.config import config_mode
+
+    config = load_hrldm_config(args.config or MODE_CONFIGS[args.mode])
+    if config_mode(config) != args.mode:
+        raise InputError(f"configuration {config['name']!r} is for {config_mode(config)} mode, not --mode {args.mode}")
+    if args.poly_power is not None:
+        if args.poly_power <= 0:
+            raise InputError(f"--poly-power must be > 0, got {args.poly_power}")
+        config["training"]["poly_power"] = float(args.poly_power)
+    return config
 
 
 def step_examples(seed: int, step: int, count: int, positions: Sequence[int]) -> list[int]:
@@ -378,31 +438,37 @@ def run(args: argparse.Namespace, progress: Optional[ProgressFn] = None, cancel:
 
 def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[str],
            progress: Optional[ProgressFn], cancel: Optional[CancelToken]) -> int:
-    from ..engines.hrldm import HRLDMNet, load_hrldm_checkpoint, load_hrldm_config, save_hrldm_checkpoint
+    from ..engines.hrldm import HRLDMNet, load_hrldm_checkpoint, save_hrldm_checkpoint
     from ..engines.maisi import resolve_device
 
     report = progress or no_progress
     device = resolve_device(device)
     out = Path(args.out)
+    args.batch_size = _batch_size(args)
     if args.batch_size < 1 or args.save_every < 1 or (args.micro_batch is not None and args.micro_batch < 1) \
             or (args.val_every is not None and args.val_every < 1):
         raise InputError("--batch-size, --micro-batch, --save-every and --val-every must be >= 1")
+    if args.mode == "paper" and parallel.world_size > 1:
+        raise InputError(f"--mode paper trains on one whole CT per step: run it in one process, not {parallel.world_size}")
     positions = parallel.local_positions(args.batch_size)
     checkpoint = None
     if args.resume:
-        network, config, scale_factor, checkpoint = load_hrldm_checkpoint(args.resume, device)
+        network, config, scale_factor, checkpoint = load_hrldm_checkpoint(args.resume, device, args.mode)
     else:
-        config = load_hrldm_config(args.config)
+        config = _mode_config(args)
         with seeded_init(args.seed):
             network, scale_factor = HRLDMNet(config).to(device), None
     entries = _entries(args)
     held_out = validation_patients([e["patient"] for e in entries], args.val_fraction, args.val_patients, args.seed)
     board = RunLog(out, args.tensorboard and parallel.is_main)
     autoencoder = _autoencoder(args, config, device)
-    samples = load_samples([e for e in entries if e["patient"] not in held_out], autoencoder, config, cancel=cancel)
-    val_samples = load_samples([e for e in entries if e["patient"] in held_out], autoencoder, config, cancel=cancel)
+    vae_sha256 = _autoencoder_sha256(args) if any(e.get("embedding") for e in entries) else None
+    samples = load_samples([e for e in entries if e["patient"] not in held_out], autoencoder, config, cancel=cancel,
+                           vae_sha256=vae_sha256)
+    val_samples = load_samples([e for e in entries if e["patient"] in held_out], autoencoder, config, cancel=cancel,
+                               vae_sha256=vae_sha256)
     if scale_factor is None:
-        scale_factor = latent_scale_factor(torch.stack([s.latent for s in samples]))
+        scale_factor = latent_scale_factor(torch.cat([s.latent.flatten() for s in samples]))
     training = config["training"]
     trainer = HRLDMTrainer(network, autoencoder, config, scale_factor,
                            training["lambda_hist"] if args.lambda_hist is None else args.lambda_hist,

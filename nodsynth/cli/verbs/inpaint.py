@@ -7,7 +7,8 @@ threshold). Shape (for a point or a sampled centroid): procedural (``--elongatio
 equivalent-sphere diameter ``--diameter-mm`` (the sphere of the nodule's volume, as ``nodsynth measure`` reports). Histogram: ``library`` (the default: a real LIDC nodule of the subtype and about the
 nodule's size, drawn with ``--seed``, :mod:`nodsynth.histogram_library`), ``preset`` (the subtype's mean),
 ``preset:K`` (its k-means centre K) or a file. HR-LDM samples with DDPM, 1000 steps, as the paper;
-``--sampler ddim`` (50 steps unless ``--steps``) is the fast option.
+``--sampler ddim`` (50 steps unless ``--steps``) is the fast option. ``--mode paper`` runs an HR-LDM
+checkpoint trained with ``train hrldm --mode paper`` (whole-CT latent, Algorithm 2 as published).
 """
 from __future__ import annotations
 
@@ -65,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"{k} {v}" for k, v in DEFAULT_INPAINT_STEPS.items()) + ")")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the sampled centre, shape, rotation, library histogram and engine (default 0)")
+    parser.add_argument("--mode", choices=("roi", "paper"),
+                        help="HR-LDM mode, the checkpoint's (default roi: a latent ROI, input kept outside the blend; "
+                             "paper: the whole-CT latent as published, every voxel decoded; spiculation channel from "
+                             "mask label 3, zeros otherwise)")
     parser.add_argument("--out", required=True, help="output CT")
     parser.add_argument("--out-mask", help="also write the inserted nodule mask here")
     parser.add_argument("--json", help="write the centre, engine and timing here")
@@ -127,7 +132,7 @@ def inpaint_summary(args: argparse.Namespace, request: InpaintRequest, result, c
             "nodule_voxels": int((request.nodule_mask.array > 0).sum()),
             "equivalent_diameter_mm": round(sphere_diameter_mm(int((request.nodule_mask.array > 0).sum())
                                                                * request.nodule_mask.voxel_volume_mm3), 2),
-            **{k: v for k, v in result.info.items() if k in ("jsd", "latent_roi_size", "sampler", "steps",
+            **{k: v for k, v in result.info.items() if k in ("jsd", "mode", "latent_roi_size", "latent_size", "sampler", "steps",
                                                              "histogram_source", "target_histogram", "checkpoints")}}
 
 

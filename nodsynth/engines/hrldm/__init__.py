@@ -2,8 +2,9 @@
 
 * :mod:`.config`     network configurations ``Resources/configs/hrldm*.json``;
 * :mod:`.network`    the denoiser (MONAI ``DiffusionModelUNet`` + histogram MLP), schedulers, truncated decoder;
-* :mod:`.softhist`   triangular-kernel soft histograms (Eq. 7) and the Jensen-Shannon divergence in torch;
-* :mod:`.inference`  Algorithm 2 on a latent ROI with background anchoring (Eq. 10) and feathered blending;
+* :mod:`.softhist`   triangular-kernel soft histograms (Eq. 7, bins per mode) and the Jensen-Shannon divergence in torch;
+* :mod:`.inference`  Algorithm 2 on a latent ROI with background anchoring (Eq. 10) and feathered blending (``roi`` mode);
+* :mod:`.paper_inference`, :mod:`.paper_masks`  ``paper`` mode: Algorithm 2 on the whole-CT latent, the C = 3 mask channels;
 * :mod:`.checkpoint` the ``hrldm.pt`` checkpoint format;
 * :mod:`.engine`     :class:`HRLDMEngine` (registered as ``hrldm``).
 

@@ -9,6 +9,11 @@ Linear-SiLU-Linear, 40 -> hidden -> context), ``scheduler`` (``DDPMScheduler`` /
 arguments), ``feature_histogram`` (bins and squashing scale of the truncated-decoder feature
 histograms; ``squash_scale`` in units of the real features' standard deviation), ``roi`` (``margin_latent``: latent voxels around the nodule), ``blend``
 (``feather_mm``) and ``training`` (``lambda_hist``, ``learning_rate``, ``poly_power``).
+
+``mode`` (absent = ``roi``) says how the network is trained and run: ``roi`` (the fast default: 64^3
+patches, latent ROI, the sections above) or ``paper`` (HR-LDM as published, ``hrldm_paper*.json``:
+whole-CT latents, C = 3 mask channels: solid core, ground-glass region, spiculation; histogram bins
+over the observed feature range; no ``roi``/``blend`` sections; see :mod:`.paper_inference`).
 """
 from __future__ import annotations
 
@@ -21,9 +26,18 @@ from ...errors import InputError
 from ...histogram import HIST_BINS
 from ...resources import resources_dir
 
+MODES = ("roi", "paper")
 REQUIRED = ("autoencoder_config", "latent_channels", "mask_channels", "unet", "histogram_mlp", "scheduler",
-            "feature_histogram", "roi", "blend", "training")
+            "feature_histogram", "training")
+MODE_REQUIRED = {"roi": ("roi", "blend"), "paper": ()}
+MODE_MASK_CHANNELS = {"roi": (1, 2), "paper": (3,)}
+"""The mask channels each mode builds: roi nodule (, solid core); paper solid core, ground-glass, spiculation."""
 NUM_SUBTYPES = 3
+
+
+def config_mode(config: Mapping[str, Any]) -> str:
+    """The configuration's (or checkpoint's) mode: ``roi`` unless it says ``paper`` (files older than modes are roi)."""
+    return str(config.get("mode", "roi"))
 
 
 def hrldm_config_names() -> list[str]:
@@ -42,7 +56,11 @@ def load_hrldm_config(config: str | Path | Mapping[str, Any] = "hrldm") -> dict[
             raise InputError(f"unknown HR-LDM configuration {str(config)!r}: neither a file nor one of "
                              f"{', '.join(hrldm_config_names())}")
         data = read_json(path, "HR-LDM configuration")
-    missing = [key for key in REQUIRED if key not in data]
+    mode = config_mode(data)
+    if mode not in MODES:
+        raise InputError(f"HR-LDM configuration {data.get('name', config)!r}: mode must be one of "
+                         f"{', '.join(MODES)}, found {mode!r}")
+    missing = [key for key in REQUIRED + MODE_REQUIRED[mode] if key not in data]
     if missing:
         raise InputError(f"HR-LDM configuration {data.get('name', config)!r} lacks {', '.join(missing)}")
     unet = data["unet"]
@@ -52,10 +70,12 @@ def load_hrldm_config(config: str | Path | Mapping[str, Any] = "hrldm") -> dict[
     wrong = [f"unet.{k} must be {v} (found {unet.get(k)!r})" for k, v in expected.items() if unet.get(k) != v]
     if not unet.get("cross_attention_dim"):
         wrong.append("unet.cross_attention_dim (the histogram context size) is missing")
-    if data["mask_channels"] not in (1, 2):
-        wrong.append(f"mask_channels must be 1 or 2, found {data['mask_channels']!r}")
+    if data["mask_channels"] not in MODE_MASK_CHANNELS[mode]:
+        wrong.append(f"mask_channels must be {' or '.join(map(str, MODE_MASK_CHANNELS[mode]))} in {mode} mode, "
+                     f"found {data['mask_channels']!r}")
     if wrong:
         raise InputError(f"HR-LDM configuration {data.get('name', config)!r}: " + "; ".join(wrong))
     data.setdefault("name", "custom")
+    data["mode"] = mode
     data["histogram_bins"] = HIST_BINS
     return data

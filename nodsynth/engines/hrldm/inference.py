@@ -13,6 +13,9 @@
 3. From ``z_T ~ N(0, I)``, every step predicts the noise with the subtype and histogram, steps the
    scheduler to ``t-1`` and re-anchors the background to the encoded CT re-noised to ``t-1``
    (Eq. 10): ``z_{t-1} = M * z_{t-1} + (1 - M) * noised(z0, t-1)``; the last step anchors to ``z0``.
+   ``t-1`` is the noise level the scheduler's step produces (:func:`stepped_timestep`), so the background
+   and the generated region are at one level: ``t - 1`` for DDPM (MONAI's DDPM step always goes to
+   ``t - 1``), ``t - 1000/N`` for DDIM-N.
    DDPM (1000 steps, the paper's sampler and the default) re-noises with fresh noise every step, as
    its stochastic steps do; DDIM-N (the fast option, e.g. 50 steps) is deterministic and re-noises
    with one fixed noise, the starting ``z_T``, so the background follows one consistent trajectory.
@@ -23,7 +26,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import torch
@@ -115,8 +118,13 @@ def mask_channels(labels: np.ndarray, histogram: np.ndarray, spacing_xyz, config
     stack = [labels > 0]
     if int(config["mask_channels"]) == 2:
         stack.append(solid_core(labels, histogram, spacing_xyz))
-    image = torch.as_tensor(np.stack(stack).astype(np.float32))[None]
-    size = tuple(int(n) // LATENT_DOWNSAMPLE for n in labels.shape)
+    return to_latent_grid(stack)
+
+
+def to_latent_grid(channels) -> np.ndarray:
+    """``[C, x/4, y/4, z/4]`` float32: image-grid 0/1 channels interpolated x4 down (:data:`MASK_DOWNSAMPLE_MODE`)."""
+    image = torch.as_tensor(np.stack(channels).astype(np.float32))[None]
+    size = tuple(int(n) // LATENT_DOWNSAMPLE for n in image.shape[2:])
     latent = torch.nn.functional.interpolate(image, size=size, mode=MASK_DOWNSAMPLE_MODE, align_corners=False)
     return latent[0].numpy()
 
@@ -135,12 +143,25 @@ def feather_weight(nodule_xyz: np.ndarray, region_xyz: np.ndarray, spacing_xyz, 
     return np.where(region_xyz, weight, 0.0)
 
 
+def stepped_timestep(scheduler, timestep: int) -> int:
+    """The timestep whose noise level ``scheduler.step`` produces from ``timestep`` (negative: none, clean)."""
+    from monai.networks.schedulers import DDIMScheduler
+
+    if isinstance(scheduler, DDIMScheduler):
+        return timestep - scheduler.num_train_timesteps // scheduler.num_inference_steps
+    return timestep - 1
+
+
 @torch.no_grad()
 def sample_latent(network: HRLDMNet, scheduler, z0: torch.Tensor, mask_channels: torch.Tensor,
                   region: torch.Tensor, subtype: int, histogram: np.ndarray, generator: torch.Generator,
-                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> torch.Tensor:
+                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                  trace: Optional[Callable[[int, torch.Tensor, Optional[torch.Tensor]], None]] = None) -> torch.Tensor:
     """Algorithm 2: denoise the masked latent with the background anchored to ``z0`` re-noised to t-1
-    (fresh noise per DDPM step, the fixed starting noise for DDIM; see the module docstring)."""
+    (fresh noise per DDPM step, the fixed starting noise for DDIM; see the module docstring).
+
+    ``trace(t-1, latent, noise)``, when given, sees every step's re-anchored latent and the noise the
+    background was re-noised with (``None`` at the last step, anchored to ``z0`` itself)."""
     from monai.networks.schedulers import DDIMScheduler
 
     report = progress or no_progress
@@ -150,21 +171,43 @@ def sample_latent(network: HRLDMNet, scheduler, z0: torch.Tensor, mask_channels:
     x = torch.randn(z0.shape, generator=generator, device=device)
     fixed_noise = x.clone() if isinstance(scheduler, DDIMScheduler) else None
     timesteps = scheduler.timesteps
-    stride = scheduler.num_train_timesteps // scheduler.num_inference_steps
     for number, t in enumerate(timesteps):
         check_cancel(cancel)
         t_batch = torch.full((1,), int(t), device=device, dtype=torch.long)
         noise_pred = network(x, t_batch, mask_channels, labels, hist)
         x, _ = scheduler.step(noise_pred, int(t), x, generator=generator)
-        previous = int(t) - stride
+        previous = stepped_timestep(scheduler, int(t))
         if previous >= 0:
             noise = fixed_noise if fixed_noise is not None else torch.randn(z0.shape, generator=generator, device=device)
             background = scheduler.add_noise(z0, noise, torch.tensor([previous], device=device))
         else:
-            background = z0
+            noise, background = None, z0
         x = region * x + (1.0 - region) * background
+        if trace is not None:
+            trace(previous, x, noise)
         report((number + 1) / len(timesteps), f"denoising step {number + 1}/{len(timesteps)}")
     return x
+
+
+def checked_request(ct: Volume, nodule_mask: Volume, subtype: str | int, steps: int, config: Mapping[str, Any]) -> str:
+    """The subtype's name; :class:`InputError` for a mask off the CT grid or empty, or steps out of range."""
+    require_same_grid(ct, nodule_mask, "CT", "nodule mask")
+    name = SUBTYPES[subtype_index(subtype)]
+    if not 1 <= int(steps) <= int(config["scheduler"]["num_train_timesteps"]):
+        raise InputError(f"steps must be 1..{config['scheduler']['num_train_timesteps']}, got {steps}")
+    if not (np.asarray(nodule_mask.array) > 0.5).any():
+        raise InputError("the nodule mask is empty: nothing to inpaint")
+    return name
+
+
+def seeded_sampler(config: Mapping[str, Any], sampler: str, steps: int, seed: Optional[int],
+                   device: torch.device) -> tuple[Any, torch.Generator]:
+    """The scheduler set to ``steps`` and the generator every draw of the sampling comes from."""
+    scheduler = build_scheduler(config, sampler)
+    scheduler.set_timesteps(int(steps), device=device)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+    return scheduler, generator
 
 
 def inpaint_roi(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram: np.ndarray,
@@ -179,16 +222,11 @@ def inpaint_roi(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram: 
     touches lung voxels: chest wall, mediastinum and airways around a juxta-pleural nodule stay
     bit-identical.
     """
-    require_same_grid(ct, nodule_mask, "CT", "nodule mask")
     if lung_mask is not None:
         require_same_grid(ct, lung_mask, "CT", "lung mask")
-    name = SUBTYPES[subtype_index(subtype)]
-    if not 1 <= int(steps) <= int(config["scheduler"]["num_train_timesteps"]):
-        raise InputError(f"steps must be 1..{config['scheduler']['num_train_timesteps']}, got {steps}")
+    name = checked_request(ct, nodule_mask, subtype, steps, config)
     axes = NetworkAxes.of(ct)
     labels_xyz = axes.to_network(np.rint(np.asarray(nodule_mask.array)).astype(np.int16))
-    if not (labels_xyz > 0).any():
-        raise InputError("the nodule mask is empty: nothing to inpaint")
     ct_xyz = axes.to_network(np.asarray(ct.array))
     spacing_xyz = axes.spacing_xyz(ct)
     roi = latent_roi(labels_xyz > 0, config)
@@ -204,10 +242,7 @@ def inpaint_roi(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram: 
     region_latent = latent_region(nodule) > 0
     region = torch.as_tensor(region_latent[None, None].astype(np.float32), device=device)
 
-    scheduler = build_scheduler(config, sampler)
-    scheduler.set_timesteps(int(steps), device=device)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+    scheduler, generator = seeded_sampler(config, sampler, steps, seed, device)
     latent = sample_latent(network, scheduler, z0, channels, region, subtype_index(name), histogram, generator,
                            scaled_progress(progress, 0.05, 0.9), cancel)
     decoded = decode_latent(autoencoder, latent, scale_factor=float(scale_factor), window_latent=roi.latent_size(),
@@ -227,7 +262,7 @@ def inpaint_roi(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram: 
     changed = w > 0
     target[changed] = cast_hu_like(blended[changed], out_xyz.dtype)
     out = ct.with_array(np.ascontiguousarray(axes.from_network(out_xyz)))
-    info = {"subtype": name, "sampler": sampler, "steps": int(steps), "seed": seed,
+    info = {"mode": "roi", "subtype": name, "sampler": sampler, "steps": int(steps), "seed": seed,
             "target_histogram": [float(v) for v in validate_histogram(histogram)],
             "roi_start_xyz": roi.start_xyz.tolist(), "roi_size_xyz": roi.size_xyz.tolist(),
             "latent_roi_size": list(roi.latent_size()), "changed_voxels": int(changed.sum())}

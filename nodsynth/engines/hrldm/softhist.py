@@ -3,6 +3,11 @@
 Eq. 7, triangular kernel: a value ``x`` adds ``max(0, 1 - |x - c_b| / w)`` to bin ``b`` (centre
 ``c_b``, width ``w``), i.e. its unit mass is shared linearly between the two nearest bin centres;
 the histogram is normalised to sum 1. Weights (e.g. a soft nodule mask) scale each value's mass.
+
+Two ways to place the bins over the truncated decoder's features, one per mode
+(:func:`lesion_histograms`): ``roi`` standardises and tanh-squashes the features into (-1, 1)
+(:func:`feature_histograms`); ``paper`` (HR-LDM as published, :func:`range_histograms`) spans the
+observed [min, max] of the lesion's feature values with B uniformly spaced centres of one fixed width.
 """
 from __future__ import annotations
 
@@ -70,3 +75,36 @@ def feature_histograms(features: torch.Tensor, reference: torch.Tensor, mask: to
         return soft_histogram(squashed, -1.0 + width / 2, width, bins, weights)
 
     return histogram(features), histogram(reference.detach())
+
+
+def range_histograms(features: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor,
+                     bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel soft histograms ``[B, C, bins]`` of ``features`` and ``reference`` inside ``mask``, as published.
+
+    The ``bins`` centres run uniformly from the smallest to the largest lesion feature value (voxels of
+    weight > 0, generated and reference together, per example and channel; no gradient through them):
+    ``c_b = lo + b * w`` with the fixed width ``w = (hi - lo) / (bins - 1)``, triangular kernel (Eq. 7).
+    ``mask`` ``[B, 1, ...]`` (0..1, resampled to the feature grid) weights each voxel.
+    """
+    if mask.shape[2:] != features.shape[2:]:
+        mask = torch.nn.functional.interpolate(mask.float(), size=features.shape[2:], mode="trilinear",
+                                               align_corners=False)
+    weights = mask.flatten(2).to(features.dtype)
+    values, ref = features.flatten(2), reference.detach().flatten(2)
+    with torch.no_grad():
+        inside = weights > 0
+        both = torch.cat([values, ref], dim=-1)
+        within = torch.cat([inside, inside], dim=-1).expand_as(both)
+        lo = torch.where(within, both, torch.inf).amin(dim=-1, keepdim=True)
+        hi = torch.where(within, both, -torch.inf).amax(dim=-1, keepdim=True)
+        width = ((hi - lo) / max(bins - 1, 1)).clamp_min(1e-12)
+    return soft_histogram(values, lo, width, bins, weights), soft_histogram(ref, lo, width, bins, weights)
+
+
+def lesion_histograms(config, features: torch.Tensor, reference: torch.Tensor,
+                      mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The histogram pair of the histogram loss, binned as the configuration's mode says (module docstring)."""
+    settings = config["feature_histogram"]
+    if config.get("mode", "roi") == "paper":
+        return range_histograms(features, reference, mask, int(settings["bins"]))
+    return feature_histograms(features, reference, mask, int(settings["bins"]), float(settings["squash_scale"]))
