@@ -13,6 +13,7 @@ One file ``<stem>_emb.pt`` per CT (atomic, readable with ``weights_only``): the 
 label map resized nearest-neighbour (uint8 ``[X, Y, Z]``) when given, the autoencoder's and the
 source's SHA-256. A CT whose file is already there from the same source, autoencoder and mode is
 skipped, so an interrupted run resumes; one made otherwise is refused.
+The batch op ``encode`` (:mod:`nodsynth.batch.ops.encode`) writes the same file for one manifest row.
 """
 from __future__ import annotations
 
