@@ -99,3 +99,23 @@ def test_hrldm_validation_best_checkpoint_and_tensorboard(manifest, tmp_path):
     assert best["step"] == low[0] and best["val_loss"] == pytest.approx(low[1], rel=1e-6)
     last = torch.load(tmp_path / "run" / hrldm.CHECKPOINT_NAME, weights_only=True)
     assert last["step"] == 4 and last["val_loss"] == pytest.approx(val[-1][1], rel=1e-6)
+
+
+def test_the_sample_slice_denoises_with_x_t_plus_t_over_T_times_the_velocity(monkeypatch):
+    """Given the true velocity ``x0 - eps``, the one-step estimate shown in the sample slice is the clean latent."""
+    from types import SimpleNamespace
+
+    from nodsynth.engines.maisi import load_config
+    from nodsynth.engines.nodmaisi.sampling import make_scheduler
+
+    scheduler = make_scheduler(load_config("maisi_tiny"))
+    latent = torch.randn((1, 4, 8, 8, 8), generator=torch.Generator().manual_seed(1))
+    draw = controlnet.draw_noise(scheduler, latent, 7)
+
+    def true_velocity(nets, network, schedule, examples, draws):
+        return latent - draws[0].noise, schedule.add_noise(latent, draws[0].noise, draws[0].timesteps)
+
+    monkeypatch.setattr(controlnet, "predicted_velocity", true_velocity)
+    denoised, noisy = controlnet.denoised_latent(None, None, scheduler, SimpleNamespace(latent=latent), draw)
+    assert float(draw.timesteps) > 0 and (noisy - latent).abs().max() > 0.1
+    assert torch.allclose(denoised, latent, atol=1e-5)
