@@ -57,7 +57,7 @@ def test_every_bad_row_is_named_with_its_reason_and_nothing_runs(folder, capsys)
     with open(path, "a") as handle:
         handle.write('{"id": "x", "op": \n')
     text = problems_of(path)
-    expected = {1: "unknown op 'resample'; available here: augment, cohort_case, cohort_edit, edit, inpaint, push, review, segment, twin",
+    expected = {1: "unknown op 'resample'; available here: augment, cohort_case, cohort_edit, edit, encode, inpaint, push, review, segment, twin",
                 2: "input 'labelmap' not found", 3: "is also written by row 2",
                 4: "unknown parameter(s) diameter for op 'inpaint'", 5: "invalid choice: 'spiky'",
                 6: "input 'ct' and input 'labelmap' are not on the same voxel grid: size i,j,k [80, 80, 80] vs [80, 80, 40]",

@@ -102,3 +102,42 @@ def test_an_embedding_from_another_autoencoder_is_refused(frozen, tmp_path, caps
     assert main(["encode", *common, "--autoencoder", str(other)]) == 0
     assert main(["encode", *common, "--weights", str(frozen)]) == 2
     assert "was made with another autoencoder (SHA-256)" in capsys.readouterr().err
+
+
+def test_the_encode_batch_op_writes_the_embeddings_nodsynth_encode_writes(frozen, tmp_path):
+    """A 2-CT manifest through the batch runner: the same bytes as ``nodsynth encode``; a rerun skips both;
+    an embedding already at a row's output (from ``nodsynth encode``) is kept, not recomputed."""
+    import json
+
+    from nodsynth.batch import run_manifest
+    from nodsynth.volume import read_volume
+
+    ct, labels = frozen / "demo_ct.nii.gz", frozen / "demo_labels.nii.gz"
+    other = read_volume(ct)
+    other.array = other.array[::-1].copy()  # a second CT on the same grid
+    write_volume(other, tmp_path / "other_ct.nii.gz")
+    cts = [ct, tmp_path / "other_ct.nii.gz"]
+    assert main(["encode", "--cts", *map(str, cts), "--labelmaps", str(labels), str(labels), "--out",
+                 str(tmp_path / "cli"), "--config", "maisi_tiny", "--weights", str(frozen), "--device", "cpu"]) == 0
+
+    def manifest(folder, outputs):
+        rows = [{"id": f"enc-{i}", "op": "encode", "inputs": {"ct": str(c), "labelmap": str(labels)},
+                 "params": {"config": "maisi_tiny"}, "seed": 0, "outputs": {"embedding": out}}
+                for i, (c, out) in enumerate(zip(cts, outputs))]
+        folder.mkdir()
+        (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return folder / "manifest.jsonl"
+
+    path = manifest(tmp_path / "batch", ["out/a_embedding.pt", "out/b_embedding.pt"])
+    summary = run_manifest(path, executor="inline", weights_dir=str(frozen), device="cpu")
+    assert summary.ok and summary.ran == ["enc-0", "enc-1"], summary.outcomes
+    for c, name in zip(cts, ("a", "b")):
+        made = (tmp_path / "batch" / "out" / f"{name}_embedding.pt").read_bytes()
+        assert made == embedding_path(tmp_path / "cli", c).read_bytes()
+    assert run_manifest(path, executor="inline", weights_dir=str(frozen), device="cpu").ran == []
+
+    kept = manifest(tmp_path / "kept", [str(embedding_path(tmp_path / "cli", c)) for c in cts])
+    summary = run_manifest(kept, executor="inline", weights_dir=str(frozen), device="cpu", allow_outside=True)
+    assert summary.ran == ["enc-0", "enc-1"]
+    records = sorted(summary.layout.records.glob("enc-*.json"))
+    assert [json.loads(r.read_text())["facts"]["reused"] for r in records] == [True, True]

@@ -59,9 +59,9 @@ def test_controlnet_two_processes_update_as_one(frozen, tmp_path):
 def test_hrldm_two_processes_update_as_one(manifest, tmp_path):
     from nodsynth.engines.hrldm import HRLDMNet, load_hrldm_config
 
-    # one example per pass in both runs: a batched convolution rounds differently from two single ones, and
-    # Adam's first steps (about lr x sign of the gradient) turn that into updates 2.5e-3 apart
-    common = ["--steps", "3", "--batch-size", "2", "--micro-batch", "1"]
+    # the default options: one example per pass whatever the world size (a pass of 2 in one process rounds
+    # differently from two single passes, and Adam turned that into updates 2.5e-3 apart)
+    common = ["--steps", "3", "--batch-size", "2"]
     _run(hrldm, _hrldm_options(manifest, tmp_path / "one", *common))
     done = _torchrun("hrldm", *_hrldm_options(manifest, tmp_path / "two", *common))
     assert done.returncode == 0, done.stderr[-3000:]

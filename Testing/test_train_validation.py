@@ -3,6 +3,9 @@ checkpoints, and a TensorBoard log, for ``train controlnet`` (tiny configuration
 from __future__ import annotations
 
 import csv
+import io
+
+import numpy as np
 
 import pytest
 
@@ -11,6 +14,7 @@ pytest.importorskip("monai")
 
 from nodsynth.errors import InputError  # noqa: E402
 from nodsynth.train import controlnet  # noqa: E402
+from nodsynth.train.run_log import SAMPLE_SLICE_TAG  # noqa: E402
 from nodsynth.train.validation import validation_patients  # noqa: E402
 from test_hrldm import one_thread  # noqa: E402,F401
 from test_hrldm_train import manifest  # noqa: E402,F401
@@ -34,6 +38,7 @@ def test_the_split_holds_out_whole_patients():
 
 def test_validation_loss_best_and_last_checkpoints_and_tensorboard(frozen, tmp_path):
     pytest.importorskip("tensorboard")
+    from PIL import Image
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     manifest = tmp_path / "manifest.csv"
@@ -53,6 +58,13 @@ def test_validation_loss_best_and_last_checkpoints_and_tensorboard(frozen, tmp_p
     assert [step for step, _ in val] == [2, 4]
     assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
     assert [e.step for e in events.Scalars("train/lr")] == [1, 2, 3, 4]
+    # a sample slice per validation: clean | noised | denoised latent (--patch 32 -> an 8^3 latent), 8-bit grey
+    images = events.Images(SAMPLE_SLICE_TAG)
+    assert [(e.step, e.height, e.width) for e in images] == [(2, 8, 24), (4, 8, 24)]
+    strip = np.asarray(Image.open(io.BytesIO(images[-1].encoded_image_string)).convert("L"))
+    assert strip.shape == (8, 24) and strip.min() == 0 and strip.max() == 255
+    clean, noised, denoised = np.split(strip.astype(int), 3, axis=1)
+    assert np.abs(noised - denoised).mean() > 1 and np.abs(clean - noised).mean() > 1
     low = min(val, key=lambda sv: sv[1])
     assert best["step"] == low[0] and best["val_loss"] == pytest.approx(low[1], rel=1e-6)
     assert last["step"] == 4 and last["val_loss"] == pytest.approx(val[-1][1], rel=1e-6)
@@ -87,3 +99,23 @@ def test_hrldm_validation_best_checkpoint_and_tensorboard(manifest, tmp_path):
     assert best["step"] == low[0] and best["val_loss"] == pytest.approx(low[1], rel=1e-6)
     last = torch.load(tmp_path / "run" / hrldm.CHECKPOINT_NAME, weights_only=True)
     assert last["step"] == 4 and last["val_loss"] == pytest.approx(val[-1][1], rel=1e-6)
+
+
+def test_the_sample_slice_denoises_with_x_t_plus_t_over_T_times_the_velocity(monkeypatch):
+    """Given the true velocity ``x0 - eps``, the one-step estimate shown in the sample slice is the clean latent."""
+    from types import SimpleNamespace
+
+    from nodsynth.engines.maisi import load_config
+    from nodsynth.engines.nodmaisi.sampling import make_scheduler
+
+    scheduler = make_scheduler(load_config("maisi_tiny"))
+    latent = torch.randn((1, 4, 8, 8, 8), generator=torch.Generator().manual_seed(1))
+    draw = controlnet.draw_noise(scheduler, latent, 7)
+
+    def true_velocity(nets, network, schedule, examples, draws):
+        return latent - draws[0].noise, schedule.add_noise(latent, draws[0].noise, draws[0].timesteps)
+
+    monkeypatch.setattr(controlnet, "predicted_velocity", true_velocity)
+    denoised, noisy = controlnet.denoised_latent(None, None, scheduler, SimpleNamespace(latent=latent), draw)
+    assert float(draw.timesteps) > 0 and (noisy - latent).abs().max() > 0.1
+    assert torch.allclose(denoised, latent, atol=1e-5)

@@ -2,10 +2,12 @@
 same global batch, for ``train controlnet`` (tiny configuration, 32-voxel cubes of a demo crop) and
 ``train hrldm`` (tiny configuration, LIDC nodules when ../shared/data is present).
 
-Each setting runs for ``--short`` and ``--long`` steps (the fastest of ``--repeats`` runs each); the
-throughput is ``(long - short) x batch / (time_long - time_short)``, so start-up and encoding cancel out
-(a machine too busy to tell them apart is reported, not divided by). Each process uses ``--threads``
-threads (default 1). The ratio 2 processes / 1 process is printed.
+Each setting runs for ``--short`` and ``--long`` steps (the fastest of ``--repeats`` runs each, the settings
+interleaved); the throughput is ``(long - short) x batch / (time_long - time_short)``, so start-up and encoding
+cancel out (a setting too busy to tell them apart is reported, not divided by, and the others go on). Each
+process uses ``--threads`` threads (default 1). The ratio 2 processes / 1 process is printed with the 1-minute
+load average before and after (on a shared machine the other load is part of the result: 2 processes need 2
+free cores).
 
     python Testing/benchmarks/bench_train_ddp.py [--batch-size 4] [--short 2] [--long 8] [--repeats 2] [--device cpu] [--json out.json]
 """
@@ -75,20 +77,31 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for trainer, options in _data(folder).items():
-            rates = {}
+            rates, loads, timed = {}, {}, {}
+            load_before = os.getloadavg()[0]
+            for r in range(args.repeats):  # interleaved, so a change of the machine's load hits both settings
+                for processes in (1, 2):
+                    for steps in (args.short, args.long):
+                        seconds = _seconds(processes, trainer, options, steps, args, folder / f"{trainer}{processes}_{steps}_{r}")
+                        timed[processes, steps] = min(timed.get((processes, steps), seconds), seconds)
             for processes in (1, 2):
-                times = [min(_seconds(processes, trainer, options, steps, args, folder / f"{trainer}{processes}_{steps}_{r}")
-                             for r in range(args.repeats)) for steps in (args.short, args.long)]
+                times = [timed[processes, args.short], timed[processes, args.long]]
+                loads[processes] = [load_before, os.getloadavg()[0]]
                 if times[1] <= times[0]:
-                    raise SystemExit(f"train {trainer}, {processes} process(es): the {args.long}-step run took no longer "
-                                     f"than the {args.short}-step one ({times[1]:.1f} s vs {times[0]:.1f} s): the machine "
-                                     "is too busy to measure; use more --repeats or a larger --long")
+                    print(f"train {trainer}, {processes} process(es): the {args.long}-step run took no longer than the "
+                          f"{args.short}-step one ({times[1]:.1f} s vs {times[0]:.1f} s; load average {load_before:.2f} -> "
+                          f"{loads[processes][1]:.2f} on {os.cpu_count()} cores): too busy to measure; use more "
+                          "--repeats or a larger --long")
+                    continue
                 rates[processes] = (args.long - args.short) * args.batch_size / (times[1] - times[0])
                 print(f"train {trainer}, {processes} process(es) x {args.threads} thread(s), global batch "
                       f"{args.batch_size}: {rates[processes]:.2f} examples/s (runs of {args.short} and {args.long} "
-                      f"steps: {times[0]:.1f} s, {times[1]:.1f} s)")
-            print(f"train {trainer}: 2 processes / 1 process = {rates[2] / rates[1]:.2f}x")
-            results[trainer] = {"examples_per_s": rates, "ratio_2_over_1": rates[2] / rates[1]}
+                      f"steps: {times[0]:.1f} s, {times[1]:.1f} s; load average {load_before:.2f} -> "
+                      f"{loads[processes][1]:.2f} on {os.cpu_count()} cores)")
+            ratio = rates[2] / rates[1] if len(rates) == 2 else None
+            print(f"train {trainer}: 2 processes / 1 process = " + (f"{ratio:.2f}x" if ratio else "not measured"))
+            results[trainer] = {"examples_per_s": rates, "ratio_2_over_1": ratio, "load_average": loads,
+                                "threads_per_process": args.threads, "cores": os.cpu_count()}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -59,6 +59,10 @@ class JobContext:
     engines: Callable[[str, Optional[str]], Engine]
     progress: ProgressFn
     cancel: CancelToken
+    weights_dir: Optional[str] = None
+    """The run's ``--weights`` (a row's ``weights`` param comes first)."""
+    device: Optional[str] = None
+    """The run's torch device (None: CUDA when the worker sees a GPU, else CPU)."""
 
     def engine(self) -> Engine:
         """The engine the options name (``--engine``, ``--weights``), loaded once per worker."""

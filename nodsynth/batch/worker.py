@@ -218,7 +218,8 @@ class WorkerState:
         args = op_arguments(op, job, staged)
         limit_threads(self.settings.threads_per_job)
         t0 = time.perf_counter()
-        facts = op.run(JobContext(job, args, staged, self.engine, progress, cancel))
+        facts = op.run(JobContext(job, args, staged, self.engine, progress, cancel, self.settings.weights_dir,
+                                  self.settings.device))
         t1 = time.perf_counter()
         missing = [name for name, path in staged.items() if not path.exists()]
         if missing:

@@ -41,7 +41,7 @@ from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..volume import Volume, read_volume, require_same_grid
 from .distributed import DataParallel, data_parallel
 from .keyed import VALIDATION_STEP, draw_seed, seeded_init
-from .run_log import RunLog
+from .run_log import SAMPLE_SLICE_TAG, RunLog, axial_strip
 from .run_log import add_argument as add_tensorboard_argument
 from .validation import add_arguments as add_validation_arguments
 
@@ -219,8 +219,8 @@ def accumulate_gradients(nets, controlnet, examples: Sequence[TrainingExample], 
     return total
 
 
-def part_loss(nets, controlnet, scheduler, examples: Sequence[TrainingExample], draws: Sequence[NoiseDraw]):
-    """The weighted L1 velocity loss of examples (of one size) in one pass, averaged (a tensor)."""
+def predicted_velocity(nets, controlnet, scheduler, examples: Sequence[TrainingExample], draws: Sequence[NoiseDraw]):
+    """The U-Net's velocity (with the ControlNet's residuals) for examples (of one size) in one pass, and ``x_t``."""
     import torch
 
     from ..engines.maisi import autocast_context
@@ -237,8 +237,27 @@ def part_loss(nets, controlnet, scheduler, examples: Sequence[TrainingExample], 
         velocity = nets.diffusion_unet(x=noisy, timesteps=timesteps, spacing_tensor=torch.cat([e.spacing for e in examples]),
                                        class_labels=modality, down_block_additional_residuals=down,
                                        mid_block_additional_residual=mid)
+    return velocity.float(), noisy
+
+
+def part_loss(nets, controlnet, scheduler, examples: Sequence[TrainingExample], draws: Sequence[NoiseDraw]):
+    """The weighted L1 velocity loss of examples (of one size) in one pass, averaged (a tensor)."""
+    import torch
+
+    velocity, _ = predicted_velocity(nets, controlnet, scheduler, examples, draws)
+    latent, noise = torch.cat([e.latent for e in examples]), torch.cat([d.noise for d in draws])
     weights = torch.cat([e.weights for e in examples])
-    return ((velocity.float() - (latent - noise)).abs() * weights).mean()
+    return ((velocity - (latent - noise)).abs() * weights).mean()
+
+
+def denoised_latent(nets, controlnet, scheduler, example: TrainingExample, draw: NoiseDraw):
+    """The one-step estimate of the clean latent, ``x_t + (t/T) v``, and ``x_t`` (``[1, C, x, y, z]`` each)."""
+    import torch
+
+    with torch.no_grad():
+        velocity, noisy = predicted_velocity(nets, controlnet, scheduler, [example], [draw])
+    fraction = draw.timesteps.float().reshape(-1, 1, 1, 1, 1) / scheduler.num_train_timesteps
+    return noisy + fraction * velocity, noisy
 
 
 def validation_loss(nets, controlnet, scheduler, examples: Sequence[TrainingExample], schedule_numel: Sequence[int],
@@ -395,6 +414,11 @@ def train_controlnet(pairs: Sequence[tuple[Volume, Volume]], out_dir: str | Path
         nonlocal best
         val_losses.append((step, validation_loss(nets, controlnet, scheduler, val_examples, val_numel, seed, parallel)))
         board.scalar("val/loss", val_losses[-1][1], step)
+        if board.enabled:  # the first validation example, as validation_loss draws its noise
+            draw = draw_noise(scheduler, val_examples[0].latent, draw_seed(seed, VALIDATION_STEP, 0), val_numel[0])
+            denoised, noisy = denoised_latent(nets, controlnet.eval(), scheduler, val_examples[0], draw)
+            controlnet.train()
+            board.image(SAMPLE_SLICE_TAG, axial_strip([val_examples[0].latent, noisy, denoised]), step)
         if val_losses[-1][1] < best:
             best = val_losses[-1][1]
             save(step, losses[-1], best_path)

@@ -13,6 +13,7 @@ One file ``<stem>_emb.pt`` per CT (atomic, readable with ``weights_only``): the 
 label map resized nearest-neighbour (uint8 ``[X, Y, Z]``) when given, the autoencoder's and the
 source's SHA-256. A CT whose file is already there from the same source, autoencoder and mode is
 skipped, so an interrupted run resumes; one made otherwise is refused.
+The batch op ``encode`` (:mod:`nodsynth.batch.ops.encode`) writes the same file for one manifest row.
 """
 from __future__ import annotations
 
@@ -103,8 +104,16 @@ def read_embedding(path: str | Path) -> dict:
     return saved
 
 
-def _finished(path: Path, identity: dict) -> bool:
-    """True when ``path`` holds this CT's embedding already; refuses one made from something else."""
+def embedding_identity(ct_path: Path, vae_sha256: str, sample: bool = False, seed: int = 0) -> dict:
+    """What makes an embedding file of ``ct_path`` this run's (see :data:`IDENTITY_NAMES`)."""
+    from ..weights import sha256_of
+
+    return {"source_sha256": sha256_of(Path(ct_path)), "vae_sha256": vae_sha256, "mode": "sample" if sample else "mean",
+            "seed": int(seed) if sample else None}
+
+
+def is_encoded(path: Path, identity: dict) -> bool:
+    """True when ``path`` holds the embedding ``identity`` describes; refuses one made from something else."""
     if not path.is_file():
         return False
     saved = read_embedding(path)
@@ -114,18 +123,33 @@ def _finished(path: Path, identity: dict) -> bool:
     return True
 
 
+def encode_one(autoencoder, cfg, ct_path: Path, target: Path, identity: dict,
+               labels_path: Optional[Path] = None) -> Path:
+    """Encode one CT (and resize its label map) into the embedding file ``target`` (atomically)."""
+    import torch
+
+    from ..engines.maisi.checkpoints import save_checkpoint
+    from ..volume import read_volume
+    from .controlnet import volume_multiple
+
+    prepared = prepare(read_volume(ct_path), read_volume(labels_path) if labels_path else None, volume_multiple(cfg))
+    latent = encode_prepared(autoencoder, prepared, cfg, identity["mode"] == "sample", identity["seed"] or 0,
+                             identity["source_sha256"])
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint({"format": FORMAT, **identity, "source": str(ct_path), "latent": latent.contiguous(),
+                            "image_size_xyz": list(prepared.image.shape[2:]),
+                            "spacing_xyz_mm": list(prepared.spacing_xyz),
+                            "labels": None if prepared.labels is None else torch.as_tensor(prepared.labels),
+                            "labelmap": str(labels_path) if labels_path else None}, target)
+
+
 def encode_cts(cts: Sequence[Path], out_dir: str | Path, autoencoder_path: Path, config: str = "maisi_v2",
                labelmaps: Optional[Sequence[Path]] = None, sample: bool = False, seed: int = 0,
                device: Optional[str] = None, progress: Optional[ProgressFn] = None,
                cancel: Optional[CancelToken] = None) -> list[tuple[Path, bool]]:
     """Encode each CT into ``out_dir``; returns ``(embedding file, newly written)`` per CT."""
-    import torch
-
     from ..engines.maisi import load_autoencoder, load_config
-    from ..engines.maisi.checkpoints import save_checkpoint
-    from ..volume import read_volume
     from ..weights import sha256_of
-    from .controlnet import volume_multiple
 
     cts = [Path(p) for p in cts]
     if labelmaps and len(labelmaps) != len(cts):
@@ -139,21 +163,13 @@ def encode_cts(cts: Sequence[Path], out_dir: str | Path, autoencoder_path: Path,
     report, done = progress or no_progress, []
     for number, (ct_path, target) in enumerate(zip(cts, targets)):
         check_cancel(cancel)
-        identity = {"source_sha256": sha256_of(ct_path), "vae_sha256": vae_sha256,
-                    "mode": "sample" if sample else "mean", "seed": int(seed) if sample else None}
-        if _finished(target, identity):
+        identity = embedding_identity(ct_path, vae_sha256, sample, seed)
+        if is_encoded(target, identity):
             done.append((target, False))
             continue
         if autoencoder is None:
             autoencoder = load_autoencoder(autoencoder_path, cfg, device).eval()
-        labels_path = Path(labelmaps[number]) if labelmaps else None
-        prepared = prepare(read_volume(ct_path), read_volume(labels_path) if labels_path else None, volume_multiple(cfg))
-        latent = encode_prepared(autoencoder, prepared, cfg, sample, seed, identity["source_sha256"])
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        save_checkpoint({"format": FORMAT, **identity, "source": str(ct_path), "latent": latent.contiguous(),
-                         "image_size_xyz": list(prepared.image.shape[2:]), "spacing_xyz_mm": list(prepared.spacing_xyz),
-                         "labels": None if prepared.labels is None else torch.as_tensor(prepared.labels),
-                         "labelmap": str(labels_path) if labels_path else None}, target)
+        encode_one(autoencoder, cfg, ct_path, target, identity, Path(labelmaps[number]) if labelmaps else None)
         done.append((target, True))
         report((number + 1) / len(cts), f"encoded {ct_path.name}")
     return done

@@ -314,8 +314,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int,
                         help="examples per optimizer step over all processes (the global batch under torchrun; "
                              "default 2, paper mode 1)")
-    parser.add_argument("--micro-batch", type=int,
-                        help="examples per forward pass, gradients accumulated (default: a process's whole share of the batch)")
+    parser.add_argument("--micro-batch", type=int, default=1,
+                        help="examples per forward pass, gradients accumulated (default 1: every example gets the same "
+                             "arithmetic at any torchrun world size; see bench_hrldm_micro_batch.py for the cost)")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default: the configuration's, 1e-5)")
     parser.add_argument("--lambda-hist", type=float, help="weight of the histogram JSD loss (default 10; 0 = ablation)")
     parser.add_argument("--poly-power", type=float,

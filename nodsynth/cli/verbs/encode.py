@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Optional
 
 VERB = "encode"
 HELP = "precompute training latents: encode CTs (and resize their label maps) as the published preparation"
@@ -29,14 +30,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="torch device (default: cuda when available)")
 
 
+def autoencoder_file(args: argparse.Namespace, weights_dir: Optional[str] = None) -> Path:
+    """``--autoencoder``, else the MAISI autoencoder in ``--weights`` (else ``weights_dir``, else the weights folders)."""
+    from ...weights import find_weights
+
+    return args.autoencoder or find_weights("nodmaisi", args.weights or weights_dir, required_roles=("autoencoder",),
+                                            allow_fallback=True)["autoencoder"]
+
+
 def run(args: argparse.Namespace) -> int:
     from ...train.encode import encode_cts
-    from ...weights import find_weights
     from ..common import progress_bar
 
-    autoencoder = args.autoencoder or find_weights("nodmaisi", args.weights, required_roles=("autoencoder",),
-                                                   allow_fallback=True)["autoencoder"]
-    done = encode_cts(args.cts, args.out, autoencoder, args.config, args.labelmaps, args.sample, args.seed,
+    done = encode_cts(args.cts, args.out, autoencoder_file(args), args.config, args.labelmaps, args.sample, args.seed,
                       args.device, progress_bar("encode"))
     written = sum(1 for _, new in done if new)
     print(f"encoded {written} CT(s), {len(done) - written} already done; embeddings in {args.out}")
