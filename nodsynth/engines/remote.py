@@ -19,10 +19,12 @@ import time
 import warnings
 from typing import Any, Callable, Iterator, Optional
 
+import numpy as np
+
 from .. import errors, wire
 from ..content_hash import cached_content_hash, forget, remember
 from ..progress import CancelToken, ProgressFn, no_progress, scaled_progress
-from ..server import API_VERSION, WIRE_MEDIA_TYPE, machine_id
+from ..server import API_VERSION, WIRE_MEDIA_TYPE
 from ..server.auth import read_token_file
 from .base import EditRequest, Engine, InpaintRequest, SynthesisResult, TwinRequest, UnsupportedOperation
 
@@ -108,21 +110,34 @@ def _json_field(response: Any, key: str) -> Any:
     return body.get(key) if isinstance(body, dict) else None
 
 
-def choose_codec(wanted: str, server_url: str, server_codecs: list[str], same_machine: bool) -> str:
-    """The payload codec for a link: ``wanted`` unless ``auto``; ``auto`` takes ``none`` when the server
-    runs on this machine (copying beats compressing; an SSH tunnel's local end to another machine does
-    not count), else ``shuffle-zstd`` where both ends have it, else ``shuffle-zlib`` (measured:
-    Testing/benchmarks/bench_remote.py)."""
+PROBE_SECONDS = 0.1
+PROBE_MAX_BYTES = 32 << 20
+PROBE_PIECE_BYTES = 1 << 20
+"""The link probe streams random 1 MiB pieces to ``POST /v1/probe`` for PROBE_SECONDS (at most
+PROBE_MAX_BYTES) and is timed until the server has read them all (buffers drained)."""
+REQUEST_RATIO = {"shuffle-zstd": 3.6, "shuffle-zlib": 3.4, "none": 1.0}
+"""Raw / sent bytes of an inpaint request (CT and masks, 512 x 512 x 256, no slice repeated) per codec,
+measured by Testing/benchmarks/bench_remote.py (256 MiB -> 70 / 76 MiB)."""
+
+
+def choose_codec(wanted: str, server_url: str, server_codecs: list[str], link_bytes_s: float,
+                 compress_bytes_s: dict[str, float]) -> str:
+    """The payload codec for a link: ``wanted`` unless ``auto``; ``auto`` takes, of the codecs both ends
+    offer, the one that sends a request soonest: ``none`` takes raw / link seconds, a compressing codec
+    raw / compression rate + raw / (its :data:`REQUEST_RATIO` x link) (compression and sending do not
+    overlap). ``link_bytes_s`` is the probed upload rate (:meth:`RemoteEngine.probe_link`),
+    ``compress_bytes_s`` this machine's rate per compressing codec (:func:`nodsynth.wire.compression_rate`)."""
     shared = [codec for codec in wire.available_codecs() if codec in server_codecs]
     if wanted != "auto":
         if wanted not in shared:
             raise errors.InputError(f"codec {wanted!r} is not offered by both this client and {server_url} "
                                     f"(both offer: {', '.join(shared) or 'none'})")
         return wanted
-    for codec in (["none"] if same_machine else []) + ["shuffle-zstd", "shuffle-zlib"]:
-        if codec in shared:
-            return codec
-    return wire.DEFAULT_CODEC
+
+    def seconds_per_byte(codec: str) -> float:
+        sending = 1.0 / (REQUEST_RATIO[codec] * link_bytes_s)
+        return sending if codec == "none" else sending + 1.0 / compress_bytes_s[codec]
+    return min(shared, key=seconds_per_byte) if shared else wire.DEFAULT_CODEC
 
 
 class RemoteEngine(Engine):
@@ -165,6 +180,8 @@ class RemoteEngine(Engine):
                                   timeout=httpx.Timeout(self.timeout_s))
         self._server_info: Optional[dict] = None
         self.codec = codec
+        self.link: dict[str, Any] = {}
+        """What ``auto`` chose the codec by: the probed upload rate and this machine's compression rates."""
         self.last_transfer: dict[str, int] = {}
         """Bytes of the last operation: ``up`` (requests sent, all tries), ``down`` (the result)."""
 
@@ -279,10 +296,33 @@ class RemoteEngine(Engine):
             if self.engine not in info.get("engines", {}):
                 raise RemoteError(f"server {self.server_url} does not serve engine {self.engine!r}; it serves: "
                                   + ", ".join(sorted(info.get("engines", {}))))
+            codecs = info.get("codecs", [wire.DEFAULT_CODEC])
+            if self.codec == "auto":
+                self.link = {"upload_bytes_s": self.probe_link(),
+                             "compress_bytes_s": {codec: wire.compression_rate(codec) for codec in codecs
+                                                  if codec != "none" and codec in wire.available_codecs()}}
+                self.codec = choose_codec("auto", self.server_url, codecs, self.link["upload_bytes_s"],
+                                          self.link["compress_bytes_s"])
+                log.info("link to %s: %.0f MB/s up; codec %s", self.server_url,
+                         self.link["upload_bytes_s"] / 1e6, self.codec)
+            else:
+                self.codec = choose_codec(self.codec, self.server_url, codecs, 0.0, {})
             self._server_info = info
-            self.codec = choose_codec(self.codec, self.server_url, info.get("codecs", [wire.DEFAULT_CODEC]),
-                                      info.get("machine") == machine_id())
         return self._server_info
+
+    def probe_link(self) -> float:
+        """The upload rate to the server in bytes per second (see :data:`PROBE_SECONDS`)."""
+        piece = np.random.default_rng(0).bytes(PROBE_PIECE_BYTES)  # incompressible: a proxy cannot shrink it
+        start = [0.0]
+
+        def body() -> Iterator[bytes]:
+            start[0], sent = time.perf_counter(), 0
+            while sent < PROBE_MAX_BYTES and time.perf_counter() - start[0] < PROBE_SECONDS:
+                sent += len(piece)
+                yield piece
+        received = _json_field(self._send("POST", "/v1/probe", retry_status=False, content=_Replayable(body)),
+                               "received")
+        return float(received or 0) / max(time.perf_counter() - start[0], 1e-6)
 
     def describe(self) -> dict:
         """The served engine's description plus the server URL; ``reachable: False`` and the error if down."""
