@@ -4,10 +4,11 @@ Layout of a message (all integers little-endian)::
 
     offset  size  what
     0       8     magic b"NODSYNTH"
-    8       2     wire version (uint16), currently WIRE_VERSION = 2
+    8       2     wire version (uint16), currently WIRE_VERSION = 3
     10      4     header length H in bytes (uint32)
     14      H     header: UTF-8 JSON object (below)
-    14+H    ...   the arrays' payloads, back to back, in the order the header lists them
+    14+H    ...   the arrays' payloads, back to back, in the order the header lists them: each array's
+                  chunks, each chunk as its length in bytes (uint32) and its bytes
 
 Header::
 
@@ -21,11 +22,11 @@ Header::
                  "shape": [k, j, i],                   # numpy shape (volumes are indexed k, j, i)
                  "spacing": [..3], "origin": [..3], "direction": [..9],   # volumes: LPS mm, i j k order
                  "hash": "<64 hex>",                   # volumes, optional: content_hash of the volume
-                 "codec": "shuffle-zlib", "chunks": [n1, n2, ...]},      # compressed chunk sizes
+                 "codec": "shuffle-zlib", "chunks": n},    # number of chunks (one per CHUNK_BYTES)
                 {"name": "ct", "kind": "ref", "hash": "<64 hex>"},       # a volume the server holds: no payload
                 {"name": "ct", "kind": "patch", "base": "ct", "hash": "<64 hex>",  # result only, see below
                  "volume_shape": [k, j, i], "boxes": [[k0, k1, j0, j1, i0, i1], ...], "spacing": ...,
-                 "dtype": "<i2", "shape": [n], "codec": ..., "chunks": [...]}]}
+                 "dtype": "<i2", "shape": [n], "codec": ..., "chunks": n}]}
 
 A ``ref`` names a volume by its :func:`content_hash` (of the decoded array and its geometry, not of any
 file): the server answers ``409`` with the hashes it does not hold, and the client sends those whole.
@@ -45,8 +46,11 @@ with zlib independently (so chunks compress in parallel; a chunk that looks inco
 the noisy low bytes of CT values, is written as zlib "stored" blocks, level 0). Geometry travels as JSON numbers, which
 Python writes and reads back exactly (shortest round-trip repr), so volumes round-trip bit-exactly.
 
-Messages of another wire version are refused with a message naming both versions (version 1 had no
-refs, patches or codecs other than ``shuffle-zlib``).
+Each chunk carries its own length, so a sender streams a message while it compresses it: the header
+(which needs no compressed size) goes first, and the chunks follow as worker threads finish them
+(:class:`Message`). Messages of another wire version are refused with a message naming both versions
+(version 1 had no refs, patches or codecs other than ``shuffle-zlib``; version 2 listed every chunk's
+compressed size in the header, so a message was compressed whole before its first byte was sent).
 
 A request maps one-to-one onto the dataclasses of :mod:`nodsynth.engines.base`: ``Volume`` fields
 become ``volume`` arrays, numpy fields (``histogram``, ``initial_noise``) become ``array`` arrays and
@@ -60,9 +64,10 @@ import os
 import struct
 import time
 import zlib
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -79,7 +84,7 @@ except ImportError:  # pragma: no cover - depends on the installation
     zstandard = None
 
 MAGIC = b"NODSYNTH"
-WIRE_VERSION = 2
+WIRE_VERSION = 3
 CODECS = ("shuffle-zlib", "shuffle-zstd", "none")
 """Payload codecs this build can read and write (``shuffle-zstd`` only where ``zstandard`` imports)."""
 DEFAULT_CODEC = "shuffle-zlib"
@@ -102,6 +107,10 @@ accept. With the per-array cap of :data:`~nodsynth.engines.base.MAX_VOLUME_VOXEL
 header, before anything is allocated, so a zip bomb costs the receiver no more than a real request."""
 
 _PREFIX = struct.Struct("<8sHI")
+_FRAME = struct.Struct("<I")
+"""A chunk's length, before its bytes."""
+READ_AHEAD_PER_THREAD = 2
+"""Chunks compressed ahead of the one being sent, per compressing thread."""
 _DTYPES = {"|b1", "|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f2", "<f4", "<f8"}
 """Element types a message may carry, as little-endian numpy type strings."""
 
@@ -142,13 +151,17 @@ def available_codecs() -> list[str]:
     return [codec for codec in CODECS if codec != "shuffle-zstd" or zstandard is not None]
 
 
-def _shuffle(array: np.ndarray) -> np.ndarray:
-    """Bytes of ``array`` (C order) regrouped by byte position: shape ``(itemsize, n)`` uint8."""
-    raw = np.ascontiguousarray(array).reshape(-1).view(np.uint8).reshape(-1, array.dtype.itemsize)
-    planes = np.empty((array.dtype.itemsize, raw.shape[0]), np.uint8)
-    for byte in range(array.dtype.itemsize):  # one plane at a time: much faster than a transposed copy
-        planes[byte] = raw[:, byte]
-    return planes
+def _shuffled(elements: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Bytes ``start:stop`` of the byte-shuffled stream of ``elements`` (shape ``(n, itemsize)`` uint8):
+    all first bytes of every element, then all second bytes, ... (one chunk's worth, made by the
+    thread that compresses it)."""
+    count, parts = elements.shape[0], []
+    while start < stop:
+        plane, element = divmod(start, count)
+        n = min(stop - start, count - element)
+        parts.append(elements[element:element + n, plane])
+        start += n
+    return np.ascontiguousarray(np.concatenate(parts) if len(parts) > 1 else parts[0])
 
 
 def _pool_size() -> int:
@@ -178,7 +191,8 @@ def compression_rate(codec: str) -> float:
     count = _pool_size() * CHUNK_BYTES // 2
     sample = (np.cumsum(rng.integers(-2, 3, count)) % 1600 - 1000 + rng.normal(0.0, 10.0, count)).astype(np.int16)
     start = time.perf_counter()
-    _compress(sample, 1, codec)
+    for _ in _compress(sample, 1, codec):
+        pass
     return sample.nbytes / max(time.perf_counter() - start, 1e-6)
 
 
@@ -188,21 +202,36 @@ def _require_codec(codec: str) -> None:
                         + ", ".join(available_codecs()) + (" (pip install zstandard)" if codec == "shuffle-zstd" else ""))
 
 
-def _compress(array: np.ndarray, level: int, codec: str) -> list[bytes]:
-    """The array's payload chunks in ``codec`` (``none``: views of the array's own bytes, no copy)."""
+def _compress(array: np.ndarray, level: int, codec: str) -> Iterator[bytes]:
+    """The array's payload chunks in ``codec``, produced as they are asked for (``none``: views of the
+    array's own bytes, no copy; else compressed by a pool of threads, :data:`READ_AHEAD_PER_THREAD`
+    chunks per thread ahead of the caller: zlib and zstandard release the GIL)."""
     _require_codec(codec)
-    if array.size == 0:
-        return []
+    raw = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    bounds = [(start, min(start + CHUNK_BYTES, raw.size)) for start in range(0, raw.size, CHUNK_BYTES)]
     if codec == "none":
-        buffer = memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
-        return [buffer[start:start + CHUNK_BYTES] for start in range(0, len(buffer), CHUNK_BYTES)]
-    buffer = memoryview(_shuffle(array)).cast("B")
-    pieces = [buffer[start:start + CHUNK_BYTES] for start in range(0, len(buffer), CHUNK_BYTES)]
+        view = memoryview(raw)
+        yield from (view[start:stop] for start, stop in bounds)
+        return
+    elements = raw.reshape(-1, array.dtype.itemsize)
     squeeze = _deflate if codec == "shuffle-zlib" else _zstd_compress
-    if len(pieces) <= 1:
-        return [squeeze(piece, level) for piece in pieces]
-    with ThreadPoolExecutor(_pool_size()) as pool:  # zlib and zstandard release the GIL
-        return list(pool.map(lambda piece: squeeze(piece, level), pieces))
+
+    def make(bound: tuple[int, int]) -> bytes:
+        return squeeze(memoryview(_shuffled(elements, *bound)), level)
+
+    with ThreadPoolExecutor(_pool_size()) as pool:
+        ahead: deque = deque()
+        for bound in bounds:
+            ahead.append(pool.submit(make, bound))
+            if len(ahead) > READ_AHEAD_PER_THREAD * _pool_size():
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+
+def chunk_count(nbytes: int) -> int:
+    """Chunks of an array payload of ``nbytes`` uncompressed bytes."""
+    return -(-nbytes // CHUNK_BYTES)
 
 
 def _inflate(chunk: bytes, expected: int, codec: str) -> bytes:
@@ -235,7 +264,7 @@ def _decompress(chunks: list[bytes], dtype: np.dtype, count: int, codec: str) ->
     out = np.empty(count, dtype)
     out_bytes = out.view(np.uint8).reshape(count, dtype.itemsize)
     nbytes = count * dtype.itemsize
-    sizes = [min(CHUNK_BYTES, nbytes - start) for start in range(0, nbytes, CHUNK_BYTES)]
+    sizes = [min(CHUNK_BYTES, nbytes - start) for start in range(0, nbytes, CHUNK_BYTES)]  # chunk_count many
     if len(sizes) != len(chunks):
         raise WireError(f"array payload has {len(chunks)} chunks, its size needs {len(sizes)}")
 
@@ -265,21 +294,25 @@ def _geometry(volume: Volume) -> dict:
             "direction": volume.direction.reshape(-1).tolist()}
 
 
-def _payload_entry(entry: dict, array: np.ndarray, level: int, codec: str) -> tuple[dict, list[bytes]]:
-    """``entry`` completed with the array's type, shape, codec and chunk sizes; and the chunks."""
+Chunks = Callable[[], Iterator[bytes]]
+"""Produces an array's payload chunks (again at every call)."""
+
+
+def _payload_entry(entry: dict, array: np.ndarray, level: int, codec: str) -> tuple[dict, Chunks]:
+    """``entry`` completed with the array's type, shape, codec and chunk count; and its chunks."""
+    _require_codec(codec)
     dtype = _wire_dtype(array)
     array = array.astype(dtype, copy=False)
-    chunks = _compress(array, level, codec)
-    entry.update(dtype=dtype.str, shape=list(array.shape), codec=codec, chunks=[len(c) for c in chunks])
-    return entry, chunks
+    entry.update(dtype=dtype.str, shape=list(array.shape), codec=codec, chunks=chunk_count(array.nbytes))
+    return entry, lambda: _compress(array, level, codec)
 
 
 def _array_entry(name: str, value: Any, level: int, codec: str, hashes: dict[str, str],
-                 refs: frozenset[str]) -> tuple[dict, list[bytes]]:
+                 refs: frozenset[str]) -> tuple[dict, Chunks]:
     """Header entry and payload chunks of one Volume (whole, or a ``ref`` when ``name`` is in ``refs``)
     or numpy array."""
     if isinstance(value, Volume) and name in refs:
-        return {"name": name, "kind": "ref", "hash": hashes[name]}, []
+        return {"name": name, "kind": "ref", "hash": hashes[name]}, lambda: iter(())
     if isinstance(value, Volume):
         entry = dict(name=name, kind="volume", **_geometry(value))
         if name in hashes:
@@ -289,7 +322,7 @@ def _array_entry(name: str, value: Any, level: int, codec: str, hashes: dict[str
 
 
 def _patch_entry(name: str, base_name: str, base: Volume, result: Volume, digest: str, level: int,
-                 codec: str) -> Optional[tuple[dict, list[bytes]]]:
+                 codec: str) -> Optional[tuple[dict, Chunks]]:
     """A ``patch`` entry of ``result`` against the request volume ``base``; ``None`` when it would
     not be smaller than the whole volume (another grid or type, or most of the volume changed)."""
     if (base.array.shape != result.array.shape or base.array.dtype != result.array.dtype
@@ -368,9 +401,8 @@ def _check_entry(entry: Any) -> int:
     if entry.get("dtype") not in _DTYPES:
         raise WireError(f"array {name!r}: unsupported element type {entry.get('dtype')!r}")
     chunks = entry.get("chunks")
-    if not isinstance(chunks, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
-                                               for n in chunks):
-        raise WireError(f"array {name!r}: malformed chunk list")
+    if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 0:
+        raise WireError(f"array {name!r}: malformed chunk count")
     if "hash" in entry and not is_content_hash(entry["hash"]):
         raise WireError(f"volume {name!r}: malformed content hash")
     itemsize = np.dtype(entry["dtype"]).itemsize
@@ -391,15 +423,33 @@ def _check_entry(entry: Any) -> int:
 
 
 # ----------------------------------------------------------------------------------------- messages
-def _pack(header: dict, entries_and_chunks: Iterable[tuple[dict, list[bytes]]]) -> list[bytes]:
-    """Message as a list of byte pieces (prefix+header first); join them or stream them as they are."""
-    entries, payload = [], []
+class Message:
+    """A message as byte pieces, made as they are iterated: the prefix and header, then each chunk's
+    length and bytes, compressed ahead in threads while the caller writes or sends the earlier ones
+    (iterating again makes them again). ``b"".join`` it, or stream it."""
+
+    def __init__(self, head: bytes, payloads: list[Chunks], chunks: int) -> None:
+        self.head, self._payloads = head, payloads
+        self.pieces = 1 + 2 * chunks
+        """How many pieces an iteration yields (for progress)."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.head
+        for payload in self._payloads:
+            for chunk in payload():
+                yield _FRAME.pack(len(chunk))
+                yield chunk
+
+
+def _pack(header: dict, entries_and_chunks: Iterable[tuple[dict, Chunks]]) -> Message:
+    entries, payloads = [], []
     for entry, chunks in entries_and_chunks:
         entries.append(entry)
-        payload.extend(chunks)
+        payloads.append(chunks)
     header = dict(header, arrays=entries)
     head = json.dumps(header, separators=(",", ":"), allow_nan=False, default=_json_default).encode("utf-8")
-    return [_PREFIX.pack(MAGIC, WIRE_VERSION, len(head)) + head] + payload
+    return Message(_PREFIX.pack(MAGIC, WIRE_VERSION, len(head)) + head, payloads,
+                   sum(entry.get("chunks", 0) for entry in entries))
 
 
 def _json_default(value: Any) -> Any:
@@ -465,7 +515,11 @@ def _unpack(data: bytes | memoryview, max_raw_bytes: int,
             values[entry["name"]] = resolve(entry["hash"])
             continue
         chunks = []
-        for size in entry["chunks"]:
+        for _ in range(entry["chunks"]):
+            if offset + _FRAME.size > len(data):
+                raise WireError(f"message is truncated inside array {entry['name']!r}")
+            size = _FRAME.unpack(data[offset:offset + _FRAME.size])[0]
+            offset += _FRAME.size
             if offset + size > len(data):
                 raise WireError(f"message is truncated inside array {entry['name']!r}")
             chunks.append(data[offset:offset + size])
@@ -487,7 +541,7 @@ def _from_json(value: Any) -> Any:
 
 def encode_request(operation: str, engine: str, request: Any, level: int = 1, codec: str = DEFAULT_CODEC,
                    hashes: Optional[dict[str, str]] = None, refs: Iterable[str] = (),
-                   result_codec: Optional[str] = None) -> list[bytes]:
+                   result_codec: Optional[str] = None) -> Message:
     """A request dataclass -> message pieces (``b"".join`` them or stream them), its arrays in ``codec``;
     the result is asked for in ``result_codec`` (default: ``codec``).
 
@@ -554,7 +608,7 @@ def decode_request(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RA
 
 def encode_result(result: SynthesisResult, level: int = 1, codec: str = DEFAULT_CODEC,
                   bases: Optional[dict[str, Volume]] = None,
-                  hashes: Optional[dict[str, str]] = None) -> list[bytes]:
+                  hashes: Optional[dict[str, str]] = None) -> Message:
     """A :class:`SynthesisResult` -> message pieces.
 
     A result volume with a content hash in ``hashes`` and a same-named volume in ``bases`` (the
@@ -610,7 +664,7 @@ def decode_result(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RAW
                            seconds=float(header.get("seconds", 0.0)), info=info)
 
 
-def encode_volume(volume: Volume, digest: str) -> list[bytes]:
+def encode_volume(volume: Volume, digest: str) -> Message:
     """One volume and its content hash as a message (kind ``volume``, codec ``none``): a cache file."""
     return _pack({"kind": "volume"}, [_array_entry("volume", volume, 0, "none", {"volume": digest}, frozenset())])
 

@@ -375,15 +375,10 @@ class RemoteEngine(Engine):
         refs = set(hashes)
         while True:
             report(0.0, f"encoding the {operation} request")
-            pieces = wire.encode_request(operation, self.engine, request, codec=self.codec, hashes=hashes, refs=refs)
-            size = wire.message_size(pieces)
-            cap_mb = info.get("max_upload_mb")
-            if isinstance(cap_mb, (int, float)) and size > cap_mb * 2**20:
-                raise RemoteError(f"the request is {size / 2**20:.0f} MiB, over the server's upload cap of "
-                                  f"{cap_mb:.0f} MiB (nodsynth serve --max-upload-mb)")
-            self.last_transfer["up"] += size
+            message = wire.encode_request(operation, self.engine, request, codec=self.codec, hashes=hashes,
+                                          refs=refs)
             try:
-                job_id = self._submit(pieces, size, scaled_progress(report, 0.0, 0.1), cancel)
+                job_id = self._submit(message, info.get("max_upload_mb"), scaled_progress(report, 0.0, 0.1), cancel)
                 break
             except MissingVolumes as exc:
                 missing = {name for name in refs if hashes[name] in exc.hashes}
@@ -410,18 +405,26 @@ class RemoteEngine(Engine):
         """Delete every volume this client's token holds in the server's cache; returns how many."""
         return int(self._send("DELETE", "/v1/volumes").json().get("deleted", 0))
 
-    def _submit(self, pieces: list[bytes], size: int, progress: ProgressFn, cancel: CancelToken) -> str:
+    def _submit(self, message: wire.Message, cap_mb: Any, progress: ProgressFn, cancel: CancelToken) -> str:
+        """Stream ``message`` up while it is being compressed (chunked transfer: its size is known once
+        sent); refused here as soon as it passes the server's upload cap ``cap_mb``."""
+        cap = cap_mb * 2**20 if isinstance(cap_mb, (int, float)) else float("inf")
+
         def body() -> Iterator[bytes]:
             sent = 0
-            for piece in pieces:
+            for count, piece in enumerate(message, 1):
                 for start in range(0, len(piece), UPLOAD_PIECE_BYTES):
                     cancel.raise_if_cancelled()
                     chunk = piece[start:start + UPLOAD_PIECE_BYTES]
                     sent += len(chunk)
+                    self.last_transfer["up"] += len(chunk)
+                    if sent > cap:
+                        raise RemoteError(f"the request exceeds {sent / 2**20:.0f} MiB, over the server's upload "
+                                          f"cap of {cap_mb:.0f} MiB (nodsynth serve --max-upload-mb)")
                     yield chunk
-                    progress(sent / max(size, 1), f"uploading {sent / 2**20:.1f} of {size / 2**20:.1f} MiB")
+                progress(count / message.pieces, f"uploading ({sent / 2**20:.1f} MiB sent)")
 
-        headers = {"Content-Type": WIRE_MEDIA_TYPE, "Content-Length": str(size)}
+        headers = {"Content-Type": WIRE_MEDIA_TYPE}
         response = self._send("POST", "/v1/jobs", retry_status=False, on_retry=self._retrying(progress),
                               content=_Replayable(body), headers=headers)
         return str(response.json()["id"])
