@@ -104,14 +104,16 @@ def edit_pair(url: str, requests: list[InpaintRequest], expected: list[bytes], c
             assert result.ct.array.tobytes() == want, f"remote and local results differ ({name}, {codec})"
             figures[name] = {"seconds": seconds, "local_s": local_s, "ratio_to_local": seconds / local_s,
                              "up_mb": engine.last_transfer["up"] / 2**20,
-                             "down_mb": engine.last_transfer["down"] / 2**20}
+                             "down_mb": engine.last_transfer["down"] / 2**20,
+                             "remote_seconds": {k: round(v, 3) for k, v in engine.last_seconds.items()}}
         figures["codec"] = engine.codec
+        figures["link"] = engine.link
     return figures
 
 
 def median_pair(pairs: list[dict]) -> dict:
     """Per edit, the sample with the median remote / local ratio, and every sample's ratio."""
-    out = {"codec": pairs[0]["codec"]}
+    out = {"codec": pairs[0]["codec"], "link": pairs[0]["link"]}
     for name in ("first", "second"):
         ranked = sorted((p[name] for p in pairs), key=lambda f: f["ratio_to_local"])
         out[name] = dict(ranked[len(ranked) // 2], ratios=[round(f["ratio_to_local"], 3) for f in ranked])
@@ -135,8 +137,6 @@ def edit_figures(url: str, repeats: int, codecs: list[str], links_mbit: list[flo
         try:
             time.sleep(1.0)
             for codec in codecs:
-                if codec == "auto":
-                    continue
                 pair = edit_pair(f"http://127.0.0.1:{port}", requests, expected, codec)
                 first = pair["first"]
                 first["bound_s"] = first["local_s"] + (first["up_mb"] + first["down_mb"]) * 2**20 * 8 / (mbit * 1e6) + 0.5
@@ -168,7 +168,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats on loopback (best is kept)")
     parser.add_argument("--codecs", default=",".join(["auto"] + wire.available_codecs()),
-                        help="codecs to compare (auto: RemoteEngine's choice; not measured on shaped links)")
+                        help="codecs to compare (auto: RemoteEngine's choice by its link probe)")
     parser.add_argument("--links", default="100,1000", help="shaped links to measure, Mbit/s (empty: none)")
     parser.add_argument("--skip-load", action="store_true", help="only the edit figures")
     parser.add_argument("--clients", type=int, default=20)

@@ -137,7 +137,14 @@ def choose_codec(wanted: str, server_url: str, server_codecs: list[str], link_by
     def seconds_per_byte(codec: str) -> float:
         sending = 1.0 / (REQUEST_RATIO[codec] * link_bytes_s)
         return sending if codec == "none" else sending + 1.0 / compress_bytes_s[codec]
-    return min(shared, key=seconds_per_byte) if shared else wire.DEFAULT_CODEC
+    candidates = [codec for codec in shared if codec == "none" or codec in compress_bytes_s]
+    return min(candidates, key=seconds_per_byte) if candidates else wire.DEFAULT_CODEC
+
+
+def compressing_codec(codecs: list[str]) -> list[str]:
+    """The compressing codec worth measuring of those both ends offer: zstandard where both have it
+    (it compresses smaller and faster than zlib), else zlib."""
+    return [codec for codec in ("shuffle-zstd", "shuffle-zlib") if codec in codecs][:1]
 
 
 class RemoteEngine(Engine):
@@ -184,6 +191,9 @@ class RemoteEngine(Engine):
         """What ``auto`` chose the codec by: the probed upload rate and this machine's compression rates."""
         self.last_transfer: dict[str, int] = {}
         """Bytes of the last operation: ``up`` (requests sent, all tries), ``down`` (the result)."""
+        self.last_seconds: dict[str, float] = {}
+        """Where the last operation's time went: ``connect`` (the first: link probe), ``hash``, ``upload`` (all tries), ``server`` (queued and
+        running), ``download``, ``rebuild`` (decoding, rebuilding patches, checking their hashes)."""
 
     def close(self) -> None:
         self._http.close()
@@ -299,8 +309,8 @@ class RemoteEngine(Engine):
             codecs = info.get("codecs", [wire.DEFAULT_CODEC])
             if self.codec == "auto":
                 self.link = {"upload_bytes_s": self.probe_link(),
-                             "compress_bytes_s": {codec: wire.compression_rate(codec) for codec in codecs
-                                                  if codec != "none" and codec in wire.available_codecs()}}
+                             "compress_bytes_s": {codec: wire.compression_rate(codec) for codec in
+                                                  compressing_codec([c for c in codecs if c in wire.available_codecs()])}}
                 self.codec = choose_codec("auto", self.server_url, codecs, self.link["upload_bytes_s"],
                                           self.link["compress_bytes_s"])
                 log.info("link to %s: %.0f MB/s up; codec %s", self.server_url,
@@ -363,7 +373,9 @@ class RemoteEngine(Engine):
              rehash: bool) -> SynthesisResult:
         report = _never_back(progress or no_progress)
         cancel = cancel or CancelToken()
+        clock = _Stopwatch()
         info = self.connect(self._retrying(report))
+        connect_s = clock.lap()
         cancel.raise_if_cancelled()
         report(0.0, f"hashing the {operation} request's volumes")
         volumes = wire.request_volumes(request)
@@ -372,6 +384,7 @@ class RemoteEngine(Engine):
                 forget(volume)
         hashes = {name: cached_content_hash(volume) for name, volume in volumes.items()}
         self.last_transfer = {"up": 0, "down": 0}
+        self.last_seconds = {"connect": connect_s, "hash": clock.lap()}
         refs = set(hashes)
         while True:
             report(0.0, f"encoding the {operation} request")
@@ -385,10 +398,13 @@ class RemoteEngine(Engine):
                 if not missing:  # the server asks for volumes sent whole: it cannot keep them
                     raise
                 refs -= missing
+        self.last_seconds["upload"] = clock.lap()
         try:
             self._wait(job_id, scaled_progress(report, 0.1, 0.95), cancel)
+            self.last_seconds["server"] = clock.lap()
             report(0.95, "downloading the result")
             data = self._send("GET", f"/v1/jobs/{job_id}/result").content
+            self.last_seconds["download"] = clock.lap()
         except BaseException:
             self._delete_quietly(job_id)
             raise
@@ -398,6 +414,7 @@ class RemoteEngine(Engine):
         result = wire.decode_result(data, bases=volumes, hashes_out=checked)
         for name, digest in checked.items():  # the server holds these too: editing the result sends no voxels
             remember(result.volumes[name], digest)
+        self.last_seconds["rebuild"] = clock.lap()
         report(1.0, "done")
         return result
 
@@ -471,6 +488,18 @@ class RemoteEngine(Engine):
             self._http.request("DELETE", f"/v1/jobs/{job_id}", timeout=5.0)
         except Exception as exc:  # the original error matters more than this clean-up
             log.warning("could not cancel job %s on %s: %s", job_id, self.server_url, exc)
+
+
+class _Stopwatch:
+    """Seconds since the previous :meth:`lap` (or since it was made)."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        seconds, self._last = now - self._last, now
+        return seconds
 
 
 class _Replayable:
