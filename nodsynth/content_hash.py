@@ -10,6 +10,13 @@ so a 128 MiB CT hashes in a fraction of a second.
 lives): a client editing the same in-memory CT twice hashes it once. An array changed in place after
 it was hashed keeps its old hash; the client's check of the server's result hash then fails and it
 sends the volume whole (see :class:`nodsynth.engines.remote.RemoteEngine`), or call :func:`forget`.
+
+:func:`read_hashed` reads a volume file with its hash remembered, hashing it only when the file's
+(resolved path, size, modification time) is not in the client's file-hash store, a JSON file
+(``NODSYNTH_HASH_CACHE``, default ``~/.cache/nodsynth/content-hashes.json``): a 128 MB CT edited again
+and again, by one process or many, is hashed once. A file rewritten in place within the file
+system's time resolution keeping its size is not seen; the server's result hash then does not check
+and the volume is sent whole, as above. Folders (DICOM series) are hashed at every read.
 """
 from __future__ import annotations
 
@@ -19,14 +26,20 @@ import os
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from .volume import Volume
+from .atomic import write_text_atomic
+from .volume import Volume, read_volume
 
 HASH_PIECE_BYTES = 16 << 20
 HASH_PATTERN_LENGTH = 64
 """Hex digits of a content hash."""
+
+MAX_FILE_HASHES = 4096
+"""Entries the file-hash store keeps (the most recently written)."""
 
 _CACHE: dict[int, tuple[weakref.ref, tuple, str]] = {}
 _CACHE_LOCK = threading.Lock()
@@ -108,3 +121,48 @@ def _drop(key: int, ref: weakref.ref) -> None:
     with _CACHE_LOCK:
         if key in _CACHE and _CACHE[key][0] is ref:
             del _CACHE[key]
+
+
+def file_hash_store() -> Path:
+    """The client's file-hash store: ``NODSYNTH_HASH_CACHE`` or ``~/.cache/nodsynth/content-hashes.json``."""
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nodsynth" / "content-hashes.json"
+    return Path(os.environ.get("NODSYNTH_HASH_CACHE") or default)
+
+
+def _file_key(path: Path) -> str | None:
+    """``resolved path|size|mtime in ns`` of a regular file; ``None`` for anything else."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}" if path.is_file() else None
+
+
+def _load_store(store: Path) -> dict[str, str]:
+    try:
+        known = json.loads(store.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, or unreadable: start afresh
+        return {}
+    return {k: v for k, v in known.items() if is_content_hash(v)} if isinstance(known, dict) else {}
+
+
+def read_hashed(path: str | os.PathLike, read: Callable[[str | os.PathLike], Volume] = read_volume) -> Volume:
+    """``read(path)`` with its content hash remembered (:func:`remember`), from the file-hash store when
+    the file is unchanged since it was hashed, else hashed now and stored (see the module docstring)."""
+    path = Path(path)
+    key, store = _file_key(path), file_hash_store()
+    volume = read(path)
+    known = _load_store(store) if key else {}
+    digest = known.get(key) if key else None
+    if digest is None:
+        digest = content_hash(volume)
+        if key is not None and _file_key(path) == key:  # not changed while it was read
+            known.pop(key, None)
+            known[key] = digest
+            try:
+                store.parent.mkdir(parents=True, exist_ok=True)
+                write_text_atomic(store, json.dumps(dict(list(known.items())[-MAX_FILE_HASHES:])), private=True)
+            except OSError:  # a read-only home: the hash is still remembered for this process
+                pass
+    remember(volume, digest)
+    return volume
