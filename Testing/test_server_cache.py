@@ -204,3 +204,21 @@ def test_auto_codec_probes_the_link_and_compresses_over_a_throttled_one(server):
     with _remote(server, codec="shuffle-zlib") as fixed:  # an explicit codec is kept, nothing probed
         fixed.connect()
         assert fixed.codec == "shuffle-zlib" and fixed.link == {}
+
+def test_an_edit_of_a_result_the_server_no_longer_holds_sends_only_its_change(server, slab):
+    ct, labels, edited = slab
+    with _remote(server, "bob") as engine:
+        engine.forget_volumes()
+        first = engine.edit(EditRequest(ct=ct, labelmap=labels, edited_labelmap=edited, seed=21)).ct
+        again = EditRequest(ct=first, labelmap=edited, edited_labelmap=labels, seed=22)
+        for volume in (first, labels, edited):
+            assert httpx.delete(f"{server.url}/v1/volumes/{cached_content_hash(volume)}",
+                                headers=auth_headers(TOKENS["bob"]), timeout=30).json()["deleted"] == 1
+        second = engine.edit(again)  # the result went, its input CT is still held: base hash + boxes
+        change_bytes = engine.last_transfer["up"]
+        assert change_bytes < ct.array.nbytes // 20 + 2 * labels.array.nbytes, change_bytes
+        assert second.ct.array.tobytes() == ClassicEngine().edit(again).ct.array.tobytes()
+        engine.forget_volumes()  # now the base is gone too: the result goes whole
+        whole = engine.edit(again)
+        assert engine.last_transfer["up"] > change_bytes + ct.array.nbytes // 10
+        assert whole.ct.array.tobytes() == second.ct.array.tobytes()

@@ -239,6 +239,30 @@ def test_a_result_travels_as_its_changed_boxes_and_rebuilds_exactly():
         wire.decode_result(wire.join(pieces), bases={})
 
 
+def test_a_request_volume_travels_as_its_change_from_a_base_the_server_holds():
+    ct, mask = _lidc_case("LIDC-IDRI-0003_R_2.nii.gz")
+    changed = _changed(ct)
+    base_hash, digest = content_hash(ct), content_hash(changed)
+    checked = {}
+    wire.decode_result(wire.join(wire.encode_result(SynthesisResult({"ct": changed}, "classic"), bases={"ct": ct},
+                                                    hashes={"ct": digest})), bases={"ct": ct}, changes_out=checked)
+    change = wire.Change(base_hash, *checked["ct"])
+    request = TwinRequest(labelmap=changed)
+    message = wire.join(wire.encode_request("twin", "nodmaisi", request, hashes={"labelmap": digest},
+                                            patches={"labelmap": change}))
+    assert len(message) < changed.array.nbytes / 4
+    assert wire.ref_hashes(wire.read_header(message)[0]) == [base_hash]  # the server must hold the base
+    decoded = wire.decode_request(message, resolve={base_hash: ct}.__getitem__)
+    assert_same_volume(decoded.request.labelmap, changed)
+    assert decoded.hashes == {"labelmap": digest} and decoded.refs == frozenset()
+    stale = ct.with_array(ct.array.copy())
+    stale.array[6, 24, 27] += 1  # the server's base is not the client's
+    with pytest.raises(wire.PatchMismatch, match="content hash mismatch"):
+        wire.decode_request(message, resolve={base_hash: stale}.__getitem__)
+    with pytest.raises(wire.WireError, match="needs the content hash of a held base"):
+        wire.decode_request(message)
+
+
 def test_content_hash_covers_voxels_and_geometry_and_is_remembered_per_array():
     ct, _ = _lidc_case()
     digest = content_hash(ct)

@@ -336,6 +336,24 @@ def _patch_entry(name: str, base_name: str, base: Volume, result: Volume, digest
     return _payload_entry(entry, take_boxes(result.array, boxes), level, codec)
 
 
+@dataclass(frozen=True)
+class Change:
+    """How a volume differs from a base volume known by content hash: its voxels in ``boxes``
+    (flattened box after box, as a ``patch`` carries them); every other voxel is the base's."""
+
+    base: str
+    boxes: list
+    values: np.ndarray
+
+
+def _change_entry(name: str, volume: Volume, digest: str, change: Change, level: int,
+                  codec: str) -> tuple[dict, Chunks]:
+    """A request ``patch`` entry: ``volume`` as its change from the volume whose content hash is ``change.base``."""
+    entry = dict(name=name, kind="patch", base=change.base, hash=digest, volume_shape=list(volume.array.shape),
+                 boxes=[list(box) for box in change.boxes], **_geometry(volume))
+    return _payload_entry(entry, change.values, level, codec)
+
+
 def _to_numpy(value: Any) -> np.ndarray:
     """A numpy array from a numpy array or a (CPU or GPU) torch tensor."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
@@ -489,11 +507,12 @@ def read_header(data: bytes | memoryview) -> tuple[dict, int]:
 
 
 def ref_hashes(header: dict) -> list[str]:
-    """The content hashes a message's ``ref`` entries name (checked), in order."""
-    refs = [entry for entry in header["arrays"] if isinstance(entry, dict) and entry.get("kind") == "ref"]
-    for entry in refs:
+    """The content hashes of the volumes a request names without sending them (checked), in order: its
+    ``ref`` entries and the bases of its ``patch`` entries."""
+    named = [entry for entry in header["arrays"] if isinstance(entry, dict) and entry.get("kind") in ("ref", "patch")]
+    for entry in named:
         _check_entry(entry)
-    return [entry["hash"] for entry in refs]
+    return [entry["hash"] if entry["kind"] == "ref" else entry["base"] for entry in named]
 
 
 def _unpack(data: bytes | memoryview, max_raw_bytes: int,
@@ -541,23 +560,29 @@ def _from_json(value: Any) -> Any:
 
 def encode_request(operation: str, engine: str, request: Any, level: int = 1, codec: str = DEFAULT_CODEC,
                    hashes: Optional[dict[str, str]] = None, refs: Iterable[str] = (),
-                   result_codec: Optional[str] = None) -> Message:
+                   result_codec: Optional[str] = None, patches: Optional[dict[str, Change]] = None) -> Message:
     """A request dataclass -> message pieces (``b"".join`` them or stream them), its arrays in ``codec``;
     the result is asked for in ``result_codec`` (default: ``codec``).
 
     ``hashes``: content hashes of (some of) the request's volumes by field name, sent with them;
-    the volumes named in ``refs`` (which need a hash) are sent as ``ref`` entries, without voxels."""
+    the volumes named in ``refs`` (which need a hash) are sent as ``ref`` entries, without voxels;
+    those in ``patches`` (which need a hash too) as a ``patch`` of their :class:`Change` from a base
+    volume the server holds (it rebuilds them and checks their hash)."""
     expected = REQUEST_TYPES.get(operation)
     if expected is None or not isinstance(request, expected):
         raise InputError(f"operation {operation!r} needs a {getattr(expected, '__name__', 'known request')}, "
                          f"got {type(request).__name__}")
     hashes, refs = dict(hashes or {}), frozenset(refs)
-    if not refs <= set(hashes):
-        raise InputError(f"volumes {sorted(refs - set(hashes))} are sent as refs but have no content hash")
+    patches = patches or {}
+    if not refs | set(patches) <= set(hashes):
+        raise InputError(f"volumes {sorted(refs | set(patches) - set(hashes))} are sent as refs or patches but "
+                         "have no content hash")
     params, entries = {}, []
     for f in dataclasses.fields(request):
         value = getattr(request, f.name)
-        if _is_array_value(value):
+        if f.name in patches and f.name not in refs:
+            entries.append(_change_entry(f.name, value, hashes[f.name], patches[f.name], level, codec))
+        elif _is_array_value(value):
             entries.append(_array_entry(f.name, value, level, codec, hashes, refs))
         else:
             params[f.name] = value
@@ -583,8 +608,12 @@ def decode_request(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RA
     params = header.get("parameters")
     if not isinstance(params, dict):
         raise WireError("request parameters must be a JSON object")
-    if any(isinstance(v, _Patch) for v in values.values()):
-        raise WireError("a request may not hold patches")
+    for name, value in list(values.items()):  # a patch of a volume the server holds, named by its hash
+        if isinstance(value, _Patch):
+            base = value.entry["base"]
+            if resolve is None or not is_content_hash(base):
+                raise WireError(f"request volume {name!r} is a patch, which needs the content hash of a held base")
+            values[name] = _rebuild(name, value, {base: resolve(base)})
     request_type = REQUEST_TYPES[operation]
     known = {f.name for f in dataclasses.fields(request_type)}
     unknown = sorted((set(params) | set(values)) - known)
@@ -597,7 +626,7 @@ def decode_request(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RA
         request = request_type(**kwargs)
     except TypeError as exc:
         raise InputError(f"invalid {operation} request: {exc}") from exc
-    hashes = {e["name"]: e["hash"] for e in header["arrays"] if e["kind"] in ("volume", "ref") and "hash" in e}
+    hashes = {e["name"]: e["hash"] for e in header["arrays"] if e["kind"] in ("volume", "ref", "patch") and "hash" in e}
     refs = frozenset(e["name"] for e in header["arrays"] if e["kind"] == "ref")
     result_codec = header.get("result_codec", DEFAULT_CODEC)
     if result_codec not in available_codecs():
@@ -626,31 +655,34 @@ def encode_result(result: SynthesisResult, level: int = 1, codec: str = DEFAULT_
 
 
 def _rebuild(name: str, patch: _Patch, bases: dict[str, Volume]) -> Volume:
-    """The full volume of a patch, from the base the client holds; its content hash checked."""
+    """The full volume of a patch, from its base in ``bases`` (a result's: the request volume of that name,
+    which the client holds; a request's: the volume of that content hash, which the server holds); its
+    content hash checked."""
     entry = patch.entry
     base = bases.get(entry["base"])
     if base is None:
-        raise WireError(f"result {name!r} is a patch of {entry['base']!r}, which this request did not send")
+        raise WireError(f"{name!r} is a patch of {entry['base']!r}, which the request did not send")
     base_array = little_endian(base.array)
     if (list(base_array.shape) != entry["volume_shape"] or base_array.dtype.str != entry["dtype"]
             or _geometry(base) != {key: entry[key] for key in ("spacing", "origin", "direction")}):
-        raise WireError(f"result {name!r}: the patch does not fit the grid or type of {entry['base']!r}")
+        raise WireError(f"{name!r}: the patch does not fit the grid or type of {entry['base']!r}")
     volume = base.with_array(put_boxes(base_array, [tuple(box) for box in entry["boxes"]], patch.values))
     if content_hash(volume) != entry["hash"]:
-        raise PatchMismatch(f"result {name!r} rebuilt here from the request's {entry['base']!r} differs from "
-                            "the server's (content hash mismatch): the input changed after it was hashed, "
-                            "or the server's copy of it is not this one")
+        raise PatchMismatch(f"{name!r} rebuilt here from {entry['base']!r} differs from the sender's (content "
+                            "hash mismatch): the input changed after it was hashed, or the sender's copy of "
+                            "the base is not this one")
     return volume
 
 
 def decode_result(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RAW_BYTES,
                   bases: Optional[dict[str, Volume]] = None,
-                  hashes_out: Optional[dict[str, str]] = None) -> SynthesisResult:
+                  hashes_out: Optional[dict[str, str]] = None,
+                  changes_out: Optional[dict[str, tuple[list, np.ndarray]]] = None) -> SynthesisResult:
     """Message -> :class:`SynthesisResult` (volumes keep their names, e.g. ``"ct"``).
 
     Patches are rebuilt from ``bases`` (the request's volumes by field name) and checked against the
     server's content hash (:class:`PatchMismatch` if they differ); the checked hashes of rebuilt
-    volumes are put in ``hashes_out`` when given."""
+    volumes are put in ``hashes_out``, their boxes and the voxels in them in ``changes_out``, when given."""
     header, values = _unpack(data, max_raw_bytes)
     if header.get("kind") != "result":
         raise WireError(f"expected a result message, got {header.get('kind')!r}")
@@ -659,6 +691,8 @@ def decode_result(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RAW
             values[name] = _rebuild(name, value, bases or {})
             if hashes_out is not None:
                 hashes_out[name] = value.entry["hash"]
+            if changes_out is not None:
+                changes_out[name] = ([tuple(box) for box in value.entry["boxes"]], value.values)
     info = header.get("info") if isinstance(header.get("info"), dict) else {}
     return SynthesisResult(volumes=values, engine=str(header.get("engine", "")),
                            seconds=float(header.get("seconds", 0.0)), info=info)

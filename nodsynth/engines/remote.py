@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 import warnings
 from typing import Any, Callable, Iterator, Optional
 
@@ -30,6 +31,9 @@ from .base import EditRequest, Engine, InpaintRequest, SynthesisResult, TwinRequ
 
 log = logging.getLogger(__name__)
 
+KEEP_CHANGES = 16
+"""Results whose change from their input this client keeps (newest), to send a later edit of one as
+that change when the server no longer holds it."""
 UPLOAD_PIECE_BYTES = 1 << 20
 """Upload granularity (1 MiB): progress and cancel are checked between pieces."""
 RETRY_STATUS = (502, 503, 504)
@@ -187,6 +191,7 @@ class RemoteEngine(Engine):
                                   timeout=httpx.Timeout(self.timeout_s))
         self._server_info: Optional[dict] = None
         self.codec = codec
+        self._changes: OrderedDict[str, wire.Change] = OrderedDict()  # result hash -> change from its input
         self.link: dict[str, Any] = {}
         """What ``auto`` chose the codec by: the probed upload rate and this machine's compression rates."""
         self.last_transfer: dict[str, int] = {}
@@ -385,19 +390,16 @@ class RemoteEngine(Engine):
         hashes = {name: cached_content_hash(volume) for name, volume in volumes.items()}
         self.last_transfer = {"up": 0, "down": 0}
         self.last_seconds = {"connect": connect_s, "hash": clock.lap()}
-        refs = set(hashes)
+        refs, patches = set(hashes), {}
         while True:
             report(0.0, f"encoding the {operation} request")
             message = wire.encode_request(operation, self.engine, request, codec=self.codec, hashes=hashes,
-                                          refs=refs)
+                                          refs=refs, patches=patches)
             try:
                 job_id = self._submit(message, info.get("max_upload_mb"), scaled_progress(report, 0.0, 0.1), cancel)
                 break
             except MissingVolumes as exc:
-                missing = {name for name in refs if hashes[name] in exc.hashes}
-                if not missing:  # the server asks for volumes sent whole: it cannot keep them
-                    raise
-                refs -= missing
+                refs, patches = self._fallback(hashes, refs, patches, set(exc.hashes))
         self.last_seconds["upload"] = clock.lap()
         try:
             self._wait(job_id, scaled_progress(report, 0.1, 0.95), cancel)
@@ -411,12 +413,28 @@ class RemoteEngine(Engine):
         self._delete_quietly(job_id)
         self.last_transfer["down"] = len(data)
         checked: dict[str, str] = {}
-        result = wire.decode_result(data, bases=volumes, hashes_out=checked)
+        changes: dict[str, tuple[list, Any]] = {}
+        result = wire.decode_result(data, bases=volumes, hashes_out=checked, changes_out=changes)
         for name, digest in checked.items():  # the server holds these too: editing the result sends no voxels
             remember(result.volumes[name], digest)
+            self._changes[digest] = wire.Change(hashes[name], *changes[name])
+            while len(self._changes) > KEEP_CHANGES:
+                self._changes.popitem(last=False)
         self.last_seconds["rebuild"] = clock.lap()
         report(1.0, "done")
         return result
+
+    def _fallback(self, hashes: dict[str, str], refs: set[str], patches: dict[str, wire.Change],
+                  missing: set[str]) -> tuple[set[str], dict[str, wire.Change]]:
+        """What to send next after the server answered that it lacks the volumes ``missing``: a ref it
+        lacks becomes a patch when the volume is a result rebuilt here from a base (its change is
+        known), else the whole volume; a patch whose base it lacks, the whole volume."""
+        lacking = {name for name in refs if hashes[name] in missing}
+        patched = {name: change for name, change in patches.items() if change.base not in missing}
+        if not lacking and len(patched) == len(patches):  # the server asks for volumes sent whole: it cannot keep them
+            raise MissingVolumes(f"{self.server_url} does not keep the volumes sent to it", sorted(missing))
+        patched.update({name: self._changes[hashes[name]] for name in lacking if hashes[name] in self._changes})
+        return refs - lacking, patched
 
     def forget_volumes(self) -> int:
         """Delete every volume this client's token holds in the server's cache; returns how many."""
