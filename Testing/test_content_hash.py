@@ -64,3 +64,23 @@ def test_an_unreadable_store_is_started_afresh(counted, tmp_path):
     volume = hashing.read_hashed(path)
     assert hashing.cached_content_hash(volume) == hashing.content_hash(read_volume(path))
     assert np.array_equal(volume.array, read_volume(path).array)
+
+
+def test_a_changed_volume_is_hashed_from_its_base_pieces_outside_the_boxes(monkeypatch):
+    import hashlib
+    import types
+
+    ct = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab.nrrd"))
+    monkeypatch.setattr(hashing, "HASH_PIECE_BYTES", ct.array[0].nbytes)  # one piece per slice
+    base = hashing.content_hash(ct)
+    changed = ct.array.copy()
+    changed[2:4, 10:20, 30:40] += 5
+    box = (2, 4, 10, 20, 30, 40)
+    hashed = []
+    with monkeypatch.context() as counting:
+        counting.setattr(hashing, "hashlib", types.SimpleNamespace(
+            sha256=lambda data=b"": hashed.append(len(data)) or hashlib.sha256(data)))
+        digest = hashing.content_hash(ct.with_array(changed), like=base, boxes=[box])
+    assert digest == hashing.content_hash(ct.with_array(changed))
+    assert len(hashed) == 2 + 1  # slices 2 and 3, then the digest of geometry and pieces
+    assert hashing.content_hash(ct.with_array(changed), like="0" * 64, boxes=[box]) == digest  # unknown base: all

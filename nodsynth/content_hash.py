@@ -25,9 +25,10 @@ import json
 import os
 import threading
 import weakref
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -41,7 +42,11 @@ HASH_PATTERN_LENGTH = 64
 MAX_FILE_HASHES = 4096
 """Entries the file-hash store keeps (the most recently written)."""
 
+KEEP_PIECE_DIGESTS = 1024
+"""Hashes whose pieces' digests are kept (the most recently computed; 32 bytes per 16 MiB piece)."""
+
 _CACHE: dict[int, tuple[weakref.ref, tuple, str]] = {}
+_PIECE_DIGESTS: OrderedDict[str, tuple[bytes, ...]] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
@@ -58,19 +63,48 @@ def is_content_hash(value: object) -> bool:
             and all(c in "0123456789abcdef" for c in value))
 
 
-def content_hash(volume: Volume) -> str:
-    """SHA-256 based hash (64 hex digits) of ``volume``'s voxels and geometry (see the module docstring)."""
+def content_hash(volume: Volume, like: str | None = None, boxes: Iterable[Sequence[int]] = ()) -> str:
+    """SHA-256 based hash (64 hex digits) of ``volume``'s voxels and geometry (see the module docstring).
+
+    ``like``, ``boxes``: the hash of a volume of the same shape and element type whose voxels equal
+    these outside ``boxes`` (half-open ``(k0, k1, j0, j1, i0, i1)``), such as an edit's input: when
+    its pieces' digests are still known (:data:`KEEP_PIECE_DIGESTS`), only the pieces overlapping the
+    boxes are hashed again."""
     array = little_endian(volume.array)
     data = memoryview(array.reshape(-1).view(np.uint8))
     pieces = [data[start:start + HASH_PIECE_BYTES] for start in range(0, len(data), HASH_PIECE_BYTES)]
-    if len(pieces) > 1:
+    with _CACHE_LOCK:
+        known = _PIECE_DIGESTS.get(like) if like else None
+    digests = list(known) if known and len(known) == len(pieces) else [None] * len(pieces)
+    if known and len(known) == len(pieces):
+        for first, stop in _byte_spans(array, boxes):
+            for index in range(first // HASH_PIECE_BYTES, -(-stop // HASH_PIECE_BYTES)):
+                digests[index] = None
+    todo = [index for index, digest in enumerate(digests) if digest is None]
+    if len(todo) > 1:
         with ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1))) as pool:
-            digests = list(pool.map(lambda piece: hashlib.sha256(piece).digest(), pieces))
+            for index, digest in zip(todo, pool.map(lambda n: hashlib.sha256(pieces[n]).digest(), todo)):
+                digests[index] = digest
     else:
-        digests = [hashlib.sha256(piece).digest() for piece in pieces]
+        for index in todo:
+            digests[index] = hashlib.sha256(pieces[index]).digest()
     geometry = json.dumps([array.dtype.str, list(array.shape), volume.spacing.tolist(), volume.origin.tolist(),
                            volume.direction.reshape(-1).tolist()]).encode("utf-8")
-    return hashlib.sha256(geometry + b"".join(digests)).hexdigest()
+    digest = hashlib.sha256(geometry + b"".join(digests)).hexdigest()
+    with _CACHE_LOCK:
+        _PIECE_DIGESTS[digest] = tuple(digests)
+        _PIECE_DIGESTS.move_to_end(digest)
+        while len(_PIECE_DIGESTS) > KEEP_PIECE_DIGESTS:
+            _PIECE_DIGESTS.popitem(last=False)
+    return digest
+
+
+def _byte_spans(array: np.ndarray, boxes: Iterable[Sequence[int]]) -> Iterator[tuple[int, int]]:
+    """Per box, the span of the array's bytes (C order) from its first voxel to its last, half-open."""
+    rows, cols = array.shape[1], array.shape[2]
+    for k0, k1, j0, j1, i0, i1 in boxes:
+        first = ((k0 * rows + j0) * cols + i0) * array.itemsize
+        yield first, (((k1 - 1) * rows + j1 - 1) * cols + i1) * array.itemsize
 
 
 def _object_key(volume: Volume) -> tuple:

@@ -322,13 +322,14 @@ def _array_entry(name: str, value: Any, level: int, codec: str, hashes: dict[str
 
 
 def _patch_entry(name: str, base_name: str, base: Volume, result: Volume, digest: str, level: int,
-                 codec: str) -> Optional[tuple[dict, Chunks]]:
-    """A ``patch`` entry of ``result`` against the request volume ``base``; ``None`` when it would
-    not be smaller than the whole volume (another grid or type, or most of the volume changed)."""
+                 codec: str, boxes: Optional[list] = None) -> Optional[tuple[dict, Chunks]]:
+    """A ``patch`` entry of ``result`` against the request volume ``base`` (``boxes``: their
+    :func:`changed_boxes`, when known); ``None`` when it would not be smaller than the whole volume
+    (another grid or type, or most of the volume changed)."""
     if (base.array.shape != result.array.shape or base.array.dtype != result.array.dtype
             or _geometry(base) != _geometry(result)):
         return None
-    boxes = changed_boxes(base.array, result.array)
+    boxes = changed_boxes(base.array, result.array) if boxes is None else boxes
     if box_voxels(boxes) * 2 > result.array.size:
         return None
     entry = dict(name=name, kind="patch", base=base_name, hash=digest, volume_shape=list(result.array.shape),
@@ -637,18 +638,19 @@ def decode_request(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RA
 
 def encode_result(result: SynthesisResult, level: int = 1, codec: str = DEFAULT_CODEC,
                   bases: Optional[dict[str, Volume]] = None,
-                  hashes: Optional[dict[str, str]] = None) -> Message:
+                  hashes: Optional[dict[str, str]] = None, boxes: Optional[dict[str, list]] = None) -> Message:
     """A :class:`SynthesisResult` -> message pieces.
 
     A result volume with a content hash in ``hashes`` and a same-named volume in ``bases`` (the
     request's volumes, which the client holds) on the same grid travels as a ``patch`` of its changed
-    boxes, unless those cover more than half of it; every other volume travels whole."""
-    bases, hashes = bases or {}, hashes or {}
+    boxes (given in ``boxes`` by name, or found here), unless those cover more than half of it; every
+    other volume travels whole."""
+    bases, hashes, boxes = bases or {}, hashes or {}, boxes or {}
     entries = []
     for name, volume in result.volumes.items():
         patch = None
         if name in bases and name in hashes:
-            patch = _patch_entry(name, name, bases[name], volume, hashes[name], level, codec)
+            patch = _patch_entry(name, name, bases[name], volume, hashes[name], level, codec, boxes.get(name))
         entries.append(patch or _array_entry(name, volume, level, codec, {}, frozenset()))
     header = {"kind": "result", "engine": result.engine, "seconds": float(result.seconds), "info": result.info}
     return _pack(header, entries)
