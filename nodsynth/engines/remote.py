@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 import warnings
 from typing import Any, Callable, Iterator, Optional
 
@@ -114,8 +115,8 @@ def _json_field(response: Any, key: str) -> Any:
     return body.get(key) if isinstance(body, dict) else None
 
 
-PROBE_SECONDS = 0.1
-PROBE_MAX_BYTES = 32 << 20
+PROBE_SECONDS = 0.05
+PROBE_MAX_BYTES = 16 << 20
 PROBE_PIECE_BYTES = 1 << 20
 """The link probe streams random 1 MiB pieces to ``POST /v1/probe`` for PROBE_SECONDS (at most
 PROBE_MAX_BYTES) and is timed until the server has read them all (buffers drained)."""
@@ -197,7 +198,8 @@ class RemoteEngine(Engine):
         self.last_transfer: dict[str, int] = {}
         """Bytes of the last operation: ``up`` (requests sent, all tries), ``down`` (the result)."""
         self.last_seconds: dict[str, float] = {}
-        """Where the last operation's time went: ``connect`` (the first: link probe), ``hash``, ``upload`` (all tries), ``server`` (queued and
+        """Where the last operation's time went: ``connect`` (the first: link probe; the request's
+        volumes are hashed meanwhile), ``hash`` (what hashing took beyond that), ``upload`` (all tries), ``server`` (queued and
         running), ``download``, ``rebuild`` (decoding, rebuilding patches, checking their hashes)."""
 
     def close(self) -> None:
@@ -379,15 +381,17 @@ class RemoteEngine(Engine):
         report = _never_back(progress or no_progress)
         cancel = cancel or CancelToken()
         clock = _Stopwatch()
-        info = self.connect(self._retrying(report))
-        connect_s = clock.lap()
-        cancel.raise_if_cancelled()
-        report(0.0, f"hashing the {operation} request's volumes")
         volumes = wire.request_volumes(request)
         if rehash:
             for volume in volumes.values():
                 forget(volume)
-        hashes = {name: cached_content_hash(volume) for name, volume in volumes.items()}
+        report(0.0, f"hashing the {operation} request's volumes")
+        with ThreadPoolExecutor(1) as pool:  # hashed while the first call connects and probes the link
+            hashing = pool.submit(lambda: {name: cached_content_hash(volume) for name, volume in volumes.items()})
+            info = self.connect(self._retrying(report))
+            connect_s = clock.lap()
+            hashes = hashing.result()
+        cancel.raise_if_cancelled()
         self.last_transfer = {"up": 0, "down": 0}
         self.last_seconds = {"connect": connect_s, "hash": clock.lap()}
         refs, patches = set(hashes), {}
