@@ -24,7 +24,7 @@ Header::
                  "hash": "<64 hex>",                   # volumes, optional: content_hash of the volume
                  "codec": "shuffle-zlib", "chunks": n},    # number of chunks (one per CHUNK_BYTES)
                 {"name": "ct", "kind": "ref", "hash": "<64 hex>"},       # a volume the server holds: no payload
-                {"name": "ct", "kind": "patch", "base": "ct", "hash": "<64 hex>",  # result only, see below
+                {"name": "ct", "kind": "patch", "base": "ct", "hash": "<64 hex>",  # see below
                  "volume_shape": [k, j, i], "boxes": [[k0, k1, j0, j1, i0, i1], ...], "spacing": ...,
                  "dtype": "<i2", "shape": [n], "codec": ..., "chunks": n}]}
 
@@ -33,7 +33,10 @@ file): the server answers ``409`` with the hashes it does not hold, and the clie
 A ``patch`` is a result volume on the grid of the request volume ``base``, which the client holds: the
 result's voxels inside ``boxes`` (half-open voxel index ranges), flattened box after box in C order,
 form its payload (an ``n``-element array); every voxel outside the boxes equals ``base``'s. The client
-rebuilds the volume and checks that its content hash equals ``hash`` (the server's).
+rebuilds the volume and checks that its content hash equals ``hash`` (the server's). In a request, a
+``patch``'s ``base`` is the content hash of a volume the server holds (a result the client rebuilt
+from that base, edited again after the server dropped it): the server answers ``409`` naming the
+base if it does not hold it, else rebuilds the volume and checks ``hash`` alike.
 
 Codecs (chosen per message by the sender, see :data:`CODECS`): ``shuffle-zlib``, ``shuffle-zstd``
 (the same byte shuffle, each chunk compressed with zstandard; needs the ``zstandard`` package) and

@@ -6,9 +6,10 @@ API version 1, all under ``/v1`` (a client checks ``api_version`` of ``/v1/healt
   devices (CPU, or GPU name and free memory), upload cap, wire codecs. No token,
   no patient data.
 * ``POST /v1/jobs`` -- body: a :mod:`nodsynth.wire` request; ``202`` with ``{"id": ...}``. Volumes
-  the request names by content hash (``ref``) that the caller's volume cache does not hold:
-  ``409`` with ``missing`` (their hashes), nothing stored; the client sends those whole. Volumes sent
-  whole with a hash are checked against it and cached (:mod:`nodsynth.server.cache`).
+  the request names by content hash (``ref``, or the base of a ``patch``) that the caller's volume
+  cache does not hold: ``409`` with ``missing`` (their hashes), nothing stored; the client sends those
+  otherwise. Volumes sent whole (or as a patch) with a hash are checked against it and cached
+  (:mod:`nodsynth.server.cache`).
   ``401`` without a valid ``Authorization: Bearer`` token, ``413`` over the upload cap (checked while
   the body streams in), ``422`` with ``detail`` (and ``error_type``) for an invalid request.
 * ``POST /v1/probe`` -- reads and drops a body of at most 64 MiB (``{"received": n}``): a client
