@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-import warnings
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
@@ -129,8 +129,9 @@ def choose_codec(wanted: str, server_url: str, server_codecs: list[str], link_by
                  compress_bytes_s: dict[str, float]) -> str:
     """The payload codec for a link: ``wanted`` unless ``auto``; ``auto`` takes, of the codecs both ends
     offer, the one that sends a request soonest: ``none`` takes raw / link seconds, a compressing codec
-    raw / compression rate + raw / (its :data:`REQUEST_RATIO` x link) (compression and sending do not
-    overlap). ``link_bytes_s`` is the probed upload rate (:meth:`RemoteEngine.probe_link`),
+    the longer of raw / compression rate and raw / (its :data:`REQUEST_RATIO` x link), as a message is
+    sent while it is compressed; in effect a compressing codec wherever it compresses faster than the
+    link carries. ``link_bytes_s`` is the probed upload rate (:meth:`RemoteEngine.probe_link`),
     ``compress_bytes_s`` this machine's rate per compressing codec (:func:`nodsynth.wire.compression_rate`)."""
     shared = [codec for codec in wire.available_codecs() if codec in server_codecs]
     if wanted != "auto":
@@ -141,7 +142,7 @@ def choose_codec(wanted: str, server_url: str, server_codecs: list[str], link_by
 
     def seconds_per_byte(codec: str) -> float:
         sending = 1.0 / (REQUEST_RATIO[codec] * link_bytes_s)
-        return sending if codec == "none" else sending + 1.0 / compress_bytes_s[codec]
+        return sending if codec == "none" else max(sending, 1.0 / compress_bytes_s[codec])
     candidates = [codec for codec in shared if codec == "none" or codec in compress_bytes_s]
     return min(candidates, key=seconds_per_byte) if candidates else wire.DEFAULT_CODEC
 
@@ -199,8 +200,9 @@ class RemoteEngine(Engine):
         """Bytes of the last operation: ``up`` (requests sent, all tries), ``down`` (the result)."""
         self.last_seconds: dict[str, float] = {}
         """Where the last operation's time went: ``connect`` (the first: link probe; the request's
-        volumes are hashed meanwhile), ``hash`` (what hashing took beyond that), ``upload`` (all tries), ``server`` (queued and
-        running), ``download``, ``rebuild`` (decoding, rebuilding patches, checking their hashes)."""
+        volumes are hashed meanwhile), ``hash`` (what hashing took beyond that), ``upload`` (all tries),
+        ``server`` (queued and running), ``download``, ``rebuild`` (decoding, rebuilding patches,
+        checking their hashes)."""
 
     def close(self) -> None:
         self._http.close()
