@@ -15,7 +15,8 @@
    local ratios, bytes up and down; *before*: the same request as issue 6's client sent it (the whole
    request with shuffle-zlib, the whole result back) through the same server. Then per codec and per
    shaped link (:mod:`throttle_proxy`, Mbit/s each way), the first and second edit again, with
-   ``local + wire bytes / bandwidth + 0.5 s`` as the bound of the first.
+   ``local + wire bytes / bandwidth + 0.5 s`` as the bound of the first. Each edit also reports where
+   its time went (``RemoteEngine.last_seconds``), and ``auto`` what its link probe measured.
 2. **Load**: 20 concurrent clients x 3 model-free inpaint jobs on real LIDC nodule crops: total
    seconds, all results checked bit-identical to local runs, and the server's peak RSS.
 
