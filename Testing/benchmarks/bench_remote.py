@@ -53,8 +53,8 @@ from server_harness import (TOKEN, ServerProcess, auth_headers, free_port, lidc_
 
 NOISE_HU = 10.0
 SETTLE_S = 1.0
-"""Pause before each local run: the server caches the previous result and checks what it was sent
-after answering, which slowed the local run timed next (second-edit local times were 1.5-2x the first's)."""
+"""Pause before each local run, so that the server's work after answering (caching the result,
+checking the volumes it was sent) does not overlap the local reference run."""
 
 
 def whole_ct_request() -> InpaintRequest:
