@@ -155,10 +155,11 @@ def zip_bomb(shape: Sequence[int] = (1024, 1024, 1024), dtype: str = "<i2") -> b
     count = nbytes // wire.CHUNK_BYTES
     entry = {"name": "ct", "kind": "volume", "dtype": dtype, "shape": list(shape), "spacing": [1.0] * 3,
              "origin": [0.0] * 3, "direction": [1, 0, 0, 0, 1, 0, 0, 0, 1], "codec": wire.DEFAULT_CODEC,
-             "chunks": [len(zero_chunk)] * count}
+             "chunks": count}
     header = json.dumps({"kind": "request", "operation": "inpaint", "engine": "classic", "parameters": {},
                          "arrays": [entry]}).encode("utf-8")
-    return struct.pack("<8sHI", wire.MAGIC, wire.WIRE_VERSION, len(header)) + header + zero_chunk * count
+    framed = struct.pack("<I", len(zero_chunk)) + zero_chunk
+    return struct.pack("<8sHI", wire.MAGIC, wire.WIRE_VERSION, len(header)) + header + framed * count
 
 
 def post_measuring_memory(jobs_dir: Path, body: bytes, as_mb: Optional[int] = None) -> tuple[httpx.Response, float, float]:

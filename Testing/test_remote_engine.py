@@ -179,8 +179,10 @@ def test_cli_options_build_a_remote_engine(server, tmp_path):
     assert get_engine("remote", server_url=server.url, token=TOKEN).connect()["api_version"] == 1
 
 
-def test_cli_verb_with_server_writes_the_same_file_as_local(server, tmp_path):
+def test_cli_verb_with_server_writes_the_same_file_as_local(server, tmp_path, monkeypatch):
     from nodsynth.cli.main import main
+
+    monkeypatch.setenv("NODSYNTH_HASH_CACHE", str(tmp_path / "hashes.json"))  # the CT's hash is kept there
 
     name = "LIDC-IDRI-0001_R_1.nii.gz"
     args = ["inpaint", "--ct", str(shared_path("lidc_vois", "image", name)),
@@ -192,6 +194,7 @@ def test_cli_verb_with_server_writes_the_same_file_as_local(server, tmp_path):
     assert main(remote_args) == 0
     local, remote = read_volume(tmp_path / "local.nii.gz"), read_volume(tmp_path / "remote.nii.gz")
     assert_identical(remote, local)
+    assert str(shared_path("lidc_vois", "image", name).resolve()) in (tmp_path / "hashes.json").read_text()
     wrong = tmp_path / "wrong" / "token.txt"
     wrong.parent.mkdir()
     wrong.write_text("wrong-token-000000000000000")

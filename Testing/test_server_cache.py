@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -19,7 +22,7 @@ from nodsynth.engines.remote import RemoteEngine, choose_codec
 from nodsynth.errors import InputError
 from nodsynth.server.cache import CACHE_FOLDER, VolumeCache
 from nodsynth.volume import Volume, read_volume
-from server_harness import auth_headers
+from server_harness import auth_headers, free_port
 from test_remote_engine import slab  # noqa: F401 (fixture: a real CT slab, its label map, an edit of it)
 from test_server_tokens import TOKENS, server  # noqa: F401 (fixture: a server with tokens alice, bob, ops)
 
@@ -173,14 +176,51 @@ def test_a_ct_changed_in_place_after_hashing_is_sent_again_not_answered_from_the
     assert remote.ct.array.tobytes() == ClassicEngine().edit(request).ct.array.tobytes()
 
 
-def test_codec_is_chosen_for_the_link_and_refused_when_one_end_lacks_it(server):
+def test_auto_codec_sends_raw_on_a_link_faster_than_compression_and_compresses_on_a_slower_one():
     every = wire.available_codecs()
-    assert choose_codec("auto", "http://x", every, same_machine=True) == "none"
-    assert choose_codec("auto", "http://x", every, same_machine=False) == (
-        "shuffle-zstd" if "shuffle-zstd" in every else "shuffle-zlib")
-    assert choose_codec("auto", "http://x", ["shuffle-zlib", "none"], same_machine=False) == "shuffle-zlib"
+    compressing = "shuffle-zstd" if "shuffle-zstd" in every else "shuffle-zlib"
+    rates = {"shuffle-zstd": 800e6, "shuffle-zlib": 120e6}
+    assert choose_codec("auto", "http://x", every, link_bytes_s=5e9, compress_bytes_s=rates) == "none"
+    assert choose_codec("auto", "http://x", every, link_bytes_s=12.5e6, compress_bytes_s=rates) == compressing
+    # compression overlaps sending: a compressor a little faster than the link wins (once compressed, sent)
+    assert choose_codec("auto", "http://x", [compressing, "none"], 500e6, {compressing: 600e6}) == compressing
+    assert choose_codec("auto", "http://x", ["shuffle-zlib", "none"], 12.5e6, rates) == "shuffle-zlib"
+    assert choose_codec("auto", "http://x", ["shuffle-zlib", "none"], 400e6, rates) == "none"
     with pytest.raises(InputError, match="codec 'shuffle-zstd' is not offered by both"):
-        choose_codec("shuffle-zstd", "http://old-server", ["shuffle-zlib"], same_machine=False)
-    with _remote(server) as engine:  # the test server runs on this machine
-        engine.connect()
-        assert engine.codec == "none"
+        choose_codec("shuffle-zstd", "http://old-server", ["shuffle-zlib"], 1e6, rates)
+
+
+def test_auto_codec_probes_the_link_and_compresses_over_a_throttled_one(server):
+    proxy_port = free_port()
+    proxy = subprocess.Popen([sys.executable, str(Path(__file__).parent / "benchmarks" / "throttle_proxy.py"),
+                              "--listen", str(proxy_port), "--target", str(server.port), "--mbit", "40"])
+    try:
+        time.sleep(1.0)
+        with RemoteEngine(f"http://127.0.0.1:{proxy_port}", token=TOKENS["alice"]) as slow:
+            slow.connect()
+            assert slow.link["upload_bytes_s"] < 6e6  # 40 Mbit/s = 5 MB/s
+            assert slow.codec != "none"
+    finally:
+        proxy.terminate()
+        proxy.wait()
+    with _remote(server, codec="shuffle-zlib") as fixed:  # an explicit codec is kept, nothing probed
+        fixed.connect()
+        assert fixed.codec == "shuffle-zlib" and fixed.link == {}
+
+def test_an_edit_of_a_result_the_server_no_longer_holds_sends_only_its_change(server, slab):
+    ct, labels, edited = slab
+    with _remote(server, "bob") as engine:
+        engine.forget_volumes()
+        first = engine.edit(EditRequest(ct=ct, labelmap=labels, edited_labelmap=edited, seed=21)).ct
+        again = EditRequest(ct=first, labelmap=edited, edited_labelmap=labels, seed=22)
+        for volume in (first, labels, edited):
+            assert httpx.delete(f"{server.url}/v1/volumes/{cached_content_hash(volume)}",
+                                headers=auth_headers(TOKENS["bob"]), timeout=30).json()["deleted"] == 1
+        second = engine.edit(again)  # the result went, its input CT is still held: base hash + boxes
+        change_bytes = engine.last_transfer["up"]
+        assert change_bytes < ct.array.nbytes // 20 + 2 * labels.array.nbytes, change_bytes
+        assert second.ct.array.tobytes() == ClassicEngine().edit(again).ct.array.tobytes()
+        engine.forget_volumes()  # now the base is gone too: the result goes whole
+        whole = engine.edit(again)
+        assert engine.last_transfer["up"] > change_bytes + ct.array.nbytes // 10
+        assert whole.ct.array.tobytes() == second.ct.array.tobytes()

@@ -84,8 +84,8 @@ def test_large_volume_spans_many_chunks():
     ct, _ = _lidc_case()
     big = Volume(np.tile(ct.array, (8, 10, 10)), ct.spacing, ct.origin)  # ~ 60 MB int16: > CHUNK_BYTES
     pieces = wire.encode_request("edit", "classic", EditRequest(ct=big, labelmap=big, edited_labelmap=big))
-    header, _ = wire.read_header(pieces[0])
-    assert len(header["arrays"][0]["chunks"]) > 1
+    header, _ = wire.read_header(pieces.head)
+    assert header["arrays"][0]["chunks"] > 1
     got = wire.decode_request(wire.join(pieces)).request
     assert_same_volume(got.ct, big)
 
@@ -107,15 +107,21 @@ def _message(header: dict, payload: bytes = b"", version: int = wire.WIRE_VERSIO
     return struct.pack("<8sHI", wire.MAGIC, version, len(head)) + head + payload
 
 
+def _frame(chunk: bytes) -> bytes:
+    """One payload chunk as a message carries it: its length, then its bytes."""
+    return struct.pack("<I", len(chunk)) + chunk
+
+
 def test_unknown_version_and_garbage_are_rejected_clearly():
     ct, _ = _lidc_case()
     data = wire.join(wire.encode_request("twin", "nodmaisi", TwinRequest(labelmap=ct)))
     newer = data[:8] + struct.pack("<H", wire.WIRE_VERSION + 1) + data[10:]
-    with pytest.raises(wire.WireError, match=r"version 3 is not supported.*reads version 2 .*newer"):
+    with pytest.raises(wire.WireError, match=r"version 4 is not supported.*reads version 3 .*newer"):
         wire.decode_request(newer)
-    old_client = data[:8] + struct.pack("<H", 1) + data[10:]  # nodsynth before content-addressed inputs
-    with pytest.raises(wire.WireError, match=r"version 1 is not supported.*reads version 2 .*older.*same nodsynth"):
-        wire.decode_request(old_client)
+    for old in (1, 2):  # before content-addressed inputs; before chunks carried their own length
+        old_client = data[:8] + struct.pack("<H", old) + data[10:]
+        with pytest.raises(wire.WireError, match=rf"version {old} is not supported.*reads version 3 .*older.*same nodsynth"):
+            wire.decode_request(old_client)
     with pytest.raises(wire.WireError, match="magic"):
         wire.decode_request(b"PK\x03\x04" + data[4:])
     with pytest.raises(wire.WireError, match="truncated"):
@@ -133,10 +139,10 @@ def test_unknown_version_and_garbage_are_rejected_clearly():
 def test_decompression_limit_and_malformed_entries():
     entry = {"name": "labelmap", "kind": "volume", "dtype": "<f8", "shape": [4096, 4096, 4096],
              "spacing": [1, 1, 1], "origin": [0, 0, 0], "direction": [1, 0, 0, 0, 1, 0, 0, 0, 1],
-             "codec": wire.DEFAULT_CODEC, "chunks": [10]}
+             "codec": wire.DEFAULT_CODEC, "chunks": 1}
     header = {"kind": "request", "operation": "twin", "engine": "x", "parameters": {}, "arrays": [entry]}
     with pytest.raises(wire.WireError, match="over the limit"):
-        wire.decode_request(_message(header, b"\0" * 10))
+        wire.decode_request(_message(header, _frame(b"\0" * 10)))
     for bad in ({"dtype": "O"}, {"shape": [2, 2]}, {"codec": "pickle"}, {"origin": [0, 0]}):
         with pytest.raises(wire.WireError):
             wire.decode_request(_message(dict(header, arrays=[{**entry, "shape": [1, 1, 1], **bad}])))
@@ -145,8 +151,8 @@ def test_decompression_limit_and_malformed_entries():
 def test_unknown_fields_and_operations_are_input_errors():
     ct, _ = _lidc_case()
     pieces = wire.encode_request("twin", "nodmaisi", TwinRequest(labelmap=ct))
-    header, start = wire.read_header(pieces[0])
-    payload = b"".join(pieces[1:])
+    header, start = wire.read_header(pieces.head)
+    payload = b"".join(list(pieces)[1:])
     with pytest.raises(InputError, match="no field.*guidance"):
         wire.decode_request(_message(dict(header, parameters={"guidance": 3}), payload))
     with pytest.raises(InputError, match="unknown operation 'train'"):
@@ -188,7 +194,7 @@ def test_every_codec_round_trips_bit_exactly(codec):
     decoded = wire.decode_request(wire.join(wire.encode_request("inpaint", "classic", request, codec=codec)))
     assert_same_volume(decoded.request.ct, ct)
     assert_same_volume(decoded.request.nodule_mask, request.nodule_mask)
-    header, _ = wire.read_header(wire.encode_request("inpaint", "classic", request, codec=codec)[0])
+    header, _ = wire.read_header(wire.encode_request("inpaint", "classic", request, codec=codec).head)
     assert {entry["codec"] for entry in header["arrays"]} == {codec}
 
 
@@ -197,11 +203,11 @@ def test_zstd_chunk_claiming_another_size_is_refused():
         pytest.skip("zstandard is not installed")
     ct, _ = _lidc_case()
     pieces = wire.encode_request("twin", "nodmaisi", TwinRequest(labelmap=ct), codec="shuffle-zstd")
-    header, _ = wire.read_header(pieces[0])
+    header, _ = wire.read_header(pieces.head)
     bigger = wire._zstd_compress(memoryview(bytes(ct.array.nbytes + 1)), 1)  # one byte more than stated
-    header["arrays"][0]["chunks"] = [len(bigger)]
+    header["arrays"][0]["chunks"] = 1
     with pytest.raises(wire.WireError, match="does not decompress to its stated size"):
-        wire.decode_request(_message(header, bigger))
+        wire.decode_request(_message(header, _frame(bigger)))
 
 
 def _changed(ct: Volume) -> Volume:
@@ -217,7 +223,7 @@ def test_a_result_travels_as_its_changed_boxes_and_rebuilds_exactly():
     result = SynthesisResult({"ct": _changed(ct)}, "classic")
     digest = content_hash(result.ct)
     pieces = wire.encode_result(result, bases={"ct": ct}, hashes={"ct": digest})
-    header, _ = wire.read_header(pieces[0])
+    header, _ = wire.read_header(pieces.head)
     entry = header["arrays"][0]
     assert entry["kind"] == "patch" and len(entry["boxes"]) == 2
     assert wire.message_size(pieces) < wire.message_size(wire.encode_result(result)) / 4
@@ -231,6 +237,30 @@ def test_a_result_travels_as_its_changed_boxes_and_rebuilds_exactly():
         wire.decode_result(wire.join(pieces), bases={"ct": stale})
     with pytest.raises(wire.WireError, match="did not send"):
         wire.decode_result(wire.join(pieces), bases={})
+
+
+def test_a_request_volume_travels_as_its_change_from_a_base_the_server_holds():
+    ct, mask = _lidc_case("LIDC-IDRI-0003_R_2.nii.gz")
+    changed = _changed(ct)
+    base_hash, digest = content_hash(ct), content_hash(changed)
+    checked = {}
+    wire.decode_result(wire.join(wire.encode_result(SynthesisResult({"ct": changed}, "classic"), bases={"ct": ct},
+                                                    hashes={"ct": digest})), bases={"ct": ct}, changes_out=checked)
+    change = wire.Change(base_hash, *checked["ct"])
+    request = TwinRequest(labelmap=changed)
+    message = wire.join(wire.encode_request("twin", "nodmaisi", request, hashes={"labelmap": digest},
+                                            patches={"labelmap": change}))
+    assert len(message) < changed.array.nbytes / 4
+    assert wire.ref_hashes(wire.read_header(message)[0]) == [base_hash]  # the server must hold the base
+    decoded = wire.decode_request(message, resolve={base_hash: ct}.__getitem__)
+    assert_same_volume(decoded.request.labelmap, changed)
+    assert decoded.hashes == {"labelmap": digest} and decoded.refs == frozenset()
+    stale = ct.with_array(ct.array.copy())
+    stale.array[6, 24, 27] += 1  # the server's base is not the client's
+    with pytest.raises(wire.PatchMismatch, match="content hash mismatch"):
+        wire.decode_request(message, resolve={base_hash: stale}.__getitem__)
+    with pytest.raises(wire.WireError, match="needs the content hash of a held base"):
+        wire.decode_request(message)
 
 
 def test_content_hash_covers_voxels_and_geometry_and_is_remembered_per_array():

@@ -10,6 +10,13 @@ so a 128 MiB CT hashes in a fraction of a second.
 lives): a client editing the same in-memory CT twice hashes it once. An array changed in place after
 it was hashed keeps its old hash; the client's check of the server's result hash then fails and it
 sends the volume whole (see :class:`nodsynth.engines.remote.RemoteEngine`), or call :func:`forget`.
+
+:func:`read_hashed` reads a volume file with its hash remembered, hashing it only when the file's
+(resolved path, size, modification time) is not in the client's file-hash store, a JSON file
+(``NODSYNTH_HASH_CACHE``, default ``~/.cache/nodsynth/content-hashes.json``): a 128 MB CT edited again
+and again, by one process or many, is hashed once. A file rewritten in place within the file
+system's time resolution keeping its size is not seen; the server's result hash then does not check
+and the volume is sent whole, as above. Folders (DICOM series) are hashed at every read.
 """
 from __future__ import annotations
 
@@ -18,17 +25,28 @@ import json
 import os
 import threading
 import weakref
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .volume import Volume
+from .atomic import write_text_atomic
+from .volume import Volume, read_volume
 
 HASH_PIECE_BYTES = 16 << 20
 HASH_PATTERN_LENGTH = 64
 """Hex digits of a content hash."""
 
+MAX_FILE_HASHES = 4096
+"""Entries the file-hash store keeps (the most recently written)."""
+
+KEEP_PIECE_DIGESTS = 1024
+"""Hashes whose pieces' digests are kept (the most recently computed; 32 bytes per 16 MiB piece)."""
+
 _CACHE: dict[int, tuple[weakref.ref, tuple, str]] = {}
+_PIECE_DIGESTS: OrderedDict[str, tuple[bytes, ...]] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
@@ -45,19 +63,48 @@ def is_content_hash(value: object) -> bool:
             and all(c in "0123456789abcdef" for c in value))
 
 
-def content_hash(volume: Volume) -> str:
-    """SHA-256 based hash (64 hex digits) of ``volume``'s voxels and geometry (see the module docstring)."""
+def content_hash(volume: Volume, like: str | None = None, boxes: Iterable[Sequence[int]] = ()) -> str:
+    """SHA-256 based hash (64 hex digits) of ``volume``'s voxels and geometry (see the module docstring).
+
+    ``like``, ``boxes``: the hash of a volume of the same shape and element type whose voxels equal
+    these outside ``boxes`` (half-open ``(k0, k1, j0, j1, i0, i1)``), such as an edit's input: when
+    its pieces' digests are still known (:data:`KEEP_PIECE_DIGESTS`), only the pieces overlapping the
+    boxes are hashed again."""
     array = little_endian(volume.array)
     data = memoryview(array.reshape(-1).view(np.uint8))
     pieces = [data[start:start + HASH_PIECE_BYTES] for start in range(0, len(data), HASH_PIECE_BYTES)]
-    if len(pieces) > 1:
+    with _CACHE_LOCK:
+        known = _PIECE_DIGESTS.get(like) if like else None
+    digests = list(known) if known and len(known) == len(pieces) else [None] * len(pieces)
+    if known and len(known) == len(pieces):
+        for first, stop in _byte_spans(array, boxes):
+            for index in range(first // HASH_PIECE_BYTES, -(-stop // HASH_PIECE_BYTES)):
+                digests[index] = None
+    todo = [index for index, digest in enumerate(digests) if digest is None]
+    if len(todo) > 1:
         with ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1))) as pool:
-            digests = list(pool.map(lambda piece: hashlib.sha256(piece).digest(), pieces))
+            for index, digest in zip(todo, pool.map(lambda n: hashlib.sha256(pieces[n]).digest(), todo)):
+                digests[index] = digest
     else:
-        digests = [hashlib.sha256(piece).digest() for piece in pieces]
+        for index in todo:
+            digests[index] = hashlib.sha256(pieces[index]).digest()
     geometry = json.dumps([array.dtype.str, list(array.shape), volume.spacing.tolist(), volume.origin.tolist(),
                            volume.direction.reshape(-1).tolist()]).encode("utf-8")
-    return hashlib.sha256(geometry + b"".join(digests)).hexdigest()
+    digest = hashlib.sha256(geometry + b"".join(digests)).hexdigest()
+    with _CACHE_LOCK:
+        _PIECE_DIGESTS[digest] = tuple(digests)
+        _PIECE_DIGESTS.move_to_end(digest)
+        while len(_PIECE_DIGESTS) > KEEP_PIECE_DIGESTS:
+            _PIECE_DIGESTS.popitem(last=False)
+    return digest
+
+
+def _byte_spans(array: np.ndarray, boxes: Iterable[Sequence[int]]) -> Iterator[tuple[int, int]]:
+    """Per box, the span of the array's bytes (C order) from its first voxel to its last, half-open."""
+    rows, cols = array.shape[1], array.shape[2]
+    for k0, k1, j0, j1, i0, i1 in boxes:
+        first = ((k0 * rows + j0) * cols + i0) * array.itemsize
+        yield first, (((k1 - 1) * rows + j1 - 1) * cols + i1) * array.itemsize
 
 
 def _object_key(volume: Volume) -> tuple:
@@ -108,3 +155,48 @@ def _drop(key: int, ref: weakref.ref) -> None:
     with _CACHE_LOCK:
         if key in _CACHE and _CACHE[key][0] is ref:
             del _CACHE[key]
+
+
+def file_hash_store() -> Path:
+    """The client's file-hash store: ``NODSYNTH_HASH_CACHE`` or ``~/.cache/nodsynth/content-hashes.json``."""
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nodsynth" / "content-hashes.json"
+    return Path(os.environ.get("NODSYNTH_HASH_CACHE") or default)
+
+
+def _file_key(path: Path) -> str | None:
+    """``resolved path|size|mtime in ns`` of a regular file; ``None`` for anything else."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}" if path.is_file() else None
+
+
+def _load_store(store: Path) -> dict[str, str]:
+    try:
+        known = json.loads(store.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, or unreadable: start afresh
+        return {}
+    return {k: v for k, v in known.items() if is_content_hash(v)} if isinstance(known, dict) else {}
+
+
+def read_hashed(path: str | os.PathLike, read: Callable[[str | os.PathLike], Volume] = read_volume) -> Volume:
+    """``read(path)`` with its content hash remembered (:func:`remember`), from the file-hash store when
+    the file is unchanged since it was hashed, else hashed now and stored (see the module docstring)."""
+    path = Path(path)
+    key, store = _file_key(path), file_hash_store()
+    volume = read(path)
+    known = _load_store(store) if key else {}
+    digest = known.get(key) if key else None
+    if digest is None:
+        digest = content_hash(volume)
+        if key is not None and _file_key(path) == key:  # not changed while it was read
+            known.pop(key, None)
+            known[key] = digest
+            try:
+                store.parent.mkdir(parents=True, exist_ok=True)
+                write_text_atomic(store, json.dumps(dict(list(known.items())[-MAX_FILE_HASHES:])), private=True)
+            except OSError:  # a read-only home: the hash is still remembered for this process
+                pass
+    remember(volume, digest)
+    return volume

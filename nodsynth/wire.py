@@ -4,10 +4,11 @@ Layout of a message (all integers little-endian)::
 
     offset  size  what
     0       8     magic b"NODSYNTH"
-    8       2     wire version (uint16), currently WIRE_VERSION = 2
+    8       2     wire version (uint16), currently WIRE_VERSION = 3
     10      4     header length H in bytes (uint32)
     14      H     header: UTF-8 JSON object (below)
-    14+H    ...   the arrays' payloads, back to back, in the order the header lists them
+    14+H    ...   the arrays' payloads, back to back, in the order the header lists them: each array's
+                  chunks, each chunk as its length in bytes (uint32) and its bytes
 
 Header::
 
@@ -21,18 +22,21 @@ Header::
                  "shape": [k, j, i],                   # numpy shape (volumes are indexed k, j, i)
                  "spacing": [..3], "origin": [..3], "direction": [..9],   # volumes: LPS mm, i j k order
                  "hash": "<64 hex>",                   # volumes, optional: content_hash of the volume
-                 "codec": "shuffle-zlib", "chunks": [n1, n2, ...]},      # compressed chunk sizes
+                 "codec": "shuffle-zlib", "chunks": n},    # number of chunks (one per CHUNK_BYTES)
                 {"name": "ct", "kind": "ref", "hash": "<64 hex>"},       # a volume the server holds: no payload
-                {"name": "ct", "kind": "patch", "base": "ct", "hash": "<64 hex>",  # result only, see below
+                {"name": "ct", "kind": "patch", "base": "ct", "hash": "<64 hex>",  # see below
                  "volume_shape": [k, j, i], "boxes": [[k0, k1, j0, j1, i0, i1], ...], "spacing": ...,
-                 "dtype": "<i2", "shape": [n], "codec": ..., "chunks": [...]}]}
+                 "dtype": "<i2", "shape": [n], "codec": ..., "chunks": n}]}
 
 A ``ref`` names a volume by its :func:`content_hash` (of the decoded array and its geometry, not of any
 file): the server answers ``409`` with the hashes it does not hold, and the client sends those whole.
 A ``patch`` is a result volume on the grid of the request volume ``base``, which the client holds: the
 result's voxels inside ``boxes`` (half-open voxel index ranges), flattened box after box in C order,
 form its payload (an ``n``-element array); every voxel outside the boxes equals ``base``'s. The client
-rebuilds the volume and checks that its content hash equals ``hash`` (the server's).
+rebuilds the volume and checks that its content hash equals ``hash`` (the server's). In a request, a
+``patch``'s ``base`` is the content hash of a volume the server holds (a result the client rebuilt
+from that base, edited again after the server dropped it): the server answers ``409`` naming the
+base if it does not hold it, else rebuilds the volume and checks ``hash`` alike.
 
 Codecs (chosen per message by the sender, see :data:`CODECS`): ``shuffle-zlib``, ``shuffle-zstd``
 (the same byte shuffle, each chunk compressed with zstandard; needs the ``zstandard`` package) and
@@ -45,8 +49,11 @@ with zlib independently (so chunks compress in parallel; a chunk that looks inco
 the noisy low bytes of CT values, is written as zlib "stored" blocks, level 0). Geometry travels as JSON numbers, which
 Python writes and reads back exactly (shortest round-trip repr), so volumes round-trip bit-exactly.
 
-Messages of another wire version are refused with a message naming both versions (version 1 had no
-refs, patches or codecs other than ``shuffle-zlib``).
+Each chunk carries its own length, so a sender streams a message while it compresses it: the header
+(which needs no compressed size) goes first, and the chunks follow as worker threads finish them
+(:class:`Message`). Messages of another wire version are refused with a message naming both versions
+(version 1 had no refs, patches or codecs other than ``shuffle-zlib``; version 2 listed every chunk's
+compressed size in the header, so a message was compressed whole before its first byte was sent).
 
 A request maps one-to-one onto the dataclasses of :mod:`nodsynth.engines.base`: ``Volume`` fields
 become ``volume`` arrays, numpy fields (``histogram``, ``initial_noise``) become ``array`` arrays and
@@ -58,10 +65,12 @@ import dataclasses
 import json
 import os
 import struct
+import time
 import zlib
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -78,7 +87,7 @@ except ImportError:  # pragma: no cover - depends on the installation
     zstandard = None
 
 MAGIC = b"NODSYNTH"
-WIRE_VERSION = 2
+WIRE_VERSION = 3
 CODECS = ("shuffle-zlib", "shuffle-zstd", "none")
 """Payload codecs this build can read and write (``shuffle-zstd`` only where ``zstandard`` imports)."""
 DEFAULT_CODEC = "shuffle-zlib"
@@ -101,6 +110,10 @@ accept. With the per-array cap of :data:`~nodsynth.engines.base.MAX_VOLUME_VOXEL
 header, before anything is allocated, so a zip bomb costs the receiver no more than a real request."""
 
 _PREFIX = struct.Struct("<8sHI")
+_FRAME = struct.Struct("<I")
+"""A chunk's length, before its bytes."""
+READ_AHEAD_PER_THREAD = 2
+"""Chunks compressed ahead of the one being sent, per compressing thread."""
 _DTYPES = {"|b1", "|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f2", "<f4", "<f8"}
 """Element types a message may carry, as little-endian numpy type strings."""
 
@@ -141,13 +154,17 @@ def available_codecs() -> list[str]:
     return [codec for codec in CODECS if codec != "shuffle-zstd" or zstandard is not None]
 
 
-def _shuffle(array: np.ndarray) -> np.ndarray:
-    """Bytes of ``array`` (C order) regrouped by byte position: shape ``(itemsize, n)`` uint8."""
-    raw = np.ascontiguousarray(array).reshape(-1).view(np.uint8).reshape(-1, array.dtype.itemsize)
-    planes = np.empty((array.dtype.itemsize, raw.shape[0]), np.uint8)
-    for byte in range(array.dtype.itemsize):  # one plane at a time: much faster than a transposed copy
-        planes[byte] = raw[:, byte]
-    return planes
+def _shuffled(elements: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Bytes ``start:stop`` of the byte-shuffled stream of ``elements`` (shape ``(n, itemsize)`` uint8):
+    all first bytes of every element, then all second bytes, ... (one chunk's worth, made by the
+    thread that compresses it)."""
+    count, parts = elements.shape[0], []
+    while start < stop:
+        plane, element = divmod(start, count)
+        n = min(stop - start, count - element)
+        parts.append(elements[element:element + n, plane])
+        start += n
+    return np.ascontiguousarray(np.concatenate(parts) if len(parts) > 1 else parts[0])
 
 
 def _pool_size() -> int:
@@ -169,27 +186,55 @@ def _zstd_compress(piece: memoryview, level: int) -> bytes:
     return zstandard.ZstdCompressor(level=level, write_content_size=True).compress(piece)
 
 
+def compression_rate(codec: str) -> float:
+    """Bytes per second this machine compresses CT-like int16 voxels in ``codec`` now (its load
+    included): :data:`CHUNK_BYTES` per compressing thread of a seeded smooth-plus-noise sample, timed."""
+    _require_codec(codec)
+    rng = np.random.default_rng(0)
+    count = _pool_size() * CHUNK_BYTES // 2
+    sample = (np.cumsum(rng.integers(-2, 3, count)) % 1600 - 1000 + rng.normal(0.0, 10.0, count)).astype(np.int16)
+    start = time.perf_counter()
+    for _ in _compress(sample, 1, codec):
+        pass
+    return sample.nbytes / max(time.perf_counter() - start, 1e-6)
+
+
 def _require_codec(codec: str) -> None:
     if codec not in available_codecs():
         raise WireError(f"codec {codec!r} is not available here; this installation offers "
                         + ", ".join(available_codecs()) + (" (pip install zstandard)" if codec == "shuffle-zstd" else ""))
 
 
-def _compress(array: np.ndarray, level: int, codec: str) -> list[bytes]:
-    """The array's payload chunks in ``codec`` (``none``: views of the array's own bytes, no copy)."""
+def _compress(array: np.ndarray, level: int, codec: str) -> Iterator[bytes]:
+    """The array's payload chunks in ``codec``, produced as they are asked for (``none``: views of the
+    array's own bytes, no copy; else compressed by a pool of threads, :data:`READ_AHEAD_PER_THREAD`
+    chunks per thread ahead of the caller: zlib and zstandard release the GIL)."""
     _require_codec(codec)
-    if array.size == 0:
-        return []
+    raw = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    bounds = [(start, min(start + CHUNK_BYTES, raw.size)) for start in range(0, raw.size, CHUNK_BYTES)]
     if codec == "none":
-        buffer = memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
-        return [buffer[start:start + CHUNK_BYTES] for start in range(0, len(buffer), CHUNK_BYTES)]
-    buffer = memoryview(_shuffle(array)).cast("B")
-    pieces = [buffer[start:start + CHUNK_BYTES] for start in range(0, len(buffer), CHUNK_BYTES)]
+        view = memoryview(raw)
+        yield from (view[start:stop] for start, stop in bounds)
+        return
+    elements = raw.reshape(-1, array.dtype.itemsize)
     squeeze = _deflate if codec == "shuffle-zlib" else _zstd_compress
-    if len(pieces) <= 1:
-        return [squeeze(piece, level) for piece in pieces]
-    with ThreadPoolExecutor(_pool_size()) as pool:  # zlib and zstandard release the GIL
-        return list(pool.map(lambda piece: squeeze(piece, level), pieces))
+
+    def make(bound: tuple[int, int]) -> bytes:
+        return squeeze(memoryview(_shuffled(elements, *bound)), level)
+
+    with ThreadPoolExecutor(_pool_size()) as pool:
+        ahead: deque = deque()
+        for bound in bounds:
+            ahead.append(pool.submit(make, bound))
+            if len(ahead) > READ_AHEAD_PER_THREAD * _pool_size():
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+
+def chunk_count(nbytes: int) -> int:
+    """Chunks of an array payload of ``nbytes`` uncompressed bytes."""
+    return -(-nbytes // CHUNK_BYTES)
 
 
 def _inflate(chunk: bytes, expected: int, codec: str) -> bytes:
@@ -222,7 +267,7 @@ def _decompress(chunks: list[bytes], dtype: np.dtype, count: int, codec: str) ->
     out = np.empty(count, dtype)
     out_bytes = out.view(np.uint8).reshape(count, dtype.itemsize)
     nbytes = count * dtype.itemsize
-    sizes = [min(CHUNK_BYTES, nbytes - start) for start in range(0, nbytes, CHUNK_BYTES)]
+    sizes = [min(CHUNK_BYTES, nbytes - start) for start in range(0, nbytes, CHUNK_BYTES)]  # chunk_count many
     if len(sizes) != len(chunks):
         raise WireError(f"array payload has {len(chunks)} chunks, its size needs {len(sizes)}")
 
@@ -252,21 +297,25 @@ def _geometry(volume: Volume) -> dict:
             "direction": volume.direction.reshape(-1).tolist()}
 
 
-def _payload_entry(entry: dict, array: np.ndarray, level: int, codec: str) -> tuple[dict, list[bytes]]:
-    """``entry`` completed with the array's type, shape, codec and chunk sizes; and the chunks."""
+Chunks = Callable[[], Iterator[bytes]]
+"""Produces an array's payload chunks (again at every call)."""
+
+
+def _payload_entry(entry: dict, array: np.ndarray, level: int, codec: str) -> tuple[dict, Chunks]:
+    """``entry`` completed with the array's type, shape, codec and chunk count; and its chunks."""
+    _require_codec(codec)
     dtype = _wire_dtype(array)
     array = array.astype(dtype, copy=False)
-    chunks = _compress(array, level, codec)
-    entry.update(dtype=dtype.str, shape=list(array.shape), codec=codec, chunks=[len(c) for c in chunks])
-    return entry, chunks
+    entry.update(dtype=dtype.str, shape=list(array.shape), codec=codec, chunks=chunk_count(array.nbytes))
+    return entry, lambda: _compress(array, level, codec)
 
 
 def _array_entry(name: str, value: Any, level: int, codec: str, hashes: dict[str, str],
-                 refs: frozenset[str]) -> tuple[dict, list[bytes]]:
+                 refs: frozenset[str]) -> tuple[dict, Chunks]:
     """Header entry and payload chunks of one Volume (whole, or a ``ref`` when ``name`` is in ``refs``)
     or numpy array."""
     if isinstance(value, Volume) and name in refs:
-        return {"name": name, "kind": "ref", "hash": hashes[name]}, []
+        return {"name": name, "kind": "ref", "hash": hashes[name]}, lambda: iter(())
     if isinstance(value, Volume):
         entry = dict(name=name, kind="volume", **_geometry(value))
         if name in hashes:
@@ -276,18 +325,37 @@ def _array_entry(name: str, value: Any, level: int, codec: str, hashes: dict[str
 
 
 def _patch_entry(name: str, base_name: str, base: Volume, result: Volume, digest: str, level: int,
-                 codec: str) -> Optional[tuple[dict, list[bytes]]]:
-    """A ``patch`` entry of ``result`` against the request volume ``base``; ``None`` when it would
-    not be smaller than the whole volume (another grid or type, or most of the volume changed)."""
+                 codec: str, boxes: Optional[list] = None) -> Optional[tuple[dict, Chunks]]:
+    """A ``patch`` entry of ``result`` against the request volume ``base`` (``boxes``: their
+    :func:`changed_boxes`, when known); ``None`` when it would not be smaller than the whole volume
+    (another grid or type, or most of the volume changed)."""
     if (base.array.shape != result.array.shape or base.array.dtype != result.array.dtype
             or _geometry(base) != _geometry(result)):
         return None
-    boxes = changed_boxes(base.array, result.array)
+    boxes = changed_boxes(base.array, result.array) if boxes is None else boxes
     if box_voxels(boxes) * 2 > result.array.size:
         return None
     entry = dict(name=name, kind="patch", base=base_name, hash=digest, volume_shape=list(result.array.shape),
                  boxes=[list(box) for box in boxes], **_geometry(result))
     return _payload_entry(entry, take_boxes(result.array, boxes), level, codec)
+
+
+@dataclass(frozen=True)
+class Change:
+    """How a volume differs from a base volume known by content hash: its voxels in ``boxes``
+    (flattened box after box, as a ``patch`` carries them); every other voxel is the base's."""
+
+    base: str
+    boxes: list
+    values: np.ndarray
+
+
+def _change_entry(name: str, volume: Volume, digest: str, change: Change, level: int,
+                  codec: str) -> tuple[dict, Chunks]:
+    """A request ``patch`` entry: ``volume`` as its change from the volume whose content hash is ``change.base``."""
+    entry = dict(name=name, kind="patch", base=change.base, hash=digest, volume_shape=list(volume.array.shape),
+                 boxes=[list(box) for box in change.boxes], **_geometry(volume))
+    return _payload_entry(entry, change.values, level, codec)
 
 
 def _to_numpy(value: Any) -> np.ndarray:
@@ -355,9 +423,8 @@ def _check_entry(entry: Any) -> int:
     if entry.get("dtype") not in _DTYPES:
         raise WireError(f"array {name!r}: unsupported element type {entry.get('dtype')!r}")
     chunks = entry.get("chunks")
-    if not isinstance(chunks, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
-                                               for n in chunks):
-        raise WireError(f"array {name!r}: malformed chunk list")
+    if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 0:
+        raise WireError(f"array {name!r}: malformed chunk count")
     if "hash" in entry and not is_content_hash(entry["hash"]):
         raise WireError(f"volume {name!r}: malformed content hash")
     itemsize = np.dtype(entry["dtype"]).itemsize
@@ -378,15 +445,33 @@ def _check_entry(entry: Any) -> int:
 
 
 # ----------------------------------------------------------------------------------------- messages
-def _pack(header: dict, entries_and_chunks: Iterable[tuple[dict, list[bytes]]]) -> list[bytes]:
-    """Message as a list of byte pieces (prefix+header first); join them or stream them as they are."""
-    entries, payload = [], []
+class Message:
+    """A message as byte pieces, made as they are iterated: the prefix and header, then each chunk's
+    length and bytes, compressed ahead in threads while the caller writes or sends the earlier ones
+    (iterating again makes them again). ``b"".join`` it, or stream it."""
+
+    def __init__(self, head: bytes, payloads: list[Chunks], chunks: int) -> None:
+        self.head, self._payloads = head, payloads
+        self.pieces = 1 + 2 * chunks
+        """How many pieces an iteration yields (for progress)."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.head
+        for payload in self._payloads:
+            for chunk in payload():
+                yield _FRAME.pack(len(chunk))
+                yield chunk
+
+
+def _pack(header: dict, entries_and_chunks: Iterable[tuple[dict, Chunks]]) -> Message:
+    entries, payloads = [], []
     for entry, chunks in entries_and_chunks:
         entries.append(entry)
-        payload.extend(chunks)
+        payloads.append(chunks)
     header = dict(header, arrays=entries)
     head = json.dumps(header, separators=(",", ":"), allow_nan=False, default=_json_default).encode("utf-8")
-    return [_PREFIX.pack(MAGIC, WIRE_VERSION, len(head)) + head] + payload
+    return Message(_PREFIX.pack(MAGIC, WIRE_VERSION, len(head)) + head, payloads,
+                   sum(entry.get("chunks", 0) for entry in entries))
 
 
 def _json_default(value: Any) -> Any:
@@ -426,11 +511,12 @@ def read_header(data: bytes | memoryview) -> tuple[dict, int]:
 
 
 def ref_hashes(header: dict) -> list[str]:
-    """The content hashes a message's ``ref`` entries name (checked), in order."""
-    refs = [entry for entry in header["arrays"] if isinstance(entry, dict) and entry.get("kind") == "ref"]
-    for entry in refs:
+    """The content hashes of the volumes a request names without sending them (checked), in order: its
+    ``ref`` entries and the bases of its ``patch`` entries."""
+    named = [entry for entry in header["arrays"] if isinstance(entry, dict) and entry.get("kind") in ("ref", "patch")]
+    for entry in named:
         _check_entry(entry)
-    return [entry["hash"] for entry in refs]
+    return [entry["hash"] if entry["kind"] == "ref" else entry["base"] for entry in named]
 
 
 def _unpack(data: bytes | memoryview, max_raw_bytes: int,
@@ -452,7 +538,11 @@ def _unpack(data: bytes | memoryview, max_raw_bytes: int,
             values[entry["name"]] = resolve(entry["hash"])
             continue
         chunks = []
-        for size in entry["chunks"]:
+        for _ in range(entry["chunks"]):
+            if offset + _FRAME.size > len(data):
+                raise WireError(f"message is truncated inside array {entry['name']!r}")
+            size = _FRAME.unpack(data[offset:offset + _FRAME.size])[0]
+            offset += _FRAME.size
             if offset + size > len(data):
                 raise WireError(f"message is truncated inside array {entry['name']!r}")
             chunks.append(data[offset:offset + size])
@@ -474,23 +564,29 @@ def _from_json(value: Any) -> Any:
 
 def encode_request(operation: str, engine: str, request: Any, level: int = 1, codec: str = DEFAULT_CODEC,
                    hashes: Optional[dict[str, str]] = None, refs: Iterable[str] = (),
-                   result_codec: Optional[str] = None) -> list[bytes]:
+                   result_codec: Optional[str] = None, patches: Optional[dict[str, Change]] = None) -> Message:
     """A request dataclass -> message pieces (``b"".join`` them or stream them), its arrays in ``codec``;
     the result is asked for in ``result_codec`` (default: ``codec``).
 
     ``hashes``: content hashes of (some of) the request's volumes by field name, sent with them;
-    the volumes named in ``refs`` (which need a hash) are sent as ``ref`` entries, without voxels."""
+    the volumes named in ``refs`` (which need a hash) are sent as ``ref`` entries, without voxels;
+    those in ``patches`` (which need a hash too) as a ``patch`` of their :class:`Change` from a base
+    volume the server holds (it rebuilds them and checks their hash)."""
     expected = REQUEST_TYPES.get(operation)
     if expected is None or not isinstance(request, expected):
         raise InputError(f"operation {operation!r} needs a {getattr(expected, '__name__', 'known request')}, "
                          f"got {type(request).__name__}")
     hashes, refs = dict(hashes or {}), frozenset(refs)
-    if not refs <= set(hashes):
-        raise InputError(f"volumes {sorted(refs - set(hashes))} are sent as refs but have no content hash")
+    patches = patches or {}
+    if not refs | set(patches) <= set(hashes):
+        raise InputError(f"volumes {sorted(refs | set(patches) - set(hashes))} are sent as refs or patches but "
+                         "have no content hash")
     params, entries = {}, []
     for f in dataclasses.fields(request):
         value = getattr(request, f.name)
-        if _is_array_value(value):
+        if f.name in patches and f.name not in refs:
+            entries.append(_change_entry(f.name, value, hashes[f.name], patches[f.name], level, codec))
+        elif _is_array_value(value):
             entries.append(_array_entry(f.name, value, level, codec, hashes, refs))
         else:
             params[f.name] = value
@@ -516,8 +612,12 @@ def decode_request(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RA
     params = header.get("parameters")
     if not isinstance(params, dict):
         raise WireError("request parameters must be a JSON object")
-    if any(isinstance(v, _Patch) for v in values.values()):
-        raise WireError("a request may not hold patches")
+    for name, value in list(values.items()):  # a patch of a volume the server holds, named by its hash
+        if isinstance(value, _Patch):
+            base = value.entry["base"]
+            if resolve is None or not is_content_hash(base):
+                raise WireError(f"request volume {name!r} is a patch, which needs the content hash of a held base")
+            values[name] = _rebuild(name, value, {base: resolve(base)})
     request_type = REQUEST_TYPES[operation]
     known = {f.name for f in dataclasses.fields(request_type)}
     unknown = sorted((set(params) | set(values)) - known)
@@ -530,7 +630,7 @@ def decode_request(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RA
         request = request_type(**kwargs)
     except TypeError as exc:
         raise InputError(f"invalid {operation} request: {exc}") from exc
-    hashes = {e["name"]: e["hash"] for e in header["arrays"] if e["kind"] in ("volume", "ref") and "hash" in e}
+    hashes = {e["name"]: e["hash"] for e in header["arrays"] if e["kind"] in ("volume", "ref", "patch") and "hash" in e}
     refs = frozenset(e["name"] for e in header["arrays"] if e["kind"] == "ref")
     result_codec = header.get("result_codec", DEFAULT_CODEC)
     if result_codec not in available_codecs():
@@ -541,49 +641,53 @@ def decode_request(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RA
 
 def encode_result(result: SynthesisResult, level: int = 1, codec: str = DEFAULT_CODEC,
                   bases: Optional[dict[str, Volume]] = None,
-                  hashes: Optional[dict[str, str]] = None) -> list[bytes]:
+                  hashes: Optional[dict[str, str]] = None, boxes: Optional[dict[str, list]] = None) -> Message:
     """A :class:`SynthesisResult` -> message pieces.
 
     A result volume with a content hash in ``hashes`` and a same-named volume in ``bases`` (the
     request's volumes, which the client holds) on the same grid travels as a ``patch`` of its changed
-    boxes, unless those cover more than half of it; every other volume travels whole."""
-    bases, hashes = bases or {}, hashes or {}
+    boxes (given in ``boxes`` by name, or found here), unless those cover more than half of it; every
+    other volume travels whole."""
+    bases, hashes, boxes = bases or {}, hashes or {}, boxes or {}
     entries = []
     for name, volume in result.volumes.items():
         patch = None
         if name in bases and name in hashes:
-            patch = _patch_entry(name, name, bases[name], volume, hashes[name], level, codec)
+            patch = _patch_entry(name, name, bases[name], volume, hashes[name], level, codec, boxes.get(name))
         entries.append(patch or _array_entry(name, volume, level, codec, {}, frozenset()))
     header = {"kind": "result", "engine": result.engine, "seconds": float(result.seconds), "info": result.info}
     return _pack(header, entries)
 
 
 def _rebuild(name: str, patch: _Patch, bases: dict[str, Volume]) -> Volume:
-    """The full volume of a patch, from the base the client holds; its content hash checked."""
+    """The full volume of a patch, from its base in ``bases`` (a result's: the request volume of that name,
+    which the client holds; a request's: the volume of that content hash, which the server holds); its
+    content hash checked."""
     entry = patch.entry
     base = bases.get(entry["base"])
     if base is None:
-        raise WireError(f"result {name!r} is a patch of {entry['base']!r}, which this request did not send")
+        raise WireError(f"{name!r} is a patch of {entry['base']!r}, which the request did not send")
     base_array = little_endian(base.array)
     if (list(base_array.shape) != entry["volume_shape"] or base_array.dtype.str != entry["dtype"]
             or _geometry(base) != {key: entry[key] for key in ("spacing", "origin", "direction")}):
-        raise WireError(f"result {name!r}: the patch does not fit the grid or type of {entry['base']!r}")
+        raise WireError(f"{name!r}: the patch does not fit the grid or type of {entry['base']!r}")
     volume = base.with_array(put_boxes(base_array, [tuple(box) for box in entry["boxes"]], patch.values))
     if content_hash(volume) != entry["hash"]:
-        raise PatchMismatch(f"result {name!r} rebuilt here from the request's {entry['base']!r} differs from "
-                            "the server's (content hash mismatch): the input changed after it was hashed, "
-                            "or the server's copy of it is not this one")
+        raise PatchMismatch(f"{name!r} rebuilt here from {entry['base']!r} differs from the sender's (content "
+                            "hash mismatch): the input changed after it was hashed, or the sender's copy of "
+                            "the base is not this one")
     return volume
 
 
 def decode_result(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RAW_BYTES,
                   bases: Optional[dict[str, Volume]] = None,
-                  hashes_out: Optional[dict[str, str]] = None) -> SynthesisResult:
+                  hashes_out: Optional[dict[str, str]] = None,
+                  changes_out: Optional[dict[str, tuple[list, np.ndarray]]] = None) -> SynthesisResult:
     """Message -> :class:`SynthesisResult` (volumes keep their names, e.g. ``"ct"``).
 
     Patches are rebuilt from ``bases`` (the request's volumes by field name) and checked against the
     server's content hash (:class:`PatchMismatch` if they differ); the checked hashes of rebuilt
-    volumes are put in ``hashes_out`` when given."""
+    volumes are put in ``hashes_out``, their boxes and the voxels in them in ``changes_out``, when given."""
     header, values = _unpack(data, max_raw_bytes)
     if header.get("kind") != "result":
         raise WireError(f"expected a result message, got {header.get('kind')!r}")
@@ -592,12 +696,14 @@ def decode_result(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RAW
             values[name] = _rebuild(name, value, bases or {})
             if hashes_out is not None:
                 hashes_out[name] = value.entry["hash"]
+            if changes_out is not None:
+                changes_out[name] = ([tuple(box) for box in value.entry["boxes"]], value.values)
     info = header.get("info") if isinstance(header.get("info"), dict) else {}
     return SynthesisResult(volumes=values, engine=str(header.get("engine", "")),
                            seconds=float(header.get("seconds", 0.0)), info=info)
 
 
-def encode_volume(volume: Volume, digest: str) -> list[bytes]:
+def encode_volume(volume: Volume, digest: str) -> Message:
     """One volume and its content hash as a message (kind ``volume``, codec ``none``): a cache file."""
     return _pack({"kind": "volume"}, [_array_entry("volume", volume, 0, "none", {"volume": digest}, frozenset())])
 

@@ -15,7 +15,8 @@
    local ratios, bytes up and down; *before*: the same request as issue 6's client sent it (the whole
    request with shuffle-zlib, the whole result back) through the same server. Then per codec and per
    shaped link (:mod:`throttle_proxy`, Mbit/s each way), the first and second edit again, with
-   ``local + wire bytes / bandwidth + 0.5 s`` as the bound of the first.
+   ``local + wire bytes / bandwidth + 0.5 s`` as the bound of the first. Each edit also reports where
+   its time went (``RemoteEngine.last_seconds``), and ``auto`` what its link probe measured.
 2. **Load**: 20 concurrent clients x 3 model-free inpaint jobs on real LIDC nodule crops: total
    seconds, all results checked bit-identical to local runs, and the server's peak RSS.
 
@@ -51,6 +52,9 @@ from server_harness import (TOKEN, ServerProcess, auth_headers, free_port, lidc_
 
 
 NOISE_HU = 10.0
+SETTLE_S = 1.0
+"""Pause before each local run, so that the server's work after answering (caching the result,
+checking the volumes it was sent) does not overlap the local reference run."""
 
 
 def whole_ct_request() -> InpaintRequest:
@@ -99,19 +103,22 @@ def edit_pair(url: str, requests: list[InpaintRequest], expected: list[bytes], c
         for volume in wire.request_volumes(requests[0]).values():
             forget(volume)  # hashing is part of the first edit
         for name, request, want in zip(("first", "second"), requests, expected):
+            time.sleep(SETTLE_S)
             local_s = timed(lambda: ClassicEngine().inpaint(request))[1]
             result, seconds = timed(lambda: engine.inpaint(request))
             assert result.ct.array.tobytes() == want, f"remote and local results differ ({name}, {codec})"
             figures[name] = {"seconds": seconds, "local_s": local_s, "ratio_to_local": seconds / local_s,
                              "up_mb": engine.last_transfer["up"] / 2**20,
-                             "down_mb": engine.last_transfer["down"] / 2**20}
+                             "down_mb": engine.last_transfer["down"] / 2**20,
+                             "remote_seconds": {k: round(v, 3) for k, v in engine.last_seconds.items()}}
         figures["codec"] = engine.codec
+        figures["link"] = engine.link
     return figures
 
 
 def median_pair(pairs: list[dict]) -> dict:
     """Per edit, the sample with the median remote / local ratio, and every sample's ratio."""
-    out = {"codec": pairs[0]["codec"]}
+    out = {"codec": pairs[0]["codec"], "link": pairs[0]["link"]}
     for name in ("first", "second"):
         ranked = sorted((p[name] for p in pairs), key=lambda f: f["ratio_to_local"])
         out[name] = dict(ranked[len(ranked) // 2], ratios=[round(f["ratio_to_local"], 3) for f in ranked])
@@ -135,8 +142,6 @@ def edit_figures(url: str, repeats: int, codecs: list[str], links_mbit: list[flo
         try:
             time.sleep(1.0)
             for codec in codecs:
-                if codec == "auto":
-                    continue
                 pair = edit_pair(f"http://127.0.0.1:{port}", requests, expected, codec)
                 first = pair["first"]
                 first["bound_s"] = first["local_s"] + (first["up_mb"] + first["down_mb"]) * 2**20 * 8 / (mbit * 1e6) + 0.5
@@ -168,7 +173,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats on loopback (best is kept)")
     parser.add_argument("--codecs", default=",".join(["auto"] + wire.available_codecs()),
-                        help="codecs to compare (auto: RemoteEngine's choice; not measured on shaped links)")
+                        help="codecs to compare (auto: RemoteEngine's choice by its link probe)")
     parser.add_argument("--links", default="100,1000", help="shaped links to measure, Mbit/s (empty: none)")
     parser.add_argument("--skip-load", action="store_true", help="only the edit figures")
     parser.add_argument("--clients", type=int, default=20)

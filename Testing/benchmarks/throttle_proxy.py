@@ -10,14 +10,25 @@ import asyncio
 import time
 
 PIECE_BYTES = 64 << 10
+MAX_LAG_S = 0.1
+"""Longest the proxy may fall behind the link's schedule and catch up (on a loaded machine it is not
+always scheduled in time; a real link keeps sending what is queued meanwhile)."""
 
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, bytes_per_s: float) -> None:
-    """Copy ``reader`` to ``writer``, each piece released no sooner than the rate allows (no burst credit)."""
+    """Copy ``reader`` to ``writer``, each piece released no sooner than the rate allows. The link
+    idles (its schedule restarts) only while no data waits; data that waited while the proxy was not
+    scheduled is sent at the link's rate from when it was due (at most :data:`MAX_LAG_S` late)."""
     due = time.monotonic()
     try:
-        while data := await reader.read(PIECE_BYTES):
-            due = max(due, time.monotonic()) + len(data) / bytes_per_s
+        while True:
+            asked = time.monotonic()
+            data = await reader.read(PIECE_BYTES)
+            if not data:
+                break
+            now = time.monotonic()
+            start = max(due, now) if now - asked > 1e-3 else max(due, now - MAX_LAG_S)  # waited: the link idled
+            due = start + len(data) / bytes_per_s
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)

@@ -17,17 +17,24 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
 
 from .. import errors, wire
 from ..content_hash import cached_content_hash, forget, remember
 from ..progress import CancelToken, ProgressFn, no_progress, scaled_progress
-from ..server import API_VERSION, WIRE_MEDIA_TYPE, machine_id
+from ..server import API_VERSION, WIRE_MEDIA_TYPE
 from ..server.auth import read_token_file
 from .base import EditRequest, Engine, InpaintRequest, SynthesisResult, TwinRequest, UnsupportedOperation
 
 log = logging.getLogger(__name__)
 
+KEEP_CHANGES = 16
+"""Results whose change from their input this client keeps (newest), to send a later edit of one as
+that change when the server no longer holds it."""
 UPLOAD_PIECE_BYTES = 1 << 20
 """Upload granularity (1 MiB): progress and cancel are checked between pieces."""
 RETRY_STATUS = (502, 503, 504)
@@ -108,21 +115,42 @@ def _json_field(response: Any, key: str) -> Any:
     return body.get(key) if isinstance(body, dict) else None
 
 
-def choose_codec(wanted: str, server_url: str, server_codecs: list[str], same_machine: bool) -> str:
-    """The payload codec for a link: ``wanted`` unless ``auto``; ``auto`` takes ``none`` when the server
-    runs on this machine (copying beats compressing; an SSH tunnel's local end to another machine does
-    not count), else ``shuffle-zstd`` where both ends have it, else ``shuffle-zlib`` (measured:
-    Testing/benchmarks/bench_remote.py)."""
+PROBE_SECONDS = 0.05
+PROBE_MAX_BYTES = 16 << 20
+PROBE_PIECE_BYTES = 1 << 20
+"""The link probe streams random 1 MiB pieces to ``POST /v1/probe`` for PROBE_SECONDS (at most
+PROBE_MAX_BYTES) and is timed until the server has read them all (buffers drained)."""
+REQUEST_RATIO = {"shuffle-zstd": 3.6, "shuffle-zlib": 3.4, "none": 1.0}
+"""Raw / sent bytes of an inpaint request (CT and masks, 512 x 512 x 256, no slice repeated) per codec,
+measured by Testing/benchmarks/bench_remote.py (256 MiB -> 70 / 76 MiB)."""
+
+
+def choose_codec(wanted: str, server_url: str, server_codecs: list[str], link_bytes_s: float,
+                 compress_bytes_s: dict[str, float]) -> str:
+    """The payload codec for a link: ``wanted`` unless ``auto``; ``auto`` takes, of the codecs both ends
+    offer, the one that sends a request soonest: ``none`` takes raw / link seconds, a compressing codec
+    the longer of raw / compression rate and raw / (its :data:`REQUEST_RATIO` x link), as a message is
+    sent while it is compressed; in effect a compressing codec wherever it compresses faster than the
+    link carries. ``link_bytes_s`` is the probed upload rate (:meth:`RemoteEngine.probe_link`),
+    ``compress_bytes_s`` this machine's rate per compressing codec (:func:`nodsynth.wire.compression_rate`)."""
     shared = [codec for codec in wire.available_codecs() if codec in server_codecs]
     if wanted != "auto":
         if wanted not in shared:
             raise errors.InputError(f"codec {wanted!r} is not offered by both this client and {server_url} "
                                     f"(both offer: {', '.join(shared) or 'none'})")
         return wanted
-    for codec in (["none"] if same_machine else []) + ["shuffle-zstd", "shuffle-zlib"]:
-        if codec in shared:
-            return codec
-    return wire.DEFAULT_CODEC
+
+    def seconds_per_byte(codec: str) -> float:
+        sending = 1.0 / (REQUEST_RATIO[codec] * link_bytes_s)
+        return sending if codec == "none" else max(sending, 1.0 / compress_bytes_s[codec])
+    candidates = [codec for codec in shared if codec == "none" or codec in compress_bytes_s]
+    return min(candidates, key=seconds_per_byte) if candidates else wire.DEFAULT_CODEC
+
+
+def compressing_codec(codecs: list[str]) -> list[str]:
+    """The compressing codec worth measuring of those both ends offer: zstandard where both have it
+    (it compresses smaller and faster than zlib), else zlib."""
+    return [codec for codec in ("shuffle-zstd", "shuffle-zlib") if codec in codecs][:1]
 
 
 class RemoteEngine(Engine):
@@ -165,8 +193,16 @@ class RemoteEngine(Engine):
                                   timeout=httpx.Timeout(self.timeout_s))
         self._server_info: Optional[dict] = None
         self.codec = codec
+        self._changes: OrderedDict[str, wire.Change] = OrderedDict()  # result hash -> change from its input
+        self.link: dict[str, Any] = {}
+        """What ``auto`` chose the codec by: the probed upload rate and this machine's compression rates."""
         self.last_transfer: dict[str, int] = {}
         """Bytes of the last operation: ``up`` (requests sent, all tries), ``down`` (the result)."""
+        self.last_seconds: dict[str, float] = {}
+        """Where the last operation's time went: ``connect`` (the first: link probe; the request's
+        volumes are hashed meanwhile), ``hash`` (what hashing took beyond that), ``upload`` (all tries),
+        ``server`` (queued and running), ``download``, ``rebuild`` (decoding, rebuilding patches,
+        checking their hashes)."""
 
     def close(self) -> None:
         self._http.close()
@@ -279,10 +315,33 @@ class RemoteEngine(Engine):
             if self.engine not in info.get("engines", {}):
                 raise RemoteError(f"server {self.server_url} does not serve engine {self.engine!r}; it serves: "
                                   + ", ".join(sorted(info.get("engines", {}))))
+            codecs = info.get("codecs", [wire.DEFAULT_CODEC])
+            if self.codec == "auto":
+                self.link = {"upload_bytes_s": self.probe_link(),
+                             "compress_bytes_s": {codec: wire.compression_rate(codec) for codec in
+                                                  compressing_codec([c for c in codecs if c in wire.available_codecs()])}}
+                self.codec = choose_codec("auto", self.server_url, codecs, self.link["upload_bytes_s"],
+                                          self.link["compress_bytes_s"])
+                log.info("link to %s: %.0f MB/s up; codec %s", self.server_url,
+                         self.link["upload_bytes_s"] / 1e6, self.codec)
+            else:
+                self.codec = choose_codec(self.codec, self.server_url, codecs, 0.0, {})
             self._server_info = info
-            self.codec = choose_codec(self.codec, self.server_url, info.get("codecs", [wire.DEFAULT_CODEC]),
-                                      info.get("machine") == machine_id())
         return self._server_info
+
+    def probe_link(self) -> float:
+        """The upload rate to the server in bytes per second (see :data:`PROBE_SECONDS`)."""
+        piece = np.random.default_rng(0).bytes(PROBE_PIECE_BYTES)  # incompressible: a proxy cannot shrink it
+        start = [0.0]
+
+        def body() -> Iterator[bytes]:
+            start[0], sent = time.perf_counter(), 0
+            while sent < PROBE_MAX_BYTES and time.perf_counter() - start[0] < PROBE_SECONDS:
+                sent += len(piece)
+                yield piece
+        received = _json_field(self._send("POST", "/v1/probe", retry_status=False, content=_Replayable(body)),
+                               "received")
+        return float(received or 0) / max(time.perf_counter() - start[0], 1e-6)
 
     def describe(self) -> dict:
         """The served engine's description plus the server URL; ``reachable: False`` and the error if down."""
@@ -323,65 +382,90 @@ class RemoteEngine(Engine):
              rehash: bool) -> SynthesisResult:
         report = _never_back(progress or no_progress)
         cancel = cancel or CancelToken()
-        info = self.connect(self._retrying(report))
-        cancel.raise_if_cancelled()
-        report(0.0, f"hashing the {operation} request's volumes")
+        clock = _Stopwatch()
         volumes = wire.request_volumes(request)
         if rehash:
             for volume in volumes.values():
                 forget(volume)
-        hashes = {name: cached_content_hash(volume) for name, volume in volumes.items()}
+        report(0.0, f"hashing the {operation} request's volumes")
+        with ThreadPoolExecutor(1) as pool:  # hashed while the first call connects and probes the link
+            hashing = pool.submit(lambda: {name: cached_content_hash(volume) for name, volume in volumes.items()})
+            info = self.connect(self._retrying(report))
+            connect_s = clock.lap()
+            hashes = hashing.result()
+        cancel.raise_if_cancelled()
         self.last_transfer = {"up": 0, "down": 0}
-        refs = set(hashes)
+        self.last_seconds = {"connect": connect_s, "hash": clock.lap()}
+        refs, patches = set(hashes), {}
         while True:
             report(0.0, f"encoding the {operation} request")
-            pieces = wire.encode_request(operation, self.engine, request, codec=self.codec, hashes=hashes, refs=refs)
-            size = wire.message_size(pieces)
-            cap_mb = info.get("max_upload_mb")
-            if isinstance(cap_mb, (int, float)) and size > cap_mb * 2**20:
-                raise RemoteError(f"the request is {size / 2**20:.0f} MiB, over the server's upload cap of "
-                                  f"{cap_mb:.0f} MiB (nodsynth serve --max-upload-mb)")
-            self.last_transfer["up"] += size
+            message = wire.encode_request(operation, self.engine, request, codec=self.codec, hashes=hashes,
+                                          refs=refs, patches=patches)
             try:
-                job_id = self._submit(pieces, size, scaled_progress(report, 0.0, 0.1), cancel)
+                job_id = self._submit(message, info.get("max_upload_mb"), scaled_progress(report, 0.0, 0.1), cancel)
                 break
             except MissingVolumes as exc:
-                missing = {name for name in refs if hashes[name] in exc.hashes}
-                if not missing:  # the server asks for volumes sent whole: it cannot keep them
-                    raise
-                refs -= missing
+                refs, patches = self._fallback(hashes, refs, patches, set(exc.hashes))
+        self.last_seconds["upload"] = clock.lap()
         try:
             self._wait(job_id, scaled_progress(report, 0.1, 0.95), cancel)
+            self.last_seconds["server"] = clock.lap()
             report(0.95, "downloading the result")
             data = self._send("GET", f"/v1/jobs/{job_id}/result").content
+            self.last_seconds["download"] = clock.lap()
         except BaseException:
             self._delete_quietly(job_id)
             raise
         self._delete_quietly(job_id)
         self.last_transfer["down"] = len(data)
         checked: dict[str, str] = {}
-        result = wire.decode_result(data, bases=volumes, hashes_out=checked)
+        changes: dict[str, tuple[list, Any]] = {}
+        result = wire.decode_result(data, bases=volumes, hashes_out=checked, changes_out=changes)
         for name, digest in checked.items():  # the server holds these too: editing the result sends no voxels
             remember(result.volumes[name], digest)
+            self._changes[digest] = wire.Change(hashes[name], *changes[name])
+            while len(self._changes) > KEEP_CHANGES:
+                self._changes.popitem(last=False)
+        self.last_seconds["rebuild"] = clock.lap()
         report(1.0, "done")
         return result
+
+    def _fallback(self, hashes: dict[str, str], refs: set[str], patches: dict[str, wire.Change],
+                  missing: set[str]) -> tuple[set[str], dict[str, wire.Change]]:
+        """What to send next after the server answered that it lacks the volumes ``missing``: a ref it
+        lacks becomes a patch when the volume is a result rebuilt here from a base (its change is
+        known), else the whole volume; a patch whose base it lacks, the whole volume."""
+        lacking = {name for name in refs if hashes[name] in missing}
+        patched = {name: change for name, change in patches.items() if change.base not in missing}
+        if not lacking and len(patched) == len(patches):  # the server asks for volumes sent whole: it cannot keep them
+            raise MissingVolumes(f"{self.server_url} does not keep the volumes sent to it", sorted(missing))
+        patched.update({name: self._changes[hashes[name]] for name in lacking if hashes[name] in self._changes})
+        return refs - lacking, patched
 
     def forget_volumes(self) -> int:
         """Delete every volume this client's token holds in the server's cache; returns how many."""
         return int(self._send("DELETE", "/v1/volumes").json().get("deleted", 0))
 
-    def _submit(self, pieces: list[bytes], size: int, progress: ProgressFn, cancel: CancelToken) -> str:
+    def _submit(self, message: wire.Message, cap_mb: Any, progress: ProgressFn, cancel: CancelToken) -> str:
+        """Stream ``message`` up while it is being compressed (chunked transfer: its size is known once
+        sent); refused here as soon as it passes the server's upload cap ``cap_mb``."""
+        cap = cap_mb * 2**20 if isinstance(cap_mb, (int, float)) else float("inf")
+
         def body() -> Iterator[bytes]:
             sent = 0
-            for piece in pieces:
+            for count, piece in enumerate(message, 1):
                 for start in range(0, len(piece), UPLOAD_PIECE_BYTES):
                     cancel.raise_if_cancelled()
                     chunk = piece[start:start + UPLOAD_PIECE_BYTES]
                     sent += len(chunk)
+                    self.last_transfer["up"] += len(chunk)
+                    if sent > cap:
+                        raise RemoteError(f"the request exceeds {sent / 2**20:.0f} MiB, over the server's upload "
+                                          f"cap of {cap_mb:.0f} MiB (nodsynth serve --max-upload-mb)")
                     yield chunk
-                    progress(sent / max(size, 1), f"uploading {sent / 2**20:.1f} of {size / 2**20:.1f} MiB")
+                progress(count / message.pieces, f"uploading ({sent / 2**20:.1f} MiB sent)")
 
-        headers = {"Content-Type": WIRE_MEDIA_TYPE, "Content-Length": str(size)}
+        headers = {"Content-Type": WIRE_MEDIA_TYPE}
         response = self._send("POST", "/v1/jobs", retry_status=False, on_retry=self._retrying(progress),
                               content=_Replayable(body), headers=headers)
         return str(response.json()["id"])
@@ -428,6 +512,18 @@ class RemoteEngine(Engine):
             self._http.request("DELETE", f"/v1/jobs/{job_id}", timeout=5.0)
         except Exception as exc:  # the original error matters more than this clean-up
             log.warning("could not cancel job %s on %s: %s", job_id, self.server_url, exc)
+
+
+class _Stopwatch:
+    """Seconds since the previous :meth:`lap` (or since it was made)."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        seconds, self._last = now - self._last, now
+        return seconds
 
 
 class _Replayable:

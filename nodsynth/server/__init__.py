@@ -3,14 +3,18 @@
 API version 1, all under ``/v1`` (a client checks ``api_version`` of ``/v1/health`` on connect):
 
 * ``GET /v1/health`` -- server and API version, engines (``describe()``: weights found, operations),
-  devices (CPU, or GPU name and free memory), upload cap, wire codecs, :func:`machine_id`. No token,
+  devices (CPU, or GPU name and free memory), upload cap, wire codecs. No token,
   no patient data.
 * ``POST /v1/jobs`` -- body: a :mod:`nodsynth.wire` request; ``202`` with ``{"id": ...}``. Volumes
-  the request names by content hash (``ref``) that the caller's volume cache does not hold:
-  ``409`` with ``missing`` (their hashes), nothing stored; the client sends those whole. Volumes sent
-  whole with a hash are checked against it and cached (:mod:`nodsynth.server.cache`).
+  the request names by content hash (``ref``, or the base of a ``patch``) that the caller's volume
+  cache does not hold: ``409`` with ``missing`` (their hashes), nothing stored; the client sends those
+  otherwise. Volumes sent whole (or as a patch) with a hash are checked against it and cached
+  (:mod:`nodsynth.server.cache`).
   ``401`` without a valid ``Authorization: Bearer`` token, ``413`` over the upload cap (checked while
   the body streams in), ``422`` with ``detail`` (and ``error_type``) for an invalid request.
+* ``POST /v1/probe`` -- reads and drops a body of at most 64 MiB (``{"received": n}``): a client
+  times it to measure the link's upload rate and choose its codec (see
+  :func:`nodsynth.engines.remote.choose_codec`).
 * ``GET /v1/jobs`` -- id, state, order and owner of the caller's jobs (an admin token: of every job).
 * ``GET /v1/jobs/{id}`` -- ``state`` (queued, running, done, failed, cancelled), ``progress`` (0..1),
   ``message``, ``error``/``error_type`` (failed jobs), ``queue_position``, ``attempts``.
@@ -34,16 +38,3 @@ API_VERSION = 1
 
 WIRE_MEDIA_TYPE = "application/x-nodsynth-wire"
 
-
-def machine_id() -> str:
-    """An opaque id of this machine (16 hex digits of a hash of the host name and the boot id), which
-    ``/v1/health`` sends so that a client can tell whether the server runs on its own machine."""
-    import hashlib
-    import socket
-
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            boot = handle.read().strip()
-    except OSError:
-        boot = ""
-    return hashlib.sha256(f"{socket.gethostname()}|{boot}".encode()).hexdigest()[:16]

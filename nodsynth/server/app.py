@@ -17,7 +17,7 @@ from ..content_hash import is_content_hash
 from ..engines.base import Engine
 from ..engines.registry import engine_names, get_engine
 from ..errors import NodsynthError
-from . import API_VERSION, WIRE_MEDIA_TYPE, machine_id
+from . import API_VERSION, WIRE_MEDIA_TYPE
 from .auth import DEFAULT_NAME, ClientToken, bearer_token, find_client
 from .cache import CACHE_FOLDER, VolumeCache
 from .devices import describe_device
@@ -93,6 +93,10 @@ async def read_body_capped(request: Request, cap_bytes: int) -> bytearray:
     return body
 
 
+PROBE_CAP_BYTES = 64 << 20
+"""Most bytes a link probe (``POST /v1/probe``) may send."""
+
+
 def create_app(config: ServerConfig) -> FastAPI:
     """The application with its job store and one worker per device (started with the app)."""
     store = JobStore(config.jobs_dir, config.keep_s, config.max_attempts)
@@ -158,7 +162,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         return {"server": "nodsynth", "server_version": __version__, "api_version": API_VERSION,
                 "wire_version": wire.WIRE_VERSION, "auth": "none" if config.tokens is None else "bearer",
                 "max_upload_mb": config.max_upload_bytes / 2**20, "codecs": wire.available_codecs(),
-                "cache_mb": config.cache_bytes / 2**20, "machine": machine_id(),
+                "cache_mb": config.cache_bytes / 2**20,
                 "engines": {name: engine.describe() for name, engine in engines.items()},
                 "devices": [describe_device(w.device) for w in workers],
                 "jobs": {"queued": sum(j.state == "queued" for j in store.jobs()),
@@ -195,6 +199,16 @@ def create_app(config: ServerConfig) -> FastAPI:
 
         answer = await run_in_threadpool(check_and_store)
         return answer if isinstance(answer, JSONResponse) else job_status(store, answer)
+
+    @app.post("/v1/probe")
+    async def probe(request: Request, _client: ClientToken = Depends(require_token)) -> dict:
+        """Read and drop a body: a client times this to measure the link (its codec choice)."""
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > PROBE_CAP_BYTES:
+                raise HTTPException(413, f"a probe sends at most {PROBE_CAP_BYTES >> 20} MiB")
+        return {"received": received}
 
     @app.delete("/v1/volumes")
     def forget_all_volumes(client: ClientToken = Depends(require_token)) -> dict:

@@ -8,6 +8,7 @@ from typing import Callable
 
 from .. import wire
 from ..atomic import atomic_path
+from ..changed_boxes import changed_boxes
 from ..content_hash import content_hash
 from ..engines.base import Engine, SynthesisResult
 from ..errors import Cancelled, InputError, NodsynthError
@@ -95,14 +96,16 @@ class Worker(threading.Thread):
         result = getattr(engine, decoded.operation)(decoded.request, progress=progress, cancel=job.cancel)
         job.cancel.raise_if_cancelled()
         bases = wire.request_volumes(decoded.request)
-        hashes = patchable_hashes(result, bases) if decoded.hashes else {}
-        pieces = wire.encode_result(result, codec=decoded.result_codec, bases=bases, hashes=hashes)
+        changes = patchable_changes(result, bases) if decoded.hashes else {}
+        hashes = {name: content_hash(result.volumes[name], like=decoded.hashes.get(name), boxes=boxes)
+                  for name, boxes in changes.items()}
+        pieces = wire.encode_result(result, codec=decoded.result_codec, bases=bases, hashes=hashes, boxes=changes)
         return pieces, {digest: result.volumes[name] for name, digest in hashes.items()}
 
 
-def patchable_hashes(result: SynthesisResult, bases: dict[str, Volume]) -> dict[str, str]:
-    """Content hashes of the result volumes that may travel as patches of a same-named request volume
-    on the same grid (a client that hashes its inputs holds those)."""
-    return {name: content_hash(volume) for name, volume in result.volumes.items()
+def patchable_changes(result: SynthesisResult, bases: dict[str, Volume]) -> dict[str, list]:
+    """The changed boxes of the result volumes that may travel as patches of a same-named request volume
+    of the same shape and type (a client that hashes its inputs holds those), by name."""
+    return {name: changed_boxes(bases[name].array, volume.array) for name, volume in result.volumes.items()
             if name in bases and bases[name].array.shape == volume.array.shape
             and bases[name].array.dtype == volume.array.dtype}

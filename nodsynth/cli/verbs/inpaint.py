@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 
 from ...atomic import write_text_atomic
+from ...content_hash import read_hashed
 from ...engines import SUBTYPES, InpaintRequest
 from ...engines.base import DEFAULT_INPAINT_SAMPLER, DEFAULT_INPAINT_STEPS, INPAINT_SAMPLERS
 from ...histogram_library import DEFAULT_HISTOGRAM_SOURCE
@@ -100,7 +101,7 @@ def _shape(args: argparse.Namespace) -> np.ndarray:
 
 def inpaint_request(args: argparse.Namespace) -> tuple[InpaintRequest, Optional[np.ndarray]]:
     """The request these options describe and the nodule centre (LPS mm; None for a given mask)."""
-    ct = read_ct(args.ct)
+    ct = read_hashed(args.ct, read_ct) if getattr(args, "server", None) else read_ct(args.ct)  # remote: hashed once per file
     labelmap = load_labelmap(args.labelmap) if args.labelmap else None
     lung = load_labelmap(args.lung, "lung mask") if args.lung else None
     histogram = _histogram(args.histogram, args.subtype)
