@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from nodsynth.atomic import write_csv_atomic
-from nodsynth.casetables import manifest_path, read_rows
+from nodsynth.io.atomic import write_csv_atomic
+from nodsynth.io.tables import manifest_path, read_rows
 from nodsynth.errors import InputError, NodsynthError
-from nodsynth.volume import VOLUME_SUFFIXES
+from nodsynth.io.volume_files import VOLUME_SUFFIXES
 
 EXIT_OK, EXIT_FAILED_CASES, EXIT_BAD_INPUT, EXIT_CRASH = 0, 1, 2, 3
 FAILED_CSV = "failed.csv"
@@ -144,13 +144,13 @@ def output_folder(path: str) -> Path:
 
 def load_volume_node(path: str, label: bool = False):
     """A volume node read from ``path`` (Slicer's reader; a DICOM CT series folder or SEG file by nodsynth's
-    reader, :func:`nodsynth.volume.read_volume`), or an error naming the file."""
+    reader, :func:`nodsynth.io.volume_files.read_volume`), or an error naming the file."""
     import slicer
 
-    from nodsynth.dicom.series import dicom_kind, split_series_path
+    from nodsynth.io.dicom.series import dicom_kind, split_series_path
 
     if dicom_kind(path) is not None:
-        from nodsynth.volume import read_volume
+        from nodsynth.io.volume_files import read_volume
 
         from .volumes import node_from_volume
 

@@ -33,7 +33,7 @@ def _patient():
 
 def write_inputs(folder: Path) -> dict:
     """The crop's CT and label map under ``folder`` and the solid nodule's centre (LPS mm)."""
-    from nodsynth.volume import write_volume
+    from nodsynth.io.volume_files import write_volume
 
     patient = _patient()
     folder.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ def demo_patient(seed: int):
 
 def write_sources(folder: Path, seeds=(0, 1), slab: bool = True) -> Path:
     """``folder/cts/demo<seed>.nii.gz`` and ``folder/maps/demo<seed>.nii.gz`` for each demo patient seed."""
-    from nodsynth.volume import write_volume
+    from nodsynth.io.volume_files import write_volume
 
     for seed in seeds:
         patient = demo_patient(seed)
@@ -55,10 +55,10 @@ def run_cases(manifest: Path, ops=("cohort_case", "cohort_edit"), **options) -> 
 
 def measured(plan: Path, pleura_clearance_mm: float) -> list[dict]:
     """Every planned nodule measured on its case's ``ids`` output (see nodsynth.cohort.measure)."""
-    from nodsynth.casetables import manifest_path
+    from nodsynth.io.tables import manifest_path
     from nodsynth.cohort.measure import measure_case
     from nodsynth.cohort.table import case_rows, read_cohort
-    from nodsynth.volume import read_volume
+    from nodsynth.io.volume_files import read_volume
 
     table = plan / "cohort.csv"
     rows = read_cohort(table)

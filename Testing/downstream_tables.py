@@ -56,7 +56,7 @@ def synthetic_rows(table_dir: Path, sources: Sequence[dict], donors: Sequence[di
     from nodsynth.engines.base import InpaintRequest
     from nodsynth.histogram import hu_histogram
     from nodsynth.render.insert import insert_nodule
-    from nodsynth.volume import read_volume, write_volume
+    from nodsynth.io.volume_files import read_volume, write_volume
 
     rng = np.random.default_rng(seed)
     rows = []

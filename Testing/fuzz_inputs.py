@@ -30,7 +30,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from nodsynth.cli.main import main
-from nodsynth.volume import Volume, read_volume, write_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume, write_volume
 
 VOI = "LIDC-IDRI-0068_R_3.nii.gz"
 """A 9x43x43 real LIDC VOI (7.8 mm solid nodule): small, so a case takes a few tens of milliseconds."""

@@ -19,12 +19,12 @@ import httpx
 import numpy as np
 
 from conftest import shared_path
-from nodsynth import wire
+from nodsynth.io import wire
 from nodsynth.engines.base import SUBTYPES, InpaintRequest
 from nodsynth.engines.remote import RemoteEngine
 from nodsynth.server.cache import CACHE_FOLDER
 from nodsynth.server.lock import LOCK_FILE
-from nodsynth.volume import read_volume
+from nodsynth.io.volume_files import read_volume
 
 TOKEN = "test-token-6f1d2c9a8b7e4f30a1b2c3d4"
 

@@ -12,7 +12,7 @@ from nodsynth.cli.main import main
 from nodsynth.labelmap import load_labelmap
 from nodsynth.labels import LOBE_IDS, NODULE
 from nodsynth.phantom import make_demo_patient
-from nodsynth.volume import read_volume, write_volume
+from nodsynth.io.volume_files import read_volume, write_volume
 
 
 @lru_cache(maxsize=1)

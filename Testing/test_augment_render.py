@@ -9,7 +9,7 @@ from scipy import ndimage
 from nodsynth.cli.main import main
 from nodsynth.labelmap import load_labelmap
 from nodsynth.phantom import make_demo_patient
-from nodsynth.volume import read_volume, write_volume
+from nodsynth.io.volume_files import read_volume, write_volume
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ def test_every_bad_row_is_named_with_its_reason_and_nothing_runs(folder, capsys)
     rows[4]["params"]["subtype"] = "spiky"
     rows[5]["inputs"]["labelmap"] = "in/small.nii.gz"  # a grid mismatch
     rows[6]["outputs"]["ct"] = "in/ct.nii.gz"
-    from nodsynth.volume import read_volume, write_volume
+    from nodsynth.io.volume_files import read_volume, write_volume
 
     write_volume(read_volume(folder / "in" / "labels.nii.gz").crop((0, 0, 0), (40, 80, 80)), folder / "in" / "small.nii.gz")
     path = write_manifest(folder / "bad.jsonl", rows)

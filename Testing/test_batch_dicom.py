@@ -12,7 +12,7 @@ import pytest
 from batch_cases import inpaint_row, write_inputs, write_manifest
 from nodsynth.batch import check_manifest, run_manifest
 from nodsynth.errors import InputError
-from nodsynth.volume import read_volume
+from nodsynth.io.volume_files import read_volume
 
 pydicom = pytest.importorskip("pydicom", reason="pydicom is not installed (pip install 'nodsynth[dicom]')")
 

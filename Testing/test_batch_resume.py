@@ -13,7 +13,7 @@ pytest.importorskip("monai", reason="the twin jobs need torch and MONAI (pip ins
 from batch_cases import (expected_outputs, journal, mixed_rows, output_files, record_ids, run_cli,  # noqa: E402
                          start_cli, wait_until, write_engine_options, write_inputs, write_manifest)
 from nodsynth.batch.claims import process_gone, read_claim  # noqa: E402
-from nodsynth.volume import read_volume  # noqa: E402
+from nodsynth.io.volume_files import read_volume
 from test_nodmaisi_engine import tiny_weights_folder  # noqa: E402
 
 

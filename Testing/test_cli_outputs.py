@@ -177,7 +177,7 @@ def test_segment_writes_nothing_when_the_json_cannot_be_written(inputs, tmp_path
 ], ids=["inpaint out=mask", "inpaint out=labelmap", "inpaint out-mask=ct", "histograms out=mask"])
 def test_the_reported_overwrites_are_refused(inputs, tmp_path, capsys, argv):
     from nodsynth.labels import NODULE
-    from nodsynth.volume import read_volume, write_volume
+    from nodsynth.io.volume_files import read_volume, write_volume
 
     labels = read_volume(inputs["labelmap"])
     write_volume(labels.with_array((labels.array == NODULE).astype("uint8")), tmp_path / "mask.nii.gz")

@@ -11,7 +11,7 @@ import pytest
 
 from cohort_cases import run_cases, write_sources, write_spec
 from nodsynth.cli.main import main
-from nodsynth.volume import read_volume
+from nodsynth.io.volume_files import read_volume
 
 pytest.importorskip("torch", reason="the HR-LDM and NodMAISI engines need torch")
 from tiny_weights import hrldm_tiny_weights, nodmaisi_tiny_weights  # noqa: E402

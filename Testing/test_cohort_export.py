@@ -14,7 +14,7 @@ import pytest
 from cohort_cases import run_cases, write_sources, write_spec
 from nodsynth.cli.main import main
 from nodsynth.cohort.export import CLASSIFICATION_COLUMNS
-from nodsynth.volume import read_volume
+from nodsynth.io.volume_files import read_volume
 
 COUNTS = {"solid": {"6-10": 2}, "part-solid": {"10-14": 2}, "ground-glass": {"8-12": 1}}
 
@@ -167,7 +167,7 @@ def test_dicom_export_writes_each_case_as_a_valid_synthetic_ct_series_seg_and_sr
 
     from nodsynth.cohort.made import made_cases
     from nodsynth.cohort.table import read_cohort
-    from nodsynth.dicom.seg_read import read_segmentation
+    from nodsynth.io.dicom.seg_read import read_segmentation
 
     dciodvfy = tool("dciodvfy")
     out = export(made, "dicom", tmp_path / "dicom")

@@ -13,7 +13,7 @@ import pytest
 from cohort_cases import SPEC, bin_counts, measured, run_cases, violations, write_sources, write_spec
 from nodsynth.cli.main import main
 from nodsynth.labels import NODULE
-from nodsynth.volume import read_volume
+from nodsynth.io.volume_files import read_volume
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def test_the_recipe_plans_a_paper_shrink_of_every_map_then_a_twin_of_each(tmp_pa
     from cohort_cases import write_sources
     from nodsynth.batch import run_manifest
     from nodsynth.cli.main import main
-    from nodsynth.volume import read_volume
+    from nodsynth.io.volume_files import read_volume
 
     sources = write_sources(tmp_path, seeds=(0, 1))
     maps = sorted((sources / "maps").iterdir())
@@ -62,7 +62,7 @@ DLCS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "dlcs_la
 
 def real_nodules(path: Path) -> list[np.ndarray]:
     """Each label-23 component's voxels as LPS points (mm), in scipy's raster order: an independent reading."""
-    from nodsynth.volume import read_volume
+    from nodsynth.io.volume_files import read_volume
 
     volume = read_volume(path)
     labels, count = ndimage.label(np.rint(volume.array) == NODULE, ndimage.generate_binary_structure(3, 1))
@@ -81,7 +81,7 @@ def test_recipe_nodules_inherit_label_and_donor_of_the_real_dlcs_nodule_they_wer
     from cohort_cases import run_cases
     from nodsynth.cli.main import main
     from nodsynth.cohort.table import read_cohort
-    from nodsynth.volume import read_volume
+    from nodsynth.io.volume_files import read_volume
 
     maps = sorted(DLCS.glob("DLCS_*.nii.gz"))
     first, second = (real_nodules(m) for m in maps)
@@ -117,7 +117,7 @@ def test_recipe_nodules_inherit_label_and_donor_of_the_real_dlcs_nodule_they_wer
 
 def _two_nodule_map(folder: Path) -> tuple[Path, Volume]:
     """Lung (28) with two 3-voxel cubes of nodule, 4 mm apart (1 mm voxels)."""
-    from nodsynth.volume import write_volume
+    from nodsynth.io.volume_files import write_volume
 
     labels = np.full((20, 20, 20), 28, dtype=np.uint8)
     labels[8:11, 8:11, 4:7] = NODULE

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from nodsynth import content_hash as hashing
-from nodsynth.volume import read_volume, write_volume
+from nodsynth.io import content_hash as hashing
+from nodsynth.io.volume_files import read_volume, write_volume
 
 
 @pytest.fixture()

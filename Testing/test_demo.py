@@ -14,7 +14,7 @@ from nodsynth.cli.main import main
 from nodsynth.cli.verbs import demo
 from nodsynth.errors import InputError
 from nodsynth.phantom import NODULE_KINDS
-from nodsynth.volume import read_volume
+from nodsynth.io.volume_files import read_volume
 
 
 @pytest.fixture(scope="module")

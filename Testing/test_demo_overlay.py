@@ -9,7 +9,8 @@ from conftest import shared_path
 from nodsynth.errors import GeometryError, InputError
 from nodsynth.overlay import (DEFAULT_WINDOW_HU, axial_panel, axial_pixel_size_mm, contour, save_panels,
                               window_to_grey)
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 
 
 @pytest.fixture(scope="module")

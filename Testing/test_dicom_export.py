@@ -13,7 +13,8 @@ import pytest
 from conftest import shared_path
 from dicom_series_writer import pydicom, tool, write_series
 from nodsynth.cli.main import main
-from nodsynth.volume import Volume, read_volume, subgrid_start_kji, write_volume
+from nodsynth.volume import Volume, subgrid_start_kji
+from nodsynth.io.volume_files import read_volume, write_volume
 
 pytest.importorskip("highdicom", reason="highdicom is not installed (pip install 'nodsynth[dicom]')")
 pytestmark = pytest.mark.shared_data

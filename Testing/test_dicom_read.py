@@ -20,7 +20,7 @@ from conftest import shared_path
 from dicom_series_writer import tool, write_decoy_seg, write_series
 from nodsynth.cli.main import main
 from nodsynth.errors import InputError
-from nodsynth.volume import read_volume, read_volume_grid
+from nodsynth.io.volume_files import read_volume, read_volume_grid
 
 SLAB = "LIDC-IDRI-0001"
 
@@ -170,7 +170,7 @@ def test_a_seg_written_by_dcmqi_is_a_label_map_every_verb_takes(slab, tmp_path):
 
 
 def test_rescale_is_cast_explicitly():
-    from nodsynth.dicom.read import stored_to_hu
+    from nodsynth.io.dicom.read import stored_to_hu
 
     stored = np.array([[[0, 4095]], [[1, 2]]], np.uint16)
     whole = stored_to_hu(stored, np.array([1.0, 1.0]), np.array([-1024.0, -1024.0]))

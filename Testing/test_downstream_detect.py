@@ -134,7 +134,7 @@ def case(tmp_path_factory):
     """Demo patient; a CT and label-map crop around the solid nodule (real) and a shifted-intensity copy (twin);
     the list; the bundle; and one ``downstream detect`` run with annotations."""
     from nodsynth.downstream.detect_bundle import BundleSettings, read_bundle
-    from nodsynth.volume import read_volume, write_volume
+    from nodsynth.io.volume_files import read_volume, write_volume
 
     folder = tmp_path_factory.mktemp("detect")
     assert main(["demo", "--out", str(folder / "demo"), "--steps", "phantom"]) == 0
@@ -174,7 +174,7 @@ def test_detections_are_the_detector_boxes_mapped_to_world_lps_mm(case):
     file's (read by SimpleITK) at the mapped LPS point, scaled by the bundle's window."""
     from nodsynth.downstream.detect import build_detector, detect_scan
     from nodsynth.downstream.detect_image import detector_image
-    from nodsynth.volume import read_volume
+    from nodsynth.io.volume_files import read_volume
 
     folder, settings, _ = case
     rows = [r for r in read_csv(folder / "detections.csv") if r["seriesuid"] == "real"]

@@ -16,7 +16,8 @@ from conftest import SHARED_DATA  # noqa: E402
 from nodsynth.cli.main import main  # noqa: E402
 from nodsynth.train import controlnet  # noqa: E402
 from nodsynth.train.encode import embedding_path, published_size, read_embedding  # noqa: E402
-from nodsynth.volume import Volume, write_volume  # noqa: E402
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import write_volume
 from test_hrldm import one_thread  # noqa: E402,F401
 from test_train_reproducible import _controlnet_options, _run, frozen  # noqa: E402,F401
 
@@ -110,7 +111,7 @@ def test_the_encode_batch_op_writes_the_embeddings_nodsynth_encode_writes(frozen
     import json
 
     from nodsynth.batch import run_manifest
-    from nodsynth.volume import read_volume
+    from nodsynth.io.volume_files import read_volume
 
     ct, labels = frozen / "demo_ct.nii.gz", frozen / "demo_labels.nii.gz"
     other = read_volume(ct)

@@ -20,7 +20,7 @@ from nodsynth.evaluate.ct_fid import FidSettings, ct_fid  # noqa: E402
 from nodsynth.evaluate.ct_prep import PrepSettings  # noqa: E402
 from nodsynth.evaluate.feature_cache import FeatureCache  # noqa: E402
 from nodsynth.evaluate.network import load_feature_network, network_fingerprint  # noqa: E402
-from nodsynth.volume import read_volume, write_volume  # noqa: E402
+from nodsynth.io.volume_files import read_volume, write_volume
 from test_evaluate_fid_anchor import tiny_network  # noqa: E402
 
 TARGET = "40x40x16"

@@ -16,7 +16,8 @@ pytest.importorskip("monai")
 from nodsynth.cli.main import main  # noqa: E402
 from nodsynth.evaluate.nodule_crops import CropSettings, mask_centre_lps, nodule_crop  # noqa: E402
 from nodsynth.evaluate.report import load_report_rows, report_rows  # noqa: E402
-from nodsynth.volume import Volume, read_volume  # noqa: E402
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 from test_evaluate_fid_cli import network_file  # noqa: E402,F401 (the TorchScript network fixture)
 
 SUBTYPE = {"Solid": "solid", "Solid/Mixed": "solid", "Part Solid/Mixed": "part-solid",

@@ -20,7 +20,7 @@ from nodsynth.errors import Cancelled, InputError, WeightsError  # noqa: E402
 from nodsynth.histogram import jensen_shannon  # noqa: E402
 from nodsynth.progress import CancelToken  # noqa: E402
 from nodsynth.train.hrldm import HRLDMTrainer  # noqa: E402
-from nodsynth.volume import read_volume  # noqa: E402
+from nodsynth.io.volume_files import read_volume
 
 
 @pytest.fixture(autouse=True)

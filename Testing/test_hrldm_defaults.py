@@ -17,7 +17,7 @@ from nodsynth.engines.hrldm import build_scheduler, save_hrldm_checkpoint  # noq
 from nodsynth.engines.maisi import save_autoencoder  # noqa: E402
 from nodsynth.histogram import jensen_shannon  # noqa: E402
 from nodsynth.presets import nodule_histogram, preset_histogram, read_voi_table  # noqa: E402
-from nodsynth.volume import read_volume  # noqa: E402
+from nodsynth.io.volume_files import read_volume
 from test_hrldm import one_thread, slab_case, tiny  # noqa: E402,F401  (fixtures)
 
 
@@ -69,7 +69,7 @@ def tiny_folder(tiny, tmp_path_factory):
 def test_inpaint_defaults_to_ddpm_1000_with_a_library_histogram(tiny_folder, slab_case, tmp_path, monkeypatch):
     import hashlib
 
-    from nodsynth.volume import write_volume
+    from nodsynth.io.volume_files import write_volume
 
     monkeypatch.delenv("NODSYNTH_WEIGHTS", raising=False)
     ct, mask = slab_case

@@ -27,7 +27,7 @@ from nodsynth.engines.maisi.orientation import NetworkAxes  # noqa: E402
 from nodsynth.errors import InputError, WeightsError  # noqa: E402
 from nodsynth.presets import preset_histogram  # noqa: E402
 from nodsynth.train import hrldm as train_hrldm  # noqa: E402
-from nodsynth.volume import read_volume, write_volume  # noqa: E402
+from nodsynth.io.volume_files import read_volume, write_volume
 from test_hrldm import one_thread  # noqa: E402,F401  (autouse: one torch thread)
 
 CROP = 64  # voxels per axis: a multiple of maisi_tiny's 32, so the published resize keeps the crop's size

@@ -13,7 +13,8 @@ from nodsynth.place import lung_from_ct, placement_regions, resolve_lung, sample
 from nodsynth.presets import preset_histogram
 from nodsynth.render.insert import EDGE_MM, histogram_quantiles_hu
 from nodsynth.shapes import place_shape, procedural_shape
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 
 JSD_LIMIT = 0.05
 

@@ -8,7 +8,8 @@ import pytest
 
 from conftest import shared_path
 from nodsynth.cli.main import main
-from nodsynth.volume import lps_to_ras, read_volume
+from nodsynth.volume import lps_to_ras
+from nodsynth.io.volume_files import read_volume
 
 
 @pytest.fixture(scope="module")

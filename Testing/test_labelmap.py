@@ -14,7 +14,8 @@ from nodsynth.labelmap import (as_integer_labelmap, assemble_labelmap, body_mask
                                totalsegmentator_to_maisi, validate_labelmap)
 from nodsynth.labels import BODY, LOBE_IDS, NODULE, label_dict
 from nodsynth.phantom import make_demo_patient
-from nodsynth.volume import Volume, read_volume, write_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume, write_volume
 
 
 @lru_cache(maxsize=1)

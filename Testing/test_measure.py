@@ -10,7 +10,8 @@ from conftest import shared_path
 from nodsynth.errors import GeometryError, InputError
 from nodsynth.histogram import hu_histogram
 from nodsynth.measure import estimate_subtype, measure_nodule, solid_fraction, split_nodules
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 
 SPACING = np.array([0.7, 0.8, 2.5])  # i, j, k (mm)
 ORIGIN = np.array([-30.0, 12.0, -150.0])

@@ -9,7 +9,8 @@ from conftest import shared_path
 from nodsynth.cli.main import main
 from nodsynth.errors import InputError
 from nodsynth.labelmap import as_integer_labelmap
-from nodsynth.volume import Volume, read_volume, write_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume, write_volume
 
 CASE = "LIDC-IDRI-0001_R_1.nii.gz"
 LATIN1_NAME = "Gérard Dupré".encode("latin-1")

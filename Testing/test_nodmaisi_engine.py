@@ -186,7 +186,7 @@ def test_resample_to_valid_returns_the_input_grid(engine, patient):
 
 def test_real_dlcs_label_map_is_prepared_on_its_own_grid(engine):
     from conftest import shared_path
-    from nodsynth.volume import read_volume
+    from nodsynth.io.volume_files import read_volume
 
     labelmap = read_volume(shared_path("dlcs_labelmaps", "DLCS_0001_seg_sh.nii.gz"))
     plan = engine.prepare_twin(TwinRequest(labelmap, seed=5))
@@ -198,7 +198,7 @@ def test_real_dlcs_label_map_is_prepared_on_its_own_grid(engine):
 
 def test_real_lidc_slab_needs_resampling_and_gets_a_valid_grid(engine):
     from conftest import shared_path
-    from nodsynth.volume import read_volume
+    from nodsynth.io.volume_files import read_volume
 
     slab = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab.nrrd"))
     labels = slab.with_array(np.where(slab.array > -500, 200, 0).astype(np.uint8))
@@ -211,7 +211,7 @@ def test_real_lidc_slab_needs_resampling_and_gets_a_valid_grid(engine):
 
 def test_twin_verb_without_weights_names_the_files_and_writes_nothing(tmp_path, capsys, monkeypatch, patient):
     from nodsynth.cli.main import main
-    from nodsynth.volume import write_volume
+    from nodsynth.io.volume_files import write_volume
 
     monkeypatch.delenv("NODSYNTH_WEIGHTS", raising=False)
     labels = write_volume(patient.labelmap, tmp_path / "labels.nii.gz")
@@ -300,7 +300,7 @@ def test_twin_with_only_the_baseline_controlnet_needs_the_flag_and_records_sha25
 
     import SimpleITK as sitk
     from nodsynth.cli.main import main
-    from nodsynth.volume import write_volume
+    from nodsynth.io.volume_files import write_volume
 
     monkeypatch.delenv("NODSYNTH_WEIGHTS", raising=False)
     monkeypatch.setenv("NODSYNTH_CONFIG", str(tmp_path / "absent-config.json"))

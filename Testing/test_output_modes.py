@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from nodsynth.atomic import write_csv_atomic
+from nodsynth.io.atomic import write_csv_atomic
 from nodsynth.cli.main import main
 from nodsynth.server.jobs import JOB_FILE, REQUEST_FILE, JobStore
-from nodsynth.volume import read_volume, write_volume
+from nodsynth.io.volume_files import read_volume, write_volume
 
 CASE = "LIDC-IDRI-0001_R_1.nii.gz"
 

@@ -157,7 +157,7 @@ def _nodelay_option(orthanc, series: str) -> dict:
     """TCP_NODELAY of the DIMSE association's socket, by default and with ``nodelay=False``."""
     import socket
 
-    from nodsynth.dicom.dimse import DimseStore
+    from nodsynth.io.dicom.dimse import DimseStore
     from orthanc_sandbox import CLIENT_AET, SERVER_AET
 
     found = {}

@@ -10,8 +10,8 @@ import socket
 import pytest
 
 from nodsynth.cli.main import main
-from nodsynth.dicom.pacs_cache import INDEX, parse_remote, verify_cached
-from nodsynth.dicom.transport import TransferError, TransientError, with_retries
+from nodsynth.io.dicom.pacs_cache import INDEX, parse_remote, verify_cached
+from nodsynth.io.dicom.transport import TransferError, TransientError, with_retries
 from nodsynth.errors import InputError
 
 UID = "1.2.826.0.1.3680043.10.1299.5"
@@ -71,7 +71,7 @@ def test_malformed_dicomweb_addresses_are_refused(text, problem):
 
 
 def test_credentials_come_from_files(tmp_path):
-    from nodsynth.dicom.dicomweb import session_auth
+    from nodsynth.io.dicom.dicomweb import session_auth
 
     token, basic, bad = tmp_path / "token", tmp_path / "basic", tmp_path / "bad"
     for path, text in ((token, "abc123\n"), (basic, "reader:pa:ss\n"), (bad, "no-colon\n")):
@@ -179,7 +179,7 @@ def test_a_broken_series_stream_is_completed_instance_by_instance(tmp_path):
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
 
-    from nodsynth.dicom.transport import instance_of, pull_instances
+    from nodsynth.io.dicom.transport import instance_of, pull_instances
 
     datasets = []
     for number in range(5):

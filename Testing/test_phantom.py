@@ -11,7 +11,8 @@ from scipy import ndimage
 from nodsynth import labels
 from nodsynth.phantom import (GRID_SIZE_IJK, NODULE_KINDS, SPACING_MM, SUBTYPE_OF_KIND, make_demo_patient,
                               write_demo_patient)
-from nodsynth.volume import lps_to_ras, read_volume
+from nodsynth.volume import lps_to_ras
+from nodsynth.io.volume_files import read_volume
 
 LUNG_IDS = list(labels.LOBE_IDS)
 RIB_IDS = list(range(63, 87))

@@ -12,7 +12,8 @@ from nodsynth.errors import GeometryError, InputError
 from nodsynth.labels import LOBE_IDS, NODULE
 from nodsynth.place import (lung_from_ct, placement_regions, resolve_lung,
                             sample_centroids)
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 
 DIAMETER_MM = 10.0
 CLEARANCE_MM = 2.0

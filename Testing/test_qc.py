@@ -16,7 +16,8 @@ from nodsynth.qc.check import check_ct, qc_passed
 from nodsynth.qc.groups import QC_GROUPS
 from nodsynth.qc.regenerate import retry_seed, twin_with_qc
 from nodsynth.qc.stats import group_medians_hu, learn_statistics
-from nodsynth.volume import Volume, read_volume, write_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume, write_volume
 
 GROUP_HU = {"liver": 60.0, "spleen": 45.0, "pancreas": 40.0, "kidney": 30.0, "lung": -850.0, "brain": 35.0,
             "hepatic tumor": 20.0, "bone lesion": 300.0, "lung tumor": -40.0, "colon cancer primaries": 25.0,

@@ -11,7 +11,8 @@ from conftest import shared_path
 from nodsynth.cli.main import main
 from nodsynth.errors import InputError
 from nodsynth.measure import measure_nodule
-from nodsynth.volume import Volume, read_volume, write_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume, write_volume
 
 FORMATS = [("nii.gz", True), ("nii", False), ("nrrd", False), ("nrrd", True), ("mha", False), ("mha", True)]
 CASE = "LIDC-IDRI-0001_R_1.nii.gz"

@@ -22,7 +22,8 @@ from nodsynth.engines.classic import ClassicEngine
 from nodsynth.engines.remote import RemoteEngine, RemoteError, normalize_server_url
 from nodsynth.errors import Cancelled, GeometryError, InputError
 from nodsynth.progress import CancelToken
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 from server_harness import TOKEN, ServerProcess, auth_headers, free_port, write_token
 
 

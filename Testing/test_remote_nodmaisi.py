@@ -23,7 +23,8 @@ from nodsynth.engines.maisi.networks import randomize_zero_parameters  # noqa: E
 from nodsynth.engines.nodmaisi import NodMAISIEngine  # noqa: E402
 from nodsynth.engines.remote import RemoteEngine  # noqa: E402
 from nodsynth.labelmap import as_integer_labelmap  # noqa: E402
-from nodsynth.volume import Volume, read_volume  # noqa: E402
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 from server_harness import TOKEN, ServerProcess, write_token  # noqa: E402
 
 ENGINE_OPTIONS = {"nodmaisi": {"config": "maisi_tiny", "roi_box_voxels": 64,

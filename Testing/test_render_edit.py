@@ -16,7 +16,8 @@ from nodsynth.labelmap import assemble_labelmap, body_mask_from_ct
 from nodsynth.labels import NODULE
 from nodsynth.phantom import make_demo_patient
 from nodsynth.render.edit import LEFT_LUNG_IDS, RIGHT_LUNG_IDS
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 
 MARGIN_MM = 3.0
 

@@ -19,7 +19,7 @@ from nodsynth.presets import nodule_histogram
 from nodsynth.review.pairs import ReviewPair, review_pairs
 from nodsynth.review.score import score_answers
 from nodsynth.review.score_report import score_html
-from nodsynth.volume import write_volume
+from nodsynth.io.volume_files import write_volume
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run")

@@ -21,7 +21,8 @@ from nodsynth.presets import nodule_histogram, subtype_from_texture
 from nodsynth.review.compare import compare_case, difference_volume
 from nodsynth.review.edit_fidelity import COMPARE_RANGE_HU, edit_fidelity
 from nodsynth.review.fidelity import MIN_CONTRAST_HU
-from nodsynth.volume import Volume, read_volume, write_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume, write_volume
 
 
 @pytest.fixture(scope="module")

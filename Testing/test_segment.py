@@ -204,7 +204,7 @@ def test_negative_expansion_is_refused():
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
-    from nodsynth.volume import read_volume
+    from nodsynth.io.volume_files import read_volume
 
     with pytest.raises(InputError, match="not found"):
         read_volume(tmp_path / "missing.nii.gz")

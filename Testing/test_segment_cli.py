@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nodsynth.cli.main import main
-from nodsynth.volume import read_volume, write_volume
+from nodsynth.io.volume_files import read_volume, write_volume
 from test_segment import dice, make_chest
 
 

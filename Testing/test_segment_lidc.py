@@ -12,7 +12,7 @@ import pytest
 
 from conftest import shared_path
 from nodsynth.segment import segment_nodule
-from nodsynth.volume import read_volume
+from nodsynth.io.volume_files import read_volume
 
 pytestmark = pytest.mark.shared_data
 

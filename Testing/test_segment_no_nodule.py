@@ -15,7 +15,7 @@ from nodsynth.batch import run_manifest
 from nodsynth.cli.main import main
 from nodsynth.segment import segment_nodule
 from nodsynth.segment.contrast import MIN_CONTRAST_HU
-from nodsynth.volume import read_volume
+from nodsynth.io.volume_files import read_volume
 from slicer_fixtures import parenchyma_point
 
 SLAB = "LIDC-IDRI-0001_slab.nrrd"

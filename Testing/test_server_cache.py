@@ -13,15 +13,16 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from nodsynth import wire
+from nodsynth.io import wire
 from nodsynth.augment import resize_nodule
-from nodsynth.content_hash import cached_content_hash, content_hash
+from nodsynth.io.content_hash import cached_content_hash, content_hash
 from nodsynth.engines.base import EditRequest, InpaintRequest
 from nodsynth.engines.classic import ClassicEngine
 from nodsynth.engines.remote import RemoteEngine, choose_codec
 from nodsynth.errors import InputError
 from nodsynth.server.cache import CACHE_FOLDER, VolumeCache
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 from server_harness import auth_headers, free_port
 from test_remote_engine import slab  # noqa: F401 (fixture: a real CT slab, its label map, an edit of it)
 from test_server_tokens import TOKENS, server  # noqa: F401 (fixture: a server with tokens alice, bob, ops)

@@ -14,12 +14,13 @@ import httpx
 import numpy as np
 
 from conftest import shared_path
-from nodsynth import wire
+from nodsynth.io import wire
 from nodsynth.augment import resize_nodule
 from nodsynth.engines.base import EditRequest
 from nodsynth.engines.classic import ClassicEngine
 from nodsynth.engines.remote import RemoteEngine
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 from server_harness import TOKEN, ServerProcess, auth_headers, jobs_dir_entries, write_token
 
 JOBS = 6

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from nodsynth import wire
+from nodsynth.io import wire
 from nodsynth.engines.base import EditRequest, InpaintRequest
 from nodsynth.server import API_VERSION
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 from server_harness import (TOKEN, ServerProcess, auth_headers, jobs_dir_entries, post_measuring_memory,
                             write_token, zip_bomb)
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from nodsynth import wire
+from nodsynth.io import wire
 from nodsynth.engines.base import EditRequest
 from nodsynth.errors import InputError
 from nodsynth.server.jobs import JobStore
-from nodsynth.volume import read_volume
+from nodsynth.io.volume_files import read_volume
 from server_harness import ServerProcess, auth_headers
 
 TOKENS = {"alice": "alice-token-0b7f3e91c2d84a65", "bob": "bob-token-5e2a9c4417f86d3b0",

@@ -12,7 +12,8 @@ from nodsynth.cli.main import main
 from nodsynth.errors import InputError
 from nodsynth.shapes import (ShapeLibrary, bounding_diameter_mm, place_shape, procedural_shape, random_rotation,
                              shape_measurements)
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 
 
 @pytest.fixture(scope="module")

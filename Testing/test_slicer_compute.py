@@ -16,7 +16,8 @@ from nodsynth.engines import UnsupportedOperation, get_engine
 from nodsynth.errors import GeometryError, InputError
 from nodsynth.histogram import histogram_mean_hu
 from nodsynth.labels import BODY, NODULE
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 
 REPO = Path(__file__).resolve().parent.parent
 for module in ("PseudoNoduleSeg", "LesionAugment", "NodMAISI", "HRLDMInpaint"):

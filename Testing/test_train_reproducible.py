@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 def frozen(tmp_path_factory):
     """The tiny frozen networks, and a 64-voxel crop of the demo patient around its nodule (CT, label map)."""
     from nodsynth.phantom import make_demo_patient
-    from nodsynth.volume import write_volume
+    from nodsynth.io.volume_files import write_volume
 
     folder = tiny_weights_folder(tmp_path_factory.mktemp("frozen"), with_controlnet=False)
     patient = make_demo_patient()

@@ -82,7 +82,7 @@ def test_hrldm_validation_best_checkpoint_and_tensorboard(manifest, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from nodsynth.train import hrldm
-    from nodsynth.volume import volume_stem
+    from nodsynth.io.volume_files import volume_stem
     from test_train_reproducible import _hrldm_options
 
     rows = list(csv.DictReader(open(manifest)))

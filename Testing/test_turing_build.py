@@ -24,7 +24,7 @@ from nodsynth.presets import preset_histogram, subtype_from_texture
 from nodsynth.review.balance import allocate, size_bin, water_fill
 from nodsynth.review.blinded import PAD_HU
 from nodsynth.review.reading import study_cases
-from nodsynth.volume import read_volume, write_volume
+from nodsynth.io.volume_files import read_volume, write_volume
 
 PER_STRATUM = 4  # two real and two synthetic nodules from each (subtype, size bin) LIDC has
 N_EACH = 12

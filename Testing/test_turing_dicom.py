@@ -16,7 +16,7 @@ import pytest
 
 from dicom_series_writer import pydicom, tool, write_series
 from nodsynth.cli.main import main
-from nodsynth.volume import read_volume
+from nodsynth.io.volume_files import read_volume
 from test_turing_build import _key, _loo_threshold_accuracy, _value_features, lidc_manifests
 
 pytestmark = pytest.mark.shared_data

@@ -114,7 +114,7 @@ def test_reads_real_lidc_voi_geometry():
 
 def test_a_dicom_series_chosen_by_uid_is_named_after_its_folder_and_uid():
     """Issue 26: ``FOLDER::UID`` named outputs ``FOLDER::1.2`` (cut at the UID's last dot)."""
-    from nodsynth.volume import volume_stem
+    from nodsynth.io.volume_files import volume_stem
 
     assert volume_stem("cts/case_01::1.2.840.99") == "case_01_1.2.840.99"
     assert volume_stem("cts/case_01") == "case_01" and volume_stem("cts/case_01.nii.gz") == "case_01"

@@ -118,7 +118,8 @@ def test_checkpoint_sha256_survive_a_write_and_read_in_nrrd_mha_and_nifti(clean_
     import SimpleITK as sitk
 
     from nodsynth.engines.base import SynthesisResult
-    from nodsynth.volume import Volume, write_volume
+    from nodsynth.volume import Volume
+    from nodsynth.io.volume_files import write_volume
     from nodsynth.weights import checkpoint_records
 
     folder = _nodmaisi_folder(tmp_path / "w", [RELEASE])

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from nodsynth import wire
-from nodsynth.changed_boxes import box_voxels, changed_boxes, put_boxes, take_boxes
-from nodsynth.content_hash import cached_content_hash, content_hash, forget
+from nodsynth.io import wire
+from nodsynth.io.changed_boxes import box_voxels, changed_boxes, put_boxes, take_boxes
+from nodsynth.io.content_hash import cached_content_hash, content_hash, forget
 from nodsynth.engines.base import EditRequest, InpaintRequest, SynthesisResult, TwinRequest
 from nodsynth.errors import InputError
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 
 
 def _lidc_case(name: str = "LIDC-IDRI-0001_R_1.nii.gz") -> tuple[Volume, Volume]:

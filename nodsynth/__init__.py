@@ -5,7 +5,8 @@ on a remote GPU server and in CI.
 """
 from .errors import Cancelled, GeometryError, InputError, NodsynthError, WeightsError
 from .progress import CancelToken
-from .volume import Volume, read_volume, require_same_grid, same_grid, write_volume
+from .volume import Volume, require_same_grid, same_grid
+from .io.volume_files import read_volume, write_volume
 
 __version__ = "0.1.0"
 

@@ -21,7 +21,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from .atomic import write_text_atomic
+from .io.atomic import write_text_atomic
 from .engines.base import SUBTYPES, subtype_index
 from .errors import InputError
 from .histogram import HIST_BINS, HIST_MAX_HU, HIST_MIN_HU, hu_counts, validate_histogram
@@ -29,7 +29,8 @@ from .presets import LabelledNodule, read_format_json
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
 from .resources import resource_path
 from .sphere import sphere_diameter_mm
-from .volume import Volume, read_volume, require_same_grid
+from .volume import Volume, require_same_grid
+from .io.volume_files import read_volume
 
 LIBRARY_RESOURCE = "nodule_histograms.json"
 LIBRARY_FORMAT = "nodsynth-histogram-library-1"

@@ -28,7 +28,8 @@ from .errors import InputError, plain
 from .labels import BACKGROUND, BODY, NODULE, known_label_ids, label_names
 from .resources import load_json_resource
 from .segment.mm_morphology import dilation_mm
-from .volume import Volume, read_volume, require_same_grid
+from .volume import Volume, require_same_grid
+from .io.volume_files import read_volume
 
 BODY_THRESHOLD_HU = -300.0
 """Voxels above this value (HU) are body candidates (the seed's body threshold)."""

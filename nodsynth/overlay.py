@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from scipy import ndimage
 
-from .atomic import atomic_path
+from .io.atomic import atomic_path
 from .errors import InputError
 from .volume import Volume, require_same_grid
 

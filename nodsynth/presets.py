@@ -25,15 +25,16 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from .atomic import write_text_atomic
-from .casetables import csv_dicts
+from .io.atomic import write_text_atomic
+from .io.tables import csv_dicts
 from .engines.base import SUBTYPES, subtype_index
 from .errors import InputError
 from .histogram import (BIN_CENTERS_HU, BIN_EDGES_HU, HIST_BINS, HIST_MAX_HU, HIST_MIN_HU, histogram_mean_hu,
                         hu_histogram, validate_histogram)
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
 from .resources import resource_path
-from .volume import Volume, read_volume, require_same_grid
+from .volume import Volume, require_same_grid
+from .io.volume_files import read_volume
 
 PRESETS_RESOURCE = "histogram_presets.json"
 PRESETS_FORMAT = "nodsynth-histogram-presets-1"

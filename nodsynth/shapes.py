@@ -30,11 +30,12 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .atomic import atomic_path, write_text_atomic
+from .io.atomic import atomic_path, write_text_atomic
 from .errors import InputError
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
 from .sphere import sphere_diameter_mm
-from .volume import Volume, read_volume
+from .volume import Volume
+from .io.volume_files import read_volume
 
 SHAPE_SIZE = 32
 """Voxels per side of a stored shape grid."""

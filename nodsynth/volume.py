@@ -13,24 +13,19 @@ are the only place where the LPS <-> RAS flip happens.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
-from .atomic import atomic_path
 from .errors import GeometryError, InputError, plain
-from .voxel_data import check_voxel_data, nonfinite_message
+from .io.voxel_data import nonfinite_message
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0])
 """Multiplying an RAS vector by this matrix gives LPS (and vice versa)."""
 
 GRID_TOLERANCE_MM = 1e-3
 """Largest difference in spacing/origin (mm) for two grids to count as the same."""
-
-VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 
 def _as_vec3(values: Sequence[float], name: str) -> np.ndarray:
@@ -189,45 +184,6 @@ class Volume:
         return self.array, m
 
 
-def read_volume_grid(path: str | os.PathLike) -> Volume:
-    """The voxel grid of a volume file from its header alone (the array is a zero-size broadcast of the
-    file's shape: nothing is read into memory; a DICOM series is read whole)."""
-    import SimpleITK as sitk
-
-    from .dicom.series import dicom_kind
-
-    if dicom_kind(path) is not None:
-        volume = read_volume(path)
-        return volume.with_array(np.broadcast_to(np.zeros((), np.uint8), volume.shape_kji))
-
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        raise InputError(f"cannot read {path} as a volume: {str(exc).strip().splitlines()[-1]}") from exc
-    if reader.GetDimension() != 3:
-        raise InputError(f"{path} is not a 3-D volume")
-    i, j, k = reader.GetSize()
-    return Volume(np.broadcast_to(np.zeros((), np.uint8), (k, j, i)), reader.GetSpacing(), reader.GetOrigin(),
-                  np.asarray(reader.GetDirection()).reshape(3, 3))
-
-
-def volume_stem(path: str | os.PathLike) -> str:
-    """``cts/case_01.nii.gz`` -> ``case_01``: a volume file's name without its (double) suffix; a DICOM
-    series chosen in a folder, ``cts/case_01::UID`` -> ``case_01_UID``."""
-    from .dicom.series import split_series_path
-
-    folder, uid = split_series_path(path)
-    if uid is not None:
-        return f"{folder.name}_{uid}"
-    name = Path(path).name
-    for suffix in sorted(VOLUME_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
-
-
 def nonzero_extent_kji(mask: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
     """``(start_kji, stop_kji)`` of the bounding box of a mask's non-zero voxels (``None`` when there is
     none), from one projection per axis rather than a list of every voxel."""
@@ -291,12 +247,6 @@ def require_same_grid(a: Volume, b: Volume, a_name: str = "first volume",
     raise GeometryError(f"{a_name} and {b_name} are not on the same voxel grid: " + "; ".join(diffs))
 
 
-def _check_volume_path(path: Path) -> None:
-    if not path.name.lower().endswith(VOLUME_SUFFIXES):
-        raise InputError(f"{path}: unsupported volume format; use one of {', '.join(VOLUME_SUFFIXES)} or a folder "
-                         "holding a DICOM CT series")
-
-
 def require_finite(volume: Volume, name: str) -> None:
     """Raise :class:`InputError` naming how many voxels are NaN / infinite and where (i,j,k index box)."""
     if volume.array.dtype.kind not in "fc":
@@ -308,53 +258,3 @@ def require_finite(volume: Volume, name: str) -> None:
         raise InputError(nonfinite_message(name, int(bad.sum()), start[::-1].tolist(), (stop - 1)[::-1].tolist()))
 
 
-def read_volume(path: str | os.PathLike) -> Volume:
-    """Read a NIfTI / NRRD / MetaImage volume, a folder holding a DICOM CT series (``FOLDER::UID``
-    picks one of several; see :mod:`nodsynth.dicom.read`) or a DICOM SEG file (a label map on its CT's
-    grid, :mod:`nodsynth.dicom.seg_read`), into LPS geometry.
-
-    Refused with :class:`InputError`: a file holding less voxel data than its header says (truncated),
-    and NaN / infinite voxels (see :mod:`nodsynth.voxel_data`).
-    """
-    import SimpleITK as sitk
-
-    from .dicom.series import dicom_kind
-
-    kind = dicom_kind(path)
-    if kind == "series":
-        from .dicom.read import read_ct_series
-
-        return read_ct_series(path)
-    if kind == "file":
-        from .dicom.seg_read import read_segmentation
-
-        return read_segmentation(path)
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"volume file not found: {path}")
-    _check_volume_path(path)
-    check_voxel_data(path)
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise InputError(f"cannot read {path} as a volume: {str(exc).strip().splitlines()[-1]}") from exc
-    return Volume.from_sitk(image)
-
-
-def write_volume(volume: Volume, path: str | os.PathLike, compress: bool = True,
-                 metadata: Optional[Mapping[str, str]] = None) -> Path:
-    """Write ``volume`` atomically; the format follows the extension (``.nii.gz``, ``.nrrd``, ``.mha``).
-
-    ``metadata``: header entries (SimpleITK metadata keys); NRRD and MHA keep any key, NIfTI only its
-    fixed fields (``ITK_FileNotes`` is its 80-character ``descrip``).
-    """
-    import SimpleITK as sitk
-
-    path = Path(path)
-    _check_volume_path(path)
-    image = volume.to_sitk()
-    for key, value in (metadata or {}).items():
-        image.SetMetaData(str(key), str(value))
-    with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), useCompression=compress)
-    return path

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .casetables import read_json
+from .io.tables import read_json
 from .errors import InputError, WeightsError
 
 ENV_WEIGHTS = "NODSYNTH_WEIGHTS"

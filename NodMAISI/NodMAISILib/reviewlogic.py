@@ -12,7 +12,8 @@ from nodsynth.evaluate.report import load_report_rows
 from nodsynth.overlay import DEFAULT_WINDOW_HU
 from nodsynth.review.reading import ReadingCase
 from nodsynth.review.triplets import DIFFERENCE_WINDOW_HU
-from nodsynth.volume import lps_to_ras, read_volume
+from nodsynth.volume import lps_to_ras
+from nodsynth.io.volume_files import read_volume
 from NodMAISICommon.geometry import apply_homogeneous
 from NodMAISICommon.hierarchy import place_beside
 from NodMAISICommon.segments import prepare_segmentation, write_segment

@@ -64,7 +64,7 @@ def inpaint_case(logic, parameters, placement, args, settings, out_dir, case_id)
     from NodMAISICommon.markups import add_control_point_lps
     from NodMAISICommon.segments import read_segment
     from NodMAISICommon.volumes import volume_from_node
-    from nodsynth.volume import write_volume
+    from nodsynth.io.volume_files import write_volume
 
     with CaseNodes():
         p = parameters

@@ -43,7 +43,7 @@ def augment_case(logic, labelmap_path, ct_path, args, settings, out_dir):
     from NodMAISICommon.batch import CaseNodes, load_volume_node
     from NodMAISICommon.volumes import node_from_volume, volume_from_node
     from nodsynth.augment import percent_tag
-    from nodsynth.volume import volume_stem, write_volume
+    from nodsynth.io.volume_files import volume_stem, write_volume
 
     stem = volume_stem(str(labelmap_path))
     with CaseNodes():
@@ -67,10 +67,10 @@ def run(argv):
     from NodMAISICommon.batch import (add_manifest_option, argument_parser, BatchReport, output_folder,
                                       read_earlier_rows, require_options, run_manifest_file, unique_outputs)
     from NodMAISICommon.settings import EngineSettings, validated
-    from nodsynth.atomic import write_csv_atomic
+    from nodsynth.io.atomic import write_csv_atomic
     from nodsynth.augment import DEFAULT_METHOD, METHODS, percent_tag
     from nodsynth.render.modes import DEFAULT_RENDER_MODE, RENDER_MODES
-    from nodsynth.volume import volume_stem
+    from nodsynth.io.volume_files import volume_stem
 
     parser = argument_parser(__doc__.splitlines()[0])
     parser.add_argument("--labelmaps", help="folder of label maps, or CSV (labelmap[,ct])")

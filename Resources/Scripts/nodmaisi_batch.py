@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 def output_path(out_dir, row, mode):
-    from nodsynth.volume import volume_stem
+    from nodsynth.io.volume_files import volume_stem
 
     key = "labelmap" if mode == "twin" else "edited"
     return Path(out_dir) / f"{volume_stem(str(row[key]))}_{mode}.nii.gz"
@@ -27,7 +27,7 @@ def synthesize_case(logic, row, args, settings, options, out_path):
     """One case through the module's Logic."""
     from NodMAISICommon.batch import CaseNodes, load_volume_node
     from NodMAISICommon.volumes import volume_from_node
-    from nodsynth.volume import write_volume
+    from nodsynth.io.volume_files import write_volume
 
     with CaseNodes():
         if args.mode == "twin":

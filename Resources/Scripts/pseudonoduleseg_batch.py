@@ -50,7 +50,7 @@ def read_annotations(csv_path):
 
 def mask_path(out_dir, ct_file, nodule_id):
     """Output mask path of one nodule: ``<out-dir>/<ct stem>_<nodule id>.nii.gz``."""
-    from nodsynth.volume import volume_stem
+    from nodsynth.io.volume_files import volume_stem
 
     return Path(out_dir) / f"{volume_stem(ct_file)}_{nodule_id}.nii.gz"
 
@@ -74,7 +74,7 @@ def segment_ct(logic, ct_path, nodules, lung_path, parameters, out_dir):
     from NodMAISICommon.batch import CaseNodes, load_volume_node
     from NodMAISICommon.markups import add_control_point_lps
     from NodMAISICommon.segments import read_segment
-    from nodsynth.volume import write_volume
+    from nodsynth.io.volume_files import write_volume
 
     with CaseNodes():
         ct_node = load_volume_node(ct_path)
@@ -96,7 +96,7 @@ def segment_ct(logic, ct_path, nodules, lung_path, parameters, out_dir):
 def run(argv):
     from NodMAISICommon.batch import (add_manifest_option, argument_parser, BatchReport, output_folder,
                                       read_earlier_rows, require_options, run_manifest_file)
-    from nodsynth.atomic import write_text_atomic
+    from nodsynth.io.atomic import write_text_atomic
     from PseudoNoduleSeg import PseudoNoduleSegLogic
     from PseudoNoduleSegLib.compute import METHODS
 

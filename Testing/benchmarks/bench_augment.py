@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nodsynth.augment import resize_nodule
 from nodsynth.labelmap import load_labelmap
-from nodsynth.volume import VOLUME_SUFFIXES
+from nodsynth.io.volume_files import VOLUME_SUFFIXES
 
 TARGET_MAX_ABS_ERROR_PTS = 1.0
 TARGET_SECONDS_PER_MAP = 1.5

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from batch_cases import ENGINE_OPTIONS, mixed_rows, output_files, write_inputs, write_manifest  # noqa: E402
-from nodsynth.atomic import write_text_atomic  # noqa: E402
+from nodsynth.io.atomic import write_text_atomic
 from nodsynth.batch import check_manifest, run_manifest  # noqa: E402
 from nodsynth.batch.opspec import JobContext, op_arguments  # noqa: E402
 from nodsynth.batch.worker import WorkerSettings, WorkerState  # noqa: E402

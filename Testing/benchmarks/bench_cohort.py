@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cohort_cases import bin_counts, measured, run_cases, violations, write_sources  # noqa: E402
-from nodsynth.atomic import write_text_atomic  # noqa: E402
+from nodsynth.io.atomic import write_text_atomic
 from nodsynth.batch import run_manifest  # noqa: E402
-from nodsynth.volume import read_volume, write_volume  # noqa: E402
+from nodsynth.io.volume_files import read_volume, write_volume
 
 DEMO_COUNTS = {"solid": {"6-10": 8, "10-20": 6}, "part-solid": {"6-10": 8, "10-20": 6},
                "ground-glass": {"6-10": 6, "10-20": 8}}
@@ -89,7 +89,7 @@ def verdict(plan: Path, counts: dict) -> dict:
 
 def one_nodule_manifest(plan: Path, folder: Path) -> tuple[Path, int]:
     """One ``inpaint`` job per planned nodule: its mask (from the case's ids), source CT, label map, subtype, seed."""
-    from nodsynth.casetables import manifest_path
+    from nodsynth.io.tables import manifest_path
     from nodsynth.cohort.table import read_cohort
 
     table = plan / "cohort.csv"

@@ -3,7 +3,7 @@
     PYTHONPATH=.:Testing python Testing/benchmarks/bench_dicom.py --slices 256 --repeat 2
 
 A 512 x 512 x N CT (the real LIDC slab's slices, repeated along z) is written by ``nodsynth dicom export``
-(its writer, :func:`nodsynth.dicom.write.ct_slices`), then read by :func:`nodsynth.volume.read_volume`
+(its writer, :func:`nodsynth.io.dicom.write.ct_slices`), then read by :func:`nodsynth.io.volume_files.read_volume`
 (every header checked, the series chosen by Modality and SOP class) and by SimpleITK's
 ``ImageSeriesReader`` (GDCM; no checks). Prints seconds per series and the ratio to SimpleITK, and that
 both give the same voxels.
@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from conftest import shared_path
-from nodsynth.dicom.export import new_patient_and_study
-from nodsynth.dicom.write import SeriesHeader, ct_slices, save_slices
-from nodsynth.volume import Volume, read_volume
+from nodsynth.io.dicom.export import new_patient_and_study
+from nodsynth.io.dicom.write import SeriesHeader, ct_slices, save_slices
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 
 
 def best_of(repeat: int, work) -> tuple[float, object]:

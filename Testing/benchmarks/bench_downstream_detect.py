@@ -51,7 +51,7 @@ def _bundle(folder: Path, widen: float) -> Path:
 
 def _inputs(work: Path) -> tuple[Path, Path]:
     from nodsynth.cli.main import main
-    from nodsynth.volume import read_volume, write_volume
+    from nodsynth.io.volume_files import read_volume, write_volume
 
     phantom = work / "demo" / "phantom"
     if not (phantom / "ct.nii.gz").is_file():
@@ -70,7 +70,7 @@ def _resampled_voxels(cts: Path) -> float:
     """Voxels of the list's one CT at the bundle's spacing (the test's config)."""
     from test_downstream_detect import BUNDLE_CONFIG
 
-    from nodsynth.volume import read_volume_grid
+    from nodsynth.io.volume_files import read_volume_grid
 
     spacing = next(t["pixdim"] for t in BUNDLE_CONFIG["preprocessing"]["transforms"] if t["_target_"] == "Spacingd")
     grid = read_volume_grid(cts.parent / cts.read_text().splitlines()[1].split(",")[1])

@@ -24,13 +24,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import shared_path  # noqa: E402
-from nodsynth.atomic import write_text_atomic  # noqa: E402
+from nodsynth.io.atomic import write_text_atomic
 from nodsynth.augment import resize_nodule  # noqa: E402
 from nodsynth.engines.base import EditRequest  # noqa: E402
 from nodsynth.engines.classic import ClassicEngine  # noqa: E402
 from nodsynth.labelmap import as_integer_labelmap  # noqa: E402
 from nodsynth.render.edit import quantiles_of  # noqa: E402
-from nodsynth.volume import read_volume  # noqa: E402
+from nodsynth.io.volume_files import read_volume
 
 
 def whole_ct_pair():

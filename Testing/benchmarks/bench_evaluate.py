@@ -58,7 +58,8 @@ def network():
 
 def write_ct(folder: Path) -> Path:
     """The benchmark CT (see the module docstring)."""
-    from nodsynth.volume import Volume, read_volume, write_volume
+    from nodsynth.volume import Volume
+    from nodsynth.io.volume_files import read_volume, write_volume
 
     slab = read_volume(SLAB)
     stacked = np.concatenate([slab.array] * (SHAPE_XYZ[2] // slab.shape_kji[0]), axis=0)
@@ -68,7 +69,7 @@ def write_ct(folder: Path) -> Path:
 
 def prepared(path: Path) -> np.ndarray:
     from nodsynth.evaluate.ct_prep import PrepSettings, prepare_ct
-    from nodsynth.volume import read_volume
+    from nodsynth.io.volume_files import read_volume
 
     return prepare_ct(read_volume(path), PrepSettings(SHAPE_XYZ))
 
@@ -79,7 +80,7 @@ def ours_ct(net, path: Path, batch_size: int, sample: int) -> dict:
     from nodsynth.evaluate.features_2p5d import FeatureOptions, plane_features
     from nodsynth.evaluate.planes import PLANES, SLICE_AXIS, around_centre, plane_stack
     from nodsynth.segment.checks import require_ct_in_hu
-    from nodsynth.volume import read_volume
+    from nodsynth.io.volume_files import read_volume
     from nodsynth.weights import sha256_of
 
     stamps, cpu_start = [time.perf_counter()], time.process_time()

@@ -59,7 +59,7 @@ def measure(mode: str, task: str, tiny: bool, steps: int, device_name: str, fold
     from nodsynth.presets import preset_histogram
     from nodsynth.train.hrldm import HRLDMTrainer, collate, make_sample
     from nodsynth.train.hrldm_paper import make_whole_sample
-    from nodsynth.volume import read_volume
+    from nodsynth.io.volume_files import read_volume
 
     device = resolve_device(device_name)
     config = load_hrldm_config(CONFIGS[(mode, tiny)])
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
         return 0
     import tempfile
 
-    from nodsynth.volume import write_volume
+    from nodsynth.io.volume_files import write_volume
 
     folder = Path(tempfile.mkdtemp(prefix="bench_hrldm_paper_"))
     ct, mask = crop_case()

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
-from nodsynth.volume import Volume, read_volume
+from nodsynth.volume import Volume
+from nodsynth.io.volume_files import read_volume
 
 FILES = ("dlcs_labelmaps/DLCS_0001_seg_sh.nii.gz", "lidc_slabs/LIDC-IDRI-0001_slab.nrrd",
          "lidc_vois/image/LIDC-IDRI-0001_R_1.nii.gz")

@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # Testing/: the
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared whole-CT pair
 
 from bench_edit import whole_ct_pair  # noqa: E402
-from nodsynth import wire  # noqa: E402
-from nodsynth.atomic import write_text_atomic  # noqa: E402
-from nodsynth.content_hash import forget  # noqa: E402
+from nodsynth.io import wire
+from nodsynth.io.atomic import write_text_atomic
+from nodsynth.io.content_hash import forget
 from nodsynth.engines.base import InpaintRequest  # noqa: E402
 from nodsynth.engines.classic import ClassicEngine  # noqa: E402
 from nodsynth.engines.remote import RemoteEngine  # noqa: E402

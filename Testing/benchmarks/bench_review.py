@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_edit import whole_ct_pair  # noqa: E402
-from nodsynth.atomic import write_text_atomic  # noqa: E402
+from nodsynth.io.atomic import write_text_atomic
 from nodsynth.engines.base import SUBTYPES, InpaintRequest  # noqa: E402
 from nodsynth.engines.classic import ClassicEngine  # noqa: E402
 from nodsynth.place import placement_regions, resolve_lung, sample_centroids  # noqa: E402
@@ -43,7 +43,7 @@ from nodsynth.review.pairs import ReviewPair, review_pairs  # noqa: E402
 from nodsynth.review.study import build_study  # noqa: E402
 from nodsynth.review.study_inputs import read_study_inputs  # noqa: E402
 from nodsynth.shapes import place_shape, procedural_shape  # noqa: E402
-from nodsynth.volume import read_volume, write_volume  # noqa: E402
+from nodsynth.io.volume_files import read_volume, write_volume
 
 DIAMETERS_MM = (8.0, 14.0, 24.0)
 

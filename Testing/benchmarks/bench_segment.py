@@ -29,10 +29,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's nodsynth, not an installed one
 
-from nodsynth.atomic import write_text_atomic
+from nodsynth.io.atomic import write_text_atomic
 from nodsynth.errors import NodsynthError
 from nodsynth.segment import segment_nodule
-from nodsynth.volume import read_volume
+from nodsynth.io.volume_files import read_volume
 
 SLAB_CASES = ("LIDC-IDRI-0001", "LIDC-IDRI-0002")
 

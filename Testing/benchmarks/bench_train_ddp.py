@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "Testing"))
 def _data(folder: Path) -> dict[str, list[str]]:
     from nodsynth.phantom import make_demo_patient
     from nodsynth.train.controlnet import nodule_patch
-    from nodsynth.volume import write_volume
+    from nodsynth.io.volume_files import write_volume
     from test_nodmaisi_engine import tiny_weights_folder
 
     frozen = tiny_weights_folder(folder / "frozen", with_controlnet=False)

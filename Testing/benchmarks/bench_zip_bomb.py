@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # Testing/: the server harness
 
-from nodsynth.atomic import write_text_atomic  # noqa: E402
+from nodsynth.io.atomic import write_text_atomic
 from server_harness import post_measuring_memory, zip_bomb  # noqa: E402
 
 CASES = {"bomb": ((1024, 1024, 1024), "<i2"), "largest": ((1024, 512, 512), "<i2")}

@@ -30,10 +30,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's nodsynth, not an installed one
 
 import nodsynth.segment as segment_pkg
-from nodsynth.atomic import write_text_atomic
+from nodsynth.io.atomic import write_text_atomic
 from nodsynth.errors import NodsynthError
 from nodsynth.segment import click, component
-from nodsynth.volume import read_volume
+from nodsynth.io.volume_files import read_volume
 
 OTHER = "other (setup, output)"
 STEPS = (  # (module the step is looked up in, name, step)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nodsynth.volume import read_volume, write_volume
+from nodsynth.io.volume_files import read_volume, write_volume
 from test_batch_scripts import run_batch, write_csv
 
 pytest.importorskip("pydicom", reason="pydicom is not installed (pip install 'nodsynth[dicom]')")

@@ -14,7 +14,7 @@ import pytest
 
 import slicer
 import slicer_harness
-from nodsynth.volume import read_volume, write_volume
+from nodsynth.io.volume_files import read_volume, write_volume
 
 SCRIPTS = slicer_harness.REPO / "Resources" / "Scripts"
 

@@ -22,7 +22,8 @@ from nodsynth.errors import InputError
 from nodsynth.review.answers import ANSWER_COLUMNS
 from nodsynth.review.compare import NODULE_COLUMNS
 from nodsynth.review.reading import study_cases
-from nodsynth.volume import lps_to_ras, read_volume
+from nodsynth.volume import lps_to_ras
+from nodsynth.io.volume_files import read_volume
 from standin_qt import EVENT_LOOP
 
 READER = "dr_keys"

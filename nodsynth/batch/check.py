@@ -19,7 +19,8 @@ from typing import Any, Optional
 
 from ..cli.common import overwritten_input, unwritable_reason
 from ..errors import InputError, NodsynthError
-from ..volume import Volume, read_volume_grid, require_same_grid
+from ..volume import Volume, require_same_grid
+from ..io.volume_files import read_volume_grid
 from .engine_choice import row_engine_options
 from .graph import dependencies, groups, producers, real, stages
 from .layout import BatchLayout, layout_for, outside_outputs

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..casetables import path_in_folder, read_text
+from ..io.tables import path_in_folder, read_text
 from ..errors import InputError
 
 KEYS = ("id", "op", "inputs", "params", "seed", "outputs")

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Mapping, Optional
 
-from ..casetables import path_in_folder
+from ..io.tables import path_in_folder
 from ..engines.base import Engine, SynthesisResult
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn

@@ -9,7 +9,7 @@ A spec is a JSON object; relative paths are relative to the spec's folder::
 
 * ``inputs``: input name -> a glob or a list of files; one case per file (named by its file name
   without suffix). A ``dicomweb://...?series=UID`` entry is a series on a PACS, pulled into the series
-  cache (:mod:`nodsynth.dicom.pacs_cache`; the case is named by the UID). With several names, the sorted lists are paired in order and must be equally long.
+  cache (:mod:`nodsynth.io.dicom.pacs_cache`; the case is named by the UID). With several names, the sorted lists are paired in order and must be equally long.
 * ``steps``: each step runs on every job of the previous step (the first on every case), once per
   combination of its ``percents`` (params.percent), ``seeds`` (the job seed), ``engines``
   (params.engine) and ``vary`` (``{"param": [values]}``); ``params`` are fixed options.
@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..atomic import write_text_atomic
-from ..casetables import REMOTE_PREFIXES, path_in_folder, read_json
+from ..io.atomic import write_text_atomic
+from ..io.tables import REMOTE_PREFIXES, path_in_folder, read_json
 from ..errors import InputError
-from ..volume import volume_stem
+from ..io.volume_files import volume_stem
 from .manifest import Job, job_to_row
 from .opspec import PATH_PARAMS, op_arguments
 from .ops import get_op

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .. import __version__
-from ..atomic import write_text_atomic
+from ..io.atomic import write_text_atomic
 from ..weights import sha256_of
 from .layout import BatchLayout
 from .manifest import Job

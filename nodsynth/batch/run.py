@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any, Optional, Union
 
-from ..atomic import write_text_atomic
+from ..io.atomic import write_text_atomic
 from ..progress import CancelToken, ProgressFn, check_cancel
 from .check import CheckedManifest, check_manifest
 from .executors import make_executor

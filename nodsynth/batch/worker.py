@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..atomic import atomic_path, file_suffixes
+from ..io.atomic import atomic_path, file_suffixes
 from ..engines.base import Engine
 from ..errors import NodsynthError
 from ..progress import CancelToken, ProgressFn, no_progress

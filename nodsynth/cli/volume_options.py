@@ -1,6 +1,6 @@
 """The options of the verbs that name a CT, label map or mask, and what they accept, said once: every
 such option's help ends with :data:`VOLUME_FORMATS` (they are all read by
-:func:`nodsynth.volume.read_volume`). :func:`describe_volume_options` adds it when the parser is built.
+:func:`nodsynth.io.volume_files.read_volume`). :func:`describe_volume_options` adds it when the parser is built.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ engine, weights SHA-256, seeds, source CT / label map and the sources' licences,
 * ``classification``: ``nodules.csv``, one row per nodule (``patient_id`` = the source's file stem).
 * ``dicom``: per case ``<case_id>/ct/`` (a CT Image Storage series), ``<case_id>/seg.dcm`` (DICOM SEG, one segment
   per nodule) and ``<case_id>/sr.dcm`` (TID 1500 measurements), written by ``nodsynth dicom export``'s writer
-  (:mod:`nodsynth.dicom.export`): marked synthetic, each case a new de-identified patient and study;
+  (:mod:`nodsynth.io.dicom.export`): marked synthetic, each case a new de-identified patient and study;
   ``dicom.csv`` maps each case to its DICOM patient, study and series.
 
 Coordinates are the nodule mask's centroid (LPS mm), diameters its equivalent sphere (mm), measured on the
@@ -32,9 +32,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..atomic import staged_folder, write_csv_atomic, write_text_atomic
+from ..io.atomic import staged_folder, write_csv_atomic, write_text_atomic
 from ..errors import InputError
-from ..volume import read_volume, write_volume
+from ..io.volume_files import read_volume, write_volume
 from .made import MadeCase
 
 FORMATS = ("monai-detection", "luna16", "nnunet", "classification", "dicom")
@@ -104,7 +104,7 @@ DICOM_COLUMNS = ("case_id", "folder", "dicom_patient_id", "study_instance_uid", 
 def dicom_provenance(case: MadeCase) -> tuple[dict[str, str], str]:
     """The CT file's ``nodsynth_*`` header entries completed from the case's provenance (engine, weights), and its
     seed(s): the twin's, else every nodule's."""
-    from ..dicom.export import file_provenance
+    from ..io.dicom.export import file_provenance
 
     known = case.provenance
     entries = {"nodsynth_engine": known["engine"],
@@ -115,7 +115,7 @@ def dicom_provenance(case: MadeCase) -> tuple[dict[str, str], str]:
 
 
 def write_dicom(cases: list[MadeCase], staging: Path, out: Path) -> None:
-    from ..dicom.export import synthetic_header, write_export
+    from ..io.dicom.export import synthetic_header, write_export
     from ..labelmap import load_labelmap
 
     rows = []

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..casetables import read_rows
+from ..io.tables import read_rows
 from ..histogram_library import LIDC_ATTRIBUTION
 from ..presets import subtype_from_texture
 from ..progress import ProgressFn

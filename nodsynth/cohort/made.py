@@ -13,10 +13,11 @@ import numpy as np
 from ..batch.layout import layout_for
 from ..batch.manifest import read_manifest
 from ..batch.records import read_record
-from ..casetables import manifest_path, read_json
+from ..io.tables import manifest_path, read_json
 from ..errors import InputError
 from ..sphere import sphere_diameter_mm
-from ..volume import Volume, read_volume, volume_stem
+from ..volume import Volume
+from ..io.volume_files import read_volume, volume_stem
 from .plan import PLAN_FILES
 from .table import case_rows, read_cohort
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..augment import POINT_TOLERANCE_MM
-from ..casetables import parse_float, read_rows
+from ..io.tables import parse_float, read_rows
 from ..errors import InputError
-from ..volume import Volume, volume_stem
+from ..volume import Volume
+from ..io.volume_files import volume_stem
 
 REQUIRED = ("labelmap", "coordX", "coordY", "coordZ", "label")
 MATCH_TOLERANCE_MM = POINT_TOLERANCE_MM

@@ -23,7 +23,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..atomic import write_text_atomic
+from ..io.atomic import write_text_atomic
 from ..batch.manifest import Job
 from ..batch.plan import write_manifest
 from ..engines.registry import ENGINE_OPERATIONS
@@ -33,7 +33,8 @@ from ..labelmap import load_labelmap
 from ..place import resolve_lung
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..shapes import ShapeLibrary, bounding_diameter_mm
-from ..volume import Volume, read_volume
+from ..volume import Volume
+from ..io.volume_files import read_volume
 from .nodule import PROCEDURAL, PROCEDURAL_SHAPES, LocalMask, local_mask, nodule_shape
 from .room import CaseRoom, SourceLung, require_lung
 from .spec import CohortSpec, Source

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..atomic import write_text_atomic
+from ..io.atomic import write_text_atomic
 from ..augment import nodule_components, resize_series
 from ..batch.manifest import Job
 from ..batch.plan import expand_step, spec_cases, write_manifest

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_csv_atomic, write_text_atomic
-from ..casetables import read_json
+from ..io.atomic import write_csv_atomic, write_text_atomic
+from ..io.tables import read_json
 from ..engines import SUBTYPES
 from ..errors import InputError
 from ..histogram import hu_histogram, jensen_shannon
 from ..presets import preset_histogram
 from ..review.html import escape, page, table
-from ..volume import read_volume
+from ..io.volume_files import read_volume
 from .made import MadeCase, made_cases
 from .measure import measure_case
 from .plan import PLAN_FILES

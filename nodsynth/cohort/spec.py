@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..batch.plan import spec_cases
-from ..casetables import path_in_folder, read_json
+from ..io.tables import path_in_folder, read_json
 from ..engines import SUBTYPES
 from ..engines.base import subtype_index
 from ..engines.registry import ENGINE_OPERATIONS

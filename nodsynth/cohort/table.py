@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
-from ..atomic import write_csv_atomic
-from ..casetables import parse_float, read_rows
+from ..io.atomic import write_csv_atomic
+from ..io.tables import parse_float, read_rows
 from ..errors import InputError
 
 COLUMNS = ("case_id", "nodule_id", "source_ct", "source_labelmap", "subtype", "diameter_mm", "location",

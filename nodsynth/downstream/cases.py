@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..casetables import existing_file, parse_float, read_rows
+from ..io.tables import existing_file, parse_float, read_rows
 from ..errors import InputError
 
 REQUIRED_COLUMNS = ("case_id", "nodule_id", "patient_id", "ct", "coordX", "coordY", "coordZ", "label")

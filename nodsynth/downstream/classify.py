@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from ..atomic import write_csv_atomic, write_text_atomic
+from ..io.atomic import write_csv_atomic, write_text_atomic
 from ..engines.base import SUBTYPES
 from ..errors import InputError
 from .cases import Nodule, read_nodules

@@ -18,13 +18,14 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..atomic import write_csv_atomic
-from ..casetables import existing_file, read_rows
+from ..io.atomic import write_csv_atomic
+from ..io.tables import existing_file, read_rows
 from ..errors import InputError
 from ..progress import ProgressFn, no_progress
 from ..review.compare import nodule_components
 from ..sphere import sphere_diameter_mm
-from ..volume import Volume, read_volume
+from ..volume import Volume
+from ..io.volume_files import read_volume
 from .detect_bundle import BundleSettings, read_bundle
 from .detect_image import box_centres_lps, detector_image
 

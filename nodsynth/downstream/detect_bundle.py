@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..casetables import read_json
+from ..io.tables import read_json
 from ..errors import InputError
 
 CONFIG = Path("configs") / "inference.json"

@@ -21,8 +21,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ..atomic import atomic_path, write_text_atomic
-from ..casetables import read_json
+from ..io.atomic import atomic_path, write_text_atomic
+from ..io.tables import read_json
 from ..errors import InputError
 from .cases import Nodule
 from .networks import NETWORKS

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text_atomic
+from ..io.atomic import write_text_atomic
 from ..overlay import save_image
 from .experiment import Experiment
 from .outputs import class_names, fold_auc

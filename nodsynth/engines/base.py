@@ -22,7 +22,7 @@ from ..volume import Volume
 
 MAX_VOLUME_VOXELS = 512 * 512 * 1024
 """The largest volume the engines accept, in voxels (a 512 x 512 CT of 1024 slices). The server refuses
-larger ones before decompressing anything (:mod:`nodsynth.wire`), so a small upload cannot make it
+larger ones before decompressing anything (:mod:`nodsynth.io.wire`), so a small upload cannot make it
 allocate more memory than the largest real request needs."""
 MAX_BYTES_PER_VOXEL = 8
 """Bytes per voxel of one request's volumes together (int16 CT + two uint8 label maps: 4; a float64 CT: 8)."""

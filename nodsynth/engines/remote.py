@@ -1,7 +1,7 @@
 """``RemoteEngine``: the client of ``nodsynth serve``, with the same interface as the local engines.
 
 ``RemoteEngine(server_url, token_file=..., engine="nodmaisi").twin(request, progress, cancel)``
-uploads the request (:mod:`nodsynth.wire`), polls the job, downloads and returns the same
+uploads the request (:mod:`nodsynth.io.wire`), polls the job, downloads and returns the same
 :class:`~nodsynth.engines.base.SynthesisResult` the local engine would have returned, then deletes
 the job on the server. Setting the cancel token cancels the job on the server (``DELETE``) and
 raises :class:`~nodsynth.errors.Cancelled`.
@@ -23,8 +23,9 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from .. import errors, wire
-from ..content_hash import cached_content_hash, forget, remember
+from .. import errors
+from ..io import wire
+from ..io.content_hash import cached_content_hash, forget, remember
 from ..progress import CancelToken, ProgressFn, no_progress, scaled_progress
 from ..server import API_VERSION, WIRE_MEDIA_TYPE
 from ..server.auth import read_token_file
@@ -132,7 +133,7 @@ def choose_codec(wanted: str, server_url: str, server_codecs: list[str], link_by
     the longer of raw / compression rate and raw / (its :data:`REQUEST_RATIO` x link), as a message is
     sent while it is compressed; in effect a compressing codec wherever it compresses faster than the
     link carries. ``link_bytes_s`` is the probed upload rate (:meth:`RemoteEngine.probe_link`),
-    ``compress_bytes_s`` this machine's rate per compressing codec (:func:`nodsynth.wire.compression_rate`)."""
+    ``compress_bytes_s`` this machine's rate per compressing codec (:func:`nodsynth.io.wire.compression_rate`)."""
     shared = [codec for codec in wire.available_codecs() if codec in server_codecs]
     if wanted != "auto":
         if wanted not in shared:
@@ -171,9 +172,9 @@ class RemoteEngine(Engine):
         an operation says so through its progress ("server ... not reachable, retrying (n s left)").
         While a job runs, the client keeps polling through a server restart for ``reconnect_s``.
 
-        Volumes travel by content hash (:mod:`nodsynth.content_hash`): the server is sent only those it
+        Volumes travel by content hash (:mod:`nodsynth.io.content_hash`): the server is sent only those it
         does not hold, and an inpaint's or edit's result comes back as its changed boxes, rebuilt here
-        from the input and checked against the server's hash. ``codec`` (a :data:`nodsynth.wire.CODECS`
+        from the input and checked against the server's hash. ``codec`` (a :data:`nodsynth.io.wire.CODECS`
         name, or ``auto``: :func:`choose_codec`) is the payload codec both ways."""
         import httpx
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, no_progress
 from ..train.distributed import DataParallel
-from ..volume import read_volume
+from ..io.volume_files import read_volume
 from ..weights import sha256_of
 from .ct_prep import PrepSettings, prepare_ct
 from .feature_cache import FeatureCache, cache_key

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..casetables import manifest_path, read_text
+from ..io.tables import manifest_path, read_text
 from ..errors import InputError
-from ..volume import VOLUME_SUFFIXES
+from ..io.volume_files import VOLUME_SUFFIXES
 
 CSV_PATH_COLUMNS = ("path", "ct", "image")
 

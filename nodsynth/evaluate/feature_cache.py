@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from ..atomic import write_bytes_atomic
+from ..io.atomic import write_bytes_atomic
 
 CACHE_FORMAT = 1
 """Bumped whenever the feature pipeline changes what it computes."""

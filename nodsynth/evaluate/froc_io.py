@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..casetables import read_text
+from ..io.tables import read_text
 from ..errors import InputError
 
 COORD_COLUMNS = ("coordX", "coordY", "coordZ")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..casetables import read_text
+from ..io.tables import read_text
 from ..errors import InputError
 
 CT_COLUMNS = ("ct", "ct_nifti_file")

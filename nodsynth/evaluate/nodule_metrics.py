@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, no_progress
-from ..volume import read_volume
+from ..io.volume_files import read_volume
 from ..weights import sha256_of
 from .ct_fid import stack_side
 from .feature_cache import FeatureCache, cache_key

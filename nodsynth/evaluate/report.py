@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..casetables import read_json
+from ..io.tables import read_json
 from ..errors import InputError
 from .froc import FP_RATE_NAMES
 

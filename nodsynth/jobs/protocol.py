@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from ..atomic import atomic_path, retry_refused
+from ..io.atomic import atomic_path, retry_refused
 
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
 CALL_FILE, STATUS_FILE, RESULT_FILE = "call.pkl", "status.json", "result.pkl"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_csv_atomic
-from ..volume import Volume, lps_to_ras, write_volume
+from ..io.atomic import write_csv_atomic
+from ..volume import Volume, lps_to_ras
+from ..io.volume_files import write_volume
 from .patient import DemoPatient
 
 CT_FILE = "ct.nii.gz"

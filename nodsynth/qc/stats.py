@@ -11,7 +11,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..casetables import read_json
+from ..io.tables import read_json
 from ..errors import InputError
 from ..volume import Volume, require_same_grid
 from .groups import QC_GROUPS

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..errors import InputError
-from ..casetables import parse_float, read_rows
+from ..io.tables import parse_float, read_rows
 from .key import KeyRow
 from .study_inputs import TRUTHS
 

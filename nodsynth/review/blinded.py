@@ -31,7 +31,8 @@ import numpy as np
 from ..errors import InputError
 from ..overlay import DEFAULT_WINDOW_HU, compose_panels, save_image
 from ..segment.mm_morphology import occupied_ranges
-from ..volume import Volume, write_volume
+from ..volume import Volume
+from ..io.volume_files import write_volume
 from .planes import PLANES, cut, pixel_size_mm, plane_slices
 
 STORED_RANGE_HU = (-1024, 3071)
@@ -119,7 +120,7 @@ def write_case_dicom(volume: Volume, folder: str | os.PathLike, case_id: str) ->
     """Write a blinded case volume as a CT series in the new folder ``folder`` (see the module)."""
     from pydicom.uid import generate_uid
 
-    from ..dicom.write import SeriesHeader, ct_slices, save_slices
+    from ..io.dicom.write import SeriesHeader, ct_slices, save_slices
 
     folder = Path(folder)
     if volume.array.dtype != np.int16:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..atomic import staged_folder
+from ..io.atomic import staged_folder
 from ..errors import InputError
 from ..overlay import save_image
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress, scaled_progress
-from ..volume import read_volume
+from ..io.volume_files import read_volume
 from .compare import CaseComparison, compare_case
-from ..casetables import existing_file, read_rows
+from ..io.tables import existing_file, read_rows
 from .report import image_name, write_report
 from .triplets import nodule_triplet
 

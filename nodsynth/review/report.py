@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..atomic import write_csv_atomic, write_text_atomic
+from ..io.atomic import write_csv_atomic, write_text_atomic
 from .compare import NODULE_COLUMNS, CaseComparison
 from .fidelity import MIN_CONTRAST_HU, REPRODUCED_DICE
 from .html import escape, page, table

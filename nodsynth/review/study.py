@@ -35,12 +35,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..atomic import staged_folder, write_text_atomic
+from ..io.atomic import staged_folder, write_text_atomic
 from ..errors import InputError
 from ..place import lung_from_ct
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress, scaled_progress
 from ..segment.postprocess import lung_region
-from ..volume import read_volume, read_volume_grid
+from ..io.volume_files import read_volume, read_volume_grid
 from ..weights import sha256_of
 from .balance import allocate, balance_table, choose, size_bin
 from .blinded import box_of_mask, cropped_case, full_case, write_case_dicom, write_case_volume, write_montage
@@ -180,7 +180,7 @@ def build_study(real: Sequence[StudyInput], synthetic: Sequence[StudyInput], out
     if volume_format not in VOLUME_FORMATS:
         raise InputError(f"unknown case volume format {volume_format!r}; use one of {', '.join(VOLUME_FORMATS)}")
     if volume_format == "dicom":
-        from ..dicom.series import pydicom_module
+        from ..io.dicom.series import pydicom_module
 
         pydicom_module()  # refused before any work when pydicom is missing
     out = Path(out)

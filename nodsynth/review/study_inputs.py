@@ -33,7 +33,7 @@ from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..labelmap import load_labelmap
 from ..segment.checks import read_ct
 from ..volume import Volume
-from ..casetables import existing_file, parse_float, read_rows
+from ..io.tables import existing_file, parse_float, read_rows
 
 TRUTHS = ("real", "synthetic")
 CENTRE_COLUMNS = ("coordX", "coordY", "coordZ")

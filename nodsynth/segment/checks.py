@@ -62,7 +62,7 @@ def require_box_fits(ct: Volume, box_size_mm) -> np.ndarray:
 
 def read_ct(path) -> Volume:
     """Read a CT file and check it is a chest CT in Hounsfield units (:func:`require_ct_in_hu`)."""
-    from ..volume import read_volume
+    from ..io.volume_files import read_volume
 
     ct = read_volume(path)
     try:

@@ -5,7 +5,7 @@ API version 1, all under ``/v1`` (a client checks ``api_version`` of ``/v1/healt
 * ``GET /v1/health`` -- server and API version, engines (``describe()``: weights found, operations),
   devices (CPU, or GPU name and free memory), upload cap, wire codecs. No token,
   no patient data.
-* ``POST /v1/jobs`` -- body: a :mod:`nodsynth.wire` request; ``202`` with ``{"id": ...}``. Volumes
+* ``POST /v1/jobs`` -- body: a :mod:`nodsynth.io.wire` request; ``202`` with ``{"id": ...}``. Volumes
   the request names by content hash (``ref``, or the base of a ``patch``) that the caller's volume
   cache does not hold: ``409`` with ``missing`` (their hashes), nothing stored; the client sends those
   otherwise. Volumes sent whole (or as a patch) with a hash are checked against it and cached
@@ -18,7 +18,7 @@ API version 1, all under ``/v1`` (a client checks ``api_version`` of ``/v1/healt
 * ``GET /v1/jobs`` -- id, state, order and owner of the caller's jobs (an admin token: of every job).
 * ``GET /v1/jobs/{id}`` -- ``state`` (queued, running, done, failed, cancelled), ``progress`` (0..1),
   ``message``, ``error``/``error_type`` (failed jobs), ``queue_position``, ``attempts``.
-* ``GET /v1/jobs/{id}/result`` -- the :mod:`nodsynth.wire` result of a done job (``409`` before).
+* ``GET /v1/jobs/{id}/result`` -- the :mod:`nodsynth.io.wire` result of a done job (``409`` before).
 * ``DELETE /v1/volumes`` and ``DELETE /v1/volumes/{hash}`` -- delete all or one of the caller's
   cached volumes (``{"deleted": n}``).
 * ``DELETE /v1/jobs/{id}`` -- cancels a queued or running job; on a finished job, deletes it and its

@@ -12,8 +12,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from .. import __version__, wire
-from ..content_hash import is_content_hash
+from .. import __version__
+from ..io import wire
+from ..io.content_hash import is_content_hash
 from ..engines.base import Engine
 from ..engines.registry import engine_names, get_engine
 from ..errors import NodsynthError

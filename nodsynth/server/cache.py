@@ -1,11 +1,11 @@
 """The server's volume cache: the volumes each client sent (and the results it got), by content hash.
 
-A client names its volumes by :func:`~nodsynth.content_hash.content_hash`; the server keeps each
+A client names its volumes by :func:`~nodsynth.io.content_hash.content_hash`; the server keeps each
 client's (token name's) volumes in a folder of its own, so one client can never reach another's::
 
     JOBS_DIR/cache/<sha256 of the token name, 32 hex digits>/<content hash>.vol
 
-A ``.vol`` file is a :mod:`nodsynth.wire` message holding one volume (codec ``none``), written
+A ``.vol`` file is a :mod:`nodsynth.io.wire` message holding one volume (codec ``none``), written
 atomically. Reading a file recomputes the content hash: a corrupted or truncated file is deleted and
 counts as absent, so the client is asked to send the volume again. Files survive a restart. Each
 client's folder holds at most ``cap_bytes``: the least recently used files (by modification time,
@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
-from .. import wire
-from ..atomic import atomic_path
-from ..content_hash import content_hash, is_content_hash
+from ..io import wire
+from ..io.atomic import atomic_path
+from ..io.content_hash import content_hash, is_content_hash
 from ..volume import Volume
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from ..atomic import atomic_path, write_text_atomic
+from ..io.atomic import atomic_path, write_text_atomic
 from ..progress import CancelToken
 from .auth import DEFAULT_NAME
 

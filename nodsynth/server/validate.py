@@ -5,7 +5,7 @@ from ..engines.base import Engine, InpaintRequest, subtype_index
 from ..errors import InputError
 from ..histogram import validate_histogram
 from ..volume import require_same_grid
-from ..wire import WireRequest, request_volumes
+from ..io.wire import WireRequest, request_volumes
 
 
 def validate_request(decoded: WireRequest, engines: dict[str, Engine]) -> None:

@@ -6,10 +6,10 @@ import threading
 import time
 from typing import Callable
 
-from .. import wire
-from ..atomic import atomic_path
-from ..changed_boxes import changed_boxes
-from ..content_hash import content_hash
+from ..io import wire
+from ..io.atomic import atomic_path
+from ..io.changed_boxes import changed_boxes
+from ..io.content_hash import content_hash
 from ..engines.base import Engine, SynthesisResult
 from ..errors import Cancelled, InputError, NodsynthError
 from ..volume import Volume

@@ -34,11 +34,12 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..casetables import csv_dicts, read_json
+from ..io.tables import csv_dicts, read_json
 from ..errors import InputError
 from ..labels import NODULE
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
-from ..volume import Volume, read_volume, require_same_grid
+from ..volume import Volume, require_same_grid
+from ..io.volume_files import read_volume
 from .distributed import DataParallel, data_parallel
 from .keyed import VALIDATION_STEP, draw_seed, seeded_init
 from .run_log import SAMPLE_SLICE_TAG, RunLog, axial_strip
@@ -497,7 +498,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _manifest_pairs(path: Path) -> list[tuple[Path, Path, str]]:
     """``(ct, labelmap, patient)`` per manifest entry; the patient is ``patient_id``, else the CT's stem."""
-    from ..volume import volume_stem
+    from ..io.volume_files import volume_stem
 
     if not path.is_file():
         raise InputError(f"manifest not found: {path}")
@@ -514,7 +515,7 @@ def _manifest_pairs(path: Path) -> list[tuple[Path, Path, str]]:
 
 def _load_data(args: argparse.Namespace) -> dict[str, list]:
     """Training and validation pairs and embeddings (``pairs``, ``embeddings``, ``val_pairs``, ``val_embeddings``)."""
-    from ..volume import volume_stem
+    from ..io.volume_files import volume_stem
     from .encode import SUFFIX
     from .validation import validation_patients
 

@@ -25,7 +25,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
-from ..volume import Volume, require_same_grid, volume_stem
+from ..volume import Volume, require_same_grid
+from ..io.volume_files import volume_stem
 
 FORMAT = "nodsynth-embedding-1"
 SUFFIX = "_emb.pt"
@@ -129,7 +130,7 @@ def encode_one(autoencoder, cfg, ct_path: Path, target: Path, identity: dict,
     import torch
 
     from ..engines.maisi.checkpoints import save_checkpoint
-    from ..volume import read_volume
+    from ..io.volume_files import read_volume
     from .controlnet import volume_multiple
 
     prepared = prepare(read_volume(ct_path), read_volume(labels_path) if labels_path else None, volume_multiple(cfg))

@@ -53,12 +53,13 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..atomic import write_csv_atomic
-from ..casetables import csv_dicts
+from ..io.atomic import write_csv_atomic
+from ..io.tables import csv_dicts
 from ..engines.base import SUBTYPES, subtype_index
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
-from ..volume import Volume, read_volume, require_same_grid, volume_stem
+from ..volume import Volume, require_same_grid
+from ..io.volume_files import read_volume, volume_stem
 from .distributed import DataParallel, data_parallel
 from .keyed import EXAMPLE_CHOICE, VALIDATION_STEP, keyed_generator, seeded_init
 from .run_log import RunLog

@@ -1,7 +1,7 @@
 """The ``output_format`` param of the ops that write a CT (``twin``, ``inpaint``, ``edit``, ``cohort_case``,
 ``cohort_edit``): ``volume`` (default: the file the output path names, NIfTI / NRRD / MHA) or ``dicom``: the output
 path names a folder (no suffix) that becomes a CT Image Storage series written by ``nodsynth dicom export``'s writer
-(:mod:`nodsynth.dicom.export`): marked synthetic, the engine, its weights' SHA-256 and the seed in
+(:mod:`nodsynth.io.dicom.export`): marked synthetic, the engine, its weights' SHA-256 and the seed in
 DerivationDescription, a new de-identified patient and study per job, float HU rounded to integers and clipped to
 signed 16 bits. As every batch output it is written in the job's staging folder and moved into place whole.
 """
@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
-from ...atomic import file_suffixes
+from ...io.atomic import file_suffixes
 from ...errors import InputError
 from ..manifest import Job
 from ..opspec import JobContext
@@ -31,7 +31,7 @@ def check_output_format(args: argparse.Namespace, job: Job, output: str = "ct") 
     path = job.outputs.get(output)
     if args.output_format != "dicom":
         return
-    from ...dicom.series import pydicom_module
+    from ...io.dicom.series import pydicom_module
 
     pydicom_module()  # refused before any job runs when pydicom is missing
     if path is not None and file_suffixes(path):
@@ -49,9 +49,9 @@ def ct_output(ctx: JobContext, seed: Optional[object] = None, output: str = "ct"
         return
     volume_path = target.with_name(f"{target.name}.volume.nrrd")
     yield volume_path
-    from ...dicom.export import file_provenance, synthetic_header
-    from ...dicom.write import ct_slices, save_slices
-    from ...volume import read_volume
+    from ...io.dicom.export import file_provenance, synthetic_header
+    from ...io.dicom.write import ct_slices, save_slices
+    from ...io.volume_files import read_volume
 
     provenance = {"nodsynth_engine": ctx.args.engine, **file_provenance(volume_path)}
     header = synthetic_header(provenance, ctx.job.seed if seed is None else seed)

@@ -6,11 +6,11 @@ params ``percent`` (required), ``nodule``, ``method``.
 """
 from __future__ import annotations
 
-from ...atomic import write_csv_atomic
+from ...io.atomic import write_csv_atomic
 from ...augment import resize_series
 from ...cli.verbs import augment as verb
 from ...labelmap import load_labelmap
-from ...volume import volume_stem, write_volume
+from ...io.volume_files import volume_stem, write_volume
 from ..opspec import JobContext, Slot
 
 OP = "augment"

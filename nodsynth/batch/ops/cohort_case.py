@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ...atomic import write_text_atomic
+from ...io.atomic import write_text_atomic
 from ...cli.engine_args import add_engine_arguments
 from ...cohort.case import EngineOptions, insert_all, nodule_facts, nodule_ids, painted_labelmap
 from ...cohort.table import case_rows, read_cohort
@@ -20,7 +20,7 @@ from ...engines.base import DEFAULT_INPAINT_SAMPLER, INPAINT_SAMPLERS, EditReque
 from ...errors import InputError
 from ...labelmap import load_labelmap
 from ...shapes import ShapeLibrary
-from ...volume import read_volume, write_volume
+from ...io.volume_files import read_volume, write_volume
 from ..opspec import JobContext, Slot, result_facts
 from ._ct_output import PARAM, add_output_format, check_output_format, ct_output
 

@@ -11,7 +11,7 @@ import argparse
 from ...cli.engine_args import add_engine_arguments
 from ...engines.base import EditRequest
 from ...labelmap import load_labelmap
-from ...volume import read_volume, write_volume
+from ...io.volume_files import read_volume, write_volume
 from ..opspec import JobContext, Slot, result_facts
 from ._ct_output import PARAM, add_output_format, check_output_format, ct_output
 

@@ -14,9 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
-from ...atomic import write_text_atomic
-from ...dicom.transport import folder_instances, push_folders
-from ...dicom.transport_cli import add_server_options, open_store
+from ...io.atomic import write_text_atomic
+from ...io.dicom.transport import folder_instances, push_folders
+from ...io.dicom.transport_cli import add_server_options, open_store
 from ..opspec import JobContext, Slot
 
 OP = "push"

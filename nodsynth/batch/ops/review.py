@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from ...atomic import write_csv_atomic, write_text_atomic
+from ...io.atomic import write_csv_atomic, write_text_atomic
 from ...review.compare import NODULE_COLUMNS, compare_case
-from ...volume import read_volume
+from ...io.volume_files import read_volume
 from ..opspec import JobContext, Slot
 
 OP = "review"

@@ -17,13 +17,13 @@ import argparse
 from pathlib import Path
 from typing import Optional
 
-from ...atomic import write_csv_atomic
-from ...casetables import csv_dicts, read_json
+from ...io.atomic import write_csv_atomic
+from ...io.tables import csv_dicts, read_json
 from ...augment import DEFAULT_METHOD, METHODS, ResizeResult, check_percent, percent_tag, resize_series
 from ...errors import InputError
 from ...labelmap import load_labelmap
 from ...render.modes import DEFAULT_RENDER_MODE, DEFAULT_RENDER_STEPS, RENDER_MODES, render_edited
-from ...volume import VOLUME_SUFFIXES, read_volume, volume_stem, write_volume
+from ...io.volume_files import VOLUME_SUFFIXES, read_volume, volume_stem, write_volume
 from ..common import parse_triple, progress_bar, run_batch, summary_line
 from ..engine_args import add_engine_arguments, engine_from_args
 

@@ -16,7 +16,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from ...atomic import write_text_atomic
+from ...io.atomic import write_text_atomic
 from ...errors import InputError
 from .serve import read_engine_options
 

@@ -93,7 +93,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.format == "nnunet":
         check_nnunet_folder(args.out, args.dataset_id)
     if args.format == "dicom":
-        from ...dicom.seg import highdicom_module
+        from ...io.dicom.seg import highdicom_module
 
         highdicom_module()  # refused before any work when the package is missing
     folder = args.folder.absolute()

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ...atomic import staged_folder, write_csv_atomic, write_text_atomic
+from ...io.atomic import staged_folder, write_csv_atomic, write_text_atomic
 from ...errors import InputError
 from ...review.fidelity import dice
 from ..common import progress_bar
@@ -64,7 +64,7 @@ def step_segment(ctx: DemoContext, folder: Path) -> list[Path]:
     """Click-segment every nodule at its centre (restricted to the lungs), write masks, Dice, PNG."""
     from ...overlay import axial_panel, axial_pixel_size_mm, save_panels
     from ...segment import segment_nodule
-    from ...volume import write_volume
+    from ...io.volume_files import write_volume
 
     patient = ctx.patient
     lungs = patient.lung_mask()
@@ -106,7 +106,7 @@ def step_augment(ctx: DemoContext, folder: Path) -> list[Path]:
     from ...engines.classic import ClassicEngine
     from ...labels import NODULE
     from ...overlay import axial_panel, axial_pixel_size_mm, save_panels
-    from ...volume import write_volume
+    from ...io.volume_files import write_volume
 
     patient = ctx.patient
     nodule = next(n for n in patient.nodules if n.kind == "solid")
@@ -142,7 +142,7 @@ def step_inpaint(ctx: DemoContext, folder: Path) -> list[Path]:
     from ...place import placement_regions, resolve_lung, sample_centroids
     from ...presets import preset_histogram
     from ...shapes import bounding_diameter_mm, place_shape, procedural_shape, shape_measurements
-    from ...volume import write_volume
+    from ...io.volume_files import write_volume
 
     patient = ctx.patient
     lung, existing = resolve_lung(labelmap=patient.labelmap)
@@ -248,7 +248,7 @@ def step_review(ctx: DemoContext, folder: Path) -> list[Path]:
     from ...review.score_report import score_html, score_metadata
     from ...review.study import build_study
     from ...review.study_inputs import read_study_inputs
-    from ...volume import write_volume
+    from ...io.volume_files import write_volume
 
     patient = ctx.patient
     phantom = Path("..") / "phantom"

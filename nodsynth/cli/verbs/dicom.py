@@ -10,9 +10,9 @@ HELP = ("write synthetic CTs as DICOM (CT series, SEG, TID 1500 SR); move DICOM 
         "(DICOMweb or DIMSE)")
 
 SUB_VERB_MODULES = [
-    "nodsynth.dicom.export_cli",
-    "nodsynth.dicom.transport_push",
-    "nodsynth.dicom.transport_pull",
+    "nodsynth.io.dicom.export_cli",
+    "nodsynth.io.dicom.transport_push",
+    "nodsynth.io.dicom.transport_pull",
 ]
 
 

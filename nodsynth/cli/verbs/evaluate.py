@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ...atomic import write_text_atomic
+from ...io.atomic import write_text_atomic
 from ...errors import InputError
 from ..common import progress_bar, refuse_overwrite
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from ...histogram import histogram_mean_hu
 from ...presets import (DEFAULT_CLUSTERS, histograms_of, load_presets, nodule_histogram, read_voi_table,
                         save_presets, subtype_presets, write_histogram)
-from ...volume import read_volume
+from ...io.volume_files import read_volume
 from ..common import progress_bar
 
 VERB = "histograms"

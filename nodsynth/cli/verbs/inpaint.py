@@ -18,8 +18,8 @@ from typing import Optional
 
 import numpy as np
 
-from ...atomic import write_text_atomic
-from ...content_hash import read_hashed
+from ...io.atomic import write_text_atomic
+from ...io.content_hash import read_hashed
 from ...engines import SUBTYPES, InpaintRequest
 from ...engines.base import DEFAULT_INPAINT_SAMPLER, DEFAULT_INPAINT_STEPS, INPAINT_SAMPLERS
 from ...histogram_library import DEFAULT_HISTOGRAM_SOURCE
@@ -30,7 +30,8 @@ from ...labelmap import load_labelmap
 from ...segment.checks import read_ct
 from ...shapes import ShapeLibrary, bounding_diameter_mm, place_shape, procedural_shape, random_rotation
 from ...sphere import sphere_diameter_mm
-from ...volume import lps_to_ras, write_volume
+from ...volume import lps_to_ras
+from ...io.volume_files import write_volume
 from ..common import parse_triple, progress_bar
 from ..engine_args import add_engine_arguments, engine_from_args
 

@@ -14,7 +14,7 @@ from ...errors import InputError
 from ...labelmap import (NODMAISI_NODULE_MARGIN_MM, assemble_labelmap, label_counts, load_labelmap,
                          organs_from_totalsegmentator, read_totalsegmentator_folder, validate_labelmap)
 from ...labels import NODULE
-from ...volume import read_volume, write_volume
+from ...io.volume_files import read_volume, write_volume
 
 VERB = "labelmap"
 HELP = "build a MAISI label map (organs + body 200 + nodules 23) from a CT, or validate one"

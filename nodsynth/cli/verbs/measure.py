@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ...atomic import write_text_atomic
+from ...io.atomic import write_text_atomic
 from ...errors import InputError
 from ...measure import measure_nodule, split_nodules
 from ...labelmap import load_labelmap

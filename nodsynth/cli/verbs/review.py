@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...dicom.series import dicom_kind
+from ...io.dicom.series import dicom_kind
 from ...errors import InputError
 from ...review.pairs import PAIR_FILE_COLUMNS, ReviewPair, read_pairs, review_pairs
 from ..common import progress_bar

@@ -15,13 +15,14 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from ...atomic import write_text_atomic
-from ...casetables import csv_reader
+from ...io.atomic import write_text_atomic
+from ...io.tables import csv_reader
 from ...errors import InputError
 from ...measure import measure_nodule
 from ...segment import METHODS, segment_nodule
 from ...segment.contrast import MIN_CONTRAST_HU, no_nodule_error
-from ...volume import Volume, ras_to_lps, read_volume, write_volume
+from ...volume import Volume, ras_to_lps
+from ...io.volume_files import read_volume, write_volume
 from ..common import parse_triple, refuse_overwrite, run_batch, summary_line
 
 VERB = "segment"

@@ -5,7 +5,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ...casetables import read_json
+from ...io.tables import read_json
 from ...errors import InputError
 from ...server.jobs import DEFAULT_MAX_ATTEMPTS
 from ...server.origin import is_loopback

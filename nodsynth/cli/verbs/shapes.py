@@ -8,7 +8,7 @@ import numpy as np
 
 from ...errors import InputError
 from ...shapes import SHAPE_SIZE, ShapeLibrary, build_library
-from ...volume import VOLUME_SUFFIXES
+from ...io.volume_files import VOLUME_SUFFIXES
 from ..common import progress_bar
 
 VERB = "shapes"

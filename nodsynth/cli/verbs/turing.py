@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ...atomic import write_text_atomic
+from ...io.atomic import write_text_atomic
 from ...errors import InputError
 from ...review.answers import read_answer_sheets
 from ...review.key import locate_key, read_key

@@ -5,13 +5,13 @@ import argparse
 import json
 from typing import Optional
 
-from ...atomic import write_text_atomic
+from ...io.atomic import write_text_atomic
 from ...engines import TwinRequest
 from ...engines.base import Engine, SynthesisResult
 from ...progress import CancelToken, ProgressFn
 from ...qc.regenerate import DEFAULT_MAX_TRIES, qc_header, twin_with_qc
 from ...qc.stats import read_statistics
-from ...volume import read_volume, write_volume
+from ...io.volume_files import read_volume, write_volume
 from ..common import parse_triple, progress_bar
 from ..engine_args import add_engine_arguments, engine_from_args
 

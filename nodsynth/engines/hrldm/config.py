@@ -21,7 +21,7 @@ import copy
 from pathlib import Path
 from typing import Any, Mapping
 
-from ...casetables import read_json
+from ...io.tables import read_json
 from ...errors import InputError
 from ...histogram import HIST_BINS
 from ...resources import resources_dir

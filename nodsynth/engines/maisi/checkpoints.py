@@ -19,7 +19,7 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-from ...atomic import atomic_path
+from ...io.atomic import atomic_path
 from ...errors import WeightsError
 from .networks import build_autoencoder, build_controlnet, build_diffusion_unet
 

@@ -13,7 +13,7 @@ import copy
 from pathlib import Path
 from typing import Any, Mapping
 
-from ...casetables import read_json
+from ...io.tables import read_json
 from ...errors import InputError
 from ...resources import resources_dir
 

@@ -13,8 +13,8 @@ import os
 import re
 from typing import Iterator, Optional
 
-from ..errors import InputError
-from ..server.auth import read_token_file
+from ...errors import InputError
+from ...server.auth import read_token_file
 from .transport import Instance, TransferError, TransientError
 
 RETRIED_STATUS = frozenset({429, 502, 503, 504})

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Mapping, Optional, Sequence
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def file_suffixes(path: Path) -> str:

@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .errors import InputError
+from ..errors import InputError
 
 REMOTE_PREFIXES = ("dicomweb://", "dicomweb+https://")
-"""Path cells naming a series on a DICOMweb server (:mod:`nodsynth.dicom.pacs_cache`)."""
+"""Path cells naming a series on a DICOMweb server (:mod:`nodsynth.io.dicom.pacs_cache`)."""
 
 
 def read_text(path: str | os.PathLike, what: str) -> str:
@@ -78,7 +78,7 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
 
 def path_in_folder(folder: Path, text: str) -> Path:
     """A path written in a file of ``folder`` (``~`` expanded; a relative one is relative to ``folder``), absolute;
-    a series on a DICOMweb server (``dicomweb://...``, :mod:`nodsynth.dicom.pacs_cache`): its local cached folder."""
+    a series on a DICOMweb server (``dicomweb://...``, :mod:`nodsynth.io.dicom.pacs_cache`): its local cached folder."""
     if text.startswith(REMOTE_PREFIXES):
         from .dicom.pacs_cache import local_series
 

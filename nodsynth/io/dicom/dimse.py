@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 from typing import Optional
 
-from ..errors import InputError
+from ...errors import InputError
 from .transport import Instance, TransferError, TransientError
 
 SUCCESS, PENDING = frozenset({0x0000}), frozenset({0xFF00, 0xFF01})

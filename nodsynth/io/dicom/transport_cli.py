@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import InputError
+from ...errors import InputError
 
 AUTH_HELP = ("(DICOMweb) file holding {}; credentials are never taken from the command line "
              "(default: the file named by {})")

@@ -3,7 +3,7 @@ segment of the SEG, its volume (SCT 118565006, mm3), equivalent-sphere diameter 
 Diameter, mm) and longest diameter (SCT 103339001 Long axis, mm), referencing the segment."""
 from __future__ import annotations
 
-from .. import __version__
+from ... import __version__
 from .seg import highdicom_module
 
 CT_CHEST = ("24627-2", "LN", "CT Chest")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import InputError
+from ...errors import InputError
 from .transport import check_uid, pull_instances, series_instances, with_retries
 from .transport_cli import add_server_options, open_store, progress_lines
 

@@ -74,12 +74,12 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
-from .engines.base import (MAX_BYTES_PER_VOXEL, MAX_VOLUME_VOXELS, EditRequest, InpaintRequest, SynthesisResult,
-                           TwinRequest)
+from ..engines.base import (MAX_BYTES_PER_VOXEL, MAX_VOLUME_VOXELS, EditRequest, InpaintRequest, SynthesisResult,
+    TwinRequest)
 from .changed_boxes import box_voxels, changed_boxes, put_boxes, take_boxes, valid_box
 from .content_hash import content_hash, is_content_hash, little_endian
-from .errors import InputError
-from .volume import Volume
+from ..errors import InputError
+from ..volume import Volume
 
 try:  # optional: the shuffle-zstd codec
     import zstandard

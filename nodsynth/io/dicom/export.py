@@ -13,10 +13,10 @@ import secrets
 from pathlib import Path
 from typing import Optional
 
-from .. import __version__
+from ... import __version__
 from ..atomic import staged_folder
-from ..errors import InputError
-from ..volume import Volume, require_same_grid
+from ...errors import InputError
+from ...volume import Volume, require_same_grid
 from .series import choose_series
 from .write import PixelEncoding, SeriesHeader, ct_slices, save_slices
 
@@ -93,7 +93,7 @@ def write_export(ct: Volume, header: SeriesHeader, out: Path, mask: Optional[Vol
     """Write ``out/ct/`` (and with ``mask`` ``out/seg.dcm`` and ``out/sr.dcm``); a summary."""
     from pydicom.uid import generate_uid
 
-    from ..measure import measure_nodule, split_nodules
+    from ...measure import measure_nodule, split_nodules
 
     slices = ct_slices(ct, header)
     extra, nodules = {}, []

@@ -20,7 +20,7 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 CHUNK_BYTES = 1 << 22
 """Bytes read from the file at a time."""

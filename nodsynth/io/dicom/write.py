@@ -13,8 +13,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import InputError
-from ..volume import Volume
+from ...errors import InputError
+from ...volume import Volume
 from .series import CT_IMAGE_STORAGE, pydicom_module
 
 

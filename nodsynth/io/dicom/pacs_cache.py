@@ -2,7 +2,7 @@
 from there.
 
 Form (in a batch manifest, a cohort spec, or wherever a path is read by
-:func:`nodsynth.casetables.path_in_folder`)::
+:func:`nodsynth.io.tables.path_in_folder`)::
 
     dicomweb://HOST:PORT/DICOMWEB/ROOT?series=SERIES_INSTANCE_UID[&study=STUDY_INSTANCE_UID]
 
@@ -25,8 +25,8 @@ from typing import Optional
 from urllib.parse import parse_qs, urlsplit
 
 from ..atomic import write_text_atomic
-from ..errors import InputError
-from ..progress import ProgressFn, no_progress
+from ...errors import InputError
+from ...progress import ProgressFn, no_progress
 from .transport import check_uid, pull_instances, series_instances
 
 SCHEMES = {"dicomweb": "http", "dicomweb+https": "https"}
@@ -74,7 +74,7 @@ def _sha256(path: Path) -> str:
 
 def verify_cached(folder: Path) -> None:
     """:class:`InputError` unless every file the index lists is there with its SHA-256 and no other is."""
-    from ..casetables import read_json
+    from ..tables import read_json
 
     index = read_json(folder / INDEX, "series cache index")
     files = {p.name for p in folder.glob("*.dcm")}

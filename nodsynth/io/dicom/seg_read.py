@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..volume import GRID_TOLERANCE_MM, Volume
+from ...errors import InputError
+from ...volume import GRID_TOLERANCE_MM, Volume
 from .read import ORIENTATION_TOLERANCE, series_geometry
 from .series import ct_series, pydicom_module
 

@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import InputError
-from ..volume import VOLUME_SUFFIXES
+from ...errors import InputError
+from ..volume_files import VOLUME_SUFFIXES
 
 SERIES_SEPARATOR = "::"
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"

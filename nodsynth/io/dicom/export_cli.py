@@ -1,4 +1,4 @@
-"""``nodsynth dicom export``: the sub-verb's options (see :mod:`nodsynth.dicom.export`)."""
+"""``nodsynth dicom export``: the sub-verb's options (see :mod:`nodsynth.io.dicom.export`)."""
 from __future__ import annotations
 
 import argparse
@@ -25,9 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..labelmap import load_labelmap
-    from ..segment.checks import read_ct
-    from ..volume import read_volume, require_same_grid
+    from ...labelmap import load_labelmap
+    from ...segment.checks import read_ct
+    from ..volume_files import read_volume
+    from ...volume import require_same_grid
     from .export import file_provenance, source_header, synthetic_header, write_export
     from .seg import highdicom_module
     from .series import pydicom_module

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, TypeVar
 
 from ..atomic import atomic_path
-from ..errors import InputError, NodsynthError
-from ..progress import ProgressFn, no_progress
+from ...errors import InputError, NodsynthError
+from ...progress import ProgressFn, no_progress
 
 T = TypeVar("T")
 UID_CHARACTERS = frozenset("0123456789.")

@@ -33,7 +33,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .atomic import write_text_atomic
-from .volume import Volume, read_volume
+from ..volume import Volume
+from .volume_files import read_volume
 
 HASH_PIECE_BYTES = 16 << 20
 HASH_PATTERN_LENGTH = 64

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import __version__
-from ..errors import InputError
-from ..volume import Volume
+from ... import __version__
+from ...errors import InputError
+from ...volume import Volume
 
 
 def highdicom_module():

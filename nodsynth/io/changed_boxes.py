@@ -1,7 +1,7 @@
 """Where a volume changed: boxes around the changed voxels, and taking / putting back their contents.
 
 A result of ``inpaint`` or ``edit`` differs from its input CT in a few boxes around the nodules;
-``nodsynth serve`` sends those boxes instead of the whole CT (:mod:`nodsynth.wire` ``patch``).
+``nodsynth serve`` sends those boxes instead of the whole CT (:mod:`nodsynth.io.wire` ``patch``).
 """
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, plain
-from ..volume import Volume
+from ...errors import InputError, plain
+from ...volume import Volume
 from .series import choose_series, pydicom_module
 
 ORIENTATION_TOLERANCE = 1e-4

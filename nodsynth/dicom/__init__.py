@@ -1,2 +1,0 @@
-"""DICOM in and out: CT series read as :class:`~nodsynth.volume.Volume` (by the one reader,
-:func:`nodsynth.volume.read_volume`), and synthetic CTs written as CT series, SEG and TID 1500 SR."""
