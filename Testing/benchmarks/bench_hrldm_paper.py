@@ -137,7 +137,9 @@ def main(argv=None) -> int:
         for mode in ("roi", "paper"):
             done = subprocess.run(common + ["--one", mode, task, str(folder)], capture_output=True, text=True, check=False)
             if done.returncode != 0:  # e.g. out of memory under prlimit --as: recorded, the other figures go on
-                pair[mode] = {"mode": mode, "task": task, "error": done.stderr.strip().splitlines()[-1][-300:]}
+                last = (done.stderr.strip().splitlines() or [f"killed by signal {-done.returncode} (the kernel's "
+                                                              "out-of-memory killer sends 9)"])[-1]
+                pair[mode] = {"mode": mode, "task": task, "error": last[-300:]}
             else:
                 pair[mode] = json.loads(done.stdout.strip().splitlines()[-1])
             print(json.dumps(pair[mode]))
