@@ -77,8 +77,8 @@ def test_validation_loss_best_and_last_checkpoints_and_tensorboard(frozen, tmp_p
     assert all(torch.equal(plain["controlnet_state_dict"][k], v) for k, v in last["controlnet_state_dict"].items())
 
 
-@pytest.mark.parametrize("mode", [["--batch-size", "2"], ["--mode", "paper", "--config", "hrldm_paper_tiny", "--batch-size", "1"]],
-                         ids=["roi", "paper"])
+@pytest.mark.parametrize("mode", [["--batch-size", "2"],
+                                  ["--mode", "paper", "--config", "hrldm_paper_tiny", "--batch-size", "1"]], ids=["roi", "paper"])
 def test_hrldm_validation_best_checkpoint_and_tensorboard(manifest, tmp_path, mode):
     pytest.importorskip("tensorboard")
     from PIL import Image
@@ -117,7 +117,8 @@ def test_hrldm_validation_best_checkpoint_and_tensorboard(manifest, tmp_path, mo
     # the image changes nothing in the training: the same run without the log writes the same checkpoint bytes
     _run(hrldm, _hrldm_options(manifest, tmp_path / "plain", "--steps", "4", *mode, "--val-patients", held,
                                "--val-every", "2"))
-    assert (tmp_path / "plain" / hrldm.CHECKPOINT_NAME).read_bytes() == (tmp_path / "run" / hrldm.CHECKPOINT_NAME).read_bytes()
+    plain, logged = ((tmp_path / name / hrldm.CHECKPOINT_NAME).read_bytes() for name in ("plain", "run"))
+    assert plain == logged
 
 
 def test_the_hrldm_sample_slice_denoises_with_the_ddpm_schedulers_epsilon_formula():
