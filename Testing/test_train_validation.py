@@ -77,8 +77,11 @@ def test_validation_loss_best_and_last_checkpoints_and_tensorboard(frozen, tmp_p
     assert all(torch.equal(plain["controlnet_state_dict"][k], v) for k, v in last["controlnet_state_dict"].items())
 
 
-def test_hrldm_validation_best_checkpoint_and_tensorboard(manifest, tmp_path):
+@pytest.mark.parametrize("mode", [["--batch-size", "2"],
+                                  ["--mode", "paper", "--config", "hrldm_paper_tiny", "--batch-size", "1"]], ids=["roi", "paper"])
+def test_hrldm_validation_best_checkpoint_and_tensorboard(manifest, tmp_path, mode):
     pytest.importorskip("tensorboard")
+    from PIL import Image
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from nodsynth.train import hrldm
@@ -87,7 +90,7 @@ def test_hrldm_validation_best_checkpoint_and_tensorboard(manifest, tmp_path):
 
     rows = list(csv.DictReader(open(manifest)))
     held = volume_stem(rows[2]["image"])  # no patient_id column: the image's stem is the patient
-    _run(hrldm, _hrldm_options(manifest, tmp_path / "run", "--steps", "4", "--batch-size", "2", "--val-patients", held,
+    _run(hrldm, _hrldm_options(manifest, tmp_path / "run", "--steps", "4", *mode, "--val-patients", held,
                                "--val-every", "2", "--tensorboard"))
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()
@@ -99,6 +102,45 @@ def test_hrldm_validation_best_checkpoint_and_tensorboard(manifest, tmp_path):
     assert best["step"] == low[0] and best["val_loss"] == pytest.approx(low[1], rel=1e-6)
     last = torch.load(tmp_path / "run" / hrldm.CHECKPOINT_NAME, weights_only=True)
     assert last["step"] == 4 and last["val_loss"] == pytest.approx(val[-1][1], rel=1e-6)
+    # a sample slice per validation: clean | lesion-noised | denoised latent (8^3 latents: hrldm_tiny's 32^3 patch,
+    # hrldm_paper_tiny's 32^3 whole crop)
+    images = events.Images(SAMPLE_SLICE_TAG)
+    assert [(e.step, e.height, e.width) for e in images] == [(2, 8, 24), (4, 8, 24)]
+    strip = np.asarray(Image.open(io.BytesIO(images[-1].encoded_image_string)).convert("L"))
+    assert strip.shape == (8, 24) and strip.min() == 0 and strip.max() == 255
+    clean, noised, denoised = np.split(strip.astype(int), 3, axis=1)
+    lesion = clean != noised  # only the nodule's region is noised (and denoised); the background is the clean latent
+    print("HR-LDM sample slice, noised pixels:", int(lesion.sum()), "of", lesion.size)
+    assert 0 < lesion.sum() < lesion.size and np.array_equal(denoised[~lesion], clean[~lesion])
+    assert np.abs(noised - denoised)[lesion].mean() > 1
+
+    # the image changes nothing in the training: the same run without the log writes the same checkpoint bytes
+    _run(hrldm, _hrldm_options(manifest, tmp_path / "plain", "--steps", "4", *mode, "--val-patients", held,
+                               "--val-every", "2"))
+    plain, logged = ((tmp_path / name / hrldm.CHECKPOINT_NAME).read_bytes() for name in ("plain", "run"))
+    assert plain == logged
+
+
+def test_the_hrldm_sample_slice_denoises_with_the_ddpm_schedulers_epsilon_formula():
+    """Given the true noise, Eq. 6 recovers the clean latent inside the region; given any noise estimate it is
+    MONAI's ``DDPMScheduler.step`` estimate of the original sample there, and the clean latent outside."""
+    from nodsynth.engines.hrldm import load_hrldm_config
+    from nodsynth.engines.hrldm.network import build_scheduler
+    from nodsynth.train import hrldm
+
+    scheduler = build_scheduler(load_hrldm_config("hrldm_tiny"), "ddpm")
+    generator = torch.Generator().manual_seed(1)
+    z0, noise, guess = (torch.randn((1, 4, 8, 8, 8), generator=generator) for _ in range(3))
+    region = torch.zeros((1, 1, 8, 8, 8))
+    region[..., 2:6, 2:6, 3:7] = 1
+    inside = region.expand_as(z0) > 0
+    timestep = torch.tensor([700])
+    noised = hrldm.lesion_noised(scheduler, z0, region, timestep, noise)
+    assert (noised - z0)[inside].abs().min() > 0 and torch.equal(noised[~inside], z0[~inside])
+    assert torch.allclose(hrldm.lesion_denoised(scheduler, z0, noised, noise, region, timestep), z0, atol=1e-5)
+    denoised = hrldm.lesion_denoised(scheduler, z0, noised, guess, region, timestep)
+    _, original = scheduler.step(guess, int(timestep), noised, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(denoised[inside], original[inside], atol=1e-5) and torch.equal(denoised[~inside], z0[~inside])
 
 
 def test_the_sample_slice_denoises_with_x_t_plus_t_over_T_times_the_velocity(monkeypatch):

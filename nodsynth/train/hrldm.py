@@ -36,7 +36,9 @@ voxel whose 4 x 4 x 4 block holds nodule, :func:`~nodsynth.engines.hrldm.inferen
 
 Checkpoints (:mod:`nodsynth.engines.hrldm.checkpoint`) are written atomically to ``--out`` every
 ``--save-every`` steps and at the end, with optimizer, scheduler and scaler state; ``--resume``
-continues from one. A loss log ``train_log.csv`` (step, loss, noise, hist) is written beside it.
+continues from one. A loss log ``train_log.csv`` (step, loss, noise, hist) is written beside it; with
+``--tensorboard`` also a TensorBoard log (:mod:`nodsynth.train.run_log`) whose sample slice at each validation
+is the first validation nodule clean | lesion-noised | denoised by Eq. 6 (:func:`validation_strip`).
 
 ``--mode paper`` trains HR-LDM as published (whole CTs, batch 1, the paper's mask channels and histogram
 bins; :mod:`nodsynth.train.hrldm_paper`) with the ``hrldm_paper`` configuration; the checkpoint records
@@ -62,7 +64,7 @@ from ..volume import Volume, require_same_grid
 from ..io.volume_files import read_volume, volume_stem
 from .distributed import DataParallel, data_parallel
 from .keyed import EXAMPLE_CHOICE, VALIDATION_STEP, keyed_generator, seeded_init
-from .run_log import RunLog
+from .run_log import SAMPLE_SLICE_TAG, RunLog, axial_strip
 from .run_log import add_argument as add_tensorboard_argument
 from .validation import add_arguments as add_validation_arguments
 from .validation import validation_patients
@@ -190,6 +192,28 @@ def latent_scale_factor(latents: torch.Tensor) -> float:
     return float(1.0 / latents.float().std().clamp_min(1e-6))
 
 
+def _alphas_cumprod(scheduler, timesteps: torch.Tensor) -> torch.Tensor:
+    """The DDPM scheduler's ``alphas_cumprod`` at ``timesteps`` ``[B]``, shaped ``[B, 1, 1, 1, 1]``."""
+    return scheduler.alphas_cumprod.to(timesteps.device)[timesteps].view(-1, 1, 1, 1, 1)
+
+
+def lesion_noised(scheduler, z0: torch.Tensor, region: torch.Tensor, timesteps: torch.Tensor,
+                  noise: torch.Tensor) -> torch.Tensor:
+    """Steps 1-2: ``z~_t = (1 - M) z0 + M (sqrt(a_t) z0 + sqrt(1 - a_t) eps)``."""
+    alphas = _alphas_cumprod(scheduler, timesteps)
+    z_t = alphas.sqrt() * z0 + (1.0 - alphas).sqrt() * noise
+    return (1.0 - region) * z0 + region * z_t
+
+
+def lesion_denoised(scheduler, z0: torch.Tensor, z_tilde: torch.Tensor, noise_pred: torch.Tensor, region: torch.Tensor,
+                    timesteps: torch.Tensor) -> torch.Tensor:
+    """Eq. 6, the one-step estimate of the clean latent of DDPM's epsilon prediction inside ``M``:
+    ``M (z~_t - sqrt(1 - a_t) eps^) / sqrt(a_t) + (1 - M) z0``."""
+    alphas = _alphas_cumprod(scheduler, timesteps)
+    z0_hat = (z_tilde - (1.0 - alphas).sqrt() * noise_pred) / alphas.sqrt()
+    return region * z0_hat + (1.0 - region) * z0
+
+
 class HRLDMTrainer:
     """Algorithm 1 around an :class:`~nodsynth.engines.hrldm.HRLDMNet` and a frozen autoencoder."""
 
@@ -219,6 +243,16 @@ class HRLDMTrainer:
         """Polynomial decay ``(1 - step / total_steps) ** poly_power`` of the learning rate, 0 at the end."""
         return max(0.0, 1.0 - step / self.total_steps) ** float(self.config["training"]["poly_power"])
 
+    def predict(self, batch: dict[str, torch.Tensor], timesteps: torch.Tensor,
+                noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Steps 1-3 of Algorithm 1: ``(z0, z~_t, eps^)``, the scaled clean latent, its lesion-only noising and
+        the network's noise estimate (float32)."""
+        z0 = batch["latent"] * self.scale_factor
+        z_tilde = lesion_noised(self.scheduler, z0, batch["region_latent"], timesteps, noise)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+            noise_pred = self.network(z_tilde, timesteps, batch["mask_latent"], batch["subtype"], batch["histogram"])
+        return z0, z_tilde, noise_pred.float()
+
     def losses(self, batch: dict[str, torch.Tensor], timesteps: torch.Tensor, noise: torch.Tensor,
                region_total: Optional[float] = None, share: float = 1.0) -> dict[str, torch.Tensor]:
         """``{"loss", "noise", "hist"}`` of Algorithm 1 for given timesteps and noise (differentiable).
@@ -229,22 +263,15 @@ class HRLDMTrainer:
         """
         from ..engines.hrldm.softhist import js_divergence, lesion_histograms
 
-        z0 = batch["latent"] * self.scale_factor
         region = batch["region_latent"]
-        alphas = self.scheduler.alphas_cumprod.to(self.device)[timesteps].view(-1, 1, 1, 1, 1)
-        z_t = alphas.sqrt() * z0 + (1.0 - alphas).sqrt() * noise
-        z_tilde = (1.0 - region) * z0 + region * z_t
-        with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
-            noise_pred = self.network(z_tilde, timesteps, batch["mask_latent"], batch["subtype"], batch["histogram"])
-        noise_pred = noise_pred.float()
+        z0, z_tilde, noise_pred = self.predict(batch, timesteps, noise)
         full_region = region.expand_as(noise)
         total = full_region.sum() if region_total is None else region_total
         noise_loss = (full_region * (noise - noise_pred)).abs().sum() / (total + NOISE_DELTA)
         zero = noise_loss.new_zeros(())
         hist_loss = zero
         if self.lambda_hist > 0:
-            z0_hat = (z_tilde - (1.0 - alphas).sqrt() * noise_pred) / alphas.sqrt()
-            z0_hat = region * z0_hat + (1.0 - region) * z0
+            z0_hat = lesion_denoised(self.scheduler, z0, z_tilde, noise_pred, region, timesteps)
             with torch.no_grad():
                 real_features = self.decoder(z0 / self.scale_factor)
             fake, real = lesion_histograms(self.config, self.decoder(z0_hat / self.scale_factor), real_features,
@@ -342,6 +369,21 @@ def validation_loss(trainer: HRLDMTrainer, samples: Sequence[NoduleSample], seed
                                           noise.to(trainer.device))["loss"])
     trainer.network.train()
     return trainer.parallel.sum(total, trainer.device) / len(samples)
+
+
+def validation_strip(trainer: HRLDMTrainer, sample: NoduleSample, seed: int) -> np.ndarray:
+    """The sample slice (:func:`~nodsynth.train.run_log.axial_strip`) of the first validation nodule ``sample``,
+    with the timestep and noise :func:`validation_loss` gives it: clean | lesion-noised | denoised in one step
+    (:func:`lesion_denoised`), on the axial slice through the middle of its generated region."""
+    timestep, noise = example_draw(seed, VALIDATION_STEP, 0, sample.latent.shape, trainer.scheduler.num_train_timesteps)
+    batch, timestep = collate([sample], trainer.device), timestep.to(trainer.device)
+    trainer.network.eval()
+    with torch.no_grad():
+        z0, z_tilde, noise_pred = trainer.predict(batch, timestep, noise.to(trainer.device))
+        denoised = lesion_denoised(trainer.scheduler, z0, z_tilde, noise_pred, batch["region_latent"], timestep)
+    trainer.network.train()
+    z = torch.nonzero(sample.region_latent[0].sum(dim=(0, 1)))[:, 0]
+    return axial_strip([z0, z_tilde, denoised], int(z.min() + z.max()) // 2 if len(z) else None)
 
 
 def _autoencoder(args: argparse.Namespace, config: dict, device: torch.device) -> torch.nn.Module:
@@ -509,6 +551,8 @@ def _train(args: argparse.Namespace, parallel: DataParallel, device: Optional[st
         if val_samples and (trainer.step_count % (args.val_every or args.save_every) == 0 or trainer.step_count == args.steps):
             val_loss = validation_loss(trainer, val_samples, args.seed)
             board.scalar("val/loss", val_loss, trainer.step_count)
+            if board.enabled:
+                board.image(SAMPLE_SLICE_TAG, validation_strip(trainer, val_samples[0], args.seed), trainer.step_count)
             if val_loss < best:
                 best = val_loss
                 save(best_path)

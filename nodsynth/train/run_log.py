@@ -1,8 +1,9 @@
 """The TensorBoard log of a training run (``--tensorboard``): ``<out>/tensorboard``, written by rank 0 only.
 
 Scalars ``train/loss``, ``train/lr`` and ``val/loss`` per optimizer step; at each validation an image
-``val/latent_slice`` (:data:`SAMPLE_SLICE_TAG`): the middle axial slice of latent channel 0 of the first
-validation example, clean | noised | denoised in one step by the network, side by side; view with
+``val/latent_slice`` (:data:`SAMPLE_SLICE_TAG`): an axial slice of latent channel 0 of the first validation
+example (``train controlnet``: the middle one; ``train hrldm``: through the nodule's generated region), clean |
+noised | denoised in one step by the network, side by side; view with
 ``tensorboard --logdir <out>/tensorboard``. Needs the ``tensorboard`` package (``pip install
 nodsynth[train]``); asking for the log without it is refused before any work.
 """
@@ -20,10 +21,11 @@ FOLDER = "tensorboard"
 SAMPLE_SLICE_TAG = "val/latent_slice"
 
 
-def axial_strip(latents: Sequence) -> np.ndarray:
-    """The middle axial (z) slice of channel 0 of each ``[1, C, x, y, z]`` latent, side by side (rows y,
-    columns x), scaled together to 0..1 (float32 ``[y, x * len(latents)]``)."""
-    slices = [np.asarray(latent[0, 0, :, :, latent.shape[-1] // 2].detach().float().cpu()).T for latent in latents]
+def axial_strip(latents: Sequence, z: Optional[int] = None) -> np.ndarray:
+    """The axial slice ``z`` (default: the middle one) of channel 0 of each ``[1, C, x, y, z]`` latent, side by
+    side (rows y, columns x), scaled together to 0..1 (float32 ``[y, x * len(latents)]``)."""
+    slices = [np.asarray(latent[0, 0, :, :, latent.shape[-1] // 2 if z is None else z].detach().float().cpu()).T
+              for latent in latents]
     strip = np.concatenate(slices, axis=1).astype(np.float32)
     low, high = float(strip.min()), float(strip.max())
     return (strip - low) / (high - low) if high > low else np.zeros_like(strip)
