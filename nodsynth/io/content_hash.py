@@ -76,8 +76,9 @@ def content_hash(volume: Volume, like: str | None = None, boxes: Iterable[Sequen
     pieces = [data[start:start + HASH_PIECE_BYTES] for start in range(0, len(data), HASH_PIECE_BYTES)]
     with _CACHE_LOCK:
         known = _PIECE_DIGESTS.get(like) if like else None
-    digests = list(known) if known and len(known) == len(pieces) else [None] * len(pieces)
-    if known and len(known) == len(pieces):
+    reuse = known is not None and len(known) == len(pieces)
+    digests = list(known) if reuse else [None] * len(pieces)
+    if reuse:
         for first, stop in _byte_spans(array, boxes):
             for index in range(first // HASH_PIECE_BYTES, -(-stop // HASH_PIECE_BYTES)):
                 digests[index] = None
