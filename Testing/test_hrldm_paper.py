@@ -195,21 +195,40 @@ def test_algorithm_2_renoises_the_background_at_every_step_and_decodes_the_input
     final = steps[-1][1]
     region_image = np.kron((~outside)[0, 0].numpy(), np.ones((4, 4, 4), bool))
     reconstruction = _decode_hu(autoencoder, z0 / scale)
-    decoded = _decode_hu(autoencoder, final / scale)
-    assert np.array_equal(axes.to_network(out.array), np.clip(np.rint(decoded), -32768, 32767).astype(out.array.dtype))
+    result = axes.to_network(out.array)
     with frozen_norms(autoencoder, z0 / scale):
         probe = z0.clone() / scale
         probe[0, :, 8, 8, 8] += 1.0
-        spread = np.argwhere(_decode_hu(autoencoder, probe) != _decode_hu(autoencoder, z0 / scale))
+        spread = np.argwhere(_decode_hu(autoencoder, probe) != reconstruction)
         reach = int(np.abs(spread - np.array([33.5] * 3)).max() - 1.5)  # image voxels beyond the 4^3 block
-        far = ~_dilate(region_image, reach)
-        local = _decode_hu(autoencoder, final / scale)
-        same = np.array_equal(local[far], _decode_hu(autoencoder, z0 / scale)[far])
-    unfrozen = float(np.abs(decoded - reconstruction)[far].max())
-    print(f"decoder reach (convolutions) {reach} voxels; outside the nodule region dilated by it "
-          f"({int(far.sum())} voxels): equal to the VAE reconstruction with the group norms' statistics of the input: "
-          f"{same}; max |diff| {unfrozen:.2f} HU with the statistics of the whole tile (MAISI's group norms span it)")
-    assert reach > 0 and far.any() and same
+        frozen = _decode_hu(autoencoder, final / scale)
+    assert np.array_equal(result, np.clip(np.rint(frozen), -32768, 32767).astype(out.array.dtype))
+    far = ~_dilate(region_image, reach)
+    rounded = np.clip(np.rint(reconstruction), -32768, 32767).astype(out.array.dtype)
+    unfrozen = float(np.abs(_decode_hu(autoencoder, final / scale) - reconstruction)[far].max())
+    print(f"decoder reach (convolutions) {reach} voxels; outside the nodule region dilated by it ({int(far.sum())} "
+          f"voxels) the result equals the VAE reconstruction: {np.array_equal(result[far], rounded[far])}; a plain "
+          f"decode (statistics of its own tile, MAISI's group norms span it) would differ by up to {unfrozen:.2f} HU")
+    assert reach > 0 and far.any() and np.array_equal(result[far], rounded[far])
+    assert not np.array_equal(result[~far], rounded[~far])  # the nodule is generated
+
+
+def test_decoder_checkpointing_gives_the_same_features_and_gradients(paper_tiny):
+    """Paper mode recomputes the truncated decoder's activations in the backward pass (memory of a
+    whole-CT step): features and the gradient reaching the latent are those of keeping them."""
+    _, autoencoder, config = paper_tiny
+    assert config["training"]["decoder_checkpointing"] is True
+    latent = torch.randn((1, 4, 8, 8, 8), generator=torch.Generator().manual_seed(3))
+    results = []
+    for checkpointing in (False, True):
+        x = latent.clone().requires_grad_(True)
+        features = TruncatedDecoder(autoencoder, checkpointing)(x)
+        weights = torch.rand(features.shape, generator=torch.Generator().manual_seed(4))
+        (features * weights).sum().backward()
+        results.append((features.detach(), x.grad))
+    (plain, plain_grad), (recomputed, recomputed_grad) = results
+    assert plain_grad.abs().sum() > 0
+    assert torch.equal(plain, recomputed) and torch.allclose(plain_grad, recomputed_grad, rtol=0, atol=1e-6)
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:

@@ -227,7 +227,8 @@ class HRLDMTrainer:
         if total_steps < 1:
             raise InputError(f"the number of training steps must be >= 1, got {total_steps}")
         self.network = network.to(device).train()
-        self.decoder = TruncatedDecoder(autoencoder).to(device).eval()
+        checkpointing = bool(config["training"].get("decoder_checkpointing", False))
+        self.decoder = TruncatedDecoder(autoencoder, checkpointing).to(device).eval()
         self.config, self.device = config, device
         self.scale_factor, self.lambda_hist = float(scale_factor), float(lambda_hist)
         self.scheduler = build_scheduler(config, "ddpm")

@@ -8,7 +8,9 @@ mask channels, ``num_class_embeds`` = 3 subtypes, ``with_conditioning`` with
 Linear-SiLU-Linear, 40 -> hidden -> context), ``scheduler`` (``DDPMScheduler`` / ``DDIMScheduler``
 arguments), ``feature_histogram`` (bins and squashing scale of the truncated-decoder feature
 histograms; ``squash_scale`` in units of the real features' standard deviation), ``roi`` (``margin_latent``: latent voxels around the nodule), ``blend``
-(``feather_mm``) and ``training`` (``lambda_hist``, ``learning_rate``, ``poly_power``).
+(``feather_mm``) and ``training`` (``lambda_hist``, ``learning_rate``, ``poly_power``, optional
+``decoder_checkpointing``: recompute the truncated decoder's activations in the backward pass of the
+histogram loss, true in paper mode whose decoder sees the whole CT).
 
 ``mode`` (absent = ``roi``) says how the network is trained and run: ``roi`` (the fast default: 64^3
 patches, latent ROI, the sections above) or ``paper`` (HR-LDM as published, ``hrldm_paper*.json``:

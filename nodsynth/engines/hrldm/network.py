@@ -8,7 +8,9 @@
 * :func:`build_scheduler`: ``DDPMScheduler`` (training and DDPM sampling) or ``DDIMScheduler``
   with the configuration's betas and ``clip_sample=False``.
 * :class:`TruncatedDecoder`: the frozen MAISI decoder (``post_quant_conv`` and decoder blocks) cut
-  after its penultimate residual block; its features feed the histogram loss.
+  after its penultimate residual block; its features feed the histogram loss. With ``checkpointing``
+  each block's activations are recomputed in the backward pass instead of kept (the same gradients;
+  one more decoder forward per step), which is what lets a whole-CT latent train on a 24 GB machine.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Mapping
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ...errors import InputError
 from ...histogram import HIST_BINS
@@ -62,8 +65,9 @@ def build_scheduler(config: Mapping[str, Any], sampler: str = "ddpm"):
 class TruncatedDecoder(nn.Module):
     """Frozen ``post_quant_conv`` + MAISI decoder blocks up to and including the penultimate residual block."""
 
-    def __init__(self, autoencoder: nn.Module) -> None:
+    def __init__(self, autoencoder: nn.Module, checkpointing: bool = False) -> None:
         super().__init__()
+        self.checkpointing = bool(checkpointing)
         blocks = list(autoencoder.decoder.blocks)
         residual = [i for i, block in enumerate(blocks) if type(block).__name__.endswith("ResBlock")]
         if len(residual) < 2:
@@ -76,6 +80,7 @@ class TruncatedDecoder(nn.Module):
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         """Unscaled latent [B,4,x,y,z] -> decoder features."""
         features = self.post_quant_conv(latent)
+        recompute = self.checkpointing and features.requires_grad
         for block in self.blocks:
-            features = block(features)
+            features = checkpoint(block, features, use_reentrant=False) if recompute else block(features)
         return features

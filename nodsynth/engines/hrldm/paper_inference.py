@@ -13,8 +13,12 @@
 4. The whole latent is decoded and resized back (trilinear) to the CT's grid. As Algorithm 2 returns
    the decoded ``x0``, **every voxel of the result is the autoencoder's output**: outside the nodule
    (beyond the decoder's reach) it is the VAE reconstruction of the input, not the input itself
-   (ROI mode keeps the input bit-identical outside its blend). A request's lung mask, which limits ROI
-   mode's blend, has nothing to limit here and is not used.
+   (ROI mode keeps the input bit-identical outside its blend). MAISI's decoder normalises over the whole
+   decode tile, so a tile holding generated latents is decoded with the group-norm statistics of the
+   input latent's tile (:mod:`~nodsynth.engines.maisi.reference_norms`, one more decode of that tile):
+   otherwise the new nodule would shift every voxel of its tile (up to hundreds of HU with untrained
+   networks) and the background would not be the reconstruction. A request's lung mask, which limits
+   ROI mode's blend, has nothing to limit here and is not used.
 """
 from __future__ import annotations
 
@@ -57,14 +61,16 @@ def encode_whole(autoencoder: torch.nn.Module, prepared, config: Mapping[str, An
     return encode_prepared(autoencoder, prepared, autoencoder_config(config))
 
 
-def decode_whole(autoencoder: torch.nn.Module, latent: torch.Tensor, scale_factor: float,
+def decode_whole(autoencoder: torch.nn.Module, latent: torch.Tensor, input_latent: torch.Tensor, scale_factor: float,
                  config: Mapping[str, Any], progress: Optional[ProgressFn] = None,
                  cancel: Optional[CancelToken] = None) -> np.ndarray:
-    """``latent / scale_factor`` decoded in the autoencoder's tiles -> HU ``[X, Y, Z]`` on the prepared grid."""
+    """``latent / scale_factor`` decoded in the autoencoder's tiles with ``input_latent``'s group-norm
+    statistics (module docstring, step 4) -> HU ``[X, Y, Z]`` on the prepared grid."""
     maisi = autoencoder_config(config)
     device = next(autoencoder.parameters()).device
     return decode_latent(autoencoder, latent, scale_factor=scale_factor, window_latent=decode_window(maisi, device),
-                         overlap=float(maisi["decode"]["overlap"]), progress=progress, cancel=cancel)
+                         overlap=float(maisi["decode"]["overlap"]), progress=progress, cancel=cancel,
+                         reference=input_latent)
 
 
 def resize_to(array_xyz: np.ndarray, shape_xyz) -> np.ndarray:
@@ -96,7 +102,8 @@ def inpaint_whole(ct: Volume, nodule_mask: Volume, subtype: str | int, histogram
     scheduler, generator = seeded_sampler(config, sampler, steps, seed, device)
     latent = sample_latent(network, scheduler, z0, channels, region, subtype_index(subtype), histogram, generator,
                            scaled_progress(progress, 0.05, 0.9), cancel, trace)
-    decoded = decode_whole(autoencoder, latent, float(scale_factor), config, scaled_progress(progress, 0.9, 1.0), cancel)
+    decoded = decode_whole(autoencoder, latent, z0, float(scale_factor), config, scaled_progress(progress, 0.9, 1.0),
+                           cancel)
     shape_xyz = axes.to_network(np.asarray(ct.array)).shape
     out_xyz = cast_hu_like(resize_to(decoded, shape_xyz), np.asarray(ct.array).dtype)
     out = ct.with_array(np.ascontiguousarray(axes.from_network(out_xyz)))

@@ -15,6 +15,7 @@ holds it, else the configuration's ``cpu_window_latent`` (32^3, about 4 GiB).
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -131,15 +132,24 @@ def encode_unit(autoencoder: torch.nn.Module, image: torch.Tensor, window_latent
 @torch.no_grad()
 def decode_latent(autoencoder: torch.nn.Module, latent: torch.Tensor, scale_factor: float = 1.0,
                   window_latent: Sequence[int] = (32, 32, 32), overlap: float = 0.25,
-                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> np.ndarray:
+                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                  reference: Optional[torch.Tensor] = None) -> np.ndarray:
     """Diffusion latent ``[1,C,x,y,z]`` -> CT in HU (float32 ``[X,Y,Z]``, -1000..1000), decoding ``latent / scale_factor``.
 
     Large latents are decoded in Gaussian-blended tiles of ``window_latent`` latent voxels
-    (MAISI's sliding-window decode), so memory stays bounded on CPU and small GPUs.
+    (MAISI's sliding-window decode), so memory stays bounded on CPU and small GPUs. With a
+    ``reference`` latent of the same shape (scaled alike), each tile where the two differ is decoded
+    with the reference tile's group-norm statistics (:mod:`.reference_norms`).
     """
+    from .reference_norms import decode_pair
+
     device = next(autoencoder.parameters()).device
     z = latent.to(device).float() / float(scale_factor)
+    predictor = autoencoder.decode
+    if reference is not None:
+        z = torch.cat([z, reference.to(device).float() / float(scale_factor)], dim=1)
+        predictor = partial(decode_pair, autoencoder)
     with autocast_context(device):
-        unit = _tiled(z, window_latent, overlap, autoencoder.decode, "decode", progress, cancel)
+        unit = _tiled(z, window_latent, overlap, predictor, "decode", progress, cancel)
     check_cancel(cancel)
     return unit_to_hu(unit[0, 0].float().cpu().numpy()).astype(np.float32)
