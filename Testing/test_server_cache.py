@@ -39,6 +39,20 @@ def _volumes(count: int, shape=(4, 32, 32)) -> list[Volume]:
             for n in range(count)]
 
 
+def _put(cache: VolumeCache, owner: str, digest: str, volume: Volume) -> None:
+    """Keep a volume and wait for its (deferred) write."""
+    cache.put_later(owner, digest, volume)
+    cache.flush()
+
+
+def _wait_for_file(path: Path, timeout_s: float = 30.0) -> None:
+    """The server writes cache files after its job, in the background: wait for one."""
+    deadline = time.monotonic() + timeout_s
+    while not path.is_file():
+        assert time.monotonic() < deadline, f"{path} was never written"
+        time.sleep(0.05)
+
+
 # ------------------------------------------------------------------------------------ cache alone
 def test_cache_evicts_least_recently_used_at_its_byte_cap_and_survives_a_restart(tmp_path):
     volumes = _volumes(4)
@@ -46,10 +60,10 @@ def test_cache_evicts_least_recently_used_at_its_byte_cap_and_survives_a_restart
     file_bytes = wire.message_size(wire.encode_volume(volumes[0], digests[0]))
     cache = VolumeCache(tmp_path, cap_bytes=3 * file_bytes, keep_s=3600, memory_bytes=0)
     for n in range(3):
-        cache.put("alice", digests[n], volumes[n])
+        _put(cache, "alice", digests[n], volumes[n])
         os.utime(cache.folder("alice") / f"{digests[n]}.vol", (1000 + n, 1000 + n))  # distinct use times
     assert cache.get("alice", digests[0]) is not None  # now the most recently used
-    cache.put("alice", digests[3], volumes[3])  # over the cap: the least recently used (1) goes
+    _put(cache, "alice", digests[3], volumes[3])  # over the cap: the least recently used (1) goes
     held = sorted(p.stem for p in cache.folder("alice").glob("*.vol"))
     assert held == sorted([digests[0], digests[2], digests[3]])
     restarted = VolumeCache(tmp_path, cap_bytes=3 * file_bytes, keep_s=3600, memory_bytes=0)
@@ -61,7 +75,7 @@ def test_cache_evicts_least_recently_used_at_its_byte_cap_and_survives_a_restart
 def test_a_corrupted_cache_file_is_detected_deleted_and_reads_as_absent(tmp_path):
     volume = _volumes(1)[0]
     digest = content_hash(volume)
-    VolumeCache(tmp_path, 1 << 30, 3600, 0).put("alice", digest, volume)
+    _put(VolumeCache(tmp_path, 1 << 30, 3600, 0), "alice", digest, volume)
     path = VolumeCache(tmp_path, 1 << 30, 3600, 0).folder("alice") / f"{digest}.vol"
     data = bytearray(path.read_bytes())
     data[-100] ^= 0x01  # one flipped bit in a voxel
@@ -76,8 +90,8 @@ def test_cache_isolates_tokens_expires_unused_files_and_deletes_on_request(tmp_p
     first, second = _volumes(2)
     one, two = content_hash(first), content_hash(second)
     cache = VolumeCache(tmp_path, 1 << 30, keep_s=3600, memory_bytes=1 << 30)
-    cache.put("alice", one, first)
-    cache.put("alice", two, second)
+    _put(cache, "alice", one, first)
+    _put(cache, "alice", two, second)
     assert cache.get("bob", one) is None and cache.get("alice", one) is not None
     os.utime(cache.folder("alice") / f"{one}.vol", (time.time() - 7200,) * 2)
     assert cache.expire() == 1 and cache.get("alice", one) is None and cache.get("alice", two) is not None
@@ -92,6 +106,45 @@ def test_a_volume_sent_with_a_wrong_hash_is_deleted_once_checked(tmp_path):
     cache.flush()
     assert cache.get("alice", content_hash(second)) is None
     assert cache.get("alice", content_hash(first)).array.tobytes() == first.array.tobytes()
+
+
+def test_cache_writes_wait_until_the_job_is_deleted_and_shutdown_writes_what_is_pending(tmp_path):
+    first, second = _volumes(2)
+    one, two = content_hash(first), content_hash(second)
+    cache = VolumeCache(tmp_path, 1 << 30, keep_s=3600, memory_bytes=0)  # no memory tier: pending volumes only
+    path = cache.folder("alice") / f"{one}.vol"
+    cache.hold("job-1")
+    cache.put_unchecked("alice", one, first)
+    time.sleep(0.5)
+    assert not path.exists()  # not while the job and its download run
+    assert cache.get("alice", one).array.tobytes() == first.array.tobytes()  # yet served at once
+    assert cache.expire() == 0 and cache.get("alice", one) is not None  # pending is not stale
+    assert cache.pending_writes() == 1
+    cache.release("job-1")
+    _wait_for_file(path)  # the client deleted the job: written
+    assert VolumeCache(tmp_path, 1 << 30, 3600, 0).get("alice", one).array.tobytes() == first.array.tobytes()
+    cache.hold("job-2")
+    cache.put_unchecked("carol", one, first)
+    cache.persist("carol", one)  # a job queued now names it: written at once, hold or not
+    assert (cache.folder("carol") / f"{one}.vol").is_file() and cache.pending_writes() == 0
+    cache.put_later("alice", two, second)
+    cache.delete("alice", two)  # forgotten before its write: never written
+    cache.put_later("bob", two, second)
+    cache.close()  # shutdown does not wait for the job
+    assert (cache.folder("bob") / f"{two}.vol").is_file()
+    assert not (cache.folder("alice") / f"{two}.vol").exists()
+
+
+def test_a_hold_lapses_after_the_longest_deferral(tmp_path, monkeypatch):
+    from nodsynth.server import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "DEFER_MAX_S", 0.3)
+    volume = _volumes(1)[0]
+    cache = VolumeCache(tmp_path, 1 << 30, keep_s=3600, memory_bytes=0)
+    cache.hold("never-fetched")
+    start = time.monotonic()
+    _put(cache, "alice", content_hash(volume), volume)
+    assert 0.25 <= time.monotonic() - start < 5.0 and cache.pending_writes() == 0
 
 
 # ---------------------------------------------------------------------------------- over HTTP
@@ -130,6 +183,7 @@ def test_a_corrupted_server_copy_is_asked_for_again(server, slab):
         engine.edit(request)
     folder = VolumeCache(server.jobs_dir / CACHE_FOLDER, 1, 1, 0).folder("bob")
     path = folder / f"{cached_content_hash(ct)}.vol"
+    _wait_for_file(path)
     data = bytearray(path.read_bytes())
     data[-1000] ^= 0x10
     path.write_bytes(bytes(data))

@@ -240,6 +240,26 @@ def test_a_result_travels_as_its_changed_boxes_and_rebuilds_exactly():
         wire.decode_result(wire.join(pieces), bases={})
 
 
+def test_a_result_is_rebuilt_into_a_copy_made_beforehand_and_still_checked_against_its_voxels():
+    from nodsynth.io.content_hash import HASH_PIECE_BYTES
+
+    slab = read_volume(shared_path("lidc_slabs", "LIDC-IDRI-0001_slab.nrrd"))
+    repeats = -(-3 * HASH_PIECE_BYTES // slab.array.nbytes)
+    ct = Volume(np.concatenate([slab.array] * repeats), slab.spacing, slab.origin, slab.direction)  # >= 3 pieces
+    out = ct.array.copy()
+    out[-3:, 100:140, 200:260] += 9  # the last piece only
+    result = SynthesisResult({"ct": ct.with_array(out)}, "classic")
+    digest = cached_content_hash(ct)  # as the client hashed its request
+    message = wire.join(wire.encode_result(result, bases={"ct": ct}, hashes={"ct": content_hash(result.ct)}))
+    copy = wire.base_copy(ct)
+    assert copy[0] is not ct.array and copy[1] == digest
+    rebuilt = wire.decode_result(message, bases={"ct": ct}, base_copies={"ct": copy})
+    assert rebuilt.ct.array is copy[0] and rebuilt.ct.array.tobytes() == out.tobytes()
+    ct.array[0, 0, :10] = 500  # changed in place after it was hashed, in a piece the result did not touch
+    with pytest.raises(wire.PatchMismatch, match="content hash mismatch"):
+        wire.decode_result(message, bases={"ct": ct}, base_copies={"ct": wire.base_copy(ct)})
+
+
 def test_a_request_volume_travels_as_its_change_from_a_base_the_server_holds():
     ct, mask = _lidc_case("LIDC-IDRI-0003_R_2.nii.gz")
     changed = _changed(ct)

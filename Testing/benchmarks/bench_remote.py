@@ -15,8 +15,9 @@
    local ratios, bytes up and down; *before*: the same request as issue 6's client sent it (the whole
    request with shuffle-zlib, the whole result back) through the same server. Then per codec and per
    shaped link (:mod:`throttle_proxy`, Mbit/s each way), the first and second edit again, with
-   ``local + wire bytes / bandwidth + 0.5 s`` as the bound of the first. Each edit also reports where
-   its time went (``RemoteEngine.last_seconds``), and ``auto`` what its link probe measured.
+   ``local + wire bytes / bandwidth + 0.5 s`` as the bound of the first (wire bytes include ``auto``'s
+   link probe). Each edit also reports where its time went (``RemoteEngine.last_seconds``), and ``auto``
+   what its link probe measured.
 2. **Load**: 20 concurrent clients x 3 model-free inpaint jobs on real LIDC nodule crops: total
    seconds, all results checked bit-identical to local runs, and the server's peak RSS.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -53,8 +55,18 @@ from server_harness import (TOKEN, ServerProcess, auth_headers, free_port, lidc_
 
 NOISE_HU = 10.0
 SETTLE_S = 1.0
-"""Pause before each local run, so that the server's work after answering (caching the result,
-checking the volumes it was sent) does not overlap the local reference run."""
+"""Pause before each local run once the server has settled (:func:`settle`)."""
+
+
+def settle(url: str) -> None:
+    """Wait until the server has written what it caches after answering (checked volumes, results) and
+    the kernel has flushed it, so that this work does not overlap the local reference run, then
+    :data:`SETTLE_S` more."""
+    with httpx.Client(base_url=url, headers=auth_headers(), timeout=60) as http:
+        while http.get("/v1/health").json().get("cache_pending_writes"):
+            time.sleep(0.05)
+    os.sync()  # and the kernel's write-back of those files
+    time.sleep(SETTLE_S)
 
 
 def whole_ct_request() -> InpaintRequest:
@@ -103,7 +115,7 @@ def edit_pair(url: str, requests: list[InpaintRequest], expected: list[bytes], c
         for volume in wire.request_volumes(requests[0]).values():
             forget(volume)  # hashing is part of the first edit
         for name, request, want in zip(("first", "second"), requests, expected):
-            time.sleep(SETTLE_S)
+            settle(url)
             local_s = timed(lambda: ClassicEngine().inpaint(request))[1]
             result, seconds = timed(lambda: engine.inpaint(request))
             assert result.ct.array.tobytes() == want, f"remote and local results differ ({name}, {codec})"
@@ -144,7 +156,8 @@ def edit_figures(url: str, repeats: int, codecs: list[str], links_mbit: list[flo
             for codec in codecs:
                 pair = edit_pair(f"http://127.0.0.1:{port}", requests, expected, codec)
                 first = pair["first"]
-                first["bound_s"] = first["local_s"] + (first["up_mb"] + first["down_mb"]) * 2**20 * 8 / (mbit * 1e6) + 0.5
+                wire_mb = first["up_mb"] + first["down_mb"] + pair["link"].get("probe_bytes", 0) / 2**20  # auto probes
+                first["bound_s"] = first["local_s"] + wire_mb * 2**20 * 8 / (mbit * 1e6) + 0.5
                 first["within_bound"] = first["seconds"] <= first["bound_s"]
                 shaped[f"{mbit:g}_mbit/{codec}"] = pair
         finally:

@@ -116,6 +116,8 @@ def _json_field(response: Any, key: str) -> Any:
     return body.get(key) if isinstance(body, dict) else None
 
 
+PATCHED_OPERATIONS = ("inpaint", "edit")
+"""Operations whose results come back as changes of the request's volumes (a twin's is a new CT)."""
 PROBE_SECONDS = 0.05
 PROBE_MAX_BYTES = 16 << 20
 PROBE_PIECE_BYTES = 1 << 20
@@ -318,7 +320,8 @@ class RemoteEngine(Engine):
                                   + ", ".join(sorted(info.get("engines", {}))))
             codecs = info.get("codecs", [wire.DEFAULT_CODEC])
             if self.codec == "auto":
-                self.link = {"upload_bytes_s": self.probe_link(),
+                rate, sent = self.probe_link()
+                self.link = {"upload_bytes_s": rate, "probe_bytes": sent,
                              "compress_bytes_s": {codec: wire.compression_rate(codec) for codec in
                                                   compressing_codec([c for c in codecs if c in wire.available_codecs()])}}
                 self.codec = choose_codec("auto", self.server_url, codecs, self.link["upload_bytes_s"],
@@ -330,8 +333,9 @@ class RemoteEngine(Engine):
             self._server_info = info
         return self._server_info
 
-    def probe_link(self) -> float:
-        """The upload rate to the server in bytes per second (see :data:`PROBE_SECONDS`)."""
+    def probe_link(self) -> tuple[float, int]:
+        """The upload rate to the server in bytes per second (see :data:`PROBE_SECONDS`) and the bytes the
+        probe sent."""
         piece = np.random.default_rng(0).bytes(PROBE_PIECE_BYTES)  # incompressible: a proxy cannot shrink it
         start = [0.0]
 
@@ -342,7 +346,7 @@ class RemoteEngine(Engine):
                 yield piece
         received = _json_field(self._send("POST", "/v1/probe", retry_status=False, content=_Replayable(body)),
                                "received")
-        return float(received or 0) / max(time.perf_counter() - start[0], 1e-6)
+        return float(received or 0) / max(time.perf_counter() - start[0], 1e-6), int(received or 0)
 
     def describe(self) -> dict:
         """The served engine's description plus the server URL; ``reachable: False`` and the error if down."""
@@ -408,26 +412,30 @@ class RemoteEngine(Engine):
             except MissingVolumes as exc:
                 refs, patches = self._fallback(hashes, refs, patches, set(exc.hashes))
         self.last_seconds["upload"] = clock.lap()
+        copying = ThreadPoolExecutor(1)  # what a result is rebuilt into: copied and hashed while the server works
+        patched = volumes if operation in PATCHED_OPERATIONS else {}
+        copies = copying.submit(lambda: {name: wire.base_copy(volume) for name, volume in patched.items()})
         try:
             self._wait(job_id, scaled_progress(report, 0.1, 0.95), cancel)
             self.last_seconds["server"] = clock.lap()
             report(0.95, "downloading the result")
             data = self._send("GET", f"/v1/jobs/{job_id}/result").content
             self.last_seconds["download"] = clock.lap()
-        except BaseException:
+            self.last_transfer["down"] = len(data)
+            checked: dict[str, str] = {}
+            changes: dict[str, tuple[list, Any]] = {}
+            result = wire.decode_result(data, bases=volumes, hashes_out=checked, changes_out=changes,
+                                        base_copies=copies.result())
+            self.last_seconds["rebuild"] = clock.lap()
+        finally:  # after the rebuild: the server defers its cache writes until the job is deleted
+            copying.shutdown(wait=True)
             self._delete_quietly(job_id)
-            raise
-        self._delete_quietly(job_id)
-        self.last_transfer["down"] = len(data)
-        checked: dict[str, str] = {}
-        changes: dict[str, tuple[list, Any]] = {}
-        result = wire.decode_result(data, bases=volumes, hashes_out=checked, changes_out=changes)
+        self.last_seconds["delete"] = clock.lap()
         for name, digest in checked.items():  # the server holds these too: editing the result sends no voxels
             remember(result.volumes[name], digest)
             self._changes[digest] = wire.Change(hashes[name], *changes[name])
             while len(self._changes) > KEEP_CHANGES:
                 self._changes.popitem(last=False)
-        self.last_seconds["rebuild"] = clock.lap()
         report(1.0, "done")
         return result
 

@@ -59,11 +59,14 @@ def take_boxes(array: np.ndarray, boxes: list[Box]) -> np.ndarray:
     return np.concatenate([array[_slices(box)].reshape(-1) for box in boxes])
 
 
-def put_boxes(base: np.ndarray, boxes: list[Box], values: np.ndarray) -> np.ndarray:
-    """A copy of ``base`` with the boxes' voxels taken from ``values`` (the inverse of :func:`take_boxes`)."""
+def put_boxes(base: np.ndarray, boxes: list[Box], values: np.ndarray, copy: np.ndarray | None = None) -> np.ndarray:
+    """A copy of ``base`` with the boxes' voxels taken from ``values`` (the inverse of :func:`take_boxes`);
+    ``copy``: a copy of ``base`` made beforehand, written into and returned."""
     if values.shape != (box_voxels(boxes),):
         raise ValueError(f"{values.size} values for boxes of {box_voxels(boxes)} voxels")
-    out = base.copy()
+    if copy is not None and (copy.shape != base.shape or copy.dtype != base.dtype):
+        raise ValueError("the copy given to put_boxes is not of its base's shape and type")
+    out = base.copy() if copy is None else copy
     start = 0
     for box in boxes:
         target = out[_slices(box)]

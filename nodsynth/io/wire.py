@@ -659,10 +659,12 @@ def encode_result(result: SynthesisResult, level: int = 1, codec: str = DEFAULT_
     return _pack(header, entries)
 
 
-def _rebuild(name: str, patch: _Patch, bases: dict[str, Volume]) -> Volume:
+def _rebuild(name: str, patch: _Patch, bases: dict[str, Volume],
+             prepared: Optional[tuple[np.ndarray, str]] = None) -> Volume:
     """The full volume of a patch, from its base in ``bases`` (a result's: the request volume of that name,
     which the client holds; a request's: the volume of that content hash, which the server holds); its
-    content hash checked."""
+    content hash checked. ``prepared``: :func:`base_copy` of the base, made beforehand: the patch is put into
+    that copy, and only the pieces its boxes touch are hashed again (:func:`content_hash` ``like``)."""
     entry = patch.entry
     base = bases.get(entry["base"])
     if base is None:
@@ -671,8 +673,10 @@ def _rebuild(name: str, patch: _Patch, bases: dict[str, Volume]) -> Volume:
     if (list(base_array.shape) != entry["volume_shape"] or base_array.dtype.str != entry["dtype"]
             or _geometry(base) != {key: entry[key] for key in ("spacing", "origin", "direction")}):
         raise WireError(f"{name!r}: the patch does not fit the grid or type of {entry['base']!r}")
-    volume = base.with_array(put_boxes(base_array, [tuple(box) for box in entry["boxes"]], patch.values))
-    if content_hash(volume) != entry["hash"]:
+    boxes = [tuple(box) for box in entry["boxes"]]
+    copy, copy_hash = prepared if prepared is not None else (None, None)
+    volume = base.with_array(put_boxes(base_array, boxes, patch.values, copy))
+    if content_hash(volume, like=copy_hash, boxes=boxes) != entry["hash"]:
         raise PatchMismatch(f"{name!r} rebuilt here from {entry['base']!r} differs from the sender's (content "
                             "hash mismatch): the input changed after it was hashed, or the sender's copy of "
                             "the base is not this one")
@@ -682,18 +686,21 @@ def _rebuild(name: str, patch: _Patch, bases: dict[str, Volume]) -> Volume:
 def decode_result(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RAW_BYTES,
                   bases: Optional[dict[str, Volume]] = None,
                   hashes_out: Optional[dict[str, str]] = None,
-                  changes_out: Optional[dict[str, tuple[list, np.ndarray]]] = None) -> SynthesisResult:
+                  changes_out: Optional[dict[str, tuple[list, np.ndarray]]] = None,
+                  base_copies: Optional[dict[str, tuple[np.ndarray, str]]] = None) -> SynthesisResult:
     """Message -> :class:`SynthesisResult` (volumes keep their names, e.g. ``"ct"``).
 
     Patches are rebuilt from ``bases`` (the request's volumes by field name) and checked against the
     server's content hash (:class:`PatchMismatch` if they differ); the checked hashes of rebuilt
-    volumes are put in ``hashes_out``, their boxes and the voxels in them in ``changes_out``, when given."""
+    volumes are put in ``hashes_out``, their boxes and the voxels in them in ``changes_out``, when given.
+    ``base_copies`` (by field name): :func:`base_copy` of bases, made while the server worked; a patch of
+    one is rebuilt into that copy and checked by hashing only the pieces its boxes touch."""
     header, values = _unpack(data, max_raw_bytes)
     if header.get("kind") != "result":
         raise WireError(f"expected a result message, got {header.get('kind')!r}")
     for name, value in list(values.items()):
         if isinstance(value, _Patch):
-            values[name] = _rebuild(name, value, bases or {})
+            values[name] = _rebuild(name, value, bases or {}, (base_copies or {}).get(value.entry["base"]))
             if hashes_out is not None:
                 hashes_out[name] = value.entry["hash"]
             if changes_out is not None:
@@ -701,6 +708,15 @@ def decode_result(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RAW
     info = header.get("info") if isinstance(header.get("info"), dict) else {}
     return SynthesisResult(volumes=values, engine=str(header.get("engine", "")),
                            seconds=float(header.get("seconds", 0.0)), info=info)
+
+
+def base_copy(volume: Volume) -> tuple[np.ndarray, str]:
+    """A copy of the volume's voxels (little-endian, C order) and its content hash, computed from the copy:
+    a patch of the volume is rebuilt into it (``decode_result`` ``base_copies``). The hash is the copy's own,
+    so an input changed in place since it was hashed for the request still fails the result's check."""
+    array = little_endian(volume.array)
+    copy = array.copy() if array is volume.array else array
+    return copy, content_hash(volume.with_array(copy))
 
 
 def encode_volume(volume: Volume, digest: str) -> Message:

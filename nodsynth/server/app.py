@@ -5,7 +5,7 @@ import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -113,6 +113,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         yield
         for worker in workers:
             worker.stop()
+        cache.close()
 
     app = FastAPI(title="nodsynth", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)  # served below, behind the token
@@ -163,7 +164,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         return {"server": "nodsynth", "server_version": __version__, "api_version": API_VERSION,
                 "wire_version": wire.WIRE_VERSION, "auth": "none" if config.tokens is None else "bearer",
                 "max_upload_mb": config.max_upload_bytes / 2**20, "codecs": wire.available_codecs(),
-                "cache_mb": config.cache_bytes / 2**20,
+                "cache_mb": config.cache_bytes / 2**20, "cache_pending_writes": cache.pending_writes(),
                 "engines": {name: engine.describe() for name, engine in engines.items()},
                 "devices": [describe_device(w.device) for w in workers],
                 "jobs": {"queued": sum(j.state == "queued" for j in store.jobs()),
@@ -182,21 +183,18 @@ def create_app(config: ServerConfig) -> FastAPI:
                                                "them whole", "missing": missing}, status_code=409)
             decoded = wire.decode_request(body, resolve=held.__getitem__)
             validate_request(decoded, engines)
-            return store.submit([keep_sent_volumes(decoded, client.name)], decoded.operation, decoded.engine,
-                                client.name, decoded)
+            keep_sent_volumes(decoded, client.name, held)
+            return store.submit([body], decoded.operation, decoded.engine, client.name, decoded)
 
-        def keep_sent_volumes(decoded: wire.WireRequest, owner: str) -> bytes:
-            """Cache the volumes sent whole (their hashes checked in the background); the request as
-            stored then names every hashed volume by a ref (the job folder holds no second copy)."""
+        def keep_sent_volumes(decoded: wire.WireRequest, owner: str, named: Iterable[str]) -> None:
+            """Cache the volumes sent whole (checked and written when the server is idle) and write those
+            ``named`` by hash now: the request as stored (the body as sent) then runs after a restart."""
             volumes = wire.request_volumes(decoded.request)
             for name, digest in decoded.hashes.items():
                 if name not in decoded.refs:
                     cache.put_unchecked(owner, digest, volumes[name])
-            if not decoded.hashes:
-                return body
-            return wire.join(wire.encode_request(decoded.operation, decoded.engine, decoded.request,
-                                                 hashes=decoded.hashes, refs=decoded.hashes,
-                                                 result_codec=decoded.result_codec))
+            for digest in named:
+                cache.persist(owner, digest)
 
         answer = await run_in_threadpool(check_and_store)
         return answer if isinstance(answer, JSONResponse) else job_status(store, answer)
@@ -242,6 +240,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         job = find_job(job_id, client, admin_may=True)
         if job.state in FINISHED:
             status_before = job_status(store, job)
+            cache.release(job.id)
             store.discard(job)
             return dict(status_before, deleted=True)
         store.cancel(job)

@@ -3,7 +3,7 @@
 One folder per job, named by its server-made id (never by anything a client sent)::
 
     JOBS_DIR/<id>/job.json      state, order, progress, error (rewritten atomically on every change)
-    JOBS_DIR/<id>/request.bin   the wire request (its volumes as refs to the volume cache, when hashed)
+    JOBS_DIR/<id>/request.bin   the wire request as sent (volumes named by hash: refs to the volume cache)
     JOBS_DIR/<id>/result.bin    the wire result, once done
 
 A job folder appears in one atomic rename, complete with its request and ``job.json``; half-made

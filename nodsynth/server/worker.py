@@ -52,6 +52,7 @@ class Worker(threading.Thread):
 
     def run_job(self, job: Job) -> None:
         """Run one job to a finished state; never raises."""
+        self.cache.hold(job.id)  # cache writes wait until the client has the result (app: delete)
         try:
             result_pieces, to_cache = self._compute(job, lambda f, m: self.store.report(job, f, m))
             with atomic_path(self.store.result_path(job), private=True) as tmp, open(tmp, "wb") as handle:
@@ -68,14 +69,14 @@ class Worker(threading.Thread):
                               "ServerError")
         else:
             self._keep_results(job, to_cache)
+        finally:
+            if job.state != DONE:
+                self.cache.release(job.id)
 
     def _keep_results(self, job: Job, to_cache: dict[str, Volume]) -> None:
-        """Cache a done job's result volumes: the client may edit this result next (best effort)."""
-        try:
-            for digest, volume in to_cache.items():
-                self.cache.put(job.owner, digest, volume)
-        except OSError:
-            log.exception("could not cache the results of job %s", job.id)
+        """Cache a done job's result volumes (written when idle): the client may edit this result next."""
+        for digest, volume in to_cache.items():
+            self.cache.put_later(job.owner, digest, volume)
 
     def _resolver(self, owner: str):
         def resolve(digest: str) -> Volume:
