@@ -279,3 +279,29 @@ def test_an_edit_of_a_result_the_server_no_longer_holds_sends_only_its_change(se
         whole = engine.edit(again)
         assert engine.last_transfer["up"] > change_bytes + ct.array.nbytes // 10
         assert whole.ct.array.tobytes() == second.ct.array.tobytes()
+
+
+def test_a_long_poll_answers_when_the_job_ends_or_after_its_wait(server, slab):
+    headers = auth_headers(TOKENS["alice"])
+
+    def status(job_id: str, wait_s: object) -> tuple[httpx.Response, float]:
+        start = time.monotonic()
+        response = httpx.get(f"{server.url}/v1/jobs/{job_id}", params={"wait_s": wait_s}, headers=headers, timeout=60)
+        return response, time.monotonic() - start
+
+    assert httpx.get(server.url + "/v1/health", timeout=10).json()["max_status_wait_s"] == 30.0
+    ct, labels, edited = slab
+    request = EditRequest(ct=ct, labelmap=labels, edited_labelmap=edited)
+    body = wire.join(wire.encode_request("edit", "classic", request))
+    ids = [httpx.post(server.url + "/v1/jobs", content=body, headers=headers, timeout=30).json()["id"]
+           for _ in range(3)]
+    waiting, seconds = status(ids[-1], 0.15)  # jobs ahead of it: still waiting after the wait
+    assert waiting.json()["state"] in ("queued", "running") and seconds >= 0.15
+    done, seconds = status(ids[-1], 25.0)
+    assert done.json()["state"] == "done" and seconds < 25.0  # answered when it ended, not at the wait's end
+    again, seconds = status(ids[0], 25.0)
+    assert again.json()["state"] == "done" and seconds < 5.0  # a finished job: at once
+    for wrong in (31, -1, "soon"):
+        assert status(ids[0], wrong)[0].status_code == 422
+    for job_id in ids:
+        httpx.delete(f"{server.url}/v1/jobs/{job_id}", headers=headers, timeout=10)

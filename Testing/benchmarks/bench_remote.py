@@ -7,7 +7,8 @@
    0.703 x 1.25 mm) whose slices never repeat: the real LIDC-IDRI-0001 slab slices, tiled, plus
    seeded Gaussian noise of 10 HU per voxel (repeated slabs would inflate the compression ratio), and
    its nodule mask (label 23) and lung mask (lobes 28-32), uint8. The model-free ``inpaint`` runs
-   locally (ClassicEngine), then at once through ``nodsynth serve`` on 127.0.0.1 (RemoteEngine), so
+   locally (ClassicEngine, in a process of its own: :class:`LocalReference`), then at once through
+   ``nodsynth serve`` on 127.0.0.1 (RemoteEngine, from this process), so
    that the machine's load weighs on both alike (ratio per pair, median of ``--repeats``): the *first*
    edit of the CT (the server holds nothing: it is hashed, sent, cached) and a *second* edit of the
    same CT (another seed: nothing but the request is sent; the result comes back as its changed
@@ -69,6 +70,54 @@ def settle(url: str) -> None:
     time.sleep(SETTLE_S)
 
 
+LOCAL_WORKER = r"""
+import dataclasses, sys, time
+sys.path[:0] = sys.argv[2:]
+if sys.argv[1] == "keep":
+    from nodsynth.server.memory import keep_freed_memory
+    assert keep_freed_memory(), "glibc's mallopt is not available here"
+from bench_remote import whole_ct_request
+from nodsynth.engines.classic import ClassicEngine
+request = whole_ct_request()
+print("ready", flush=True)
+for line in sys.stdin:
+    start = time.perf_counter()
+    ClassicEngine().inpaint(dataclasses.replace(request, seed=int(line)))
+    print(time.perf_counter() - start, flush=True)
+"""
+
+
+class LocalReference:
+    """The local engine timed in long-lived processes of their own (as a Slicer session's job host runs
+    every local edit in turn): the bench's memory (the remote client's copies, the expected results)
+    weighs neither on them nor they on the remote client. Two of them: one keeps freed memory as
+    ``nodsynth serve`` does (``local_s``: the same engine cost on both sides, what the goals are judged
+    by), one with glibc's defaults (``local_default_s``; measured: its edits after the first spent up to
+    1.6 s of system time faulting freed memory in again on this machine)."""
+
+    def __init__(self) -> None:
+        here = Path(__file__).resolve().parent
+        self.processes = [subprocess.Popen([sys.executable, "-c", LOCAL_WORKER, mode, str(here), str(here.parent)],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                          for mode in ("keep", "default")]
+        for process in self.processes:
+            assert process.stdout.readline().strip() == "ready", "a local reference process did not start"
+
+    def seconds(self, request: InpaintRequest) -> tuple[float, float]:
+        """Wall seconds of the local inpaint of the bench's CT with ``request``'s seed: (kept, default)."""
+        times = []
+        for process in self.processes:
+            process.stdin.write(f"{request.seed}\n")
+            process.stdin.flush()
+            times.append(float(process.stdout.readline()))
+        return times[0], times[1]
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.stdin.close()
+            process.wait(timeout=60)
+
+
 def whole_ct_request() -> InpaintRequest:
     """The 512 x 512 x 256 inpaint request of the module docstring (no two CT slices alike)."""
     ct, labels = whole_ct_pair()
@@ -87,7 +136,7 @@ def timed(call):
     return value, time.perf_counter() - start
 
 
-def before_figures(url: str, request: InpaintRequest, expected: bytes) -> dict:
+def before_figures(url: str, request: InpaintRequest, expected: bytes, local: LocalReference) -> dict:
     """The whole request up (shuffle-zlib, no hashes: as issue 6's client sent it), the whole result down."""
     def round_trip():
         body = wire.join(wire.encode_request("inpaint", "classic", request, codec="shuffle-zlib"))
@@ -100,13 +149,15 @@ def before_figures(url: str, request: InpaintRequest, expected: bytes) -> dict:
         assert wire.decode_result(data).ct.array.tobytes() == expected, "remote and local results differ"
         return len(body), len(data)
 
-    local_s = timed(lambda: ClassicEngine().inpaint(request))[1]
+    local_s, default_s = local.seconds(request)
     (up, down), seconds = timed(round_trip)
     return {"seconds": seconds, "local_s": local_s, "ratio_to_local": seconds / local_s,
+            "local_default_s": default_s, "ratio_to_local_default": seconds / default_s,
             "up_mb": up / 2**20, "down_mb": down / 2**20}
 
 
-def edit_pair(url: str, requests: list[InpaintRequest], expected: list[bytes], codec: str) -> dict:
+def edit_pair(url: str, requests: list[InpaintRequest], expected: list[bytes], codec: str,
+              local: LocalReference) -> dict:
     """First and second edit of one CT through RemoteEngine (the server's cache emptied first), each
     timed right after the same edit run locally: the machine's load changes the two alike."""
     figures = {}
@@ -116,10 +167,12 @@ def edit_pair(url: str, requests: list[InpaintRequest], expected: list[bytes], c
             forget(volume)  # hashing is part of the first edit
         for name, request, want in zip(("first", "second"), requests, expected):
             settle(url)
-            local_s = timed(lambda: ClassicEngine().inpaint(request))[1]
+            local_s, default_s = local.seconds(request)
             result, seconds = timed(lambda: engine.inpaint(request))
             assert result.ct.array.tobytes() == want, f"remote and local results differ ({name}, {codec})"
             figures[name] = {"seconds": seconds, "local_s": local_s, "ratio_to_local": seconds / local_s,
+                             "local_default_s": default_s, "ratio_to_local_default": seconds / default_s,
+                             "server_engine_s": result.seconds,
                              "up_mb": engine.last_transfer["up"] / 2**20,
                              "down_mb": engine.last_transfer["down"] / 2**20,
                              "remote_seconds": {k: round(v, 3) for k, v in engine.last_seconds.items()}}
@@ -133,7 +186,8 @@ def median_pair(pairs: list[dict]) -> dict:
     out = {"codec": pairs[0]["codec"], "link": pairs[0]["link"]}
     for name in ("first", "second"):
         ranked = sorted((p[name] for p in pairs), key=lambda f: f["ratio_to_local"])
-        out[name] = dict(ranked[len(ranked) // 2], ratios=[round(f["ratio_to_local"], 3) for f in ranked])
+        out[name] = dict(ranked[len(ranked) // 2], ratios=[round(f["ratio_to_local"], 3) for f in ranked],
+                         ratios_default=[round(f["ratio_to_local_default"], 3) for f in ranked])
     return out
 
 
@@ -141,11 +195,22 @@ def edit_figures(url: str, repeats: int, codecs: list[str], links_mbit: list[flo
     request = whole_ct_request()
     requests = [request, dataclasses.replace(request, seed=1)]
     expected = [ClassicEngine().inpaint(req).ct.array.tobytes() for req in requests]
-    figures = {"volume_size_ijk": list(request.ct.size_ijk), "noise_hu": NOISE_HU,
-               "request_raw_mb": sum(v.array.nbytes for v in wire.request_volumes(request).values()) / 2**20,
-               "before": before_figures(url, request, expected[0])}
-    figures["loopback"] = {codec: median_pair([edit_pair(url, requests, expected, codec) for _ in range(repeats)])
-                           for codec in codecs}
+    local = LocalReference()
+    try:
+        figures = {"volume_size_ijk": list(request.ct.size_ijk), "noise_hu": NOISE_HU,
+                   "request_raw_mb": sum(v.array.nbytes for v in wire.request_volumes(request).values()) / 2**20,
+                   "before": before_figures(url, request, expected[0], local),
+                   "loopback": {codec: median_pair([edit_pair(url, requests, expected, codec, local)
+                                                    for _ in range(repeats)]) for codec in codecs},
+                   "shaped": shaped_figures(url, requests, expected, codecs, links_mbit, local)}
+    finally:
+        local.close()
+    return figures
+
+
+def shaped_figures(url: str, requests: list[InpaintRequest], expected: list[bytes], codecs: list[str],
+                   links_mbit: list[float], local: LocalReference) -> dict:
+    """Per link and codec, first and second edit through :mod:`throttle_proxy`, with the first's bound."""
     shaped = {}
     for mbit in links_mbit:
         port = free_port()
@@ -154,17 +219,17 @@ def edit_figures(url: str, repeats: int, codecs: list[str], links_mbit: list[flo
         try:
             time.sleep(1.0)
             for codec in codecs:
-                pair = edit_pair(f"http://127.0.0.1:{port}", requests, expected, codec)
+                pair = edit_pair(f"http://127.0.0.1:{port}", requests, expected, codec, local)
                 first = pair["first"]
                 wire_mb = first["up_mb"] + first["down_mb"] + pair["link"].get("probe_bytes", 0) / 2**20  # auto probes
-                first["bound_s"] = first["local_s"] + wire_mb * 2**20 * 8 / (mbit * 1e6) + 0.5
-                first["within_bound"] = first["seconds"] <= first["bound_s"]
+                for suffix in ("", "_default"):
+                    first[f"bound{suffix}_s"] = first[f"local{suffix}_s"] + wire_mb * 2**20 * 8 / (mbit * 1e6) + 0.5
+                    first[f"within_bound{suffix}"] = first["seconds"] <= first[f"bound{suffix}_s"]
                 shaped[f"{mbit:g}_mbit/{codec}"] = pair
         finally:
             proxy.terminate()
             proxy.wait()
-    figures["shaped"] = shaped
-    return figures
+    return shaped
 
 
 def load_figures(url: str, server: ServerProcess, clients: int, jobs_per_client: int) -> dict:

@@ -480,14 +480,18 @@ class RemoteEngine(Engine):
         return str(response.json()["id"])
 
     def _wait(self, job_id: str, progress: ProgressFn, cancel: CancelToken) -> None:
-        """Poll the job until it is done; raise its error or :class:`Cancelled` otherwise."""
+        """Long-poll the job until it is done (each status answered when the job ends or after
+        ``poll_interval_s``: the end is heard at once, progress every interval); raise its error or
+        :class:`Cancelled` otherwise."""
         last = 0.0
+        wait_s = min(self.poll_interval_s, float(self.connect().get("max_status_wait_s", 0.0)))  # 0: no long poll
         while True:
             if cancel.cancelled:
                 self._cancel_and_wait(job_id)
                 raise errors.Cancelled("cancelled by the user (the server job was cancelled)")
+            asked = time.monotonic()
             status = self._send("GET", f"/v1/jobs/{job_id}", window_s=self.reconnect_s,
-                                on_retry=self._retrying(progress, lambda: last)).json()
+                                on_retry=self._retrying(progress, lambda: last), params={"wait_s": wait_s}).json()
             state = status.get("state")
             if state == "done":
                 return
@@ -502,7 +506,7 @@ class RemoteEngine(Engine):
             else:
                 last = float(status.get("progress", 0.0))
                 progress(last, str(status.get("message", state)))
-            time.sleep(self.poll_interval_s)
+            time.sleep(max(0.0, self.poll_interval_s - (time.monotonic() - asked)))  # what the server did not wait
 
     def _cancel_and_wait(self, job_id: str) -> None:
         """``DELETE`` the job, then wait (at most ``timeout_s``) until the server has stopped it."""

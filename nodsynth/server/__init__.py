@@ -17,7 +17,9 @@ API version 1, all under ``/v1`` (a client checks ``api_version`` of ``/v1/healt
   :func:`nodsynth.engines.remote.choose_codec`).
 * ``GET /v1/jobs`` -- id, state, order and owner of the caller's jobs (an admin token: of every job).
 * ``GET /v1/jobs/{id}`` -- ``state`` (queued, running, done, failed, cancelled), ``progress`` (0..1),
-  ``message``, ``error``/``error_type`` (failed jobs), ``queue_position``, ``attempts``.
+  ``message``, ``error``/``error_type`` (failed jobs), ``queue_position``, ``attempts``. With
+  ``?wait_s=S`` (at most ``max_status_wait_s`` of ``/v1/health``, :data:`MAX_STATUS_WAIT_S`) the answer
+  comes as soon as the job has finished, or after ``S`` seconds: a long poll.
 * ``GET /v1/jobs/{id}/result`` -- the :mod:`nodsynth.io.wire` result of a done job (``409`` before).
 * ``DELETE /v1/volumes`` and ``DELETE /v1/volumes/{hash}`` -- delete all or one of the caller's
   cached volumes (``{"deleted": n}``).
@@ -37,4 +39,7 @@ API_VERSION = 1
 """Bumped whenever a route or a response field changes incompatibly."""
 
 WIRE_MEDIA_TYPE = "application/x-nodsynth-wire"
+
+MAX_STATUS_WAIT_S = 30.0
+"""Longest long poll of a job's status (``GET /v1/jobs/{id}?wait_s=``)."""
 

@@ -1,7 +1,9 @@
 """The FastAPI application of ``nodsynth serve`` (routes documented in :mod:`nodsynth.server`)."""
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,7 @@ from ..io.content_hash import is_content_hash
 from ..engines.base import Engine
 from ..engines.registry import engine_names, get_engine
 from ..errors import NodsynthError
-from . import API_VERSION, WIRE_MEDIA_TYPE
+from . import API_VERSION, MAX_STATUS_WAIT_S, WIRE_MEDIA_TYPE
 from .auth import DEFAULT_NAME, ClientToken, bearer_token, find_client
 from .cache import CACHE_FOLDER, VolumeCache
 from .devices import describe_device
@@ -69,6 +71,10 @@ def make_engines(config: ServerConfig, device: str) -> dict[str, Engine]:
     if not engines:
         raise NodsynthError("no engine could be created; see the warnings above")
     return engines
+
+
+STATUS_WAIT_STEP_S = 0.005
+"""How often a long poll looks at its job (in the event loop: no thread waits)."""
 
 
 def job_status(store: JobStore, job: Job) -> dict:
@@ -165,6 +171,7 @@ def create_app(config: ServerConfig) -> FastAPI:
                 "wire_version": wire.WIRE_VERSION, "auth": "none" if config.tokens is None else "bearer",
                 "max_upload_mb": config.max_upload_bytes / 2**20, "codecs": wire.available_codecs(),
                 "cache_mb": config.cache_bytes / 2**20, "cache_pending_writes": cache.pending_writes(),
+                "max_status_wait_s": MAX_STATUS_WAIT_S,
                 "engines": {name: engine.describe() for name, engine in engines.items()},
                 "devices": [describe_device(w.device) for w in workers],
                 "jobs": {"queued": sum(j.state == "queued" for j in store.jobs()),
@@ -225,8 +232,16 @@ def create_app(config: ServerConfig) -> FastAPI:
                 if client.admin or j.owner == client.name]
 
     @app.get("/v1/jobs/{job_id}")
-    def status(job_id: str, client: ClientToken = Depends(require_token)) -> dict:
-        return job_status(store, find_job(job_id, client, admin_may=True))
+    async def status(job_id: str, wait_s: float = 0.0, client: ClientToken = Depends(require_token)) -> dict:
+        """The job's status; with ``wait_s`` the answer comes when the job has finished or after ``wait_s``
+        (a long poll: the client hears of the end at once, without polling fast)."""
+        job = find_job(job_id, client, admin_may=True)
+        if not 0.0 <= wait_s <= MAX_STATUS_WAIT_S:
+            raise HTTPException(422, f"wait_s must be 0 to {MAX_STATUS_WAIT_S:g} seconds, got {wait_s}")
+        deadline = time.monotonic() + wait_s
+        while job.state not in FINISHED and time.monotonic() < deadline:
+            await asyncio.sleep(STATUS_WAIT_STEP_S)
+        return job_status(store, job)
 
     @app.get("/v1/jobs/{job_id}/result")
     def result(job_id: str, client: ClientToken = Depends(require_token)) -> FileResponse:
