@@ -307,3 +307,26 @@ def test_changed_boxes_cover_every_change_and_nothing_far_from_it():
     assert changed_boxes(ct.array, ct.array.copy()) == []
     negative_zero = np.zeros((2, 2, 2), np.float32), np.full((2, 2, 2), -0.0, np.float32)
     assert changed_boxes(*negative_zero) == [(0, 2, 0, 2, 0, 2)]  # bits, not values, are compared
+
+
+def _blocks_of_changed_voxels(before: np.ndarray, after: np.ndarray, block: int = 8) -> set:
+    """Directly: the 8-voxel blocks holding a voxel whose bytes differ."""
+    differs = before.view(np.uint8).reshape(*before.shape, before.itemsize) != \
+        after.view(np.uint8).reshape(*after.shape, after.itemsize)
+    return {tuple(int(n) // block for n in kji) for kji in np.argwhere(differs.any(axis=-1))}
+
+
+@pytest.mark.parametrize("dtype,columns", [(np.int16, 48), (np.uint8, 40), (np.float32, 54), (np.int16, 53)])
+def test_changed_boxes_compare_words_yet_cover_exactly_the_changed_voxels_blocks(dtype, columns):
+    ct, _ = _lidc_case("LIDC-IDRI-0003_R_2.nii.gz")
+    before = np.ascontiguousarray(ct.array[:, :, :columns]).astype(dtype)
+    after = before.copy()
+    for k, j, i in ((0, 0, 0), (3, 9, 7), (3, 9, 8), (10, 40, columns - 1), (11, 20, 29)):  # block edges, last column
+        after[k, j, i] = after[k, j, i] + 1 if dtype != np.uint8 else after[k, j, i] ^ 1
+        boxes = changed_boxes(before, after)
+        covered = {(k0 // 8 + a, j0 // 8 + b, i0 // 8 + c) for k0, k1, j0, j1, i0, i1 in boxes
+                   for a in range(-(-(k1 - k0) // 8)) for b in range(-(-(j1 - j0) // 8))
+                   for c in range(-(-(i1 - i0) // 8))}
+        assert _blocks_of_changed_voxels(before, after) <= covered
+        assert put_boxes(before, boxes, take_boxes(after, boxes)).tobytes() == after.tobytes()
+    assert len(boxes) == 3  # (0, 0, 0), (3, 9, 7) and (3, 9, 8) lie in touching blocks: one box

@@ -161,7 +161,7 @@ def edit_pair(url: str, requests: list[InpaintRequest], expected: list[bytes], c
     """First and second edit of one CT through RemoteEngine (the server's cache emptied first), each
     timed right after the same edit run locally: the machine's load changes the two alike."""
     figures = {}
-    with RemoteEngine(url, token=TOKEN, poll_interval_s=0.02, timeout_s=600, codec=codec) as engine:
+    with RemoteEngine(url, token=TOKEN, timeout_s=600, codec=codec) as engine:  # default poll: long polls
         engine.forget_volumes()
         for volume in wire.request_volumes(requests[0]).values():
             forget(volume)  # hashing is part of the first edit

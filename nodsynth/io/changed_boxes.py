@@ -22,17 +22,29 @@ def _bits(array: np.ndarray) -> np.ndarray:
     return array.view(f"u{array.dtype.itemsize}") if array.dtype.itemsize in (1, 2, 4, 8) else array
 
 
+def _differing_groups(before: np.ndarray, after: np.ndarray, block: int) -> tuple[np.ndarray, int]:
+    """Where the bits of two arrays differ, per group of ``width`` voxels along the last axis: groups fill
+    8 bytes (4 voxels of int16) when the rows and blocks allow, so a 128 MB CT is compared in 8-byte words."""
+    before, after = np.ascontiguousarray(before), np.ascontiguousarray(after)
+    itemsize = before.dtype.itemsize
+    if (itemsize in (1, 2, 4, 8) and (before.shape[-1] * itemsize) % 8 == 0 and block % (8 // itemsize) == 0
+            and before.size):
+        return before.view(np.uint64) != after.view(np.uint64), 8 // itemsize
+    return _bits(before) != _bits(after), 1
+
+
 def changed_boxes(before: np.ndarray, after: np.ndarray, block: int = BLOCK_VOXELS) -> list[Box]:
     """Boxes covering every voxel whose bits differ between two arrays of one shape and type."""
     if before.shape != after.shape or before.dtype != after.dtype:
         raise ValueError("changed_boxes needs two arrays of one shape and element type")
-    differs = _bits(before) != _bits(after)
+    differs, width = _differing_groups(before, after, block)
     shape = np.asarray(before.shape)
     if np.count_nonzero(differs) * 2 > differs.size:  # mostly changed: one box, the whole volume
         return [(0, int(shape[0]), 0, int(shape[1]), 0, int(shape[2]))]
-    changed = np.flatnonzero(differs)  # few: a sparse list beats a dense reduction
+    changed = np.array(np.unravel_index(np.flatnonzero(differs), differs.shape))  # few: sparse beats dense
+    changed[-1] *= width  # the group's first voxel; a group never straddles two blocks (width divides block)
     coarse = np.zeros(tuple(-(-shape // block)), bool)
-    coarse[tuple(np.array(np.unravel_index(changed, before.shape)) // block)] = True
+    coarse[tuple(changed // block)] = True
     labels, count = ndimage.label(coarse, structure=np.ones((3, 3, 3), bool))
     boxes = []
     for found in ndimage.find_objects(labels)[:count]:
