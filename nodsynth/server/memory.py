@@ -3,8 +3,9 @@
 By default glibc returns every large block (>= 32 MiB at most) to the kernel when it is freed, and a
 thread other than the main one allocates in an arena of 64 MiB heaps, so a block that large always
 comes fresh from the kernel: each 128 MB volume of every job is faulted in page by page again. Measured
-on a 512 x 512 x 256 model-free inpaint (``Testing/benchmarks/bench_remote.py``): 0.2-0.6 s of system
-time per job, more as the process ages, against none when freed memory is kept. :func:`keep_freed_memory`
+on a 512 x 512 x 256 model-free inpaint (``Testing/benchmarks/bench_remote.py``): 0.2-1.6 s of system
+time per job, more as the process ages, against none when freed memory is kept (user time may rise a
+little: the kept heap is not always backed by huge pages). :func:`keep_freed_memory`
 sets one malloc arena (every thread allocates from the main heap, which grows without bound), and
 thresholds of 2 GiB for serving blocks by ``mmap`` and for trimming the heap. The process's resident
 memory then stays at its largest job's peak (``nodsynth serve --return-freed-memory`` keeps glibc's

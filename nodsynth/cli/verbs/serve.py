@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--return-freed-memory", action="store_true",
                         help="give the memory a job frees back to the system at once (glibc's default); by "
                              "default the server keeps it for the next job, which spares each job re-faulting "
-                             "its volumes in (0.2-0.6 s per 512x512x256 CT) but holds the largest job's peak")
+                             "its volumes in (0.2-1.6 s per 512x512x256 CT) but holds the largest job's peak")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                         help="server log level (default info)")
 
