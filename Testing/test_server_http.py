@@ -75,15 +75,21 @@ def test_401_without_or_with_a_wrong_token(server, lidc_edit):
 
 
 def test_413_over_the_upload_cap_declared_or_streamed(server):
-    big = np.random.default_rng(0).integers(0, 255, (CAP_MB << 20) + 4096, dtype=np.uint8).tobytes()
+    slices = -(-((CAP_MB << 20) + 4096) // (2 * 512 * 512))
+    noise = np.random.default_rng(0).integers(-1000, 1000, (slices, 512, 512)).astype(np.int16)
+    request = InpaintRequest(ct=Volume(noise), nodule_mask=Volume(np.zeros(noise.shape, np.uint8)))
+    big = wire.join(wire.encode_request("inpaint", "classic", request, codec="none"))  # a real message over the cap
     response = _rejected(server, 413, content=big, headers=auth_headers())
     assert "cap" in response.json()["detail"]
 
-    def chunked():  # no Content-Length: the server must count while the body streams in
-        for start in range(0, len(big), 64 << 10):
-            yield big[start:start + (64 << 10)]
+    def chunked(data: bytes):  # no Content-Length: the server must count while the body streams in
+        for start in range(0, len(data), 64 << 10):
+            yield data[start:start + (64 << 10)]
 
-    _rejected(server, 413, content=chunked(), headers=auth_headers())
+    _rejected(server, 413, content=chunked(big), headers=auth_headers())
+    garbage = np.random.default_rng(0).integers(0, 255, len(big), dtype=np.uint8).tobytes()
+    response = _rejected(server, 422, content=chunked(garbage), headers=auth_headers())  # refused at its first bytes
+    assert "not a nodsynth wire message" in response.json()["detail"]
 
 
 def test_422_for_volumes_on_different_grids(server, lidc_edit):

@@ -260,36 +260,42 @@ def _inflate(chunk: bytes, expected: int, codec: str) -> bytes:
     return data
 
 
-def _decompress(chunks: list[bytes], dtype: np.dtype, count: int, codec: str) -> np.ndarray:
-    """Inverse of :func:`_compress`: ``count`` elements of ``dtype``. Each chunk is inflated and put in
-    its place in the output at once (undoing the byte shuffle), so decoding holds the array plus one
-    chunk per thread, never a second copy of the array."""
-    out = np.empty(count, dtype)
-    out_bytes = out.view(np.uint8).reshape(count, dtype.itemsize)
-    nbytes = count * dtype.itemsize
-    sizes = [min(CHUNK_BYTES, nbytes - start) for start in range(0, nbytes, CHUNK_BYTES)]  # chunk_count many
-    if len(sizes) != len(chunks):
-        raise WireError(f"array payload has {len(chunks)} chunks, its size needs {len(sizes)}")
+class _Assembly:
+    """One array's elements, filled chunk by chunk in any order: each chunk is inflated and put in its
+    place at once (undoing the byte shuffle), so decoding holds the array plus one chunk per thread,
+    never a second copy of the array."""
 
-    def place(index: int) -> None:
-        data = np.frombuffer(_inflate(chunks[index], sizes[index], codec), np.uint8)
+    def __init__(self, dtype: np.dtype, count: int, codec: str, chunks: int) -> None:
+        self.out, self.count, self.codec = np.empty(count, dtype), count, codec
+        nbytes = count * dtype.itemsize
+        self.sizes = [min(CHUNK_BYTES, nbytes - start) for start in range(0, nbytes, CHUNK_BYTES)]
+        if len(self.sizes) != chunks:
+            raise WireError(f"array payload has {chunks} chunks, its size needs {len(self.sizes)}")
+
+    def place(self, index: int, chunk: bytes) -> None:
+        data = np.frombuffer(_inflate(chunk, self.sizes[index], self.codec), np.uint8)
+        out_bytes = self.out.view(np.uint8).reshape(self.count, self.out.dtype.itemsize)
         position = index * CHUNK_BYTES
-        if codec == "none":  # raw bytes in C order
+        if self.codec == "none":  # raw bytes in C order
             out_bytes.reshape(-1)[position:position + len(data)] = data
             return
         while len(data):  # in the shuffled bytes: plane (byte number) by plane
-            plane, element = divmod(position, count)
-            n = min(len(data), count - element)
+            plane, element = divmod(position, self.count)
+            n = min(len(data), self.count - element)
             out_bytes[element:element + n, plane] = data[:n]
             data, position = data[n:], position + n
 
+
+def _decompress(chunks: list[bytes], dtype: np.dtype, count: int, codec: str) -> np.ndarray:
+    """Inverse of :func:`_compress`: ``count`` elements of ``dtype`` (:class:`_Assembly`)."""
+    assembly = _Assembly(dtype, count, codec, len(chunks))
     if len(chunks) <= 1:
-        for index in range(len(chunks)):
-            place(index)
+        for index, chunk in enumerate(chunks):
+            assembly.place(index, chunk)
     else:
         with ThreadPoolExecutor(_pool_size()) as pool:  # zlib and zstandard release the GIL
-            list(pool.map(place, range(len(chunks))))
-    return out
+            list(pool.map(assembly.place, range(len(chunks)), chunks))
+    return assembly.out
 
 
 def _geometry(volume: Volume) -> dict:
@@ -377,7 +383,12 @@ class _Patch:
 
 def _entry_value(entry: dict, chunks: list[bytes]) -> Any:
     dtype, shape = np.dtype(entry["dtype"]), tuple(entry["shape"])
-    array = _decompress(chunks, dtype, int(np.prod(shape, dtype=np.int64)), entry["codec"]).reshape(shape)
+    return _entry_of(entry, _decompress(chunks, dtype, int(np.prod(shape, dtype=np.int64)), entry["codec"]))
+
+
+def _entry_of(entry: dict, elements: np.ndarray) -> Any:
+    """The value of a decoded array entry: its elements shaped, a patch, or a volume with its geometry."""
+    array = elements.reshape(tuple(entry["shape"]))
     if entry["kind"] == "array":
         return array
     if entry["kind"] == "patch":
@@ -553,6 +564,88 @@ def _unpack(data: bytes | memoryview, max_raw_bytes: int,
     return header, values
 
 
+class StreamReader:
+    """A message decoded while its bytes arrive: :meth:`feed` each piece as it comes (a complete chunk is
+    inflated into its array by a thread pool at once, so decoding overlaps the transfer), then
+    :meth:`request` gives what :func:`decode_request` gives for the whole message; :meth:`close` when
+    abandoning it. The header is checked as soon as it is in (:attr:`header`), before anything is
+    allocated, and the arrays' total size against ``max_raw_bytes``."""
+
+    def __init__(self, max_raw_bytes: int = DEFAULT_MAX_RAW_BYTES) -> None:
+        self.max_raw_bytes = int(max_raw_bytes)
+        self.header: Optional[dict] = None
+        self._pending = bytearray()
+        self._frames: deque = deque()  # (entry index, chunk index) still to come
+        self._assemblies: dict[int, _Assembly] = {}
+        self._pool = ThreadPoolExecutor(_pool_size())
+        self._placed: list = []
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+        while self._take_header() if self.header is None else self._take_frame():
+            pass
+
+    def _take_header(self) -> bool:
+        if len(self._pending) < _PREFIX.size:
+            return False
+        magic, version, head_len = _PREFIX.unpack(bytes(self._pending[:_PREFIX.size]))
+        complete = len(self._pending) >= _PREFIX.size + head_len
+        if not complete and magic == MAGIC and version == WIRE_VERSION and head_len <= MAX_HEADER_BYTES:
+            return False
+        header, offset = read_header(self._pending)  # raises for what is wrong
+        if sum(_check_entry(entry) for entry in header["arrays"]) > self.max_raw_bytes:
+            raise WireError(f"message expands to over the limit of {self.max_raw_bytes / 2**20:.0f} MiB")
+        for index, entry in enumerate(header["arrays"]):
+            if entry["kind"] != "ref":
+                shape = tuple(entry["shape"])
+                self._assemblies[index] = _Assembly(np.dtype(entry["dtype"]), int(np.prod(shape, dtype=np.int64)),
+                                                    entry["codec"], entry["chunks"])
+                self._frames.extend((index, chunk) for chunk in range(entry["chunks"]))
+        del self._pending[:offset]
+        self.header = header
+        return True
+
+    def _take_frame(self) -> bool:
+        if not self._frames or len(self._pending) < _FRAME.size:
+            return False
+        size = _FRAME.unpack(bytes(self._pending[:_FRAME.size]))[0]
+        if len(self._pending) < _FRAME.size + size:
+            return False
+        index, chunk = self._frames.popleft()
+        data = bytes(self._pending[_FRAME.size:_FRAME.size + size])
+        del self._pending[:_FRAME.size + size]
+        self._placed.append(self._pool.submit(self._assemblies[index].place, chunk, data))
+        return True
+
+    def request(self, resolve: Optional[Callable[[str], Volume]] = None) -> WireRequest:
+        """The decoded request, once every byte was fed (``resolve`` as for :func:`decode_request`)."""
+        try:
+            if self.header is None or self._frames:
+                name = "its header" if self.header is None else \
+                    f"array {self.header['arrays'][self._frames[0][0]]['name']!r}"
+                raise WireError(f"message is truncated inside {name}")
+            if self._pending:
+                raise WireError(f"{len(self._pending)} unexpected bytes after the last array")
+            for placed in self._placed:
+                placed.result()
+            values: dict[str, Any] = {}
+            for index, entry in enumerate(self.header["arrays"]):
+                if entry["name"] in values:
+                    raise WireError(f"array {entry['name']!r} appears twice")
+                if entry["kind"] == "ref":
+                    if resolve is None:
+                        raise WireError(f"volume {entry['name']!r} is a ref, which this message may not hold")
+                    values[entry["name"]] = resolve(entry["hash"])
+                else:
+                    values[entry["name"]] = _entry_of(entry, self._assemblies[index].out)
+            return _request_of(self.header, values, resolve)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _is_array_value(value: Any) -> bool:
     return isinstance(value, (Volume, np.ndarray)) or (hasattr(value, "detach") and hasattr(value, "cpu"))
 
@@ -601,7 +694,11 @@ def decode_request(data: bytes | memoryview, max_raw_bytes: int = DEFAULT_MAX_RA
 
     ``resolve(hash)`` gives the volume of a ``ref`` entry (a server's cache; it raises for an unknown
     hash); without it a request holding refs is refused."""
-    header, values = _unpack(data, max_raw_bytes, resolve)
+    return _request_of(*_unpack(data, max_raw_bytes, resolve), resolve)
+
+
+def _request_of(header: dict, values: dict[str, Any], resolve: Optional[Callable[[str], Volume]]) -> WireRequest:
+    """The :class:`WireRequest` of an unpacked request message (:func:`decode_request`)."""
     if header.get("kind") != "request":
         raise WireError(f"expected a request message, got {header.get('kind')!r}")
     operation, engine = header.get("operation"), header.get("engine")

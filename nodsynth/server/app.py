@@ -7,7 +7,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -85,8 +85,10 @@ def job_status(store: JobStore, job: Job) -> dict:
             "started_s": job.started_s, "finished_s": job.finished_s}
 
 
-async def read_body_capped(request: Request, cap_bytes: int) -> bytearray:
-    """The request body, refusing with 413 as soon as it exceeds ``cap_bytes`` (before buffering it all)."""
+async def read_body_capped(request: Request, cap_bytes: int,
+                           on_piece: Optional[Callable[[bytes], None]] = None) -> bytearray:
+    """The request body, refusing with 413 as soon as it exceeds ``cap_bytes`` (before buffering it all);
+    each piece also goes to ``on_piece`` as it arrives."""
     too_big = HTTPException(413, f"upload exceeds the server's cap of {cap_bytes / 2**20:.0f} MiB "
                                  "(nodsynth serve --max-upload-mb)")
     declared = request.headers.get("content-length")
@@ -97,6 +99,8 @@ async def read_body_capped(request: Request, cap_bytes: int) -> bytearray:
         body += chunk
         if len(body) > cap_bytes:
             raise too_big
+        if on_piece is not None:
+            on_piece(chunk)
     return body
 
 
@@ -179,16 +183,24 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.post("/v1/jobs", status_code=202)
     async def submit(request: Request, client: ClientToken = Depends(require_token)) -> dict:
-        body = await read_body_capped(request, config.max_upload_bytes)
+        reader = wire.StreamReader()  # decodes the chunks while the rest of the body arrives
+        try:
+            body = await read_body_capped(request, config.max_upload_bytes, reader.feed)
+        except BaseException:
+            reader.close()
+            raise
 
         def check_and_store() -> Job | JSONResponse:
-            header, _ = wire.read_header(body)
-            held = {digest: cache.get(client.name, digest) for digest in wire.ref_hashes(header)}
-            missing = sorted(digest for digest, volume in held.items() if volume is None)
-            if missing:
-                return JSONResponse({"detail": f"{len(missing)} volume(s) are not in the server's cache; send "
-                                               "them whole", "missing": missing}, status_code=409)
-            decoded = wire.decode_request(body, resolve=held.__getitem__)
+            try:
+                header = reader.header or wire.read_header(body)[0]  # the latter raises: no complete header
+                held = {digest: cache.get(client.name, digest) for digest in wire.ref_hashes(header)}
+                missing = sorted(digest for digest, volume in held.items() if volume is None)
+                if missing:
+                    return JSONResponse({"detail": f"{len(missing)} volume(s) are not in the server's cache; "
+                                                   "send them whole", "missing": missing}, status_code=409)
+                decoded = reader.request(resolve=held.__getitem__)
+            finally:
+                reader.close()
             validate_request(decoded, engines)
             keep_sent_volumes(decoded, client.name, held)
             return store.submit([body], decoded.operation, decoded.engine, client.name, decoded)
