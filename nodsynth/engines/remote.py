@@ -116,8 +116,9 @@ def _json_field(response: Any, key: str) -> Any:
     return body.get(key) if isinstance(body, dict) else None
 
 
-PATCHED_OPERATIONS = ("inpaint", "edit")
-"""Operations whose results come back as changes of the request's volumes (a twin's is a new CT)."""
+PATCH_BASES = {"inpaint": ("ct", "nodule_mask"), "edit": ("ct",)}
+"""Per operation, the request volumes its result volumes of the same name come back as changes of (a
+twin's CT is new): copied while the server works. Another would still be rebuilt, from a copy made then."""
 PROBE_SECONDS = 0.05
 PROBE_MAX_BYTES = 16 << 20
 PROBE_PIECE_BYTES = 1 << 20
@@ -413,8 +414,8 @@ class RemoteEngine(Engine):
                 refs, patches = self._fallback(hashes, refs, patches, set(exc.hashes))
         self.last_seconds["upload"] = clock.lap()
         copying = ThreadPoolExecutor(1)  # what a result is rebuilt into: copied and hashed while the server works
-        patched = volumes if operation in PATCHED_OPERATIONS else {}
-        copies = copying.submit(lambda: {name: wire.base_copy(volume) for name, volume in patched.items()})
+        bases = [name for name in PATCH_BASES.get(operation, ()) if name in volumes]
+        copies = copying.submit(lambda: {name: wire.base_copy(volumes[name]) for name in bases})
         try:
             self._wait(job_id, scaled_progress(report, 0.1, 0.95), cancel)
             self.last_seconds["server"] = clock.lap()
