@@ -23,6 +23,7 @@ from nodsynth.io import wire
 from nodsynth.engines.base import SUBTYPES, InpaintRequest
 from nodsynth.engines.remote import RemoteEngine
 from nodsynth.server.cache import CACHE_FOLDER
+from nodsynth.server.jobs import TRASH_PREFIX
 from nodsynth.server.lock import LOCK_FILE
 from nodsynth.io.volume_files import read_volume
 
@@ -117,11 +118,17 @@ def auth_headers(token: str = TOKEN) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def jobs_dir_entries(jobs_dir: Path) -> list[str]:
-    """What the jobs folder holds besides the running server's lock file."""
+def jobs_dir_entries(jobs_dir: Path, settle_s: float = 10.0) -> list[str]:
+    """What the jobs folder holds besides the running server's lock file, once the folders of deleted jobs
+    (renamed ``.discarded-*``, removed in the background) are gone (at most ``settle_s``)."""
     if not Path(jobs_dir).exists():
         return []
-    return sorted(p.name for p in Path(jobs_dir).iterdir() if p.name not in (LOCK_FILE, CACHE_FOLDER))
+    deadline = time.monotonic() + settle_s
+    while True:
+        names = sorted(p.name for p in Path(jobs_dir).iterdir() if p.name not in (LOCK_FILE, CACHE_FOLDER))
+        if not any(name.startswith(TRASH_PREFIX) for name in names) or time.monotonic() > deadline:
+            return names
+        time.sleep(0.02)
 
 
 def lidc_inpaint_requests(clients: int, jobs_per_client: int) -> list[list[InpaintRequest]]:

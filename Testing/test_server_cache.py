@@ -254,7 +254,12 @@ def test_auto_codec_probes_the_link_and_compresses_over_a_throttled_one(server):
         with RemoteEngine(f"http://127.0.0.1:{proxy_port}", token=TOKENS["alice"]) as slow:
             slow.connect()
             assert slow.link["upload_bytes_s"] < 6e6  # 40 Mbit/s = 5 MB/s
-            assert slow.codec != "none"
+            assert slow.codec != "none" and "reused" not in slow.link
+        with RemoteEngine(f"http://127.0.0.1:{proxy_port}", token=TOKENS["alice"]) as again:  # a new engine per job
+            started = time.monotonic()
+            again.connect()
+            assert again.link["reused"] and again.codec == slow.codec
+            assert time.monotonic() - started < 0.5  # no second probe
     finally:
         proxy.terminate()
         proxy.wait()

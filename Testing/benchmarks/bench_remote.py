@@ -221,7 +221,8 @@ def shaped_figures(url: str, requests: list[InpaintRequest], expected: list[byte
             for codec in codecs:
                 pair = edit_pair(f"http://127.0.0.1:{port}", requests, expected, codec, local)
                 first = pair["first"]
-                wire_mb = first["up_mb"] + first["down_mb"] + pair["link"].get("probe_bytes", 0) / 2**20  # auto probes
+                probed = 0 if pair["link"].get("reused") else pair["link"].get("probe_bytes", 0)  # auto's first
+                wire_mb = first["up_mb"] + first["down_mb"] + probed / 2**20
                 for suffix in ("", "_default"):
                     first[f"bound{suffix}_s"] = first[f"local{suffix}_s"] + wire_mb * 2**20 * 8 / (mbit * 1e6) + 0.5
                     first[f"within_bound{suffix}"] = first["seconds"] <= first[f"bound{suffix}_s"]

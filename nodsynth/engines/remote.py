@@ -116,6 +116,11 @@ def _json_field(response: Any, key: str) -> Any:
     return body.get(key) if isinstance(body, dict) else None
 
 
+LINK_KEEP_S = 600.0
+"""How long a link probe's figures serve the engines of one process for the same server."""
+_LINKS: dict[str, tuple[float, dict]] = {}
+"""server URL -> (monotonic time, link figures) of the last probe (:meth:`RemoteEngine._measured_link`)."""
+
 PATCH_BASES = {"inpaint": ("ct", "nodule_mask"), "edit": ("ct",)}
 """Per operation, the request volumes its result volumes of the same name come back as changes of (a
 twin's CT is new): copied while the server works. Another would still be rebuilt, from a copy made then."""
@@ -321,10 +326,7 @@ class RemoteEngine(Engine):
                                   + ", ".join(sorted(info.get("engines", {}))))
             codecs = info.get("codecs", [wire.DEFAULT_CODEC])
             if self.codec == "auto":
-                rate, sent = self.probe_link()
-                self.link = {"upload_bytes_s": rate, "probe_bytes": sent,
-                             "compress_bytes_s": {codec: wire.compression_rate(codec) for codec in
-                                                  compressing_codec([c for c in codecs if c in wire.available_codecs()])}}
+                self.link = self._measured_link(codecs)
                 self.codec = choose_codec("auto", self.server_url, codecs, self.link["upload_bytes_s"],
                                           self.link["compress_bytes_s"])
                 log.info("link to %s: %.0f MB/s up; codec %s", self.server_url,
@@ -333,6 +335,19 @@ class RemoteEngine(Engine):
                 self.codec = choose_codec(self.codec, self.server_url, codecs, 0.0, {})
             self._server_info = info
         return self._server_info
+
+    def _measured_link(self, codecs: list[str]) -> dict:
+        """This server's link and this machine's compression rates: measured now, or as measured by another
+        engine of this process within :data:`LINK_KEEP_S` (a new engine per job does not probe again)."""
+        known = _LINKS.get(self.server_url)
+        if known is not None and time.monotonic() - known[0] < LINK_KEEP_S:
+            return dict(known[1], reused=True)
+        rate, sent = self.probe_link()
+        link = {"upload_bytes_s": rate, "probe_bytes": sent,
+                "compress_bytes_s": {codec: wire.compression_rate(codec) for codec in
+                                     compressing_codec([c for c in codecs if c in wire.available_codecs()])}}
+        _LINKS[self.server_url] = (time.monotonic(), link)
+        return link
 
     def probe_link(self) -> tuple[float, int]:
         """The upload rate to the server in bytes per second (see :data:`PROBE_SECONDS`) and the bytes the

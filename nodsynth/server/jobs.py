@@ -6,8 +6,9 @@ One folder per job, named by its server-made id (never by anything a client sent
     JOBS_DIR/<id>/request.bin   the wire request as sent (volumes named by hash: refs to the volume cache)
     JOBS_DIR/<id>/result.bin    the wire result, once done
 
-A job folder appears in one atomic rename, complete with its request and ``job.json``; half-made
-folders (``.incoming-*``) are removed at start-up. On start-up queued jobs are queued again in their
+A job folder appears in one atomic rename, complete with its request and ``job.json``, and leaves in
+one (``.discarded-*``, deleted in the background); half-made and half-deleted folders are removed at
+start-up. On start-up queued jobs are queued again in their
 original order, a job that was running when the server died is queued again at its place (and its
 ``attempts`` count shows it ran twice) unless it has already started ``max_attempts`` times: a job
 that kills the server (out of memory, a crashing library) then fails with that reason instead of
@@ -38,6 +39,7 @@ JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 """Job ids are 128 random bits as 32 hex digits (:func:`secrets.token_hex`)."""
 JOB_FILE, REQUEST_FILE, RESULT_FILE = "job.json", "request.bin", "result.bin"
 INCOMING_PREFIX = ".incoming-"
+TRASH_PREFIX = ".discarded-"
 DEFAULT_MAX_ATTEMPTS = 3
 """Starts of one job after which a server restart fails it instead of running it again."""
 
@@ -92,7 +94,7 @@ class JobStore:
     def _load(self) -> None:
         """Rebuild the queue from the jobs folder (start-up)."""
         for path in sorted(self.root.iterdir()):
-            if path.name.startswith(INCOMING_PREFIX):
+            if path.name.startswith((INCOMING_PREFIX, TRASH_PREFIX)):
                 shutil.rmtree(path, ignore_errors=True)
                 continue
             if not (path.is_dir() and JOB_ID_PATTERN.match(path.name)):
@@ -185,12 +187,18 @@ class JobStore:
                 job.message = "cancelling"
 
     def discard(self, job: Job) -> None:
-        """Forget a finished job and delete its files (the client fetched its result)."""
+        """Forget a finished job and delete its files (the client fetched its result): the folder is
+        renamed away at once and deleted in the background (its request may hold a 256 MB CT)."""
         with self._lock:
             if job.state not in FINISHED:
                 raise ValueError("only finished jobs can be discarded")
             self._jobs.pop(job.id, None)
-        shutil.rmtree(self._folder(job), ignore_errors=True)
+        trash = self.root / f"{TRASH_PREFIX}{job.id}"
+        try:
+            self._folder(job).rename(trash)
+        except OSError:
+            return  # already gone
+        threading.Thread(target=shutil.rmtree, args=(trash, True), name="nodsynth-discard", daemon=True).start()
 
     def expire(self, now_s: Optional[float] = None) -> int:
         """Discard finished jobs older than ``keep_s``; returns how many."""
