@@ -255,7 +255,7 @@ def test_auto_codec_probes_the_link_and_compresses_over_a_throttled_one(server):
             slow.connect()
             assert slow.link["upload_bytes_s"] < 6e6  # 40 Mbit/s = 5 MB/s
             assert slow.codec != "none" and "reused" not in slow.link
-        with RemoteEngine(f"http://127.0.0.1:{proxy_port}", token=TOKENS["alice"]) as again:  # a new engine per job
+        with RemoteEngine(f"http://127.0.0.1:{proxy_port}", token=TOKENS["alice"]) as again:  # another engine
             started = time.monotonic()
             again.connect()
             assert again.link["reused"] and again.codec == slow.codec

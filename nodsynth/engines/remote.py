@@ -338,7 +338,7 @@ class RemoteEngine(Engine):
 
     def _measured_link(self, codecs: list[str]) -> dict:
         """This server's link and this machine's compression rates: measured now, or as measured by another
-        engine of this process within :data:`LINK_KEEP_S` (a new engine per job does not probe again)."""
+        engine of this process within :data:`LINK_KEEP_S` (a new engine for the same server does not probe again)."""
         known = _LINKS.get(self.server_url)
         if known is not None and time.monotonic() - known[0] < LINK_KEEP_S:
             return dict(known[1], reused=True)
