@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from nodsynth.server.jobs import DONE, FAILED, QUEUED, RUNNING, JobStore
 
 
@@ -61,3 +63,22 @@ def test_a_job_that_kills_the_server_fails_at_the_restart_after_its_third_start(
     on_disk = json.loads((tmp_path / crasher.id / "job.json").read_text())
     assert on_disk["state"] == FAILED and on_disk["attempts"] == 3
     assert JobStore(tmp_path, max_attempts=5).get(crasher.id).state == FAILED  # failed stays failed
+
+
+def test_a_request_written_while_it_arrives_becomes_a_job_whole_or_leaves_nothing(tmp_path):
+    body = np.random.default_rng(0).integers(0, 255, 9 << 20, dtype=np.uint8).tobytes()  # > 2 write pieces
+    store = JobStore(tmp_path)
+    incoming = store.incoming()
+    for start in range(0, len(body), 65536):
+        incoming.write(body[start:start + 65536])
+    job = store.commit(incoming, "edit", "classic")
+    assert store.request_path(job).read_bytes() == body
+    assert oct(store.request_path(job).stat().st_mode & 0o777) == "0o600"
+    abandoned = store.incoming()
+    abandoned.write(body[:1000])
+    abandoned.discard()
+    left = store.incoming()  # as a server killed mid-upload leaves it
+    left.write(body[:1000])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([job.id, left.folder.name])
+    JobStore(tmp_path)  # a restart
+    assert sorted(p.name for p in tmp_path.iterdir()) == [job.id]

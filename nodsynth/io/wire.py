@@ -617,13 +617,20 @@ class StreamReader:
         self._placed.append(self._pool.submit(self._assemblies[index].place, chunk, data))
         return True
 
+    def complete_header(self) -> dict:
+        """The message's header; :class:`WireError` if the bytes fed so far do not hold it."""
+        if self.header is None:
+            if len(self._pending) < _PREFIX.size:
+                raise WireError("message is truncated inside its header")
+            read_header(self._pending)  # raises, naming what is wrong
+        return self.header
+
     def request(self, resolve: Optional[Callable[[str], Volume]] = None) -> WireRequest:
         """The decoded request, once every byte was fed (``resolve`` as for :func:`decode_request`)."""
         try:
-            if self.header is None or self._frames:
-                name = "its header" if self.header is None else \
-                    f"array {self.header['arrays'][self._frames[0][0]]['name']!r}"
-                raise WireError(f"message is truncated inside {name}")
+            header = self.complete_header()
+            if self._frames:
+                raise WireError(f"message is truncated inside array {header['arrays'][self._frames[0][0]]['name']!r}")
             if self._pending:
                 raise WireError(f"{len(self._pending)} unexpected bytes after the last array")
             for placed in self._placed:

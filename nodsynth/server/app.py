@@ -85,23 +85,21 @@ def job_status(store: JobStore, job: Job) -> dict:
             "started_s": job.started_s, "finished_s": job.finished_s}
 
 
-async def read_body_capped(request: Request, cap_bytes: int,
-                           on_piece: Optional[Callable[[bytes], None]] = None) -> bytearray:
-    """The request body, refusing with 413 as soon as it exceeds ``cap_bytes`` (before buffering it all);
-    each piece also goes to ``on_piece`` as it arrives."""
+async def stream_body_capped(request: Request, cap_bytes: int, on_piece: Callable[[bytes], None]) -> int:
+    """Hand each piece of the request body to ``on_piece`` as it arrives; refuse with 413 as soon as the body
+    exceeds ``cap_bytes``. Returns its size in bytes."""
     too_big = HTTPException(413, f"upload exceeds the server's cap of {cap_bytes / 2**20:.0f} MiB "
                                  "(nodsynth serve --max-upload-mb)")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap_bytes:
         raise too_big
-    body = bytearray()
+    size = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > cap_bytes:
+        size += len(chunk)
+        if size > cap_bytes:
             raise too_big
-        if on_piece is not None:
-            on_piece(chunk)
-    return body
+        on_piece(chunk)
+    return size
 
 
 PROBE_CAP_BYTES = 64 << 20
@@ -184,26 +182,37 @@ def create_app(config: ServerConfig) -> FastAPI:
     @app.post("/v1/jobs", status_code=202)
     async def submit(request: Request, client: ClientToken = Depends(require_token)) -> dict:
         reader = wire.StreamReader()  # decodes the chunks while the rest of the body arrives
+        incoming = store.incoming()  # and the job's request file is written meanwhile
+
+        def take(piece: bytes) -> None:
+            reader.feed(piece)
+            incoming.write(piece)
+
         try:
-            body = await read_body_capped(request, config.max_upload_bytes, reader.feed)
+            await stream_body_capped(request, config.max_upload_bytes, take)
         except BaseException:
             reader.close()
+            incoming.discard()
             raise
 
         def check_and_store() -> Job | JSONResponse:
             try:
-                header = reader.header or wire.read_header(body)[0]  # the latter raises: no complete header
+                header = reader.complete_header()
                 held = {digest: cache.get(client.name, digest) for digest in wire.ref_hashes(header)}
                 missing = sorted(digest for digest, volume in held.items() if volume is None)
                 if missing:
+                    incoming.discard()
                     return JSONResponse({"detail": f"{len(missing)} volume(s) are not in the server's cache; "
                                                    "send them whole", "missing": missing}, status_code=409)
                 decoded = reader.request(resolve=held.__getitem__)
+                validate_request(decoded, engines)
+            except BaseException:
+                incoming.discard()
+                raise
             finally:
                 reader.close()
-            validate_request(decoded, engines)
             keep_sent_volumes(decoded, client.name, held)
-            return store.submit([body], decoded.operation, decoded.engine, client.name, decoded)
+            return store.commit(incoming, decoded.operation, decoded.engine, client.name, decoded)
 
         def keep_sent_volumes(decoded: wire.WireRequest, owner: str, named: Iterable[str]) -> None:
             """Cache the volumes sent whole (checked and written when the server is idle) and write those

@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
 import shutil
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from ..io.atomic import atomic_path, write_text_atomic
+from ..io.atomic import write_text_atomic
 from ..progress import CancelToken
 from .auth import DEFAULT_NAME
 
@@ -40,6 +42,8 @@ JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 JOB_FILE, REQUEST_FILE, RESULT_FILE = "job.json", "request.bin", "result.bin"
 INCOMING_PREFIX = ".incoming-"
 TRASH_PREFIX = ".discarded-"
+WRITE_BYTES = 4 << 20
+"""An incoming request is written in pieces of about this many bytes."""
 DEFAULT_MAX_ATTEMPTS = 3
 """Starts of one job after which a server restart fails it instead of running it again."""
 
@@ -68,6 +72,42 @@ class Job:
     def record(self) -> dict:
         """The JSON-able persisted fields."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("cancel", "decoded")}
+
+
+class IncomingRequest:
+    """A request file written piece by piece while the request arrives, in order, by a thread of its own
+    (pieces gathered to :data:`WRITE_BYTES` first): the upload does not wait for the disk, and the job's
+    file is complete when the last byte is in (:meth:`JobStore.commit`)."""
+
+    def __init__(self, job_id: str, folder: Path) -> None:
+        self.job_id, self.folder = job_id, folder
+        self._handle = os.fdopen(os.open(folder / REQUEST_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="nodsynth-request-write")
+        self._writes: list = []
+        self._gathered = bytearray()
+
+    def write(self, piece: bytes) -> None:
+        self._gathered += piece
+        if len(self._gathered) >= WRITE_BYTES:
+            self._writes.append(self._writer.submit(self._handle.write, bytes(self._gathered)))
+            self._gathered.clear()
+
+    def finish(self) -> None:
+        """Wait until every piece is written (raises what a write raised) and close the file."""
+        try:
+            if self._gathered:
+                self._writes.append(self._writer.submit(self._handle.write, bytes(self._gathered)))
+            for write in self._writes:
+                write.result()
+        finally:
+            self._writer.shutdown(wait=True)
+            self._handle.close()
+
+    def discard(self) -> None:
+        """Abandon it: nothing of it stays."""
+        self._writer.shutdown(wait=True, cancel_futures=True)
+        self._handle.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class JobStore:
@@ -133,24 +173,39 @@ class JobStore:
                decoded: Any = None) -> Job:
         """Persist a validated request as a new queued job of ``owner`` and return it; ``decoded``, the
         request already decoded, spares the worker decoding it again (it is not persisted)."""
-        job_id = secrets.token_hex(16)
-        incoming = self.root / f"{INCOMING_PREFIX}{job_id}"
-        incoming.mkdir()
+        incoming = self.incoming()
         try:
-            with atomic_path(incoming / REQUEST_FILE, private=True) as tmp, open(tmp, "wb") as handle:
-                for piece in request_pieces:
-                    handle.write(piece)
+            for piece in request_pieces:
+                incoming.write(piece)
+        except BaseException:
+            incoming.discard()
+            raise
+        return self.commit(incoming, operation, engine, owner, decoded)
+
+    def incoming(self) -> "IncomingRequest":
+        """A new job's request file, written while the request arrives, then committed (:meth:`commit`) or
+        discarded: the job's folder is ``.incoming-<id>`` until then (removed at start-up if left)."""
+        job_id = secrets.token_hex(16)
+        folder = self.root / f"{INCOMING_PREFIX}{job_id}"
+        folder.mkdir()
+        return IncomingRequest(job_id, folder)
+
+    def commit(self, incoming: "IncomingRequest", operation: str, engine: str, owner: str = DEFAULT_NAME,
+               decoded: Any = None) -> Job:
+        """The request written, make it a queued job (one atomic rename of its folder) and return it."""
+        try:
+            incoming.finish()
             with self._lock:
-                job = Job(id=job_id, seq=self._next_seq, operation=operation, engine=engine, owner=owner,
+                job = Job(id=incoming.job_id, seq=self._next_seq, operation=operation, engine=engine, owner=owner,
                           decoded=decoded)
                 self._next_seq += 1
-                write_text_atomic(incoming / JOB_FILE, json.dumps(job.record(), indent=1), private=True)
-                incoming.rename(self.root / job_id)
-                self._jobs[job_id] = job
+                write_text_atomic(incoming.folder / JOB_FILE, json.dumps(job.record(), indent=1), private=True)
+                incoming.folder.rename(self.root / job.id)
+                self._jobs[job.id] = job
                 self._lock.notify_all()
         finally:
-            if incoming.exists():
-                shutil.rmtree(incoming, ignore_errors=True)
+            if incoming.folder.exists():
+                incoming.discard()
         return job
 
     def get(self, job_id: str) -> Optional[Job]:
