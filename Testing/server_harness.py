@@ -23,7 +23,7 @@ from nodsynth.io import wire
 from nodsynth.engines.base import SUBTYPES, InpaintRequest
 from nodsynth.engines.remote import RemoteEngine
 from nodsynth.server.cache import CACHE_FOLDER
-from nodsynth.server.jobs import TRASH_PREFIX
+from nodsynth.server.jobs import INCOMING_PREFIX, TRASH_PREFIX
 from nodsynth.server.lock import LOCK_FILE
 from nodsynth.io.volume_files import read_volume
 
@@ -119,14 +119,16 @@ def auth_headers(token: str = TOKEN) -> dict:
 
 
 def jobs_dir_entries(jobs_dir: Path, settle_s: float = 10.0) -> list[str]:
-    """What the jobs folder holds besides the running server's lock file, once the folders of deleted jobs
-    (renamed ``.discarded-*``, removed in the background) are gone (at most ``settle_s``)."""
+    """What the jobs folder holds besides the running server's lock file, once the folders in passing are
+    gone (at most ``settle_s``): deleted jobs' (``.discarded-*``, removed in the background) and uploads'
+    (``.incoming-*``, removed when a refused or abandoned upload's handler ends, which for a client that
+    hung up mid-upload is after the client saw its error)."""
     if not Path(jobs_dir).exists():
         return []
     deadline = time.monotonic() + settle_s
     while True:
         names = sorted(p.name for p in Path(jobs_dir).iterdir() if p.name not in (LOCK_FILE, CACHE_FOLDER))
-        if not any(name.startswith(TRASH_PREFIX) for name in names) or time.monotonic() > deadline:
+        if not any(name.startswith((TRASH_PREFIX, INCOMING_PREFIX)) for name in names) or time.monotonic() > deadline:
             return names
         time.sleep(0.02)
 
