@@ -133,6 +133,8 @@ def test_cache_writes_wait_until_the_job_is_deleted_and_shutdown_writes_what_is_
     cache.close()  # shutdown does not wait for the job
     assert (cache.folder("bob") / f"{two}.vol").is_file()
     assert not (cache.folder("alice") / f"{two}.vol").exists()
+    cache.put_later("dave", two, second)  # a job that ends while the server stops: written at once
+    assert (cache.folder("dave") / f"{two}.vol").is_file()
 
 
 def test_a_hold_lapses_after_the_longest_deferral(tmp_path, monkeypatch):

@@ -132,7 +132,10 @@ class VolumeCache:
         with self._lock:
             self._remember(owner, digest, volume)
             self._pending[(owner, digest)] = (volume, check)
-        self._writer.submit(self._write_when_idle, owner, digest)
+        try:
+            self._writer.submit(self._write_when_idle, owner, digest)
+        except RuntimeError:  # closed: the server is stopping, write it now
+            self.persist(owner, digest)
 
     def _write_when_idle(self, owner: str, digest: str) -> None:
         self._wait_until_idle(DEFER_MAX_S)
