@@ -530,37 +530,56 @@ def ref_hashes(header: dict) -> list[str]:
     return [entry["hash"] if entry["kind"] == "ref" else entry["base"] for entry in named]
 
 
-def _unpack(data: bytes | memoryview, max_raw_bytes: int,
-            resolve: Optional[Callable[[str], Volume]] = None) -> tuple[dict, dict[str, Any]]:
-    """Header and values by name; ``ref`` entries become ``resolve(hash)``."""
-    header, offset = read_header(data)
-    data = memoryview(data)
+def _check_raw_total(header: dict, max_raw_bytes: int) -> None:
+    """Validate the header's entries; refuse a message whose arrays decode to over ``max_raw_bytes``."""
     raw_total = sum(_check_entry(entry) for entry in header["arrays"])
     if raw_total > max_raw_bytes:
         raise WireError(f"message expands to {raw_total / 2**20:.0f} MiB, over the limit of "
                         f"{max_raw_bytes / 2**20:.0f} MiB")
+
+
+def _entry_values(header: dict, resolve: Optional[Callable[[str], Volume]],
+                  value_of: Callable[[int, dict], Any]) -> dict[str, Any]:
+    """The message's values by name, in order: ``ref`` entries become ``resolve(hash)``, the others
+    ``value_of(index, entry)``."""
     values: dict[str, Any] = {}
-    for entry in header["arrays"]:
+    for index, entry in enumerate(header["arrays"]):
         if entry["name"] in values:
             raise WireError(f"array {entry['name']!r} appears twice")
         if entry["kind"] == "ref":
             if resolve is None:
                 raise WireError(f"volume {entry['name']!r} is a ref, which this message may not hold")
             values[entry["name"]] = resolve(entry["hash"])
-            continue
+        else:
+            values[entry["name"]] = value_of(index, entry)
+    return values
+
+
+def _unpack(data: bytes | memoryview, max_raw_bytes: int,
+            resolve: Optional[Callable[[str], Volume]] = None) -> tuple[dict, dict[str, Any]]:
+    """Header and values by name; ``ref`` entries become ``resolve(hash)``."""
+    header, offset = read_header(data)
+    data = memoryview(data)
+    _check_raw_total(header, max_raw_bytes)
+    position = [offset]
+
+    def read(_index: int, entry: dict) -> Any:
         chunks = []
         for _ in range(entry["chunks"]):
-            if offset + _FRAME.size > len(data):
+            start = position[0]
+            if start + _FRAME.size > len(data):
                 raise WireError(f"message is truncated inside array {entry['name']!r}")
-            size = _FRAME.unpack(data[offset:offset + _FRAME.size])[0]
-            offset += _FRAME.size
-            if offset + size > len(data):
+            size = _FRAME.unpack(data[start:start + _FRAME.size])[0]
+            start += _FRAME.size
+            if start + size > len(data):
                 raise WireError(f"message is truncated inside array {entry['name']!r}")
-            chunks.append(data[offset:offset + size])
-            offset += size
-        values[entry["name"]] = _entry_value(entry, chunks)
-    if offset != len(data):
-        raise WireError(f"{len(data) - offset} unexpected bytes after the last array")
+            chunks.append(data[start:start + size])
+            position[0] = start + size
+        return _entry_value(entry, chunks)
+
+    values = _entry_values(header, resolve, read)
+    if position[0] != len(data):
+        raise WireError(f"{len(data) - position[0]} unexpected bytes after the last array")
     return header, values
 
 
@@ -593,8 +612,7 @@ class StreamReader:
         if not complete and magic == MAGIC and version == WIRE_VERSION and head_len <= MAX_HEADER_BYTES:
             return False
         header, offset = read_header(self._pending)  # raises for what is wrong
-        if sum(_check_entry(entry) for entry in header["arrays"]) > self.max_raw_bytes:
-            raise WireError(f"message expands to over the limit of {self.max_raw_bytes / 2**20:.0f} MiB")
+        _check_raw_total(header, self.max_raw_bytes)
         for index, entry in enumerate(header["arrays"]):
             if entry["kind"] != "ref":
                 shape = tuple(entry["shape"])
@@ -635,17 +653,8 @@ class StreamReader:
                 raise WireError(f"{len(self._pending)} unexpected bytes after the last array")
             for placed in self._placed:
                 placed.result()
-            values: dict[str, Any] = {}
-            for index, entry in enumerate(self.header["arrays"]):
-                if entry["name"] in values:
-                    raise WireError(f"array {entry['name']!r} appears twice")
-                if entry["kind"] == "ref":
-                    if resolve is None:
-                        raise WireError(f"volume {entry['name']!r} is a ref, which this message may not hold")
-                    values[entry["name"]] = resolve(entry["hash"])
-                else:
-                    values[entry["name"]] = _entry_of(entry, self._assemblies[index].out)
-            return _request_of(self.header, values, resolve)
+            values = _entry_values(header, resolve, lambda index, entry: _entry_of(entry, self._assemblies[index].out))
+            return _request_of(header, values, resolve)
         finally:
             self.close()
 
