@@ -265,12 +265,15 @@ class _Assembly:
     place at once (undoing the byte shuffle), so decoding holds the array plus one chunk per thread,
     never a second copy of the array."""
 
-    def __init__(self, dtype: np.dtype, count: int, codec: str, chunks: int) -> None:
-        self.out, self.count, self.codec = np.empty(count, dtype), count, codec
-        nbytes = count * dtype.itemsize
+    def __init__(self, entry: dict) -> None:
+        """For a checked header entry (:func:`_check_entry`): its elements' type, count, codec and chunks."""
+        dtype, self.codec = np.dtype(entry["dtype"]), entry["codec"]
+        self.count = int(np.prod(tuple(entry["shape"]), dtype=np.int64))
+        self.out = np.empty(self.count, dtype)
+        nbytes = self.count * dtype.itemsize
         self.sizes = [min(CHUNK_BYTES, nbytes - start) for start in range(0, nbytes, CHUNK_BYTES)]
-        if len(self.sizes) != chunks:
-            raise WireError(f"array payload has {chunks} chunks, its size needs {len(self.sizes)}")
+        if len(self.sizes) != entry["chunks"]:
+            raise WireError(f"array payload has {entry['chunks']} chunks, its size needs {len(self.sizes)}")
 
     def place(self, index: int, chunk: bytes) -> None:
         data = np.frombuffer(_inflate(chunk, self.sizes[index], self.codec), np.uint8)
@@ -284,18 +287,6 @@ class _Assembly:
             n = min(len(data), self.count - element)
             out_bytes[element:element + n, plane] = data[:n]
             data, position = data[n:], position + n
-
-
-def _decompress(chunks: list[bytes], dtype: np.dtype, count: int, codec: str) -> np.ndarray:
-    """Inverse of :func:`_compress`: ``count`` elements of ``dtype`` (:class:`_Assembly`)."""
-    assembly = _Assembly(dtype, count, codec, len(chunks))
-    if len(chunks) <= 1:
-        for index, chunk in enumerate(chunks):
-            assembly.place(index, chunk)
-    else:
-        with ThreadPoolExecutor(_pool_size()) as pool:  # zlib and zstandard release the GIL
-            list(pool.map(assembly.place, range(len(chunks)), chunks))
-    return assembly.out
 
 
 def _geometry(volume: Volume) -> dict:
@@ -382,8 +373,15 @@ class _Patch:
 
 
 def _entry_value(entry: dict, chunks: list[bytes]) -> Any:
-    dtype, shape = np.dtype(entry["dtype"]), tuple(entry["shape"])
-    return _entry_of(entry, _decompress(chunks, dtype, int(np.prod(shape, dtype=np.int64)), entry["codec"]))
+    """The value of an array entry from its payload chunks, the inverse of :func:`_compress` (:class:`_Assembly`)."""
+    assembly = _Assembly(entry)
+    if len(chunks) <= 1:
+        for index, chunk in enumerate(chunks):
+            assembly.place(index, chunk)
+    else:
+        with ThreadPoolExecutor(_pool_size()) as pool:  # zlib and zstandard release the GIL
+            list(pool.map(assembly.place, range(len(chunks)), chunks))
+    return _entry_of(entry, assembly.out)
 
 
 def _entry_of(entry: dict, elements: np.ndarray) -> Any:
@@ -615,9 +613,7 @@ class StreamReader:
         _check_raw_total(header, self.max_raw_bytes)
         for index, entry in enumerate(header["arrays"]):
             if entry["kind"] != "ref":
-                shape = tuple(entry["shape"])
-                self._assemblies[index] = _Assembly(np.dtype(entry["dtype"]), int(np.prod(shape, dtype=np.int64)),
-                                                    entry["codec"], entry["chunks"])
+                self._assemblies[index] = _Assembly(entry)
                 self._frames.extend((index, chunk) for chunk in range(entry["chunks"]))
         del self._pending[:offset]
         self.header = header

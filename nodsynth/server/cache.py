@@ -87,10 +87,13 @@ class VolumeCache:
     def get(self, owner: str, digest: str) -> Optional[Volume]:
         """The owner's volume with this content hash, or ``None`` (never held, evicted, or corrupt)."""
         path = self._path(owner, digest)
+        key = (owner, digest)
         with self._lock:
-            volume = self._memory.get((owner, digest)) or self._pending.get((owner, digest), (None,))[0]
-            if (owner, digest) in self._memory:
-                self._memory.move_to_end((owner, digest))
+            volume = self._memory.get(key)
+            if volume is not None:
+                self._memory.move_to_end(key)
+            elif key in self._pending:
+                volume = self._pending[key][0]
         if volume is None:
             volume = self._read(path, digest)
             if volume is None:
